@@ -1,0 +1,51 @@
+# poskit — every target bootstraps its own virtual environment, so on a fresh machine with
+# Python 3.11 and make, `make demo` and `make test` are the only set-up a user needs.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# ESP32 stubs live outside the venv: they replace the standard library's stubs, which would
+# break type-checking of the CPython half. pyright reads them through .venv-device/.
+DEVENV := .venv-device
+STUBS  := micropython-esp32-stubs==1.29.0.post1
+DSTAMP := $(DEVENV)/.installed
+
+.PHONY: all demo test test-full bench lint typecheck clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+$(DSTAMP): Makefile $(STAMP)
+	rm -rf $(DEVENV)
+	mkdir -p $(DEVENV)/lib/python3.11/site-packages
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps \
+	    --target $(DEVENV)/typings $(STUBS) micropython-stdlib-stubs==1.29.0.post2
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/poskit selftest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP) $(DSTAMP)
+	$(BIN)/pyright -p pyrightconfig.json
+
+test: lint typecheck
+	$(BIN)/pytest
+
+# The slow campaigns too (full hypothesis runs, SM4 x1,000,000).
+test-full: lint typecheck
+	$(BIN)/pytest -m '' --hypothesis-profile=full
+
+bench: $(STAMP)
+	$(BIN)/python -m tools.bench -o docs/benchmarks.md
+
+clean:
+	rm -rf $(VENV) $(DEVENV) build .pytest_cache .hypothesis .ruff_cache
