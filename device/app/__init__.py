@@ -1,0 +1,1 @@
+"""The terminal application: storage, keys, crypto, ISO 8583, transactions, UI."""

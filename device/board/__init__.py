@@ -1,0 +1,1 @@
+"""Boards: pin maps and driver construction (ESP32 reference board, unix simulator)."""

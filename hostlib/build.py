@@ -1,0 +1,98 @@
+"""Build what goes onto a terminal's flash: .mpy files (mpy-cross) and a ROMFS image.
+
+`mpremote romfs build` compiles .py files without `-march`, which rejects the viper and
+native code the crypto core uses, so the tree is compiled here for the target architecture
+first and then packed with `mpremote romfs --no-mpy build`.
+"""
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from hostlib.errors import PoskitError
+
+# The ESP32 (Xtensa LX6, windowed ABI) target of the reference terminal.
+ESP32_ARCH = "xtensawin"
+
+
+class BuildError(PoskitError):
+    """A device file does not compile for MicroPython, or an image could not be built."""
+
+
+def sources(src: Path) -> list[Path]:
+    """Every .py file under `src`, sorted, skipping caches."""
+    return sorted(p for p in Path(src).rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def mpy_cross() -> str:
+    beside = Path(sys.executable).with_name("mpy-cross")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("mpy-cross")
+    if not found:
+        raise BuildError("mpy-cross is not installed: run `make test`, which installs it")
+    return found
+
+
+def compile_file(src_root: Path, rel: Path, out: Path, arch: str) -> None:
+    """Compile one file; the source name in tracebacks is its path relative to device/."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        [mpy_cross(), "-march=%s" % arch, "-o", str(out), str(rel)],
+        cwd=src_root,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise BuildError(
+            "%s does not compile for MicroPython (%s):\n%s"
+            % (rel, arch, (proc.stderr or proc.stdout).strip())
+        )
+
+
+def compile_tree(src: Path, dst: Path, arch: str, *, keep_py: tuple = ()) -> list[Path]:
+    """Compile every .py under `src` into `dst` as .mpy, mirroring the tree.
+
+    Files named in `keep_py` (relative paths such as "main.py") are copied as source: the
+    firmware runs boot.py and main.py by name.
+    """
+    src, dst = Path(src), Path(dst)
+    written = []
+    for path in sources(src):
+        rel = path.relative_to(src)
+        if str(rel) in keep_py:
+            target = dst / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+        else:
+            target = (dst / rel).with_suffix(".mpy")
+            compile_file(src, rel, target, arch)
+        written.append(target)
+    return written
+
+
+def build_romfs(src: Path, out: Path, arch: str) -> int:
+    """Compile `src` for `arch` and pack it into a ROMFS image at `out`; returns its size."""
+    with tempfile.TemporaryDirectory(prefix="poskit-romfs-") as tmp:
+        stage = Path(tmp) / "stage"
+        compile_tree(src, stage, arch)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mpremote",
+                "romfs",
+                "--no-mpy",
+                "--output",
+                str(out),
+                "build",
+                str(stage),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0 or not Path(out).exists():
+            raise BuildError("mpremote romfs build failed:\n%s%s" % (proc.stdout, proc.stderr))
+    return Path(out).stat().st_size
