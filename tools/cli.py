@@ -1,28 +1,19 @@
-"""`poskit`: the installer's command. One sub-command per job; see `poskit --help`."""
+"""`poskit`: the installer's command. One sub-command per job; see `poskit --help`.
+
+Each sub-command lives in its own module under tools/ with two functions:
+`add_arguments(parser)` and `run(args) -> exit status`, and a one-line `HELP`.
+"""
 
 import argparse
+import importlib
 import sys
 
 from hostlib import __version__
 from hostlib.errors import PoskitError
 
-
-def _cmd_selftest(args: argparse.Namespace) -> int:
-    from tools import selftest
-
-    return selftest.run(args)
-
-
-# name -> (help, handler, add-arguments)
+# command name -> module under tools/
 COMMANDS = {
-    "selftest": (
-        "run the terminal's power-up self-test (crypto known answers and timings) "
-        "on the virtual terminal",
-        _cmd_selftest,
-        lambda p: p.add_argument(
-            "--heap", default="110K", help="MicroPython heap size (default: 110K, an ESP32-WROOM)"
-        ),
-    ),
+    "selftest": "tools.selftest",
 }
 
 
@@ -33,10 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"poskit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (help_text, handler, add_args) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        add_args(p)
-        p.set_defaults(handler=handler)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(handler=module.run)
     return parser
 
 

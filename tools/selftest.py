@@ -6,6 +6,19 @@ import sys
 
 from hostlib import micropython
 
+HELP = (
+    "run the terminal's power-up self-test (crypto known answers, timings, heap) "
+    "on the virtual terminal"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--heap",
+        default=micropython.ESP32_HEAP,
+        help="MicroPython heap size (default: %(default)s, an ESP32-WROOM's)",
+    )
+
 
 def run(args: argparse.Namespace) -> int:
     print(
