@@ -92,12 +92,14 @@ def run(
     timeout: float = 120.0,
     cwd: str | os.PathLike | None = None,
     stdin: str | None = None,
+    env: dict | None = None,
 ) -> Run:
     """Run a script file (or `code`) on MicroPython.
 
     `path` entries are joined into MICROPYPATH after the frozen modules and device/, so device
     modules import as on the terminal (`from app import des`). `heap` caps the GC heap
-    (bytes, or "110K"/"2M"); None leaves the port's default (2 MB).
+    (bytes, or "110K"/"2M"); None leaves the port's default (2 MB). `env` adds variables
+    (the unix board reads POSKIT_FLASH and POSKIT_STORAGE_KEY from it).
     """
     if (script is None) == (code is None):
         raise ValueError("give either a script or code")
@@ -106,7 +108,7 @@ def run(
         cmd += ["-X", "heapsize=%s" % heap]
     cmd += ["-c", code] if code is not None else [str(script)]
     cmd += list(args)
-    env = dict(os.environ)
+    env = dict(os.environ, **(env or {}))
     env["MICROPYPATH"] = os.pathsep.join([FROZEN, str(DEVICE_DIR)] + [str(p) for p in path])
     try:
         proc = subprocess.run(
@@ -123,6 +125,25 @@ def run(
             "MicroPython run did not finish within %.0f s: %s" % (timeout, " ".join(cmd[:4]))
         ) from exc
     return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def popen(
+    code: str, *, heap: str | int | None = ESP32_HEAP, env: dict | None = None
+) -> subprocess.Popen:
+    """Start MicroPython on `code` with pipes, for a conversation (challenge/response)."""
+    cmd = [binary()]
+    if heap is not None:
+        cmd += ["-X", "heapsize=%s" % heap]
+    full_env = dict(os.environ, **(env or {}))
+    full_env["MICROPYPATH"] = os.pathsep.join([FROZEN, str(DEVICE_DIR)])
+    return subprocess.Popen(
+        cmd + ["-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+    )
 
 
 def arch() -> str:

@@ -14,6 +14,8 @@ from hostlib.errors import PoskitError
 # command name -> module under tools/
 COMMANDS = {
     "selftest": "tools.selftest",
+    "provision": "tools.provision",
+    "wipe": "tools.wipe",
 }
 
 

@@ -1,0 +1,149 @@
+"""The host's key store: every provisioned terminal's KBPK and link key, encrypted at rest.
+
+One JSON file. Its secrets are sealed with AES-256-GCM under a key derived from a passphrase
+with scrypt (N=2^15, r=8, p=1, 16-byte salt); the file holds only the KDF parameters, the
+salt, the nonce, the ciphertext and the tag. A wrong passphrase or a changed byte fails the
+GCM tag: the store refuses to open rather than return anything. The register and every log
+name terminals by serial only.
+
+The passphrase comes from POSKIT_KEYSTORE_PASSPHRASE or is asked for on the terminal.
+"""
+
+import getpass
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+from Crypto.Cipher import AES
+
+from hostlib.errors import PoskitError
+
+FORMAT = "poskit-keystore-1"
+_SCRYPT = {"n": 2**15, "r": 8, "p": 1}
+
+
+class KeyStoreError(PoskitError):
+    """The key store cannot be opened or does not hold what was asked for."""
+
+
+def passphrase_from_env_or_prompt(confirm: bool = False) -> str:
+    value = os.environ.get("POSKIT_KEYSTORE_PASSPHRASE")
+    if value:
+        return value
+    value = getpass.getpass("key store passphrase: ")
+    if confirm and getpass.getpass("again: ") != value:
+        raise KeyStoreError("the two passphrases differ")
+    if len(value) < 8:
+        raise KeyStoreError("the key store passphrase must be at least 8 characters")
+    return value
+
+
+def _derive(passphrase: str, salt: bytes, params: dict) -> bytes:
+    return hashlib.scrypt(
+        passphrase.encode(),
+        salt=salt,
+        n=params["n"],
+        r=params["r"],
+        p=params["p"],
+        maxmem=128 * 1024 * 1024,
+        dklen=32,
+    )
+
+
+class KeyStore:
+    """Terminals' keys by serial. Open with `KeyStore.open(path, passphrase)`; changes are
+    written with `save()` (atomically: a temporary file renamed over the old one)."""
+
+    def __init__(self, path: Path, passphrase: str, data: dict):
+        self.path = Path(path)
+        self._passphrase = passphrase
+        self._data = data
+
+    @classmethod
+    def open(cls, path, passphrase: str, *, create: bool = False) -> "KeyStore":
+        path = Path(path)
+        if not path.exists():
+            if not create:
+                raise KeyStoreError("no key store at %s" % path)
+            return cls(path, passphrase, {"terminals": {}, "base_key": None})
+        try:
+            doc = json.loads(path.read_text())
+            if doc.get("format") != FORMAT:
+                raise KeyStoreError("%s is not a poskit key store" % path)
+            salt = bytes.fromhex(doc["salt"])
+            key = _derive(passphrase, salt, doc["kdf"])
+            cipher = AES.new(key, AES.MODE_GCM, nonce=bytes.fromhex(doc["nonce"]))
+            plain = cipher.decrypt_and_verify(
+                bytes.fromhex(doc["ciphertext"]), bytes.fromhex(doc["tag"])
+            )
+        except (KeyError, ValueError) as exc:
+            raise KeyStoreError(
+                "cannot open the key store %s: wrong passphrase or damaged file" % path
+            ) from exc
+        return cls(path, passphrase, json.loads(plain))
+
+    def save(self) -> None:
+        salt = secrets.token_bytes(16)
+        key = _derive(self._passphrase, salt, _SCRYPT)
+        nonce = secrets.token_bytes(12)
+        cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
+        ciphertext, tag = cipher.encrypt_and_digest(json.dumps(self._data).encode())
+        doc = {
+            "format": FORMAT,
+            "kdf": dict(_SCRYPT, name="scrypt"),
+            "salt": salt.hex(),
+            "nonce": nonce.hex(),
+            "ciphertext": ciphertext.hex(),
+            "tag": tag.hex(),
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".keystore-")
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f)
+        os.replace(tmp, self.path)
+
+    # --- terminals -----------------------------------------------------------------------
+
+    def serials(self) -> list[str]:
+        return sorted(self._data["terminals"])
+
+    def terminal(self, serial: str) -> dict:
+        """{'kbpk': bytes, 'link_key': bytes, 'derived': bool} of one terminal."""
+        entry = self._data["terminals"].get(serial)
+        if entry is None:
+            raise KeyStoreError("terminal %s is not in the key store" % serial)
+        return {
+            "kbpk": bytes.fromhex(entry["kbpk"]),
+            "link_key": bytes.fromhex(entry["link_key"]),
+            "derived": entry.get("derived", False),
+        }
+
+    def add_terminal(self, serial: str, *, derive: bool = False) -> dict:
+        """Give `serial` a KBPK (AES-128) and a link key (32 bytes): random, or derived from
+        the store's base key (`derive`), so a lost record can be rebuilt from the base key."""
+        if serial in self._data["terminals"]:
+            raise KeyStoreError("terminal %s already has keys in the key store" % serial)
+        if derive:
+            base = self._base_key()
+            kbpk = hmac.new(base, b"KBPK " + serial.encode(), hashlib.sha256).digest()[:16]
+            link = hmac.new(base, b"LINK " + serial.encode(), hashlib.sha256).digest()
+        else:
+            kbpk, link = secrets.token_bytes(16), secrets.token_bytes(32)
+        self._data["terminals"][serial] = {
+            "kbpk": kbpk.hex(),
+            "link_key": link.hex(),
+            "derived": derive,
+        }
+        return self.terminal(serial)
+
+    def remove_terminal(self, serial: str) -> None:
+        self._data["terminals"].pop(serial, None)
+
+    def _base_key(self) -> bytes:
+        if not self._data.get("base_key"):
+            self._data["base_key"] = secrets.token_bytes(32).hex()
+        return bytes.fromhex(self._data["base_key"])

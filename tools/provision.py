@@ -1,0 +1,184 @@
+"""`poskit provision`: give a fresh terminal its identity (serial, KBPK, link key), once.
+
+The keys are made on the host (random, or derived per terminal from the key store's base
+key with --derive), recorded in the host's encrypted key store first, then sent to the
+terminal, which seals them under its storage key. A terminal already provisioned refuses;
+`poskit wipe` (authenticated with the terminal's link key) clears it first.
+"""
+
+import argparse
+import hashlib
+import hmac
+import os
+import sys
+from pathlib import Path
+
+from Crypto.Cipher import AES
+
+from hostlib.errors import PoskitError
+from hostlib.identity_token import wipe_token
+from hostlib.keystore import KeyStore, passphrase_from_env_or_prompt
+from hostlib.state import TerminalState
+
+SERIAL_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+
+HELP = "give a fresh terminal its serial number, KBPK and link key (once)"
+
+DEFAULT_KEYSTORE = Path(os.environ.get("POSKIT_KEYSTORE", "~/.poskit/keystore.json"))
+
+# Device side: read the keys from stdin (never from the command line), provision, report.
+_PROVISION = """
+import sys
+from binascii import unhexlify
+from app.identity import Identity, IdentityError
+serial, kbpk, link = sys.stdin.readline().split()
+try:
+    Identity(store, storage_key).provision(serial, unhexlify(kbpk), unhexlify(link))
+except IdentityError as exc:
+    print("REFUSED", exc)
+else:
+    print("PROVISIONED", Identity(store, storage_key).serial())
+"""
+
+_SERIAL = """
+from app.identity import Identity
+print("SERIAL", Identity(store, storage_key).serial())
+"""
+
+# Device side of a wipe: a one-time challenge out, the token in, the outcome out.
+_WIPE = """
+import os, sys
+from binascii import hexlify, unhexlify
+from app.identity import Identity, IdentityError
+from app.store import Journal
+identity = Identity(store, storage_key)
+print("CHALLENGE", hexlify(identity.wipe_challenge()).decode())
+token = unhexlify(sys.stdin.readline().strip())
+journals = [Journal(board.DATA_ROOT + "/" + n) for n in os.listdir(board.DATA_ROOT)
+            if n.startswith("journal") and n.endswith(".log")]
+try:
+    print("WIPED", identity.wipe(token, journals))
+except IdentityError as exc:
+    print("REFUSED", exc)
+"""
+
+
+class ProvisionError(PoskitError):
+    pass
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--serial", required=True, help="terminal serial, e.g. PK-000123")
+    parser.add_argument(
+        "--state",
+        required=True,
+        help="terminal state folder of a virtual terminal (created blank if missing)",
+    )
+    parser.add_argument(
+        "--keystore",
+        default=str(DEFAULT_KEYSTORE),
+        help="host key store file (default: $POSKIT_KEYSTORE or %(default)s)",
+    )
+    parser.add_argument(
+        "--derive",
+        action="store_true",
+        help="derive the terminal's keys from the key store's base key instead of random",
+    )
+
+
+def _answer(lines: str, word: str) -> str:
+    for line in lines.splitlines():
+        if line.startswith(word + " "):
+            return line[len(word) + 1 :]
+    raise ProvisionError("the terminal did not answer as expected:\n%s" % lines)
+
+
+def terminal_serial(state: TerminalState) -> str | None:
+    out = state.run(_SERIAL).check()
+    value = _answer(out.stdout, "SERIAL")
+    return None if value == "None" else value
+
+
+def check_values(keys: dict) -> tuple[str, str]:
+    """KCV of the KBPK (AES, first 3 bytes of E(K, 0^16)) and a check value of the link key."""
+    kbpk_kcv = AES.new(keys["kbpk"], AES.MODE_ECB).encrypt(bytes(16))[:3].hex().upper()
+    link_kcv = hmac.new(keys["link_key"], b"check", hashlib.sha256).digest()[:3].hex().upper()
+    return kbpk_kcv, link_kcv
+
+
+def check_serial(serial: str) -> str:
+    """The device's rule, checked on the host before any key is made."""
+    if not 4 <= len(serial) <= 16 or any(c not in SERIAL_CHARS for c in serial):
+        raise ProvisionError(
+            "serial must be 4 to 16 characters of A-Z, 0-9 and '-', got %r" % serial
+        )
+    return serial
+
+
+def run(args: argparse.Namespace) -> int:
+    check_serial(args.serial)
+    state = TerminalState(args.state)
+    if not state.exists():
+        state.create()
+        print("created a blank terminal in %s" % state.folder)
+    current = terminal_serial(state)
+    if current is not None:
+        print(
+            "poskit: terminal is already provisioned as %s; wipe it first (poskit wipe)" % current,
+            file=sys.stderr,
+        )
+        return 1
+    passphrase = passphrase_from_env_or_prompt(confirm=not Path(args.keystore).exists())
+    store = KeyStore.open(args.keystore, passphrase, create=True)
+    if args.serial in store.serials():
+        # A wiped terminal gets new keys; the old ones opened nothing it still holds.
+        store.remove_terminal(args.serial)
+    keys = store.add_terminal(args.serial, derive=args.derive)
+    store.save()  # the host holds the keys before the terminal does
+    line = "%s %s %s\n" % (args.serial, keys["kbpk"].hex(), keys["link_key"].hex())
+    out = state.run(_PROVISION, stdin=line)
+    if not out.ok or "PROVISIONED " not in out.stdout:
+        store.remove_terminal(args.serial)
+        store.save()
+        if "REFUSED " in out.stdout:
+            raise ProvisionError("terminal refused: %s" % _answer(out.stdout, "REFUSED"))
+        out.check()
+        raise ProvisionError("the terminal did not answer as expected:\n%s" % out.stdout)
+    kbpk_kcv, link_kcv = check_values(keys)
+    print("provisioned %s" % _answer(out.stdout, "PROVISIONED"))
+    print("  KBPK      AES-128, KCV %s" % kbpk_kcv)
+    print("  link key  HMAC-SHA256, check %s" % link_kcv)
+    print("  keys %s in %s" % ("derived" if args.derive else "generated", store.path))
+    return 0
+
+
+WIPE_HELP = "erase a terminal's identity, keys and (settled) journals, authenticated"
+
+
+def add_wipe_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state", required=True, help="terminal state folder")
+    parser.add_argument("--keystore", default=str(DEFAULT_KEYSTORE), help="host key store")
+
+
+def run_wipe(args: argparse.Namespace) -> int:
+    state = TerminalState(args.state)
+    serial = terminal_serial(state)
+    if serial is None:
+        raise ProvisionError("terminal is not provisioned: nothing to wipe")
+    store = KeyStore.open(args.keystore, passphrase_from_env_or_prompt())
+    keys = store.terminal(serial)
+    proc = state.popen(_WIPE)
+    try:
+        challenge = bytes.fromhex(_answer(proc.stdout.readline(), "CHALLENGE"))
+        proc.stdin.write(wipe_token(keys["link_key"], serial, challenge).hex() + "\n")
+        proc.stdin.flush()
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if proc.returncode != 0:
+        raise ProvisionError("terminal failed during the wipe:\n%s%s" % (rest, err))
+    if "WIPED " not in rest:
+        raise ProvisionError("terminal refused the wipe: %s" % _answer(rest, "REFUSED"))
+    print("%s %s" % (serial, _answer(rest, "WIPED")))
+    return 0
