@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEVICE = ROOT / "device"
 # Files the firmware runs by name at reset; importing them runs the application.
 ENTRY_POINTS = {"boot.py", "main.py"}
+# Board files build on MicroPython-only modules (vfs, machine): they import on MicroPython only.
+MICROPYTHON_ONLY = {"board.unix_sim", "board.esp32_ref"}
 
 
 def device_modules():
@@ -76,7 +78,9 @@ def test_romfs_image_imports_every_device_module(tmp_path, host_arch):
         "    out[name] = m.__file__ if hasattr(m, '__file__') else ''\n"
         "import json; print(json.dumps(out))\n"
     ) % (str(image), modules)
-    result = micropython.run(code=code, heap=micropython.ESP32_HEAP).check()
+    # The unix port must read the image into its heap (the terminal maps it from flash), so
+    # the heap is not capped here; docs/benchmarks.md reports the heap as deployed.
+    result = micropython.run(code=code, heap=None).check()
     loaded = json.loads(result.stdout)
     assert sorted(loaded) == sorted(modules)
     for name, file in loaded.items():
@@ -85,7 +89,8 @@ def test_romfs_image_imports_every_device_module(tmp_path, host_arch):
 
 def test_device_modules_import_under_cpython():
     for name in device_modules():
-        importlib.import_module(name)
+        if name not in MICROPYTHON_ONLY:
+            importlib.import_module(name)
 
 
 @pytest.mark.skipif(

@@ -15,6 +15,7 @@ from hostlib.errors import PoskitError
 COMMANDS = {
     "selftest": "tools.selftest",
     "provision": "tools.provision",
+    "keys": "tools.keys",
     "wipe": "tools.wipe",
 }
 
