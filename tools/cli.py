@@ -16,6 +16,7 @@ COMMANDS = {
     "selftest": "tools.selftest",
     "provision": "tools.provision",
     "keys": "tools.keys",
+    "params": "tools.params",
     "wipe": "tools.wipe",
 }
 
