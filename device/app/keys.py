@@ -181,6 +181,34 @@ def combine_components(components, algorithm):
         raise
 
 
+def _unwrap_master(kbpk, key_block):
+    # A TR-31 block that may become a master key -> (algorithm, clear key bytearray).
+    from app import tr31  # install-time only: kept off the heap in daily use
+
+    header = tr31.parse(key_block)
+    usage = header.usage
+    if usage not in ("K0", "K1"):
+        kind = {"P": "a PIN", "M": "a MAC", "D": "a data", "B": "a derivation"}.get(
+            usage[0], "a %s" % usage
+        )
+        raise KeyUsageError(
+            "%s key block cannot become a master key (usage %s; K0 or K1 only)" % (kind, usage)
+        )
+    if header.mode not in ("B", "D", "N"):
+        raise KeyUsageError(
+            "a master key must be allowed to decrypt: mode of use %s (B, D or N only)"
+            % header.mode
+        )
+    if header.key_version[:1] == "c":
+        raise KeyUsageError("the key block holds a key component, not a whole key")
+    if header.algorithm not in ("T", "D"):
+        raise KeyUsageError(
+            "a %s key cannot become a master key (TR-31 algorithm T or D only)" % header.algorithm
+        )
+    key = tr31.unwrap(kbpk, key_block)[1]
+    return (ciphers.DES if len(key) == 8 else ciphers.TDES), key
+
+
 class KeyStore:
     """The terminal's key slots, persisted in `store` (an app.store.RecordStore) as record
     "keys", every key sealed under `storage_key` (16 bytes, from the board).
@@ -306,7 +334,9 @@ class KeyStore:
                 rows.append((entry[_SLOT], _NAMES[entry[_ALGORITHM]], _hex(entry[_CV : _CV + 3])))
         return tuple(rows)
 
-    def _put_tmk(self, application, slot, key, algorithm, expected, origin):
+    def _stage_tmk(self, entries, application, slot, key, algorithm, expected, origin):
+        # Put a checked, sealed master key into `entries` (a copy of the record), without
+        # saving: a caller commits once, so several keys land together or not at all.
         self._check(application, slot)
         _master_algorithm(algorithm)
         if not any(key):
@@ -317,7 +347,6 @@ class KeyStore:
                 "key check failed: TMK has KCV %s, expected %s"
                 % (_hex(check[: len(expected)]), _hex(expected))
             )
-        entries = dict(self._entries)
         entries[self._index(application, _TMK, slot)] = self._seal(
             application, _TMK, slot, algorithm, key, origin, check
         )
@@ -328,9 +357,14 @@ class KeyStore:
             old = entries.get(index)
             if old is not None and old[_SLOT] == slot:
                 del entries[index]
+        return _hex(check[:3])
+
+    def _put_tmk(self, application, slot, key, algorithm, expected, origin):
+        entries = dict(self._entries)
+        check = self._stage_tmk(entries, application, slot, key, algorithm, expected, origin)
         self._commit(entries)
         self._forget(application)
-        return _hex(check[:3])
+        return check
 
     def set_tmk(self, application, slot, key, algorithm, kcv=None):
         """Store a clear master key (bytes) of `algorithm` ("DES", "3DES" or "SM4") in `slot`.
@@ -368,38 +402,35 @@ class KeyStore:
         KeyUsageError (usage) or tr31.KeyBlockError (block); nothing changes. Returns
         (algorithm, 3-byte KCV in hex).
         """
-        from app import tr31  # install-time only: kept off the heap in daily use
+        algorithm, check = self.load_tmk_tr31_all(application, ((slot, key_block, kcv),), kbpk)[0][
+            1:
+        ]
+        return algorithm, check
 
-        header = tr31.parse(key_block)
-        usage = header.usage
-        if usage not in ("K0", "K1"):
-            kind = {"P": "a PIN", "M": "a MAC", "D": "a data", "B": "a derivation"}.get(
-                usage[0], "a %s" % usage
-            )
-            raise KeyUsageError(
-                "%s key block cannot become a master key (usage %s; K0 or K1 only)" % (kind, usage)
-            )
-        if header.mode not in ("B", "D", "N"):
-            raise KeyUsageError(
-                "a master key must be allowed to decrypt: mode of use %s (B, D or N only)"
-                % header.mode
-            )
-        if header.key_version[:1] == "c":
-            raise KeyUsageError("the key block holds a key component, not a whole key")
-        if header.algorithm not in ("T", "D"):
-            raise KeyUsageError(
-                "a %s key cannot become a master key (TR-31 algorithm T or D only)"
-                % header.algorithm
-            )
-        expected = _check_value(kcv)
-        key = tr31.unwrap(kbpk, key_block)[1]
-        try:
-            algorithm = ciphers.DES if len(key) == 8 else ciphers.TDES
-            return algorithm, self._put_tmk(
-                application, slot, key, algorithm, expected, ORIGIN_KEY_BLOCK
-            )
-        finally:
-            _wipe(key)
+    def load_tmk_tr31_all(self, application, items, kbpk):
+        """Load several TR-31 master keys, all or nothing: `items` are (slot, key block,
+        expected KCV or None). Every block is checked as by `load_tmk_tr31`; one refusal
+        leaves every slot as it was. Returns [(slot, algorithm, 3-byte KCV hex)]."""
+        entries = dict(self._entries)
+        loaded = []
+        for slot, key_block, kcv in items:
+            algorithm, key = _unwrap_master(kbpk, key_block)
+            try:
+                check = self._stage_tmk(
+                    entries,
+                    application,
+                    slot,
+                    key,
+                    algorithm,
+                    _check_value(kcv),
+                    ORIGIN_KEY_BLOCK,
+                )
+            finally:
+                _wipe(key)
+            loaded.append((slot, algorithm, check))
+        self._commit(entries)
+        self._forget(application)
+        return loaded
 
     # --- working keys ------------------------------------------------------------------------
 

@@ -350,15 +350,10 @@ def apply_keys(packet, key_store, kbpk, versions):
     """Load the master keys of a verified key packet into `key_store` (app.keys.KeyStore),
     then record its version. Returns [(slot, algorithm, KCV hex)].
 
-    Every key block is unwrapped under `kbpk` first (authentic and well formed) before any
-    is stored, so a damaged or foreign block refuses the packet with the slots unchanged. The
-    key store's own rules (usage, mode, check value) are checked as each key is loaded: a
-    block refused there leaves the slots loaded before it, and the version unrecorded so a
-    corrected packet of the same version is accepted. (All-or-nothing needs a batch load in
-    app.keys.)
+    All or nothing: every block is unwrapped and checked (authenticity, usage, mode, check
+    value) before the key record is written once, so any refusal leaves every slot as it was
+    and the version unrecorded (a corrected packet of the same version is then accepted).
     """
-    from app import tr31
-
     if packet.kind != KEYS:
         raise PacketError("kind", "not a key packet")
     entries = packet.entries
@@ -368,13 +363,6 @@ def apply_keys(packet, key_store, kbpk, versions):
         except _params.ParamError as exc:
             raise PacketError(exc.reason, str(exc))
     _check_newer(packet, versions.get(KEYS, packet.app_index))
-    for entry in entries:
-        key = tr31.unwrap(kbpk, entry[1])[1]
-        for i in range(len(key)):
-            key[i] = 0
-    loaded = []
-    for slot, block, kcv in entries:
-        algorithm, check = key_store.load_tmk_tr31(packet.app_index, slot, kbpk, block, kcv)
-        loaded.append((slot, algorithm, check))
+    loaded = key_store.load_tmk_tr31_all(packet.app_index, entries, kbpk)
     versions.set(KEYS, packet.app_index, packet.version)
     return loaded

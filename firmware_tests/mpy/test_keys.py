@@ -334,6 +334,25 @@ def test_tmk_from_components():
     assert store.kcv_table(1)[0] == ("TMK", 2, "3DES", "47F816")
 
 
+def test_several_tr31_master_keys_load_all_or_nothing():
+    device = fresh()
+    store = open_keys()
+    items = ((2, TR31_TMK, None), (3, TR31_PIN, None))
+    unchanged(
+        device,
+        keys.KeyUsageError,
+        ["a PIN key block cannot become a master key"],
+        store.load_tmk_tr31_all,
+        1,
+        items,
+        KBPK,
+    )
+    assert store.tmk_slots(1) == ()
+    loaded = store.load_tmk_tr31_all(1, ((2, TR31_TMK, None), (3, TR31_TMK, "47F816")), KBPK)
+    assert loaded == [(2, "3DES", "47F816"), (3, "3DES", "47F816")]
+    assert [row[0] for row in open_keys().tmk_slots(1)] == [2, 3]
+
+
 def test_tmk_from_tr31_key_block():
     device = fresh()
     store = open_keys()
