@@ -73,26 +73,67 @@ def compile_tree(src: Path, dst: Path, arch: str, *, keep_py: tuple = ()) -> lis
     return written
 
 
+def compiled_device(arch: str, src: Path | None = None, cache: Path | None = None) -> Path:
+    """device/ compiled to .mpy for `arch` in build/mpy-ARCH/, brought up to date (a file is
+    recompiled when its source is newer). The virtual terminal runs this, as a terminal runs
+    its precompiled image: compiling .py on the device would cost heap the terminal never
+    spends."""
+    root = Path(__file__).resolve().parents[1]
+    src = Path(src or root / "device")
+    cache = Path(cache or root / "build" / ("mpy-%s" % arch))
+    wanted = set()
+    for path in sources(src):
+        rel = path.relative_to(src)
+        target = (cache / rel).with_suffix(".mpy")
+        wanted.add(target)
+        if not target.exists() or target.stat().st_mtime < path.stat().st_mtime:
+            tmp = target.with_suffix(".mpy.tmp")
+            compile_file(src, rel, tmp, arch)
+            tmp.replace(target)
+    for stale in cache.rglob("*.mpy"):
+        if stale not in wanted:
+            stale.unlink()
+    return cache
+
+
+def _pack_romfs(stage: Path, out: Path) -> int:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mpremote",
+            "romfs",
+            "--no-mpy",
+            "--output",
+            str(out),
+            "build",
+            str(stage),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0 or not Path(out).exists():
+        raise BuildError("mpremote romfs build failed:\n%s%s" % (proc.stdout, proc.stderr))
+    return Path(out).stat().st_size
+
+
 def build_romfs(src: Path, out: Path, arch: str) -> int:
     """Compile `src` for `arch` and pack it into a ROMFS image at `out`; returns its size."""
     with tempfile.TemporaryDirectory(prefix="poskit-romfs-") as tmp:
         stage = Path(tmp) / "stage"
         compile_tree(src, stage, arch)
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "mpremote",
-                "romfs",
-                "--no-mpy",
-                "--output",
-                str(out),
-                "build",
-                str(stage),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0 or not Path(out).exists():
-            raise BuildError("mpremote romfs build failed:\n%s%s" % (proc.stdout, proc.stderr))
-    return Path(out).stat().st_size
+        return _pack_romfs(stage, out)
+
+
+def device_romfs(arch: str) -> Path:
+    """The ROMFS image of device/ for `arch` at build/device-ARCH.romfs, rebuilt when a
+    source changed (compiling only the changed files)."""
+    root = Path(__file__).resolve().parents[1]
+    stage = compiled_device(arch)
+    image = root / "build" / ("device-%s.romfs" % arch)
+    newest = max(p.stat().st_mtime for p in stage.rglob("*.mpy"))
+    if not image.exists() or image.stat().st_mtime < newest:
+        tmp = image.with_suffix(".tmp")
+        _pack_romfs(stage, tmp)
+        tmp.replace(image)
+    return image

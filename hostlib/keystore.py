@@ -34,9 +34,14 @@ def passphrase_from_env_or_prompt(confirm: bool = False) -> str:
     value = os.environ.get("POSKIT_KEYSTORE_PASSPHRASE")
     if value:
         return value
-    value = getpass.getpass("key store passphrase: ")
-    if confirm and getpass.getpass("again: ") != value:
-        raise KeyStoreError("the two passphrases differ")
+    try:
+        value = getpass.getpass("key store passphrase: ")
+        if confirm and getpass.getpass("again: ") != value:
+            raise KeyStoreError("the two passphrases differ")
+    except EOFError:
+        raise KeyStoreError(
+            "no key store passphrase: set POSKIT_KEYSTORE_PASSPHRASE or run on a terminal"
+        ) from None
     if len(value) < 8:
         raise KeyStoreError("the key store passphrase must be at least 8 characters")
     return value

@@ -146,13 +146,18 @@ def popen(
     )
 
 
+_arch_cache: list[str] = []
+
+
 def arch() -> str:
     """The mpy-cross -march name for native code of this unix port (x64 on a PC)."""
-    out = run(code="import sys; print(sys.implementation._mpy >> 10)", heap=None).check()
-    index = int(out.stdout.strip())
-    if not 0 < index < len(_ARCH_NAMES):
-        raise MicroPythonError("this MicroPython port reports no native architecture")
-    return _ARCH_NAMES[index]
+    if not _arch_cache:
+        out = run(code="import sys; print(sys.implementation._mpy >> 10)", heap=None).check()
+        index = int(out.stdout.strip())
+        if not 0 < index < len(_ARCH_NAMES):
+            raise MicroPythonError("this MicroPython port reports no native architecture")
+        _arch_cache.append(_ARCH_NAMES[index])
+    return _arch_cache[0]
 
 
 def version() -> str:

@@ -17,6 +17,7 @@ COMMANDS = {
     "provision": "tools.provision",
     "keys": "tools.keys",
     "params": "tools.params",
+    "load": "tools.load",
     "wipe": "tools.wipe",
 }
 

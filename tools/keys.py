@@ -3,6 +3,7 @@
     poskit keys tr31 --kbpk HEX --key HEX --usage K0 --algorithm T --mode D [--version D]
     poskit keys components --key HEX --parts 2|3 [--algorithm 3DES]
     poskit keys kcv --algorithm 3DES --key HEX [--length 3]
+    poskit keys packet --serial S --app N --slot N [--tmk HEX] --version N -o FILE
 
 A key left off the command line is asked for without echo, which keeps it out of the shell's
 history. `components` is the one command that shows clear key material, on purpose: it is
@@ -11,8 +12,10 @@ what the key custodians write down, each on their own form.
 
 import argparse
 import getpass
+from pathlib import Path
 
-from hostlib import keys
+from hostlib import keys, packets
+from hostlib.keystore import KeyStore, passphrase_from_env_or_prompt
 
 HELP = "make TR-31 key blocks, split keys into custodian components, compute check values"
 
@@ -83,6 +86,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--length", type=int, default=3, help="bytes shown (default: 3)")
     p.set_defaults(keys_handler=_kcv)
 
+    p = sub.add_parser(
+        "packet",
+        help="make a key packet: a master key (TMK) wrapped for one terminal's slot",
+        description="Wrap a terminal master key in a TR-31 version D block under the "
+        "terminal's KBPK (from the host key store) and put it in a key packet bound to the "
+        "terminal's serial, authenticated with its link key. `poskit load` (or the host "
+        "link) delivers it; the terminal checks the KCV it carries.",
+    )
+    p.add_argument("--serial", required=True, help="terminal serial (in the key store)")
+    p.add_argument("--app", type=int, required=True, help="acquirer application index, 1-8")
+    p.add_argument(
+        "--slot", type=int, required=True, help="master key slot index the acquirer gave"
+    )
+    p.add_argument("--tmk", help="the master key, hex (asked for if left off)")
+    p.add_argument("--version", type=int, required=True, help="key packet version (increasing)")
+    p.add_argument("--keystore", default=None, help="host key store (default: as provision)")
+    p.add_argument("-o", "--output", required=True, help="packet file to write")
+    p.set_defaults(keys_handler=_packet)
+
 
 def _tr31(args: argparse.Namespace) -> int:
     kbpk = keys.parse_hex(_secret(args.kbpk, "KBPK (hex, not echoed): "), "KBPK")
@@ -118,6 +140,27 @@ def _components(args: argparse.Namespace) -> int:
 def _kcv(args: argparse.Namespace) -> int:
     key = keys.parse_hex(_secret(args.key, "key (hex, not echoed): "), "key")
     print("KCV %s  (%s)" % (_hex(keys.kcv(args.algorithm, key, args.length)), args.algorithm))
+    return 0
+
+
+def _packet(args: argparse.Namespace) -> int:
+    from tools.provision import DEFAULT_KEYSTORE
+
+    tmk = keys.parse_hex(_secret(args.tmk, "TMK (hex, not echoed): "), "TMK")
+    algorithm = "DES" if len(tmk) == 8 else "3DES"
+    store = KeyStore.open(args.keystore or DEFAULT_KEYSTORE, passphrase_from_env_or_prompt())
+    terminal = store.terminal(args.serial)
+    block = keys.tr31_wrap(terminal["kbpk"].hex(), tmk.hex(), "K0", "T", "D", version_id="D")
+    check = keys.kcv(algorithm, tmk)
+    data = packets.build_key_packet(
+        [(args.slot, block, check)], args.serial, terminal["link_key"], args.version, args.app
+    )
+    Path(args.output).write_bytes(data)
+    print(
+        "wrote %s: key packet for application %d, terminal %s, version %d, %d bytes"
+        % (args.output, args.app, args.serial, args.version, len(data))
+    )
+    print("slot %d  %s  KCV %s" % (args.slot, algorithm, _hex(check)))
     return 0
 
 
