@@ -95,6 +95,69 @@ def _device_timings() -> dict:
     return {row["name"]: row for row in map(json.loads, result.stdout.splitlines())}
 
 
+def _storage_figures() -> list[dict]:
+    result = micropython.run(
+        BENCH / "storage.py", heap=None, path=[ROOT / "firmware_tests" / "mpy"], timeout=600
+    ).check()
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def render_storage(rows: list[dict]) -> list[str]:
+    lines = [
+        "",
+        "## Flash storage (app/store.py on LittleFS v2, RAM flash)",
+        "",
+        "Bytes the operation programs into flash, beside the payload it stores (their ratio is "
+        "the write amplification); 4096-byte blocks are the ESP32's flash, 512-byte blocks a "
+        "comparison. Mean over 30 operations (max in brackets).",
+        "",
+        "| operation | block | payload B | flash bytes | amplification | programs | erases "
+        "| µs (PC) | heap per op B |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        if r["name"] == "power_cut" or not r["bytes"]:
+            continue
+        amplification = "%.1f" % (r["bytes"] / r["payload"]) if r["payload"] else "-"
+        lines.append(
+            "| %s | %d | %d | %.0f (%d) | %s | %.1f | %.1f | %.0f | %d |"
+            % (
+                r["name"].replace("_", " "),
+                r["block_size"],
+                r["payload"],
+                r["bytes"],
+                r["bytes_max"],
+                amplification,
+                r["programs"],
+                r["erases"],
+                r["us"],
+                r["heap"],
+            )
+        )
+    lines += [
+        "",
+        "Power cut after every flash program or erase of the operation (and a torn variant), "
+        "then remount: the state must be exactly the old or the new one.",
+        "",
+        "| operation | block | cut points | old state | new state | corrupt or lost |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        if r["name"] == "power_cut":
+            lines.append(
+                "| %s | %d | %d | %d | %d | %d |"
+                % (
+                    r["operation"],
+                    r["block_size"],
+                    r["cut_points"],
+                    r["old"],
+                    r["new"],
+                    r["corrupt"],
+                )
+            )
+    return lines
+
+
 def _min_heaps() -> dict:
     """Smallest heap in which importing the modules and doing one operation succeeds, with
     the modules precompiled in a ROMFS image as deployed, and compiled from .py source.
@@ -146,7 +209,9 @@ def _cpu() -> str:
     return platform.processor() or platform.machine()
 
 
-def render(device: dict, refs: dict, heaps: dict, sizes: tuple[int, int]) -> str:
+def render(
+    device: dict, refs: dict, heaps: dict, sizes: tuple[int, int], storage: list[dict]
+) -> str:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Benchmarks",
@@ -203,6 +268,7 @@ def render(device: dict, refs: dict, heaps: dict, sizes: tuple[int, int]) -> str
     ]
     for name, (from_rom, from_source) in heaps.items():
         lines.append("| %s | %d | %d |" % (name, from_rom, from_source))
+    lines += render_storage(storage)
     source, romfs = sizes
     lines += [
         "",
@@ -225,8 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     device = _device_timings()
     print("measuring minimum heaps ...", file=sys.stderr)
     heaps = _min_heaps()
+    print("measuring flash storage ...", file=sys.stderr)
+    storage = _storage_figures()
     print("timing CPython references ...", file=sys.stderr)
-    text = render(device, _references(), heaps, _image_sizes())
+    text = render(device, _references(), heaps, _image_sizes(), storage)
     Path(args.output).write_text(text)
     print(text)
     return 0

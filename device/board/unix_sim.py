@@ -6,7 +6,12 @@ eFuse-protected key, so the flash image alone never opens a key. The host side
 (hostlib.state) names both files in the environment: POSKIT_FLASH, POSKIT_STORAGE_KEY.
 """
 
+import errno
+import io
 import os
+import select
+import socket
+import time
 import vfs
 from micropython import const
 
@@ -59,16 +64,18 @@ def mount_flash(path=None):
     path = path or os.getenv("POSKIT_FLASH")
     if not path:
         raise OSError("POSKIT_FLASH does not name the flash image")
+    # The stubs type the block device as vfs.AbstractBlockDev, a class the firmware does not
+    # have: any object with the block protocol is right, hence the ignores below.
     device = FileBlockDevice(path)
     try:
-        fs = vfs.VfsLfs2(device, progsize=256)  # reads the superblock: fails on a bad image
+        fs = vfs.VfsLfs2(device, progsize=256)  # pyright: ignore[reportArgumentType]
     except OSError:
         first = bytearray(16)
         device.readblocks(0, first)
         if first != b"\xff" * 16:
             raise OSError("flash image %s is not a LittleFS v2 filesystem" % path)
-        vfs.VfsLfs2.mkfs(device, progsize=256)
-        fs = vfs.VfsLfs2(device, progsize=256)
+        vfs.VfsLfs2.mkfs(device, progsize=256)  # pyright: ignore[reportArgumentType]
+        fs = vfs.VfsLfs2(device, progsize=256)  # pyright: ignore[reportArgumentType]
     vfs.mount(fs, MOUNT)
     try:
         os.mkdir(DATA_ROOT)
@@ -87,3 +94,154 @@ def storage_key():
     if len(key) != 16:
         raise OSError("storage key file must hold 16 bytes")
     return key
+
+
+# --- emulated buses: the virtual terminal's peripherals are host-side emulators over TCP -------
+
+_POLL = const(3)  # MP_STREAM_POLL
+_POLLIN = const(1)
+_POLLOUT = const(4)
+_EAGAIN = const(11)
+
+
+class SocketUART(io.IOBase):
+    """A machine.UART-alike over a TCP connection to an emulator (hostlib.emulators).
+
+    Reads never block: `any()` says how many bytes are waiting, `read(n)` / `readinto(buf)`
+    return what is there (None when nothing is), `readline()` a line or what there is of one.
+    `write(buf)` sends everything, within `timeout_ms`. As an io.IOBase with an `ioctl` that
+    answers MP_STREAM_POLL, it also works under asyncio.StreamReader/StreamWriter.
+    The emulator closing the connection is indistinguishable from a silent UART.
+    """
+
+    def __init__(self, host, port, *, timeout_ms=2000, buffer_size=512):
+        self._sock = socket.socket()
+        self._sock.settimeout(timeout_ms / 1000)
+        self._sock.connect(socket.getaddrinfo(host, port)[0][-1])
+        self._sock.setblocking(False)
+        self._poller = select.poll()
+        self._poller.register(self._sock, select.POLLIN)
+        self._timeout = timeout_ms
+        self._buf = bytearray(buffer_size)
+        self._mv = memoryview(self._buf)
+        self._start = 0
+        self._end = 0
+
+    def _pull(self):
+        # Move what the socket holds into the buffer (non-blocking).
+        if self._start == self._end:
+            self._start = self._end = 0
+        if self._end == len(self._buf):
+            return
+        try:
+            n = self._sock.readinto(self._mv[self._end :])
+        except OSError as exc:
+            if exc.args[0] == _EAGAIN:
+                return
+            raise
+        if n:
+            self._end += n
+
+    def any(self):
+        """Bytes waiting to be read."""
+        self._pull()
+        return self._end - self._start
+
+    def readinto(self, buf, nbytes=-1):
+        """Copy up to len(buf) (or `nbytes`) waiting bytes into `buf`; None if none."""
+        self._pull()
+        n = self._end - self._start
+        if not n:
+            return None
+        limit = len(buf) if nbytes < 0 else min(nbytes, len(buf))
+        if n > limit:
+            n = limit
+        buf[0:n] = self._mv[self._start : self._start + n]
+        self._start += n
+        return n
+
+    def read(self, n=-1):
+        """Up to `n` waiting bytes (all of them without `n`), or None."""
+        self._pull()
+        avail = self._end - self._start
+        if not avail:
+            return None
+        if 0 <= n < avail:
+            avail = n
+        data = bytes(self._mv[self._start : self._start + avail])
+        self._start += avail
+        return data
+
+    def readline(self):
+        """A line (through LF) if one is waiting, else whatever is there, or None."""
+        self._pull()
+        i = self._start
+        while i < self._end and self._buf[i] != 10:
+            i += 1
+        return self.read(min(i + 1, self._end) - self._start)
+
+    def write(self, buf):
+        """Send all of `buf`; OSError(ETIMEDOUT) if the emulator stops reading."""
+        view = memoryview(buf)
+        sent = 0
+        deadline = time.ticks_add(time.ticks_ms(), self._timeout)
+        while sent < len(view):
+            try:
+                n = self._sock.write(view[sent:])
+            except OSError as exc:
+                if exc.args[0] != _EAGAIN:
+                    raise
+                n = 0
+            if n:
+                sent += n
+            elif time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                raise OSError(errno.ETIMEDOUT)
+            else:
+                time.sleep_ms(1)
+        return sent
+
+    def ioctl(self, request, arg):
+        if request == _POLL:
+            ready = arg & _POLLOUT
+            if arg & _POLLIN and (self._end > self._start or self._poller.poll(0)):
+                ready |= _POLLIN
+            return ready
+        return -1
+
+    def deinit(self):
+        """Close the connection."""
+        self._poller.unregister(self._sock)
+        self._sock.close()
+
+    close = deinit
+
+
+class FakePin:
+    """A machine.Pin-alike output (PWRKEY, printer power) that records every change as
+    (time.ticks_ms(), value) in `log`."""
+
+    OUT = 1
+    IN = 0
+
+    def __init__(self, value=0):
+        self._value = value
+        self.log = []
+
+    def value(self, value=None):
+        """Read the level, or set it (logging the change)."""
+        if value is None:
+            return self._value
+        value = 1 if value else 0
+        self._value = value
+        self.log.append((time.ticks_ms(), value))
+        return None
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+    def levels(self):
+        """The values set so far, in order (the log without times)."""
+        return [value for _, value in self.log]
