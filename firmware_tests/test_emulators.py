@@ -1,0 +1,490 @@
+"""The real drivers, on MicroPython, against the host-side emulators over TCP.
+
+Each test starts an emulator (and, where a call or a socket needs a far end, a tiny TCP host
+on 127.0.0.1), then runs a device snippet on the MicroPython unix port that reaches the
+emulator through board.unix_sim.SocketUART. Everything is bounded by timeouts; nothing
+asserts a time.
+"""
+
+import json
+import socket
+import textwrap
+import threading
+
+import pytest
+
+from hostlib import micropython
+from hostlib.emulators import ModemEmulator, PrinterEmulator, Sim800Emulator
+from hostlib.emulators.printer import pillow_available
+
+# Compiling the drivers from source needs more heap than the ESP32 has (the terminal loads
+# them precompiled); the driver heap figures come from test_*.py under mpy/ and the bench.
+HEAP = "512K"
+
+
+class TcpHost:
+    """A far end on 127.0.0.1: echoes what it receives; with `close_after_reply` it hangs
+    up after its first answer."""
+
+    def __init__(self, close_after_reply=False):
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.05)
+        self.port = self._sock.getsockname()[1]
+        self.close_after_reply = close_after_reply
+        self.received = bytearray()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            conn.settimeout(0.05)
+            with conn:
+                while not self._stop.is_set():
+                    try:
+                        data = conn.recv(4096)
+                    except TimeoutError:
+                        continue
+                    except OSError:
+                        break
+                    if not data:
+                        break
+                    self.received += data
+                    conn.sendall(data)
+                    if self.close_after_reply:
+                        break
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self._sock.close()
+
+
+@pytest.fixture
+def echo_host():
+    host = TcpHost()
+    yield host
+    host.close()
+
+
+@pytest.fixture
+def hangup_host():
+    host = TcpHost(close_after_reply=True)
+    yield host
+    host.close()
+
+
+def device(code, timeout=30):
+    """Run a device snippet on MicroPython; it prints one JSON object, returned here."""
+    run = micropython.run(code=textwrap.dedent(code), heap=HEAP, timeout=timeout).check()
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+# --- dial-up modem ---------------------------------------------------------------------------
+
+MODEM_PRELUDE = """
+import json
+from board.unix_sim import SocketUART
+from drivers import hayes
+uart = SocketUART("127.0.0.1", %d, timeout_ms=2000)
+modem = hayes.Modem(uart, guard_ms=50, command_timeout_ms=2000, connect_timeout_ms=3000)
+out = {}
+"""
+
+
+def test_dial_through_a_pbx_and_exchange_bytes_with_the_host(echo_host):
+    with ModemEmulator(
+        {"95555": ("127.0.0.1", echo_host.port)}, outside_line="0", guard_s=0.05
+    ) as m:
+        out = device(
+            MODEM_PRELUDE % m.port
+            + """
+modem.setup()
+out["rate"] = modem.dial("95555", outside_line="0")
+modem.write(b"\\x00\\x05hello")
+buf = bytearray(7)
+modem.read_exactly(buf, 5000)
+out["reply"] = buf.decode()
+modem.hangup()
+out["connected"] = modem.connected
+print(json.dumps(out))
+"""
+        )
+        assert out == {"rate": 2400, "reply": "\x00\x05hello", "connected": False}
+        assert m.dialled == ["T0,95555"]
+        assert m.commands == ["ATZ", "ATE0V1", "AT&K0", "ATX4", "ATDT0,95555", "ATH"]
+        assert m.escapes == 1 and not m.online
+    assert bytes(echo_host.received) == b"\x00\x05hello"
+
+
+def test_dial_failures_reach_the_device_as_named_errors(echo_host):
+    numbers = {"95555": ("127.0.0.1", echo_host.port)}
+    with ModemEmulator(numbers, outside_line="0", dial_tone=False, guard_s=0.05) as m:
+        m.inject_result("BUSY")
+        m.inject_result("NO ANSWER")
+        out = device(
+            MODEM_PRELUDE % m.port
+            + """
+modem.setup()
+def attempt(number="95555", **options):
+    try:
+        modem.dial(number, **options)
+    except hayes.HayesError as exc:
+        return type(exc).__name__
+    rate = modem.rate
+    modem.hangup()
+    return "CONNECT %d" % rate
+out["busy"] = attempt(outside_line="0", blind=True)
+out["no answer"] = attempt(outside_line="0", blind=True)
+out["no dial tone"] = attempt(outside_line="0")
+out["no outside line"] = attempt(blind=True)
+out["unknown number"] = attempt("12345", outside_line="0", blind=True)
+out["blind"] = attempt(outside_line="0", blind=True)
+print(json.dumps(out))
+"""
+        )
+    assert out == {
+        "busy": "ModemBusy",
+        "no answer": "NoAnswer",
+        "no dial tone": "NoDialTone",  # ATX4 waits for a tone this PBX does not give
+        "no outside line": "ModemBusy",  # an extension dialling without the prefix
+        "unknown number": "NoCarrier",
+        "blind": "CONNECT 2400",
+    }
+
+
+def test_host_hanging_up_is_carrier_loss_after_the_data(hangup_host):
+    with ModemEmulator({"95555": ("127.0.0.1", hangup_host.port)}, guard_s=0.05) as m:
+        out = device(
+            MODEM_PRELUDE % m.port
+            + """
+modem.setup()
+modem.dial("95555")
+modem.write(b"ping")
+buf = bytearray(4)
+modem.read_exactly(buf, 5000)
+out["reply"] = buf.decode()
+try:
+    modem.readinto(buf, 5000)
+except hayes.NoCarrier:
+    out["lost"] = True
+modem.hangup()
+print(json.dumps(out))
+"""
+        )
+        assert out == {"reply": "ping", "lost": True}
+        assert m.commands[-1] == "ATH" and m.escapes == 0  # no +++ once the call is gone
+
+
+def test_silent_dial_times_out_and_is_aborted():
+    with ModemEmulator({}, guard_s=0.05) as m:
+        m.inject_result("SILENT")
+        out = device(
+            MODEM_PRELUDE.replace("connect_timeout_ms=3000", "connect_timeout_ms=300") % m.port
+            + """
+modem.setup()
+try:
+    modem.dial("95555")
+except hayes.ModemTimeout:
+    out["timeout"] = True
+modem.command(b"AT")
+out["usable"] = True
+print(json.dumps(out))
+"""
+        )
+        assert out == {"timeout": True, "usable": True}
+        assert m.mode == "command"
+
+
+# --- GPRS -------------------------------------------------------------------------------------
+
+GPRS_PRELUDE = """
+import json
+from board.unix_sim import SocketUART
+from drivers import sim800
+uart = SocketUART("127.0.0.1", %d, timeout_ms=2000)
+gprs = sim800.Sim800(uart, boot_timeout_ms=3000, connect_timeout_ms=3000, read_timeout_ms=3000)
+out = {}
+def named(fn, *args):
+    try:
+        return fn(*args)
+    except sim800.GprsError as exc:
+        return type(exc).__name__
+"""
+
+
+def test_gprs_open_send_receive_close(echo_host):
+    with Sim800Emulator(csq=(18, 0)) as g:
+        out = device(
+            GPRS_PRELUDE % g.port
+            + """
+gprs.sync()
+out["sim"] = gprs.sim_ready()
+out["iccid"] = gprs.iccid()
+rssi, ber = gprs.signal()
+out["signal"] = [rssi, sim800.signal_dbm(rssi), sim800.signal_bars(rssi)]
+out["registered"] = gprs.wait_registered(5000, 100)
+out["ip"] = gprs.attach("CMNET")
+gprs.open("127.0.0.1", %d)
+request = bytes(range(256)) + b"\\r\\nOK\\r\\nCLOSED\\r\\n"
+gprs.send(request)
+buf = bytearray(400)
+got = 0
+while got < len(request):
+    got += gprs.readinto(memoryview(buf)[got:], 3000)
+out["echoed"] = buf[:got] == request
+gprs.close()
+out["connected"] = gprs.connected
+print(json.dumps(out))
+"""
+            % echo_host.port
+        )
+        assert out == {
+            "sim": True,
+            "iccid": "89860318640220133897",
+            "signal": [18, -77, 3],
+            "registered": 1,
+            "ip": "10.64.3.7",
+            "echoed": True,
+            "connected": False,
+        }
+        assert g.apn_used == ("CMNET", "", "")
+        assert 'AT+CIPSTART="TCP","127.0.0.1",%d' % echo_host.port in g.commands
+        assert g.commands[-1] == "AT+CIPCLOSE"
+    assert echo_host.received.endswith(b"\r\nOK\r\nCLOSED\r\n")
+
+
+def test_gprs_failures_are_named_and_recovered(echo_host):
+    refused = socket.create_server(("127.0.0.1", 0))
+    dead_port = refused.getsockname()[1]
+    refused.close()  # nothing listens there now
+    with Sim800Emulator() as g:
+        g.connect_fail = True
+        out = device(
+            GPRS_PRELUDE.replace(
+                "read_timeout_ms=3000", "read_timeout_ms=3000, power_cycle_after=3"
+            )
+            % g.port
+            + """
+gprs.sync()
+gprs.attach("CMNET")
+out["injected"] = named(gprs.open, "127.0.0.1", %d)
+out["refused"] = named(gprs.open, "127.0.0.1", %d)
+out["failures"] = gprs.failures
+out["recover"] = gprs.recover()
+gprs.open("127.0.0.1", %d)
+out["after"] = [gprs.connected, gprs.failures]
+print(json.dumps(out))
+"""
+            % (echo_host.port, dead_port, echo_host.port)
+        )
+        assert g.commands.count("AT+CIPSHUT") == 2  # attach, and the re-attach
+    assert out == {
+        "injected": "ConnectFailed",
+        "refused": "ConnectFailed",
+        "failures": 2,
+        "recover": "reattach",
+        "after": [True, 0],
+    }
+
+
+def test_gprs_sim_and_registration_faults():
+    with Sim800Emulator() as g:
+        g.sim = "NOT INSERTED"
+        out = device(
+            GPRS_PRELUDE % g.port
+            + """
+gprs.sync()
+out["sim"] = named(gprs.sim_ready)
+print(json.dumps(out))
+"""
+        )
+        assert out == {"sim": "SimMissing"}
+    with Sim800Emulator() as g:
+        g.sim = "SIM PIN"
+        g.creg = 3
+        out = device(
+            GPRS_PRELUDE % g.port
+            + """
+gprs.sync()
+out["sim"] = named(gprs.sim_ready)
+out["registration"] = named(gprs.wait_registered, 2000, 50)
+print(json.dumps(out))
+"""
+        )
+        assert out == {"sim": "SimPinRequired", "registration": "NotRegistered"}
+
+
+def test_gprs_link_drop_after_the_reply(hangup_host):
+    with Sim800Emulator() as g:
+        out = device(
+            GPRS_PRELUDE % g.port
+            + """
+gprs.sync()
+gprs.attach("CMNET")
+gprs.open("127.0.0.1", %d)
+gprs.send(b"last words")
+buf = bytearray(32)
+got = 0
+while got < 10:
+    got += gprs.readinto(memoryview(buf)[got:], 3000)
+out["reply"] = buf[:got].decode()
+out["after"] = named(gprs.readinto, buf, 3000)
+out["send"] = named(gprs.send, b"more")
+print(json.dumps(out))
+"""
+            % hangup_host.port
+        )
+    assert out == {"reply": "last words", "after": "LinkDown", "send": "LinkDown"}
+
+
+# --- printer ----------------------------------------------------------------------------------
+
+SLIP = [
+    ("center", True, 2, "签购单"),
+    ("left", False, 1, "商户名称: 测试商户"),
+    ("left", False, 1, "MERCHANT NO: 123456789012345"),
+    ("left", False, 1, "TERMINAL NO: 12345678"),
+    ("left", False, 1, "CARD NO: 622202******1234"),
+    ("right", True, 1, "RMB 0.01"),
+    ("left", False, 1, "持卡人签名 CARDHOLDER SIGNATURE"),
+]
+
+
+def slip_job():
+    # The job as device source: GB18030 bytes made here, on the host.
+    items = []
+    for align, bold, size, text in SLIP:
+        style = ("CENTER", "LEFT", "RIGHT")[("center", "left", "right").index(align)]
+        style += " | BOLD" if bold else ""
+        style += " | DOUBLE" if size == 2 else ""
+        items.append("(%s, %r)" % (style, text.encode("gb18030")))
+    return "[" + ", ".join(items) + "]"
+
+
+PRINTER_PRELUDE = """
+import json
+from board.unix_sim import SocketUART
+from drivers.escpos import *
+uart = SocketUART("127.0.0.1", %d, timeout_ms=2000)
+printer = Printer(uart, status_timeout_ms=1000, check_every=3)
+out = {}
+"""
+
+
+def test_receipt_printed_and_rendered_to_text():
+    with PrinterEmulator() as p:
+        out = device(
+            PRINTER_PRELUDE % p.port
+            + "job = %s\n" % slip_job()
+            + """
+out["lines"] = printer.print_job(job)
+printer.print_job([b"SECOND COPY"])
+print(json.dumps(out))
+"""
+        )
+        p.wait_for(lambda: len(p.receipts) == 2, timeout=30, what="two cuts")
+        first = p.receipts[0]
+        assert out == {"lines": len(SLIP)}
+        assert [(x.align, x.bold, x.width, x.text) for x in first.lines] == SLIP
+        text = first.text().splitlines()
+        assert text[0] == " " * 10 + "签购单"  # centred: 3 double-width characters
+        assert text[5] == " " * 24 + "RMB 0.01"
+        assert p.receipts[1].texts() == ["SECOND COPY"]
+        assert p.received_bytes < 400  # see docs/drivers.md for the figure
+
+
+def test_paper_out_mid_receipt_then_resume_through_the_emulator():
+    job_lines = ["LINE %02d 行" % i for i in range(12)]
+    with PrinterEmulator() as p:
+        p.paper_out_after(5)
+        result = {}
+
+        def run():
+            result["out"] = device(
+                PRINTER_PRELUDE % p.port
+                + "job = %r\n" % [line.encode("gb18030") for line in job_lines]
+                + """
+try:
+    printer.print_job(job)
+except PaperOut as exc:
+    out["paper out at"] = exc.next_line
+    # What the app does: wait (bounded) for the user to load paper, then resume.
+    import time
+    for _ in range(500):
+        if not printer.status() & PAPER_OUT:
+            break
+        time.sleep_ms(20)
+    printer.print_job(job, start=exc.next_line)
+out["done"] = True
+print(json.dumps(out))
+"""
+            )
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        p.wait_for(
+            lambda: p.paper_out and p.status_requests >= 6, timeout=30, what="paper out seen"
+        )
+        p.load_paper()
+        thread.join(timeout=60)
+        assert result["out"] == {"paper out at": 6, "done": True}
+        p.wait_for(lambda: p.receipts, what="the cut")
+        assert p.receipts[0].texts() == job_lines  # every line once, in order
+
+
+def test_offline_printer():
+    with PrinterEmulator() as p:
+        p.offline = True
+        out = device(
+            PRINTER_PRELUDE.replace("status_timeout_ms=1000", "status_timeout_ms=100") % p.port
+            + """
+try:
+    printer.print_job([b"X"])
+except PrinterOffline as exc:
+    out["offline"] = exc.next_line
+print(json.dumps(out))
+"""
+        )
+    assert out == {"offline": 0}
+
+
+@pytest.mark.skipif(not pillow_available(), reason="Pillow not installed: text rendering only")
+def test_receipt_png(tmp_path):
+    with PrinterEmulator(png_dir=tmp_path) as p:
+        device(PRINTER_PRELUDE % p.port + "printer.print_job(%s)\nprint('{}')\n" % slip_job())
+        p.wait_for(lambda: p.receipts, what="the cut")
+    from PIL import Image
+
+    image = Image.open(tmp_path / "receipt-001.png").convert("L")
+    assert image.width == 384 and image.height > 7 * 24
+    # The title is ink in the middle of the head: centred, 3 double-width Chinese characters.
+    left, top, right, bottom = image.crop((0, 12, 384, 60)).point(lambda v: 255 - v).getbbox()
+    assert abs((left + right) / 2 - 192) <= 24 and right - left >= 100, (left, right)
+
+
+# --- the socket UART under asyncio -------------------------------------------------------------
+
+
+def test_socket_uart_works_under_asyncio_streams(echo_host):
+    out = device(
+        """
+import asyncio, json
+from board.unix_sim import SocketUART
+uart = SocketUART("127.0.0.1", %d)
+async def main():
+    reader = asyncio.StreamReader(uart)
+    writer = asyncio.StreamWriter(uart, {})
+    writer.write(b"AT\\r\\n")
+    await writer.drain()
+    line = await asyncio.wait_for(reader.readline(), 5)
+    return line.decode()
+print(json.dumps({"line": asyncio.run(main())}))
+"""
+        % echo_host.port
+    )
+    assert out == {"line": "AT\r\n"}
