@@ -16,6 +16,8 @@ swaps; between the stages of triple DES they cancel and are skipped.
 import sys
 from array import array
 
+from app.blockcipher import BlockCipher, check_bytes
+
 _MP = sys.implementation.name == "micropython"
 
 # --- FIPS 46-3 tables -----------------------------------------------------------------------
@@ -420,32 +422,7 @@ else:
 # --- public API -----------------------------------------------------------------------------
 
 
-# Module-level tuples: a tuple display of names is built (allocated) on every call.
-_BYTES_LIKE = (bytes, bytearray, memoryview)
-_WRITABLE = (bytearray, memoryview)
-
-
-def _check_bytes(value, what):
-    if not isinstance(value, _BYTES_LIKE):
-        raise TypeError("%s must be bytes, got %s" % (what, type(value).__name__))
-    return len(value)
-
-
-def _check_writable(buf, block):
-    # Viper writes through any buffer, so an immutable bytes object must be refused here.
-    if not isinstance(buf, _WRITABLE):
-        raise TypeError("buffer must be a bytearray or memoryview, got %s" % type(buf).__name__)
-    n = len(buf)
-    if n % block:
-        raise ValueError("data length %d is not a multiple of the %d-byte block" % (n, block))
-    if n:
-        try:
-            buf[0] = buf[0]
-        except TypeError:
-            raise TypeError("buffer is read-only") from None
-
-
-class DES:
+class DES(BlockCipher):
     """DES (8-byte key) or triple DES EDE (16-byte 2-key or 24-byte 3-key), ECB and CBC.
 
     The key is scheduled once in the constructor; the raw key is not kept. A 3DES key whose
@@ -456,7 +433,7 @@ class DES:
     name = "DES"
 
     def __init__(self, key):
-        n = _check_bytes(key, "DES key")
+        n = check_bytes(key, "DES key")
         if n not in (8, 16, 24):
             raise ValueError("DES key must be 8, 16 or 24 bytes, got %d" % n)
         # 32 words of subkeys per stage: 128 bytes each way for DES, 384 for 3DES.
@@ -476,57 +453,4 @@ class DES:
                 for i in range(32):
                     enc[64 + i] = enc[i]
                     dec[i] = dec[64 + i]
-        self._enc = enc
-        self._dec = dec
-        self._iv = bytearray(8)
-
-    def _blocks(self, data):
-        n = _check_bytes(data, "data")
-        if n % 8:
-            raise ValueError("data length %d is not a multiple of the 8-byte block" % n)
-
-    def _set_iv(self, iv):
-        n = _check_bytes(iv, "IV")
-        if n != 8:
-            raise ValueError("IV must be 8 bytes, got %d" % n)
-        self._iv[:] = iv
-
-    def encrypt(self, data):
-        """ECB-encrypt `data` (a multiple of 8 bytes) and return the ciphertext as bytes."""
-        self._blocks(data)
-        out = bytearray(data)
-        _crypt(out, self._enc, self._iv, 0)
-        return bytes(out)
-
-    def decrypt(self, data):
-        """ECB-decrypt `data` (a multiple of 8 bytes) and return the plaintext as bytes."""
-        self._blocks(data)
-        out = bytearray(data)
-        _crypt(out, self._dec, self._iv, 0)
-        return bytes(out)
-
-    def encrypt_cbc(self, data, iv):
-        """CBC-encrypt `data` (a multiple of 8 bytes) with the 8-byte `iv`; no padding."""
-        self._blocks(data)
-        self._set_iv(iv)
-        out = bytearray(data)
-        _crypt(out, self._enc, self._iv, 1)
-        return bytes(out)
-
-    def decrypt_cbc(self, data, iv):
-        """CBC-decrypt `data` (a multiple of 8 bytes) with the 8-byte `iv`."""
-        self._blocks(data)
-        self._set_iv(iv)
-        out = bytearray(data)
-        _crypt(out, self._dec, self._iv, 2)
-        return bytes(out)
-
-    def encrypt_into(self, buf):
-        """ECB-encrypt a writable buffer (bytearray or memoryview) in place; allocates nothing."""
-        _check_writable(buf, 8)
-        _crypt(buf, self._enc, self._iv, 0)
-
-    def decrypt_into(self, buf):
-        """ECB-decrypt a writable buffer (bytearray or memoryview) in place; allocates nothing."""
-        _check_writable(buf, 8)
-        _crypt(buf, self._dec, self._iv, 0)
+        super().__init__(enc, dec, _crypt)

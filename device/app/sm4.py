@@ -15,6 +15,8 @@ import sys
 from array import array
 from binascii import unhexlify
 
+from app.blockcipher import BlockCipher, check_bytes
+
 _MP = sys.implementation.name == "micropython"
 
 # GB/T 32907-2016 S-box, row by row.
@@ -305,95 +307,17 @@ else:
 # --- public API -----------------------------------------------------------------------------
 
 
-# Module-level tuples: a tuple display of names is built (allocated) on every call.
-_BYTES_LIKE = (bytes, bytearray, memoryview)
-_WRITABLE = (bytearray, memoryview)
-
-
-def _check_bytes(value, what):
-    if not isinstance(value, _BYTES_LIKE):
-        raise TypeError("%s must be bytes, got %s" % (what, type(value).__name__))
-    return len(value)
-
-
-def _check_writable(buf):
-    # Viper writes through any buffer, so an immutable bytes object must be refused here.
-    if not isinstance(buf, _WRITABLE):
-        raise TypeError("buffer must be a bytearray or memoryview, got %s" % type(buf).__name__)
-    n = len(buf)
-    if n % 16:
-        raise ValueError("data length %d is not a multiple of the 16-byte block" % n)
-    if n:
-        try:
-            buf[0] = buf[0]
-        except TypeError:
-            raise TypeError("buffer is read-only") from None
-
-
-class SM4:
+class SM4(BlockCipher):
     """SM4 with a 16-byte key, ECB and CBC. The key is expanded once; the raw key is not kept."""
 
     block_size = 16
     name = "SM4"
 
     def __init__(self, key):
-        n = _check_bytes(key, "SM4 key")
+        n = check_bytes(key, "SM4 key")
         if n != 16:
             raise ValueError("SM4 key must be 16 bytes, got %d" % n)
         enc = array("I", range(32))
         dec = array("I", range(32))
         _expand(key, enc, dec)
-        self._enc = enc
-        self._dec = dec
-        self._iv = bytearray(16)
-
-    def _blocks(self, data):
-        n = _check_bytes(data, "data")
-        if n % 16:
-            raise ValueError("data length %d is not a multiple of the 16-byte block" % n)
-
-    def _set_iv(self, iv):
-        n = _check_bytes(iv, "IV")
-        if n != 16:
-            raise ValueError("IV must be 16 bytes, got %d" % n)
-        self._iv[:] = iv
-
-    def encrypt(self, data):
-        """ECB-encrypt `data` (a multiple of 16 bytes) and return the ciphertext as bytes."""
-        self._blocks(data)
-        out = bytearray(data)
-        _crypt(out, self._enc, self._iv, 0)
-        return bytes(out)
-
-    def decrypt(self, data):
-        """ECB-decrypt `data` (a multiple of 16 bytes) and return the plaintext as bytes."""
-        self._blocks(data)
-        out = bytearray(data)
-        _crypt(out, self._dec, self._iv, 0)
-        return bytes(out)
-
-    def encrypt_cbc(self, data, iv):
-        """CBC-encrypt `data` (a multiple of 16 bytes) with the 16-byte `iv`; no padding."""
-        self._blocks(data)
-        self._set_iv(iv)
-        out = bytearray(data)
-        _crypt(out, self._enc, self._iv, 1)
-        return bytes(out)
-
-    def decrypt_cbc(self, data, iv):
-        """CBC-decrypt `data` (a multiple of 16 bytes) with the 16-byte `iv`."""
-        self._blocks(data)
-        self._set_iv(iv)
-        out = bytearray(data)
-        _crypt(out, self._dec, self._iv, 2)
-        return bytes(out)
-
-    def encrypt_into(self, buf):
-        """ECB-encrypt a writable buffer (bytearray or memoryview) in place; allocates nothing."""
-        _check_writable(buf)
-        _crypt(buf, self._enc, self._iv, 0)
-
-    def decrypt_into(self, buf):
-        """ECB-decrypt a writable buffer (bytearray or memoryview) in place; allocates nothing."""
-        _check_writable(buf)
-        _crypt(buf, self._dec, self._iv, 0)
+        super().__init__(enc, dec, _crypt)
