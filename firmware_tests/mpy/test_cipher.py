@@ -2,20 +2,12 @@
 import gc
 from binascii import unhexlify as h
 
+from mptest import expect_error
+
 from app import cipher
 
 K2 = h("0123456789ABCDEFFEDCBA9876543210")
 PT = h("00112233445566778899AABBCCDDEEFF")
-
-
-def expect_error(kind, words, fn, *args):
-    try:
-        fn(*args)
-    except kind as exc:
-        for word in words:
-            assert word in str(exc), (word, str(exc))
-    else:
-        raise AssertionError("no %s for %r" % (kind.__name__, args))
 
 
 def test_selects_by_name():

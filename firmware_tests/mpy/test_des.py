@@ -3,22 +3,14 @@
 import gc
 from binascii import unhexlify as h
 
+from mptest import expect_error
+
 from app import des
 from app.des import DES
 
 K2 = h("0123456789ABCDEFFEDCBA9876543210")
 # Three distinct keys (the NIST SP 800-67 example keys).
 K3 = h("0123456789ABCDEF23456789ABCDEF01456789ABCDEF0123")
-
-
-def expect_error(kind, words, fn, *args):
-    try:
-        fn(*args)
-    except kind as exc:
-        for word in words:
-            assert word in str(exc), (word, str(exc))
-    else:
-        raise AssertionError("no %s for %r" % (kind.__name__, args))
 
 
 class Rng:

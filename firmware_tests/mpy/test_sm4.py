@@ -3,20 +3,12 @@
 import gc
 from binascii import unhexlify as h
 
+from mptest import expect_error
+
 from app import sm4
 from app.sm4 import SM4
 
 KEY = h("0123456789ABCDEFFEDCBA9876543210")
-
-
-def expect_error(kind, words, fn, *args):
-    try:
-        fn(*args)
-    except kind as exc:
-        for word in words:
-            assert word in str(exc), (word, str(exc))
-    else:
-        raise AssertionError("no %s for %r" % (kind.__name__, args))
 
 
 class Rng:
