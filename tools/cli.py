@@ -18,6 +18,7 @@ COMMANDS = {
     "keys": "tools.keys",
     "params": "tools.params",
     "load": "tools.load",
+    "hostsim": "tools.hostsim",
     "wipe": "tools.wipe",
 }
 

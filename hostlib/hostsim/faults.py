@@ -1,0 +1,117 @@
+"""Switchable faults: what the simulator does wrong on purpose so that the terminal's error
+paths (reversal, response validation, re-sign-on, batch upload) can be tested.
+
+A fault is a row in the `faults` table: a kind, optional filters (terminal, request MTI,
+message type name) and a count (one-shot by default, or persistent). Each matching request
+consumes one use; several kinds can hit the same request (e.g. `late` and `bad_mac`).
+Faults live in the database so another process can switch them on a running simulator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hostlib.errors import PoskitError
+
+# Transport faults: applied by the server to the framed reply.
+NO_ANSWER = "no_answer"  # read the request, never answer it (connection stays open)
+LATE = "late"  # answer after `delay` seconds
+CLOSE = "close"  # close the connection instead of answering (the answer is lost)
+DUPLICATE = "duplicate"  # send the answer twice
+PARTIAL = "partial"  # send the first half of the answer's frame, then close
+# Content faults: applied by the engine to the response message.
+BAD_MAC = "bad_mac"  # response MAC corrupted (only responses that carry one)
+WRONG_STAN = "wrong_stan"  # response field 11 = request STAN + 1
+WRONG_AMOUNT = "wrong_amount"  # response field 4 = request amount + 1 fen
+DECLINE = "decline"  # decline with `code` without processing the request
+UNBALANCED = "unbalanced"  # settlement answers "unbalanced" (flag 2) whatever the totals
+
+KINDS = {
+    NO_ANSWER: "read the request and never answer (connection stays open)",
+    LATE: "answer after DELAY seconds",
+    CLOSE: "close the connection instead of answering",
+    DUPLICATE: "send the answer twice",
+    PARTIAL: "send half of the answer's frame, then close",
+    BAD_MAC: "corrupt the response MAC",
+    WRONG_STAN: "answer with STAN + 1",
+    WRONG_AMOUNT: "answer with amount + 0.01",
+    DECLINE: "decline with CODE (default 05) without processing",
+    UNBALANCED: "settle as unbalanced whatever the totals",
+}
+TRANSPORT = (NO_ANSWER, LATE, CLOSE, DUPLICATE, PARTIAL)
+# Faults where the request may be lost before the host processes it (`process=False`).
+LOSABLE = (NO_ANSWER, CLOSE)
+
+# Requests whose responses carry a MAC or an amount; a fault of these kinds only matches
+# them, so a one-shot `bad_mac` is not spent on a sign-on.
+_MACED = frozenset({"0100", "0200", "0220", "0400", "0620"})
+_ONLY = {BAD_MAC: _MACED, WRONG_AMOUNT: _MACED, UNBALANCED: frozenset({"0500"})}
+
+
+class FaultError(PoskitError):
+    """A fault request the simulator cannot honour."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    id: int
+    kind: str
+    delay: float = 0.0
+    code: str | None = None
+    process: bool = True
+
+
+def validate(kind: str, delay: float, code: str | None) -> None:
+    if kind not in KINDS:
+        raise FaultError(f"unknown fault {kind!r}: expected one of {', '.join(KINDS)}")
+    if delay < 0:
+        raise FaultError("fault delay must not be negative")
+    if code is not None and (len(code) != 2 or not code.isalnum()):
+        raise FaultError(f"response code must be 2 letters or digits, got {code!r}")
+
+
+def matches(row: dict, tid: str, mti: str, txn: str) -> bool:
+    if row["tid"] not in (None, tid) or row["mti"] not in (None, mti):
+        return False
+    want = row["txn"]
+    if want is not None and want != txn and not txn.startswith(want + "/"):
+        return False  # "reversal" matches every "reversal/<type>"
+    only = _ONLY.get(row["kind"])
+    return only is None or mti in only
+
+
+def parse_spec(text: str) -> dict:
+    """`KIND[:key=value,...]` from the command line -> keyword arguments of set_fault.
+
+    Keys: tid, mti, txn, count (a number or `always`), delay, code, process (0/1).
+    """
+    kind, _, rest = text.partition(":")
+    out: dict = {"kind": kind.strip()}
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise FaultError(f"fault option {item!r} is not key=value")
+        if key in ("tid", "mti", "txn", "code"):
+            out[key] = value
+        elif key == "count":
+            out["count"] = None if value in ("always", "persistent") else _int(value, key)
+        elif key == "delay":
+            try:
+                out["delay"] = float(value)
+            except ValueError:
+                raise FaultError(f"fault delay {value!r} is not a number") from None
+        elif key == "process":
+            out["process"] = value not in ("0", "no", "false")
+        else:
+            raise FaultError(f"unknown fault option {key!r}")
+    return out
+
+
+def _int(value: str, key: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise FaultError(f"fault {key} {value!r} is not a number") from None
+    if n < 1:
+        raise FaultError(f"fault {key} must be at least 1")
+    return n
