@@ -19,6 +19,7 @@ COMMANDS = {
     "params": "tools.params",
     "load": "tools.load",
     "hostsim": "tools.hostsim",
+    "vterm": "tools.vterm",
     "wipe": "tools.wipe",
 }
 

@@ -4,6 +4,8 @@ Its flash is a LittleFS v2 image in a file (persistent between runs, like the ES
 partition); its storage key a file kept beside the image, standing in for the ESP32's
 eFuse-protected key, so the flash image alone never opens a key. The host side
 (hostlib.state) names both files in the environment: POSKIT_FLASH, POSKIT_STORAGE_KEY.
+Its peripherals are host-side emulators reached over TCP: `uart(name)` connects to the one
+named in POSKIT_UART_<NAME> (hostlib.vterm starts them).
 """
 
 import errno
@@ -214,6 +216,20 @@ class SocketUART(io.IOBase):
         self._sock.close()
 
     close = deinit
+
+
+def uart(name, **options):
+    """The UART wired to peripheral `name` ("printer", "modem", "gprs"): on the virtual
+    terminal, a SocketUART to the host-side emulator whose address the host gives in
+    POSKIT_UART_<NAME> ("127.0.0.1:40123"). `options` go to SocketUART. OSError if this
+    terminal has no such peripheral (the vterm starts the modem and GPRS module only when
+    it is given an acquirer host)."""
+    variable = "POSKIT_UART_" + name.upper()
+    address = os.getenv(variable)
+    if not address:
+        raise OSError("no %s on this terminal (%s is not set)" % (name, variable))
+    host, _, port = address.rpartition(":")
+    return SocketUART(host, int(port), **options)
 
 
 class FakePin:

@@ -1,0 +1,365 @@
+"""The virtual terminal as its users meet it: `poskit vterm` started as a program, its console
+found from the `console:` line, and the real mpremote talking to it over the pseudo-terminal;
+scripts that pass and fail; Ctrl-C; the emulated bearers reaching a host; clean shutdown.
+
+Every wait is bounded: the vterm's start (60 s), each mpremote run (30 s), each stop (15 s).
+"""
+
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from hostlib.vterm import VirtualTerminal
+
+ROOT = Path(__file__).resolve().parents[1]
+MPREMOTE = str(Path(sys.executable).with_name("mpremote"))
+# The command module runs on its own until `vterm` is in poskit's command table.
+VTERM = [str(Path(sys.executable).with_name("poskit")), "vterm"]
+
+
+class Vterm:
+    """`poskit vterm` as a child process; `console` is the PTY path it announced."""
+
+    def __init__(self, *args: str, start_timeout: float = 60.0) -> None:
+        self.proc = subprocess.Popen(
+            [*VTERM, *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.lines: list[str] = []
+        self.console = self._wait_console(start_timeout)
+
+    def _wait_console(self, timeout: float) -> str:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        buffer = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                buffer += chunk
+                *done, buffer = buffer.split(b"\n")
+                for line in done:
+                    self.lines.append(line.decode())
+                    if line.startswith(b"console: "):
+                        return line[len(b"console: ") :].decode()
+        self.stop(signal.SIGKILL)
+        stderr = self.proc.stderr.read().decode() if self.proc.stderr else ""
+        raise AssertionError("no console line from the vterm: %r %s" % (self.lines, stderr))
+
+    def stop(self, how=signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(how)
+        try:
+            return self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+            raise AssertionError("the vterm did not stop within 15 s") from None
+
+
+def mpremote(console: str, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [MPREMOTE, "connect", console, *args], capture_output=True, timeout=timeout
+    )
+
+
+def interpreters(flash: Path) -> list[int]:
+    """Processes running a virtual terminal on `flash` (its interpreter has POSKIT_FLASH)."""
+    needle = b"\0POSKIT_FLASH=%s\0" % str(flash.resolve()).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                environ = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if needle in b"\0" + environ:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def vterm(tmp_path):
+    terminal = Vterm("--flash", str(tmp_path / "term" / "flash.img"))
+    yield terminal
+    assert terminal.stop() == 0
+
+
+def test_exec_runs_on_the_device_in_an_esp32_heap(vterm):
+    out = mpremote(
+        vterm.console,
+        "exec",
+        "import gc, os, sys; gc.collect(); print(sys.implementation.name, os.getcwd(), "
+        "sum(range(1000)), gc.mem_free() < 110 * 1024)",
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [b"micropython", b"/flash", b"499500", b"True"]
+
+
+def test_files_copied_onto_the_flash_read_back_and_survive_a_soft_reset(vterm, tmp_path):
+    text = tmp_path / "hello.py"
+    text.write_text("# 签购单 sale slip\nprint('hello from the flash')\n", encoding="utf-8")
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(bytes(range(256)) * 16)
+    # Longer than the console's buffers: mpremote reads it byte by byte, slower than the
+    # device prints, so nothing of it may be dropped on the way.
+    journal = tmp_path / "journal.txt"
+    journal.write_text("".join("%06d SALE 0.01 APPROVED\n" % n for n in range(4000)))
+    for local in (text, blob, journal):
+        out = mpremote(vterm.console, "fs", "cp", str(local), ":" + local.name)
+        assert out.returncode == 0, out.stderr
+
+    for local in (text, journal):
+        out = mpremote(vterm.console, "fs", "cat", ":" + local.name)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == local.read_bytes()
+    back = tmp_path / "back.bin"
+    out = mpremote(vterm.console, "fs", "cp", ":blob.bin", str(back))
+    assert out.returncode == 0, out.stderr
+    assert back.read_bytes() == blob.read_bytes()
+
+    # RAM keeps a value between two connections (no reset), loses it on a soft reset.
+    assert mpremote(vterm.console, "resume", "exec", "marker = 12345").returncode == 0
+    out = mpremote(vterm.console, "resume", "exec", "print(marker)")
+    assert out.stdout.strip() == b"12345"
+    out = mpremote(vterm.console, "soft-reset")
+    assert out.returncode == 0, out.stderr
+    out = mpremote(vterm.console, "resume", "exec", "print('marker' in globals())")
+    assert out.stdout.strip() == b"False"
+
+    out = mpremote(vterm.console, "fs", "cat", ":hello.py")
+    assert out.stdout == text.read_bytes()
+    out = mpremote(vterm.console, "exec", "import hello")  # the flash is on the module path
+    assert out.stdout.strip() == b"hello from the flash"
+
+
+def test_flash_persists_across_restarts_and_no_process_is_left(tmp_path):
+    flash = tmp_path / "term" / "flash.img"
+    payload = tmp_path / "terminal.cfg"
+    payload.write_bytes(b"TERMINAL_ID=12345678\nMERCHANT=898310048990001\n")
+
+    first = Vterm("--flash", str(flash))
+    assert (tmp_path / "term" / "storage.key").stat().st_size == 16  # made with the image
+    assert mpremote(first.console, "fs", "cp", str(payload), ":terminal.cfg").returncode == 0
+    assert interpreters(flash), "the interpreter should be running"
+    assert first.stop(signal.SIGTERM) == 0
+    assert interpreters(flash) == []
+
+    second = Vterm("--flash", str(flash))
+    out = mpremote(second.console, "fs", "cat", ":terminal.cfg")
+    assert out.stdout == payload.read_bytes()
+    assert second.stop(signal.SIGINT) == 0  # Ctrl-C
+    assert interpreters(flash) == []
+
+
+def test_a_killed_vterm_takes_its_interpreter_with_it(tmp_path):
+    flash = tmp_path / "flash.img"
+    terminal = Vterm("--flash", str(flash))
+    assert interpreters(flash)
+    terminal.stop(signal.SIGKILL)  # no clean-up at all: the hang-up must end the interpreter
+    deadline = time.monotonic() + 10
+    while interpreters(flash) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert interpreters(flash) == []
+
+
+def test_a_flash_image_that_does_not_mount_is_reported_not_formatted(tmp_path):
+    flash = tmp_path / "flash.img"
+    garbage = os.urandom(1024 * 1024)
+    flash.write_bytes(garbage)
+    out = subprocess.run(
+        [*VTERM, "--flash", str(flash)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 1
+    assert "the terminal cannot start" in out.stderr
+    assert "is not a LittleFS v2 filesystem" in out.stderr
+    assert flash.read_bytes() == garbage
+    assert interpreters(flash) == []
+
+
+def test_one_virtual_terminal_per_flash_image(vterm, tmp_path):
+    out = subprocess.run(
+        [*VTERM, "--flash", str(tmp_path / "term" / "flash.img")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    assert "is in use by another virtual terminal" in out.stderr
+
+
+def test_ctrl_c_interrupts_running_code_and_ctrl_d_soft_resets(tmp_path):
+    with VirtualTerminal(tmp_path / "flash.img") as terminal:
+        console = terminal.console
+        assert console is not None
+        _, at = console.expect(b">>> ")
+        console.type(b"n = 0\rwhile True: n += 1\r\r")
+        time.sleep(0.3)
+        console.type(b"\x03")
+        _, at = console.expect(b"KeyboardInterrupt", at)
+        console.type(b"print(n > 0)\r")
+        _, at = console.expect(b"True", at)
+        console.type(b"\x04")  # Ctrl-D at the friendly REPL
+        console.wait_reset(1, timeout=10)
+        _, at = console.expect(b"MPY: soft reboot\r\n", at)
+        _, at = console.expect(b">>> ", at)
+        console.type(b"print('n' in globals())\r")
+        _, at = console.expect(b"False", at)
+        assert console.resets == 1
+        assert b"killed by signal" not in console.output()
+
+
+def run_script(tmp_path, text, *args, name="run.vts"):
+    script = tmp_path / name
+    script.write_text(text, encoding="utf-8")
+    return subprocess.run(
+        [*VTERM, "--flash", str(tmp_path / "flash.img"), "--script", str(script), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+
+def test_the_documented_script_passes_and_exits_0(tmp_path):
+    example = ROOT / "docs" / "examples" / "vterm-smoke.vts"
+    out = run_script(tmp_path, example.read_text(encoding="utf-8"), "--headless")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "all 13 lines passed" in out.stdout
+    assert re.search(r"^console: /dev/pts/\d+$", out.stdout, re.M)
+    assert "app started" in out.stdout  # the console's output is shown
+
+
+def test_mpremote_interrupts_a_running_app(tmp_path):
+    app = tmp_path / "main.py"
+    app.write_text("print('app ' + 'running')\nwhile True:\n    pass\n")
+    with VirtualTerminal(tmp_path / "flash.img") as terminal:
+        console = terminal.console
+        assert console is not None
+        assert mpremote(console.path, "fs", "cp", str(app), ":main.py").returncode == 0
+        at = console.position()
+        console.type(b"\x04")  # a soft reset from the friendly REPL runs main.py
+        console.expect(b"app running", at)
+        assert console.running()
+        out = mpremote(console.path, "exec", "print('the app was ' + 'stopped')")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == b"the app was stopped"
+
+
+def test_a_failing_script_exits_1_and_says_which_line_and_why(tmp_path):
+    out = run_script(tmp_path, "timeout 1\nexec print('forty', 'one')\nexpect forty two\n")
+    assert out.returncode == 1
+    assert "line 3 (expect forty two): 'forty two' did not appear within 1.0 s" in out.stderr
+    assert "forty one" in out.stderr  # the console's last output is shown
+
+    out = run_script(tmp_path, "exec import nosuchmodule\n")
+    assert out.returncode == 1
+    assert "line 1 (exec import nosuchmodule): the device raised ImportError" in out.stderr
+
+    out = run_script(tmp_path, "timeout 1\nprint-receipt-check TOTAL\n")
+    assert out.returncode == 1
+    assert "the printer printed no line holding 'TOTAL' within 1.0 s" in out.stderr
+
+
+def test_sys_exit_in_boot_py_soft_resets_and_a_boot_loop_stops_the_terminal(tmp_path):
+    out = run_script(
+        tmp_path,
+        "exec f = open('boot.py', 'w'); f.write('print(6 * 7)\\nimport sys\\nsys.exit()\\n'); "
+        "f.close()\n"
+        "reset\n"
+        "expect 42\n"
+        "expect MPY: soft reboot\n"
+        "expect 42\n"
+        "sleep 10\n",
+    )
+    assert out.returncode == 1
+    assert (
+        "line 6 (sleep 10): the virtual terminal stopped: boot loop: 5 starts in a row ended "
+        "before any prompt" in out.stderr
+    )
+
+
+def test_a_malformed_script_is_refused_before_the_terminal_starts(tmp_path):
+    for text, message in (
+        ("timeout soon\n", "line 1: `timeout` needs a number of seconds"),
+        ("\nfrobnicate 3\n", "line 2: unknown command 'frobnicate'"),
+        ("swipe 6222021234567890123\n", "`swipe` is not available yet"),
+    ):
+        out = run_script(tmp_path, text)
+        assert out.returncode == 1
+        assert message in out.stderr
+        assert not (tmp_path / "flash.img").exists()
+
+
+@pytest.fixture
+def echo_host():
+    """An acquirer stand-in on 127.0.0.1 that echoes what it receives."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def echo(conn):
+        with conn:
+            conn.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    data = conn.recv(1024)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                if not data:
+                    return
+                conn.sendall(data)
+
+    def serve():
+        # One thread a connection: the modem's call and the GPRS link are both up at once.
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            threading.Thread(target=echo, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield "127.0.0.1:%d" % server.getsockname()[1]
+    stop.set()
+    thread.join(timeout=5)
+    server.close()
+
+
+BEARERS = """\
+timeout 10
+exec from board import unix_sim; from drivers.hayes import Modem; b = bytearray(4)
+exec m = Modem(unix_sim.uart('modem')); m.setup(); print('rate', m.dial('95555'))
+expect rate 2400
+exec m.write(b'ping'); m.read_exactly(b, 3000); print('modem', bytes(b))
+expect modem b'ping'
+exec from drivers.sim800 import Sim800; g = Sim800(unix_sim.uart('gprs')); g.sync()
+exec g.attach('CMNET'); g.open('posp.example', 1); g.send(b'pong')
+exec n = g.readinto(b, 3000); print('gprs', bytes(b[:n]))
+expect gprs b'pong'
+"""
+
+
+def test_the_modem_and_gprs_module_reach_the_host_given(tmp_path, echo_host):
+    out = run_script(tmp_path, BEARERS, "--host", echo_host)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(r"modem: 127\.0\.0\.1:\d+", out.stdout)
+    assert re.search(r"gprs: 127\.0\.0\.1:\d+", out.stdout)

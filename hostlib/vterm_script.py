@@ -1,0 +1,219 @@
+"""Scripts that drive a virtual terminal and end with a status: `poskit vterm --script FILE`.
+
+One command a line; `#` starts a comment line; blank lines are skipped. Waits are bounded by
+the current timeout (10 s until a `timeout` line changes it).
+
+    timeout SECONDS          wait limit for the lines after it
+    expect TEXT              wait until TEXT appears in the console output after the last
+                             expect's match, exec or reset (the first from power-on)
+    exec CODE                run one line of Python at the device's raw REPL (as `mpremote
+                             exec` does: Ctrl-C, Ctrl-A; code still running after 1 s, such
+                             as main.py, is interrupted); fails if it raises; the console
+                             stays in the raw REPL until a `send` or `reset`
+    send TEXT                type TEXT on the console (at the friendly REPL: Ctrl-B first
+                             if an exec left the raw one)
+    sleep SECONDS            wait
+    reset                    soft reset (Ctrl-C, Ctrl-B, Ctrl-D); waits for the new boot
+    print-receipt-check TEXT wait until the printer has printed a line holding TEXT
+    swipe / keys / pin       reserved: the card reader and keypad are not emulated yet
+
+TEXT and CODE run to the end of the line, spaces kept; in TEXT, `\\r`, `\\n`, `\\t`, `\\\\` and
+`\\xHH` stand for those bytes (`send \\x03` is Ctrl-C). Example:
+
+    timeout 5
+    exec import os; print(sorted(os.listdir()))
+    expect 'data'
+    send print(6 * 7)\\r
+    expect 42
+    reset
+    expect MPY: soft reboot
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from hostlib.emulators.base import EmulatorError
+from hostlib.errors import PoskitError
+from hostlib.vterm import RAW_PROMPT, SOFT_REBOOT, VirtualTerminal, VtermError
+
+DEFAULT_TIMEOUT = 10.0
+# How long exec lets running code finish before interrupting it (main.py never finishes).
+_SETTLE_S = 1.0
+_ESCAPE = re.compile(rb"\\(x[0-9A-Fa-f]{2}|[rnt\\])")
+_SIMPLE = {b"r": b"\r", b"n": b"\n", b"t": b"\t", b"\\": b"\\"}
+# The raw REPL's answer to a command: OK, its output, EOT, its error output, EOT, prompt.
+_RAW_RESULT = re.compile(rb"OK(.*?)\x04(.*?)\x04>", re.S)
+_NEEDS_TEXT = ("expect", "exec", "send", "print-receipt-check")
+_NEEDS_NUMBER = ("timeout", "sleep")
+_BARE = ("reset",)
+_NOT_YET = ("swipe", "keys", "pin")
+
+
+class ScriptError(PoskitError):
+    """A script line is malformed, or its expectation did not hold."""
+
+
+@dataclass
+class Step:
+    """One script line."""
+
+    line: int
+    command: str
+    argument: str
+
+    def describe(self) -> str:
+        return ("%s %s" % (self.command, self.argument)).strip()
+
+
+def unescape(text: str) -> bytes:
+    """Bytes of `text` (UTF-8) with \\r, \\n, \\t, \\\\ and \\xHH replaced."""
+
+    def one(match: re.Match[bytes]) -> bytes:
+        code = match.group(1)
+        return bytes([int(code[1:], 16)]) if code[:1] == b"x" else _SIMPLE[code]
+
+    return _ESCAPE.sub(one, text.encode("utf-8"))
+
+
+def parse(text: str, name: str = "script") -> list[Step]:
+    """The steps of a script; ScriptError naming the line for anything malformed (checked
+    before the terminal starts, so a typo does not cost a run)."""
+    steps = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        command, _, argument = line.partition(" ")
+        argument = argument.strip()
+        where = "%s, line %d" % (name, number)
+        if command in _NEEDS_TEXT:
+            if not argument:
+                raise ScriptError("%s: `%s` needs a text" % (where, command))
+        elif command in _NEEDS_NUMBER:
+            try:
+                value = float(argument)
+            except ValueError:
+                raise ScriptError(
+                    "%s: `%s` needs a number of seconds, not %r" % (where, command, argument)
+                ) from None
+            if value < 0:
+                raise ScriptError("%s: `%s` cannot be negative" % (where, command))
+        elif command in _BARE:
+            if argument:
+                raise ScriptError("%s: `%s` takes no argument" % (where, command))
+        elif command in _NOT_YET:
+            raise ScriptError(
+                "%s: `%s` is not available yet: the virtual terminal has no card reader or "
+                "keypad emulation" % (where, command)
+            )
+        else:
+            raise ScriptError("%s: unknown command %r" % (where, command))
+        steps.append(Step(number, command, argument))
+    return steps
+
+
+class ScriptRunner:
+    """Runs parsed steps on a started VirtualTerminal."""
+
+    def __init__(self, terminal: VirtualTerminal, name: str = "script") -> None:
+        if terminal.console is None:
+            raise ScriptError("the virtual terminal is not running")
+        self.terminal = terminal
+        self.console = terminal.console
+        self.name = name
+        self.timeout = DEFAULT_TIMEOUT
+        self.cursor = 0  # where `expect` looks from
+        self._in_raw_repl = False
+        self._raw_prompt = 0  # just past the raw REPL's last prompt
+
+    def run(self, steps: list[Step]) -> None:
+        """Run every step; ScriptError at the first that fails."""
+        for step in steps:
+            try:
+                getattr(self, "_" + step.command.replace("-", "_"))(step.argument)
+                if self.console.failure is not None:
+                    raise VtermError("the virtual terminal stopped: %s" % self.console.failure)
+            except (VtermError, EmulatorError, ScriptError) as exc:
+                raise ScriptError(
+                    "%s, line %d (%s): %s" % (self.name, step.line, step.describe(), exc)
+                ) from None
+
+    def _timeout(self, argument: str) -> None:
+        self.timeout = float(argument)
+
+    def _sleep(self, argument: str) -> None:
+        self.console.pause(float(argument))
+
+    def _send(self, argument: str) -> None:
+        self._leave_raw_repl()
+        self.console.type(unescape(argument))
+
+    def _expect(self, argument: str) -> None:
+        _, self.cursor = self.console.expect(unescape(argument), self.cursor, self.timeout)
+
+    def _exec(self, code: str) -> None:
+        console = self.console
+        if not self._in_raw_repl:
+            # As mpremote: stop what runs, enter the raw REPL (it answers with its banner).
+            # A command typed by `send` may still be finishing: give it a moment first.
+            deadline = time.monotonic() + _SETTLE_S
+            while console.running() and time.monotonic() < deadline:
+                console.pause(0.01)
+            start = console.position()
+            console.type(b"\r\x03\r\x01")
+            _, self._raw_prompt = console.expect(RAW_PROMPT, start, self.timeout)
+            self._in_raw_repl = True
+        # expect looks at this command's output on (no banners: the console stays in the
+        # raw REPL until a send or reset needs the friendly one).
+        self.cursor = self._raw_prompt
+        console.type(code.encode("utf-8") + b"\x04")
+        result, self._raw_prompt = console.expect(_RAW_RESULT, self.cursor, self.timeout)
+        error = result.group(2).decode("utf-8", "replace").strip()
+        if error:
+            last = error.splitlines()[-1]
+            raise ScriptError("the device raised %s\n%s" % (last, error))
+
+    def _leave_raw_repl(self) -> None:
+        if self._in_raw_repl:
+            start = self.console.position()
+            self.console.type(b"\x02")
+            _, self.cursor = self.console.expect(b">>> ", start, self.timeout)
+            self._in_raw_repl = False
+
+    def _reset(self, argument: str) -> None:
+        resets = self.console.resets
+        start = self.console.position()
+        # Ctrl-C stops a running program, Ctrl-B leaves the raw REPL (a reset from the
+        # friendly REPL runs main.py), Ctrl-D at the empty line resets.
+        self.console.type(b"\x03\x02\x04")
+        self._in_raw_repl = False
+        self.console.wait_reset(resets + 1, self.timeout)
+        # expect looks from the reboot line on (the banners before it are not output of
+        # the new boot).
+        _, end = self.console.expect(SOFT_REBOOT, start, self.timeout)
+        self.cursor = end - len(SOFT_REBOOT)
+
+    def _print_receipt_check(self, argument: str) -> None:
+        printer = self.terminal.printer
+        if printer is None:
+            raise ScriptError("the virtual terminal has no printer")
+
+        def printed() -> bool:
+            return any(argument in line.text for line in printer.all_lines())
+
+        try:
+            printer.wait_for(printed, self.timeout, "a printed line holding %r" % argument)
+        except EmulatorError:
+            lines = [line.text for line in printer.all_lines()][-8:]
+            raise ScriptError(
+                "the printer printed no line holding %r within %.1f s; its last lines: %s"
+                % (argument, self.timeout, lines or "none")
+            ) from None
+
+
+def run_script(terminal: VirtualTerminal, text: str, name: str = "script") -> None:
+    """Parse and run a script on a started terminal; ScriptError when a line fails."""
+    ScriptRunner(terminal, name).run(parse(text, name))

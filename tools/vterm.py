@@ -1,0 +1,118 @@
+"""`poskit vterm`: run the virtual terminal — the device code on the MicroPython unix port,
+its flash a LittleFS image, its USB console a pseudo-terminal (mpremote works on it), its
+printer, modem and GPRS module emulated — until Ctrl-C, or through a script.
+
+Prints what a client needs, the console last (programs wait for that line):
+
+    flash: /home/me/vterm/flash.img
+    printer: 127.0.0.1:40213
+    display: none (headless: no display driver yet)
+    console: /dev/pts/5
+"""
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from hostlib import vterm, vterm_script
+from hostlib.errors import PoskitError
+
+HELP = (
+    "run the virtual terminal (device code on MicroPython, flash image, emulated printer and "
+    "bearers) with its console on a pseudo-terminal for mpremote, or through a script"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--flash",
+        default=str(vterm.DEFAULT_FLASH),
+        metavar="FILE",
+        help="LittleFS flash image, created blank (with a storage key beside it) if missing "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--host",
+        metavar="HOST:PORT",
+        help="acquirer host the emulated modem and GPRS module reach (every number dialled, "
+        "every TCP connection); without it the terminal has no bearer",
+    )
+    parser.add_argument(
+        "--script",
+        metavar="FILE",
+        help="drive the terminal with a script (see docs/vterm.md), then exit with its status",
+    )
+    parser.add_argument(
+        "--headless",
+        action="store_true",
+        help="do not draw the screen (there is no display emulation yet: always headless)",
+    )
+
+
+class _Stop(Exception):
+    """SIGTERM / SIGHUP: stop as on Ctrl-C."""
+
+
+def _raise_stop(signum, frame):
+    raise _Stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    steps = None
+    if args.script:
+        path = Path(args.script)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PoskitError("cannot read script %s: %s" % (path, exc.strerror)) from None
+        steps = vterm_script.parse(text, str(path))
+    host = vterm.parse_host(args.host) if args.host else None
+    terminal = vterm.VirtualTerminal(args.flash, host=host)
+    # Signal handlers only in the main thread (tests may call run() from another).
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_stop)
+        signal.signal(signal.SIGHUP, _raise_stop)
+    try:
+        terminal.start()
+        assert terminal.console is not None
+        print("flash: %s" % terminal.flash)
+        for name, address in terminal.peripherals().items():
+            print("%s: %s" % (name, address))
+        if host is not None:
+            print("acquirer host: %s:%d (every dialled number and TCP connection)" % host)
+        print("display: none (headless: no display driver yet)")
+        print("console: %s" % terminal.console.path, flush=True)
+        if steps is not None:
+            # The console's output so far and from now on, for the reader of the run.
+            terminal.console.echo_to(sys.stdout.buffer)
+            try:
+                vterm_script.ScriptRunner(terminal, args.script).run(steps)
+            finally:
+                terminal.console.echo_to(None)
+            print("\nscript %s: all %d lines passed" % (args.script, len(steps)), flush=True)
+            return 0
+        while terminal.console.failure is None:
+            time.sleep(0.2)
+        raise PoskitError("virtual terminal stopped: %s" % terminal.console.failure)
+    except (KeyboardInterrupt, _Stop):
+        return 0
+    finally:
+        terminal.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tools.vterm ...`, for use before the command is in poskit's table."""
+    parser = argparse.ArgumentParser(prog="poskit vterm", description=HELP)
+    add_arguments(parser)
+    try:
+        return run(parser.parse_args(argv))
+    except PoskitError as exc:
+        print("poskit: %s" % exc, file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
