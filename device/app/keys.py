@@ -17,6 +17,10 @@ computed from components, CV of field 62) and again each time it is opened from 
 refused key leaves the stored keys as they were. Nothing here prints, logs or returns a clear
 key, except `combine_components` (the caller stores it and wipes it); the cipher objects
 handed out keep key schedules, not raw keys.
+
+Memory: the field 62 layouts and the messages are single text literals (_LAYOUTS,
+_MESSAGES) read when needed, and stored entries are indexed by int, not tuple: a module's
+tuples and string literals are built on the heap when it loads, used or not.
 """
 
 import binascii
@@ -47,39 +51,136 @@ _CV = const(6)
 # Bounds the record (about 90 bytes an entry) and the heap it takes to rewrite it.
 _MAX_ENTRIES = const(64)
 
+# Kind byte of an entry: the TMK, and the working keys of USAGES in that order.
 _TMK = const(0x54)  # 'T'
-# usage name -> kind byte of its entry
-_KINDS = {"PIK": 0x50, "MAK": 0x4D, "TDK": 0x44}
+_USAGE_KINDS = b"PMD"
 USAGES = ("PIK", "MAK", "TDK")
 
-# algorithm name <-> code byte in an entry
-_CODES = {ciphers.DES: 0x44, ciphers.TDES: 0x54, ciphers.SM4: 0x53}
-_NAMES = {0x44: ciphers.DES, 0x54: ciphers.TDES, 0x53: ciphers.SM4}
+# Origin of a key, kept for the version screen and audits.
+_ENTERED = const(0x45)  # 'E' set_tmk: a whole clear key, checked against a KCV if one was given
+_COMPONENTS = const(0x43)  # 'C' set_tmk_from_components
+_KEY_BLOCK = const(0x42)  # 'B' load_tmk_tr31
+_SIGN_ON = const(0x53)  # 'S' load_working_keys
 
-# origin of a key, kept for the version screen and audits
-ORIGIN_ENTERED = "E"  # set_tmk: a whole clear key, checked against a KCV if one was given
-ORIGIN_COMPONENTS = "C"  # set_tmk_from_components
-ORIGIN_KEY_BLOCK = "B"  # load_tmk_tr31
-ORIGIN_SIGN_ON = "S"  # load_working_keys
-
-# Field 62 of the sign-on response, by 60.3 code: (length, family, items); each item is
-# (usage, offset of the encrypted key, key length, offset of its 4-byte check value). Keys are
-# ECB-encrypted under the TMK; CV = first 4 bytes of E_key(zero block), clear key. Family
-# "DES" means DES for 8-byte keys, 3DES (2-key) for 16-byte keys.
-LAYOUTS = {
+# Field 62 of the sign-on response, one line per 60.3 code: the field's length, the key
+# family, then per key its usage, the offset of the encrypted key, the key length and the
+# offset of its 4-byte check value. Keys are ECB-encrypted under the TMK; CV = first 4 bytes
+# of E_key(zero block), clear key. Family "DES" means DES for 8-byte keys, 3DES (2-key) for
+# 16-byte keys. Text, read by _layout() on a sign-on: as a dict of tuples this table kept
+# 1.3 KB of heap from import on (64-bit unix port), a literal stays in flash.
+_LAYOUTS = (
     # 24 bytes: PIK(8) CV(4) MAK(8) CV(4)
-    "001": (24, ciphers.DES, (("PIK", 0, 8, 8), ("MAK", 12, 8, 20))),
+    "001 24 DES PIK 0 8 8 MAK 12 8 20\n"
     # 40 bytes: PIK(16) CV(4) MAK(16) CV(4); spec: UNCONFIRMED that the MAK is really 16 here.
-    "003": (40, ciphers.DES, (("PIK", 0, 16, 16), ("MAK", 20, 16, 36))),
+    "003 40 DES PIK 0 16 16 MAK 20 16 36\n"
     # 60 bytes: PIK(16) CV(4) MAK(8)+00x8 CV(4) TDK(16) CV(4): the MAK is single length. The 8
     # filler bytes are not checked (S2 sends zeros, S1 reads the MAK as K||K and ignores them).
-    "004": (60, ciphers.DES, (("PIK", 0, 16, 16), ("MAK", 20, 8, 36), ("TDK", 40, 16, 56))),
+    "004 60 DES PIK 0 16 16 MAK 20 8 36 TDK 40 16 56\n"
     # SM4 (60.3 = 006 in S2 only): UNCONFIRMED, a parameterised assumption. Taken as the 004
     # layout with whole 16-byte SM4 keys, CV = first 4 bytes of SM4_key(0^16). An acquirer that
-    # differs gets its own entry here, or passes `layout=` to load_working_keys.
-    "SM4": (60, ciphers.SM4, (("PIK", 0, 16, 16), ("MAK", 20, 16, 36), ("TDK", 40, 16, 56))),
-}
-LAYOUTS["006"] = LAYOUTS["SM4"]
+    # differs gets its own line here, or passes `layout=` to load_working_keys.
+    "SM4 60 SM4 PIK 0 16 16 MAK 20 16 36 TDK 40 16 56\n"
+    "006 60 SM4 PIK 0 16 16 MAK 20 16 36 TDK 40 16 56"  # = SM4
+)
+
+
+def _layout(mode):
+    # The layout of 60.3 code `mode` as load_working_keys takes it: (length, family,
+    # ((usage, offset, key length, CV offset), ...)); None for an unknown code.
+    for line in _LAYOUTS.split("\n"):
+        fields = line.split()
+        if fields[0] == mode:
+            keys = []
+            for i in range(3, len(fields), 4):
+                usage, offset, size, cv_offset = fields[i : i + 4]
+                keys.append((usage, int(offset), int(size), int(cv_offset)))
+            return int(fields[1]), fields[2], tuple(keys)
+    return None
+
+
+def __getattr__(name):
+    # keys.LAYOUTS, {60.3 code: layout} as docs/keys.md shows it, built when asked for.
+    if name != "LAYOUTS":
+        raise AttributeError(name)
+    layouts = {}
+    for line in _LAYOUTS.split("\n"):
+        code = line.split()[0]
+        layouts[code] = _layout(code)
+    return layouts
+
+
+# Messages, numbered from 0 by _M_* and formatted by _message(). One literal: each string
+# literal of a module is a heap object from import on (40 bytes on the 64-bit unix port,
+# 20 on the ESP32), and these were 1.4 KB. None ever contains key material.
+_M_ODD_HEX = const(0)
+_M_NOT_HEX = const(1)
+_M_CHECK_VALUE = const(2)
+_M_ALGORITHM = const(3)
+_M_COMPONENTS = const(4)
+_M_COMPONENT_LENGTH = const(5)
+_M_ZERO_COMPONENTS = const(6)
+_M_BLOCK_USAGE = const(7)
+_M_BLOCK_MODE = const(8)
+_M_BLOCK_COMPONENT = const(9)
+_M_BLOCK_ALGORITHM = const(10)
+_M_STORAGE_KEY = const(11)
+_M_RECORD_VERSION = const(12)
+_M_MALFORMED = const(13)
+_M_UNKNOWN_ENTRY = const(14)
+_M_FULL = const(15)
+_M_SEAL = const(16)
+_M_SEALED_COPY = const(17)
+_M_STORED_CV = const(18)
+_M_APPLICATION = const(19)
+_M_SLOT = const(20)
+_M_ZERO_KEY = const(21)
+_M_TMK_CHECK = const(22)
+_M_UNCONFIRMED = const(23)
+_M_MODE = const(24)
+_M_FIELD62 = const(25)
+_M_NO_TMK = const(26)
+_M_FAMILY = const(27)
+_M_CHECK_FAILED = const(28)
+_M_USAGE = const(29)
+_M_NOT_SIGNED_ON = const(30)
+_M_STORED_TMK = const(31)
+_M_STORED_WORKING = const(32)
+_MESSAGES = (
+    "|%s must be an even number of hex digits"  # _M_ODD_HEX
+    "|%s is not hex"  # _M_NOT_HEX
+    "|check value must be 2 to 16 bytes, got %d"  # _M_CHECK_VALUE
+    "|master key algorithm must be DES, 3DES or SM4, got %r"  # _M_ALGORITHM
+    "|a key is 2 or 3 components, got %d"  # _M_COMPONENTS
+    "|component %d is %d hex digits, component 1 is %d"  # _M_COMPONENT_LENGTH
+    "|the components combine to a key of all zeros"  # _M_ZERO_COMPONENTS
+    "|%s key block cannot become a master key (usage %s; K0 or K1 only)"  # _M_BLOCK_USAGE
+    "|a master key must be allowed to decrypt: mode of use %s (B, D or N only)"  # _M_BLOCK_MODE
+    "|the key block holds a key component, not a whole key"  # _M_BLOCK_COMPONENT
+    "|a %s key cannot become a master key (TR-31 algorithm T or D only)"  # _M_BLOCK_ALGORITHM
+    "|storage key must be 16 bytes, got %d"  # _M_STORAGE_KEY
+    "|key record version %d is not supported"  # _M_RECORD_VERSION
+    "|key record is malformed at byte %d"  # _M_MALFORMED
+    "|key record holds an unknown entry at byte %d"  # _M_UNKNOWN_ENTRY
+    "|key store full: at most %d keys"  # _M_FULL
+    "|%s does not verify: damaged, or sealed by another terminal"  # _M_SEAL
+    "|%s does not match its sealed copy"  # _M_SEALED_COPY
+    "|%s fails its check value"  # _M_STORED_CV
+    "|application must be 1 to %d, got %r"  # _M_APPLICATION
+    "|key slot must be 0 to %d, got %r"  # _M_SLOT
+    "|a master key of all zeros is refused"  # _M_ZERO_KEY
+    "|key check failed: TMK has KCV %s, expected %s"  # _M_TMK_CHECK
+    "|the combined key's check value must be confirmed"  # _M_UNCONFIRMED
+    "|unknown sign-on key mode %r"  # _M_MODE
+    "|field 62 must be %d bytes for key mode %s, got %d"  # _M_FIELD62
+    "|no master key in slot %d of application %d"  # _M_NO_TMK
+    "|key mode %s needs %s master key; slot %d holds %s"  # _M_FAMILY
+    "|key check failed: %s"  # _M_CHECK_FAILED
+    "|working key usage must be PIK, MAK or TDK, got %r"  # _M_USAGE
+    "|no %s for application %d: sign on first"  # _M_NOT_SIGNED_ON
+    "|stored TMK in slot %d of application %d"  # _M_STORED_TMK
+    "|stored %s of application %d"  # _M_STORED_WORKING
+    "|"
+)
 
 
 class KeyCheckError(ValueError):
@@ -98,6 +199,14 @@ class KeyStoreError(OSError):
     """The stored keys are damaged, or were sealed under another terminal's storage key."""
 
 
+def _message(number, args):
+    # Message `number` (_M_*) of _MESSAGES, formatted with the tuple `args`.
+    start = 0
+    for _ in range(number + 1):
+        start = _MESSAGES.index("|", start) + 1
+    return _MESSAGES[start : _MESSAGES.index("|", start)] % args
+
+
 def _wipe(buf):
     for i in range(len(buf)):
         buf[i] = 0
@@ -112,11 +221,11 @@ def _hex_bytes(text, what):
     if isinstance(text, str):
         text = text.encode()
     if len(text) % 2:
-        raise ValueError("%s must be an even number of hex digits" % what)
+        raise ValueError(_message(_M_ODD_HEX, (what,)))
     try:
         return bytearray(binascii.unhexlify(text))
     except ValueError:
-        raise ValueError("%s is not hex" % what) from None
+        raise ValueError(_message(_M_NOT_HEX, (what,))) from None
 
 
 def _check_value(kcv):
@@ -126,7 +235,7 @@ def _check_value(kcv):
     if isinstance(kcv, str):
         kcv = _hex_bytes(kcv, "check value")
     if not 2 <= len(kcv) <= 16:
-        raise ValueError("check value must be 2 to 16 bytes, got %d" % len(kcv))
+        raise ValueError(_message(_M_CHECK_VALUE, (len(kcv),)))
     return bytes(kcv)
 
 
@@ -136,10 +245,31 @@ def _zero_block(cipher):
     return block
 
 
-def _master_algorithm(algorithm):
-    if algorithm not in _CODES:
-        raise ValueError("master key algorithm must be DES, 3DES or SM4, got %r" % (algorithm,))
-    return algorithm
+def _code(algorithm):
+    # The algorithm byte of an entry; ValueError for an algorithm no key here may have.
+    if algorithm == ciphers.DES:
+        return 0x44  # 'D'
+    if algorithm == ciphers.TDES:
+        return 0x54  # 'T'
+    if algorithm == ciphers.SM4:
+        return 0x53  # 'S'
+    raise ValueError(_message(_M_ALGORITHM, (algorithm,)))
+
+
+def _algorithm(code):
+    # The algorithm named by the algorithm byte of an entry; None if it is no known code.
+    if code == 0x44:
+        return ciphers.DES
+    if code == 0x54:
+        return ciphers.TDES
+    return ciphers.SM4 if code == 0x53 else None
+
+
+def _index(application, kind, slot):
+    # Where an entry lives in KeyStore._entries: one TMK per (application, slot), one working
+    # key of each kind per application. An int (no tuple per entry), ordered as the tuple
+    # (application, kind, slot) would be: the record's entries are written in that order.
+    return application << 16 | kind << 8 | (slot if kind == _TMK else 0)
 
 
 def combine_components(components, algorithm):
@@ -150,9 +280,9 @@ def combine_components(components, algorithm):
     a bytearray the caller must store and then wipe, a tuple with the 3-byte KCV of each
     component and the KCV of the combined key, all KCVs as upper-case hex.
     """
-    _master_algorithm(algorithm)
+    _code(algorithm)
     if len(components) not in (2, 3):
-        raise ValueError("a key is 2 or 3 components, got %d" % len(components))
+        raise ValueError(_message(_M_COMPONENTS, (len(components),)))
     key = None
     kcvs = []
     try:
@@ -161,8 +291,7 @@ def combine_components(components, algorithm):
             try:
                 if key is not None and len(part) != len(key):
                     raise ValueError(
-                        "component %d is %d hex digits, component 1 is %d"
-                        % (number, 2 * len(part), 2 * len(key))
+                        _message(_M_COMPONENT_LENGTH, (number, 2 * len(part), 2 * len(key)))
                     )
                 kcvs.append(_hex(ciphers.kcv(algorithm, part, 3)))
                 if key is None:
@@ -173,7 +302,7 @@ def combine_components(components, algorithm):
             finally:
                 _wipe(part)
         if key is None or not any(key):
-            raise ValueError("the components combine to a key of all zeros")
+            raise ValueError(_message(_M_ZERO_COMPONENTS, ()))
         return key, tuple(kcvs), _hex(ciphers.kcv(algorithm, key, 3))
     except Exception:
         if key is not None:
@@ -191,20 +320,13 @@ def _unwrap_master(kbpk, key_block):
         kind = {"P": "a PIN", "M": "a MAC", "D": "a data", "B": "a derivation"}.get(
             usage[0], "a %s" % usage
         )
-        raise KeyUsageError(
-            "%s key block cannot become a master key (usage %s; K0 or K1 only)" % (kind, usage)
-        )
+        raise KeyUsageError(_message(_M_BLOCK_USAGE, (kind, usage)))
     if header.mode not in ("B", "D", "N"):
-        raise KeyUsageError(
-            "a master key must be allowed to decrypt: mode of use %s (B, D or N only)"
-            % header.mode
-        )
+        raise KeyUsageError(_message(_M_BLOCK_MODE, (header.mode,)))
     if header.key_version[:1] == "c":
-        raise KeyUsageError("the key block holds a key component, not a whole key")
+        raise KeyUsageError(_message(_M_BLOCK_COMPONENT, ()))
     if header.algorithm not in ("T", "D"):
-        raise KeyUsageError(
-            "a %s key cannot become a master key (TR-31 algorithm T or D only)" % header.algorithm
-        )
+        raise KeyUsageError(_message(_M_BLOCK_ALGORITHM, (header.algorithm,)))
     key = tr31.unwrap(kbpk, key_block)[1]
     return (ciphers.DES if len(key) == 8 else ciphers.TDES), key
 
@@ -222,50 +344,42 @@ class KeyStore:
 
     def __init__(self, store, storage_key, *, applications=8, slots=100):
         if len(storage_key) != 16:
-            raise ValueError("storage key must be 16 bytes, got %d" % len(storage_key))
+            raise ValueError(_message(_M_STORAGE_KEY, (len(storage_key),)))
         self._store = store
         self._storage_key = bytes(storage_key)
         self._applications = applications
         self._slots = slots
         self._ciphers = {}  # (application, usage) -> cipher object, built on first use
-        self._entries = self._read()
-
-    # combine_components needs no store; offered here too for the key entry screens.
-    combine_components = staticmethod(combine_components)
-
-    # --- record ----------------------------------------------------------------------------
-
-    def _read(self):
-        record = self._store.load(_NAME)
-        entries = {}
+        self._entries = entries = {}  # _index() -> entry, as in the record
+        record = store.load(_NAME)
         if record is None:
-            return entries
+            return
         version, payload = record
         if version != _VERSION:
-            raise KeyStoreError("key record version %d is not supported" % version)
+            raise KeyStoreError(_message(_M_RECORD_VERSION, (version,)))
         pos = 0
         while pos < len(payload):
             end = pos + _CLEAR + 1
             if end <= len(payload):
                 end += payload[end - 1]
             if end > len(payload):
-                raise KeyStoreError("key record is malformed at byte %d" % pos)
+                raise KeyStoreError(_message(_M_MALFORMED, (pos,)))
             entry = bytes(payload[pos:end])
             kind = entry[_KIND]
-            if entry[_ALGORITHM] not in _NAMES or (kind != _TMK and kind not in _KINDS.values()):
-                raise KeyStoreError("key record holds an unknown entry at byte %d" % pos)
-            entries[self._index(entry[_APP], kind, entry[_SLOT])] = entry
+            if _algorithm(entry[_ALGORITHM]) is None or kind not in b"TPMD":
+                raise KeyStoreError(_message(_M_UNKNOWN_ENTRY, (pos,)))
+            entries[_index(entry[_APP], kind, entry[_SLOT])] = entry
             pos = end
-        return entries
 
-    def _index(self, application, kind, slot):
-        # One TMK per (application, slot); one working key of each kind per application.
-        return (application, kind, slot if kind == _TMK else 0)
+    # combine_components needs no store; offered here too for the key entry screens.
+    combine_components = staticmethod(combine_components)
+
+    # --- record ----------------------------------------------------------------------------
 
     def _commit(self, entries):
         # Save first, then adopt: a failed save leaves memory matching flash.
         if len(entries) > _MAX_ENTRIES:
-            raise ValueError("key store full: at most %d keys" % _MAX_ENTRIES)
+            raise ValueError(_message(_M_FULL, (_MAX_ENTRIES,)))
         if entries:
             payload = b"".join([entries[index] for index in sorted(entries)])
             self._store.save(_NAME, payload, _VERSION)
@@ -278,9 +392,9 @@ class KeyStore:
         meta[_APP] = application
         meta[_KIND] = kind
         meta[_SLOT] = slot
-        meta[_ALGORITHM] = _CODES[algorithm]
+        meta[_ALGORITHM] = _code(algorithm)
         meta[_LENGTH] = len(key)
-        meta[_ORIGIN] = ord(origin)
+        meta[_ORIGIN] = origin
         meta[_CV : _CV + 4] = check[:4]
         plain = bytearray(_CLEAR + len(key))
         plain[:_CLEAR] = meta
@@ -296,27 +410,23 @@ class KeyStore:
         try:
             plain = seal.unseal(self._storage_key, entry[_CLEAR + 1 :])
         except seal.SealError:
-            raise KeyStoreError(
-                "%s does not verify: damaged, or sealed by another terminal" % _describe(entry)
-            ) from None
+            raise KeyStoreError(_message(_M_SEAL, (_describe(entry),))) from None
         if len(plain) != _CLEAR + entry[_LENGTH] or plain[:_CLEAR] != entry[:_CLEAR]:
-            raise KeyStoreError("%s does not match its sealed copy" % _describe(entry))
+            raise KeyStoreError(_message(_M_SEALED_COPY, (_describe(entry),)))
         key = bytearray(plain[_CLEAR:])
         try:
-            cipher = ciphers.new(_NAMES[entry[_ALGORITHM]], key)
+            cipher = ciphers.new(_algorithm(entry[_ALGORITHM]), key)
         finally:
             _wipe(key)
         if not equal(_zero_block(cipher)[:4], entry[_CV : _CV + 4]):
-            raise KeyStoreError("%s fails its check value" % _describe(entry))
+            raise KeyStoreError(_message(_M_STORED_CV, (_describe(entry),)))
         return cipher
 
     def _check(self, application, slot=None):
         if not 1 <= application <= self._applications:
-            raise ValueError(
-                "application must be 1 to %d, got %r" % (self._applications, application)
-            )
+            raise ValueError(_message(_M_APPLICATION, (self._applications, application)))
         if slot is not None and not 0 <= slot < self._slots:
-            raise ValueError("key slot must be 0 to %d, got %r" % (self._slots - 1, slot))
+            raise ValueError(_message(_M_SLOT, (self._slots - 1, slot)))
 
     def _forget(self, application):
         for usage in USAGES:
@@ -329,31 +439,30 @@ class KeyStore:
         self._check(application)
         rows = []
         for index in sorted(self._entries):
-            if index[0] == application and index[1] == _TMK:
+            if index >> 16 == application and index >> 8 & 0xFF == _TMK:
                 entry = self._entries[index]
-                rows.append((entry[_SLOT], _NAMES[entry[_ALGORITHM]], _hex(entry[_CV : _CV + 3])))
+                algorithm = _algorithm(entry[_ALGORITHM])
+                rows.append((entry[_SLOT], algorithm, _hex(entry[_CV : _CV + 3])))
         return tuple(rows)
 
     def _stage_tmk(self, entries, application, slot, key, algorithm, expected, origin):
         # Put a checked, sealed master key into `entries` (a copy of the record), without
         # saving: a caller commits once, so several keys land together or not at all.
         self._check(application, slot)
-        _master_algorithm(algorithm)
+        _code(algorithm)
         if not any(key):
-            raise ValueError("a master key of all zeros is refused")
+            raise ValueError(_message(_M_ZERO_KEY, ()))
         check = _zero_block(ciphers.new(algorithm, key))
         if expected is not None and not equal(check[: len(expected)], expected):
-            raise KeyCheckError(
-                "key check failed: TMK has KCV %s, expected %s"
-                % (_hex(check[: len(expected)]), _hex(expected))
-            )
-        entries[self._index(application, _TMK, slot)] = self._seal(
+            found = _hex(check[: len(expected)])
+            raise KeyCheckError(_message(_M_TMK_CHECK, (found, _hex(expected))))
+        entries[_index(application, _TMK, slot)] = self._seal(
             application, _TMK, slot, algorithm, key, origin, check
         )
         # Working keys loaded under the master key being replaced belong to the old key
         # relationship: drop them, so the terminal signs on again before it transacts.
-        for usage in USAGES:
-            index = self._index(application, _KINDS[usage], 0)
+        for kind in _USAGE_KINDS:
+            index = _index(application, kind, 0)
             old = entries.get(index)
             if old is not None and old[_SLOT] == slot:
                 del entries[index]
@@ -373,7 +482,7 @@ class KeyStore:
         start with it, else KeyCheckError "key check failed" and nothing changes. Replacing a
         slot drops working keys that were loaded under it. Returns the 3-byte KCV (hex).
         """
-        return self._put_tmk(application, slot, key, algorithm, _check_value(kcv), ORIGIN_ENTERED)
+        return self._put_tmk(application, slot, key, algorithm, _check_value(kcv), _ENTERED)
 
     def set_tmk_from_components(self, application, slot, components, algorithm, expected_kcv):
         """Combine 2 or 3 clear components (hex text) into the master key of `slot`.
@@ -384,10 +493,10 @@ class KeyStore:
         """
         expected = _check_value(expected_kcv)
         if expected is None:
-            raise ValueError("the combined key's check value must be confirmed")
+            raise ValueError(_message(_M_UNCONFIRMED, ()))
         key = combine_components(components, algorithm)[0]
         try:
-            return self._put_tmk(application, slot, key, algorithm, expected, ORIGIN_COMPONENTS)
+            return self._put_tmk(application, slot, key, algorithm, expected, _COMPONENTS)
         finally:
             _wipe(key)
 
@@ -417,13 +526,7 @@ class KeyStore:
             algorithm, key = _unwrap_master(kbpk, key_block)
             try:
                 check = self._stage_tmk(
-                    entries,
-                    application,
-                    slot,
-                    key,
-                    algorithm,
-                    _check_value(kcv),
-                    ORIGIN_KEY_BLOCK,
+                    entries, application, slot, key, algorithm, _check_value(kcv), _KEY_BLOCK
                 )
             finally:
                 _wipe(key)
@@ -438,31 +541,28 @@ class KeyStore:
         """Install the working keys of a sign-on response under the master key in `slot`.
 
         `field62` is the raw field 62 of the 0810; `mode` its 60.3 code: "001", "003", "004",
-        or "SM4" (alias "006"; layout UNCONFIRMED, see LAYOUTS). `layout` overrides the table
-        for an acquirer that differs. Every key is decrypted (ECB, TMK) and its check value
+        or "SM4" (alias "006"; layout UNCONFIRMED, see _LAYOUTS). `layout` overrides the
+        table for an acquirer that differs: (field length, family, ((usage, key offset, key
+        length, CV offset), ...)). Every key is decrypted (ECB, TMK) and its check value
         computed with the clear key; if any differs from the one received, KeyCheckError
         "key check failed: MAK" (naming each failed key) is raised and the previous working
         keys stay as they were. On success returns ((usage, 4-byte CV in hex), ...).
         """
         self._check(application, slot)
         if layout is None:
-            layout = LAYOUTS.get(mode)
+            layout = _layout(mode)
             if layout is None:
-                raise ValueError("unknown sign-on key mode %r" % (mode,))
+                raise ValueError(_message(_M_MODE, (mode,)))
         length, family, items = layout
         if len(field62) != length:
-            raise ValueError(
-                "field 62 must be %d bytes for key mode %s, got %d" % (length, mode, len(field62))
-            )
-        entry = self._entries.get(self._index(application, _TMK, slot))
+            raise ValueError(_message(_M_FIELD62, (length, mode, len(field62))))
+        entry = self._entries.get(_index(application, _TMK, slot))
         if entry is None:
-            raise NoKeyError("no master key in slot %d of application %d" % (slot, application))
-        tmk_algorithm = _NAMES[entry[_ALGORITHM]]
+            raise NoKeyError(_message(_M_NO_TMK, (slot, application)))
+        tmk_algorithm = _algorithm(entry[_ALGORITHM])
         if (family == ciphers.SM4) != (tmk_algorithm == ciphers.SM4):
-            raise ValueError(
-                "key mode %s needs %s master key; slot %d holds %s"
-                % (mode, "an SM4" if family == ciphers.SM4 else "a DES/3DES", slot, tmk_algorithm)
-            )
+            needed = "an SM4" if family == ciphers.SM4 else "a DES/3DES"
+            raise ValueError(_message(_M_FAMILY, (mode, needed, slot, tmk_algorithm)))
         tmk = self._open(entry)
         loaded = []  # (usage, algorithm, clear key, cipher, check value)
         failed = []
@@ -484,14 +584,14 @@ class KeyStore:
                 if not equal(check[:4], field62[cv_offset : cv_offset + 4]):
                     failed.append(usage)
             if failed:
-                raise KeyCheckError("key check failed: " + ", ".join(failed))
+                raise KeyCheckError(_message(_M_CHECK_FAILED, (", ".join(failed),)))
             entries = dict(self._entries)
-            for usage in USAGES:
-                entries.pop(self._index(application, _KINDS[usage], 0), None)
+            for kind in _USAGE_KINDS:
+                entries.pop(_index(application, kind, 0), None)
             for usage, algorithm, key, _, check in loaded:
-                kind = _KINDS[usage]
-                entries[self._index(application, kind, 0)] = self._seal(
-                    application, kind, slot, algorithm, key, ORIGIN_SIGN_ON, check
+                kind = _USAGE_KINDS[USAGES.index(usage)]
+                entries[_index(application, kind, 0)] = self._seal(
+                    application, kind, slot, algorithm, key, _SIGN_ON, check
                 )
             self._commit(entries)
         finally:
@@ -499,23 +599,25 @@ class KeyStore:
                 _wipe(row[2])
         # The ciphers built for the checks serve the first transactions.
         self._forget(application)
-        for usage, _, _, cipher, _ in loaded:
+        result = []
+        for usage, _, _, cipher, check in loaded:
             self._ciphers[(application, usage)] = cipher
-        return tuple((row[0], _hex(row[4][:4])) for row in loaded)
+            result.append((usage, _hex(check[:4])))
+        return tuple(result)
 
     def cipher(self, application, usage):
         """A cipher object (app.cipher interface) for working key `usage` ("PIK", "MAK" or
         "TDK") of `application`: opened from flash on first use, then cached. NoKeyError if
         the application has not signed on (or its master key was replaced since)."""
         self._check(application)
-        kind = _KINDS.get(usage)
-        if kind is None:
-            raise ValueError("working key usage must be PIK, MAK or TDK, got %r" % (usage,))
+        if usage not in USAGES:
+            raise ValueError(_message(_M_USAGE, (usage,)))
         cipher = self._ciphers.get((application, usage))
         if cipher is None:
-            entry = self._entries.get(self._index(application, kind, 0))
+            kind = _USAGE_KINDS[USAGES.index(usage)]
+            entry = self._entries.get(_index(application, kind, 0))
             if entry is None:
-                raise NoKeyError("no %s for application %d: sign on first" % (usage, application))
+                raise NoKeyError(_message(_M_NOT_SIGNED_ON, (usage, application)))
             cipher = self._open(entry)
             self._ciphers[(application, usage)] = cipher
         return cipher
@@ -526,15 +628,17 @@ class KeyStore:
         """Check values for the version screen, never the keys: a tuple of
         (name, slot, algorithm, kcv) with name "TMK" (3-byte KCV, one row per slot) or
         "PIK"/"MAK"/"TDK" (4-byte CV, slot = the master key they were loaded under)."""
-        rows = [("TMK",) + row for row in self.tmk_slots(application)]
-        for usage in USAGES:
-            entry = self._entries.get(self._index(application, _KINDS[usage], 0))
+        rows = []
+        for row in self.tmk_slots(application):
+            rows.append(("TMK",) + row)
+        for i in range(len(USAGES)):
+            entry = self._entries.get(_index(application, _USAGE_KINDS[i], 0))
             if entry is not None:
                 rows.append(
                     (
-                        usage,
+                        USAGES[i],
                         entry[_SLOT],
-                        _NAMES[entry[_ALGORITHM]],
+                        _algorithm(entry[_ALGORITHM]),
                         _hex(entry[_CV : _CV + 4]),
                     )
                 )
@@ -553,7 +657,7 @@ class KeyStore:
             self._check(application)
         entries = {}
         for index, entry in self._entries.items():
-            if application is not None and index[0] != application:
+            if application is not None and index >> 16 != application:
                 entries[index] = entry
         self._commit(entries)
         self._ciphers = {}
@@ -562,8 +666,8 @@ class KeyStore:
 def _describe(entry):
     kind = entry[_KIND]
     if kind == _TMK:
-        return "stored TMK in slot %d of application %d" % (entry[_SLOT], entry[_APP])
-    for usage in USAGES:
-        if _KINDS[usage] == kind:
-            return "stored %s of application %d" % (usage, entry[_APP])
+        return _message(_M_STORED_TMK, (entry[_SLOT], entry[_APP]))
+    i = _USAGE_KINDS.find(kind)
+    if i >= 0:
+        return _message(_M_STORED_WORKING, (USAGES[i], entry[_APP]))
     return "stored key"

@@ -1,5 +1,5 @@
-"""Terminal and application parameters: the Params object, validation of a whole set, and
-their storage (the schema and the checks of single values are in app.paramschema).
+"""Terminal and application parameters: the Params object and its storage (the schema, and
+the checks of values and of whole sets, are in app.paramschema).
 
 The operator's procedure sets, per terminal: language, receipt copies, external PIN pad,
 operator and supervisor passwords, the default key algorithm, timeouts, reversal retries,
@@ -28,29 +28,10 @@ import hashlib
 import os
 import struct
 
-from app.mac import equal
-from app.paramschema import (
-    BY_TAG,
-    GROUP_MASK,
-    GROUP_NAMES,
-    HASH,
-    HASH_SCHEME,
-    MAX_APPLICATIONS,
-    OPTIONAL,
-    OPTIONAL_TAGS,
-    SCHEMA,
-    STATIC,
-    TERMINAL,
-    ParamError,
-    decode_value,
-    encode_value,
-    ipv4,
-    put_tlv,
-    scope_name,
-    scope_of,
-    spec,
-    walk,
-)
+from app import paramschema as _schema
+
+# Re-exported: callers need only app.params.
+from app.paramschema import MAX_APPLICATIONS, ParamError, put_tlv, scope_name, walk  # noqa: F401
 
 try:
     from micropython import const
@@ -58,21 +39,13 @@ except ImportError:  # CPython host tests (a lambda, as the stubs' const is posi
     const = lambda value: value  # noqa: E731
 
 
-# Re-exported: callers need only app.params.
-__all__ = (
-    "MAX_APPLICATIONS",
-    "ParamError",
-    "ParamStore",
-    "Params",
-    "hash_password",
-    "put_tlv",
-    "scope_name",
-    "walk",
-)
-
 _SALT = const(16)
 _PASSWORD_MIN = const(4)
 _PASSWORD_MAX = const(12)
+_HASH_SCHEME = const(1)  # the first byte of a stored password (app.paramschema checks it)
+# The password hashes' tags: a set's values are kept by tag (app.paramschema names them).
+_OPERATOR_PASSWORD = const(0x04)
+_SUPERVISOR_PASSWORD = const(0x05)
 
 
 def hash_password(password, salt=None):
@@ -96,20 +69,7 @@ def hash_password(password, salt=None):
         raise ValueError("password salt must be %d bytes" % _SALT)
     digest = hashlib.sha256(salt)
     digest.update(password)  # no joined copy of the clear password
-    return bytes((HASH_SCHEME,)) + salt + digest.digest()
-
-
-class _Group:
-    # params.gprs.apn -> params["gprs.apn"]
-    def __init__(self, params, prefix):
-        self._params = params
-        self._prefix = prefix
-
-    def __getattr__(self, name):
-        try:
-            return self._params[self._prefix + "." + name]
-        except KeyError:
-            raise AttributeError(name)
+    return bytes((_HASH_SCHEME,)) + salt + digest.digest()
 
 
 class Params:
@@ -119,196 +79,109 @@ class Params:
     for the merchant name (GB18030) and password hashes. Read as `params["gprs.apn"]`,
     `params.merchant_id` or `params.gprs.apn`; absent optional values read as None.
     `packet_version` is the version of the packet that set them (0 if unknown).
-    Made by `from_tlv` (checked) or from a dict of values (trusted: call validate()).
+    Made by `from_tlv` (checked) or from a dict of values by name (trusted: call validate()).
     """
 
+    _prefix = ""  # "gprs." in the view params.gprs, which reads params["gprs.*"]
+
     def __init__(self, app_index=0, values=None):
-        scope_of(app_index)
+        self._scope = _schema.scope_of(app_index)
         self.app_index = app_index
         self.packet_version = 0
-        self._values = {} if values is None else values
+        self._values = {}  # by tag: no name strings on the heap
+        if values:
+            for name in values:
+                tag = _schema.tag_of(name, self._scope)
+                if not tag:
+                    raise ParamError("%s: no such %s parameter" % (name, scope_name(app_index)))
+                self._values[tag] = values[name]
 
     @classmethod
     def from_tlv(cls, body, app_index=0):
         """Parse and validate a TLV body. Raises ParamError on the first bad field; unknown
         optional tags (0x80-0xFF) are skipped, an unknown mandatory one refused."""
-        scope = scope_of(app_index)
-        values = {}
-        seen = bytearray(32)  # one bit per tag
-        for tag, offset, value in walk(body):
-            bit = 1 << (tag & 7)
-            if seen[tag >> 3] & bit:
-                index = BY_TAG[tag]
-                what = " (%s)" % SCHEMA[index - 1][1] if index else ""
-                raise ParamError(
-                    "duplicate tag 0x%02x%s at offset %d" % (tag, what, offset), "duplicate"
-                )
-            seen[tag >> 3] |= bit
-            index = BY_TAG[tag]
-            if not index:
-                if tag & OPTIONAL_TAGS:
-                    continue
-                raise ParamError(
-                    "unknown mandatory tag 0x%02x at offset %d" % (tag, offset), "tag"
-                )
-            entry = SCHEMA[index - 1]
-            if not entry[5] & scope:
-                raise ParamError(
-                    "tag 0x%02x (%s) is not %s parameter"
-                    % (tag, entry[1], "a terminal" if scope == TERMINAL else "an application"),
-                    "tag",
-                )
-            values[entry[1]] = decode_value(entry, value)
-        params = cls(app_index, values)
+        params = cls(app_index)
+        params._values = _schema.decode_body(body, params._scope)
         params.validate()
         return params
 
     def to_tlv(self):
         """The TLV body of these parameters: every present value, tags ascending."""
-        scope = scope_of(self.app_index)
         buf = bytearray()
         values = self._values
-        for entry in SCHEMA:
-            if entry[5] & scope and entry[1] in values:
-                put_tlv(buf, entry[0], encode_value(entry, values[entry[1]]))
+        for tag in sorted(values):
+            put_tlv(buf, tag, _schema.encode_value(tag, values[tag]))
         return bytes(buf)
 
     def validate(self):
         """Check that every required value is present and that values agree with each
         other. Raises ParamError naming the field."""
-        scope = scope_of(self.app_index)
-        values = self._values
-        for entry in SCHEMA:
-            flags = entry[5]
-            if flags & scope and not flags & (OPTIONAL | GROUP_MASK) and entry[1] not in values:
-                _missing(entry)
-        if scope == TERMINAL:
-            bearer = values["bearer"]
-            # Static addresses are needed without DHCP, and complete if any is given.
-            static = not values.get("ethernet.dhcp") or (
-                "ethernet.ip" in values
-                or "ethernet.mask" in values
-                or "ethernet.gateway" in values
-            )
-            for bit, group in GROUP_NAMES:
-                used = bearer == group
-                if not used:
-                    prefix = group + "."
-                    for name in values:
-                        if name.startswith(prefix):
-                            used = True  # a configured fallback bearer must be complete
-                            break
-                if used:
-                    for entry in SCHEMA:
-                        flags = entry[5]
-                        if flags & bit and not flags & OPTIONAL and entry[1] not in values:
-                            if not flags & STATIC or static:
-                                _missing(entry)
-        if scope == TERMINAL:
-            self._cross_check_terminal()
-        elif values["signon_mode"] == "006" and values["key_algorithm"] != "SM4":
-            raise ParamError(
-                "signon_mode: 006 (SM4) needs key_algorithm SM4, got %s" % values["key_algorithm"]
-            )
-        elif values["signon_mode"] != "006" and values["key_algorithm"] == "SM4":
-            raise ParamError(
-                "signon_mode: %s is a DES/3DES sign-on; key_algorithm SM4 needs 006"
-                % values["signon_mode"]
-            )
-
-    def _cross_check_terminal(self):
-        values = self._values
-        if values.get("dialup.line") == "extension" and not values.get("dialup.prefix"):
-            raise ParamError("dialup.prefix: an extension line needs the outside-line prefix")
-        for group in ("gprs", "ethernet"):
-            host = values.get(group + ".backup_host")
-            port = values.get(group + ".backup_port")
-            if host is not None and port is None:
-                raise ParamError("%s.backup_port: needed with %s.backup_host" % (group, group))
-            if port is not None and host is None:
-                raise ParamError("%s.backup_host: needed with %s.backup_port" % (group, group))
-        if values["host_select"] == "backup":
-            bearer = values["bearer"]
-            backup = "dialup.phone2" if bearer == "dialup" else bearer + ".backup_host"
-            if backup not in values:
-                raise ParamError("host_select: backup selected but %s is not set" % backup)
-        if "ethernet.ip" in values:
-            ip = ipv4(values["ethernet.ip"].encode())
-            mask = ipv4(values["ethernet.mask"].encode())
-            gateway = ipv4(values["ethernet.gateway"].encode())
-            m = struct.unpack(">I", mask)[0]
-            if m == 0 or (m | (m - 1)) & 0xFFFFFFFF != 0xFFFFFFFF:
-                raise ParamError(
-                    "ethernet.mask: %s is not a network mask" % values["ethernet.mask"]
-                )
-            a = struct.unpack(">I", ip)[0]
-            host_part = a & ~m & 0xFFFFFFFF
-            if m != 0xFFFFFFFF and (host_part == 0 or host_part == ~m & 0xFFFFFFFF):
-                raise ParamError(
-                    "ethernet.ip: %s is not a host address of its network %s"
-                    % (values["ethernet.ip"], values["ethernet.mask"])
-                )
-            if struct.unpack(">I", gateway)[0] & m != a & m:
-                raise ParamError(
-                    "ethernet.gateway: %s is not in the network of %s/%s"
-                    % (values["ethernet.gateway"], values["ethernet.ip"], values["ethernet.mask"])
-                )
+        _schema.check(self._values, self._scope)
 
     # --- access ------------------------------------------------------------------------------
 
     def __getitem__(self, name):
-        if name in self._values:
-            return self._values[name]
-        if spec(name, self.app_index) is None:
+        tag = _schema.tag_of(name, self._scope)
+        if not tag:
             raise KeyError(name)
-        return None
+        return self._values.get(tag)
 
     def __contains__(self, name):
-        return name in self._values
+        return _schema.tag_of(name, self._scope) in self._values
 
     def __getattr__(self, name):
-        for _, group in GROUP_NAMES:
-            if name == group:
-                return _Group(self, name)
-        if spec(name, self.app_index) is None:
+        if name[:1] == "_":  # no parameter name starts with "_"
             raise AttributeError(name)
-        return self._values.get(name)
+        prefix = self._prefix
+        if not prefix and (name == "dialup" or name == "gprs" or name == "ethernet"):
+            view = Params(self.app_index)
+            view._values = self._values
+            view._prefix = name + "."
+            return view
+        tag = _schema.tag_of(prefix + name, self._scope)
+        if not tag:
+            raise AttributeError(name)
+        return self._values.get(tag)
 
     def get(self, name, default=None):
-        return self._values.get(name, default)
+        return self._values.get(_schema.tag_of(name, self._scope), default)
 
     def items(self):
         """(name, value) of every present value, in tag order."""
-        scope = scope_of(self.app_index)
-        return [
-            (e[1], self._values[e[1]]) for e in SCHEMA if e[5] & scope and e[1] in self._values
-        ]
+        values = self._values
+        items = []
+        for tag in sorted(values):
+            items.append((_schema.name_of(tag), values[tag]))
+        return items
 
     def set(self, name, value):
         """Change one value (a menu edit), validated as a packet's would be; None removes an
         optional one. Call validate() before saving a set changed field by field."""
-        entry = spec(name, self.app_index)
-        if entry is None:
+        tag = _schema.tag_of(name, self._scope)
+        if not tag:
             raise ParamError("%s: no such %s parameter" % (name, scope_name(self.app_index)))
         if value is None:
-            self._values.pop(name, None)
+            self._values.pop(tag, None)
             return
-        if entry[2] == HASH and not isinstance(value, (bytes, bytearray)):
-            raise ParamError("%s: set_password() takes the clear password" % name)
+        if tag == _OPERATOR_PASSWORD or tag == _SUPERVISOR_PASSWORD:
+            if not isinstance(value, (bytes, bytearray)):
+                raise ParamError("%s: set_password() takes the clear password" % name)
         try:
-            raw = encode_value(entry, value)
+            raw = _schema.encode_value(tag, value)
         except (TypeError, ValueError, AttributeError, OverflowError):
             raise ParamError("%s: %r is not a valid value" % (name, value))
-        self._values[name] = decode_value(entry, raw)
+        self._values[tag] = _schema.decode_value(tag, raw)
 
     def set_password(self, kind, password, salt=None):
         """Set the "operator" or "supervisor" password from the clear digits."""
-        self._values[self._password_name(kind)] = hash_password(password, salt)
+        self._values[self._password_tag(kind)] = hash_password(password, salt)
 
     def check_password(self, kind, typed):
         """Whether `typed` (str, bytes or keypad bytearray) is the "operator" or
         "supervisor" password. Constant time in where the digests differ."""
-        stored = self._values.get(self._password_name(kind))
+        from app.mac import equal  # kept off the heap until the first password is typed
+
+        stored = self._values.get(self._password_tag(kind))
         if stored is None:
             return False
         if isinstance(typed, str):
@@ -317,16 +190,12 @@ class Params:
         digest.update(typed)
         return equal(stored[1 + _SALT :], digest.digest())
 
-    def _password_name(self, kind):
+    def _password_tag(self, kind):
         if self.app_index != 0:
             raise ParamError("passwords are terminal parameters")
-        if kind not in ("operator", "supervisor"):
+        if kind != "operator" and kind != "supervisor":
             raise ParamError("password kind must be operator or supervisor, got %r" % (kind,))
-        return kind + "_password"
-
-
-def _missing(entry):
-    raise ParamError("%s: missing (tag 0x%02x)" % (entry[1], entry[0]), "missing")
+        return _OPERATOR_PASSWORD if kind == "operator" else _SUPERVISOR_PASSWORD
 
 
 # Record payload: packet version (4 bytes, big-endian) + TLV body (payload version 1).
@@ -345,7 +214,7 @@ class ParamStore:
 
     @staticmethod
     def record_name(app_index):
-        scope_of(app_index)
+        _schema.scope_of(app_index)
         return "terminal" if app_index == 0 else "app%d" % app_index
 
     def save(self, app_index, params, packet_version=None):

@@ -149,9 +149,6 @@ class _Reader:
         self.sequence = _word(buf, 6)
         return _OVERHEAD + self.length <= available
 
-    def _crc_matches(self, f, crc):
-        return f.readinto(self.tail) == _TRAILER and _word(self.buf, 0) == crc
-
     def scan(self, f, available):
         """Check the record at `f`'s position without keeping its payload; if it is valid,
         `f` is left just after it."""
@@ -169,7 +166,7 @@ class _Reader:
             if f.readinto(piece) != left:
                 return False
             crc = binascii.crc32(piece, crc)
-        return self._crc_matches(f, crc)
+        return f.readinto(self.tail) == _TRAILER and _word(self.buf, 0) == crc
 
     def read(self, f, available):
         """The payload of the record at `f`'s position if it is valid, else None."""
@@ -180,7 +177,9 @@ class _Reader:
         if len(payload) != self.length:
             return None
         crc = binascii.crc32(payload, crc)
-        return payload if self._crc_matches(f, crc) else None
+        if f.readinto(self.tail) != _TRAILER or _word(self.buf, 0) != crc:
+            return None
+        return payload
 
 
 def _size(f):

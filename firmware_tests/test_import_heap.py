@@ -1,0 +1,138 @@
+"""What the parameter, key and storage modules keep on the heap once imported, as the terminal
+imports them (.mpy in a ROMFS image, bytecode in place), and the packed tables that keep it
+small read back as the tuples they replaced.
+
+A module's constants are built on the heap when it loads, used or not: every tuple, and every
+string literal longer than 10 characters, is an object (about 40 bytes each on this 64-bit
+port, 20 on the ESP32). app.paramschema and app.keys therefore pack their schema, field 62
+layouts and messages into single literals; these tests fail if a table of tuples or a page of
+separate message strings comes back.
+"""
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app import keys, paramschema
+from hostlib import build, micropython
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Bytes retained after import on the 64-bit unix port, with room for small changes. Measured
+# when they were set: app.params with app.paramschema 6.5 KB, app.keys 5.5 KB, app.store
+# 3.5 KB (before packing: 19.2, 8.2 and 3.6 KB).
+LIMITS = {
+    ("app.params",): 7168,  # imports app.paramschema
+    ("app.mac", "app.cipher", "app.seal", "app.keys"): 5888,  # the first three are not counted
+    ("app.store",): 4096,
+}
+
+# The device prints, after each import: the heap in use and the qstr pool's figures.
+MEASURE = """
+import gc, sys, vfs, micropython
+f = open(%r, "rb")
+rom = f.read()
+f.close()
+vfs.mount(vfs.VfsRom(rom), "/rom")
+sys.path[:] = [".frozen", "/rom"]
+import app
+for name in %r:
+    gc.collect()
+    print("heap", gc.mem_alloc())
+    micropython.qstr_info()
+    __import__(name)
+gc.collect()
+print("heap", gc.mem_alloc())
+micropython.qstr_info()
+"""
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    # app/ only: the modules measured and what they import.
+    src = tmp_path_factory.mktemp("src")
+    shutil.copytree(ROOT / "device" / "app", src / "app")
+    out = tmp_path_factory.mktemp("rom") / "app.romfs"
+    build.build_romfs(src, out, micropython.arch())
+    return out
+
+
+def retained(image, names):
+    """Heap kept by importing the last of `names` (after the others), counting the qstrs it
+    adds at their size rather than the qstr pool's growth: the pool grows by doubling, and
+    which module happens to trigger a new pool depends on import order."""
+    out = micropython.run(code=MEASURE % (str(image), names), heap=None).check().stdout
+    heap = [int(n) for n in re.findall(r"^heap (\d+)", out, re.M)]
+    pool = [
+        tuple(map(int, found))
+        for found in re.findall(r"n_qstr=(\d+), n_str_data_bytes=(\d+), n_total_bytes=(\d+)", out)
+    ]
+    (qstrs0, data0, total0), (qstrs1, data1, total1) = pool[-2], pool[-1]
+    qstr_entry = 11  # hash, length, pointer on a 64-bit port
+    used = (qstrs1 - qstrs0) * qstr_entry + (data1 - data0)
+    return heap[-1] - heap[-2] - (total1 - total0) + used
+
+
+@pytest.mark.parametrize("names", list(LIMITS), ids=lambda names: names[-1])
+def test_retained_heap_after_import(image, names):
+    used = retained(image, names)
+    print("%s keeps %d bytes" % (names[-1], used))
+    assert used <= LIMITS[names], (names[-1], used)
+
+
+def catalogue(module):
+    # (_M_ constant value, the name its line of _MESSAGES is marked with), in table order.
+    source = Path(module.__file__).read_text()
+    table = source[source.index("_MESSAGES = (") :]
+    table = table[: table.index("\n)\n")]
+    marked = re.findall(r'^    "\|.*"  # (_M_\w+)$', table, re.M)
+    return [(getattr(module, name), name) for name in marked]
+
+
+@pytest.mark.parametrize("module", [paramschema, keys], ids=lambda m: m.__name__)
+def test_message_numbers_match_their_lines(module):
+    marked = catalogue(module)
+    constants = [name for name in vars(module) if name.startswith("_M_")]
+    assert [value for value, _ in marked] == list(range(len(marked)))
+    assert sorted(name for _, name in marked) == sorted(constants)
+    assert module._MESSAGES.count("|") == len(marked) + 1
+
+
+def test_messages_read_back_whole():
+    assert paramschema._text(paramschema._MESSAGES, paramschema._M_RANGE) == (
+        "%s: must be %d to %d, got %d"
+    )
+    assert keys._message(keys._M_NO_TMK, (9, 1)) == "no master key in slot 9 of application 1"
+    assert keys._message(keys._M_ZERO_KEY, ()) == "a master key of all zeros is refused"
+
+
+def test_layouts_read_back_as_tuples():
+    # docs/keys.md, "Field 62 of the sign-on response".
+    sm4 = (60, "SM4", (("PIK", 0, 16, 16), ("MAK", 20, 16, 36), ("TDK", 40, 16, 56)))
+    assert keys.LAYOUTS == {
+        "001": (24, "DES", (("PIK", 0, 8, 8), ("MAK", 12, 8, 20))),
+        "003": (40, "DES", (("PIK", 0, 16, 16), ("MAK", 20, 16, 36))),
+        "004": (60, "DES", (("PIK", 0, 16, 16), ("MAK", 20, 8, 36), ("TDK", 40, 16, 56))),
+        "SM4": sm4,
+        "006": sm4,
+    }
+    assert keys._layout("005") is None and keys._layout("00") is None
+
+
+def test_schema_rows_read_back():
+    schema = paramschema.SCHEMA
+    assert len(schema) == 48 and [row[0] for row in schema] == sorted(row[0] for row in schema)
+    assert schema[0] == (0x01, "language", paramschema._CHOICE, 0, 0, 0x01, ("zh", "en"))
+    apn = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-."
+    assert schema[19][:6] == (0x21, "gprs.apn", paramschema._TEXT, 1, 63, 0x21)
+    assert schema[19][6] == (apn, "letters, digits, '-' and '.'")
+    assert schema[23] == (0x25, "gprs.port", paramschema._U16, 1, 65535, 0x21, None)
+    assert schema[-1][:2] == (0x80, "job_reference") and schema[-1][6][0] is None
+    for tag, name, *_ in schema:
+        scope = paramschema.TERMINAL if tag < 0x40 or tag >= 0x80 else paramschema._APPLICATION
+        assert paramschema.tag_of(name, scope) == tag and paramschema.name_of(tag) == name
+    assert paramschema.tag_of("key_algorithm", paramschema._APPLICATION) == 0x44
+    assert paramschema.tag_of("gprs.apn", paramschema._APPLICATION) == 0
+    assert paramschema.tag_of("language|receipt_copies", paramschema.TERMINAL) == 0
