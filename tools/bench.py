@@ -176,6 +176,70 @@ def render_iso8583(rows) -> list[str]:
     return lines
 
 
+DRIVERS = (
+    "drivers.hayes",
+    "drivers.sim800",
+    "drivers.escpos",
+    "drivers.keypad",
+    "drivers.st7567",
+    "drivers.ssd1306",
+    "drivers.pinpad",
+    "drivers.cardreader",
+    "drivers.ethernet",
+    "drivers.sc16is752",
+    "fonts.font16",
+)
+
+
+def _driver_figures() -> tuple[list[tuple[str, int]], list[dict]]:
+    """Heap each driver module keeps after import from the ROMFS image (as deployed; image
+    size aside), and the keypad/display figures of firmware_tests/bench/hmi.py run on it."""
+    image = build.device_romfs(micropython.arch())
+    prelude = (
+        "import gc, os, sys, vfs\n"
+        "rom = bytearray(os.stat(%r)[6])\n"
+        "f = open(%r, 'rb'); f.readinto(rom); f.close()\n"
+        "vfs.mount(vfs.VfsRom(rom), '/rom'); sys.path[:] = ['.frozen', '/rom'] + sys.path\n"
+    ) % (str(image), str(image))
+    code = prelude + (
+        "gc.collect(); base = gc.mem_alloc()\n"
+        "for name in %r:\n"
+        "    __import__(name)\n"
+        "    gc.collect(); print(name, gc.mem_alloc() - base); base = gc.mem_alloc()\n"
+    ) % (DRIVERS,)
+    out = micropython.run(code=code, heap=None).check()
+    imports = [(n, int(v)) for n, v in (line.split() for line in out.stdout.splitlines())]
+    hmi = micropython.run(
+        code=prelude + open(BENCH / "hmi.py").read(), heap=None, timeout=300
+    ).check()
+    return imports, [json.loads(line) for line in hmi.stdout.splitlines()]
+
+
+def render_drivers(figures) -> list[str]:
+    imports, hmi = figures
+    lines = [
+        "",
+        "## Drivers",
+        "",
+        "Heap each driver module keeps after import from the ROMFS image, in import order "
+        "(shared modules such as drivers.at count with the first that imports them):",
+        "",
+        "| module | heap kept B |",
+        "|---|---:|",
+    ]
+    lines += ["| %s | %d |" % row for row in imports]
+    lines += ["", "Keypad and display (firmware_tests/bench/hmi.py, from ROMFS):", ""]
+    lines += ["| figure | value |", "|---|---:|"]
+    lines += ["| %s | %s %s |" % (r["name"], r["value"], r["unit"]) for r in hmi]
+    lines += [
+        "",
+        "Printer: a 30-line sale slip, half Chinese, is 682 bytes of ESC/POS plus 54 bytes of "
+        "status requests (docs/drivers.md; test_emulators.py prints one through the "
+        "emulator).",
+    ]
+    return lines
+
+
 def render_storage(rows: list[dict]) -> list[str]:
     lines = [
         "",
@@ -290,6 +354,7 @@ def render(
     sizes: tuple[int, int],
     storage: list[dict],
     iso: list,
+    drivers,
 ) -> str:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -348,6 +413,7 @@ def render(
     for name, (from_rom, from_source) in heaps.items():
         lines.append("| %s | %d | %d |" % (name, from_rom, from_source))
     lines += render_iso8583(iso)
+    lines += render_drivers(drivers)
     lines += render_storage(storage)
     source, romfs = sizes
     lines += [
@@ -376,7 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     print("timing CPython references ...", file=sys.stderr)
     print("timing the ISO 8583 codec ...", file=sys.stderr)
     iso = _iso8583_figures()
-    text = render(device, _references(), heaps, _image_sizes(), storage, iso)
+    print("measuring drivers ...", file=sys.stderr)
+    drivers = _driver_figures()
+    text = render(device, _references(), heaps, _image_sizes(), storage, iso, drivers)
     Path(args.output).write_text(text)
     print(text)
     return 0
