@@ -20,6 +20,7 @@ COMMANDS = {
     "load": "tools.load",
     "hostsim": "tools.hostsim",
     "vterm": "tools.vterm",
+    "txn": "tools.txn",
     "wipe": "tools.wipe",
 }
 

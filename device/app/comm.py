@@ -1,0 +1,188 @@
+"""The bearer interface the transaction engine talks through, and its TCP implementation.
+
+A bearer carries whole ISO 8583 frames (spec §1): a 2-byte big-endian length, then that many
+bytes. The engine only ever calls:
+
+    bearer.connect()                      # idempotent: nothing to do when already connected
+    frame = bearer.exchange(request, timeout_ms)   # send one frame, read one whole frame
+    frame = bearer.receive(timeout_ms)    # read one more frame (a duplicate was dropped)
+    bearer.close()                        # idempotent
+    bearer.use_buffer(buffer)             # optional: receive into the engine's pack buffer
+
+`exchange` and `receive` return a memoryview of the bearer's receive buffer, from the length
+prefix to the end of the frame, valid until the next receive (app.iso8583.unpack reads it and
+copies the values it keeps). Every wait is bounded and ends in a named error, all CommError
+(an OSError):
+
+    ConnectFailed   no connection: host unknown, refused, or no answer within connect_ms
+    CommTimeout     no whole frame within timeout_ms (nothing, or part of one)
+    LinkDown        the connection closed or broke: before an answer, or in the middle of one
+    CommError       anything else (a frame longer than the receive buffer)
+
+After any of them the engine closes the bearer: a late answer must never be read as the
+answer to the next request. TcpBearer runs on MicroPython's `socket` (the unix port, and the
+ESP32 over Ethernet or Wi-Fi); the dial-up (drivers/hayes.py) and GPRS (drivers/sim800.py)
+bearers plug in later behind the same methods, mapping their drivers' errors to these.
+"""
+
+import errno
+import socket
+import time
+
+try:
+    from micropython import const
+except ImportError:  # CPython host tests (a lambda, as the stubs' const is positional-only)
+    const = lambda value: value  # noqa: E731
+
+_PREFIX = const(2)
+# A socket read that hits its timeout: EAGAIN on the unix port (SO_RCVTIMEO), ETIMEDOUT on
+# the ESP32's lwIP.
+_TIMED_OUT = (errno.EAGAIN, errno.ETIMEDOUT)
+
+
+class CommError(OSError):
+    """A bearer failure; the subclasses say which."""
+
+
+class CommTimeout(CommError):
+    """No whole frame arrived within the time allowed."""
+
+
+class ConnectFailed(CommError):
+    """The connection could not be made."""
+
+
+class LinkDown(CommError):
+    """The connection closed or broke."""
+
+
+def _code(exc):
+    return exc.args[0] if exc.args else 0
+
+
+class TcpBearer:
+    """Frames over one TCP connection to `host`:`port`.
+
+    `connect_ms` bounds the connection set-up, `io_ms` each send; a receive is bounded by
+    the timeout the engine passes. The receive buffer (`buffer_size`, allocated once, or the
+    one `use_buffer` lends) bounds the longest frame accepted.
+    """
+
+    def __init__(self, host, port, *, connect_ms=30000, io_ms=30000, buffer_size=1024):
+        self.host = host
+        self.port = port
+        self.connect_ms = connect_ms
+        self.io_ms = io_ms
+        self._size = buffer_size
+        self._mv = None  # the receive buffer, made on first use unless use_buffer gives one
+        self._sock = None
+
+    def use_buffer(self, buffer):
+        """Receive into `buffer` (a bytearray) instead of a buffer of our own: the engine
+        lends its packing buffer, since a request is sent whole before its answer is read."""
+        self._mv = memoryview(buffer)
+
+    @property
+    def connected(self):
+        return self._sock is not None
+
+    def connect(self):
+        """Open the connection if it is not open. ConnectFailed on any failure."""
+        if self._sock is not None:
+            return
+        try:
+            address = socket.getaddrinfo(self.host, self.port)[0][-1]
+        except OSError:
+            raise ConnectFailed("cannot resolve %s" % self.host)
+        sock = socket.socket()
+        try:
+            sock.settimeout(self.connect_ms / 1000)
+            sock.connect(address)
+        except OSError as exc:
+            sock.close()
+            raise ConnectFailed(
+                "cannot connect to %s:%d (%s)" % (self.host, self.port, _code(exc))
+            )
+        self._sock = sock
+
+    def close(self):
+        """Close the connection (if open); never raises."""
+        sock = self._sock
+        self._sock = None
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def send(self, frame):
+        """Send the whole `frame` within io_ms; LinkDown if the connection breaks."""
+        sock = self._sock
+        if sock is None:
+            raise LinkDown("not connected")
+        view = memoryview(frame)
+        sent = 0
+        deadline = time.ticks_add(time.ticks_ms(), self.io_ms)
+        while sent < len(view):
+            left = time.ticks_diff(deadline, time.ticks_ms())
+            if left <= 0:
+                raise CommTimeout("send not finished in %d ms" % self.io_ms)
+            try:
+                sock.settimeout(left / 1000)
+                n = sock.write(view[sent:])
+            except OSError as exc:
+                if _code(exc) in _TIMED_OUT:
+                    continue
+                raise LinkDown("send failed (%s)" % _code(exc))
+            if n:
+                sent += n
+
+    def _read(self, view, deadline, got, total):
+        # Fill `view` from the socket before `deadline`: CommTimeout or LinkDown otherwise.
+        sock = self._sock
+        if sock is None:
+            raise LinkDown("not connected")
+        have = 0
+        while have < len(view):
+            left = time.ticks_diff(deadline, time.ticks_ms())
+            if left <= 0:
+                if got or have:
+                    raise CommTimeout("%d of %d bytes of the answer arrived" % (got + have, total))
+                raise CommTimeout("no answer")
+            try:
+                sock.settimeout(left / 1000)
+                n = sock.readinto(view[have:])
+            except OSError as exc:
+                if _code(exc) in _TIMED_OUT:
+                    continue
+                raise LinkDown("receive failed (%s)" % _code(exc))
+            if n is None:
+                continue
+            if not n:
+                if got or have:
+                    raise LinkDown(
+                        "connection closed after %d of %d bytes of the answer"
+                        % (got + have, total)
+                    )
+                raise LinkDown("connection closed by the host")
+            have += n
+
+    def receive(self, timeout_ms):
+        """One whole frame (memoryview from its length prefix on), within `timeout_ms`."""
+        if self._sock is None:
+            raise LinkDown("not connected")
+        deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
+        mv = self._mv
+        if mv is None:
+            mv = self._mv = memoryview(bytearray(self._size))
+        self._read(mv[:_PREFIX], deadline, 0, _PREFIX)
+        length = mv[0] << 8 | mv[1]
+        if length + _PREFIX > len(mv):
+            raise CommError("answer of %d bytes exceeds the %d-byte buffer" % (length, len(mv)))
+        self._read(mv[_PREFIX : _PREFIX + length], deadline, _PREFIX, _PREFIX + length)
+        return mv[: _PREFIX + length]
+
+    def exchange(self, frame, timeout_ms):
+        """Send `frame`, then read one whole frame within `timeout_ms`."""
+        self.send(frame)
+        return self.receive(timeout_ms)

@@ -1,0 +1,102 @@
+"""Settlement and batch upload (spec §3.4), for app.txn.Engine; imported when a batch is
+settled, so its code stays off the heap the rest of the day.
+
+1. The pending reversal goes first (spec §6).
+2. 0500: 11, 41, 42, 48 = the journal's totals of the batch (app.journal rules), 49, 60 = 00
+   + the batch being closed + 201, 63 = operator.
+3. 0510: field 48 flag 1 = balanced; 2 (or 3, error) = unbalanced: every transaction that
+   counts in the totals is uploaded, 8 per 0320/201 (40-digit records: class 00, STAN, PAN,
+   amount). Then 0320/202 with the number of those transactions, in both cases (S1 sends
+   the batch end when balanced too).
+4. The batch advances (999999 -> 000001) and the journal is cleared. The host settled the
+   batch once its 0510 arrived, so this happens even if the upload breaks off (noted in the
+   result): a batch the host has closed must not stay open on the terminal. The batch is
+   advanced before the journal is cleared: a power cut between the two leaves old records
+   that no query of the new batch sees, never new transactions in a settled batch.
+"""
+
+from app import respcodes, txnmsg
+from app.comm import CommError
+from app.txn import next_number
+
+_PER_MESSAGE = 8  # 40-digit records per 0320 (spec §3.4: at most 8)
+
+
+def _upload(engine, batch, result):
+    # Returns the number of records uploaded; stops at the first failure (noted).
+    journal = engine.journal
+    records = []
+    sent = 0
+
+    def flush():
+        stan = engine._next_stan()
+        fields = txnmsg.management_fields(
+            stan, batch, "201", engine.terminal_id, engine.merchant_id
+        )
+        fields[48] = "%02d" % len(records) + "".join(records)
+        engine._event("uploading", sent + len(records))
+        msg = engine._exchange("0320", fields)
+        if msg.fields.get(39) != "00":
+            raise txnmsg.ResponseError("invalid", "batch upload answered %s" % msg.fields[39])
+
+    for entry in journal.standing(batch):
+        card = journal.card(entry)
+        records.append(txnmsg.upload_record(entry.stan, card[0] if card else "", entry.amount))
+        if len(records) == _PER_MESSAGE:
+            flush()
+            sent += len(records)
+            records = []
+    if records:
+        flush()
+        sent += len(records)
+    return sent
+
+
+def settle(engine, result, operator):
+    """Settle the engine's current batch; the outcome goes into `result`."""
+    engine._connect()
+    engine._send_reversal(result)
+    batch = engine.batch
+    totals = engine.journal.totals(batch)
+    stan = engine._next_stan()
+    fields = txnmsg.management_fields(
+        stan, batch, "201", engine.terminal_id, engine.merchant_id, operator
+    )
+    fields[48] = txnmsg.totals_field(*totals)
+    fields[49] = txnmsg.CURRENCY
+    msg = engine._exchange("0500", fields, settlement=True)
+    got = msg.fields
+    result.stan, result.batch = stan, batch
+    code = got.get(39)
+    f48 = got.get(48)
+    if f48 is None or len(f48) < 31:
+        if code == "00" or code is None:
+            raise txnmsg.ResponseError("invalid", "settlement answer without totals (48)")
+        result.code(code)
+        return
+    host, domestic, foreign = txnmsg.parse_totals(f48)
+    balanced = domestic == "1" and foreign in (None, "1")
+    count = totals[1] + totals[3]
+    result.settlement = {
+        "batch": batch,
+        "balanced": balanced,
+        "terminal": totals,
+        "host": host,
+        "uploaded": 0,
+    }
+    try:
+        if not balanced:
+            result.settlement["uploaded"] = _upload(engine, batch, result)
+        end = txnmsg.management_fields(
+            engine._next_stan(), batch, "202", engine.terminal_id, engine.merchant_id
+        )
+        end[48] = "%04d" % (count % 10000)
+        engine._exchange("0320", end)
+    except (CommError, txnmsg.ResponseError) as exc:
+        result.notes.append("batch upload incomplete: %s" % exc)
+    engine._save_counters(engine.stan, next_number(batch))
+    engine.journal.clear()
+    result.code("00")
+    result.message_en, result.message_zh = respcodes.terminal(
+        "balanced" if balanced else "unbalanced"
+    )

@@ -1,0 +1,278 @@
+# Transaction engine timings on MicroPython, for `make bench`. Prints one JSON object per line:
+#   {"name", "us" (per operation, best of 3 passes), "heap" (bytes one operation allocates),
+#    "frame" (hex, where the row packs or reads one: the CPython reference redoes that work)}
+#   txn_sale               app.txn.Engine.run of a sale with PIN (swiped card) against a
+#                          replayed host answer: everything the terminal does for a sale
+#                          but waiting for the line (flash writes to a RAM LittleFS with the
+#                          ESP32's 4096-byte blocks included)
+#   txn_build              the request's fields (app.txnmsg.financial_fields)
+#   txn_pin_block          ISO 9564 format 0 PIN block under the 3DES PIK
+#   txn_pack_mac           pack the 0200 with the CUP MAC (DES MAK)
+#   txn_unpack_verify      unpack the 0210 and validate it (fields and MAC)
+#   txn_journal_append     one journal record, its card number sealed (AES + HMAC-SHA256)
+#   txn_counters_save      the STAN saved before the request leaves (two-slot record)
+#   txn_reversal_record    the reversal record written (sealed) and deleted
+#   txn_receipt            the merchant copy's lines
+# The answers are recorded once from fakehost.FakeHost (firmware_tests/mpy), then replayed:
+# the host's own work is not timed. Run by tools/bench.py (MicroPython only, no heap cap).
+import gc
+import json
+import struct
+import sys
+import time
+import vfs
+
+_HERE = __file__.rpartition("/")[0]
+sys.path.append((_HERE + "/" if _HERE else "") + "../mpy")
+
+from blockdev import RAMBlockDevice  # noqa: E402
+from fakehost import FakeHost  # noqa: E402
+
+from app import pinblock, receipt, txnmsg  # noqa: E402
+from app.iso8583 import Packer, unpack  # noqa: E402
+from app.keys import KeyStore  # noqa: E402
+from app.mac import cup_mac  # noqa: E402
+from app.params import Params, ParamStore, hash_password, put_tlv  # noqa: E402
+from app.reversal import PendingReversal  # noqa: E402
+from app.store import RecordStore  # noqa: E402
+from app.txn import Card, Engine, Request  # noqa: E402
+
+MOUNT = "/benchtxn"
+ROOT = MOUNT + "/data"
+KEY = b"0123456789abcdef"
+TMK = bytes.fromhex("70F2A84CCBC2AE8625CBB0F2C22AB923")
+TRACK = "6224242900000113=28062013949031013"
+PAN = "6224242900000113"
+SALES = 20  # per pass: a journal of 0-20 records, as in a day
+TERMINAL = (
+    (0x01, b"zh"),
+    (0x02, b"\x02"),
+    (0x03, b"\x00"),
+    (0x04, hash_password("0000", bytes(16))),
+    (0x05, hash_password("123456", bytes(16))),
+    (0x06, b"3DES"),
+    (0x07, b"\x0a"),
+    (0x08, b"\x0a"),
+    (0x09, b"\x1e"),
+    (0x0A, b"\x03"),
+    (0x0B, b"primary"),
+    (0x0C, b"ethernet"),
+    (0x30, b"\x01"),
+    (0x35, b"127.0.0.1"),
+    (0x36, struct.pack(">H", 5000)),
+    (0x39, b"6000030000"),
+)
+APP = (
+    (0x40, b"CUP"),
+    (0x41, b"123456789012345"),
+    (0x42, b"12345678"),
+    (0x43, b"POSKIT"),
+    (0x44, b"3DES"),
+    (0x45, b"\x01"),
+    (0x46, b"004"),
+    (0x47, b"6031"),
+    (0x48, b"310000"),
+)
+
+
+def tlv(items):
+    buf = bytearray()
+    for tag, value in items:
+        put_tlv(buf, tag, value)
+    return bytes(buf)
+
+
+class Replay:
+    """A bearer that records a FakeHost's answers, then plays them back in order."""
+
+    def __init__(self, host):
+        self.host = host
+        self.answers = []
+        self.playing = False
+        self.at = 0
+
+    def connect(self):
+        if not self.playing:
+            self.host.connect()
+
+    def close(self):
+        if not self.playing:
+            self.host.close()
+
+    def exchange(self, frame, timeout_ms):
+        if self.playing:
+            answer = self.answers[self.at]
+            self.at += 1
+            return answer
+        answer = bytes(self.host.exchange(frame, timeout_ms))
+        self.answers.append(answer)
+        return answer
+
+    def receive(self, timeout_ms):
+        raise OSError("not used")
+
+
+def setup():
+    dev = RAMBlockDevice(4096, 64)
+    vfs.VfsLfs2.mkfs(dev)
+    vfs.mount(vfs.VfsLfs2(dev), MOUNT)
+    store = RecordStore(ROOT)
+    params = ParamStore(store)
+    params.save(0, Params.from_tlv(tlv(TERMINAL), 0), 1)
+    params.save(1, Params.from_tlv(tlv(APP), 1), 1)
+    KeyStore(store, KEY).set_tmk(1, 1, TMK, "3DES")
+    return store
+
+
+def timed(fn, n, before=None):
+    """Best of 3 passes of `n` calls of fn(i): microseconds per call."""
+    best = None
+    for _ in range(3):
+        if before is not None:
+            before()
+        gc.collect()
+        start = time.ticks_us()
+        for i in range(n):
+            fn(i)
+        us = time.ticks_diff(time.ticks_us(), start) / n
+        best = us if best is None or us < best else best
+    return best
+
+
+def allocated(fn):
+    """Bytes one call of fn() allocates (the collector held off meanwhile)."""
+    gc.collect()
+    gc.disable()
+    before = gc.mem_alloc()
+    fn()
+    used = gc.mem_alloc() - before
+    gc.enable()
+    return used
+
+
+def row(name, us, heap, frame=None):
+    out = {"name": name, "us": us, "heap": heap}
+    if frame is not None:
+        out["frame"] = bytes(frame).hex()
+    print(json.dumps(out))
+
+
+def main():
+    store = setup()
+    replay = Replay(FakeHost())
+    engine = Engine(1, store, KEY, replay)
+    assert engine.run(Request("sign_on")).approved
+    stan, batch = engine.stan, engine.batch
+    card = Card(track2=TRACK)
+
+    def sale(i):
+        result = engine.run(Request("sale", amount=1, card=card, pin=bytearray(b"123456")))
+        assert result.approved, (result.error, result.detail)
+
+    first = len(replay.answers)
+    for i in range(SALES + 1):  # record the host's answers
+        sale(i)
+    answers = replay.answers[first:]
+
+    def rewind():
+        engine._save_counters(stan, batch)
+        engine.journal.clear()
+        replay.answers = answers
+        replay.at = 0
+
+    replay.playing = True
+    row("txn_sale", timed(sale, SALES, rewind), 0)
+    rewind()
+    sale(0)
+    row("txn_sale_heap", 0, allocated(lambda: sale(1)))
+
+    # The pieces of one sale.
+    k = txnmsg.kind("sale")
+    pik = engine.keys.cipher(1, "PIK")
+    mak = engine.keys.cipher(1, "MAK")
+    block = pinblock.encrypt(pik, bytearray(b"123456"), PAN)
+
+    def build(i):
+        return txnmsg.financial_fields(
+            k,
+            12,
+            1,
+            "12345678",
+            "123456789012345",
+            amount=1,
+            card=card,
+            pin_block=block,
+            security="2600000000000000",
+        )
+
+    row("txn_build", timed(build, 200), allocated(lambda: build(0)))
+
+    def pin(i):
+        return pinblock.encrypt(pik, bytearray(b"123456"), PAN)
+
+    row("txn_pin_block", timed(pin, 200), allocated(lambda: pin(0)))
+    fields = build(0)
+    packer = Packer()
+    tpdu = bytes.fromhex("6000030000")
+
+    def pack(i):
+        return packer.pack("0200", fields, tpdu, "603100310000", lambda mab: cup_mac(mak, mab))
+
+    frame = bytes(pack(0))
+    row("txn_pack_mac", timed(pack, 200), allocated(lambda: pack(0)), frame)
+    answer = answers[0]
+    request = unpack(answers[0]).fields  # the answer echoes what the check compares
+    request = {n: request.get(n) for n in (3, 4, 11, 41, 42)}
+
+    def check(i):
+        msg = unpack(answer)
+        txnmsg.check_response("0200", request, msg, lambda mab: cup_mac(mak, mab))
+
+    row("txn_unpack_verify", timed(check, 200), allocated(lambda: check(0)), answer)
+    journal = engine.journal
+
+    def append(i):
+        journal.append(
+            22,
+            i + 1,
+            1,
+            1,
+            "20250520",
+            "103015",
+            rrn="052010301501",
+            auth_code="123456",
+            entry_mode="021",
+            pan=PAN,
+            expiry="2806",
+            operator="01",
+        )
+
+    row("txn_journal_append", timed(append, SALES, journal.clear), allocated(lambda: append(0)))
+
+    def counters(i):
+        engine._save_counters(i + 1, 1)
+
+    row("txn_counters_save", timed(counters, SALES), allocated(lambda: counters(0)))
+    reversal = PendingReversal(store, 1, KEY)
+
+    def reversal_record(i):
+        reversal.save("0200", fields)
+        reversal.delete()
+
+    row(
+        "txn_reversal_record",
+        timed(reversal_record, SALES),
+        allocated(lambda: reversal_record(0)),
+    )
+    journal.clear()
+    append(0)
+    entry = journal.last()
+
+    def slip(i):
+        return receipt.lines(entry, engine.params)
+
+    row("txn_receipt", timed(slip, 200), allocated(lambda: slip(0)))
+    vfs.umount(MOUNT)
+
+
+main()

@@ -1,0 +1,292 @@
+"""CPython side of the transaction engine's benchmark (firmware_tests/bench/txn.py runs on
+MicroPython): the same work done with pyiso8583 (hostlib.cup8583), psec and pycryptodome,
+and the engine's peak heap on the virtual terminal.
+
+    references(rows)   {name: (label, callable)} for the rows of bench/txn.py
+    peak_heap()        {"baseline", "sign_on", "sale", "void", "sign_on_after_sale",
+                       "settlement", "settlement_unbalanced", "install_cycle"}: smallest heap
+                       (bytes, `-X heapsize`, bisection to 256) in which the device code runs
+                       from the ROMFS image in a state folder against the host simulator
+    main()             runs both sides and prints a table (python firmware_tests/bench/
+                       txn_reference.py)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import timeit
+import zlib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+# Run as a file, this folder comes first on the path, where bench/iso8583.py (MicroPython)
+# would hide pyiso8583.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from Crypto.Cipher import AES, DES  # noqa: E402
+
+from hostlib import cup8583, micropython  # noqa: E402
+
+PAN = "6224242900000113"
+TRACK = "6224242900000113=28062013949031013"
+KEY = b"0123456789abcdef"
+PIK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+MAK = DES.new(bytes.fromhex("C24A8FB57AA20123"), DES.MODE_ECB)
+LABELS = {
+    "txn_sale": "a whole sale with PIN: all of the rows below",
+    "txn_build": "the request's fields",
+    "txn_pin_block": "PIN block format 0, 3DES",
+    "txn_pack_mac": "pack the 0200 + CUP MAC",
+    "txn_unpack_verify": "unpack the 0210, check fields + MAC",
+    "txn_journal_append": "journal record, card sealed, appended",
+    "txn_counters_save": "STAN record saved (temp file + rename)",
+    "txn_reversal_record": "reversal record sealed, saved, deleted",
+    "txn_receipt": "merchant copy's lines",
+}
+
+
+def cup_mac(mab: bytes) -> bytes:
+    padded = mab + bytes(-len(mab) % 8)
+    r = bytearray(8)
+    for i in range(0, len(padded), 8):
+        for j in range(8):
+            r[j] ^= padded[i + j]
+    hexed = r.hex().upper().encode()
+    e1 = MAK.encrypt(hexed[:8])
+    return MAK.encrypt(bytes(a ^ b for a, b in zip(e1, hexed[8:]))).hex().upper()[:8].encode()
+
+
+def _seal(data: bytes) -> bytes:
+    # app.seal's scheme: keys derived by HMAC-SHA256, AES-128-CBC, tag HMAC-SHA256[:16].
+    enc = hmac.new(KEY, b"poskit seal enc", hashlib.sha256).digest()[:16]
+    mac = hmac.new(KEY, b"poskit seal mac", hashlib.sha256).digest()
+    iv = os.urandom(16)
+    pad = 16 - len(data) % 16
+    head = iv + AES.new(enc, AES.MODE_CBC, iv).encrypt(data + bytes([pad]) * pad)
+    return head + hmac.new(mac, head, hashlib.sha256).digest()[:16]
+
+
+def _save(path: Path, payload: bytes) -> None:
+    # app.store's record: header, payload, CRC32, written to a temp file and renamed.
+    head = b"PK\x01\x01" + struct.pack(">HI", len(payload), 1)
+    body = head + payload
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(body + struct.pack(">I", zlib.crc32(body)))
+    os.replace(tmp, path)
+
+
+def references(rows: dict, folder: Path) -> dict:
+    """{row name: (label, callable)}: the CPython work matching each MicroPython row."""
+    import psec.des
+    import psec.pinblock
+
+    request = cup8583.decode(bytes.fromhex(rows["txn_pack_mac"]["frame"]))
+    answer = bytes.fromhex(rows["txn_unpack_verify"]["frame"])
+    journal = folder / "journal1.log"
+    counters = folder / "counters1.a"
+    reversal = folder / "reversal1.a"
+
+    def build():
+        return {
+            3: "000000",
+            4: "%012d" % 1,
+            11: "%06d" % 12,
+            22: "021",
+            25: "00",
+            26: "12",
+            35: TRACK,
+            41: "12345678",
+            42: "123456789012345",
+            49: "156",
+            52: request.fields[52],
+            53: "2600000000000000",
+            60: "22%06d" % 1,
+        }
+
+    def pin():
+        return psec.des.encrypt_tdes_ecb(PIK, psec.pinblock.encode_pinblock_iso_0("123456", PAN))
+
+    def pack(fields=None):
+        return cup8583.encode(
+            "0200",
+            fields or request.fields,
+            tpdu=request.tpdu,
+            header=request.header,
+            mac=cup_mac,
+        )
+
+    def check():
+        msg = cup8583.decode(answer)
+        for n in (3, 4, 11, 41, 42):
+            assert msg.fields.get(n) == msg.fields.get(n)
+        return cup_mac(msg.mab) == msg.fields[64]
+
+    def append():
+        record = struct.pack(">B3s3s6s", 22, b"\x00\x00\x12", b"\x00\x00\x01", bytes(6))
+        record += bytes(53) + _seal(("%s=2806" % PAN).encode())
+        body = b"PK\x01\x01" + struct.pack(">HI", len(record), 1) + record
+        with open(journal, "ab") as f:
+            f.write(body + struct.pack(">I", zlib.crc32(body)))
+
+    def save_counters():
+        _save(counters, struct.pack(">II", 12, 1))
+
+    def reversal_record():
+        _save(reversal, _seal(json.dumps({"3": "000000", "11": "000012"}).encode()))
+        reversal.unlink()
+
+    def slip():
+        lines = ["POS SALES SLIP", "MERCHANT COPY", "-" * 32, "MERCHANT NAME:", "POSKIT"]
+        lines += ["MERCHANT NO: 123456789012345", "TERMINAL NO: 12345678 OPER: 01"]
+        lines += ["CARD NO: %s******%s S" % (PAN[:6], PAN[-4:]), "TXN TYPE: SALE"]
+        lines += ["BATCH NO: %06d VOUCHER: %06d" % (1, 12), "AMOUNT: RMB %d.%02d" % (0, 1)]
+        return [line.encode("gb18030")[:32] for line in lines]
+
+    def sale():
+        fields = build()
+        fields[52] = pin()
+        save_counters()
+        reversal_record()
+        pack(fields)
+        check()
+        append()
+        slip()
+
+    return {
+        "txn_sale": ("the reference rows below, in sequence", sale),
+        "txn_build": ("a Python dict", build),
+        "txn_pin_block": ("psec ISO-0 + encrypt_tdes_ecb", pin),
+        "txn_pack_mac": ("pyiso8583 encode + MAC (pycryptodome DES)", pack),
+        "txn_unpack_verify": ("pyiso8583 decode + MAC", check),
+        "txn_journal_append": ("pycryptodome AES + hmac, file append", append),
+        "txn_counters_save": ("temp file + os.replace", save_counters),
+        "txn_reversal_record": ("seal, temp file + os.replace, unlink", reversal_record),
+        "txn_receipt": ("str formatting + gb18030", slip),
+    }
+
+
+def time_cpython(fn) -> float:
+    timer = timeit.Timer(fn)
+    n, _ = timer.autorange()
+    return min(timer.repeat(3, n)) / n * 1e6
+
+
+def device_rows() -> dict:
+    out = micropython.run(ROOT / "firmware_tests" / "bench" / "txn.py", heap=None, timeout=600)
+    return {row["name"]: row for row in map(json.loads, out.check().stdout.splitlines())}
+
+
+_SALE = "s = e.run(Request('sale', amount=1, card=Card(track2=T), pin=bytearray(b'123456')))\n"
+_SNIPPETS = {
+    "baseline": "pass",
+    "sign_on": "r = e.run(Request('sign_on'))",
+    "sale": _SALE.replace("s = ", "r = "),
+    "void": _SALE
+    + "s = s.stan\nr = e.run(Request('sale_void', original_stan=s, supervisor_password=S))",
+    "sign_on_after_sale": _SALE + "s = None\nr = e.run(Request('sign_on'))",
+    "settlement": _SALE + "s = None\nr = e.run(Request('settlement'))",
+    "settlement_unbalanced": _SALE
+    + "s = None\nr = e.run(Request('settlement'))\nassert r.settlement['uploaded'] == 1",
+    # The installation test of one application, in one run: sign-on, 0.01 sale, its void,
+    # settlement.
+    "install_cycle": "r = e.run(Request('sign_on'))\n"
+    + _SALE
+    + "s = s.stan\nr = e.run(Request('sale_void', original_stan=s, supervisor_password=S))"
+    + "\nr = None\nr = e.run(Request('settlement'))",
+}
+_ENGINE = (
+    "from app.comm import TcpBearer\n"
+    "from app.txn import Card, Engine, Request\n"
+    "T = %r\n"
+    "S = b'123456'\n"
+    "e = Engine(1, store, storage_key, TcpBearer('127.0.0.1', %d))\n"
+)
+
+
+def peak_heap() -> dict:
+    """Smallest app heap (bytes) for each snippet; the ROMFS image is not counted.
+
+    Every trial starts from the same state: a copy of a terminal set up by `poskit txn
+    init` and signed on, against a copy of the host simulator's database of that moment (a
+    trial that dies part-way would otherwise change what the next one does)."""
+    import shutil
+
+    from hostlib.hostsim import HostSimulator
+    from hostlib.state import TerminalState
+
+    figures = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        template, template_db = Path(tmp) / "term", Path(tmp) / "host.db"
+        job = ROOT / "docs" / "examples" / "hostsim-job.toml"
+        tmk = "70F2A84CCBC2AE8625CBB0F2C22AB923"
+        subprocess.run(
+            [sys.executable, "-m", "tools.txn", "--state", str(template), "init"]
+            + ["--params", str(job), "--tmk", tmk],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        with HostSimulator(db_path=str(template_db)) as host:
+            code = _ENGINE % (TRACK, host.address[1]) + _SNIPPETS["sign_on"]
+            TerminalState(template).run(code + "\nassert r.approved").check()
+
+        def trial(name: str, heap: int) -> bool:
+            state, db = Path(tmp) / "trial", Path(tmp) / "trial.db"
+            shutil.rmtree(state, ignore_errors=True)
+            shutil.copytree(template, state)
+            shutil.copyfile(template_db, db)
+            with HostSimulator(db_path=str(db), seed=False) as host:
+                if name == "settlement_unbalanced":
+                    host.set_fault("unbalanced")
+                code = _SNIPPETS[name]
+                if name != "baseline":
+                    code = _ENGINE % (TRACK, host.address[1]) + code + "\nassert r.approved"
+                return TerminalState(state).run(code, heap=heap).ok
+
+        for name in _SNIPPETS:
+            low, high = 4096, 160 * 1024
+            if not trial(name, high):
+                raise RuntimeError("%s does not run in %d bytes" % (name, high))
+            while high - low > 256:
+                mid = (low + high) // 2
+                if trial(name, mid):
+                    high = mid
+                else:
+                    low = mid
+            figures[name] = high
+    return figures
+
+
+def main() -> int:
+    rows = device_rows()
+    with tempfile.TemporaryDirectory() as tmp:
+        refs = references(rows, Path(tmp))
+        print("| operation | MicroPython µs | heap allocated B | reference | reference µs |")
+        print("|---|---:|---:|---|---:|")
+        for name, (label, fn) in refs.items():
+            row = rows[name]
+            heap = rows["txn_sale_heap"]["heap"] if name == "txn_sale" else row["heap"]
+            print(
+                "| %s | %.1f | %d | %s | %.1f |"
+                % (LABELS[name], row["us"], heap, label, time_cpython(fn))
+            )
+    print()
+    print("| peak heap (app heap, ROMFS image not counted) | bytes |")
+    print("|---|---:|")
+    for name, value in peak_heap().items():
+        print("| %s | %d |" % (name, value))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+# A fake acquirer host behind the bearer interface of app.comm, for the engine's device tests
+# (MicroPython). It decodes every frame the engine sends with app.iso8583 and answers with real
+# frames built the same way: MACs with the spec's MAK, the sign-on's field 62 the spec's
+# synthetic 004 block (spec §7: TMK 70F2...B923 -> PIK 0123...3210, MAK C24A8FB57AA20123).
+from binascii import unhexlify as h
+
+from app import cipher, mac
+from app.comm import CommTimeout, ConnectFailed, LinkDown
+from app.iso8583 import Packer, reply_tpdu, unpack
+
+MAK = h("C24A8FB57AA20123")
+PIK = h("0123456789ABCDEFFEDCBA9876543210")
+F62_004 = h(
+    "4C555721128EF42B482EF01EB4BA66AF08D7B4FB"
+    "96D605EA176B7E9E00000000000000000547DB3E"
+    "3C16484E68C96499F51E7191F2F7040BD2B91CC5"
+)
+# Fields a response echoes from its request.
+_ECHO = (2, 3, 4, 11, 14, 22, 23, 25, 41, 42, 49, 60, 61)
+
+
+class FakeHost:
+    """A bearer (connect, send, receive, exchange, close) answering as a CUP host.
+
+    `requests`: (MTI, fields) of every frame received, in order. `fault(kind, mti=None,
+    count=1)` spoils the answers to the next `count` requests of `mti` (any if None):
+    no_answer, close (LinkDown), garbage (an undecodable frame), bad_mac, no_mac,
+    wrong_mti, wrong_3, wrong_4, wrong_11, wrong_41, wrong_42, duplicate, decline:CODE,
+    partial:AMOUNT (39 = 10 with that amount), unbalanced (0500), bad_cv (0800: a check
+    value off by one bit), processing:N (header digit 6). `on_request(mti, fields)` is called
+    as each frame arrives, before the answer is made. `down = True`: connect fails.
+    """
+
+    def __init__(self):
+        self.requests = []
+        self.on_request = None
+        self.down = False
+        self.connects = 0
+        self.connected = False
+        self.batch = 1
+        self.field62_360 = None
+        self._faults = []
+        self._queue = []
+        self._serial = 0
+        self._packer = Packer()
+        self._mak = cipher.new("DES", MAK)
+
+    def fault(self, kind, mti=None, count=1):
+        self._faults.append([kind, mti, count])
+
+    def _take(self, mti):
+        taken = []
+        for item in self._faults:
+            if item[2] and (item[1] is None or item[1] == mti):
+                item[2] -= 1
+                taken.append(item[0])
+        return taken
+
+    # --- bearer interface -------------------------------------------------------------------
+
+    def connect(self):
+        if self.down:
+            raise ConnectFailed("host down")
+        if not self.connected:
+            self.connects += 1
+        self.connected = True
+
+    def close(self):
+        self.connected = False
+        self._queue = []
+
+    def send(self, frame):
+        if not self.connected:
+            raise LinkDown("not connected")
+        msg = unpack(bytes(frame))
+        fields = dict(msg.fields)
+        self.requests.append((msg.mti, fields))
+        if self.on_request is not None:
+            self.on_request(msg.mti, fields)
+        faults = self._take(msg.mti)
+        answer = self._answer(msg, fields, faults)
+        if "no_answer" in faults:
+            return
+        if "close" in faults:
+            self.connected = False
+            return
+        self._queue.append(answer)
+        if "duplicate" in faults:
+            self._queue.append(answer)
+
+    def receive(self, timeout_ms):
+        if self._queue:
+            return self._queue.pop(0)
+        if not self.connected:
+            raise LinkDown("connection closed by the host")
+        raise CommTimeout("no answer")
+
+    def exchange(self, frame, timeout_ms):
+        self.send(frame)
+        return self.receive(timeout_ms)
+
+    # --- answers ----------------------------------------------------------------------------
+
+    def _answer(self, msg, req, faults):
+        mti = msg.mti
+        resp = {}
+        for n in _ECHO:
+            if n in req:
+                resp[n] = req[n]
+        self._serial += 1
+        resp[12] = "103015"
+        resp[13] = "0520"
+        resp[39] = "00"
+        code60 = req.get(60, "")[8:11]
+        processing = 0
+        if mti == "0800" and code60 != "360":
+            resp[37] = "052010%06d" % self._serial
+            resp[60] = "00%06d%s" % (self.batch, code60)
+            resp[62] = F62_004
+        elif mti == "0800":
+            if self.field62_360:
+                resp[62] = self.field62_360
+        elif mti in ("0100", "0200", "0220", "0400"):
+            resp[37] = "052010%06d" % self._serial
+            resp[38] = req.get(38) or "%06d" % (100000 + self._serial)
+            if req.get(3) == "310000":
+                resp[54] = "1002156C000000123456"
+        elif mti == "0500":
+            totals = req[48]
+            flag = "2" if "unbalanced" in faults else "1"
+            resp[48] = totals[:30] + flag + totals[31:61] + "1"
+        for kind in faults:
+            if kind.startswith("decline:"):
+                resp[39] = kind[8:]
+                resp.pop(38, None)
+            elif kind.startswith("partial:"):
+                resp[39] = "10"
+                resp[4] = "%012d" % int(kind[8:])
+            elif kind.startswith("processing:"):
+                processing = int(kind[11:])
+            elif kind.startswith("wrong_"):
+                number = kind[6:]
+                if number == "mti":
+                    mti = "%04d" % (int(mti) + 20)
+                elif number in ("41", "42"):
+                    resp[int(number)] = "99999999" if number == "41" else "999999999999999"
+                else:
+                    resp[int(number)] = "%0*d" % (len(req[int(number)]), int(req[int(number)]) + 1)
+            elif kind == "bad_cv":
+                block = bytearray(F62_004)
+                block[36] ^= 1
+                resp[62] = bytes(block)
+        resp_mti = "%04d" % (int(mti) + 10)
+        sign = None
+        if (
+            resp[39] == "00"
+            and resp_mti in ("0110", "0210", "0230", "0410")
+            and "no_mac" not in faults
+        ):
+
+            def sign(mab):
+                code = mac.cup_mac(self._mak, mab)
+                if "bad_mac" in faults:
+                    code = bytes((code[0] ^ 1,)) + code[1:]
+                return code
+
+        header = msg.header[:5] + str(processing) + msg.header[6:]
+        frame = bytes(self._packer.pack(resp_mti, resp, reply_tpdu(msg.tpdu), header, sign))
+        if "garbage" in faults:
+            frame = frame[:-3] + b"\x00\x00\x00\x00"  # LEN now lies: undecodable
+        return frame
+
+    def of(self, mti):
+        """Fields of the requests of `mti` received so far."""
+        return [fields for m, fields in self.requests if m == mti]

@@ -1,0 +1,573 @@
+"""`poskit txn`: run the terminal's transaction engine (device/app/txn.py) on MicroPython, in a
+virtual terminal's state folder, against any acquirer host: one transaction or a script.
+
+    poskit txn --state DIR init --params JOB.toml --tmk HEX          # set a terminal up
+    poskit txn --state DIR [--host HOST:PORT] sign-on
+    poskit txn --state DIR sale --amount 0.01 --card TRACK2 --pin 123456
+    poskit txn --state DIR void --trace 000002 --supervisor 123456
+    poskit txn --state DIR --script FILE                             # one command a line
+
+The device code runs precompiled from the ROMFS image in an ESP32-sized heap, with the state
+folder's flash mounted, exactly as `poskit load` runs it; it connects to the host itself
+(TCP). PINs and passwords reach it on its standard input, never on its command line. Each
+result is printed (response code and message, STAN, RRN, auth code, the merchant copy of the
+slip); the exit status is 0 only if every command was approved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import shlex
+import sys
+import tempfile
+import threading
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from hostlib.errors import PoskitError
+from hostlib.state import TerminalState
+
+HELP = "run transactions (sign-on, sale, void, settlement...) on a virtual terminal"
+
+_ASK = object()  # --pin given without a value: ask for it without echo
+
+# Device side of init: parameter sets (validated by the terminal) and master keys, one JSON
+# object per line on stdin.
+_INIT = """
+import sys, json
+from binascii import unhexlify
+from app.params import Params, ParamStore
+from app.keys import KeyStore
+params = ParamStore(store)
+for line in sys.stdin:
+    req = json.loads(line)
+    app = req["app"]
+    try:
+        if req["op"] == "params":
+            p = Params.from_tlv(unhexlify(req["body"]), app)
+            params.save(app, p, req["version"])
+            print("@OK params", app, req["version"])
+        else:
+            p = params.load(app)
+            if p is None:
+                raise ValueError("application %d has no parameters" % app)
+            key = bytearray(unhexlify(req["key"]))
+            kcv = KeyStore(store, storage_key).set_tmk(app, p.tmk_slot, key, p.key_algorithm)
+            for i in range(len(key)):
+                key[i] = 0
+            print("@OK tmk", app, p.tmk_slot, p.key_algorithm, kcv)
+    except ValueError as exc:
+        print("@ERR", app, exc)
+"""
+
+# Device side of a run: app.txnlink reads a configuration line, then one request per line,
+# and answers "@E" events, "@R" results (JSON) and "@L" slip lines (hex of GB18030 bytes).
+_RUN = """
+import sys
+from app.txnlink import serve
+serve(store, storage_key, sys.stdin, print)
+"""
+
+# Command name -> engine request kind.
+_KINDS = {
+    "sign-on": "sign_on",
+    "sign-off": "sign_off",
+    "echo": "echo",
+    "settle": "settlement",
+    "balance": "balance",
+    "sale": "sale",
+    "void": "sale_void",
+    "refund": "refund",
+    "preauth": "preauth",
+    "preauth-cancel": "preauth_cancel",
+    "completion": "completion",
+    "completion-notice": "completion_notice",
+    "completion-void": "completion_void",
+    "reprint": "reprint",
+}
+
+
+class TxnError(PoskitError):
+    pass
+
+
+def amount_fen(text: str) -> int:
+    """Fen from yuan with at most 2 decimals: "0.01" -> 1, "25" -> 2500."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise TxnError("amount %r is not a number of yuan (e.g. 0.01)" % text) from None
+    if value <= 0 or value != value.quantize(Decimal("0.01")) or value > Decimal("9999999999.99"):
+        raise TxnError("amount %r: yuan above 0 with at most 2 decimals" % text)
+    return int(value * 100)
+
+
+def _trace(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 999999:
+        raise argparse.ArgumentTypeError("a trace number is 1 to 6 digits")
+    return int(text)
+
+
+def _mmdd(text: str) -> str:
+    if len(text) != 4 or not text.isdigit():
+        raise argparse.ArgumentTypeError("a date is MMDD")
+    return text
+
+
+def _card_options(p: argparse.ArgumentParser, required: bool) -> None:
+    group = p.add_mutually_exclusive_group(required=required)
+    group.add_argument("--card", metavar="TRACK2", help="track 2 as swiped: PAN=YYMM...")
+    group.add_argument("--pan", help="card number keyed in (with --expiry)")
+    p.add_argument("--expiry", metavar="YYMM", help="expiry of a keyed-in card")
+    p.add_argument(
+        "--pin",
+        nargs="?",
+        const=_ASK,
+        help="the PIN (without a value: asked for without echo); sent to the terminal "
+        "process on its standard input",
+    )
+
+
+def _command_parsers(sub) -> None:
+    for name, text in (
+        ("sign-on", "sign on: working keys, clock, batch number"),
+        ("sign-off", "sign off"),
+        ("echo", "echo test (0820/301)"),
+        ("settle", "settle the batch (0500), batch upload when unbalanced"),
+    ):
+        sub.add_parser(name, help=text, description=text)
+    p = sub.add_parser("balance", help="balance inquiry")
+    _card_options(p, True)
+    for name, text in (("sale", "sale (消费)"), ("preauth", "pre-authorisation (预授权)")):
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("--amount", required=True, help="yuan, e.g. 0.01")
+        _card_options(p, True)
+    for name, text in (("void", "sale void (消费撤销)"), ("completion-void", "completion void")):
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("--trace", type=_trace, required=True, help="the original's trace no.")
+        p.add_argument("--supervisor", help="supervisor password (asked for if left off)")
+        p.add_argument("--amount", help="must be the original's amount (default: it is)")
+        _card_options(p, False)
+    p = sub.add_parser("refund", help="refund (退货) by the original's RRN and date")
+    p.add_argument("--rrn", required=True, help="the original's reference number")
+    p.add_argument("--date", type=_mmdd, required=True, help="the original's date MMDD")
+    p.add_argument("--amount", required=True, help="yuan, at most what is left to refund")
+    p.add_argument("--supervisor", help="supervisor password (asked for if left off)")
+    _card_options(p, True)
+    for name, text in (
+        ("preauth-cancel", "pre-auth cancel (预授权撤销)"),
+        ("completion", "completion request (预授权完成请求)"),
+        ("completion-notice", "completion notice (预授权完成通知)"),
+    ):
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("--auth", required=True, help="the pre-authorisation's auth code")
+        p.add_argument("--date", type=_mmdd, help="the pre-authorisation's date MMDD")
+        p.add_argument(
+            "--amount",
+            required=name != "preauth-cancel",
+            help="yuan (cancel: default the pre-authorisation's)",
+        )
+        _card_options(p, False)
+    p = sub.add_parser("reprint", help="print a slip again from the journal (offline)")
+    p.add_argument("--trace", type=_trace, help="trace number (default: the last)")
+    p.add_argument("--copy", choices=("merchant", "cardholder"), default="merchant")
+    p = sub.add_parser(
+        "init",
+        help="set a state folder up: parameters, master key",
+        description="Create the state folder if needed; store the parameters of a job file "
+        "(checked by the terminal's own code), or with --serial provision the terminal and "
+        "load the job as packets; load parameter packets (verified as `poskit load` does); "
+        "put the master key in the application's TMK slot.",
+    )
+    p.add_argument(
+        "--params",
+        nargs="+",
+        metavar="FILE",
+        help="job files (.toml) and/or parameter packets, applied in order",
+    )
+    p.add_argument(
+        "--tmk",
+        help="master key of application --app (default 1), hex, put in the slot its "
+        "parameters name (tmk_slot) with their key_algorithm",
+    )
+    p.add_argument(
+        "--serial",
+        help="provision a blank terminal with this serial (keys generated into the host key "
+        "store) and load a job's parameters as authenticated packets",
+    )
+    p.add_argument("--keystore", help="host key store for --serial (default as provision)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state", required=True, help="terminal state folder")
+    parser.add_argument("--host", metavar="HOST:PORT", help="acquirer host (default: params)")
+    parser.add_argument("--app", type=int, default=1, help="acquirer application (default 1)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="receive timeout, instead of the parameter's (tests, slow links)",
+    )
+    parser.add_argument("--script", metavar="FILE", help="run the commands of FILE, one a line")
+    parser.add_argument("--json", action="store_true", help="print each result as JSON")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the engine's events")
+    sub = parser.add_subparsers(dest="txn_command", metavar="COMMAND")
+    _command_parsers(sub)
+
+
+class _LineParser(argparse.ArgumentParser):
+    """A script line's parser: a mistake raises instead of printing usage and exiting."""
+
+    def error(self, message):
+        raise TxnError(message)
+
+
+def _line_parser() -> argparse.ArgumentParser:
+    parser = _LineParser(prog="script line", add_help=False, exit_on_error=False)
+    sub = parser.add_subparsers(dest="txn_command", metavar="COMMAND", required=True)
+    _command_parsers(sub)
+    return parser
+
+
+def _request(args: argparse.Namespace) -> dict:
+    """The JSON request for the device from a parsed command; secrets asked for here."""
+    name = args.txn_command
+    req: dict = {"kind": _KINDS[name]}
+    if name == "reprint":
+        req.update(trace=args.trace, copy=args.copy)
+        return req
+    amount = getattr(args, "amount", None)
+    if amount is not None:
+        req["amount"] = amount_fen(amount)
+    if getattr(args, "card", None):
+        req["track2"] = args.card
+    if getattr(args, "pan", None):
+        req["pan"] = args.pan
+        req["expiry"] = args.expiry
+    pin = getattr(args, "pin", None)
+    if pin is _ASK:
+        pin = getpass.getpass("PIN: ")
+    if pin:
+        req["pin"] = pin
+    for option, key in (("trace", "trace"), ("rrn", "rrn"), ("auth", "auth"), ("date", "date")):
+        value = getattr(args, option, None)
+        if value is not None:
+            req[key] = value
+    if hasattr(args, "supervisor"):
+        req["supervisor"] = args.supervisor or getpass.getpass("supervisor password: ")
+    return req
+
+
+def _requests_from_script(path: str) -> list[dict]:
+    parser = _line_parser()
+    out = []
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise TxnError("cannot read script %s: %s" % (path, exc.strerror)) from None
+    for number, line in enumerate(lines, 1):
+        words = shlex.split(line, comments=True)
+        if not words:
+            continue
+        if words[0] == "init":
+            raise TxnError("%s:%d: init is not a script command" % (path, number))
+        try:
+            args = parser.parse_args(words)
+        except (argparse.ArgumentError, TxnError) as exc:
+            raise TxnError("%s:%d: %s" % (path, number, exc)) from None
+        out.append(_request(args))
+    return out
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise TxnError("--host wants HOST:PORT, got %r" % text)
+    return host or "127.0.0.1", int(port)
+
+
+def _show(result: dict, lines: list[bytes], out) -> None:
+    name = result["kind"]
+    if result.get("approved"):
+        state = "APPROVED"
+    elif result.get("error"):
+        state = "FAILED"
+    else:
+        state = "DECLINED"
+    code = result.get("response_code")
+    head = "%s %s" % (name, state)
+    if code:
+        head += " %s" % code
+    elif result.get("error"):
+        head += " (%s)" % result["error"]
+    print(head, file=out)
+    if result.get("message_en"):
+        print("  %s / %s" % (result["message_en"], result["message_zh"]), file=out)
+    if result.get("detail"):
+        print("  detail    %s" % result["detail"], file=out)
+    row = []
+    for key, label in (
+        ("stan", "stan"),
+        ("batch", "batch"),
+        ("rrn", "rrn"),
+        ("auth_code", "auth"),
+    ):
+        if result.get(key):
+            value = result[key]
+            row.append("%s %s" % (label, "%06d" % value if isinstance(value, int) else value))
+    if row:
+        print("  " + "  ".join(row), file=out)
+    if result.get("amount") is not None:
+        print("  amount    %.2f" % (result["amount"] / 100), file=out)
+    if result.get("balance") is not None:
+        print("  balance   %.2f" % (result["balance"] / 100), file=out)
+    if result.get("pan_masked"):
+        print("  card      %s" % result["pan_masked"], file=out)
+    original = result.get("original")
+    if original:
+        print(
+            "  original  trace %06d, %.2f, card %s, %s"
+            % (original["stan"], original["amount"] / 100, original["pan"], original["date"]),
+            file=out,
+        )
+    settlement = result.get("settlement")
+    if settlement:
+        debit, dcount, credit, ccount = settlement["terminal"]
+        print(
+            "  totals    debit %d / %.2f, credit %d / %.2f; %s%s"
+            % (
+                dcount,
+                debit / 100,
+                ccount,
+                credit / 100,
+                "balanced" if settlement["balanced"] else "unbalanced",
+                ", %d uploaded" % settlement["uploaded"] if settlement["uploaded"] else "",
+            ),
+            file=out,
+        )
+    if result.get("reversal_note"):
+        print("  reversal  %s" % result["reversal_note"], file=out)
+    if result.get("pending_reversal"):
+        stan, reason = result["pending_reversal"]
+        print("  pending   reversal of %06d (reason %s)" % (stan, reason), file=out)
+    for note in result.get("notes") or ():
+        print("  note      %s" % note, file=out)
+    if lines:
+        print("  slip:", file=out)
+        for line in lines:
+            print("  | " + line.decode("gb18030", errors="replace"), file=out)
+
+
+def _run_device(state: TerminalState, conf: dict, requests: list[dict], args) -> int:
+    """Run the requests on the device; print results as they come. Exit status."""
+    per_request = (conf.get("timeout_ms") or 120_000) / 1000 * 6 + 30
+    limit = 60 + per_request * len(requests)
+    proc = state.popen(_RUN)
+    timer = threading.Timer(limit, proc.kill)
+    timer.start()
+    failed = 0
+    done = 0
+    pending: tuple[dict, list[bytes]] | None = None
+    other: list[str] = []
+
+    def flush() -> None:
+        nonlocal pending
+        if pending is None:
+            return
+        result, lines = pending
+        if args.json:
+            record = dict(result)
+            record["receipt"] = [line.decode("gb18030", errors="replace") for line in lines]
+            print(json.dumps(record, ensure_ascii=False))
+        else:
+            _show(result, lines, sys.stdout)
+        sys.stdout.flush()
+        pending = None
+
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps(conf) + "\n")
+        for req in requests:
+            proc.stdin.write(json.dumps(req) + "\n")
+        proc.stdin.close()
+        for raw in proc.stdout:
+            tag, _, rest = raw.rstrip("\n").partition(" ")
+            if tag == "@R":
+                flush()
+                result = json.loads(rest)
+                done += 1
+                if not result.get("approved"):
+                    failed += 1
+                pending = (result, [])
+            elif tag == "@L" and pending is not None:
+                pending[1].append(bytes.fromhex(rest))
+            elif tag == "@.":
+                flush()
+            elif tag == "@E":
+                if args.verbose:
+                    print("  . %s" % rest, file=sys.stderr)
+            elif tag == "@X":
+                raise TxnError(rest)
+            elif raw.strip():
+                other.append(raw.rstrip("\n"))  # a MicroPython traceback comes on stdout
+        flush()
+        err = proc.stderr.read() if proc.stderr else ""
+        proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+    if proc.returncode != 0 or done < len(requests):
+        raise TxnError(
+            "the terminal stopped after %d of %d command(s) (status %s)\n%s%s"
+            % (done, len(requests), proc.returncode, "\n".join(other[-30:]), err[-2000:])
+        )
+    return 1 if failed else 0
+
+
+def _provisioned(state: TerminalState, args) -> tuple[str, bytes] | None:
+    """With --serial: the terminal provisioned as that serial (done now if it is blank, keys
+    generated into the host key store); returns (serial, link key). None without --serial."""
+    if not args.serial:
+        return None
+    from hostlib.keystore import KeyStore, passphrase_from_env_or_prompt
+    from tools import provision
+
+    keystore = args.keystore or str(provision.DEFAULT_KEYSTORE)
+    current = provision.terminal_serial(state)
+    if current is None:
+        status = provision.run(
+            argparse.Namespace(
+                serial=args.serial, state=str(state.folder), keystore=keystore, derive=False
+            )
+        )
+        if status:
+            raise TxnError("provisioning failed")
+    elif current != args.serial:
+        raise TxnError("the terminal is provisioned as %s, not %s" % (current, args.serial))
+    store = KeyStore.open(Path(keystore).expanduser(), passphrase_from_env_or_prompt())
+    return args.serial, store.terminal(args.serial)["link_key"]
+
+
+def _init(state: TerminalState, args) -> int:
+    from hostlib import jobs, packets
+
+    if not args.params and not args.tmk:
+        raise TxnError("init needs --params FILE... and/or --tmk HEX")
+    files = [Path(name) for name in args.params or ()]
+    for path in files:
+        if not path.is_file():
+            raise TxnError("no file %s" % path)
+    if not state.exists():
+        state.create()
+        print("created a blank terminal in %s" % state.folder)
+    identity = _provisioned(state, args)
+    direct: list[str] = []  # parameter sets stored as they are (job files, no --serial)
+    to_load: list[str] = []  # packets, verified by the terminal as `poskit load` does
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in files:
+            if path.suffix != ".toml":
+                to_load.append(str(path.resolve()))
+                continue
+            job = jobs.load(path)
+            version = job.version or 1
+            if identity is not None:
+                serial, link_key = identity
+                for index, data in job.packets(serial, link_key, version):
+                    packet = Path(tmp) / ("%s.%d.bin" % (path.stem, index))
+                    packet.write_bytes(data)
+                    to_load.append(str(packet))
+                continue
+            for index, values in job.parameter_sets():
+                body = packets.encode_parameters(values, index)
+                direct.append(
+                    json.dumps(
+                        {"op": "params", "app": index, "body": body.hex(), "version": version}
+                    )
+                )
+        if to_load:
+            from tools import load
+
+            status = load.run(argparse.Namespace(state=str(state.folder), packets=to_load))
+            if status:
+                return status
+    if direct:
+        out = state.run(_INIT, stdin="\n".join(direct) + "\n").check()
+        if not _report_init(out.stdout):
+            return 1
+    if not args.tmk:
+        return 0
+    try:
+        key = bytes.fromhex("".join(args.tmk.split()))
+    except ValueError:
+        raise TxnError("--tmk is not hex") from None
+    line = json.dumps({"op": "tmk", "app": args.app, "key": key.hex()})
+    out = state.run(_INIT, stdin=line + "\n").check()
+    return 0 if _report_init(out.stdout) else 1
+
+
+def _report_init(stdout: str) -> bool:
+    ok = True
+    for line in stdout.splitlines():
+        tag, _, rest = line.partition(" ")
+        if tag == "@OK":
+            what, _, rest = rest.partition(" ")
+            if what == "params":
+                app, version = rest.split()
+                where = "terminal" if app == "0" else "application %s" % app
+                print("stored parameters for %s (version %s)" % (where, version))
+            else:
+                app, slot, algorithm, kcv = rest.split()
+                print(
+                    "master key of application %s in slot %s: %s KCV %s"
+                    % (app, slot, algorithm, kcv)
+                )
+        elif tag == "@ERR":
+            ok = False
+            app, _, message = rest.partition(" ")
+            print(
+                "refused for %s: %s"
+                % ("terminal" if app == "0" else "application " + app, message),
+                file=sys.stderr,
+            )
+    return ok
+
+
+def run(args: argparse.Namespace) -> int:
+    state = TerminalState(args.state)
+    if args.txn_command == "init":
+        return _init(state, args)
+    if args.script and args.txn_command:
+        raise TxnError("give a command or --script, not both")
+    if args.script:
+        requests = _requests_from_script(args.script)
+    elif args.txn_command:
+        requests = [_request(args)]
+    else:
+        raise TxnError("no command: give one (poskit txn --help) or --script FILE")
+    if not state.exists():
+        raise TxnError(
+            "%s is not a terminal state folder: poskit txn --state DIR init" % args.state
+        )
+    conf: dict = {"app": args.app}
+    if args.host:
+        conf["host"], conf["port"] = _address(args.host)
+    if args.timeout is not None:
+        if not 0 < args.timeout <= 600:
+            raise TxnError("--timeout must be above 0 and at most 600 seconds")
+        conf["timeout_ms"] = int(args.timeout * 1000)
+    if not requests:
+        return 0
+    return _run_device(state, conf, requests, args)
+
+
+if __name__ == "__main__":  # pragma: no cover - `poskit txn` is the way in
+    parser = argparse.ArgumentParser(prog="poskit txn", description=HELP)
+    add_arguments(parser)
+    try:
+        sys.exit(run(parser.parse_args()))
+    except PoskitError as exc:
+        print("poskit: %s" % exc, file=sys.stderr)
+        sys.exit(1)
