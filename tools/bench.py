@@ -240,6 +240,31 @@ def render_drivers(figures) -> list[str]:
     return lines
 
 
+def _txn_section() -> list[str]:
+    """firmware_tests/bench/txn_reference.py: CPU per sale on MicroPython beside pyiso8583 +
+    psec + pycryptodome doing the same work, and the peak heap of each transaction."""
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "txn_reference.py")],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError("txn bench failed:\n%s%s" % (proc.stdout, proc.stderr))
+    return [
+        "",
+        "## Transactions (app/txn.py against the host simulator)",
+        "",
+        "A sale's parts on MicroPython beside the same work on CPython (pyiso8583, psec, "
+        "pycryptodome, files); then the smallest app heap each transaction runs in, from the "
+        "ROMFS image on the 64-bit unix port (an ESP32's 32-bit objects are smaller).",
+        "",
+    ] + proc.stdout.rstrip().splitlines()
+
+
 def render_storage(rows: list[dict]) -> list[str]:
     lines = [
         "",
@@ -355,6 +380,7 @@ def render(
     storage: list[dict],
     iso: list,
     drivers,
+    txn: list[str],
 ) -> str:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -414,6 +440,7 @@ def render(
         lines.append("| %s | %d | %d |" % (name, from_rom, from_source))
     lines += render_iso8583(iso)
     lines += render_drivers(drivers)
+    lines += txn
     lines += render_storage(storage)
     source, romfs = sizes
     lines += [
@@ -444,7 +471,9 @@ def main(argv: list[str] | None = None) -> int:
     iso = _iso8583_figures()
     print("measuring drivers ...", file=sys.stderr)
     drivers = _driver_figures()
-    text = render(device, _references(), heaps, _image_sizes(), storage, iso, drivers)
+    print("measuring transactions (a few minutes) ...", file=sys.stderr)
+    txn = _txn_section()
+    text = render(device, _references(), heaps, _image_sizes(), storage, iso, drivers, txn)
     Path(args.output).write_text(text)
     print(text)
     return 0
