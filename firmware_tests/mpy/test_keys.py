@@ -5,9 +5,10 @@
 # (The unix port compiles this module and the app modules from source into the heap; on the
 # terminal they run from ROMFS. The key store's own peak heap is in docs/keys.md.)
 import hashlib
-import vfs
 from binascii import hexlify
 from binascii import unhexlify as h
+
+from mptest import RAMFlash, mount_fresh
 
 from app import keys, mac, pinblock, tr31
 from app.store import RecordStore
@@ -81,53 +82,12 @@ S1 = "0123012301230123ABCDABCDABCDABCD"
 S2 = hexlify(bytes(SM4_TMK[i] ^ h(S1)[i] for i in range(16))).decode()  # lower case
 
 
-class RAMBlockDevice:
-    """Flash in RAM for vfs.VfsLfs2 (extended block protocol): erase sets 0xFF."""
-
-    def __init__(self, block_size=256, count=64):
-        self.block_size = block_size
-        self.count = count
-        self.data = bytearray(block_size * count)
-        self._erased = b"\xff" * block_size
-        self.wipe()
-
-    def wipe(self):
-        for block in range(self.count):
-            self.ioctl(6, block)
-
-    def readblocks(self, block, buf, offset=0):
-        start = block * self.block_size + offset
-        buf[:] = memoryview(self.data)[start : start + len(buf)]
-
-    def writeblocks(self, block, buf, offset=0):
-        start = block * self.block_size + offset
-        self.data[start : start + len(buf)] = buf
-
-    def ioctl(self, op, arg):
-        if op == 4:
-            return self.count
-        if op == 5:
-            return self.block_size
-        if op == 6:
-            start = arg * self.block_size
-            self.data[start : start + self.block_size] = self._erased
-            return 0
-        return None
-
-
-# One flash for the module, erased and formatted afresh by each test: 16 KB allocated once.
-DEVICE = RAMBlockDevice()
+DEVICE = RAMFlash(256, 64)
 
 
 def fresh():
     """The RAM flash, erased, formatted and mounted at MOUNT; returns the device."""
-    try:
-        vfs.umount(MOUNT)
-    except OSError:
-        pass
-    DEVICE.wipe()
-    vfs.VfsLfs2.mkfs(DEVICE)
-    vfs.mount(vfs.VfsLfs2(DEVICE), MOUNT)
+    mount_fresh(DEVICE, MOUNT)
     return DEVICE
 
 

@@ -9,9 +9,9 @@
 # heap; the engine's own peak heap, from ROMFS, is in docs/transactions.md.)
 import os
 import struct
-import vfs
 
 from fakehost import MAK, PIK, FakeHost
+from mptest import RAMFlash, mount_fresh
 
 from app import cipher, pinblock
 from app.journal import TransactionJournal
@@ -60,40 +60,7 @@ APP = (
 )
 
 
-class RAMBlockDevice:
-    """Flash in RAM for vfs.VfsLfs2: erase sets 0xFF."""
-
-    def __init__(self, block_size=512, count=80):
-        self.block_size = block_size
-        self.count = count
-        self.data = bytearray(block_size * count)
-        self._erased = b"\xff" * block_size
-
-    def wipe(self):
-        for block in range(self.count):
-            self.ioctl(6, block)
-
-    def readblocks(self, block, buf, offset=0):
-        start = block * self.block_size + offset
-        buf[:] = memoryview(self.data)[start : start + len(buf)]
-
-    def writeblocks(self, block, buf, offset=0):
-        start = block * self.block_size + offset
-        self.data[start : start + len(buf)] = buf
-
-    def ioctl(self, op, arg):
-        if op == 4:
-            return self.count
-        if op == 5:
-            return self.block_size
-        if op == 6:
-            start = arg * self.block_size
-            self.data[start : start + self.block_size] = self._erased
-            return 0
-        return None
-
-
-DEVICE = RAMBlockDevice()
+DEVICE = RAMFlash(512, 80)
 
 
 def tlv(items):
@@ -105,13 +72,7 @@ def tlv(items):
 
 def fresh(counters=None):
     """Erased flash with parameters and the TMK; returns the record store."""
-    try:
-        vfs.umount(MOUNT)
-    except OSError:
-        pass
-    DEVICE.wipe()
-    vfs.VfsLfs2.mkfs(DEVICE)
-    vfs.mount(vfs.VfsLfs2(DEVICE), MOUNT)
+    mount_fresh(DEVICE, MOUNT)
     store = RecordStore(ROOT)
     params = ParamStore(store)
     params.save(0, Params.from_tlv(tlv(TERMINAL), 0), 1)

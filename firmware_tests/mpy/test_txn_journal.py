@@ -3,9 +3,8 @@
 # numbers; and the pieces around it: receipt lines (app.receipt), response-code messages
 # (app.respcodes), settlement formats (app.txnmsg).
 # mpy-heap: 256K
-import vfs
 
-from mptest import expect_error
+from mptest import RAMFlash, expect_error, mount_fresh
 
 from app import receipt, respcodes, txnmsg
 from app.journal import (
@@ -32,45 +31,11 @@ KEY = b"fedcba9876543210"
 PAN = "6224242900000113"
 
 
-class RAMBlockDevice:
-    def __init__(self, block_size=512, count=48):
-        self.block_size = block_size
-        self.count = count
-        self.data = bytearray(block_size * count)
-        self._erased = b"\xff" * block_size
-
-    def readblocks(self, block, buf, offset=0):
-        start = block * self.block_size + offset
-        buf[:] = memoryview(self.data)[start : start + len(buf)]
-
-    def writeblocks(self, block, buf, offset=0):
-        start = block * self.block_size + offset
-        self.data[start : start + len(buf)] = buf
-
-    def ioctl(self, op, arg):
-        if op == 4:
-            return self.count
-        if op == 5:
-            return self.block_size
-        if op == 6:
-            start = arg * self.block_size
-            self.data[start : start + self.block_size] = self._erased
-            return 0
-        return None
-
-
-DEVICE = RAMBlockDevice()
+DEVICE = RAMFlash(512, 48)
 
 
 def fresh():
-    try:
-        vfs.umount(MOUNT)
-    except OSError:
-        pass
-    for block in range(DEVICE.count):
-        DEVICE.ioctl(6, block)
-    vfs.VfsLfs2.mkfs(DEVICE)
-    vfs.mount(vfs.VfsLfs2(DEVICE), MOUNT)
+    mount_fresh(DEVICE, MOUNT)
     RecordStore(ROOT).save("x", b"")  # makes the data folder
     return TransactionJournal(ROOT, 1, KEY)
 
