@@ -8,7 +8,7 @@ import hashlib
 from binascii import hexlify
 from binascii import unhexlify as h
 
-from mptest import RAMFlash, mount_fresh
+from ramflash import RAMFlash, mount_fresh
 
 from app import keys, mac, pinblock, tr31
 from app.store import RecordStore

@@ -11,7 +11,7 @@ import os
 import struct
 
 from fakehost import MAK, PIK, FakeHost
-from mptest import RAMFlash, mount_fresh
+from ramflash import RAMFlash, mount_fresh
 
 from app import cipher, pinblock
 from app.journal import TransactionJournal

@@ -4,7 +4,8 @@
 # (app.respcodes), settlement formats (app.txnmsg).
 # mpy-heap: 256K
 
-from mptest import RAMFlash, expect_error, mount_fresh
+from mptest import expect_error
+from ramflash import RAMFlash, mount_fresh
 
 from app import receipt, respcodes, txnmsg
 from app.journal import (
