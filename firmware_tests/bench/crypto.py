@@ -1,11 +1,11 @@
 # Crypto timings on MicroPython, for `make bench`. Prints one JSON object per operation:
 # name, microseconds per operation (best of 3 runs), heap bytes one operation allocates.
 # Run by tools/bench.py; MicroPython only.
-import gc
 import json
 import sys
-import time
 from binascii import unhexlify as h
+
+from timing import timed
 
 from app import cipher, des, mac, pinblock, sm4
 
@@ -13,34 +13,6 @@ K2 = h("0123456789ABCDEFFEDCBA9876543210")
 MAK = h("C24A8FB57AA20123")
 MSG200 = bytes(range(200))
 PAN = b"6224242900000113"
-
-
-def timed(fn, target_us=300000):
-    fn()
-    n = 1
-    while True:
-        start = time.ticks_us()
-        for _ in range(n):
-            fn()
-        elapsed = time.ticks_diff(time.ticks_us(), start)
-        if elapsed >= target_us // 10 or n >= 1 << 20:
-            break
-        n *= 4
-    n = max(1, n * target_us // max(elapsed, 1) // 3)
-    best = None
-    for _ in range(3):
-        start = time.ticks_us()
-        for _ in range(n):
-            fn()
-        per = time.ticks_diff(time.ticks_us(), start) / n
-        best = per if best is None or per < best else best
-    gc.collect()
-    gc.disable()
-    before = gc.mem_alloc()
-    fn()
-    allocated = gc.mem_alloc() - before
-    gc.enable()
-    return best, allocated
 
 
 def report(name, fn):

@@ -8,12 +8,12 @@
 #   iso8583_unpack_verify       unpack a 0210 response and verify its CUP MAC
 #   iso8583_unpack              the same without the MAC check
 # Run by tools/bench.py; MicroPython only.
-import gc
 import json
 import sys
-import time
 from binascii import hexlify
 from binascii import unhexlify as h
+
+from timing import timed
 
 from app import cipher, mac
 from app.iso8583 import Packer, reply_tpdu, unpack
@@ -60,34 +60,6 @@ RESPONSE = {
     60: "22000024000500",
     63: "CUP",
 }
-
-
-def timed(fn, target_us=300000):
-    fn()
-    n = 1
-    while True:
-        start = time.ticks_us()
-        for _ in range(n):
-            fn()
-        elapsed = time.ticks_diff(time.ticks_us(), start)
-        if elapsed >= target_us // 10 or n >= 1 << 20:
-            break
-        n *= 4
-    n = max(1, n * target_us // max(elapsed, 1) // 3)
-    best = None
-    for _ in range(3):
-        start = time.ticks_us()
-        for _ in range(n):
-            fn()
-        per = time.ticks_diff(time.ticks_us(), start) / n
-        best = per if best is None or per < best else best
-    gc.collect()
-    gc.disable()
-    before = gc.mem_alloc()
-    fn()
-    allocated = gc.mem_alloc() - before
-    gc.enable()
-    return best, allocated
 
 
 def report(name, fn, frame):
