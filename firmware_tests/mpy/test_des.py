@@ -4,6 +4,7 @@ import gc
 from binascii import unhexlify as h
 
 from mptest import expect_error
+from rng import Rng
 
 from app import des
 from app.des import DES
@@ -11,23 +12,6 @@ from app.des import DES
 K2 = h("0123456789ABCDEFFEDCBA9876543210")
 # Three distinct keys (the NIST SP 800-67 example keys).
 K3 = h("0123456789ABCDEF23456789ABCDEF01456789ABCDEF0123")
-
-
-class Rng:
-    # xorshift32: deterministic pseudo-random bytes, the same on every run and port
-    def __init__(self, seed):
-        self.s = seed
-
-    def byte(self):
-        s = self.s
-        s ^= (s << 13) & 0xFFFFFFFF
-        s ^= s >> 17
-        s ^= (s << 5) & 0xFFFFFFFF
-        self.s = s
-        return s & 255
-
-    def bytes(self, n):
-        return bytes(self.byte() for _ in range(n))
 
 
 def test_des_textbook_vector():

@@ -4,28 +4,12 @@ import gc
 from binascii import unhexlify as h
 
 from mptest import expect_error
+from rng import Rng
 
 from app import sm4
 from app.sm4 import SM4
 
 KEY = h("0123456789ABCDEFFEDCBA9876543210")
-
-
-class Rng:
-    # xorshift32: deterministic pseudo-random bytes, the same on every run and port
-    def __init__(self, seed):
-        self.s = seed
-
-    def byte(self):
-        s = self.s
-        s ^= (s << 13) & 0xFFFFFFFF
-        s ^= s >> 17
-        s ^= (s << 5) & 0xFFFFFFFF
-        self.s = s
-        return s & 255
-
-    def bytes(self, n):
-        return bytes(self.byte() for _ in range(n))
 
 
 def _iterate(n):
