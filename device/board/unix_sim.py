@@ -218,18 +218,113 @@ class SocketUART(io.IOBase):
     close = deinit
 
 
+_made = {}  # emulator links and singletons, made once (as the ESP32 board's buses are)
+
+
 def uart(name, **options):
-    """The UART wired to peripheral `name` ("printer", "modem", "gprs"): on the virtual
-    terminal, a SocketUART to the host-side emulator whose address the host gives in
-    POSKIT_UART_<NAME> ("127.0.0.1:40123"). `options` go to SocketUART. OSError if this
-    terminal has no such peripheral (the vterm starts the modem and GPRS module only when
-    it is given an acquirer host)."""
+    """The UART wired to peripheral `name` ("printer", "modem", "gprs", "pinpad",
+    "cardreader"; "display" and "keypad" carry the emulated SPI and key matrix): on the
+    virtual terminal, a SocketUART to the host-side emulator whose address the host gives in
+    POSKIT_UART_<NAME> ("127.0.0.1:40123"). Made once; `options` go to SocketUART on the
+    first make. OSError if this terminal has no such peripheral (the vterm starts the modem
+    and GPRS module only when it is given an acquirer host)."""
+    port = _made.get("uart:" + name)
+    if port is not None:
+        return port
     variable = "POSKIT_UART_" + name.upper()
     address = os.getenv(variable)
     if not address:
         raise OSError("no %s on this terminal (%s is not set)" % (name, variable))
-    host, _, port = address.rpartition(":")
-    return SocketUART(host, int(port), **options)
+    host, _, port_number = address.rpartition(":")
+    port = SocketUART(host, int(port_number), **options)
+    _made["uart:" + name] = port
+    return port
+
+
+# --- the devices: the same factories as board.esp32_ref, over the emulated buses ------------
+
+
+def printer(**options):
+    """The ESC/POS printer."""
+    from drivers.escpos import Printer
+
+    return Printer(uart("printer"), **options)
+
+
+def modem(**options):
+    """The dial-up modem."""
+    from drivers.hayes import Modem
+
+    return Modem(uart("modem"), **options)
+
+
+def gprs(**options):
+    """The GPRS module; its PWRKEY is a FakePin (`gprs_pwrkey()`), active high as on the
+    reference board."""
+    from drivers.sim800 import Sim800
+
+    return Sim800(uart("gprs"), pwrkey=gprs_pwrkey(), pwrkey_active=1, **options)
+
+
+def gprs_pwrkey():
+    """The GPRS module's PWRKEY line (a FakePin that logs every pulse)."""
+    pin = _made.get("pwrkey")
+    if pin is None:
+        pin = _made["pwrkey"] = FakePin()
+    return pin
+
+
+def pinpad(**options):
+    """The external PIN pad."""
+    from drivers.pinpad import PinPad
+
+    return PinPad(uart("pinpad"), **options)
+
+
+def card_reader(**options):
+    """The magstripe reader."""
+    from drivers.cardreader import CardReader
+
+    return CardReader(uart("cardreader"), **options)
+
+
+def lan(**options):
+    """Ethernet as an EthernetLink over drivers.ethernet.SimLink: the host's own network
+    stands in for the W5500 (sockets work as they are). Made once, like network.LAN."""
+    link = _made.get("lan")
+    if link is None:
+        from drivers.ethernet import EthernetLink, SimLink
+
+        link = _made["lan"] = EthernetLink(SimLink(), **options)
+    return link
+
+
+def display(**options):
+    """The ST7567 display driver on the emulated SPI bus (resets and initialises the
+    panel); its CS, DC and RST lines travel with the bus (board/simbus.py)."""
+    from board.simbus import EmulatedSPI
+    from drivers.st7567 import ST7567
+
+    spi = EmulatedSPI(uart("display"))
+    return ST7567(spi, cs=spi.cs, dc=spi.dc, rst=spi.rst, **options)
+
+
+def keypad(**options):
+    """The keypad driver on the emulated 4x5 matrix: it drives the 5 columns and senses
+    the 4 rows, whose switches the keypad emulator closes."""
+    from board.simbus import EmulatedKeyMatrix
+    from drivers.keypad import Keypad
+
+    matrix = EmulatedKeyMatrix(uart("keypad"))
+    return Keypad(matrix.drive, matrix.sense, **options)
+
+
+def backlight():
+    """The LCD backlight switch (a FakePin, 1 = on)."""
+    pin = _made.get("backlight")
+    if pin is None:
+        pin = _made["backlight"] = FakePin()
+    return pin
 
 
 class FakePin:
