@@ -25,8 +25,8 @@ context is gone: re-attach), `NORMAL POWER DOWN`, and boot chatter (`RDY`, `Call
 `SMS Ready`, `+CFUN: 1`), ignored.
 
 SIM7600-class (LTE) modules answer the SIM, ICCID (`+ICCID:`), signal and registration
-commands here the same way; their socket commands (AT+NETOPEN, AT+CIPOPEN) differ and are not
-implemented yet.
+commands here the same way; drivers/sim7600.py subclasses this driver for their socket
+commands (AT+NETOPEN, AT+CIPOPEN).
 
 Named errors, all GprsError (an OSError): GprsTimeout, SimMissing, SimPinRequired,
 NotRegistered, ConnectFailed, LinkDown.
@@ -157,6 +157,9 @@ class Sim800:
     before recover() power-cycles instead of re-attaching), `rx_size` (receive buffer).
     """
 
+    _frame_prefix = _IPD  # the receive header the line reader stops at (its payload follows)
+    _off_ms = _OFF_MS
+
     def __init__(
         self,
         uart,
@@ -174,7 +177,7 @@ class Sim800:
         power_cycle_after=2,
         rx_size=1024,
     ):
-        self._channel = ATChannel(uart, buffer_size=256, frame_prefix=_IPD)
+        self._channel = ATChannel(uart, buffer_size=256, frame_prefix=self._frame_prefix)
         self._pwrkey = pwrkey
         self._pwrkey_active = pwrkey_active
         self._pwrkey_ms = pwrkey_ms
@@ -242,6 +245,10 @@ class Sim800:
     def _payload(self, header, deadline):
         # b"+IPD,12:" then 12 raw bytes, which may still be arriving.
         n, _ = _number(header, len(_IPD))
+        self._store(n, deadline)
+
+    def _store(self, n, deadline):
+        # The next n bytes of the stream are host data: into the receive buffer.
         if self._rx_start == self._rx_end:
             self._rx_start = self._rx_end = 0
         elif len(self._rx) - self._rx_end < n:
@@ -297,21 +304,22 @@ class Sim800:
     def sync(self, timeout_ms=None):
         """Send AT until the module answers OK (this also sets its baud rate when it
         autobauds), then turn echo off and numeric +CME errors on."""
-        channel = self._channel
         deadline = deadline_in(timeout_ms or self._boot_timeout)
-        while True:
-            channel.command(b"AT")
-            attempt = deadline_in(min(_SYNC_TRY_MS, max(ticks_left(deadline), 1)))
-            line = self._poll(attempt)
-            while line is not None and line != b"OK":
-                line = self._poll(attempt)
-            if line == b"OK":
-                break
+        while not self._answers(min(_SYNC_TRY_MS, max(ticks_left(deadline), 1))):
             if ticks_left(deadline) <= 0:
                 raise GprsTimeout("module does not answer AT")
         self.powered_down = False
         self.command(b"ATE0")
         self.command(b"AT+CMEE=1")
+
+    def _answers(self, timeout_ms=_SYNC_TRY_MS):
+        # One AT: True when OK came back within timeout_ms.
+        self._channel.command(b"AT")
+        attempt = deadline_in(timeout_ms)
+        line = self._poll(attempt)
+        while line is not None and line != b"OK":
+            line = self._poll(attempt)
+        return line == b"OK"
 
     def sim_ready(self):
         """Check the SIM (AT+CPIN?): returns True when ready; raises SimMissing or
@@ -355,8 +363,11 @@ class Sim800:
 
     def registration(self, gprs=False):
         """Network registration status (REG_*): AT+CREG?, or AT+CGREG? with `gprs`."""
-        cmd = b"AT+CGREG?" if gprs else b"AT+CREG?"
-        prefix = b"+CGREG:" if gprs else b"+CREG:"
+        if gprs:
+            return self._registration(b"AT+CGREG?", b"+CGREG:")
+        return self._registration(b"AT+CREG?", b"+CREG:")
+
+    def _registration(self, cmd, prefix):
         for line in self.command(cmd):
             if line.startswith(prefix):
                 return _fields(line, 2)[1]
@@ -553,12 +564,9 @@ class Sim800:
         self.attached = False
         self.powered_down = False
         self._pulse()
-        deadline = deadline_in(self._power_down_ms)
-        while not self.powered_down and self._poll(deadline) is not None:
-            pass
-        down = self.powered_down
+        down = self._went_down(deadline_in(self._power_down_ms))
         if down:
-            time.sleep_ms(_OFF_MS)
+            time.sleep_ms(self._off_ms)
             self._pulse()
         self._channel.discard()
         try:
@@ -569,6 +577,13 @@ class Sim800:
             # It was on but said nothing: the first press switched it off; start it.
             self._pulse()
             self.sync()
+
+    def _went_down(self, deadline):
+        # After a press: True once the module says it is powering down, False when it says
+        # nothing (it was off, and the press is starting it).
+        while not self.powered_down and self._poll(deadline) is not None:
+            pass
+        return self.powered_down
 
     def recover(self):
         """Watchdog step after a failed session; returns what was done.

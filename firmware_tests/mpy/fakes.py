@@ -15,10 +15,13 @@ class FakeUART(io.IOBase):
     a callable: called, its result is the reply). A write that departs from the script
     raises AssertionError naming both. `written` keeps every byte written; `feed(data)` makes
     bytes readable at once (URCs, noise). Reads never block, like a UART with timeout=0.
+    With `chunk`, a read returns at most that many bytes (a slow line: answers split
+    anywhere, a CR in one read and its LF in the next).
     """
 
-    def __init__(self, script=()):
+    def __init__(self, script=(), chunk=None):
         self.script = list(script)
+        self.chunk = chunk
         self.written = bytearray()
         self._pending = bytearray()
         self._rx = bytearray()
@@ -63,6 +66,8 @@ class FakeUART(io.IOBase):
         n = min(len(buf), len(self._rx))
         if nbytes >= 0:
             n = min(n, nbytes)
+        if self.chunk:
+            n = min(n, self.chunk)
         if not n:
             return None
         buf[0:n] = self._rx[:n]
@@ -74,6 +79,8 @@ class FakeUART(io.IOBase):
             return None
         if n < 0:
             n = len(self._rx)
+        if self.chunk:
+            n = min(n, self.chunk)
         data = bytes(self._rx[:n])
         self._rx = self._rx[n:]
         return data

@@ -1,0 +1,306 @@
+"""LTE driver for SIM7600-class modules: the SIM800 driver with the LTE socket commands.
+
+    gprs = Sim7600(uart, pwrkey=pin)
+    gprs.sync(); gprs.sim_ready(); gprs.iccid(); gprs.signal()   # as Sim800
+    gprs.wait_registered()            # AT+CREG?, AT+CGREG? (then AT+CEREG? on LTE)
+    gprs.attach("CMNET")              # NETCLOSE, CGDCONT, CGAUTH, CIPMODE=0, CIPHEAD=1,
+                                      # NETOPEN -> +NETOPEN: 0, IPADDR
+    gprs.open("posp.example", 5000)   # AT+CIPOPEN=0,"TCP",... -> +CIPOPEN: 0,0 / ConnectFailed
+    gprs.send(request)                # AT+CIPSEND=0,n, ">", data, OK, +CIPSEND: 0,n,n
+    n = gprs.readinto(buf)            # payload of +IPD<n> frames
+    gprs.close()                      # AT+CIPCLOSE=0 -> +CIPCLOSE: 0,0
+    gprs.recover()                    # watchdog: re-attach, then PWRKEY power cycle
+
+Same public API, options and named errors as drivers.sim800.Sim800 (this is a subclass): a
+bearer wraps either. The SIM, ICCID, signal and registration commands, the receive buffer,
+readinto() and the watchdog are Sim800's; what differs is below.
+
+Socket commands answer in two steps: OK at once, then the result line when the network has
+answered (`+NETOPEN: <err>`, `+CIPOPEN: 0,<err>`, `+CIPCLOSE: 0,<err>`, `+NETCLOSE: <err>`,
+0 is success). A command refused at once answers the result line or `+IP ERROR: <text>`
+first, then ERROR, so an exchange waits for both the final code and the result line: a lone
+ERROR left unread would be taken for the answer to the next command.
+
+Receive mode: AT+CIPMODE=0 (non-transparent) and AT+CIPHEAD=1, AT+CIPRXGET left in its
+automatic default: every piece of data from the host arrives as CR LF `+IPD<n>` CR LF followed
+by exactly n raw bytes (a `RECV FROM:<ip>:<port>` line before it, shown by default, is
+skipped). The length comes first, so binary ISO 8583 messages holding CR, LF or "OK" are never
+read as result codes. Payloads go into Sim800's receive buffer, whatever command is running.
+
+URCs: `+IPCLOSE: 0,<reason>` (the host closed, or a send timed out: LinkDown once the
+buffered data is read), `+CIPEVENT: NETWORK CLOSED UNEXPECTEDLY` (the packet context is gone:
+re-attach), and the boot chatter `SMS DONE`, `PB DONE`, ignored, with Sim800's.
+
+Power: a running SIM7600 needs PWRKEY held at least 2.5 s to switch off and prints no power-
+down message: after the press it is taken as off once it stops answering AT.
+"""
+
+import time
+
+from drivers.at import deadline_in, ticks_left
+from drivers.sim800 import (
+    REG_HOME,
+    REG_ROAMING,
+    ConnectFailed,
+    GprsTimeout,
+    LinkDown,
+    Sim800,
+    _check_quoted,
+    _number,
+)
+
+try:
+    from micropython import const
+except ImportError:  # CPython host tests: const() of an int is the int
+    const = int
+
+_LF = const(10)
+_MINUS = const(45)
+_PROBE_MS = const(300)  # between AT probes while waiting for the module to switch off
+
+# +CIPOPEN <err> 1..11, for the installer's screen (one literal: a tuple of strings would
+# cost an object each on the heap).
+_OPEN_ERRORS = (
+    "|network failure|network not opened|wrong parameter|operation not supported"
+    "|socket not created|socket not bound|server listening|busy|sockets opened|timeout"
+    "|DNS lookup failed"
+)
+
+
+def _last(line):
+    # The last field of "+XXX: a,b,c" as an int (-1 is a value: +CIPSEND's "disconnected").
+    i = len(line)
+    while i and line[i - 1] not in b",: ":
+        i -= 1
+    if i < len(line) and line[i] == _MINUS:
+        return -_number(line, i + 1)[0]
+    return _number(line, i)[0]
+
+
+class Sim7600(Sim800):
+    """A SIM7600-class LTE module on a UART-like bus; `pwrkey` a Pin-like output (optional).
+
+    Options as Sim800's, with defaults for this module: `pwrkey_ms` 3000 (at least 2.5 s
+    switches it off), `boot_timeout_ms` 30000 (it boots far slower than a SIM800),
+    `attach_timeout_ms` 120000 (AT+NETOPEN's longest answer), `power_down_ms` 30000 (for it
+    to stop answering after the press).
+    """
+
+    _frame_prefix = None  # +IPD<n> is a whole line; the payload follows its CR LF
+    _off_ms = 2000  # margin: it stops answering AT before it has finished switching off
+
+    def __init__(self, uart, **options):
+        options.setdefault("pwrkey_ms", 3000)
+        options.setdefault("boot_timeout_ms", 30000)
+        options.setdefault("attach_timeout_ms", 120000)
+        options.setdefault("power_down_ms", 30000)
+        super().__init__(uart, **options)
+
+    # --- lines and URCs ------------------------------------------------------------------
+
+    def _urc(self, line, deadline):
+        if line.startswith(b"+IPD"):
+            n, _ = _number(line, 4)
+            self._frame(n, deadline)
+            return True
+        if line.startswith(b"RECV FROM:") or line == b"SMS DONE" or line == b"PB DONE":
+            return True
+        return super()._urc(line, deadline)
+
+    def _frame(self, n, deadline):
+        channel = self._channel
+        if channel.lf_owed:
+            # The header's LF may still be on its way: it is not the first byte of data.
+            wait = deadline_in(max(ticks_left(deadline), self._command_timeout))
+            while not channel.pending() and not channel.fill():
+                if ticks_left(wait) <= 0:
+                    raise GprsTimeout("data from the host stopped after its header")
+                time.sleep_ms(1)
+            if channel.peek() == _LF:
+                channel.skip(1)
+            channel.lf_owed = False
+        self._store(n, deadline)
+
+    def _await(self, cmd, prefix, timeout_ms):
+        # A two-step command (module docstring): returns (err, final, reason) with err the
+        # last number of the `prefix` line (None without one), final OK or the error line,
+        # reason the text of +IP ERROR (None without one).
+        self._channel.command(cmd)
+        deadline = deadline_in(timeout_ms)
+        err = reason = final = None
+        while True:
+            line = self._poll(deadline)
+            if line is None:
+                raise GprsTimeout("no %s answer to %s" % (prefix.decode(), cmd.decode()))
+            if line == b"OK":
+                final = line
+            elif line == b"ERROR" or line.startswith(b"+CME ERROR"):
+                return err, line, reason
+            elif line.startswith(prefix):
+                err = _last(line)
+            elif line.startswith(b"+IP ERROR:"):
+                reason = line[10:].strip()
+            if final is not None and err is not None:
+                return err, final, reason
+
+    # --- network -------------------------------------------------------------------------
+
+    def registration(self, gprs=False):
+        """Network registration status (REG_*): AT+CREG?, or AT+CGREG? with `gprs`; when
+        that is not registered, AT+CEREG? (LTE): a module on an LTE cell may be registered
+        in EPS only (an LTE-only data SIM), which is all the terminal needs."""
+        status = super().registration(gprs)
+        if status != REG_HOME and status != REG_ROAMING:
+            eps = self._registration(b"AT+CEREG?", b"+CEREG:")
+            if eps == REG_HOME or eps == REG_ROAMING:
+                return eps
+        return status
+
+    # --- packet context and TCP ----------------------------------------------------------
+
+    def attach(self, apn, user="", password=""):
+        """Bring up the packet context on `apn` (AT+NETOPEN); returns the module's IP
+        address (str). Raises ConnectFailed when the network refuses the context.
+
+        AT+NETCLOSE first: the socket service may still be open from before a restart of
+        the terminal (the module keeps running), and the APN is only read when it opens.
+        """
+        apn = _check_quoted(apn, "APN")
+        user = _check_quoted(user, "APN user")
+        password = _check_quoted(password, "APN password")
+        self._apn = (apn, user, password)
+        self.shut()
+        self.command(('AT+CGDCONT=1,"IP","%s"' % apn).encode())
+        if user or password:
+            # SIMCom's order: password before user name. PAP, as private POS APNs use.
+            self.command(('AT+CGAUTH=1,1,"%s","%s"' % (password, user)).encode())
+        else:
+            # Clear what a previous APN left (kept in the module); refused on some firmware.
+            self._exchange(b"AT+CGAUTH=1,0")
+        self.command(b"AT+CIPMODE=0")
+        self.command(b"AT+CIPHEAD=1")
+        err, final, reason = self._await(b"AT+NETOPEN", b"+NETOPEN:", self._attach_timeout)
+        if reason:
+            if not reason.endswith(b"already opened"):
+                raise ConnectFailed("APN %s not activated (%s)" % (apn, reason.decode()))
+        elif final != b"OK" or err:
+            why = "+NETOPEN: %d" % err if final == b"OK" else final.decode()
+            raise ConnectFailed("APN %s not activated (%s)" % (apn, why))
+        for line in self.command(b"AT+IPADDR"):
+            if line.startswith(b"+IPADDR:"):
+                self.ip = line[8:].strip().decode()
+                self.attached = True
+                return self.ip
+        raise ConnectFailed("no IP address from APN %s" % apn)
+
+    def open(self, host, port, timeout_ms=None):
+        """Open the TCP connection to host:port (AT+CIPOPEN on link 0). Raises
+        ConnectFailed (a +CIPOPEN error, named), GprsTimeout, LinkDown when not attached.
+        A link still open from before is closed and the open tried once more."""
+        if not self.attached:
+            raise LinkDown("packet context not active: attach() first")
+        host = _check_quoted(host, "host")
+        cmd = ('AT+CIPOPEN=0,"TCP","%s",%d' % (host, port)).encode()
+        for _ in range(2):
+            self._rx_start = self._rx_end = 0
+            self._overflow = False
+            try:
+                err, final, reason = self._await(
+                    cmd, b"+CIPOPEN:", timeout_ms or self._connect_timeout
+                )
+            except GprsTimeout:
+                self.failures += 1
+                raise
+            if final == b"OK" and err == 0:
+                self.connected = True
+                self.failures = 0
+                return
+            if reason and reason.endswith(b"already created"):
+                self._await(b"AT+CIPCLOSE=0", b"+CIPCLOSE:", self._command_timeout)
+                continue
+            self.failures += 1
+            if err == 2:
+                self.attached = False  # "network not opened": attach again
+            if err:
+                names = _OPEN_ERRORS.split("|")
+                why = "+CIPOPEN error %d: %s" % (err, names[err] if err < len(names) else "?")
+            else:
+                why = reason.decode() if reason else final.decode()
+            raise ConnectFailed("host did not accept the connection (%s)" % why)
+        self.failures += 1
+        raise ConnectFailed("a connection is already open and does not close")
+
+    def _send_piece(self, piece):
+        # Every exchange is read to its end even when the link closes on the way: the
+        # module answers AT+CIPSEND with ">" or ERROR whatever happened, and after ">" it
+        # takes the next n bytes as data, whatever they are.
+        if not self.connected:
+            raise LinkDown("connection closed")
+        channel = self._channel
+        channel.command(b"AT+CIPSEND=0,%d" % len(piece))
+        deadline = deadline_in(self._send_timeout)
+        why = b""
+        while True:
+            line = self._poll(deadline, prompt=True)
+            if line is None:
+                self.failures += 1
+                raise GprsTimeout("no send prompt")
+            if line == b">":
+                break
+            if line == b"ERROR" or line.startswith(b"+CME ERROR"):
+                self._send_failed("connection closed before send", why or line)
+            if line.startswith(b"+CIPERROR"):
+                why = line  # the ERROR follows
+        channel.write(piece)
+        while True:
+            line = self._poll(deadline)
+            if line is None:
+                self.failures += 1
+                raise GprsTimeout("no +CIPSEND")
+            if line.startswith(b"+CIPSEND:"):
+                sent = _last(line)
+                if sent == len(piece):
+                    return  # the host has it, even if it has closed since
+                # -1: disconnected; fewer: the link is not usable after a short send.
+                self._send_failed("module sent %d of %d bytes" % (sent, len(piece)), line)
+            if line == b"ERROR" or line.startswith(b"+CME ERROR"):
+                self._send_failed("send failed", why or line)
+            if line.startswith(b"+CIPERROR"):
+                why = line
+
+    def _send_failed(self, what, line):
+        self.connected = False
+        self.failures += 1
+        raise LinkDown("%s (%s)" % (what, line.decode()))
+
+    def close(self):
+        """Close the TCP connection (AT+CIPCLOSE=0); quiet if it is already closed."""
+        if self.connected:
+            # +CIPCLOSE: 0,4 then ERROR: it closed already.
+            self._await(b"AT+CIPCLOSE=0", b"+CIPCLOSE:", self._command_timeout)
+        self.connected = False
+        self._rx_start = self._rx_end = 0
+
+    def shut(self):
+        """Close the socket service and the packet context (AT+NETCLOSE); quiet when it is
+        closed already (+IP ERROR: Network is already closed)."""
+        # The long deadline even when we think it closed: the module may have kept it open
+        # across a restart of the terminal, and closing an open one takes a while.
+        self._await(b"AT+NETCLOSE", b"+NETCLOSE:", self._attach_timeout)
+        self.connected = False
+        self.attached = False
+        self.ip = None
+
+    # --- watchdog ------------------------------------------------------------------------
+
+    def _went_down(self, deadline):
+        # No power-down message: a module that still answers right after the press was on
+        # and is switching off; it is off once it stops answering. One that does not answer
+        # was off (the press starts it) or hung (power_cycle presses again if sync fails).
+        if not self._answers():
+            return self.powered_down
+        while ticks_left(deadline) > 0:
+            time.sleep_ms(_PROBE_MS)
+            if not self._answers():
+                return True
+        raise GprsTimeout("module still answers after PWRKEY")
