@@ -22,15 +22,14 @@ upright (micropython-lib's ssd1306 driver).
 Wire format from the device (board/simbus.py): records `01 flags len(2) data` (SPI write;
 flags bit 0 = DC, bit 1 = CS; written while CS is high are ignored, as the chip does),
 `02 level` (RST line), `03 addr len(2) data` (an I2C write transaction).
-PNG: written with zlib and struct (no imaging library), RGB, optionally scaled up.
+PNG: hostlib/png.py (zlib and struct, no imaging library), RGB, optionally scaled up.
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
+from hostlib import png
 from hostlib.emulators.base import Emulator
 
 WIDTH = 128
@@ -38,7 +37,6 @@ HEIGHT = 64
 SPI_WRITE = 0x01
 RESET_LINE = 0x02
 I2C_WRITE = 0x03
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Glass colours: an STN LCD's dark pixels on its grey-green, an OLED's lit pixels on black.
 LCD_COLOURS = ((0x1E, 0x28, 0x1E), (0xB4, 0xC8, 0xA0))
 OLED_COLOURS = ((0xE6, 0xF0, 0xFF), (0x00, 0x00, 0x00))
@@ -109,30 +107,12 @@ class Picture:
         return sum(map(sum, self.rows))
 
     def png(self, scale: int = 1) -> bytes:
-        """The picture as a PNG (RGB, 8 bits), each pixel `scale` x `scale`."""
-        on, off = (bytes(c) for c in self.colours)
-        raw = bytearray()
-        for row in self.rows:
-            line = b"".join((on if p else off) * scale for p in row)
-            for _ in range(scale):
-                raw.append(0)  # filter: none
-                raw += line
-        header = struct.pack(">IIBBBBB", self.width * scale, self.height * scale, 8, 2, 0, 0, 0)
-        return (
-            PNG_SIGNATURE
-            + _chunk(b"IHDR", header)
-            + _chunk(b"IDAT", zlib.compress(bytes(raw), 9))
-            + _chunk(b"IEND", b"")
-        )
+        """The picture as a PNG (RGB, 8 bits, in the glass's colours), each pixel `scale` x
+        `scale`."""
+        return png.encode(self.rows, scale=scale, colours=self.colours)
 
     def save_png(self, path, scale: int = 4) -> Path:
-        path = Path(path)
-        path.write_bytes(self.png(scale))
-        return path
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return png.write(path, self.rows, scale=scale, colours=self.colours)
 
 
 class ST7567:
