@@ -1,4 +1,5 @@
-"""The bearer interface the transaction engine talks through, and its TCP implementation.
+"""The bearer interface the transaction engine talks through, the frame reading every bearer
+shares, and the TCP bearer.
 
 A bearer carries whole ISO 8583 frames (spec §1): a 2-byte big-endian length, then that many
 bytes. The engine only ever calls:
@@ -15,14 +16,16 @@ copies the values it keeps). Every wait is bounded and ends in a named error, al
 (an OSError):
 
     ConnectFailed   no connection: host unknown, refused, or no answer within connect_ms
+                    (dial-up: busy, no answer, no dial tone; GPRS: no SIM, not registered)
     CommTimeout     no whole frame within timeout_ms (nothing, or part of one)
     LinkDown        the connection closed or broke: before an answer, or in the middle of one
     CommError       anything else (a frame longer than the receive buffer)
 
 After any of them the engine closes the bearer: a late answer must never be read as the
-answer to the next request. TcpBearer runs on MicroPython's `socket` (the unix port, and the
-ESP32 over Ethernet or Wi-Fi); the dial-up (drivers/hayes.py) and GPRS (drivers/sim800.py)
-bearers plug in later behind the same methods, mapping their drivers' errors to these.
+answer to the next request. FrameBearer reads frames for every bearer, whatever pieces the
+line delivers them in; TcpBearer runs on MicroPython's `socket` (the unix port, and the ESP32
+over Ethernet or Wi-Fi). The dial-up, GPRS and Ethernet bearers, and the choice among them
+from the terminal's parameters, are in app.bearers.
 """
 
 import errno
@@ -60,27 +63,97 @@ def _code(exc):
     return exc.args[0] if exc.args else 0
 
 
-class TcpBearer:
-    """Frames over one TCP connection to `host`:`port`.
+class FrameBearer:
+    """What every bearer shares: the receive buffer, and reading one whole frame from a byte
+    stream that hands it over in pieces of any size.
 
-    `connect_ms` bounds the connection set-up, `io_ms` each send; a receive is bounded by
-    the timeout the engine passes. The receive buffer (`buffer_size`, allocated once, or the
-    one `use_buffer` lends) bounds the longest frame accepted.
+    A subclass provides `connected`, connect(), close(), send(frame) and the one read
+    primitive `_readinto(view, timeout_ms)`: put what has arrived (at least one byte, at most
+    len(view)) into `view` and return the count, or 0 if nothing came within `timeout_ms`;
+    raise LinkDown when the link is gone. The receive buffer (`buffer_size`, allocated on
+    first use, or the one `use_buffer` lends) bounds the longest frame accepted.
     """
 
-    def __init__(self, host, port, *, connect_ms=30000, io_ms=30000, buffer_size=1024):
-        self.host = host
-        self.port = port
-        self.connect_ms = connect_ms
-        self.io_ms = io_ms
+    def __init__(self, buffer_size=1024):
         self._size = buffer_size
-        self._mv = None  # the receive buffer, made on first use unless use_buffer gives one
-        self._sock = None
+        self._mv = None
+
+    @property
+    def connected(self):
+        """True while a connection (call, socket) is open."""
+        raise NotImplementedError
+
+    def connect(self):
+        raise NotImplementedError
+
+    def close(self):
+        raise NotImplementedError
+
+    def send(self, frame):
+        raise NotImplementedError
+
+    def _readinto(self, view, timeout_ms):
+        raise NotImplementedError
 
     def use_buffer(self, buffer):
         """Receive into `buffer` (a bytearray) instead of a buffer of our own: the engine
         lends its packing buffer, since a request is sent whole before its answer is read."""
         self._mv = memoryview(buffer)
+
+    def _read(self, view, deadline, got, total):
+        # Fill `view` before `deadline`: CommTimeout or LinkDown otherwise, saying how much of
+        # the answer (`got` bytes before this view, `total` expected) had arrived.
+        have = 0
+        while have < len(view):
+            left = time.ticks_diff(deadline, time.ticks_ms())
+            if left <= 0:
+                if got or have:
+                    raise CommTimeout("%d of %d bytes of the answer arrived" % (got + have, total))
+                raise CommTimeout("no answer")
+            try:
+                have += self._readinto(view[have:], left)
+            except LinkDown as exc:
+                if got or have:
+                    raise LinkDown(
+                        "%s after %d of %d bytes of the answer" % (exc, got + have, total)
+                    )
+                raise
+
+    def receive(self, timeout_ms):
+        """One whole frame (memoryview from its length prefix on), within `timeout_ms`."""
+        if not self.connected:
+            raise LinkDown("not connected")
+        deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
+        mv = self._mv
+        if mv is None:
+            mv = self._mv = memoryview(bytearray(self._size))
+        self._read(mv[:_PREFIX], deadline, 0, _PREFIX)
+        length = mv[0] << 8 | mv[1]
+        if length + _PREFIX > len(mv):
+            raise CommError("answer of %d bytes exceeds the %d-byte buffer" % (length, len(mv)))
+        self._read(mv[_PREFIX : _PREFIX + length], deadline, _PREFIX, _PREFIX + length)
+        return mv[: _PREFIX + length]
+
+    def exchange(self, frame, timeout_ms):
+        """Send `frame`, then read one whole frame within `timeout_ms`."""
+        self.send(frame)
+        return self.receive(timeout_ms)
+
+
+class TcpBearer(FrameBearer):
+    """Frames over one TCP connection to `host`:`port`.
+
+    `connect_ms` bounds the connection set-up, `io_ms` each send; a receive is bounded by
+    the timeout the engine passes.
+    """
+
+    def __init__(self, host, port, *, connect_ms=30000, io_ms=30000, buffer_size=1024):
+        super().__init__(buffer_size)
+        self.host = host
+        self.port = port
+        self.connect_ms = connect_ms
+        self.io_ms = io_ms
+        self._sock = None
 
     @property
     def connected(self):
@@ -137,52 +210,19 @@ class TcpBearer:
             if n:
                 sent += n
 
-    def _read(self, view, deadline, got, total):
-        # Fill `view` from the socket before `deadline`: CommTimeout or LinkDown otherwise.
+    def _readinto(self, view, timeout_ms):
         sock = self._sock
         if sock is None:
             raise LinkDown("not connected")
-        have = 0
-        while have < len(view):
-            left = time.ticks_diff(deadline, time.ticks_ms())
-            if left <= 0:
-                if got or have:
-                    raise CommTimeout("%d of %d bytes of the answer arrived" % (got + have, total))
-                raise CommTimeout("no answer")
-            try:
-                sock.settimeout(left / 1000)
-                n = sock.readinto(view[have:])
-            except OSError as exc:
-                if _code(exc) in _TIMED_OUT:
-                    continue
-                raise LinkDown("receive failed (%s)" % _code(exc))
-            if n is None:
-                continue
-            if not n:
-                if got or have:
-                    raise LinkDown(
-                        "connection closed after %d of %d bytes of the answer"
-                        % (got + have, total)
-                    )
-                raise LinkDown("connection closed by the host")
-            have += n
-
-    def receive(self, timeout_ms):
-        """One whole frame (memoryview from its length prefix on), within `timeout_ms`."""
-        if self._sock is None:
-            raise LinkDown("not connected")
-        deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
-        mv = self._mv
-        if mv is None:
-            mv = self._mv = memoryview(bytearray(self._size))
-        self._read(mv[:_PREFIX], deadline, 0, _PREFIX)
-        length = mv[0] << 8 | mv[1]
-        if length + _PREFIX > len(mv):
-            raise CommError("answer of %d bytes exceeds the %d-byte buffer" % (length, len(mv)))
-        self._read(mv[_PREFIX : _PREFIX + length], deadline, _PREFIX, _PREFIX + length)
-        return mv[: _PREFIX + length]
-
-    def exchange(self, frame, timeout_ms):
-        """Send `frame`, then read one whole frame within `timeout_ms`."""
-        self.send(frame)
-        return self.receive(timeout_ms)
+        try:
+            sock.settimeout(timeout_ms / 1000)
+            n = sock.readinto(view)
+        except OSError as exc:
+            if _code(exc) in _TIMED_OUT:
+                return 0
+            raise LinkDown("receive failed (%s)" % _code(exc))
+        if n is None:
+            return 0
+        if not n:
+            raise LinkDown("connection closed by the host")
+        return n
