@@ -12,10 +12,11 @@ import textwrap
 import threading
 
 import pytest
+from pngread import ink
 
 from hostlib import micropython
-from hostlib.emulators import ModemEmulator, PrinterEmulator, Sim800Emulator
-from hostlib.emulators.printer import pillow_available
+from hostlib.emulators import Line, ModemEmulator, PrinterEmulator, Receipt, Sim800Emulator
+from hostlib.glyphs import Font
 
 # Compiling the drivers from source needs more heap than the ESP32 has (the terminal loads
 # them precompiled); the driver heap figures come from test_*.py under mpy/ and the bench.
@@ -453,18 +454,98 @@ print(json.dumps(out))
     assert out == {"offline": 0}
 
 
-@pytest.mark.skipif(not pillow_available(), reason="Pillow not installed: text rendering only")
-def test_receipt_png(tmp_path):
-    with PrinterEmulator(png_dir=tmp_path) as p:
-        device(PRINTER_PRELUDE % p.port + "printer.print_job(%s)\nprint('{}')\n" % slip_job())
-        p.wait_for(lambda: p.receipts, what="the cut")
-    from PIL import Image
+def ink_bands(rows):
+    """(top, bottom) of each run of dot rows with ink, top to bottom: the printed lines."""
+    bands = []
+    top = None
+    for y, row in enumerate(rows + [[0]]):
+        if any(row) and top is None:
+            top = y
+        elif not any(row) and top is not None:
+            bands.append((top, y - 1))
+            top = None
+    return bands
 
-    image = Image.open(tmp_path / "receipt-001.png").convert("L")
-    assert image.width == 384 and image.height > 7 * 24
-    # The title is ink in the middle of the head: centred, 3 double-width Chinese characters.
-    left, top, right, bottom = image.crop((0, 12, 384, 60)).point(lambda v: 255 - v).getbbox()
-    assert abs((left + right) / 2 - 192) <= 24 and right - left >= 100, (left, right)
+
+def ink_span(rows, band):
+    """(leftmost, rightmost) dot with ink in a band of rows."""
+    columns = [x for row in rows[band[0] : band[1] + 1] for x, dot in enumerate(row) if dot]
+    return min(columns), max(columns)
+
+
+# A merchant copy: centred bold double-size title, the merchant's name in Chinese, the amount
+# on the right.
+RECEIPT_JOB = [
+    ("CENTER | BOLD | DOUBLE", "商户联"),
+    ("LEFT", "MERCHANT NAME:"),
+    ("LEFT", "测试商户"),
+    ("RIGHT | BOLD", "RMB 0.01"),
+]
+
+
+def test_receipt_png_is_drawn_as_the_head_prints_it(tmp_path):
+    job = "[%s]" % ", ".join("(%s, %r)" % (s, t.encode("gb18030")) for s, t in RECEIPT_JOB)
+    with PrinterEmulator(png_dir=tmp_path) as p:
+        device(PRINTER_PRELUDE % p.port + "printer.print_job(%s)\nprint('{}')\n" % job)
+        p.wait_for(lambda: p.receipts, what="the cut")
+    assert p.missing_glyphs == []
+    rows = ink((tmp_path / "receipt-001.png").read_bytes())
+    assert len(rows[0]) == 384  # the 58 mm head
+    title, label, name, amount, cut = ink_bands(rows)
+    # The title sits in the middle of the paper, the amount against the right edge.
+    left, right = ink_span(rows, title)
+    assert abs(left - (383 - right)) <= 8 and right - left > 100, (left, right)
+    left, right = ink_span(rows, amount)
+    assert left > 192 and right >= 380, (left, right)
+    # Double size: twice as tall as the same characters at normal size, twice as wide.
+    title_height = title[1] - title[0] + 1
+    name_height = name[1] - name[0] + 1
+    assert abs(title_height - 2 * name_height) <= 3, (title_height, name_height)
+    title_each = (ink_span(rows, title)[1] - ink_span(rows, title)[0]) / 3
+    name_each = (ink_span(rows, name)[1] - ink_span(rows, name)[0]) / 4
+    assert 1.7 < title_each / name_each < 2.3, (title_each, name_each)
+    # A Chinese character takes about twice the width of an ASCII one (24 dots against 12).
+    label_each = (ink_span(rows, label)[1] + 1) / len("MERCHANT NAME:")
+    assert 1.6 < (ink_span(rows, name)[1] + 1) / 4 / label_each < 2.4
+    # The cut: one dashed row across the paper, after the last line.
+    assert cut[0] == cut[1] and cut[0] > amount[1]
+    dashes = rows[cut[0]]
+    assert sum(dashes) > 100 and sum(1 for a, b in zip(dashes, dashes[1:]) if a != b) > 10
+
+
+def test_character_in_no_font_is_a_box_and_reported(tmp_path):
+    card = "\U0001f4b3"  # a card emoji in a merchant name: in neither the subset nor Unifont
+    with PrinterEmulator(png_dir=tmp_path) as p:
+        with p.lock:
+            p.received(b"\x1b@\x1c&" + ("卡" + card).encode("gb18030") + b"\n\x1dV\x01")
+    assert p.receipts[0].texts() == ["卡" + card]
+    assert p.missing_glyphs == [card] and p.receipts[0].missing_glyphs() == [card]
+    rows = ink((tmp_path / "receipt-001.png").read_bytes())
+    band = ink_bands(rows)[0]
+    # The second 24-dot cell holds an empty rectangle: its top and bottom ink rows span the
+    # cell, the rows between have ink only at the two sides.
+    cell = [row[24:48] for row in rows[band[0] : band[1] + 1] if any(row[24:48])]
+    assert sum(cell[0]) >= 20 and sum(cell[-1]) >= 20
+    for row in cell[1:-1]:
+        inked = [x for x, dot in enumerate(row) if dot]
+        assert len(inked) == 2 and inked[1] - inked[0] >= 18, row
+
+
+def test_receipt_png_without_unifont_installed(tmp_path):
+    # The terminal's own font alone: what it lacks is boxed and reported, the rest is drawn.
+    subset_only = Font(fallback=None)
+    receipt = Receipt([Line("签购单", "center", True, 2, 2)], cut=True)
+    assert receipt.missing_glyphs(subset_only) == ["购"]
+    rows = ink(receipt.png(tmp_path / "slip.png", subset_only).read_bytes())
+    assert len(rows[0]) == 384 and len(ink_bands(rows)) == 2  # the title, the cut
+
+
+def test_bold_is_one_dot_heavier(tmp_path):
+    plain = ink(Receipt([Line("RMB 0.01")]).png(tmp_path / "plain.png").read_bytes())
+    bold = ink(Receipt([Line("RMB 0.01", bold=True)]).png(tmp_path / "bold.png").read_bytes())
+    assert sum(map(sum, bold)) > sum(map(sum, plain))
+    band = ink_bands(plain)[0]
+    assert ink_span(bold, band) == (ink_span(plain, band)[0], ink_span(plain, band)[1] + 1)
 
 
 # --- the socket UART under asyncio -------------------------------------------------------------

@@ -3,6 +3,8 @@
     printer = PrinterEmulator(png_dir="receipts").start()
     ... device prints over SocketUART("127.0.0.1", printer.port) ...
     printer.receipts[0].text()         # the receipt as 32-column text
+    printer.receipts[0].png("slip.png")    # drawn as the head prints it (also: png_dir)
+    printer.missing_glyphs             # characters no font has: drawn as boxes
     printer.paper_out_after(5)         # the roll ends after 5 more lines
     printer.load_paper()               # a new roll: held data prints
     printer.open_cover(); printer.close_cover()
@@ -19,23 +21,34 @@ n=3 errors (none), n=4 roll sensor (bits 2/3 near end, bits 5/6 paper end). Pape
 after `paper_out_after(n)` printed lines; from then on, and while the cover is open, received
 bytes are held and printed when paper is loaded / the cover closed, as ESC/POS printers do.
 
-Each cut closes a Receipt: lines with their alignment, bold and size. If Pillow is importable
-the receipt can also be drawn to a PNG (384 dots wide, as the 58 mm head); Chinese glyphs need
-a CJK font (`font=` or POSKIT_CJK_FONT), otherwise Pillow's default font draws them as boxes.
+Each cut closes a Receipt: lines with their alignment, bold and size. With `png_dir` each
+receipt is also drawn to a PNG there, as the 58 mm head prints it (no imaging library: see
+`render`): 384 dots a row, a 12x24-dot cell for a single-width character and 24x24 for a
+Chinese (east-asian wide) one, glyphs from the terminal's own font (hostlib/glyphs.py: the
+display's Unifont subset, then GNU Unifont if installed). A character no font has is drawn
+as a box and listed in `missing_glyphs`, on the receipt and on the emulator.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hostlib import glyphs, png
 from hostlib.emulators.base import Emulator
 
 COLUMNS = 32
-DOTS = 384
+DOTS = 384  # the 58 mm head: 48 mm of print width at 8 dots/mm
 NEAR_END_LINES = 20
+# Font A of 58 mm ESC/POS modules: 12x24-dot cells (32 to a line), 24x24 for Chinese.
+NARROW_CELL = 12
+WIDE_CELL = 24
+CELL_HEIGHT = 24
+LINE_GAP = 6  # ESC 2, the default line spacing: a 30-dot pitch for 24-dot characters
+MARGIN = 12  # blank dots drawn above the first line and around the cut mark
 _ALIGN_NAMES = ("left", "center", "right")
 
 
@@ -78,13 +91,27 @@ class Receipt:
         """The receipt as plain text, one rendered line per line."""
         return "\n".join(line.render(columns) for line in self.lines)
 
-    def png(self, path: str | os.PathLike, font: str | None = None) -> Path:
-        """Draw the receipt to a PNG (needs Pillow)."""
-        return render_png(self, Path(path), font)
+    def png(self, path: str | os.PathLike, font: glyphs.Font | None = None) -> Path:
+        """Draw the receipt to a PNG at `path` (see `render`); returns the path."""
+        return png.write(path, [_pixels(row) for row in render(self, font)])
+
+    def missing_glyphs(self, font: glyphs.Font | None = None) -> list[str]:
+        """The characters no font has (drawn as boxes), each once, in order of appearance."""
+        font = font or glyphs.default_font()
+        missing = []
+        for line in self.lines:
+            for char in line.text:
+                if char not in missing and font.glyph(char) is None:
+                    missing.append(char)
+        return missing
+
+
+def _wide(char: str) -> bool:
+    return unicodedata.east_asian_width(char) in "WF"
 
 
 def _columns(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return sum(2 if _wide(ch) else 1 for ch in text)
 
 
 class PrinterEmulator(Emulator):
@@ -97,7 +124,7 @@ class PrinterEmulator(Emulator):
         *,
         paper_lines: int | None = None,
         png_dir: str | os.PathLike | None = None,
-        font: str | None = None,
+        font: glyphs.Font | None = None,
         **options,
     ) -> None:
         super().__init__(**options)
@@ -105,7 +132,8 @@ class PrinterEmulator(Emulator):
         self.cover_is_open = False
         self.offline = False
         self.png_dir = Path(png_dir) if png_dir else None
-        self.font = font or os.environ.get("POSKIT_CJK_FONT")
+        self.font = font  # None: glyphs.default_font()
+        self.missing_glyphs: list[str] = []  # characters of any receipt no font has
         self.receipts: list[Receipt] = []
         self.current = Receipt()
         self.status_requests = 0
@@ -308,11 +336,12 @@ class PrinterEmulator(Emulator):
             receipt.lines.pop()
         self.receipts.append(receipt)
         self.current = Receipt()
-        if self.png_dir is not None and pillow_available():
+        for char in receipt.missing_glyphs(self.font):
+            if char not in self.missing_glyphs:
+                self.missing_glyphs.append(char)
+        if self.png_dir is not None:
             self.png_dir.mkdir(parents=True, exist_ok=True)
-            render_png(
-                receipt, self.png_dir / ("receipt-%03d.png" % len(self.receipts)), self.font
-            )
+            receipt.png(self.png_dir / ("receipt-%03d.png" % len(self.receipts)), self.font)
 
 
 def _command_length(data: bytes, i: int) -> int | None:
@@ -337,76 +366,77 @@ def _command_length(data: bytes, i: int) -> int | None:
     return 3  # GS ! n and other one-parameter GS commands
 
 
-def pillow_available() -> bool:
-    try:
-        import PIL  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def render(receipt: Receipt, font: glyphs.Font | None = None) -> list[int]:
+    """The receipt as the head burns it: one int of DOTS bits per dot row (the leftmost dot
+    the top bit). Each line is a row of cells, 12x24 dots for a single-width character and
+    24x24 for a Chinese one, GS ! multiplying both; placed left, centred or right in the 384
+    dots; bold smeared one dot to the right, as printers double-strike; 6 dots between lines.
+    A cut ends in a dashed mark. What goes past the last dot is cut off (the text rendering
+    does not wrap either)."""
+    font = font or glyphs.default_font()
+    rows = [0] * MARGIN
+    for line in receipt.lines:
+        rows += _draw_line(line, font)
+        rows += [0] * LINE_GAP
+    if receipt.cut:
+        dashes = int("1" * 8 + "0" * 8, 2)
+        mark = 0
+        for _ in range(DOTS // 16):
+            mark = (mark << 16) | dashes
+        rows += [0] * MARGIN + [mark] + [0] * (MARGIN - 1)
+    return rows
 
 
-# Fonts looked for when none is named: a monospaced Latin face for the 12x24 cells, and a
-# CJK face for the 24x24 ones (without one, Chinese is drawn as boxes).
-_LATIN_FONTS = (
-    "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationMono-Regular.ttf",
-)
-_CJK_FONTS = (
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/truetype/arphic/uming.ttc",
-    "/usr/share/fonts/opentype/unifont/unifont.otf",
-)
+def _draw_line(line: Line, font: glyphs.Font) -> list[int]:
+    rows = [0] * (CELL_HEIGHT * line.height)
+    free = max(DOTS - line.columns() * NARROW_CELL, 0)
+    x = {"right": free, "center": free // 2}.get(line.align, 0)
+    for char in line.text:
+        wide = _wide(char)
+        cell_width = (WIDE_CELL if wide else NARROW_CELL) * line.width
+        if x >= DOTS:
+            break
+        if char != " ":
+            shift = DOTS - x - cell_width  # negative: the cell runs past the last dot
+            for y, row in enumerate(_cell(char, wide, font)):
+                row = _stretch(row, cell_width // line.width, cell_width)
+                row = row << shift if shift >= 0 else row >> -shift
+                for dy in range(line.height):
+                    rows[y * line.height + dy] |= row
+        x += cell_width
+    if line.bold:
+        rows = [row | (row >> 1) for row in rows]
+    return rows
 
 
-def _font(candidates, size: int):
-    from PIL import ImageFont
+@functools.lru_cache(maxsize=2048)
+def _cell(char: str, wide: bool, font: glyphs.Font) -> tuple[int, ...]:
+    # One character's cell at normal size, CELL_HEIGHT rows of the cell's width in bits. The
+    # 8x16 and 16x16 Unifont glyphs fill the 12x24 and 24x24 cells at 1.5 times
+    # (nearest-neighbour); a glyph wider than its cell is narrowed to fit, a narrower one
+    # centred.
+    cell_width = WIDE_CELL if wide else NARROW_CELL
+    found = font.glyph(char)
+    if found is None:  # a box, as the display draws a character its font lacks
+        side = ((1 << (cell_width - 2)) - 1) << 1
+        edges = (1 << (cell_width - 2)) | 2
+        return (0, 0, side) + (edges,) * (CELL_HEIGHT - 6) + (side, 0, 0)
+    width, glyph_rows = found
+    drawn = min(width * 3 // 2, cell_width)
+    right = (cell_width - drawn) - (cell_width - drawn) // 2
+    return tuple(
+        _stretch(glyph_rows[y * glyphs.HEIGHT // CELL_HEIGHT], width, drawn) << right
+        for y in range(CELL_HEIGHT)
+    )
 
-    for name in candidates:
-        if name and os.path.exists(name):
-            try:
-                return ImageFont.truetype(name, size)
-            except OSError:
-                continue
-    return ImageFont.load_default(size)
+
+def _stretch(value: int, width: int, new_width: int) -> int:
+    # A row of `width` dots resampled to `new_width`, nearest neighbour.
+    out = 0
+    for x in range(new_width):
+        out = (out << 1) | ((value >> (width - 1 - x * width // new_width)) & 1)
+    return out
 
 
-def render_png(receipt: Receipt, path: Path, font: str | None = None) -> Path:
-    """Draw `receipt` as the print head would: 384 dots, 12x24-dot cells for single-byte
-    characters and 24x24 for Chinese ones, scaled by each line's size, bold drawn with a
-    stroke. `font` names a CJK font (a Latin-only font draws Chinese as boxes)."""
-    from PIL import Image, ImageDraw
-
-    latin = _font(_LATIN_FONTS, 20)
-    wide_face = _font((font,) + _CJK_FONTS, 22)
-    rows = [24 * line.height + 4 for line in receipt.lines] or [28]
-    image = Image.new("1", (DOTS, sum(rows) + 24), 1)
-    draw = ImageDraw.Draw(image)
-    y = 12
-    for line, row in zip(receipt.lines, rows):
-        free = max(COLUMNS - line.columns(), 0) * 12
-        x = {"right": free, "center": free // 2}.get(line.align, 0)
-        for ch in line.text:
-            wide = unicodedata.east_asian_width(ch) in "WF"
-            base = 24 if wide else 12
-            width = base * line.width
-            if ch != " " and x + width <= DOTS:
-                # One 12x24 (24x24) cell, drawn at normal size, then scaled like GS ! does.
-                glyph = Image.new("1", (base, 24), 1)
-                ImageDraw.Draw(glyph).text(
-                    (0, 0),
-                    ch,
-                    font=wide_face if wide else latin,
-                    fill=0,
-                    stroke_width=1 if line.bold else 0,
-                    stroke_fill=0,
-                )
-                if line.width != 1 or line.height != 1:
-                    glyph = glyph.resize((width, 24 * line.height))
-                image.paste(glyph, (x, y))
-            x += width
-        y += row
-    draw.line((0, y + 6, DOTS, y + 6), fill=0)  # the cut
-    image.save(path)
-    return path
+def _pixels(row: int) -> list[int]:
+    return [1 if bit == "1" else 0 for bit in format(row, "0%db" % DOTS)]
