@@ -1,5 +1,5 @@
 """The real display drivers, on MicroPython, feeding the host-side display emulator: the bytes
-they send become the picture a user would see on the glass.
+they send become the picture a user would see on the glass, and the text on it is read back.
 
 The device snippets record their link (board.simbus records) and print it as hex; the test
 feeds it to the emulator's chip model. One test runs the whole path over TCP as the virtual
@@ -9,12 +9,16 @@ from the generated font module.
 
 import binascii
 import textwrap
+import time
 from pathlib import Path
 
 import pngread
 import pytest
 
-from hostlib import micropython
+from board.simbus import EmulatedSPI
+from drivers import st7567
+from drivers.lcd import CENTER, RIGHT
+from hostlib import glyphs, micropython
 from hostlib.emulators.display import SSD1306, ST7567, Decoder, DisplayEmulator, Picture
 
 HERE = Path(__file__).resolve().parent
@@ -238,3 +242,119 @@ def test_unifont_bitmaps_here_are_the_fonts(char):
     for y, row in enumerate(glyph_rows(char)):
         page, bit = divmod(y, 8)
         assert [(glyph[page * width + x] >> bit) & 1 for x in range(width)] == row
+
+
+# --- reading the text back off the glass --------------------------------------------------------
+# The same driver on CPython (conftest.py puts device/ and the framebuf stand-in on the path),
+# its SPI records fed straight into the chip model: quick enough to draw many screens.
+
+
+class ChipLink:
+    """The far end of board.simbus's stream: every record straight into a chip model."""
+
+    def __init__(self, chip):
+        self.decoder = Decoder(chip)
+
+    def write(self, data):
+        self.decoder.feed(bytes(data))
+        return len(data)
+
+
+@pytest.fixture
+def lcd(monkeypatch):
+    """(driver, chip): the real ST7567 driver wired to the emulator's ST7567."""
+    # MicroPython's time.sleep_ms: the driver's power-up settling waits, nothing a model
+    # needs to wait for.
+    monkeypatch.setattr(time, "sleep_ms", lambda ms: None, raising=False)
+    chip = ST7567()
+    spi = EmulatedSPI(ChipLink(chip))
+    return st7567.ST7567(spi, cs=spi.cs, dc=spi.dc, rst=spi.rst), chip
+
+
+def test_read_text_english_and_chinese(lcd):
+    display, chip = lcd
+    display.text(0, "消费 Sale")
+    display.text(1, "金额: RMB 0.01")
+    display.show()
+    assert chip.picture().read_text() == ["消费 Sale", "金额: RMB 0.01", "", ""]
+    assert chip.picture().inverse_lines() == []
+    display.clear()
+    display.show()
+    assert chip.picture().read_text() == ["", "", "", ""]
+
+
+@pytest.mark.parametrize("text", ["请刷卡", "RMB 0.01", "1 消费", "请插卡 OK", "0"])
+def test_read_text_wherever_the_driver_aligns_it(lcd, text):
+    display, chip = lcd
+    display.text(0, text)
+    display.text(1, text, align=CENTER)
+    display.text(2, text, align=RIGHT)
+    display.show()
+    picture = chip.picture()
+    assert picture.read_text()[:3] == [text, text, text]
+    # The three lines really are drawn at different places.
+    assert picture.line(0).rows != picture.line(2).rows
+    # A label and, beside it, a right-aligned value drawn over the same line.
+    display.text(3, "金额:")
+    display.text(3, text, align=RIGHT, clear=False)
+    display.show()
+    assert chip.picture().read_line(3) == "金额: " + text
+
+
+def test_read_text_at_any_pixel_offset(lcd):
+    display, chip = lcd
+    display.text(1, "请刷卡 Card")
+    display.show()
+    rows = chip.picture().rows
+    for shift in range(1, 9):  # the same line moved right pixel by pixel
+        moved = Picture([[0] * shift + row[: 128 - shift] for row in rows])
+        assert moved.read_line(1) == "请刷卡 Card", shift
+
+
+def test_selected_menu_line_reads_as_text_and_is_reported(lcd):
+    display, chip = lcd
+    display.text(0, "1 消费 Sale")
+    display.text(1, "2 撤销 Void", inverse=True)
+    display.text(2, "3 退货 Refund")
+    display.stars(3, 4)  # PIN entry: four digits typed
+    display.show()
+    picture = chip.picture()
+    assert picture.read_text() == ["1 消费 Sale", "2 撤销 Void", "3 退货 Refund", "****"]
+    assert picture.inverse_lines() == [1]
+    # An inverse line with nothing on it is still a selected line, and reads empty.
+    display.text(3, "", inverse=True)
+    display.show()
+    assert chip.picture().inverse_lines() == [1, 3] and chip.picture().read_line(3) == ""
+
+
+def test_ink_that_is_no_glyph_reads_as_a_question_mark(lcd):
+    display, chip = lcd
+    display.text(0, "RMB€5")  # € is not in the terminal's font: the driver draws a box
+    display.text(1, "金额")
+    display.framebuf.fill_rect(100, 20, 7, 9, 1)  # a blob beside the text
+    display.text(2, "消费", inverse=True)
+    display.framebuf.fill_rect(90, 36, 5, 5, 0)  # a dark blob on a selected line
+    display.show()
+    assert chip.picture().read_text()[:3] == ["RMB?5", "金额 ?", "消费 ?"]
+
+
+@pytest.mark.parametrize("between", ["", " "])
+def test_every_glyph_of_the_font_reads_back_as_itself(lcd, between):
+    # All of font16 as the driver draws it, a line at most 112 pixels wide, the characters
+    # touching or a space apart: none is read as another, whatever is beside it.
+    display, chip = lcd
+    font = glyphs.font16()
+    lines = [""]
+    for c in font:
+        if c == " ":
+            continue
+        if display.width(lines[-1] + between + c) > 112:
+            lines.append("")
+        lines[-1] += (between if lines[-1] else "") + c
+    for first in range(0, len(lines), 4):
+        screen = lines[first : first + 4]
+        display.clear()
+        for n, text in enumerate(screen):
+            display.text(n, text, inverse=n == 1)
+        display.show()
+        assert chip.picture().read_text()[: len(screen)] == screen

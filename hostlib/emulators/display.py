@@ -4,6 +4,8 @@
     display = DisplayEmulator("st7567").start()      # or "ssd1306" (address 0x3C)
     ... device: EmulatedSPI(SocketUART("127.0.0.1", display.port)) (board/simbus.py) ...
     print(display.picture().text())                  # 64 lines of '#' (pixel on) and '.'
+    display.picture().read_text()                    # ['请刷卡', '', 'RMB 0.01', '']
+    display.picture().inverse_lines()                # [2]: the selected menu line
     display.picture().save_png("screen.png", scale=4)
 
 The chip models (ST7567, SSD1306) can also be fed directly: `command(byte)`, `data(bytes)`,
@@ -19,6 +21,12 @@ column x on glass column x; A1 with C0 turns the picture by 180 degrees and, as 
 shows SEG0-127, the picture's columns are then RAM 4-131. For the SSD1306: A1 with C8 is
 upright (micropython-lib's ssd1306 driver).
 
+Reading text back (Picture.read_line/read_text): the device's text layer (drivers/lcd.py)
+draws 4 lines of 16 pixels from fonts/font16.py, and the picture is read by matching those
+same glyphs (hostlib/glyphs.py) at every pixel offset, so what the glass shows can be waited
+for as text, whatever the alignment. It is exact for text the driver drew in full; a box (a
+character the font lacks), other ink and text cut off at the edge read as '?'.
+
 Wire format from the device (board/simbus.py): records `01 flags len(2) data` (SPI write;
 flags bit 0 = DC, bit 1 = CS; written while CS is high are ignored, as the chip does),
 `02 level` (RST line), `03 addr len(2) data` (an I2C write transaction).
@@ -27,19 +35,90 @@ PNG: hostlib/png.py (zlib and struct, no imaging library), RGB, optionally scale
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
-from hostlib import png
+from hostlib import glyphs, png
 from hostlib.emulators.base import Emulator
 
 WIDTH = 128
 HEIGHT = 64
+LINE_HEIGHT = 16  # the device's text lines (drivers/lcd.py)
 SPI_WRITE = 0x01
 RESET_LINE = 0x02
 I2C_WRITE = 0x03
 # Glass colours: an STN LCD's dark pixels on its grey-green, an OLED's lit pixels on black.
 LCD_COLOURS = ((0x1E, 0x28, 0x1E), (0xB4, 0xC8, 0xA0))
 OLED_COLOURS = ((0xE6, 0xF0, 0xFF), (0x00, 0x00, 0x00))
+
+
+@functools.cache
+def _glyph_table() -> dict[tuple[int, tuple[int, ...]], str]:
+    # (width, rows) -> character for every glyph of the display font with ink (the space is
+    # left out: blank columns are read as gaps), and the box drivers/lcd.py draws in a
+    # narrow or wide cell for a character the font lacks, which reads as '?'.
+    table = {}
+    for width in (8, 16):
+        side = ((1 << (width - 2)) - 1) << 1  # columns 1 to width-2
+        edges = (1 << (width - 2)) | 2  # columns 1 and width-2
+        rows = (0, 0, side) + (edges,) * 10 + (side, 0, 0)
+        table[(width, rows)] = "?"
+    for char, (width, rows) in glyphs.font16().items():
+        if any(rows):
+            table[(width, rows)] = char
+    return table
+
+
+def _read(values: list[int], width: int) -> str:
+    # The reading that leaves the fewest columns of ink unexplained by glyphs (then the one
+    # with the fewest characters), found by dynamic programming from the right edge. A glyph
+    # matches only exactly, all 16 rows and its blank columns included. No glyph of font16 is
+    # another shifted sideways, but a window can hold one glyph and cut through the next ('"'
+    # holds "'" and half a tick): a greedy left-to-right match would read that as "'?", the
+    # fewest-unexplained reading reads '"'. test_display_emulator reads the whole font back.
+    table = _glyph_table()
+    ink = 0
+    for value in values:
+        ink |= value
+    lit = [(ink >> (width - 1 - x)) & 1 for x in range(width)]
+    # best[x]: (unexplained ink columns, characters, step) for columns x..width-1; a step is
+    # a character and its width, or None for one column with no glyph.
+    best: list[tuple[int, int, tuple[str, int] | None]] = [(0, 0, None)] * (width + 1)
+    for x in range(width - 1, -1, -1):
+        after = best[x + 1]
+        best[x] = (after[0] + lit[x], after[1], None)
+        for size in (16, 8):
+            if x + size > width:
+                continue
+            shift = width - x - size
+            mask = (1 << size) - 1
+            char = table.get((size, tuple((value >> shift) & mask for value in values)))
+            if char is not None:
+                after = best[x + size]
+                option = (after[0], after[1] + 1, (char, size))
+                if option[:2] < best[x][:2]:
+                    best[x] = option
+    out: list[str] = []
+    gap = False
+    x = 0
+    while x < width:
+        step = best[x][2]
+        if step is None and not lit[x]:
+            gap = True
+            x += 1
+            continue
+        if gap and out:
+            out.append(" ")
+        gap = False
+        if step is not None:
+            out.append(step[0])
+            x += step[1]
+            continue
+        # Ink no glyph accounts for: one '?' for each run of it.
+        out.append("?")
+        while x < width and best[x][2] is None and lit[x]:
+            x += 1
+    return "".join(out)
 
 
 def _noise(size: int, seed: int) -> bytearray:
@@ -105,6 +184,44 @@ class Picture:
     def lit(self) -> int:
         """Pixels on."""
         return sum(map(sum, self.rows))
+
+    # --- reading the text back -----------------------------------------------------------
+
+    def read_line(self, n: int) -> str:
+        """The text shown on text line n (rows 16n to 16n+15), read back by matching the
+        terminal's own glyphs (device/fonts/font16.py) wherever they sit, so left, centred
+        and right-aligned text all read. A selected (inverse) line is read as its text. Ink
+        no glyph matches, such as the driver's box for a character the font lacks or text
+        cut off at the edge, reads as '?'; blank runs between text read as one space."""
+        if not 0 <= n < self.height // LINE_HEIGHT:
+            raise ValueError("no text line %d on a %d-row picture" % (n, self.height))
+        values = self._line_values(n)
+        if self._inverted(values):
+            full = (1 << self.width) - 1
+            values = [value ^ full for value in values]
+        return _read(values, self.width)
+
+    def read_text(self) -> list[str]:
+        """read_line() of every text line, top to bottom."""
+        return [self.read_line(n) for n in range(self.height // LINE_HEIGHT)]
+
+    def inverse_lines(self) -> list[int]:
+        """The text lines shown light on dark (a menu's selected line)."""
+        return [
+            n for n in range(self.height // LINE_HEIGHT) if self._inverted(self._line_values(n))
+        ]
+
+    def _line_values(self, n: int) -> list[int]:
+        # Each pixel row of the line as an int, the leftmost pixel the top bit (as glyphs.py
+        # holds glyph rows), so a glyph-wide window is a shift and a mask.
+        rows = self.rows[LINE_HEIGHT * n : LINE_HEIGHT * (n + 1)]
+        return [int("".join("1" if p else "0" for p in row), 2) for row in rows]
+
+    def _inverted(self, values: list[int]) -> bool:
+        # The driver fills an inverse line before drawing glyphs XORed into it, and glyphs
+        # are mostly blank: more than half the line lit is the fill, not ink.
+        lit = sum(value.bit_count() for value in values)
+        return lit * 2 > self.width * LINE_HEIGHT
 
     def png(self, scale: int = 1) -> bytes:
         """The picture as a PNG (RGB, 8 bits, in the glass's colours), each pixel `scale` x
