@@ -2,9 +2,9 @@
 
 Each emulator listens on 127.0.0.1 (an ephemeral port unless given one), accepts the virtual
 terminal's connection (device code using `board.unix_sim.SocketUART` in place of a UART) and
-answers the real protocol: Hayes AT for the dial-up modem, SIM800 AT for the GPRS module,
-ESC/POS for the printer, poskit's framed protocol for the PIN pad, track 2 swipes for the
-card reader, the ST7567/SSD1306 command set for the display, and the key
+answers the real protocol: Hayes AT for the dial-up modem, SIM800 and SIM7600 AT for the
+GPRS/LTE module, ESC/POS for the printer, poskit's framed protocol for the PIN pad, track 2
+swipes for the card reader, the ST7567/SSD1306 command set for the display, and the key
 matrix's switches for the keypad (board/simbus.py carries those two). Faults are injected
 from the test or the vterm script by calling methods on the emulator. The same real drivers
 run against them as against the hardware.
@@ -18,6 +18,7 @@ from hostlib.emulators.modem import ModemEmulator
 from hostlib.emulators.pinpad import PinPadEmulator
 from hostlib.emulators.printer import Line, PrinterEmulator, Receipt
 from hostlib.emulators.sim800 import Sim800Emulator
+from hostlib.emulators.sim7600 import Sim7600Emulator
 
 __all__ = [
     "CardReaderEmulator",
@@ -31,4 +32,5 @@ __all__ = [
     "PrinterEmulator",
     "Receipt",
     "Sim800Emulator",
+    "Sim7600Emulator",
 ]

@@ -16,6 +16,10 @@ with ERROR as the module does (AT+CSTT outside IP INITIAL is the one drivers tri
 are (127.0.0.1 in tests). Data from the host arrives as `+IPD,<n>:` frames after
 AT+CIPHEAD=1, raw otherwise. Echo is on until ATE0, as at power-on. Errors follow AT+CMEE
 (0: ERROR, 1: +CME ERROR: <n>, 2: +CME ERROR: <text>).
+
+The SIM, signal and registration commands, echo, errors and the host connection are shared
+with the SIM7600 model (hostlib/emulators/sim7600.py), which overrides `_model_command` and
+the `_host_data`, `_host_gone`, `_pdp_lost` and `_send_result` hooks for its socket commands.
 """
 
 from __future__ import annotations
@@ -81,17 +85,13 @@ class Sim800Emulator(Emulator):
         """The host side closes the TCP connection: CLOSED to the device."""
         with self.lock:
             if self._host is not None:
-                self._close_host()
-                self.state = "TCP CLOSED"
-                self._urc("CLOSED")
+                self._host_gone()
                 self.notify()
 
     def deactivate_pdp(self) -> None:
         """The network drops the packet context: +PDP: DEACT (the link goes with it)."""
         with self.lock:
-            self._close_host()
-            self.state = "PDP DEACT"
-            self._urc("+PDP: DEACT")
+            self._pdp_lost()
             self.notify()
 
     @property
@@ -141,15 +141,34 @@ class Sim800Emulator(Emulator):
             data = sock.recv(1460)
         except OSError:
             data = b""
-        if not data:
-            self._close_host()
-            self.state = "TCP CLOSED"
-            self._urc("CLOSED")
-            return
+        if data:
+            self._host_data(data)
+        else:
+            self._host_gone()
+
+    # --- what differs between models (overridden by the SIM7600) -----------------------
+
+    def _host_data(self, data: bytes) -> None:
         if self.ciphead:
             self.send(b"\r\n+IPD,%d:" % len(data) + data)
         else:
             self.send(data)
+
+    def _host_gone(self) -> None:
+        self._close_host()
+        self.state = "TCP CLOSED"
+        self._urc("CLOSED")
+
+    def _pdp_lost(self) -> None:
+        self._close_host()
+        self.state = "PDP DEACT"
+        self._urc("+PDP: DEACT")
+
+    def _send_result(self, length: int, ok: bool) -> None:
+        self._urc("SEND OK" if ok else "SEND FAIL")
+
+    def _iccid_answer(self) -> str:
+        return self.iccid
 
     # --- bytes from the device -----------------------------------------------------------
 
@@ -183,15 +202,13 @@ class Sim800Emulator(Emulator):
         self._send_buf.clear()
         if self.send_fail or self._host is None:
             self.send_fail = False
-            self._urc("SEND FAIL")
-            return
+            return self._send_result(len(data), False)
         try:
             self._host.sendall(data)
         except OSError:
-            self._urc("SEND FAIL")
-            return
+            return self._send_result(len(data), False)
         self.host_bytes += data
-        self._urc("SEND OK")
+        self._send_result(len(data), True)
 
     def _command(self, line: str) -> None:
         self.commands.append(line)
@@ -214,7 +231,7 @@ class Sim800Emulator(Emulator):
         if upper == "AT+CCID":
             if self.sim == "NOT INSERTED":
                 return self._error(10)
-            self._urc(self.iccid)
+            self._urc(self._iccid_answer())
             return self._ok()
         if upper == "AT+CSQ":
             self._urc("+CSQ: %d,%d" % self.csq)
@@ -228,6 +245,10 @@ class Sim800Emulator(Emulator):
         if upper == "AT+CGATT?":
             self._urc("+CGATT: %d" % (1 if self.cgreg in (1, 5) else 0))
             return self._ok()
+        return self._model_command(line, upper)
+
+    def _model_command(self, line: str, upper: str) -> None:
+        # The SIM800's IP stack (the SIM7600 model overrides this).
         if upper == "AT+CIPSHUT":
             self._close_host()
             self.state = "IP INITIAL"
