@@ -194,11 +194,17 @@ def modem(**options):
     return Modem(uart("modem"), **options)
 
 
-def gprs(**options):
-    """The SIM800-class GPRS module on UART2, PWRKEY through bridge 0 GPIO 0."""
-    from drivers.sim800 import Sim800
-
-    return Sim800(uart("gprs"), pwrkey=bridge_pin("gprs_pwrkey"), pwrkey_active=1, **options)
+def gprs(model="sim800", **options):
+    """The GPRS/LTE module on UART2, PWRKEY through bridge 0 GPIO 0: `model` "sim800"
+    (SIM800-class, drivers.sim800) or "sim7600" (SIM7600-class LTE, drivers.sim7600); both
+    drivers have the same API. Only the chosen driver is imported."""
+    if model == "sim800":
+        from drivers.sim800 import Sim800 as Module
+    elif model == "sim7600":
+        from drivers.sim7600 import Sim7600 as Module
+    else:
+        raise ValueError("GPRS model must be sim800 or sim7600, not %r" % (model,))
+    return Module(uart("gprs"), pwrkey=bridge_pin("gprs_pwrkey"), pwrkey_active=1, **options)
 
 
 def pinpad(**options):
