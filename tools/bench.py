@@ -179,6 +179,7 @@ def render_iso8583(rows) -> list[str]:
 DRIVERS = (
     "drivers.hayes",
     "drivers.sim800",
+    "drivers.sim7600",
     "drivers.escpos",
     "drivers.keypad",
     "drivers.st7567",
