@@ -12,8 +12,8 @@
     gprs.recover()                    # watchdog: re-attach, then PWRKEY power cycle
 
 Same public API, options and named errors as drivers.sim800.Sim800 (this is a subclass): a
-bearer wraps either. The SIM, ICCID, signal and registration commands, the receive buffer,
-readinto() and the watchdog are Sim800's; what differs is below.
+bearer wraps either. The SIM, ICCID, signal and registration commands (with AT+CEREG? added
+for LTE), the receive buffer, readinto() and the watchdog are Sim800's; what differs is below.
 
 Socket commands answer in two steps: OK at once, then the result line when the network has
 answered (`+NETOPEN: <err>`, `+CIPOPEN: 0,<err>`, `+CIPCLOSE: 0,<err>`, `+NETCLOSE: <err>`,
@@ -81,7 +81,7 @@ class Sim7600(Sim800):
     """A SIM7600-class LTE module on a UART-like bus; `pwrkey` a Pin-like output (optional).
 
     Options as Sim800's, with defaults for this module: `pwrkey_ms` 3000 (at least 2.5 s
-    switches it off), `boot_timeout_ms` 30000 (it boots far slower than a SIM800),
+    switches it off), `boot_timeout_ms` 30000 (it boots slower than a SIM800),
     `attach_timeout_ms` 120000 (AT+NETOPEN's longest answer), `power_down_ms` 30000 (for it
     to stop answering after the press).
     """
@@ -172,10 +172,11 @@ class Sim7600(Sim800):
         self.shut()
         self.command(('AT+CGDCONT=1,"IP","%s"' % apn).encode())
         if user or password:
-            # SIMCom's order: password before user name. PAP, as private POS APNs use.
+            # SIMCom's order: password before user name; auth type 1 is PAP.
             self.command(('AT+CGAUTH=1,1,"%s","%s"' % (password, user)).encode())
         else:
-            # Clear what a previous APN left (kept in the module); refused on some firmware.
+            # Clear credentials a previous APN may have left; an ERROR is tolerated here,
+            # since this APN needs none.
             self._exchange(b"AT+CGAUTH=1,0")
         self.command(b"AT+CIPMODE=0")
         self.command(b"AT+CIPHEAD=1")
