@@ -142,6 +142,7 @@ class KeypadEmulator(Emulator):
         self.gap_ms = gap_ms
         self.mask = 0
         self._queue: list[tuple[float, int]] = []  # (monotonic time, mask), ascending
+        self._free_at = 0.0  # when the keys played so far are done, gap included
         self.sent: list[int] = []  # every mask sent, for tests
 
     def connected(self) -> None:
@@ -161,9 +162,12 @@ class KeypadEmulator(Emulator):
         """Queue a key script, to start when the keys queued before it are done."""
         events = timeline(script, press_ms=self.press_ms, gap_ms=self.gap_ms)
         with self.lock:
-            start = max(time.monotonic(), self._queue[-1][0] if self._queue else 0.0)
+            # After the previous script's last release, its gap too: two scripts tapping
+            # the same key are two taps, never one press with a 0 ms break in it.
+            start = max(time.monotonic(), self._free_at)
             for ms, mask in events:
                 self._queue.append((start + ms / 1000, mask))
+            self._free_at = start + (events[-1][0] + self.gap_ms) / 1000
             self.notify()
 
     def key_down(self, name: str) -> None:
