@@ -298,7 +298,9 @@ def test_a_malformed_script_is_refused_before_the_terminal_starts(tmp_path):
     for text, message in (
         ("timeout soon\n", "line 1: `timeout` needs a number of seconds"),
         ("\nfrobnicate 3\n", "line 2: unknown command 'frobnicate'"),
-        ("swipe 6222021234567890123\n", "`swipe` is not available yet"),
+        ("swipe 6222021234567890123\n", "is neither a track 2 (PAN=YYMM..., with the '=')"),
+        ("keys 1 2 OK CANCLE\n", "line 1: `keys`: no key 'CANCLE'"),
+        ("pin 12\n", "line 1: `pin`: a PIN is 4 to 12 digits"),
     ):
         out = run_script(tmp_path, text)
         assert out.returncode == 1
@@ -363,3 +365,154 @@ def test_the_modem_and_gprs_module_reach_the_host_given(tmp_path, echo_host):
     assert out.returncode == 0, out.stdout + out.stderr
     assert re.search(r"modem: 127\.0\.0\.1:\d+", out.stdout)
     assert re.search(r"gprs: 127\.0\.0\.1:\d+", out.stdout)
+
+
+DEVICE_CHECK = """\
+timeout 15
+send from board import unix_sim; from app import hwtest; print('SEEN', hwtest.run(unix_sim))\\r
+screen-check 设备检测
+keys 1 2 3
+screen-check 键 3
+swipe
+screen-check 卡 622424**0113
+keys F1
+screen-check PP20240001
+paper-out
+keys ENTER
+screen-check 缺纸 请装纸
+load-paper
+keys ENTER
+screen-check 打印 OK
+print-receipt-check POSKIT DEVICE CHECK
+swipe lrc
+screen-check 卡 LRC mismatch
+snapshot screen.png
+snapshot screen.txt
+keys CANCEL
+expect 'card': '622424******0113'
+"""
+
+
+def test_the_device_check_drives_keypad_display_reader_pinpad_and_printer(tmp_path):
+    out = run_script(tmp_path, DEVICE_CHECK, "--headless")
+    assert out.returncode == 0, out.stdout + out.stderr
+    for name in ("printer", "display", "keypad", "pinpad", "cardreader"):
+        assert re.search(r"^%s: 127\.0\.0\.1:\d+$" % name, out.stdout, re.M), name
+    # What the device reported: every key, in order, the PIN pad's serial, one slip printed.
+    seen = re.search(r"SEEN (\{.*\})", out.stdout)
+    assert seen, out.stdout
+    assert "'keys': ['1', '2', '3', 'F1', 'ENTER', 'ENTER', 'CANCEL']" in seen.group(1)
+    assert "'pinpad': 'PP20240001'" in seen.group(1)
+    assert "'printed': True" in seen.group(1)
+    # The full card number and the track never reach the console.
+    assert "6224242900000113" not in out.stdout + out.stderr
+    assert "2806201394903" not in out.stdout + out.stderr
+    # The snapshots: a PNG of the glass (4x scale) and the text read off it.
+    png = (tmp_path / "screen.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert int.from_bytes(png[16:20], "big") == 512 and int.from_bytes(png[20:24], "big") == 256
+    text = (tmp_path / "screen.txt").read_text(encoding="utf-8").splitlines()
+    assert text[:4] == ["设备检测", "键 ENTER", "卡 LRC mismatch", "打印 OK"]
+    assert len(text[5]) == 128 and set(text[5]) <= {"#", "."}
+
+
+def test_a_screen_check_that_fails_says_what_the_screen_shows(tmp_path):
+    out = run_script(
+        tmp_path,
+        "timeout 1\n"
+        "exec from board import unix_sim; d = unix_sim.display(); d.text(1, '请刷卡'); d.show()\n"
+        "screen-check 请插卡\n",
+        "--headless",
+    )
+    assert out.returncode == 1
+    assert "line 3 (screen-check 请插卡): the screen did not show '请插卡' within 1.0 s" in (
+        out.stderr
+    )
+    assert "'请刷卡'" in out.stderr
+
+
+def test_a_scripted_pin_is_entered_on_the_pin_pad_and_only_its_block_reaches_the_terminal(
+    tmp_path,
+):
+    from hostlib import vterm_script
+
+    entry = "pad.enter_pin('6224242900000113', b'RMB 0.01', slot=1)"
+    with VirtualTerminal(tmp_path / "flash.img") as terminal:
+        pad, console = terminal.pinpad, terminal.console
+        assert pad is not None and console is not None
+        pad.working_keys[1] = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+        vterm_script.run_script(
+            terminal,
+            "timeout 10\n"
+            "exec from board import unix_sim; pad = unix_sim.pinpad()\n"
+            "pin 123456\n"
+            "exec b = %s; print('block of', len(b))\n"
+            "expect block of 8\n"
+            "pin cancel\n" % entry,
+        )
+        with pytest.raises(vterm_script.ScriptError, match="the device raised PinPadCancelled"):
+            vterm_script.run_script(terminal, "timeout 10\nexec %s\n" % entry)
+        assert [e.outcome for e in pad.entries] == ["pin", "cancelled"]
+        assert pad.entries[0].amount == "RMB 0.01"
+        assert b"123456" not in console.output()
+
+
+def test_in_a_text_terminal_the_lcd_is_drawn_and_keys_reach_the_device(tmp_path):
+    """`poskit vterm` on a terminal: the frame is drawn, a key typed on the keyboard reaches
+    the device's keypad driver, Ctrl-C stops it and gives the terminal back."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: poskit vterm on the pseudo-terminal, and nothing else
+        try:
+            os.chdir(ROOT)
+            os.execv(VTERM[0], [*VTERM, "--flash", str(tmp_path / "flash.img")])
+        finally:
+            os._exit(127)
+    seen = bytearray()
+
+    def read_until(needle: bytes, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while needle not in seen:
+            left = deadline - time.monotonic()
+            assert left > 0, "no %r on the screen: %r" % (needle, bytes(seen[-400:]))
+            if select.select([fd], [], [], min(left, 0.2))[0]:
+                try:
+                    seen.extend(os.read(fd, 65536))
+                except OSError:
+                    break
+
+    try:
+        read_until(b"console: /dev/pts/", 60)
+        console = re.search(rb"console: (/dev/pts/\d+)", bytes(seen)).group(1).decode()
+        read_until(b"keys: 0-9", 10)
+        out = {}
+
+        def device_reads_a_key():
+            out["run"] = mpremote(
+                console,
+                "exec",
+                "from board import unix_sim; k = unix_sim.keypad(); print('key', k.get(8000))",
+            )
+
+        reader = threading.Thread(target=device_reads_a_key)
+        reader.start()
+        time.sleep(2)  # the exec has started scanning
+        os.write(fd, b"7")
+        reader.join(timeout=30)
+        assert out["run"].returncode == 0, out["run"].stderr
+        assert out["run"].stdout.split() == [b"key", b"55"]  # '7'
+        os.write(fd, b"\x03")
+        read_until(b"\x1b[?1049l", 15)  # the screen given back
+    finally:
+        status = None
+        deadline = time.monotonic() + 15
+        while status is None and time.monotonic() < deadline:
+            done, code = os.waitpid(pid, os.WNOHANG)
+            status = code if done else None
+            time.sleep(0.1)
+        if status is None:  # a failed test must not leave a terminal running
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    assert status is not None and os.waitstatus_to_exitcode(status) == 0

@@ -24,9 +24,11 @@ What runs, and how it maps onto the reference terminal (an ESP32 without PSRAM):
   on the same flash and prints `MPY: soft reboot`, in the REPL mode (friendly or raw) the
   terminal was in, as the firmware does.
 - **Peripherals**: host-side emulators (hostlib.emulators) on 127.0.0.1, reached by the
-  device through `board.unix_sim.uart(name)`, which reads `POSKIT_UART_<NAME>=host:port`:
-  the printer always; the dial-up modem and the GPRS module when an acquirer host is given
-  (every number dialled and every TCP connection opened reaches that host).
+  device through `board.unix_sim` (`printer()`, `display()`, `keypad()`, `pinpad()`,
+  `card_reader()`, `modem()`, `gprs()`: the reference board's factories), whose links read
+  `POSKIT_UART_<NAME>=host:port`: printer, display (ST7567), keypad, PIN pad and card reader
+  always; the dial-up modem and the GPRS module when an acquirer host is given (every number
+  dialled and every TCP connection opened reaches that host).
 """
 
 from __future__ import annotations
@@ -47,8 +49,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hostlib import build, micropython
-from hostlib.emulators import ModemEmulator, PrinterEmulator, Sim800Emulator
+from hostlib.emulators import (
+    CardReaderEmulator,
+    DisplayEmulator,
+    KeypadEmulator,
+    ModemEmulator,
+    PinPadEmulator,
+    PrinterEmulator,
+    Sim800Emulator,
+)
+from hostlib.emulators.base import Emulator
 from hostlib.errors import PoskitError
+from hostlib.hostsim.seed import DEFAULT_TERMINAL
 from hostlib.state import FLASH_SIZE, parse_size
 
 DEFAULT_FLASH = Path("vterm") / "flash.img"
@@ -742,6 +754,10 @@ class VirtualTerminal:
         self.host = host
         self.heap = parse_size(heap)
         self.printer: PrinterEmulator | None = None
+        self.display: DisplayEmulator | None = None
+        self.keypad: KeypadEmulator | None = None
+        self.pinpad: PinPadEmulator | None = None
+        self.card_reader: CardReaderEmulator | None = None
         self.modem: ModemEmulator | None = None
         self.gprs: Sim800Emulator | None = None
         self.console: Console | None = None
@@ -783,10 +799,10 @@ class VirtualTerminal:
         """Stop the interpreter and the emulators; release the flash (idempotent)."""
         if self.console is not None:
             self.console.stop()
-        for emulator in (self.printer, self.modem, self.gprs):
-            if emulator is not None:
-                emulator.stop()
-        self.printer = self.modem = self.gprs = None
+        for _, emulator in self._emulators():
+            emulator.stop()
+        self.printer = self.display = self.keypad = self.pinpad = self.card_reader = None
+        self.modem = self.gprs = None
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
@@ -795,14 +811,21 @@ class VirtualTerminal:
             self._lock = None
 
     def peripherals(self) -> dict[str, str]:
-        """name -> "host:port" of each emulator the device can reach."""
-        found = {}
-        for name, emulator in (("printer", self.printer), ("modem", self.modem)):
-            if emulator is not None:
-                found[name] = "%s:%d" % emulator.address
-        if self.gprs is not None:
-            found["gprs"] = "%s:%d" % self.gprs.address
-        return found
+        """name -> "host:port" of each emulator the device can reach (the name is the
+        one `board.unix_sim.uart(name)` takes)."""
+        return {name: "%s:%d" % emulator.address for name, emulator in self._emulators()}
+
+    def _emulators(self) -> list[tuple[str, Emulator]]:
+        named = (
+            ("printer", self.printer),
+            ("display", self.display),
+            ("keypad", self.keypad),
+            ("pinpad", self.pinpad),
+            ("cardreader", self.card_reader),
+            ("modem", self.modem),
+            ("gprs", self.gprs),
+        )
+        return [(name, emulator) for name, emulator in named if emulator is not None]
 
     # --- set-up --------------------------------------------------------------------------
 
@@ -855,19 +878,29 @@ class VirtualTerminal:
             env["POSKIT_STORAGE_KEY"] = str(self.storage_key)
         else:
             env.pop("POSKIT_STORAGE_KEY", None)
-        for name in ("PRINTER", "MODEM", "GPRS"):
-            env.pop("POSKIT_UART_" + name, None)
+        for name in list(env):
+            if name.startswith("POSKIT_UART_"):
+                del env[name]
+        # Each is kept the moment it starts, so stop() closes it if a later one fails.
         self.printer = PrinterEmulator()
         self.printer.start()
+        self.display = DisplayEmulator("st7567")
+        self.display.start()
+        self.keypad = KeypadEmulator()
+        self.keypad.start()
+        # The pad leaves the factory with the acquirer host simulator's test TMK in master
+        # slot 0, so sign-on can load the PIN key under it as on a real installation.
+        self.pinpad = PinPadEmulator(master_keys={0: bytes.fromhex(DEFAULT_TERMINAL["tmk"])})
+        self.pinpad.start()
+        self.card_reader = CardReaderEmulator()
+        self.card_reader.start()
         if self.host is not None:
-            modem = ModemEmulator(guard_s=1.0)
-            modem.numbers = _Everywhere(self.host)
-            modem.start()
-            self.modem = modem
-            gprs = Sim800Emulator()
-            gprs.hosts = _Everywhere(self.host)
-            gprs.start()
-            self.gprs = gprs
+            self.modem = ModemEmulator(guard_s=1.0)
+            self.modem.numbers = _Everywhere(self.host)
+            self.modem.start()
+            self.gprs = Sim800Emulator()
+            self.gprs.hosts = _Everywhere(self.host)
+            self.gprs.start()
         for name, address in self.peripherals().items():
             env["POSKIT_UART_" + name.upper()] = address
         return env

@@ -15,7 +15,26 @@ the current timeout (10 s until a `timeout` line changes it).
     sleep SECONDS            wait
     reset                    soft reset (Ctrl-C, Ctrl-B, Ctrl-D); waits for the new boot
     print-receipt-check TEXT wait until the printer has printed a line holding TEXT
-    swipe / keys / pin       reserved: the card reader and keypad are not emulated yet
+    keys KEYS                press keys on the keypad (a key script: `1 2 3 ENTER`, `0.01`,
+                             `CANCEL`, `F1`, `5/15` a 15 ms glitch, `wait/500`; see
+                             hostlib/emulators/keypad.py) and wait until they are played
+    swipe [TRACK2] [FAULT]   swipe a card on the reader: the test card of the acquirer host
+                             simulator, or TRACK2 (`6224...=2806...`); FAULT makes it a bad
+                             read (lrc, no-start, no-end, character, too-long, check-digit).
+                             Sent as soon as the terminal has opened its reader
+    pin PIN | cancel | timeout
+                             what the cardholder does at the PIN pad's next PIN entry
+    screen-check TEXT        wait until the display shows TEXT (read back off the glass
+                             with the terminal's own font; any line, spaces matter)
+    snapshot FILE            write the display to FILE (beside the script unless absolute):
+                             a PNG if it ends in .png, else text (one line per text line
+                             read, then the pixels as # and .)
+    paper-out [LINES]        the printer runs out of paper (after LINES more lines)
+    load-paper               paper loaded (a stopped job resumes)
+    modem-result RESULT      the next dial answers RESULT (BUSY, NO CARRIER, NO DIALTONE,
+                             NO ANSWER, ERROR, SILENT)
+    gprs-signal RSSI         the GPRS module's AT+CSQ answers RSSI (0-31, 99 unknown)
+    gprs-drop                the GPRS connection to the host drops (CLOSED)
 
 TEXT and CODE run to the end of the line, spaces kept; in TEXT, `\\r`, `\\n`, `\\t`, `\\\\` and
 `\\xHH` stand for those bytes (`send \\x03` is Ctrl-C). Example:
@@ -34,8 +53,14 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from hostlib.emulators.base import EmulatorError
+from hostlib.emulators.cardreader import FAULTS, TEST_TRACK2
+from hostlib.emulators.keypad import KeyScriptError
+from hostlib.emulators.keypad import timeline as keypad_timeline
+from hostlib.emulators.modem import RESULTS as MODEM_RESULTS
+from hostlib.emulators.modem import SILENT as MODEM_SILENT
 from hostlib.errors import PoskitError
 from hostlib.vterm import RAW_PROMPT, SOFT_REBOOT, VirtualTerminal, VtermError
 
@@ -46,10 +71,21 @@ _ESCAPE = re.compile(rb"\\(x[0-9A-Fa-f]{2}|[rnt\\])")
 _SIMPLE = {b"r": b"\r", b"n": b"\n", b"t": b"\t", b"\\": b"\\"}
 # The raw REPL's answer to a command: OK, its output, EOT, its error output, EOT, prompt.
 _RAW_RESULT = re.compile(rb"OK(.*?)\x04(.*?)\x04>", re.S)
-_NEEDS_TEXT = ("expect", "exec", "send", "print-receipt-check")
+_NEEDS_TEXT = (
+    "expect",
+    "exec",
+    "send",
+    "print-receipt-check",
+    "keys",
+    "pin",
+    "screen-check",
+    "snapshot",
+    "modem-result",
+    "gprs-signal",
+)
 _NEEDS_NUMBER = ("timeout", "sleep")
-_BARE = ("reset",)
-_NOT_YET = ("swipe", "keys", "pin")
+_BARE = ("reset", "load-paper", "gprs-drop")
+_OPTIONAL = ("swipe", "paper-out")
 
 
 class ScriptError(PoskitError):
@@ -104,26 +140,71 @@ def parse(text: str, name: str = "script") -> list[Step]:
         elif command in _BARE:
             if argument:
                 raise ScriptError("%s: `%s` takes no argument" % (where, command))
-        elif command in _NOT_YET:
-            raise ScriptError(
-                "%s: `%s` is not available yet: the virtual terminal has no card reader or "
-                "keypad emulation" % (where, command)
-            )
+        elif command in _OPTIONAL:
+            pass
         else:
             raise ScriptError("%s: unknown command %r" % (where, command))
-        steps.append(Step(number, command, argument))
+        step = Step(number, command, argument)
+        try:
+            _check_argument(step)
+        except (ValueError, KeyScriptError) as exc:
+            raise ScriptError("%s: `%s`: %s" % (where, command, exc)) from None
+        steps.append(step)
     return steps
+
+
+def _swipe_arguments(argument: str) -> tuple[str, str | None]:
+    """(track 2, fault) of a swipe line."""
+    track, fault = TEST_TRACK2, None
+    for word in argument.split():
+        if "=" in word:
+            track = word
+        elif word.replace("-", " ") in FAULTS:
+            fault = word.replace("-", " ")
+        else:
+            raise ValueError(
+                "%r is neither a track 2 (PAN=YYMM..., with the '=') nor a fault (%s)"
+                % (word, ", ".join(f.replace(" ", "-") for f in FAULTS))
+            )
+    return track, fault
+
+
+def _check_argument(step: Step) -> None:
+    """ValueError for an argument the verb cannot take (so a typo is caught before the
+    terminal starts)."""
+    command, argument = step.command, step.argument
+    if command == "keys":
+        keypad_timeline(argument)
+    elif command == "swipe":
+        _swipe_arguments(argument)
+    elif command == "pin":
+        if argument not in ("cancel", "timeout") and not (
+            argument.isdigit() and 4 <= len(argument) <= 12
+        ):
+            raise ValueError("a PIN is 4 to 12 digits (or cancel, timeout)")
+    elif command == "modem-result":
+        if argument.upper() not in MODEM_RESULTS + (MODEM_SILENT,):
+            raise ValueError("one of %s" % ", ".join(MODEM_RESULTS + (MODEM_SILENT,)))
+    elif command == "gprs-signal":
+        if not argument.isdigit() or not (int(argument) <= 31 or int(argument) == 99):
+            raise ValueError("RSSI is 0-31, or 99 (unknown)")
+    elif command == "paper-out":
+        if argument and not argument.isdigit():
+            raise ValueError("LINES is a number of lines")
 
 
 class ScriptRunner:
     """Runs parsed steps on a started VirtualTerminal."""
 
-    def __init__(self, terminal: VirtualTerminal, name: str = "script") -> None:
+    def __init__(
+        self, terminal: VirtualTerminal, name: str = "script", base: Path | None = None
+    ) -> None:
         if terminal.console is None:
             raise ScriptError("the virtual terminal is not running")
         self.terminal = terminal
         self.console = terminal.console
         self.name = name
+        self.base = base  # relative file names (snapshot) are taken from here; None: cwd
         self.timeout = DEFAULT_TIMEOUT
         self.cursor = 0  # where `expect` looks from
         self._in_raw_repl = False
@@ -136,7 +217,7 @@ class ScriptRunner:
                 getattr(self, "_" + step.command.replace("-", "_"))(step.argument)
                 if self.console.failure is not None:
                     raise VtermError("the virtual terminal stopped: %s" % self.console.failure)
-            except (VtermError, EmulatorError, ScriptError) as exc:
+            except (VtermError, EmulatorError, ScriptError, KeyScriptError) as exc:
                 raise ScriptError(
                     "%s, line %d (%s): %s" % (self.name, step.line, step.describe(), exc)
                 ) from None
@@ -212,6 +293,81 @@ class ScriptRunner:
                 "the printer printed no line holding %r within %.1f s; its last lines: %s"
                 % (argument, self.timeout, lines or "none")
             ) from None
+
+    # --- peripherals -------------------------------------------------------------------
+
+    def _device(self, name: str):
+        emulator = getattr(self.terminal, name)
+        if emulator is None:
+            raise ScriptError(
+                "the virtual terminal has no %s%s"
+                % (name.replace("_", " "), " (give --host)" if name in ("modem", "gprs") else "")
+            )
+        return emulator
+
+    def _keys(self, argument: str) -> None:
+        keypad = self._device("keypad")
+        keypad.play(argument)
+        played = keypad_timeline(argument)[-1][0] / 1000
+        keypad.wait_idle(played + self.timeout)
+
+    def _swipe(self, argument: str) -> None:
+        track, fault = _swipe_arguments(argument)
+        self._device("card_reader").queue_swipe(track, fault)
+
+    def _pin(self, argument: str) -> None:
+        pad = self._device("pinpad")
+        if argument == "cancel":
+            pad.script_cancel()
+        elif argument == "timeout":
+            pad.script_timeout()
+        else:
+            pad.script_pin(argument)
+
+    def _screen_check(self, argument: str) -> None:
+        display = self._device("display")
+        try:
+            display.wait_for_picture(
+                lambda picture: any(argument in line for line in picture.read_text()),
+                self.timeout,
+            )
+        except EmulatorError:
+            shown = display.picture().read_text()
+            raise ScriptError(
+                "the screen did not show %r within %.1f s; it shows %s"
+                % (argument, self.timeout, shown)
+            ) from None
+
+    def _snapshot(self, argument: str) -> None:
+        picture = self._device("display").picture()
+        path = Path(argument) if self.base is None else self.base / argument
+        try:
+            if path.suffix.lower() == ".png":
+                picture.save_png(path)
+            else:
+                path.write_text(
+                    "\n".join(picture.read_text()) + "\n\n" + picture.text() + "\n",
+                    encoding="utf-8",
+                )
+        except OSError as exc:
+            raise ScriptError("cannot write %s: %s" % (path, exc.strerror)) from None
+
+    def _paper_out(self, argument: str) -> None:
+        self._device("printer").paper_out_after(int(argument) if argument else 0)
+
+    def _load_paper(self, argument: str) -> None:
+        self._device("printer").load_paper()
+
+    def _modem_result(self, argument: str) -> None:
+        self._device("modem").inject_result(argument.upper())
+
+    def _gprs_signal(self, argument: str) -> None:
+        gprs = self._device("gprs")
+        with gprs.lock:
+            gprs.csq = (int(argument), gprs.csq[1])
+
+    def _gprs_drop(self, argument: str) -> None:
+        self._device("gprs").drop_link()
 
 
 def run_script(terminal: VirtualTerminal, text: str, name: str = "script") -> None:

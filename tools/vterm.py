@@ -1,13 +1,18 @@
 """`poskit vterm`: run the virtual terminal — the device code on the MicroPython unix port,
 its flash a LittleFS image, its USB console a pseudo-terminal (mpremote works on it), its
-printer, modem and GPRS module emulated — until Ctrl-C, or through a script.
+printer, display, keypad, PIN pad, card reader, modem and GPRS module emulated — until
+Ctrl-C, or through a script.
 
 Prints what a client needs, the console last (programs wait for that line):
 
     flash: /home/me/vterm/flash.img
     printer: 127.0.0.1:40213
-    display: none (headless: no display driver yet)
+    display: 127.0.0.1:40215
+    ...
     console: /dev/pts/5
+
+Then, in a text terminal and without --headless, it draws the LCD and takes the keyboard as
+the keypad (hostlib/vterm_screen.py); headless, it just runs.
 """
 
 import argparse
@@ -17,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from hostlib import vterm, vterm_script
+from hostlib import vterm, vterm_screen, vterm_script
 from hostlib.errors import PoskitError
 
 HELP = (
@@ -48,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--headless",
         action="store_true",
-        help="do not draw the screen (there is no display emulation yet: always headless)",
+        help="do not draw the LCD or read the keyboard (scripts and programs drive the "
+        "terminal; implied when standard input or output is not a terminal)",
     )
 
 
@@ -83,17 +89,20 @@ def run(args: argparse.Namespace) -> int:
             print("%s: %s" % (name, address))
         if host is not None:
             print("acquirer host: %s:%d (every dialled number and TCP connection)" % host)
-        print("display: none (headless: no display driver yet)")
         print("console: %s" % terminal.console.path, flush=True)
         if steps is not None:
             # The console's output so far and from now on, for the reader of the run.
             terminal.console.echo_to(sys.stdout.buffer)
             try:
-                vterm_script.ScriptRunner(terminal, args.script).run(steps)
+                vterm_script.ScriptRunner(terminal, args.script, path.parent).run(steps)
             finally:
                 terminal.console.echo_to(None)
             print("\nscript %s: all %d lines passed" % (args.script, len(steps)), flush=True)
             return 0
+        if not args.headless and sys.stdin.isatty() and sys.stdout.isatty():
+            vterm_screen.ScreenView(terminal).run()
+            if terminal.console.failure is None:
+                return 0  # Ctrl-C on the screen
         while terminal.console.failure is None:
             time.sleep(0.2)
         raise PoskitError("virtual terminal stopped: %s" % terminal.console.failure)
