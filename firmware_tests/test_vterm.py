@@ -348,21 +348,26 @@ def echo_host():
 
 BEARERS = """\
 timeout 10
-exec from board import unix_sim; from drivers.hayes import Modem; b = bytearray(4)
-exec m = Modem(unix_sim.uart('modem')); m.setup(); print('rate', m.dial('95555'))
+exec from board import unix_sim; b = bytearray(4)
+exec m = unix_sim.modem(); m.setup(); print('rate', m.dial('95555'))
 expect rate 2400
 exec m.write(b'ping'); m.read_exactly(b, 3000); print('modem', bytes(b))
 expect modem b'ping'
-exec from drivers.sim800 import Sim800; g = Sim800(unix_sim.uart('gprs')); g.sync()
+exec g = unix_sim.gprs(); g.sync(); print('driver', type(g).__name__)
 exec g.attach('CMNET'); g.open('posp.example', 1); g.send(b'pong')
 exec n = g.readinto(b, 3000); print('gprs', bytes(b[:n]))
 expect gprs b'pong'
+gprs-signal 7
+exec print('csq', g.signal())
+expect csq (7, 0)
 """
 
 
-def test_the_modem_and_gprs_module_reach_the_host_given(tmp_path, echo_host):
-    out = run_script(tmp_path, BEARERS, "--host", echo_host)
+@pytest.mark.parametrize("model, driver", [("sim800", "Sim800"), ("sim7600", "Sim7600")])
+def test_the_modem_and_gprs_module_reach_the_host_given(tmp_path, echo_host, model, driver):
+    out = run_script(tmp_path, BEARERS, "--host", echo_host, "--gprs", model)
     assert out.returncode == 0, out.stdout + out.stderr
+    assert "driver %s" % driver in out.stdout
     assert re.search(r"modem: 127\.0\.0\.1:\d+", out.stdout)
     assert re.search(r"gprs: 127\.0\.0\.1:\d+", out.stdout)
 

@@ -57,6 +57,7 @@ from hostlib.emulators import (
     PinPadEmulator,
     PrinterEmulator,
     Sim800Emulator,
+    Sim7600Emulator,
 )
 from hostlib.emulators.base import Emulator
 from hostlib.errors import PoskitError
@@ -64,6 +65,7 @@ from hostlib.hostsim.seed import DEFAULT_TERMINAL
 from hostlib.state import FLASH_SIZE, parse_size
 
 DEFAULT_FLASH = Path("vterm") / "flash.img"
+GPRS_MODELS = {"sim800": Sim800Emulator, "sim7600": Sim7600Emulator}
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
 RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
 _RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
@@ -739,7 +741,9 @@ class VirtualTerminal:
 
     `flash` names the LittleFS image (created blank, with a storage key beside it, if
     missing); `host` the acquirer host (host, port) the modem and GPRS module reach, or None
-    for no bearer; `heap` the application's heap (the ESP32's by default).
+    for no bearer; `gprs` the GPRS module fitted ("sim800" or "sim7600": the emulator, and
+    the driver `board.unix_sim.gprs()` builds); `heap` the application's heap (the ESP32's
+    by default).
     """
 
     def __init__(
@@ -747,11 +751,17 @@ class VirtualTerminal:
         flash: str | os.PathLike = DEFAULT_FLASH,
         *,
         host: tuple[str, int] | None = None,
+        gprs: str = "sim800",
         heap=micropython.ESP32_HEAP,
     ) -> None:
+        if gprs not in GPRS_MODELS:
+            raise VtermError(
+                "GPRS module must be one of %s, not %r" % (", ".join(GPRS_MODELS), gprs)
+            )
         self.flash = Path(flash).resolve()
         self.storage_key = self.flash.with_name("storage.key")
         self.host = host
+        self.gprs_model = gprs
         self.heap = parse_size(heap)
         self.printer: PrinterEmulator | None = None
         self.display: DisplayEmulator | None = None
@@ -759,7 +769,7 @@ class VirtualTerminal:
         self.pinpad: PinPadEmulator | None = None
         self.card_reader: CardReaderEmulator | None = None
         self.modem: ModemEmulator | None = None
-        self.gprs: Sim800Emulator | None = None
+        self.gprs: Sim800Emulator | None = None  # a Sim7600Emulator with gprs="sim7600"
         self.console: Console | None = None
         self.image_size = 0
         self._lock: int | None = None
@@ -879,7 +889,7 @@ class VirtualTerminal:
         else:
             env.pop("POSKIT_STORAGE_KEY", None)
         for name in list(env):
-            if name.startswith("POSKIT_UART_"):
+            if name.startswith("POSKIT_UART_") or name == "POSKIT_GPRS_MODEL":
                 del env[name]
         # Each is kept the moment it starts, so stop() closes it if a later one fails.
         self.printer = PrinterEmulator()
@@ -898,7 +908,8 @@ class VirtualTerminal:
             self.modem = ModemEmulator(guard_s=1.0)
             self.modem.numbers = _Everywhere(self.host)
             self.modem.start()
-            self.gprs = Sim800Emulator()
+            self.gprs = GPRS_MODELS[self.gprs_model]()
+            env["POSKIT_GPRS_MODEL"] = self.gprs_model
             self.gprs.hosts = _Everywhere(self.host)
             self.gprs.start()
         for name, address in self.peripherals().items():

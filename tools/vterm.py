@@ -46,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "every TCP connection); without it the terminal has no bearer",
     )
     parser.add_argument(
+        "--gprs",
+        choices=sorted(vterm.GPRS_MODELS),
+        default="sim800",
+        help="the GPRS module fitted: SIM800-class or SIM7600-class LTE (default: %(default)s)",
+    )
+    parser.add_argument(
         "--script",
         metavar="FILE",
         help="drive the terminal with a script (see docs/vterm.md), then exit with its status",
@@ -76,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             raise PoskitError("cannot read script %s: %s" % (path, exc.strerror)) from None
         steps = vterm_script.parse(text, str(path))
     host = vterm.parse_host(args.host) if args.host else None
-    terminal = vterm.VirtualTerminal(args.flash, host=host)
+    terminal = vterm.VirtualTerminal(args.flash, host=host, gprs=args.gprs)
     # Signal handlers only in the main thread (tests may call run() from another).
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_stop)

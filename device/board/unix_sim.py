@@ -258,12 +258,18 @@ def modem(**options):
     return Modem(uart("modem"), **options)
 
 
-def gprs(**options):
-    """The GPRS module; its PWRKEY is a FakePin (`gprs_pwrkey()`), active high as on the
-    reference board."""
-    from drivers.sim800 import Sim800
-
-    return Sim800(uart("gprs"), pwrkey=gprs_pwrkey(), pwrkey_active=1, **options)
+def gprs(model=None, **options):
+    """The GPRS/LTE module: `model` "sim800" or "sim7600" as board.esp32_ref.gprs, by
+    default the one the virtual terminal has fitted (POSKIT_GPRS_MODEL, else "sim800"). Its
+    PWRKEY is a FakePin (`gprs_pwrkey()`), active high as on the reference board."""
+    model = model or os.getenv("POSKIT_GPRS_MODEL") or "sim800"
+    if model == "sim800":
+        from drivers.sim800 import Sim800 as Module
+    elif model == "sim7600":
+        from drivers.sim7600 import Sim7600 as Module
+    else:
+        raise ValueError("GPRS model must be sim800 or sim7600, not %r" % (model,))
+    return Module(uart("gprs"), pwrkey=gprs_pwrkey(), pwrkey_active=1, **options)
 
 
 def gprs_pwrkey():

@@ -6,6 +6,7 @@
 import sys
 
 from fakes_io import FakeBridge, FakeNic
+from mptest import expect_error
 
 
 class _Bus:
@@ -143,6 +144,10 @@ def test_driver_factories():
     chip = board.i2c().chips[0x48]
     assert chip.io_dir & 1 and not chip.io_state & 1  # PWRKEY released (NPN off)
     assert gprs._pwrkey_active == 1
+    assert type(gprs).__name__ == "Sim800"
+    lte = board.gprs(model="sim7600")
+    assert type(lte).__name__ == "Sim7600" and lte._pwrkey_active == 1
+    expect_error(ValueError, ("sim800 or sim7600", "sim900"), board.gprs, model="sim900")
 
 
 def test_lan_factory():
