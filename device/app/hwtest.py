@@ -21,7 +21,6 @@ PAN or None, "printed": bool, "pinpad": serial or None, "errors": [texts]}. A sw
 is wiped as soon as its masked PAN is taken.
 """
 
-from app.journal import mask
 from drivers import keypad as kp
 from drivers.lcd import CENTER, LEFT
 
@@ -113,11 +112,10 @@ def run(board, *, idle_ms=60000):
                 track = None
                 quiet = 0
             if track is not None:
-                pan = track.pan
+                seen["card"] = masked = track.masked_pan
                 track.wipe()
-                seen["card"] = mask(pan)
-                # 16 columns: the first six and last four digits, as the mask shows them.
-                show(2, "卡 " + pan[:6] + "**" + pan[-4:])
+                # 16 columns: the first six and last four digits, two stars between.
+                show(2, "卡 " + masked[:6] + "**" + masked[-4:])
                 quiet = 0
         if code is None:
             quiet += _KEY_MS

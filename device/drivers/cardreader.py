@@ -186,11 +186,16 @@ class Track2:
         for i in range(len(data)):
             data[i] = 0
 
+    @property
+    def masked_pan(self):
+        """The PAN as receipts and screens show it: first six and last four digits."""
+        pan = self.pan
+        return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
+
     def __repr__(self):
         if self._sep < 13 or not self.data[0]:
             return "<Track2 wiped>"
-        pan = self.pan
-        return "<Track2 %s%s%s>" % (pan[:6], "*" * (len(pan) - 10), pan[-4:])
+        return "<Track2 %s>" % self.masked_pan
 
 
 class CardReader:

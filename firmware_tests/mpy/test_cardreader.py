@@ -79,6 +79,7 @@ def test_repr_masks_the_pan():
     track = Track2(bytearray(TRACK))
     assert repr(track) == "<Track2 622424******0113>"
     assert "3949031013" not in repr(track)
+    assert track.masked_pan == "622424******0113"
 
 
 def test_swipe_in_pieces_and_two_swipes_back_to_back():
