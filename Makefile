@@ -27,8 +27,13 @@ $(DSTAMP): Makefile $(STAMP)
 	    --target $(DEVENV)/typings $(STUBS) micropython-stdlib-stubs==1.29.0.post2
 	touch $@
 
+# The self-test, then the installer's device check on a throw-away virtual terminal: every
+# peripheral driven through its emulator (docs/examples/vterm-device-check.vts).
 demo: $(STAMP)
 	$(BIN)/poskit selftest
+	rm -rf build/demo-vterm
+	$(BIN)/poskit vterm --headless --flash build/demo-vterm/flash.img \
+	    --script docs/examples/vterm-device-check.vts
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
