@@ -531,6 +531,22 @@ def test_character_in_no_font_is_a_box_and_reported(tmp_path):
         assert len(inked) == 2 and inked[1] - inked[0] >= 18, row
 
 
+def test_receipts_are_saved_as_text_and_png_never_over_an_earlier_one(tmp_path):
+    slip = "\x1b@TOTAL RMB %s\n\x1dV\x01"
+    for amount in ("0.01", "0.02"):  # two printers in turn: a terminal restarted
+        with PrinterEmulator(png_dir=tmp_path) as p:
+            with p.lock:
+                p.received((slip % amount).encode())
+    assert sorted(f.name for f in tmp_path.iterdir()) == [
+        "receipt-001.png",
+        "receipt-001.txt",
+        "receipt-002.png",
+        "receipt-002.txt",
+    ]
+    assert (tmp_path / "receipt-002.txt").read_text(encoding="utf-8") == "TOTAL RMB 0.02\n"
+    assert ink((tmp_path / "receipt-001.png").read_bytes())
+
+
 def test_receipt_png_without_unifont_installed(tmp_path):
     # The terminal's own font alone: what it lacks is boxed and reported, the rest is drawn.
     subset_only = Font(fallback=None)

@@ -22,7 +22,8 @@ after `paper_out_after(n)` printed lines; from then on, and while the cover is o
 bytes are held and printed when paper is loaded / the cover closed, as ESC/POS printers do.
 
 Each cut closes a Receipt: lines with their alignment, bold and size. With `png_dir` each
-receipt is also drawn to a PNG there, as the 58 mm head prints it (no imaging library: see
+receipt is also saved there as receipt-NNN.txt (32 columns) and receipt-NNN.png (numbered on
+from the receipts already there), drawn as the 58 mm head prints it (no imaging library: see
 `render`): 384 dots a row, a 12x24-dot cell for a single-width character and 24x24 for a
 Chinese (east-asian wide) one, glyphs from the terminal's own font (hostlib/glyphs.py: the
 display's Unifont subset, then GNU Unifont if installed). A character no font has is drawn
@@ -340,8 +341,20 @@ class PrinterEmulator(Emulator):
             if char not in self.missing_glyphs:
                 self.missing_glyphs.append(char)
         if self.png_dir is not None:
-            self.png_dir.mkdir(parents=True, exist_ok=True)
-            receipt.png(self.png_dir / ("receipt-%03d.png" % len(self.receipts)), self.font)
+            self._save(receipt)
+
+    def _save(self, receipt: Receipt) -> None:
+        # receipt-NNN.png and .txt, numbered on from the receipts already in the folder, so
+        # a terminal restarted on the same folder never writes over an earlier slip.
+        self.png_dir.mkdir(parents=True, exist_ok=True)
+        numbers = [
+            int(name.stem[8:])
+            for name in self.png_dir.glob("receipt-*.png")
+            if name.stem[8:].isdigit()
+        ]
+        stem = self.png_dir / ("receipt-%03d" % (max(numbers, default=0) + 1))
+        receipt.png(stem.with_suffix(".png"), self.font)
+        stem.with_suffix(".txt").write_text(receipt.text() + "\n", encoding="utf-8")
 
 
 def _command_length(data: bytes, i: int) -> int | None:
