@@ -398,6 +398,10 @@ def test_the_device_check_drives_keypad_display_reader_pinpad_and_printer(tmp_pa
     text = (tmp_path / "screen.txt").read_text(encoding="utf-8").splitlines()
     assert text[:4] == ["设备检测", "键 ENTER", "卡 LRC mismatch", "打印 OK"]
     assert len(text[5]) == 128 and set(text[5]) <= {"#", "."}
+    # The slip, saved beside the flash image as text and as a picture of the paper.
+    slip = (tmp_path / "receipts" / "receipt-001.txt").read_text(encoding="utf-8")
+    assert "POSKIT DEVICE CHECK" in slip and "测试 设备检测" in slip
+    assert (tmp_path / "receipts" / "receipt-001.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_screen_check_that_fails_says_what_the_screen_shows(tmp_path):

@@ -760,6 +760,8 @@ class VirtualTerminal:
             )
         self.flash = Path(flash).resolve()
         self.storage_key = self.flash.with_name("storage.key")
+        # Every slip the printer cuts, as text and as a picture of the paper.
+        self.receipts = self.flash.parent / "receipts"
         self.host = host
         self.gprs_model = gprs
         self.heap = parse_size(heap)
@@ -892,7 +894,7 @@ class VirtualTerminal:
             if name.startswith("POSKIT_UART_") or name == "POSKIT_GPRS_MODEL":
                 del env[name]
         # Each is kept the moment it starts, so stop() closes it if a later one fails.
-        self.printer = PrinterEmulator()
+        self.printer = PrinterEmulator(png_dir=self.receipts)
         self.printer.start()
         self.display = DisplayEmulator("st7567")
         self.display.start()

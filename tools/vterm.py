@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         terminal.start()
         assert terminal.console is not None
         print("flash: %s" % terminal.flash)
+        print("receipts: %s" % terminal.receipts)
         for name, address in terminal.peripherals().items():
             print("%s: %s" % (name, address))
         if host is not None:
