@@ -60,11 +60,11 @@ def _device(factory):
 
 
 def _print_slip(printer, keys):
-    from drivers.escpos import BOLD, CENTER, DOUBLE
+    from drivers import escpos
 
     lines = (
-        (CENTER | BOLD | DOUBLE, _SLIP_TITLE),
-        (CENTER, b"POSKIT DEVICE CHECK"),
+        (escpos.CENTER | escpos.BOLD | escpos.DOUBLE, _SLIP_TITLE),
+        (escpos.CENTER, b"POSKIT DEVICE CHECK"),
         b"KEYS: " + " ".join(keys[-8:]).encode(),
         b"PRINTER: OK",
     )
