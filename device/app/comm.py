@@ -83,12 +83,6 @@ class FrameBearer:
         """True while a connection (call, socket) is open."""
         raise NotImplementedError
 
-    def connect(self):
-        raise NotImplementedError
-
-    def close(self):
-        raise NotImplementedError
-
     def send(self, frame):
         raise NotImplementedError
 
