@@ -94,19 +94,31 @@ class TerminalState:
         program = _ROM % (str(image), str(image)) + PRELUDE + code
         return program, parse_size(heap) + size + 1024
 
-    def popen(self, code: str, *, heap=micropython.ESP32_HEAP):
-        """Like run(), but with pipes for a conversation with the device code."""
+    def popen(self, code: str, *, heap=micropython.ESP32_HEAP, env: dict | None = None):
+        """Like run(), but with pipes for a conversation with the device code. `env` adds
+        variables (POSKIT_UART_MODEM, POSKIT_UART_GPRS: where board.unix_sim finds the
+        emulated modem and GPRS module)."""
         self._check()
         program, total = self._program(code, heap)
-        return micropython.popen(program, heap=total, env=self._env())
+        return micropython.popen(program, heap=total, env={**self._env(), **(env or {})})
 
     def run(
-        self, code: str, *, heap=micropython.ESP32_HEAP, timeout=120.0, stdin: str | None = None
+        self,
+        code: str,
+        *,
+        heap=micropython.ESP32_HEAP,
+        timeout=120.0,
+        stdin: str | None = None,
+        env: dict | None = None,
     ) -> micropython.Run:
         """Run `code` on MicroPython with this terminal's flash mounted; names defined by
-        PRELUDE (board, store, storage_key) are in scope."""
+        PRELUDE (board, store, storage_key) are in scope. `env` adds variables, as popen()."""
         self._check()
         program, total = self._program(code, heap)
         return micropython.run(
-            code=program, heap=total, timeout=timeout, env=self._env(), stdin=stdin
+            code=program,
+            heap=total,
+            timeout=timeout,
+            env={**self._env(), **(env or {})},
+            stdin=stdin,
         )

@@ -8,10 +8,20 @@ virtual terminal's state folder, against any acquirer host: one transaction or a
     poskit txn --state DIR --script FILE                             # one command a line
 
 The device code runs precompiled from the ROMFS image in an ESP32-sized heap, with the state
-folder's flash mounted, exactly as `poskit load` runs it; it connects to the host itself
-(TCP). PINs and passwords reach it on its standard input, never on its command line. Each
-result is printed (response code and message, STAN, RRN, auth code, the merchant copy of the
-slip); the exit status is 0 only if every command was approved.
+folder's flash mounted, exactly as `poskit load` runs it, and reaches the host over the bearer
+its parameters select:
+
+- Ethernet: TCP to ethernet.host:port (or its backup); `--host` replaces them (plain TCP, as
+  for any bearer when the parameters cannot be used).
+- dial-up: the terminal's modem driver dials through an emulated modem (ModemEmulator), which
+  puts every number through to `--host` (needed: a phone number says nothing about TCP).
+- GPRS: the terminal's GPRS driver runs through an emulated module (Sim800Emulator, or
+  Sim7600Emulator with `--gprs sim7600`), which connects to `--host`, or without it to the
+  parameters' gprs.host:port as they are.
+
+PINs and passwords reach it on its standard input, never on its command line. Each result is
+printed (response code and message, STAN, RRN, auth code, the merchant copy of the slip); the
+exit status is 0 only if every command was approved.
 """
 
 from __future__ import annotations
@@ -26,8 +36,9 @@ import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from hostlib import micropython
 from hostlib.errors import PoskitError
-from hostlib.state import TerminalState
+from hostlib.state import TerminalState, parse_size
 
 HELP = "run transactions (sign-on, sale, void, settlement...) on a virtual terminal"
 
@@ -67,7 +78,14 @@ for line in sys.stdin:
 _RUN = """
 import sys
 from app.txnlink import serve
-serve(store, storage_key, sys.stdin, print)
+serve(store, storage_key, sys.stdin, print, board)
+"""
+
+# Device side of the bearer question: which bearer the terminal's parameters select.
+_BEARER = """
+from app.params import ParamStore
+p = ParamStore(store).load(0)
+print("@BEARER", "-" if p is None else p["bearer"])
 """
 
 # Command name -> engine request kind.
@@ -210,6 +228,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="receive timeout, instead of the parameter's (tests, slow links)",
     )
+    parser.add_argument(
+        "--heap",
+        default=micropython.ESP32_HEAP,
+        help="the terminal's heap (default: %(default)s, an ESP32-WROOM's); this 64-bit port "
+        "needs more over dial-up and GPRS (docs/transactions.md, figures)",
+    )
+    parser.add_argument(
+        "--gprs",
+        choices=("sim800", "sim7600"),
+        default="sim800",
+        help="the GPRS module a GPRS terminal has fitted, emulated (default: %(default)s)",
+    )
     parser.add_argument("--script", metavar="FILE", help="run the commands of FILE, one a line")
     parser.add_argument("--json", action="store_true", help="print each result as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="show the engine's events")
@@ -279,6 +309,65 @@ def _requests_from_script(path: str) -> list[dict]:
             raise TxnError("%s:%d: %s" % (path, number, exc)) from None
         out.append(_request(args))
     return out
+
+
+def terminal_bearer(state: TerminalState) -> str | None:
+    """The bearer ("dialup", "gprs", "ethernet") the terminal's parameters select, or None
+    when it has none yet."""
+    out = state.run(_BEARER).check()
+    for line in out.stdout.splitlines():
+        if line.startswith("@BEARER "):
+            value = line.split()[1]
+            return None if value == "-" else value
+    raise TxnError("the terminal did not say which bearer it uses:\n%s" % out.stdout[-2000:])
+
+
+class _AllTo(dict):
+    """A routing table for the emulators that sends every key to one place: every number the
+    modem dials, every host the GPRS module opens, reaches the acquirer host."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        super().__init__()
+        self.target = target
+
+    def get(self, key, default=None):
+        return self.target
+
+
+def bearer_emulator(bearer: str | None, host: tuple[str, int] | None, gprs: str = "sim800"):
+    """For a dial-up or GPRS terminal: the emulated modem or GPRS module (`gprs`: "sim800"
+    or "sim7600", the module fitted) it reaches `host` through, started, and the environment
+    that wires the terminal to it (POSKIT_UART_MODEM, or POSKIT_UART_GPRS and
+    POSKIT_GPRS_MODEL, read by board.unix_sim). (None, {}) for any other bearer. The caller
+    stops the emulator."""
+    from hostlib.emulators.modem import ModemEmulator
+    from hostlib.emulators.sim800 import Sim800Emulator
+    from hostlib.emulators.sim7600 import Sim7600Emulator
+
+    if bearer == "dialup":
+        if host is None:
+            raise TxnError(
+                "the terminal's bearer is dial-up: give --host HOST:PORT, where the emulated "
+                "modem puts its calls through"
+            )
+        # The modem's escape guard (S12) under the terminal's 1 s wait before "+++", so that
+        # a few milliseconds of scheduling never turn the escape into data.
+        emulator = ModemEmulator(guard_s=0.5)
+        emulator.numbers = _AllTo(host)
+    elif bearer == "gprs":
+        models = {"sim800": Sim800Emulator, "sim7600": Sim7600Emulator}
+        if gprs not in models:
+            raise TxnError("--gprs must be sim800 or sim7600, not %r" % gprs)
+        emulator = models[gprs]()
+        if host is not None:
+            emulator.hosts = _AllTo(host)
+    else:
+        return None, {}
+    emulator.start()
+    address = "%s:%d" % emulator.address
+    if bearer == "dialup":
+        return emulator, {"POSKIT_UART_MODEM": address}
+    return emulator, {"POSKIT_UART_GPRS": address, "POSKIT_GPRS_MODEL": gprs}
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -360,11 +449,13 @@ def _show(result: dict, lines: list[bytes], out) -> None:
             print("  | " + line.decode("gb18030", errors="replace"), file=out)
 
 
-def _run_device(state: TerminalState, conf: dict, requests: list[dict], args) -> int:
+def _run_device(
+    state: TerminalState, conf: dict, requests: list[dict], args, env: dict | None = None
+) -> int:
     """Run the requests on the device; print results as they come. Exit status."""
     per_request = (conf.get("timeout_ms") or 120_000) / 1000 * 6 + 30
     limit = 60 + per_request * len(requests)
-    proc = state.popen(_RUN)
+    proc = state.popen(_RUN, heap=args.heap, env=env)
     timer = threading.Timer(limit, proc.kill)
     timer.start()
     failed = 0
@@ -420,9 +511,12 @@ def _run_device(state: TerminalState, conf: dict, requests: list[dict], args) ->
         if proc.poll() is None:
             proc.kill()
     if proc.returncode != 0 or done < len(requests):
+        hint = ""
+        if any("MemoryError" in line for line in other):
+            hint = "\nthe terminal ran out of heap (%s): --heap gives it more" % args.heap
         raise TxnError(
-            "the terminal stopped after %d of %d command(s) (status %s)\n%s%s"
-            % (done, len(requests), proc.returncode, "\n".join(other[-30:]), err[-2000:])
+            "the terminal stopped after %d of %d command(s) (status %s)\n%s%s%s"
+            % (done, len(requests), proc.returncode, "\n".join(other[-30:]), err[-2000:], hint)
         )
     return 1 if failed else 0
 
@@ -552,15 +646,25 @@ def run(args: argparse.Namespace) -> int:
             "%s is not a terminal state folder: poskit txn --state DIR init" % args.state
         )
     conf: dict = {"app": args.app}
-    if args.host:
-        conf["host"], conf["port"] = _address(args.host)
+    host = _address(args.host) if args.host else None
+    try:
+        parse_size(args.heap)
+    except ValueError:
+        raise TxnError("--heap wants bytes, or a size such as 128K, got %r" % args.heap) from None
     if args.timeout is not None:
         if not 0 < args.timeout <= 600:
             raise TxnError("--timeout must be above 0 and at most 600 seconds")
         conf["timeout_ms"] = int(args.timeout * 1000)
     if not requests:
         return 0
-    return _run_device(state, conf, requests, args)
+    emulator, env = bearer_emulator(terminal_bearer(state), host, args.gprs)
+    if emulator is None and host is not None:
+        conf["host"], conf["port"] = host  # plain TCP
+    try:
+        return _run_device(state, conf, requests, args, env)
+    finally:
+        if emulator is not None:
+            emulator.stop()
 
 
 if __name__ == "__main__":  # pragma: no cover - `poskit txn` is the way in

@@ -1,10 +1,12 @@
 """The transaction engine driven by JSON lines: what `poskit txn` runs on the virtual terminal,
 and what the installer's link will run on a real one (one request a line in, one result out).
 
-    serve(store, storage_key, stream_in, write)
+    serve(store, storage_key, stream_in, write, board)
 
-The first line configures: {"app": 1, "host": "127.0.0.1", "port": 5000, "timeout_ms": 3000}
-(host and port default to the terminal's bearer parameters). Then one request per line:
+The first line configures: {"app": 1, "host": "127.0.0.1", "port": 5000, "timeout_ms": 3000}.
+With a host, the engine talks plain TCP to it, whatever the terminal's bearer; without one,
+it uses the bearer the terminal's parameters select (app.bearers: dial-up, GPRS or Ethernet,
+on the devices `board` makes). Then one request per line:
 
     {"kind": "sale", "amount": 1, "track2": "...", "pin": "123456"}
     {"kind": "sale_void", "trace": 2, "supervisor": "123456"}
@@ -12,7 +14,7 @@ The first line configures: {"app": 1, "host": "127.0.0.1", "port": 5000, "timeou
 
 and for each, lines written out: "@E name value" per engine event, "@R {json}" the result,
 "@L hex" per slip line (GB18030 bytes), then "@." (done). "@X text" ends the session (no
-parameters, no host).
+parameters, or no bearer: the board cannot make its device).
 The PIN and the password arrive on the stream, never on a command line; the PIN is put in a
 bytearray the engine wipes. Living in the image (not sent as source) keeps its bytecode out
 of the heap.
@@ -95,28 +97,35 @@ def _one(engine, r, write):
     _lines(write, res.receipt_lines)
 
 
-def serve(store, storage_key, stream, write):
+def serve(store, storage_key, stream, write, board=None):
     """Read the configuration and the requests from `stream` (lines), answer with `write`
-    (a function taking one line of text)."""
+    (a function taking one line of text). `board` (board.esp32_ref or board.unix_sim) makes
+    the terminal's bearer device when the configuration names no host."""
     conf = json.loads(stream.readline())
     app = conf.get("app", 1)
     terminal = ParamStore(store).load(0)
     if terminal is None:
         write("@X the terminal has no parameters: poskit txn init")
         return
-    host, port = conf.get("host"), conf.get("port")
-    bearer = value_of(terminal, "bearer")
-    if host is None and bearer != "dialup":
-        host, port = terminal[bearer + ".host"], terminal[bearer + ".port"]
-    if host is None:
-        write("@X no host: the bearer is dial-up, give --host")
+    host = conf.get("host")
+    if host is not None:
+        bearer = TcpBearer(
+            host,
+            conf.get("port"),
+            connect_ms=value_of(terminal, "connect_timeout") * 1000,
+            io_ms=value_of(terminal, "send_timeout") * 1000,
+        )
+    elif board is None:
+        write("@X no host given, and no board to make the terminal's bearer on")
         return
-    bearer = TcpBearer(
-        host,
-        port,
-        connect_ms=value_of(terminal, "connect_timeout") * 1000,
-        io_ms=value_of(terminal, "send_timeout") * 1000,
-    )
+    else:
+        from app.bearers import configured
+
+        try:
+            bearer = configured(terminal, board)
+        except (OSError, ValueError) as exc:  # no such device on this board
+            write("@X %s bearer: %s" % (terminal["bearer"], exc))
+            return
     terminal = None
 
     def event(name, value):
