@@ -78,14 +78,30 @@ def host():
 
 
 class Terminal:
-    """The device engine in one MicroPython process, spoken to over app.txnlink."""
+    """The device engine in one MicroPython process, spoken to over app.txnlink: plain TCP to
+    127.0.0.1:`port`, or with `port` None the bearer its parameters select (`env` wires the
+    emulated modem or GPRS module; `heap` replaces the ESP32's)."""
 
-    def __init__(self, state: Path, port: int, timeout_ms: int = TIMEOUT_MS):
-        self.proc = TerminalState(state).popen(txn_cli._RUN)
+    def __init__(
+        self,
+        state: Path,
+        port: int | None,
+        timeout_ms: int = TIMEOUT_MS,
+        *,
+        env: dict | None = None,
+        heap: str | None = None,
+    ):
+        options: dict = {"env": env}
+        if heap is not None:
+            options["heap"] = heap
+        self.proc = TerminalState(state).popen(txn_cli._RUN, **options)
         self.lines: queue.Queue = queue.Queue()
         self.other: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
-        self._write({"app": 1, "host": "127.0.0.1", "port": port, "timeout_ms": timeout_ms})
+        conf: dict = {"app": 1, "timeout_ms": timeout_ms}
+        if port is not None:
+            conf.update(host="127.0.0.1", port=port)
+        self._write(conf)
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
