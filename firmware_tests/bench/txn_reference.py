@@ -4,9 +4,13 @@ and the engine's peak heap on the virtual terminal.
 
     references(rows)   {name: (label, callable)} for the rows of bench/txn.py
     peak_heap()        {"baseline", "sign_on", "sale", "void", "sign_on_after_sale",
-                       "settlement", "settlement_unbalanced", "install_cycle"}: smallest heap
-                       (bytes, `-X heapsize`, bisection to 256) in which the device code runs
-                       from the ROMFS image in a state folder against the host simulator
+                       "settlement", "settlement_unbalanced", "install_cycle",
+                       "install_cycle_ethernet", "install_cycle_dialup", "install_cycle_gprs",
+                       "install_cycle_sim7600"}: smallest heap (bytes, `-X heapsize`,
+                       bisection to 256) in which the device code runs from the ROMFS image
+                       in a state folder against the host simulator (the last four over the
+                       bearer the parameters select, through the emulated modem and GPRS
+                       modules)
     main()             runs both sides and prints a table (python firmware_tests/bench/
                        txn_reference.py)
 """
@@ -17,6 +21,7 @@ import hashlib
 import hmac
 import json
 import os
+import socket
 import struct
 import subprocess
 import sys
@@ -211,6 +216,23 @@ _ENGINE = (
     "S = b'123456'\n"
     "e = Engine(1, store, storage_key, TcpBearer('127.0.0.1', %d))\n"
 )
+# The install cycle over the bearer the parameters select (docs/examples/hostsim-*-job.toml;
+# Ethernet: hostsim-job.toml with the simulator's port), through the emulator `poskit txn`
+# starts for it: name -> (bearer, GPRS module fitted).
+_BEARERS = {
+    "install_cycle_ethernet": ("ethernet", "sim800"),
+    "install_cycle_dialup": ("dialup", "sim800"),
+    "install_cycle_gprs": ("gprs", "sim800"),
+    "install_cycle_sim7600": ("gprs", "sim7600"),
+}
+_BEARER_ENGINE = (
+    "from app.bearers import configured\n"
+    "from app.params import ParamStore\n"
+    "from app.txn import Card, Engine, Request\n"
+    "T = %r\n"
+    "S = b'123456'\n"
+    "e = Engine(1, store, storage_key, configured(ParamStore(store).load(0), board))\n"
+)
 
 
 def peak_heap() -> dict:
@@ -223,37 +245,73 @@ def peak_heap() -> dict:
 
     from hostlib.hostsim import HostSimulator
     from hostlib.state import TerminalState
+    from tools.txn import bearer_emulator
+
+    with socket.socket() as probe:  # a free port for the Ethernet job's host
+        probe.bind(("127.0.0.1", 0))
+        lan_port = probe.getsockname()[1]
+
+    def run(state: Path, db: Path, line, code: str, heap, seed: bool, fault=None):
+        # `line`: None for TcpBearer to the simulator, else (bearer, GPRS module).
+        port = lan_port if line is not None and line[0] == "ethernet" else 0
+        with HostSimulator(db_path=str(db), seed=seed, port=port) as host:
+            if fault:
+                host.set_fault(fault)
+            if line is None:
+                emulator, env = None, {}
+                code = _ENGINE % (TRACK, host.address[1]) + code
+            else:
+                emulator, env = bearer_emulator(line[0], host.address, line[1])
+                code = _BEARER_ENGINE % (TRACK,) + code
+            try:
+                return TerminalState(state).run(code + "\nassert r.approved", heap=heap, env=env)
+            finally:
+                if emulator is not None:
+                    emulator.stop()
 
     figures = {}
     with tempfile.TemporaryDirectory() as tmp:
-        template, template_db = Path(tmp) / "term", Path(tmp) / "host.db"
-        job = ROOT / "docs" / "examples" / "hostsim-job.toml"
-        tmk = "70F2A84CCBC2AE8625CBB0F2C22AB923"
-        subprocess.run(
-            [sys.executable, "-m", "tools.txn", "--state", str(template), "init"]
-            + ["--params", str(job), "--tmk", tmk],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
-        with HostSimulator(db_path=str(template_db)) as host:
-            code = _ENGINE % (TRACK, host.address[1]) + _SNIPPETS["sign_on"]
-            TerminalState(template).run(code + "\nassert r.approved").check()
+        # One terminal per bearer, set up by `poskit txn init` and signed on, with a copy of
+        # the host simulator's database of that moment.
+        examples = ROOT / "docs" / "examples"
+        lan_job = Path(tmp) / "lan.toml"
+        text = (examples / "hostsim-job.toml").read_text()
+        lan_job.write_text(text.replace("port = 5000\n", "port = %d\n" % lan_port))
+        jobs = {
+            None: examples / "hostsim-job.toml",
+            "ethernet": lan_job,
+            "dialup": examples / "hostsim-dialup-job.toml",
+            "gprs": examples / "hostsim-gprs-job.toml",
+        }
+        templates = {}
+        for bearer, job in jobs.items():
+            state = Path(tmp) / ("%s" % bearer)
+            db = Path(tmp) / ("%s.db" % bearer)
+            subprocess.run(
+                [sys.executable, "-m", "tools.txn", "--state", str(state), "init"]
+                + ["--params", str(job), "--tmk", "70F2A84CCBC2AE8625CBB0F2C22AB923"],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
+            line = None if bearer is None else (bearer, "sim800")
+            run(state, db, line, _SNIPPETS["sign_on"], 512 * 1024, True).check()
+            templates[bearer] = state, db
 
         def trial(name: str, heap: int) -> bool:
+            line = _BEARERS.get(name)
+            template, template_db = templates[line and line[0]]
             state, db = Path(tmp) / "trial", Path(tmp) / "trial.db"
             shutil.rmtree(state, ignore_errors=True)
             shutil.copytree(template, state)
             shutil.copyfile(template_db, db)
-            with HostSimulator(db_path=str(db), seed=False) as host:
-                if name == "settlement_unbalanced":
-                    host.set_fault("unbalanced")
-                code = _SNIPPETS[name]
-                if name != "baseline":
-                    code = _ENGINE % (TRACK, host.address[1]) + code + "\nassert r.approved"
-                return TerminalState(state).run(code, heap=heap).ok
+            if name == "baseline":
+                return TerminalState(state).run("pass", heap=heap).ok
+            code = _SNIPPETS["install_cycle" if line else name]
+            fault = "unbalanced" if name == "settlement_unbalanced" else None
+            return run(state, db, line, code, heap, False, fault).ok
 
-        for name in _SNIPPETS:
+        for name in list(_SNIPPETS) + list(_BEARERS):
             low, high = 4096, 160 * 1024
             if not trial(name, high):
                 raise RuntimeError("%s does not run in %d bytes" % (name, high))
