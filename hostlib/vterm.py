@@ -50,6 +50,7 @@ from pathlib import Path
 
 from hostlib import build, micropython
 from hostlib.emulators import (
+    GPRS_MODELS,
     CardReaderEmulator,
     DisplayEmulator,
     KeypadEmulator,
@@ -57,7 +58,6 @@ from hostlib.emulators import (
     PinPadEmulator,
     PrinterEmulator,
     Sim800Emulator,
-    Sim7600Emulator,
 )
 from hostlib.emulators.base import Emulator
 from hostlib.errors import PoskitError
@@ -65,7 +65,6 @@ from hostlib.hostsim.seed import DEFAULT_TERMINAL
 from hostlib.state import FLASH_SIZE, parse_size
 
 DEFAULT_FLASH = Path("vterm") / "flash.img"
-GPRS_MODELS = {"sim800": Sim800Emulator, "sim7600": Sim7600Emulator}
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
 RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
 _RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
@@ -716,18 +715,6 @@ class Console:
         self._proc = None
 
 
-class _Everywhere(dict):
-    """A routing table that sends every key to one place: every number the modem dials and
-    every host the GPRS module opens reaches the acquirer host given to the vterm."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        super().__init__()
-        self.target = target
-
-    def get(self, key, default=None):
-        return self.target
-
-
 def parse_host(text: str) -> tuple[str, int]:
     """("127.0.0.1", 5000) from "127.0.0.1:5000"."""
     host, _, port = text.rpartition(":")
@@ -907,12 +894,11 @@ class VirtualTerminal:
         self.card_reader = CardReaderEmulator()
         self.card_reader.start()
         if self.host is not None:
-            self.modem = ModemEmulator(guard_s=1.0)
-            self.modem.numbers = _Everywhere(self.host)
+            # Every number dialled and every host opened reaches the acquirer host.
+            self.modem = ModemEmulator(guard_s=1.0, default=self.host)
             self.modem.start()
-            self.gprs = GPRS_MODELS[self.gprs_model]()
+            self.gprs = GPRS_MODELS[self.gprs_model](default=self.host)
             env["POSKIT_GPRS_MODEL"] = self.gprs_model
-            self.gprs.hosts = _Everywhere(self.host)
             self.gprs.start()
         for name, address in self.peripherals().items():
             env["POSKIT_UART_" + name.upper()] = address

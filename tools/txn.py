@@ -322,27 +322,13 @@ def terminal_bearer(state: TerminalState) -> str | None:
     raise TxnError("the terminal did not say which bearer it uses:\n%s" % out.stdout[-2000:])
 
 
-class _AllTo(dict):
-    """A routing table for the emulators that sends every key to one place: every number the
-    modem dials, every host the GPRS module opens, reaches the acquirer host."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        super().__init__()
-        self.target = target
-
-    def get(self, key, default=None):
-        return self.target
-
-
 def bearer_emulator(bearer: str | None, host: tuple[str, int] | None, gprs: str = "sim800"):
     """For a dial-up or GPRS terminal: the emulated modem or GPRS module (`gprs`: "sim800"
     or "sim7600", the module fitted) it reaches `host` through, started, and the environment
     that wires the terminal to it (POSKIT_UART_MODEM, or POSKIT_UART_GPRS and
     POSKIT_GPRS_MODEL, read by board.unix_sim). (None, {}) for any other bearer. The caller
     stops the emulator."""
-    from hostlib.emulators.modem import ModemEmulator
-    from hostlib.emulators.sim800 import Sim800Emulator
-    from hostlib.emulators.sim7600 import Sim7600Emulator
+    from hostlib.emulators import GPRS_MODELS, ModemEmulator
 
     if bearer == "dialup":
         if host is None:
@@ -352,15 +338,11 @@ def bearer_emulator(bearer: str | None, host: tuple[str, int] | None, gprs: str 
             )
         # The modem's escape guard (S12) under the terminal's 1 s wait before "+++", so that
         # a few milliseconds of scheduling never turn the escape into data.
-        emulator = ModemEmulator(guard_s=0.5)
-        emulator.numbers = _AllTo(host)
+        emulator = ModemEmulator(guard_s=0.5, default=host)
     elif bearer == "gprs":
-        models = {"sim800": Sim800Emulator, "sim7600": Sim7600Emulator}
-        if gprs not in models:
+        if gprs not in GPRS_MODELS:
             raise TxnError("--gprs must be sim800 or sim7600, not %r" % gprs)
-        emulator = models[gprs]()
-        if host is not None:
-            emulator.hosts = _AllTo(host)
+        emulator = GPRS_MODELS[gprs](default=host)
     else:
         return None, {}
     emulator.start()

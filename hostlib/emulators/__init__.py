@@ -20,7 +20,12 @@ from hostlib.emulators.printer import Line, PrinterEmulator, Receipt
 from hostlib.emulators.sim800 import Sim800Emulator
 from hostlib.emulators.sim7600 import Sim7600Emulator
 
+# The GPRS modules a terminal may have fitted: the emulator of each, by the name the board's
+# gprs(model) factory takes.
+GPRS_MODELS = {"sim800": Sim800Emulator, "sim7600": Sim7600Emulator}
+
 __all__ = [
+    "GPRS_MODELS",
     "CardReaderEmulator",
     "DisplayEmulator",
     "Emulator",

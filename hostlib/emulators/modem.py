@@ -11,11 +11,13 @@ Supported: E V Q X Z H O I L M, &F &K &C &D &W, S registers (S7 connect wait, S1
 time in 1/50 s), extended `+...` (accepted), D (dial; T/P, `,` pauses, W, @, ;, !).
 
 Dialling: the digits after the last pause are looked up in `numbers` (or the whole digit
-string). With `outside_line` set the emulator is a PBX extension: a dial string that does not
-start with that prefix and a pause reaches nobody (BUSY). With `dial_tone=False` the line has
-no dial tone the modem recognises: ATX4 dialling answers NO DIALTONE, blind dialling (ATX3)
-works. An unknown number, or a host that refuses the connection, answers NO CARRIER; a known
-one opens a TCP connection and answers CONNECT <rate>, then bytes are bridged both ways.
+string); a number not there reaches `default` if it is given (the virtual terminal routes
+every call to the acquirer host). With `outside_line` set the emulator is a PBX extension:
+a dial string that does not start with that prefix and a pause reaches nobody (BUSY). With
+`dial_tone=False` the line has no dial tone the modem recognises: ATX4 dialling answers NO
+DIALTONE, blind dialling (ATX3) works. An unknown number, or a host that refuses the
+connection, answers NO CARRIER; a known one opens a TCP connection and answers CONNECT
+<rate>, then bytes are bridged both ways.
 Any byte from the device while the dial is in progress aborts it (NO CARRIER).
 
 Data mode: `+++` preceded and followed by `guard_s` of silence (S12, 1 s by default) returns
@@ -59,10 +61,12 @@ class ModemEmulator(Emulator):
         dial_tone: bool = True,
         outside_line: str | None = None,
         connect_timeout_s: float = 2.0,
+        default: tuple[str, int] | None = None,
         **options,
     ) -> None:
         super().__init__(**options)
         self.numbers = dict(numbers or {})
+        self.default = default  # where a number not in `numbers` reaches (None: nobody)
         self.rate = rate
         self.default_guard_s = guard_s
         self.dial_delay_s = dial_delay_s
@@ -356,7 +360,7 @@ class ModemEmulator(Emulator):
         parts = [p for p in body.replace(";", "").replace("W", ",").split(",") if p]
         number = "".join(ch for ch in (parts[-1] if parts else "") if ch.isdigit() or ch in "*#")
         whole = "".join(ch for ch in body if ch.isdigit() or ch in "*#")
-        target = self.numbers.get(number) or self.numbers.get(whole)
+        target = self.numbers.get(number) or self.numbers.get(whole) or self.default
         if target is None:
             self.mode = "command"
             self._result("NO CARRIER")

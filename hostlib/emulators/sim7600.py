@@ -182,7 +182,7 @@ class Sim7600Emulator(Sim800Emulator):
             self._urc("+IP ERROR: Connection is already created")
             return self._error()
         self._ok()
-        target = self.hosts.get(host, (host, port))
+        target = self.route(host, port)
         if self.connect_fail:
             code = 1 if self.connect_fail is True else int(self.connect_fail)
             self.connect_fail = False

@@ -12,8 +12,9 @@
 The IP stack follows the SIM800 states (IP INITIAL -> CSTT -> IP START -> CIICR ->
 IP GPRSACT -> CIFSR -> IP STATUS -> CIPSTART -> CONNECT OK), and refuses commands out of order
 with ERROR as the module does (AT+CSTT outside IP INITIAL is the one drivers trip on).
-`hosts` maps a host name in AT+CIPSTART to a real (host, port); other names are used as they
-are (127.0.0.1 in tests). Data from the host arrives as `+IPD,<n>:` frames after
+`hosts` maps a host name in AT+CIPSTART to a real (host, port); other names reach `default`
+if it is given (the virtual terminal routes every connection to the acquirer host), else are
+used as they are (127.0.0.1 in tests). Data from the host arrives as `+IPD,<n>:` frames after
 AT+CIPHEAD=1, raw otherwise. Echo is on until ATE0, as at power-on. Errors follow AT+CMEE
 (0: ERROR, 1: +CME ERROR: <n>, 2: +CME ERROR: <text>).
 
@@ -49,10 +50,12 @@ class Sim800Emulator(Emulator):
         apn: str | None = None,
         ip: str = "10.64.3.7",
         connect_timeout_s: float = 2.0,
+        default: tuple[str, int] | None = None,
         **options,
     ) -> None:
         super().__init__(**options)
         self.hosts = dict(hosts or {})
+        self.default = default  # where a host not in `hosts` goes (None: the name as given)
         self.iccid = iccid
         self.csq = csq
         self.apn = apn  # None: any APN activates
@@ -300,13 +303,17 @@ class Sim800Emulator(Emulator):
             return self._urc("CLOSE OK")
         return self._error()
 
+    def route(self, host: str, port: int) -> tuple[str, int]:
+        """The real (host, port) a connection the device opens to `host`:`port` reaches."""
+        return self.hosts.get(host) or self.default or (host, port)
+
     def _cipstart(self, host: str, port: int) -> None:
         if self._host is not None:
             return self._urc("ALREADY CONNECT")
         if self.state not in ("IP STATUS", "TCP CLOSED"):
             return self._error()
         self._ok()
-        target = self.hosts.get(host, (host, port))
+        target = self.route(host, port)
         if self.connect_fail:
             self.connect_fail = False
             self._urc("STATE: TCP CLOSED")
