@@ -1,9 +1,14 @@
-"""Shared test set-up: device/ importable under CPython, hypothesis profiles."""
+"""Shared test set-up: device/ importable under CPython, hypothesis profiles, and the TCP
+stand-in hosts the bearers reach (`echo_host`, `hangup_host`)."""
 
 import os
+import select
+import socket
 import sys
+import threading
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,3 +24,90 @@ settings.register_profile(
     "full", max_examples=20000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+class TcpHost:
+    """A far end on 127.0.0.1 (an acquirer stand-in): echoes what each connection sends, one
+    thread a connection (a modem call and a GPRS link may be up at once); with
+    `close_after_reply` it hangs up after its first answer.
+
+    `port`, `address` ("127.0.0.1:port", as `poskit vterm --host` takes it), `received`
+    (every byte from every connection, in arrival order). close() stops every thread and
+    closes every socket, each wait bounded; it fails if a thread outlives its wait.
+    """
+
+    POLL_S = 0.05  # how often the threads look at the stop flag
+    SEND_S = 5.0  # the most one echo may wait for the far side to take it
+
+    def __init__(self, close_after_reply=False):
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(self.POLL_S)
+        self.port = self._server.getsockname()[1]
+        self.address = "127.0.0.1:%d" % self.port
+        self.close_after_reply = close_after_reply
+        self.received = bytearray()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._conns = []
+        self._threads = []
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
+
+    def _accept(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except OSError:  # the poll timeout
+                continue
+            conn.settimeout(self.SEND_S)
+            thread = threading.Thread(target=self._echo, args=(conn,), daemon=True)
+            with self._lock:
+                self._conns.append(conn)
+                self._threads.append(thread)
+            thread.start()
+
+    def _echo(self, conn):
+        with conn:
+            while not self._stop.is_set():
+                try:
+                    if not select.select([conn], [], [], self.POLL_S)[0]:
+                        continue
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    with self._lock:
+                        self.received += data
+                    conn.sendall(data)
+                except (OSError, ValueError):  # reset, or closed by close()
+                    return
+                if self.close_after_reply:
+                    return
+
+    def close(self):
+        self._stop.set()
+        self._acceptor.join(timeout=5)  # no connection is added after this
+        with self._lock:
+            conns, threads = list(self._conns), list(self._threads)
+        for thread in threads:
+            thread.join(timeout=self.SEND_S + 1)  # an echo under way finishes first
+        for conn in conns:
+            conn.close()
+        self._server.close()
+        alive = [t for t in (self._acceptor, *threads) if t.is_alive()]
+        assert not alive, "TCP host threads still running after close(): %r" % alive
+
+
+@pytest.fixture
+def echo_host():
+    """A TcpHost that echoes everything; closed after the test."""
+    host = TcpHost()
+    yield host
+    host.close()
+
+
+@pytest.fixture
+def hangup_host():
+    """A TcpHost that hangs up after its first answer; closed after the test."""
+    host = TcpHost(close_after_reply=True)
+    yield host
+    host.close()

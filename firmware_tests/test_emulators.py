@@ -1,82 +1,24 @@
 """The real drivers, on MicroPython, against the host-side emulators over TCP.
 
 Each test starts an emulator (and, where a call or a socket needs a far end, a tiny TCP host
-on 127.0.0.1), then runs a device snippet on the MicroPython unix port that reaches the
-emulator through board.unix_sim.SocketUART. Everything is bounded by timeouts; nothing
-asserts a time.
+on 127.0.0.1: `echo_host`, `hangup_host` of conftest.py), then runs a device snippet on the
+MicroPython unix port that reaches the emulator through board.unix_sim.SocketUART. Everything
+is bounded by timeouts; nothing asserts a time. The GPRS modules: test_gprs_emulators.py.
 """
 
 import json
-import socket
 import textwrap
 import threading
 
-import pytest
 from pngread import ink
 
 from hostlib import micropython
-from hostlib.emulators import Line, ModemEmulator, PrinterEmulator, Receipt, Sim800Emulator
+from hostlib.emulators import Line, ModemEmulator, PrinterEmulator, Receipt
 from hostlib.glyphs import Font
 
 # Compiling the drivers from source needs more heap than the ESP32 has (the terminal loads
 # them precompiled); the driver heap figures come from test_*.py under mpy/ and the bench.
 HEAP = "512K"
-
-
-class TcpHost:
-    """A far end on 127.0.0.1: echoes what it receives; with `close_after_reply` it hangs
-    up after its first answer."""
-
-    def __init__(self, close_after_reply=False):
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self._sock.settimeout(0.05)
-        self.port = self._sock.getsockname()[1]
-        self.close_after_reply = close_after_reply
-        self.received = bytearray()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                continue
-            conn.settimeout(0.05)
-            with conn:
-                while not self._stop.is_set():
-                    try:
-                        data = conn.recv(4096)
-                    except TimeoutError:
-                        continue
-                    except OSError:
-                        break
-                    if not data:
-                        break
-                    self.received += data
-                    conn.sendall(data)
-                    if self.close_after_reply:
-                        break
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self._sock.close()
-
-
-@pytest.fixture
-def echo_host():
-    host = TcpHost()
-    yield host
-    host.close()
-
-
-@pytest.fixture
-def hangup_host():
-    host = TcpHost(close_after_reply=True)
-    yield host
-    host.close()
 
 
 def device(code, timeout=30):
@@ -199,148 +141,6 @@ print(json.dumps(out))
         )
         assert out == {"timeout": True, "usable": True}
         assert m.mode == "command"
-
-
-# --- GPRS -------------------------------------------------------------------------------------
-
-GPRS_PRELUDE = """
-import json
-from board.unix_sim import SocketUART
-from drivers import sim800
-uart = SocketUART("127.0.0.1", %d, timeout_ms=2000)
-gprs = sim800.Sim800(uart, boot_timeout_ms=3000, connect_timeout_ms=3000, read_timeout_ms=3000)
-out = {}
-def named(fn, *args):
-    try:
-        return fn(*args)
-    except sim800.GprsError as exc:
-        return type(exc).__name__
-"""
-
-
-def test_gprs_open_send_receive_close(echo_host):
-    with Sim800Emulator(csq=(18, 0)) as g:
-        out = device(
-            GPRS_PRELUDE % g.port
-            + """
-gprs.sync()
-out["sim"] = gprs.sim_ready()
-out["iccid"] = gprs.iccid()
-rssi, ber = gprs.signal()
-out["signal"] = [rssi, sim800.signal_dbm(rssi), sim800.signal_bars(rssi)]
-out["registered"] = gprs.wait_registered(5000, 100)
-out["ip"] = gprs.attach("CMNET")
-gprs.open("127.0.0.1", %d)
-request = bytes(range(256)) + b"\\r\\nOK\\r\\nCLOSED\\r\\n"
-gprs.send(request)
-buf = bytearray(400)
-got = 0
-while got < len(request):
-    got += gprs.readinto(memoryview(buf)[got:], 3000)
-out["echoed"] = buf[:got] == request
-gprs.close()
-out["connected"] = gprs.connected
-print(json.dumps(out))
-"""
-            % echo_host.port
-        )
-        assert out == {
-            "sim": True,
-            "iccid": "89860318640220133897",
-            "signal": [18, -77, 3],
-            "registered": 1,
-            "ip": "10.64.3.7",
-            "echoed": True,
-            "connected": False,
-        }
-        assert g.apn_used == ("CMNET", "", "")
-        assert 'AT+CIPSTART="TCP","127.0.0.1",%d' % echo_host.port in g.commands
-        assert g.commands[-1] == "AT+CIPCLOSE"
-    assert echo_host.received.endswith(b"\r\nOK\r\nCLOSED\r\n")
-
-
-def test_gprs_failures_are_named_and_recovered(echo_host):
-    refused = socket.create_server(("127.0.0.1", 0))
-    dead_port = refused.getsockname()[1]
-    refused.close()  # nothing listens there now
-    with Sim800Emulator() as g:
-        g.connect_fail = True
-        out = device(
-            GPRS_PRELUDE.replace(
-                "read_timeout_ms=3000", "read_timeout_ms=3000, power_cycle_after=3"
-            )
-            % g.port
-            + """
-gprs.sync()
-gprs.attach("CMNET")
-out["injected"] = named(gprs.open, "127.0.0.1", %d)
-out["refused"] = named(gprs.open, "127.0.0.1", %d)
-out["failures"] = gprs.failures
-out["recover"] = gprs.recover()
-gprs.open("127.0.0.1", %d)
-out["after"] = [gprs.connected, gprs.failures]
-print(json.dumps(out))
-"""
-            % (echo_host.port, dead_port, echo_host.port)
-        )
-        assert g.commands.count("AT+CIPSHUT") == 2  # attach, and the re-attach
-    assert out == {
-        "injected": "ConnectFailed",
-        "refused": "ConnectFailed",
-        "failures": 2,
-        "recover": "reattach",
-        "after": [True, 0],
-    }
-
-
-def test_gprs_sim_and_registration_faults():
-    with Sim800Emulator() as g:
-        g.sim = "NOT INSERTED"
-        out = device(
-            GPRS_PRELUDE % g.port
-            + """
-gprs.sync()
-out["sim"] = named(gprs.sim_ready)
-print(json.dumps(out))
-"""
-        )
-        assert out == {"sim": "SimMissing"}
-    with Sim800Emulator() as g:
-        g.sim = "SIM PIN"
-        g.creg = 3
-        out = device(
-            GPRS_PRELUDE % g.port
-            + """
-gprs.sync()
-out["sim"] = named(gprs.sim_ready)
-out["registration"] = named(gprs.wait_registered, 2000, 50)
-print(json.dumps(out))
-"""
-        )
-        assert out == {"sim": "SimPinRequired", "registration": "NotRegistered"}
-
-
-def test_gprs_link_drop_after_the_reply(hangup_host):
-    with Sim800Emulator() as g:
-        out = device(
-            GPRS_PRELUDE % g.port
-            + """
-gprs.sync()
-gprs.attach("CMNET")
-gprs.open("127.0.0.1", %d)
-gprs.send(b"last words")
-buf = bytearray(32)
-got = 0
-while got < 10:
-    got += gprs.readinto(memoryview(buf)[got:], 3000)
-out["reply"] = buf[:got].decode()
-out["after"] = named(gprs.readinto, buf, 3000)
-out["send"] = named(gprs.send, b"more")
-print(json.dumps(out))
-"""
-            % hangup_host.port
-        )
-    assert out == {"reply": "last words", "after": "LinkDown", "send": "LinkDown"}
 
 
 # --- printer ----------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ import os
 import re
 import select
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -308,44 +307,6 @@ def test_a_malformed_script_is_refused_before_the_terminal_starts(tmp_path):
         assert not (tmp_path / "flash.img").exists()
 
 
-@pytest.fixture
-def echo_host():
-    """An acquirer stand-in on 127.0.0.1 that echoes what it receives."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    stop = threading.Event()
-
-    def echo(conn):
-        with conn:
-            conn.settimeout(0.2)
-            while not stop.is_set():
-                try:
-                    data = conn.recv(1024)
-                except TimeoutError:
-                    continue
-                except OSError:
-                    return
-                if not data:
-                    return
-                conn.sendall(data)
-
-    def serve():
-        # One thread a connection: the modem's call and the GPRS link are both up at once.
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            threading.Thread(target=echo, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield "127.0.0.1:%d" % server.getsockname()[1]
-    stop.set()
-    thread.join(timeout=5)
-    server.close()
-
-
 BEARERS = """\
 timeout 10
 exec from board import unix_sim; b = bytearray(4)
@@ -365,7 +326,7 @@ expect csq (7, 0)
 
 @pytest.mark.parametrize("model, driver", [("sim800", "Sim800"), ("sim7600", "Sim7600")])
 def test_the_modem_and_gprs_module_reach_the_host_given(tmp_path, echo_host, model, driver):
-    out = run_script(tmp_path, BEARERS, "--host", echo_host, "--gprs", model)
+    out = run_script(tmp_path, BEARERS, "--host", echo_host.address, "--gprs", model)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "driver %s" % driver in out.stdout
     assert re.search(r"modem: 127\.0\.0\.1:\d+", out.stdout)
