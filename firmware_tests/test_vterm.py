@@ -402,6 +402,9 @@ def test_a_scripted_pin_is_entered_on_the_pin_pad_and_only_its_block_reaches_the
         with pytest.raises(vterm_script.ScriptError, match="the device raised PinPadCancelled"):
             vterm_script.run_script(terminal, "timeout 10\nexec %s\n" % entry)
         assert [e.outcome for e in pad.entries] == ["pin", "cancelled"]
+        # A failing line quotes a PIN as stars.
+        step = vterm_script.parse("pin 123456\n")[0]
+        assert step.describe() == "pin ******"
         assert pad.entries[0].amount == "RMB 0.01"
         assert b"123456" not in console.output()
 

@@ -101,7 +101,11 @@ class Step:
     argument: str
 
     def describe(self) -> str:
-        return ("%s %s" % (self.command, self.argument)).strip()
+        """The line as messages quote it; a PIN as stars."""
+        argument = self.argument
+        if self.command == "pin" and argument.isdigit():
+            argument = "*" * len(argument)
+        return ("%s %s" % (self.command, argument)).strip()
 
 
 def unescape(text: str) -> bytes:
