@@ -29,6 +29,21 @@ class Recorder:
         self.calls.append(("cancel",))
 
 
+class Console:
+    path = "/dev/pts/9"
+    failure = None
+
+    def __init__(self):
+        self.typed = b""
+        self.busy = False
+
+    def running(self):
+        return self.busy
+
+    def type(self, data):
+        self.typed += data
+
+
 def terminal(waiting=False):
     display = DisplayEmulator()
     display.stop()  # never started: only its chip model is drawn
@@ -40,7 +55,7 @@ def terminal(waiting=False):
         card_reader=Recorder(),
         pinpad=Recorder(waiting),
         printer=printer,
-        console=SimpleNamespace(path="/dev/pts/9", failure=None),
+        console=Console(),
     )
 
 
@@ -67,6 +82,19 @@ def test_keys_go_to_the_keypad_and_s_swipes_the_test_card():
     assert t.keypad.calls == [("play", "1"), ("play", "ENTER"), ("play", "F1")]
     assert t.card_reader.calls == [("swipe", "6224242900000113=28062013949031013")]
     assert view.note == "no key for 'x'"
+
+
+def test_c_starts_the_device_check_at_the_console_unless_something_runs():
+    t = terminal()
+    view = ScreenView(t, fd=0)
+    t.console.busy = True
+    view.handle("c")
+    assert t.console.typed == b"" and "busy" in view.note
+    t.console.busy = False
+    view.handle("c")
+    assert t.console.typed == (
+        b"from board import unix_sim; from app import hwtest; hwtest.run(unix_sim)\r"
+    )
 
 
 def test_while_the_pin_pad_waits_digits_go_to_it_and_are_never_shown():
@@ -104,6 +132,8 @@ def test_the_frame_shows_the_glass_the_printer_and_the_console():
     chip.command(0x10)
     chip.command(0x00)
     chip.data(b"\xff\xff")  # two columns of 8 dots at the top left
+    assert "c starts the device check" in ScreenView(t, fd=0).frame(80)
+    t.display.connections = 1  # the device has connected
     narrow = ScreenView(t, fd=0).frame(80).splitlines()
     assert narrow[0] == "┌" + "─" * 64 + "┐"
     assert narrow[1] == "│⣿" + "⠀" * 63 + "│"  # braille: 2 x 4 dots a character

@@ -9,6 +9,7 @@ Keys (the reference keypad, drivers/keypad.py):
     Esc               CANCEL         F1-F4       F1-F4 (or Alt+1..4 where F-keys are taken)
     f                 FUNC
     s                 swipe the acquirer host simulator's test card
+    c                 start the installer's device check (app/hwtest.py) at the console
     Ctrl-C            stop the virtual terminal
 
 While the terminal waits for a PIN on the external PIN pad, the digits go to the PIN pad
@@ -52,7 +53,12 @@ _F_KEYS = {
     "\x1b3": "F3",
     "\x1b4": "F4",
 }
-_HELP = "keys: 0-9 . # | Enter=ENTER Bksp=CLEAR Esc=CANCEL F1-F4 f=FUNC | s=swipe | Ctrl-C=stop"
+_HELP = (
+    "keys: 0-9 . # | Enter=ENTER Bksp=CLEAR Esc=CANCEL F1-F4 f=FUNC | s=swipe c=check | "
+    "Ctrl-C=stop"
+)
+# The installer's device check (app/hwtest.py), typed at the console's REPL by `c`.
+DEVICE_CHECK = b"from board import unix_sim; from app import hwtest; hwtest.run(unix_sim)\r"
 
 
 def braille(rows: list[list[int]]) -> list[str]:
@@ -148,6 +154,14 @@ class ScreenView:
             self.terminal.card_reader.queue_swipe(TEST_TRACK2)
             self.note = "card swiped"
             return
+        if sequence in ("c", "C"):
+            console = self.terminal.console
+            if console.running():
+                self.note = "the device is busy: stop what runs (Ctrl-C at the console) first"
+            else:
+                console.type(DEVICE_CHECK)  # typed at the REPL, as an installer would
+                self.note = "device check started: keys, s, F1, ENTER, CANCEL"
+            return
         key = key_for(sequence)
         if key is None:
             self.note = "no key for %r" % sequence
@@ -181,6 +195,9 @@ class ScreenView:
         lines = ["┌" + "─" * span + "┐"]
         lines += ["│" + row + "│" for row in glass]
         lines.append("└" + "─" * span + "┘")
+        if not terminal.display.connections:
+            # A new flash runs nothing: say how to give the screen something to show.
+            lines.append("the device has not opened its display yet: c starts the device check")
         lines.append(_HELP)
         pad = terminal.pinpad
         if pad is not None and pad.waiting_for_pin():
