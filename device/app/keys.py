@@ -349,10 +349,16 @@ class KeyStore:
         self._storage_key = bytes(storage_key)
         self._applications = applications
         self._slots = slots
+        self.reload()
+
+    def reload(self):
+        """Read the stored keys again and drop the cached ciphers (the engine does this
+        before a sign-on: another key store may have changed the record meanwhile)."""
         self._ciphers = {}  # (application, usage) -> cipher object, built on first use
-        self._entries = entries = {}  # _index() -> entry, as in the record
-        record = store.load(_NAME)
+        entries = {}  # _index() -> entry, as in the record
+        record = self._store.load(_NAME)
         if record is None:
+            self._entries = entries
             return
         version, payload = record
         if version != _VERSION:
@@ -370,6 +376,7 @@ class KeyStore:
                 raise KeyStoreError(_message(_M_UNKNOWN_ENTRY, (pos,)))
             entries[_index(entry[_APP], kind, entry[_SLOT])] = entry
             pos = end
+        self._entries = entries
 
     # combine_components needs no store; offered here too for the key entry screens.
     combine_components = staticmethod(combine_components)
@@ -564,31 +571,33 @@ class KeyStore:
             needed = "an SM4" if family == ciphers.SM4 else "a DES/3DES"
             raise ValueError(_message(_M_FAMILY, (mode, needed, slot, tmk_algorithm)))
         tmk = self._open(entry)
-        loaded = []  # (usage, algorithm, clear key, cipher, check value)
+        loaded = []  # (usage, algorithm, clear key, check value)
         failed = []
         try:
             for usage, offset, size, cv_offset in items:
                 key = bytearray(field62[offset : offset + size])
-                row = [usage, None, key, None, None]
+                row = [usage, None, key, None]
                 loaded.append(row)  # from here on, the finally clause wipes it
                 tmk.decrypt_into(key)
                 if family == ciphers.SM4:
                     algorithm = ciphers.SM4
                 else:
                     algorithm = ciphers.DES if size == 8 else ciphers.TDES
-                cipher = ciphers.new(algorithm, key)
-                check = _zero_block(cipher)
+                # The cipher is built for the check only: the keys are reopened from flash
+                # on first use. One key schedule at a time is the sign-on's heap peak, which
+                # is the terminal's (a 3DES schedule is about 1 KB on the 64-bit port).
+                check = _zero_block(ciphers.new(algorithm, key))
                 row[1] = algorithm
-                row[3] = cipher
-                row[4] = check
+                row[3] = check
                 if not equal(check[:4], field62[cv_offset : cv_offset + 4]):
                     failed.append(usage)
+            tmk = None
             if failed:
                 raise KeyCheckError(_message(_M_CHECK_FAILED, (", ".join(failed),)))
             entries = dict(self._entries)
             for kind in _USAGE_KINDS:
                 entries.pop(_index(application, kind, 0), None)
-            for usage, algorithm, key, _, check in loaded:
+            for usage, algorithm, key, check in loaded:
                 kind = _USAGE_KINDS[USAGES.index(usage)]
                 entries[_index(application, kind, 0)] = self._seal(
                     application, kind, slot, algorithm, key, _SIGN_ON, check
@@ -597,11 +606,9 @@ class KeyStore:
         finally:
             for row in loaded:
                 _wipe(row[2])
-        # The ciphers built for the checks serve the first transactions.
         self._forget(application)
         result = []
-        for usage, _, _, cipher, check in loaded:
-            self._ciphers[(application, usage)] = cipher
+        for usage, _, _, check in loaded:
             result.append((usage, _hex(check[:4])))
         return tuple(result)
 

@@ -315,17 +315,14 @@ class Engine:
         if 62 not in got:
             raise EngineError("key_check", "sign-on answer carries no keys (62)")
         if self._own_keys:
-            # A fresh key store, without the ciphers cached for the old keys: the heap they
-            # hold is what a sign-on after a day's transactions runs short of.
-            self.keys = KeyStore(self._store, self._storage_key)
+            # The keys as stored now, without the ciphers cached for the old keys: the heap
+            # they hold is what a sign-on after a day's transactions runs short of. The new
+            # keys are not cached either (PIK and MAK reopen on first use).
+            self.keys.reload()
         try:
             checks = self.keys.load_working_keys(self.app, self.params["tmk_slot"], got[62], mode)
         except (KeyCheckError, NoKeyError, ValueError) as exc:
             raise EngineError("key_check", str(exc))
-        if self._own_keys:
-            # And again: the store caches every key it just loaded, the TDK too, which this
-            # engine never uses (tracks go clear); PIK and MAK reopen on first use.
-            self.keys = KeyStore(self._store, self._storage_key)
         result.notes.append("keys " + " ".join("%s %s" % pair for pair in checks))
         if 13 in got and 12 in got:
             try:

@@ -187,6 +187,20 @@ def test_persisted_and_reloaded():
     assert again.verify() == 4
 
 
+def test_reload_reads_the_record_again_and_drops_the_cache():
+    _, store = signed_on()
+    assert not store._ciphers  # the sign-on's checks cache nothing: keys open on first use
+    mak = store.cipher(1, "MAK")
+    assert mac.cup_mac(mak, MAB) == b"8A9E91B8"
+    other = open_keys()  # another store object changes the record
+    other.set_tmk(2, 0, TMK, "3DES")
+    assert store.tmk_slots(2) == ()
+    store.reload()
+    assert store.tmk_slots(2) == ((0, "3DES", "47F816"),)
+    assert store.cipher(1, "MAK") is not mak
+    assert mac.cup_mac(store.cipher(1, "MAK"), MAB) == b"8A9E91B8"
+
+
 def test_wrong_check_value_keeps_previous_keys():
     device, store = signed_on()
     bad = bytearray(F62_004)
