@@ -37,7 +37,7 @@ down message: after the press it is taken as off once it stops answering AT.
 
 import time
 
-from drivers.at import deadline_in, ticks_left
+from drivers.at import deadline_in, message, ticks_left
 from drivers.sim800 import (
     REG_HOME,
     REG_ROAMING,
@@ -67,6 +67,57 @@ _OPEN_ERRORS = (
 )
 
 
+# Messages, numbered from 0 by _M_* and formatted by _text() (drivers.at.message: one literal,
+# not a heap object per message).
+_M_AFTER_HEADER = const(0)
+_M_NO_ANSWER = const(1)
+_M_APN_PASSWORD = const(2)
+_M_CGDCONT = const(3)
+_M_CGAUTH = const(4)
+_M_NOT_ACTIVATED = const(5)
+_M_NETOPEN = const(6)
+_M_NO_IP = const(7)
+_M_NOT_ATTACHED = const(8)
+_M_CIPOPEN = const(9)
+_M_OPEN_ERROR = const(10)
+_M_NOT_ACCEPTED = const(11)
+_M_STUCK = const(12)
+_M_CLOSED = const(13)
+_M_NO_PROMPT = const(14)
+_M_CLOSED_BEFORE_SEND = const(15)
+_M_NO_CIPSEND = const(16)
+_M_SENT_SHORT = const(17)
+_M_SEND_FAILED = const(18)
+_M_STILL_ON = const(19)
+_MESSAGES = (
+    "|data from the host stopped after its header"  # _M_AFTER_HEADER
+    "|no %s answer to %s"  # _M_NO_ANSWER
+    "|APN password"  # _M_APN_PASSWORD
+    '|AT+CGDCONT=1,"IP","%s"'  # _M_CGDCONT
+    '|AT+CGAUTH=1,1,"%s","%s"'  # _M_CGAUTH
+    "|APN %s not activated (%s)"  # _M_NOT_ACTIVATED
+    "|+NETOPEN: %d"  # _M_NETOPEN
+    "|no IP address from APN %s"  # _M_NO_IP
+    "|packet context not active: attach() first"  # _M_NOT_ATTACHED
+    '|AT+CIPOPEN=0,"TCP","%s",%d'  # _M_CIPOPEN
+    "|+CIPOPEN error %d: %s"  # _M_OPEN_ERROR
+    "|host did not accept the connection (%s)"  # _M_NOT_ACCEPTED
+    "|a connection is already open and does not close"  # _M_STUCK
+    "|connection closed"  # _M_CLOSED
+    "|no send prompt"  # _M_NO_PROMPT
+    "|connection closed before send"  # _M_CLOSED_BEFORE_SEND
+    "|no +CIPSEND"  # _M_NO_CIPSEND
+    "|module sent %d of %d bytes"  # _M_SENT_SHORT
+    "|send failed"  # _M_SEND_FAILED
+    "|module still answers after PWRKEY"  # _M_STILL_ON
+    "|"
+)
+
+
+def _text(number, args=None):
+    return message(_MESSAGES, number, args)
+
+
 def _last(line):
     # The last field of "+XXX: a,b,c" as an int (-1 is a value: +CIPSEND's "disconnected").
     i = len(line)
@@ -89,12 +140,24 @@ class Sim7600(Sim800):
     _frame_prefix = None  # +IPD<n> is a whole line; the payload follows its CR LF
     _off_ms = 2000  # margin: it stops answering AT before it has finished switching off
 
-    def __init__(self, uart, **options):
-        options.setdefault("pwrkey_ms", 3000)
-        options.setdefault("boot_timeout_ms", 30000)
-        options.setdefault("attach_timeout_ms", 120000)
-        options.setdefault("power_down_ms", 30000)
-        super().__init__(uart, **options)
+    def __init__(
+        self,
+        uart,
+        *,
+        pwrkey_ms=3000,
+        boot_timeout_ms=30000,
+        attach_timeout_ms=120000,
+        power_down_ms=30000,
+        **options,
+    ):
+        super().__init__(
+            uart,
+            pwrkey_ms=pwrkey_ms,
+            boot_timeout_ms=boot_timeout_ms,
+            attach_timeout_ms=attach_timeout_ms,
+            power_down_ms=power_down_ms,
+            **options,
+        )
 
     # --- lines and URCs ------------------------------------------------------------------
 
@@ -114,7 +177,7 @@ class Sim7600(Sim800):
             wait = deadline_in(max(ticks_left(deadline), self._command_timeout))
             while not channel.pending() and not channel.fill():
                 if ticks_left(wait) <= 0:
-                    raise GprsTimeout("data from the host stopped after its header")
+                    raise GprsTimeout(_text(_M_AFTER_HEADER))
                 time.sleep_ms(1)
             if channel.peek() == _LF:
                 channel.skip(1)
@@ -131,7 +194,7 @@ class Sim7600(Sim800):
         while True:
             line = self._poll(deadline)
             if line is None:
-                raise GprsTimeout("no %s answer to %s" % (prefix.decode(), cmd.decode()))
+                raise GprsTimeout(_text(_M_NO_ANSWER, (prefix.decode(), cmd.decode())))
             if line == b"OK":
                 final = line
             elif line == b"ERROR" or line.startswith(b"+CME ERROR"):
@@ -167,13 +230,13 @@ class Sim7600(Sim800):
         """
         apn = _check_quoted(apn, "APN")
         user = _check_quoted(user, "APN user")
-        password = _check_quoted(password, "APN password")
+        password = _check_quoted(password, _text(_M_APN_PASSWORD))
         self._apn = (apn, user, password)
         self.shut()
-        self.command(('AT+CGDCONT=1,"IP","%s"' % apn).encode())
+        self.command(_text(_M_CGDCONT, apn).encode())
         if user or password:
             # SIMCom's order: password before user name; auth type 1 is PAP.
-            self.command(('AT+CGAUTH=1,1,"%s","%s"' % (password, user)).encode())
+            self.command(_text(_M_CGAUTH, (password, user)).encode())
         else:
             # Clear credentials a previous APN may have left; an ERROR is tolerated here,
             # since this APN needs none.
@@ -183,25 +246,25 @@ class Sim7600(Sim800):
         err, final, reason = self._await(b"AT+NETOPEN", b"+NETOPEN:", self._attach_timeout)
         if reason:
             if not reason.endswith(b"already opened"):
-                raise ConnectFailed("APN %s not activated (%s)" % (apn, reason.decode()))
+                raise ConnectFailed(_text(_M_NOT_ACTIVATED, (apn, reason.decode())))
         elif final != b"OK" or err:
-            why = "+NETOPEN: %d" % err if final == b"OK" else final.decode()
-            raise ConnectFailed("APN %s not activated (%s)" % (apn, why))
+            why = _text(_M_NETOPEN, err) if final == b"OK" else final.decode()
+            raise ConnectFailed(_text(_M_NOT_ACTIVATED, (apn, why)))
         for line in self.command(b"AT+IPADDR"):
             if line.startswith(b"+IPADDR:"):
                 self.ip = line[8:].strip().decode()
                 self.attached = True
                 return self.ip
-        raise ConnectFailed("no IP address from APN %s" % apn)
+        raise ConnectFailed(_text(_M_NO_IP, apn))
 
     def open(self, host, port, timeout_ms=None):
         """Open the TCP connection to host:port (AT+CIPOPEN on link 0). Raises
         ConnectFailed (a +CIPOPEN error, named), GprsTimeout, LinkDown when not attached.
         A link still open from before is closed and the open tried once more."""
         if not self.attached:
-            raise LinkDown("packet context not active: attach() first")
+            raise LinkDown(_text(_M_NOT_ATTACHED))
         host = _check_quoted(host, "host")
-        cmd = ('AT+CIPOPEN=0,"TCP","%s",%d' % (host, port)).encode()
+        cmd = _text(_M_CIPOPEN, (host, port)).encode()
         for _ in range(2):
             self._rx_start = self._rx_end = 0
             self._overflow = False
@@ -224,19 +287,19 @@ class Sim7600(Sim800):
                 self.attached = False  # "network not opened": attach again
             if err:
                 names = _OPEN_ERRORS.split("|")
-                why = "+CIPOPEN error %d: %s" % (err, names[err] if err < len(names) else "?")
+                why = _text(_M_OPEN_ERROR, (err, names[err] if err < len(names) else "?"))
             else:
                 why = reason.decode() if reason else final.decode()
-            raise ConnectFailed("host did not accept the connection (%s)" % why)
+            raise ConnectFailed(_text(_M_NOT_ACCEPTED, why))
         self.failures += 1
-        raise ConnectFailed("a connection is already open and does not close")
+        raise ConnectFailed(_text(_M_STUCK))
 
     def _send_piece(self, piece):
         # Every exchange is read to its end even when the link closes on the way: the
         # module answers AT+CIPSEND with ">" or ERROR whatever happened, and after ">" it
         # takes the next n bytes as data, whatever they are.
         if not self.connected:
-            raise LinkDown("connection closed")
+            raise LinkDown(_text(_M_CLOSED))
         channel = self._channel
         channel.command(b"AT+CIPSEND=0,%d" % len(piece))
         deadline = deadline_in(self._send_timeout)
@@ -245,11 +308,11 @@ class Sim7600(Sim800):
             line = self._poll(deadline, prompt=True)
             if line is None:
                 self.failures += 1
-                raise GprsTimeout("no send prompt")
+                raise GprsTimeout(_text(_M_NO_PROMPT))
             if line == b">":
                 break
             if line == b"ERROR" or line.startswith(b"+CME ERROR"):
-                self._send_failed("connection closed before send", why or line)
+                self._send_failed(_text(_M_CLOSED_BEFORE_SEND), why or line)
             if line.startswith(b"+CIPERROR"):
                 why = line  # the ERROR follows
         channel.write(piece)
@@ -257,15 +320,15 @@ class Sim7600(Sim800):
             line = self._poll(deadline)
             if line is None:
                 self.failures += 1
-                raise GprsTimeout("no +CIPSEND")
+                raise GprsTimeout(_text(_M_NO_CIPSEND))
             if line.startswith(b"+CIPSEND:"):
                 sent = _last(line)
                 if sent == len(piece):
                     return  # the host has it, even if it has closed since
                 # -1: disconnected; fewer: the link is not usable after a short send.
-                self._send_failed("module sent %d of %d bytes" % (sent, len(piece)), line)
+                self._send_failed(_text(_M_SENT_SHORT, (sent, len(piece))), line)
             if line == b"ERROR" or line.startswith(b"+CME ERROR"):
-                self._send_failed("send failed", why or line)
+                self._send_failed(_text(_M_SEND_FAILED), why or line)
             if line.startswith(b"+CIPERROR"):
                 why = line
 
@@ -304,4 +367,4 @@ class Sim7600(Sim800):
             time.sleep_ms(_PROBE_MS)
             if not self._answers():
                 return True
-        raise GprsTimeout("module still answers after PWRKEY")
+        raise GprsTimeout(_text(_M_STILL_ON))

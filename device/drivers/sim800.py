@@ -34,7 +34,7 @@ NotRegistered, ConnectFailed, LinkDown.
 
 import time
 
-from drivers.at import ATChannel, deadline_in, ticks_left
+from drivers.at import ATChannel, deadline_in, message, ticks_left
 
 try:
     from micropython import const
@@ -54,6 +54,90 @@ _OFF_MS = const(1000)  # SIM800: at least 800 ms off before PWRKEY may start it 
 _MAX_SEND = const(1460)  # the most one AT+CIPSEND takes in non-transparent mode
 _BARS = b"\x02\x0a\x0f\x14\x19"  # CSQ rssi at which 1..5 bars begin (-109, -93, -83, -73, -63)
 _IPD = b"+IPD,"
+
+
+# Messages, numbered from 0 by _M_* and formatted by _text(). One literal: a string literal is
+# a heap object from import on (40 bytes on the 64-bit unix port, 20 on the ESP32), and these
+# were 1.4 KB of the module's heap.
+_M_UNEXPECTED = const(0)
+_M_QUOTES = const(1)
+_M_HALF_WAY = const(2)
+_M_HALF_WAY_OF = const(3)
+_M_NO_ANSWER = const(4)
+_M_REFUSED = const(5)
+_M_SILENT = const(6)
+_M_NO_SIM = const(7)
+_M_LOCKED = const(8)
+_M_NOT_IN_ANSWER = const(9)
+_M_LOCKED_CME = const(10)
+_M_SIM_BUSY = const(11)
+_M_NO_SIM_CME = const(12)
+_M_NO_SIM_ERROR = const(13)
+_M_GPRS_DENIED = const(14)
+_M_DENIED = const(15)
+_M_NOT_REGISTERED = const(16)
+_M_APN_PASSWORD = const(17)
+_M_CSTT = const(18)
+_M_NOT_ACTIVATED = const(19)
+_M_NO_IP = const(20)
+_M_NOT_ATTACHED = const(21)
+_M_CIPSTART = const(22)
+_M_STUCK = const(23)
+_M_REFUSED_CONNECTION = const(24)
+_M_NO_CONNECT = const(25)
+_M_CONNECT_FAIL = const(26)
+_M_CLOSED = const(27)
+_M_NO_PROMPT = const(28)
+_M_CLOSED_BEFORE_SEND = const(29)
+_M_SEND_FAILED = const(30)
+_M_OVERFLOW = const(31)
+_M_CLOSED_BY_HOST = const(32)
+_M_NO_DATA = const(33)
+_M_NO_PWRKEY = const(34)
+_M_NO_APN = const(35)
+_MESSAGES = (
+    "|unexpected answer %r"  # _M_UNEXPECTED
+    "|%s may not hold quotes or line ends"  # _M_QUOTES
+    "|data from the host stopped half-way"  # _M_HALF_WAY
+    "|data from the host stopped half-way (%d of %d bytes)"  # _M_HALF_WAY_OF
+    "|no answer to %s"  # _M_NO_ANSWER
+    "|module refused %s: %s"  # _M_REFUSED
+    "|module does not answer AT"  # _M_SILENT
+    "|no SIM card"  # _M_NO_SIM
+    "|SIM locked: %s"  # _M_LOCKED
+    "|no %s in the answer"  # _M_NOT_IN_ANSWER
+    "|SIM locked (CME %d)"  # _M_LOCKED_CME
+    "|SIM busy: try again"  # _M_SIM_BUSY
+    "|no SIM card (CME %d)"  # _M_NO_SIM_CME
+    "|no SIM card (ERROR)"  # _M_NO_SIM_ERROR
+    "|GPRS registration denied"  # _M_GPRS_DENIED
+    "|network registration denied"  # _M_DENIED
+    "|not registered (status %d)"  # _M_NOT_REGISTERED
+    "|APN password"  # _M_APN_PASSWORD
+    '|AT+CSTT="%s","%s","%s"'  # _M_CSTT
+    "|APN %s not activated (%s)"  # _M_NOT_ACTIVATED
+    "|no IP address from APN %s"  # _M_NO_IP
+    "|packet context not active: attach() first"  # _M_NOT_ATTACHED
+    '|AT+CIPSTART="TCP","%s",%d'  # _M_CIPSTART
+    "|a connection is already open and does not close"  # _M_STUCK
+    "|module refused the connection: %s"  # _M_REFUSED_CONNECTION
+    "|no CONNECT OK within the connect timeout"  # _M_NO_CONNECT
+    "|host did not accept the connection (CONNECT FAIL)"  # _M_CONNECT_FAIL
+    "|connection closed"  # _M_CLOSED
+    "|no send prompt"  # _M_NO_PROMPT
+    "|connection closed before send"  # _M_CLOSED_BEFORE_SEND
+    "|send failed (%s)"  # _M_SEND_FAILED
+    "|host sent more than the receive buffer holds"  # _M_OVERFLOW
+    "|connection closed by the host"  # _M_CLOSED_BY_HOST
+    "|no data from the host"  # _M_NO_DATA
+    "|no PWRKEY pin: cannot power-cycle the module"  # _M_NO_PWRKEY
+    "|attach() was never called: no APN to recover with"  # _M_NO_APN
+    "|"
+)
+
+
+def _text(number, args=None):
+    return message(_MESSAGES, number, args)
 
 
 class GprsError(OSError):
@@ -112,7 +196,7 @@ def _number(line, start):
         value = value * 10 + line[i] - 48
         i += 1
     if i == start:
-        raise GprsError("unexpected answer %r" % line)
+        raise GprsError(_text(_M_UNEXPECTED, line))
     return value, i
 
 
@@ -141,7 +225,7 @@ def _check_quoted(value, what):
     if isinstance(value, bytes):
         value = value.decode()
     if '"' in value or "\r" in value or "\n" in value:
-        raise ValueError("%s may not hold quotes or line ends" % what)
+        raise ValueError(_text(_M_QUOTES, what))
     return value
 
 
@@ -261,7 +345,7 @@ class Sim800:
         got = self._channel.read_exactly(self._rx_mv[self._rx_end : self._rx_end + fits], wait)
         self._rx_end += got
         if got < fits:
-            raise GprsTimeout("data from the host stopped half-way (%d of %d bytes)" % (got, n))
+            raise GprsTimeout(_text(_M_HALF_WAY_OF, (got, n)))
         if fits < n:
             self._overflow = True
             self._drop(n - fits, deadline_in(wait))
@@ -273,7 +357,7 @@ class Sim800:
                 n -= channel.skip(n)
             elif not channel.fill():
                 if ticks_left(deadline) <= 0:
-                    raise GprsTimeout("data from the host stopped half-way")
+                    raise GprsTimeout(_text(_M_HALF_WAY))
                 time.sleep_ms(1)
 
     def _exchange(self, cmd, timeout_ms=None, final=b"OK"):
@@ -284,7 +368,7 @@ class Sim800:
         while True:
             line = self._poll(deadline)
             if line is None:
-                raise GprsTimeout("no answer to %s" % cmd.decode())
+                raise GprsTimeout(_text(_M_NO_ANSWER, cmd.decode()))
             if not line or line == cmd:
                 continue  # a URC, or our echo (ATE1 until sync() turns it off)
             if line == final or line == b"ERROR" or line.startswith(b"+CME ERROR"):
@@ -296,7 +380,7 @@ class Sim800:
         Raises GprsError on ERROR / +CME ERROR and GprsTimeout without an answer."""
         lines, last = self._exchange(cmd, timeout_ms, final)
         if last != final:
-            raise GprsError("module refused %s: %s" % (cmd.decode(), last.decode()))
+            raise GprsError(_text(_M_REFUSED, (cmd.decode(), last.decode())))
         return lines
 
     # --- module, SIM, network ------------------------------------------------------------
@@ -307,7 +391,7 @@ class Sim800:
         deadline = deadline_in(timeout_ms or self._boot_timeout)
         while not self._answers(min(_SYNC_TRY_MS, max(ticks_left(deadline), 1))):
             if ticks_left(deadline) <= 0:
-                raise GprsTimeout("module does not answer AT")
+                raise GprsTimeout(_text(_M_SILENT))
         self.powered_down = False
         self.command(b"ATE0")
         self.command(b"AT+CMEE=1")
@@ -332,17 +416,17 @@ class Sim800:
                     if state == b"READY":
                         return True
                     if state == b"NOT INSERTED":
-                        raise SimMissing("no SIM card")
-                    raise SimPinRequired("SIM locked: %s" % state.decode())
-            raise GprsError("no +CPIN in the answer")
+                        raise SimMissing(_text(_M_NO_SIM))
+                    raise SimPinRequired(_text(_M_LOCKED, state.decode()))
+            raise GprsError(_text(_M_NOT_IN_ANSWER, "+CPIN"))
         if last.startswith(b"+CME ERROR"):
             code, _ = _number(last, last.index(b":") + 2)
             if code in (11, 12, 17, 18):  # SIM PIN, SIM PUK, SIM PIN2, SIM PUK2
-                raise SimPinRequired("SIM locked (CME %d)" % code)
+                raise SimPinRequired(_text(_M_LOCKED_CME, code))
             if code == 14:
-                raise GprsError("SIM busy: try again")
-            raise SimMissing("no SIM card (CME %d)" % code)  # 10 not inserted, 13/15 failed
-        raise SimMissing("no SIM card (ERROR)")
+                raise GprsError(_text(_M_SIM_BUSY))
+            raise SimMissing(_text(_M_NO_SIM_CME, code))  # 10 not inserted, 13/15 failed
+        raise SimMissing(_text(_M_NO_SIM_ERROR))
 
     def iccid(self):
         """The SIM's ICCID (AT+CCID; SIM7600 answers +ICCID:), as a str."""
@@ -351,7 +435,7 @@ class Sim800:
                 line = line[line.index(b":") + 1 :].strip()
             if 18 <= len(line) <= 22 and _alnum(line):
                 return line.decode()
-        raise GprsError("no ICCID in the answer")
+        raise GprsError(_text(_M_NOT_IN_ANSWER, "ICCID"))
 
     def signal(self):
         """(rssi, ber) from AT+CSQ: rssi 0..31 or 99 (unknown); see signal_bars/dbm."""
@@ -359,7 +443,7 @@ class Sim800:
             if line.startswith(b"+CSQ:"):
                 rssi, ber = _fields(line, 2)
                 return rssi, ber
-        raise GprsError("no +CSQ in the answer")
+        raise GprsError(_text(_M_NOT_IN_ANSWER, "+CSQ"))
 
     def registration(self, gprs=False):
         """Network registration status (REG_*): AT+CREG?, or AT+CGREG? with `gprs`."""
@@ -371,7 +455,7 @@ class Sim800:
         for line in self.command(cmd):
             if line.startswith(prefix):
                 return _fields(line, 2)[1]
-        raise GprsError("no %s in the answer" % prefix.decode())
+        raise GprsError(_text(_M_NOT_IN_ANSWER, prefix.decode()))
 
     def wait_registered(self, timeout_ms=60000, poll_ms=1000):
         """Wait until registered (home or roaming) on the network and for GPRS; returns the
@@ -384,12 +468,12 @@ class Sim800:
                 if gprs in (REG_HOME, REG_ROAMING):
                     return status
                 if gprs == REG_DENIED:
-                    raise NotRegistered("GPRS registration denied")
+                    raise NotRegistered(_text(_M_GPRS_DENIED))
             elif status == REG_DENIED:
-                raise NotRegistered("network registration denied")
+                raise NotRegistered(_text(_M_DENIED))
             left = ticks_left(deadline)
             if left <= 0:
-                raise NotRegistered("not registered (status %d)" % status)
+                raise NotRegistered(_text(_M_NOT_REGISTERED, status))
             time.sleep_ms(min(poll_ms, left))
 
     # --- packet context and TCP ----------------------------------------------------------
@@ -402,24 +486,24 @@ class Sim800:
         """
         apn = _check_quoted(apn, "APN")
         user = _check_quoted(user, "APN user")
-        password = _check_quoted(password, "APN password")
+        password = _check_quoted(password, _text(_M_APN_PASSWORD))
         self._apn = (apn, user, password)
         self.shut()
         self.command(b"AT+CIPMUX=0")
         self.command(b"AT+CIPHEAD=1")
-        self.command(('AT+CSTT="%s","%s","%s"' % (apn, user, password)).encode())
+        self.command(_text(_M_CSTT, (apn, user, password)).encode())
         _, last = self._exchange(b"AT+CIICR", self._attach_timeout)
         if last != b"OK":
-            raise ConnectFailed("APN %s not activated (%s)" % (apn, last.decode()))
+            raise ConnectFailed(_text(_M_NOT_ACTIVATED, (apn, last.decode())))
         # Quirk: AT+CIFSR answers the bare IP address, with no OK after it.
         self._channel.command(b"AT+CIFSR")
         deadline = deadline_in(self._command_timeout)
         while True:
             line = self._poll(deadline)
             if line is None:
-                raise GprsTimeout("no answer to AT+CIFSR")
+                raise GprsTimeout(_text(_M_NO_ANSWER, "AT+CIFSR"))
             if line == b"ERROR" or line.startswith(b"+CME ERROR"):
-                raise ConnectFailed("no IP address from APN %s" % apn)
+                raise ConnectFailed(_text(_M_NO_IP, apn))
             if line and 48 <= line[0] <= 57 and line.count(b".") == 3:
                 self.ip = line.decode()
                 self.attached = True
@@ -430,9 +514,9 @@ class Sim800:
         (CONNECT FAIL, or refused), GprsTimeout, LinkDown when not attached. A stale
         connection (ALREADY CONNECT) is closed and the open tried once more."""
         if not self.attached:
-            raise LinkDown("packet context not active: attach() first")
+            raise LinkDown(_text(_M_NOT_ATTACHED))
         host = _check_quoted(host, "host")
-        cmd = ('AT+CIPSTART="TCP","%s",%d' % (host, port)).encode()
+        cmd = _text(_M_CIPSTART, (host, port)).encode()
         for _ in range(2):
             self._rx_start = self._rx_end = 0
             self._overflow = False
@@ -443,7 +527,7 @@ class Sim800:
             self.failures = 0
             return
         self.failures += 1
-        raise ConnectFailed("a connection is already open and does not close")
+        raise ConnectFailed(_text(_M_STUCK))
 
     def _start(self, cmd, timeout_ms):
         # True on CONNECT OK, False on ALREADY CONNECT; raises otherwise.
@@ -455,16 +539,16 @@ class Sim800:
             if line is None:
                 if refused is not None:
                     self.failures += 1
-                    raise ConnectFailed("module refused the connection: %s" % refused.decode())
+                    raise ConnectFailed(_text(_M_REFUSED_CONNECTION, refused.decode()))
                 self.failures += 1
-                raise GprsTimeout("no CONNECT OK within the connect timeout")
+                raise GprsTimeout(_text(_M_NO_CONNECT))
             if line == b"CONNECT OK":
                 return True
             if line == b"ALREADY CONNECT":
                 return False
             if line == b"CONNECT FAIL":
                 self.failures += 1
-                raise ConnectFailed("host did not accept the connection (CONNECT FAIL)")
+                raise ConnectFailed(_text(_M_CONNECT_FAIL))
             if line == b"ERROR" or line.startswith(b"+CME ERROR"):
                 # ALREADY CONNECT may follow the ERROR: give it a moment.
                 refused = line
@@ -484,7 +568,7 @@ class Sim800:
 
     def _send_piece(self, piece):
         if not self.connected:
-            raise LinkDown("connection closed")
+            raise LinkDown(_text(_M_CLOSED))
         channel = self._channel
         channel.command(b"AT+CIPSEND=%d" % len(piece))
         deadline = deadline_in(self._send_timeout)
@@ -492,13 +576,13 @@ class Sim800:
             line = self._poll(deadline, prompt=True)
             if line is None:
                 self.failures += 1
-                raise GprsTimeout("no send prompt")
+                raise GprsTimeout(_text(_M_NO_PROMPT))
             if line == b">":
                 break
             if not self.connected or line == b"ERROR" or line.startswith(b"+CME ERROR"):
                 self.connected = False
                 self.failures += 1
-                raise LinkDown("connection closed before send")
+                raise LinkDown(_text(_M_CLOSED_BEFORE_SEND))
         channel.write(piece)
         while True:
             line = self._poll(deadline)
@@ -510,7 +594,7 @@ class Sim800:
             if line == b"SEND FAIL" or line == b"ERROR" or not self.connected:
                 self.connected = False
                 self.failures += 1
-                raise LinkDown("send failed (%s)" % (line.decode() or "CLOSED"))
+                raise LinkDown(_text(_M_SEND_FAILED, line.decode() or "CLOSED"))
 
     def readinto(self, buf, timeout_ms=None):
         """Copy received data into `buf`; returns the count (>= 1) as soon as some is there.
@@ -527,11 +611,11 @@ class Sim800:
                 return n
             if self._overflow:
                 self._overflow = False
-                raise GprsError("host sent more than the receive buffer holds")
+                raise GprsError(_text(_M_OVERFLOW))
             if not self.connected:
-                raise LinkDown("connection closed by the host")
+                raise LinkDown(_text(_M_CLOSED_BY_HOST))
             if self._poll(deadline) is None:
-                raise GprsTimeout("no data from the host")
+                raise GprsTimeout(_text(_M_NO_DATA))
 
     def close(self):
         """Close the TCP connection (AT+CIPCLOSE); quiet if it is already closed."""
@@ -552,7 +636,7 @@ class Sim800:
     def _pulse(self):
         pin = self._pwrkey
         if pin is None:
-            raise GprsError("no PWRKEY pin: cannot power-cycle the module")
+            raise GprsError(_text(_M_NO_PWRKEY))
         pin.value(self._pwrkey_active)
         time.sleep_ms(self._pwrkey_ms)
         pin.value(1 - self._pwrkey_active)
@@ -593,7 +677,7 @@ class Sim800:
         through PWRKEY, check the SIM and registration, attach -> "power_cycle".
         """
         if self._apn is None:
-            raise ValueError("attach() was never called: no APN to recover with")
+            raise ValueError(_text(_M_NO_APN))
         if self.failures < self._power_cycle_after:
             try:
                 self.attach(*self._apn)
