@@ -575,6 +575,11 @@ class Engine:
             result.pan_masked = mask(pan)
         if not k.has("J"):
             return
+        code = got[39]
+        entry_mode = fields.get(22, "000")
+        # The request and the answer go before the journal's record is sealed and written:
+        # they (2 KB on the 64-bit port) are the void's heap peak, the install cycle's.
+        msg = got = fields = None
         try:
             entry = journal.append(
                 int(k.type_code),
@@ -585,8 +590,8 @@ class Engine:
                 result.time,
                 rrn=result.rrn or "",
                 auth_code=result.auth_code or "",
-                response_code=got[39],
-                entry_mode=fields.get(22, "000"),
+                response_code=code,
+                entry_mode=entry_mode,
                 pan=pan,
                 expiry=expiry,
                 original_stan=reference[1] if reference else 0,

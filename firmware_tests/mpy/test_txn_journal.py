@@ -77,6 +77,46 @@ def test_record_round_trip():
     expect_error(SealError, ["does not verify"], other.card, got)
 
 
+def test_every_attribute_of_a_void_and_of_a_reversal():
+    journal = fresh()
+    void = add(
+        journal,
+        SALE_VOID,
+        13,
+        51,
+        batch=7,
+        rrn="052010301502",
+        auth_code="654321",
+        entry_mode="022",
+        original_stan=12,
+        original_batch=6,
+        original_date="0520",
+        operator="02",
+    )
+    reversal = add(journal, REVERSAL | SALE, 12, 51, batch=6, pan=None, reason="98")
+    got_void, got_reversal = list(journal.records())
+    for e in (void, got_void):
+        assert (e.kind, e.name, e.reversal, e.stan, e.batch) == (
+            SALE_VOID,
+            "sale_void",
+            False,
+            13,
+            7,
+        )
+        assert (e.original_stan, e.original_batch, e.original_date) == (12, 6, "0520")
+        assert (e.entry_mode, e.operator, e.reason, e.response_code) == ("022", "02", "", "00")
+        assert (e.rrn, e.auth_code, e.status) == ("052010301502", "654321", "")
+    for e in (reversal, got_reversal):
+        assert (e.name, e.reversal, e.reason, e.pan_masked) == ("reversal/sale", True, "98", "")
+        assert (e.original_stan, e.original_date, e.rrn, e.operator) == (0, "0000", "", "")
+    try:
+        void.no_such_field
+    except AttributeError:
+        pass
+    else:
+        raise AssertionError("an unknown attribute read as something")
+
+
 def test_masking_and_names():
     assert mask("6224242900000113") == "622424******0113"
     assert mask("6217000000000000001") == "621700*********0001"
