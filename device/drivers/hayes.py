@@ -24,7 +24,7 @@ possible beginning of it until the next bytes (or a short quiet time) show it is
 
 import time
 
-from drivers.at import ATChannel, deadline_in, ticks_left
+from drivers.at import ATChannel, deadline_in, message, ticks_left
 
 try:
     from micropython import const
@@ -40,6 +40,34 @@ _NO_CARRIER_SEQ = b"\r\nNO CARRIER\r\n"
 _HOLD_MS = const(100)
 _ABORT_MS = const(500)
 _DIAL_CHARS = b"0123456789*#,"
+
+# Messages, numbered from 0 by _M_* and formatted by _text() (drivers.at.message: one literal,
+# not a heap object per message).
+_M_EMPTY = const(0)
+_M_DIAL_CHARS = const(1)
+_M_DATA_MODE = const(2)
+_M_NO_ANSWER = const(3)
+_M_REFUSED = const(4)
+_M_NO_CONNECT = const(5)
+_M_NOT_CONNECTED = const(6)
+_M_CARRIER_LOST = const(7)
+_M_NO_DATA = const(8)
+_MESSAGES = (
+    "|empty phone number"  # _M_EMPTY
+    "|phone number may hold only 0-9 * # ,"  # _M_DIAL_CHARS
+    "|modem is in data mode: hang up first"  # _M_DATA_MODE
+    "|no answer to %s"  # _M_NO_ANSWER
+    "|modem refused %s"  # _M_REFUSED
+    "|no CONNECT within the connect timeout"  # _M_NO_CONNECT
+    "|not connected"  # _M_NOT_CONNECTED
+    "|carrier lost"  # _M_CARRIER_LOST
+    "|no data from the far end"  # _M_NO_DATA
+    "|"
+)
+
+
+def _text(number, args=None):
+    return message(_MESSAGES, number, args)
 
 
 class HayesError(OSError):
@@ -92,11 +120,11 @@ def dial_string(number, outside_line=None, pauses=1):
     alone for a direct line. Raises ValueError on a character a modem would not dial."""
     number = _as_bytes(number)
     if not number:
-        raise ValueError("empty phone number")
+        raise ValueError(_text(_M_EMPTY))
     prefix = _as_bytes(outside_line) if outside_line else b""
     for c in number + prefix:
         if c not in _DIAL_CHARS:
-            raise ValueError("phone number may hold only 0-9 * # ,")
+            raise ValueError(_text(_M_DIAL_CHARS))
     if prefix:
         return prefix + b"," * pauses + number
     return number
@@ -164,7 +192,7 @@ class Modem:
         echo of the command are returned (a list, usually empty): ATI answers, for instance.
         """
         if self._online:
-            raise HayesError("modem is in data mode: hang up first")
+            raise HayesError(_text(_M_DATA_MODE))
         channel = self._channel
         channel.command(cmd)
         deadline = deadline_in(timeout_ms or self._command_timeout)
@@ -172,11 +200,11 @@ class Modem:
         while True:
             line = channel.readline(max(ticks_left(deadline), 0))
             if line is None:
-                raise ModemTimeout("no answer to %s" % cmd.decode())
+                raise ModemTimeout(_text(_M_NO_ANSWER, cmd.decode()))
             if line == b"OK":
                 return lines
             if line == b"ERROR":
-                raise ModemError("modem refused %s" % cmd.decode())
+                raise ModemError(_text(_M_REFUSED, cmd.decode()))
             if line == cmd or line == b"NO CARRIER":
                 continue  # echo (ATE1, or ATZ restoring it); a late NO CARRIER
             lines.append(line)
@@ -199,7 +227,7 @@ class Modem:
             line = channel.readline(max(ticks_left(deadline), 0))
             if line is None:
                 self._abort_dial()
-                raise ModemTimeout("no CONNECT within the connect timeout")
+                raise ModemTimeout(_text(_M_NO_CONNECT))
             if line.startswith(b"CONNECT"):
                 self._lf_owed = channel.lf_owed
                 self.rate = parse_rate(line)
@@ -226,7 +254,7 @@ class Modem:
     def write(self, data):
         """Send bytes to the far end (data mode)."""
         if not self._online:
-            raise NoCarrier("not connected")
+            raise NoCarrier(_text(_M_NOT_CONNECTED))
         self._channel.write(data)
 
     def readinto(self, buf, timeout_ms=None):
@@ -234,7 +262,7 @@ class Modem:
         (the count). Raises NoCarrier when the carrier is lost (after every byte received
         before the loss has been returned) and ModemTimeout when nothing came in time."""
         if not self._online:
-            raise NoCarrier("not connected")
+            raise NoCarrier(_text(_M_NOT_CONNECTED))
         channel = self._channel
         deadline = deadline_in(timeout_ms or self._read_timeout)
         while True:
@@ -247,7 +275,7 @@ class Modem:
             if at == 0:
                 channel.skip(len(_NO_CARRIER_SEQ))
                 self._online = False
-                raise NoCarrier("carrier lost")
+                raise NoCarrier(_text(_M_CARRIER_LOST))
             if at > 0:
                 return channel.take(buf, at)
             hold = channel.partial_tail(_NO_CARRIER_SEQ)
@@ -258,7 +286,7 @@ class Modem:
                 return channel.take(buf, hold)  # quiet: it was data after all
             if not channel.fill():
                 if ticks_left(deadline) <= 0:
-                    raise ModemTimeout("no data from the far end")
+                    raise ModemTimeout(_text(_M_NO_DATA))
                 time.sleep_ms(1)
 
     def read_exactly(self, buf, timeout_ms=None):
