@@ -5,8 +5,9 @@ packed tables that keep it small read back as the tuples they replaced.
 A module's constants are built on the heap when it loads, used or not: every tuple, and every
 string literal longer than 10 characters, is an object (about 40 bytes each on this 64-bit
 port, 20 on the ESP32). app.paramschema and app.keys therefore pack their schema, field 62
-layouts and messages into single literals; these tests fail if a table of tuples or a page of
-separate message strings comes back.
+layouts and messages into single literals, and the engine, the codec, the comm layer and the
+bearers' drivers their messages; these tests fail if a table of tuples or a page of separate
+message strings comes back.
 """
 
 import re
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from app import keys, paramschema
+from app import comm, iso8583, keys, paramschema, txn
+from drivers import ethernet, hayes, sim800, sim7600
 from hostlib import build, micropython
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,11 +93,15 @@ def catalogue(module):
     source = Path(module.__file__).read_text()
     table = source[source.index("_MESSAGES = (") :]
     table = table[: table.index("\n)\n")]
-    marked = re.findall(r'^    "\|.*"  # (_M_\w+)$', table, re.M)
+    marked = re.findall(r"^    [\"']\|.*[\"']  # (_M_\w+)$", table, re.M)
     return [(getattr(module, name), name) for name in marked]
 
 
-@pytest.mark.parametrize("module", [paramschema, keys], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module",
+    [paramschema, keys, txn, comm, iso8583, sim800, sim7600, hayes, ethernet],
+    ids=lambda m: m.__name__,
+)
 def test_message_numbers_match_their_lines(module):
     marked = catalogue(module)
     constants = [name for name in vars(module) if name.startswith("_M_")]
@@ -110,6 +116,14 @@ def test_messages_read_back_whole():
     )
     assert keys._message(keys._M_NO_TMK, (9, 1)) == "no master key in slot 9 of application 1"
     assert keys._message(keys._M_ZERO_KEY, ()) == "a master key of all zeros is refused"
+    assert txn._text(txn._M_QUEUED, (7, "98")) == "reversal of 000007 queued (98)"
+    assert txn._text(txn._M_NEED_CARD) == "card data is needed"
+    assert sim800._text(sim800._M_NO_ANSWER, "AT+CPIN?") == "no answer to AT+CPIN?"
+    assert sim7600._text(sim7600._M_STILL_ON) == "module still answers after PWRKEY"
+    assert hayes._text(hayes._M_NO_DATA) == "no data from the far end"
+    assert ethernet._text(ethernet._M_DNS) == "DNS server"
+    assert iso8583._text(iso8583._M_LENGTH, (20, 19)) == "length 20, maximum 19"
+    assert comm._text(comm._M_CONNECT, ("h", 5, 111)) == "cannot connect to h:5 (111)"
 
 
 def test_layouts_read_back_as_tuples():

@@ -32,6 +32,8 @@ import errno
 import socket
 import time
 
+from app import message
+
 try:
     from micropython import const
 except ImportError:  # CPython host tests (a lambda, as the stubs' const is positional-only)
@@ -41,6 +43,37 @@ _PREFIX = const(2)
 # A socket read that hits its timeout: EAGAIN on the unix port (SO_RCVTIMEO), ETIMEDOUT on
 # the ESP32's lwIP.
 _TIMED_OUT = (errno.EAGAIN, errno.ETIMEDOUT)
+
+
+# Messages, numbered from 0 by _M_* and formatted by _text() (app.message: one literal, not a
+# heap object per message).
+_M_PART_ARRIVED = const(0)
+_M_AFTER_PART = const(1)
+_M_NOT_CONNECTED = const(2)
+_M_TOO_LONG = const(3)
+_M_RESOLVE = const(4)
+_M_CONNECT = const(5)
+_M_SEND_SLOW = const(6)
+_M_SEND_FAILED = const(7)
+_M_RECEIVE_FAILED = const(8)
+_M_CLOSED = const(9)
+_MESSAGES = (
+    "|%d of %d bytes of the answer arrived"  # _M_PART_ARRIVED
+    "|%s after %d of %d bytes of the answer"  # _M_AFTER_PART
+    "|not connected"  # _M_NOT_CONNECTED
+    "|answer of %d bytes exceeds the %d-byte buffer"  # _M_TOO_LONG
+    "|cannot resolve %s"  # _M_RESOLVE
+    "|cannot connect to %s:%d (%s)"  # _M_CONNECT
+    "|send not finished in %d ms"  # _M_SEND_SLOW
+    "|send failed (%s)"  # _M_SEND_FAILED
+    "|receive failed (%s)"  # _M_RECEIVE_FAILED
+    "|connection closed by the host"  # _M_CLOSED
+    "|"
+)
+
+
+def _text(number, args=None):
+    return message(_MESSAGES, number, args)
 
 
 class CommError(OSError):
@@ -102,21 +135,19 @@ class FrameBearer:
             left = time.ticks_diff(deadline, time.ticks_ms())
             if left <= 0:
                 if got or have:
-                    raise CommTimeout("%d of %d bytes of the answer arrived" % (got + have, total))
+                    raise CommTimeout(_text(_M_PART_ARRIVED, (got + have, total)))
                 raise CommTimeout("no answer")
             try:
                 have += self._readinto(view[have:], left)
             except LinkDown as exc:
                 if got or have:
-                    raise LinkDown(
-                        "%s after %d of %d bytes of the answer" % (exc, got + have, total)
-                    )
+                    raise LinkDown(_text(_M_AFTER_PART, (exc, got + have, total)))
                 raise
 
     def receive(self, timeout_ms):
         """One whole frame (memoryview from its length prefix on), within `timeout_ms`."""
         if not self.connected:
-            raise LinkDown("not connected")
+            raise LinkDown(_text(_M_NOT_CONNECTED))
         deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
         mv = self._mv
         if mv is None:
@@ -124,7 +155,7 @@ class FrameBearer:
         self._read(mv[:_PREFIX], deadline, 0, _PREFIX)
         length = mv[0] << 8 | mv[1]
         if length + _PREFIX > len(mv):
-            raise CommError("answer of %d bytes exceeds the %d-byte buffer" % (length, len(mv)))
+            raise CommError(_text(_M_TOO_LONG, (length, len(mv))))
         self._read(mv[_PREFIX : _PREFIX + length], deadline, _PREFIX, _PREFIX + length)
         return mv[: _PREFIX + length]
 
@@ -160,16 +191,14 @@ class TcpBearer(FrameBearer):
         try:
             address = socket.getaddrinfo(self.host, self.port)[0][-1]
         except OSError:
-            raise ConnectFailed("cannot resolve %s" % self.host)
+            raise ConnectFailed(_text(_M_RESOLVE, self.host))
         sock = socket.socket()
         try:
             sock.settimeout(self.connect_ms / 1000)
             sock.connect(address)
         except OSError as exc:
             sock.close()
-            raise ConnectFailed(
-                "cannot connect to %s:%d (%s)" % (self.host, self.port, _code(exc))
-            )
+            raise ConnectFailed(_text(_M_CONNECT, (self.host, self.port, _code(exc))))
         self._sock = sock
 
     def close(self):
@@ -186,37 +215,37 @@ class TcpBearer(FrameBearer):
         """Send the whole `frame` within io_ms; LinkDown if the connection breaks."""
         sock = self._sock
         if sock is None:
-            raise LinkDown("not connected")
+            raise LinkDown(_text(_M_NOT_CONNECTED))
         view = memoryview(frame)
         sent = 0
         deadline = time.ticks_add(time.ticks_ms(), self.io_ms)
         while sent < len(view):
             left = time.ticks_diff(deadline, time.ticks_ms())
             if left <= 0:
-                raise CommTimeout("send not finished in %d ms" % self.io_ms)
+                raise CommTimeout(_text(_M_SEND_SLOW, self.io_ms))
             try:
                 sock.settimeout(left / 1000)
                 n = sock.write(view[sent:])
             except OSError as exc:
                 if _code(exc) in _TIMED_OUT:
                     continue
-                raise LinkDown("send failed (%s)" % _code(exc))
+                raise LinkDown(_text(_M_SEND_FAILED, _code(exc)))
             if n:
                 sent += n
 
     def _readinto(self, view, timeout_ms):
         sock = self._sock
         if sock is None:
-            raise LinkDown("not connected")
+            raise LinkDown(_text(_M_NOT_CONNECTED))
         try:
             sock.settimeout(timeout_ms / 1000)
             n = sock.readinto(view)
         except OSError as exc:
             if _code(exc) in _TIMED_OUT:
                 return 0
-            raise LinkDown("receive failed (%s)" % _code(exc))
+            raise LinkDown(_text(_M_RECEIVE_FAILED, _code(exc)))
         if n is None:
             return 0
         if not n:
-            raise LinkDown("connection closed by the host")
+            raise LinkDown(_text(_M_CLOSED))
         return n

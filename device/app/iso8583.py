@@ -91,6 +91,46 @@ del _build_table
 _ENDS_60 = b"\x02\x08\x0b\x0c\x0d\x0e\x11"  # 60.1 n2 .2 n6 .3 n3 .4 n1 .5 n1 .6 n1 .7 n3
 _ENDS_61 = b"\x06\x0c\x10\x12\x1d"  # 61.1 n6 .2 n6 .3 n4 .4 n2 .5 n11
 
+# Messages, numbered from 0 by _M_* and formatted by _text(): one literal, not a heap object
+# per message (as app.message; the codec imports nothing of the application).
+_M_TPDU = const(0)
+_M_HEADER = const(1)
+_M_DIGIT = const(2)
+_M_NEEDS = const(3)
+_M_NEEDS_BYTES = const(4)
+_M_LENGTH = const(5)
+_M_FULL = const(6)
+_M_PROFILE = const(7)
+_M_MTI = const(8)
+_M_FOLLOW = const(9)
+_M_SUBFIELDS = const(10)
+_M_TOO_MANY = const(11)
+_M_SUBFIELD = const(12)
+_MESSAGES = (
+    "|TPDU must be 5 bytes"  # _M_TPDU
+    "|header not 12 digits"  # _M_HEADER
+    "|bad digit %r"  # _M_DIGIT
+    "|needs %d bytes"  # _M_NEEDS
+    "|needs bytes"  # _M_NEEDS_BYTES
+    "|length %d, maximum %d"  # _M_LENGTH
+    "|buffer full"  # _M_FULL
+    "|not in the profile"  # _M_PROFILE
+    "|MTI not 4 digits"  # _M_MTI
+    "|%d, %d follow"  # _M_FOLLOW
+    "|subfields of 60 and 61 only"  # _M_SUBFIELDS
+    "|too many subfields"  # _M_TOO_MANY
+    "|subfield %d not %d digits"  # _M_SUBFIELD
+    "|"
+)
+
+
+def _text(number, args=None):
+    start = 0
+    for _ in range(number + 1):
+        start = _MESSAGES.index("|", start) + 1
+    text = _MESSAGES[start : _MESSAGES.index("|", start)]
+    return text if args is None else text % args
+
 
 def _where(field):
     return "frame" if field is None else "field %s" % field
@@ -127,7 +167,7 @@ class EncodeError(ValueError):
 def reply_tpdu(tpdu):
     """The TPDU of a reply to `tpdu` (5 bytes): `60 dest src` -> `60 src dest` (spec §1)."""
     if len(tpdu) != _TPDU:
-        raise ValueError("TPDU must be 5 bytes")
+        raise ValueError(_text(_M_TPDU))
     return bytes((tpdu[0], tpdu[3], tpdu[4], tpdu[1], tpdu[2]))
 
 
@@ -137,7 +177,7 @@ def header(version="31", status=0, sub_version="000000"):
     digit), `sub_version` (6 digits)."""
     text = "60%s%d0%s" % (version, status, sub_version)
     if len(text) != 12 or not text.isdigit():
-        raise EncodeError(None, "header not 12 digits")
+        raise EncodeError(None, _text(_M_HEADER))
     return text
 
 
@@ -188,7 +228,7 @@ def _put_nibbles(buf, pos, text, lead, kind, field):
             # Track data: "=" is nibble D, and an encrypted track has hex digits A-F.
             c = 13 if ch == "=" else ord(ch) - 55
             if kind != _Z or c < 10 or c > 15:
-                raise EncodeError(field, "bad digit %r" % ch)
+                raise EncodeError(field, _text(_M_DIGIT, ch))
         if half:
             buf[pos] = high | c
             pos += 1
@@ -204,7 +244,7 @@ def _put_nibbles(buf, pos, text, lead, kind, field):
 
 def _put_raw(view, pos, value, length, field):
     if not isinstance(value, _BYTES) or len(value) != length:
-        raise EncodeError(field, "needs %d bytes" % length)
+        raise EncodeError(field, _text(_M_NEEDS, length))
     view[pos : pos + length] = value
     return pos + length
 
@@ -217,19 +257,19 @@ def _put_field(buf, view, pos, number, value):
     digits = kind <= _Z
     if isinstance(value, str):
         if kind == _B:
-            raise EncodeError(number, "needs bytes")
+            raise EncodeError(number, _text(_M_NEEDS_BYTES))
     elif digits or kind == _AN or not isinstance(value, _BYTES):
         raise EncodeError(number, "needs str")
     count = len(value)
     # A fixed field takes up to its size (n is zero-filled, text space-padded), but field 22
     # and the binary ones exactly their size.
     if count > maximum or not prefix and count != maximum and (kind == _NL or kind == _B):
-        raise EncodeError(number, "length %d, maximum %d" % (count, maximum))
+        raise EncodeError(number, _text(_M_LENGTH, (count, maximum)))
     width = count if prefix else maximum
     if digits:
         width = (width + 1) >> 1
     if pos + prefix + width > len(buf):
-        raise EncodeError(number, "buffer full")
+        raise EncodeError(number, _text(_M_FULL))
     if prefix == 2:
         buf[pos] = count // 100
         pos += 1
@@ -280,16 +320,16 @@ class Packer:
         view = self._view
         for number in fields:
             if not isinstance(number, int) or not 1 < number < 65 or not _FIELDS[number * 3]:
-                raise EncodeError(number, "not in the profile")
+                raise EncodeError(number, _text(_M_PROFILE))
         pos = _put_raw(view, 2, tpdu, _TPDU, None)
         if lri is not None:
             pos = _put_raw(view, pos, lri, _LRI, None)
         if not isinstance(header, str) or len(header) != 12 or not header.isdigit():
-            raise EncodeError(None, "header not 12 digits")
+            raise EncodeError(None, _text(_M_HEADER))
         pos = _put_nibbles(buf, pos, header, 0, _N, None)
         start = pos
         if not isinstance(mti, str) or len(mti) != 4 or not mti.isdigit():
-            raise EncodeError(0, "MTI not 4 digits")
+            raise EncodeError(0, _text(_M_MTI))
         pos = _put_nibbles(buf, pos, mti, 0, _N, 0)
         bitmap = pos
         view[pos : pos + 8] = b"\x00\x00\x00\x00\x00\x00\x00\x00"
@@ -305,7 +345,7 @@ class Packer:
         if mac is not None or code is not None:
             buf[bitmap + 7] |= 1
             if pos + 8 > len(buf):
-                raise EncodeError(64, "buffer full")
+                raise EncodeError(64, _text(_M_FULL))
             if mac is not None:
                 code = mac(view[start:pos])
             pos = _put_raw(view, pos, code, 8, 64)
@@ -332,7 +372,7 @@ def unpack(data, lri=False):
     if n < 2:
         raise DecodeError("short")
     if view[0] << 8 | view[1] != n - 2:
-        raise DecodeError("length", None, "%d, %d follow" % (view[0] << 8 | view[1], n - 2))
+        raise DecodeError("length", None, _text(_M_FOLLOW, (view[0] << 8 | view[1], n - 2)))
     pos = 7
     if n < _MINIMUM + (_LRI if lri else 0):
         raise DecodeError("short")
@@ -425,7 +465,7 @@ def _ends(field):
         return _ENDS_60
     if field == 61:
         return _ENDS_61
-    raise ValueError("subfields of 60 and 61 only")
+    raise ValueError(_text(_M_SUBFIELDS))
 
 
 def subfields(field, value):
@@ -454,7 +494,7 @@ def join_subfields(field, *parts):
     "22000024000500". Raises EncodeError for a subfield of the wrong size."""
     ends = _ends(field)
     if len(parts) > len(ends):
-        raise EncodeError(field, "too many subfields")
+        raise EncodeError(field, _text(_M_TOO_MANY))
     out = []
     begin = 0
     for i in range(len(parts)):
@@ -464,7 +504,7 @@ def join_subfields(field, *parts):
         if isinstance(part, int):
             part = "%0*d" % (width, part)
         if not isinstance(part, str) or len(part) != width or not part.isdigit():
-            raise EncodeError(field, "subfield %d not %d digits" % (i + 1, width))
+            raise EncodeError(field, _text(_M_SUBFIELD, (i + 1, width)))
         out.append(part)
     return "".join(out)
 

@@ -33,7 +33,7 @@ Memory: one Packer (1 KB) per engine, reused; the journal is streamed, never loa
 import binascii
 import struct
 
-from app import pinblock, txnmsg
+from app import message, pinblock, txnmsg
 from app.clock import Clock
 from app.comm import CommError, CommTimeout, ConnectFailed
 from app.iso8583 import DecodeError, Packer, subfields, unpack
@@ -51,6 +51,74 @@ except ImportError:  # CPython host tests (a lambda, as the stubs' const is posi
 
 _MAX_NUMBER = const(999999)  # STAN and batch wrap to 000001 after this
 
+# Messages, numbered from 0 by _M_* and formatted by _text() (app.message: one literal, not a
+# heap object per message: these were 1.2 KB of the module's heap on the 64-bit port).
+_M_MISSING = const(0)
+_M_NO_PARAMETERS = const(1)
+_M_UNDECODABLE = const(2)
+_M_DATE = const(3)
+_M_TIME = const(4)
+_M_UNKNOWN = const(5)
+_M_NO_KEYS = const(6)
+_M_BATCH_KEPT = const(7)
+_M_DUE_FAILED = const(8)
+_M_SIGNED_ON_AGAIN = const(9)
+_M_SIGN_ON_DUE = const(10)
+_M_HOST_PARAMS = const(11)
+_M_DOWNLOAD = const(12)
+_M_NOT_SUPPORTED = const(13)
+_M_REQUEST_FAILED = const(14)
+_M_REVERSAL_ACCEPTED = const(15)
+_M_REVERSAL_REFUSED = const(16)
+_M_REVERSAL_DROPPED = const(17)
+_M_NEED_TRACE = const(18)
+_M_ORIGINAL_IS = const(19)
+_M_NEED_AUTH = const(20)
+_M_NEED_RRN = const(21)
+_M_NEED_DATE = const(22)
+_M_AMOUNT = const(23)
+_M_NEED_AMOUNT = const(24)
+_M_NEED_CARD = const(25)
+_M_PIN_NEEDS_CARD = const(26)
+_M_SM4_PIN = const(27)
+_M_QUEUED = const(28)
+_MESSAGES = (
+    "|parameter %s is missing"  # _M_MISSING
+    "|application %d has no parameters: load them first"  # _M_NO_PARAMETERS
+    "|undecodable answer: %s"  # _M_UNDECODABLE
+    "|%04d%02d%02d"  # _M_DATE
+    "|%02d%02d%02d"  # _M_TIME
+    "|unknown request %r"  # _M_UNKNOWN
+    "|sign-on answer carries no keys (62)"  # _M_NO_KEYS
+    "|host batch %s kept as %06d until settlement"  # _M_BATCH_KEPT
+    "|the sign-on the host asked for failed: %s"  # _M_DUE_FAILED
+    "|signed on again, as the host asked"  # _M_SIGNED_ON_AGAIN
+    "|host asked for sign-on: done before the next transaction"  # _M_SIGN_ON_DUE
+    "|hostparams%d"  # _M_HOST_PARAMS
+    "|parameter download: %d bytes"  # _M_DOWNLOAD
+    "|host processing requirement %d: not supported"  # _M_NOT_SUPPORTED
+    "|host request %d failed: %s"  # _M_REQUEST_FAILED
+    "|reversal of %06d (reason %s) accepted"  # _M_REVERSAL_ACCEPTED
+    "|reversal of %06d refused by the host (%s)"  # _M_REVERSAL_REFUSED
+    "|reversal of %06d failed after %d attempts: dropped"  # _M_REVERSAL_DROPPED
+    "|the original's trace number is needed"  # _M_NEED_TRACE
+    "|original is %s"  # _M_ORIGINAL_IS
+    "|the pre-authorisation's auth code is needed"  # _M_NEED_AUTH
+    "|the original's reference number is needed"  # _M_NEED_RRN
+    "|the original's date (MMDD) is needed"  # _M_NEED_DATE
+    "|amount must be above 0"  # _M_AMOUNT
+    "|the pre-authorisation's amount is needed"  # _M_NEED_AMOUNT
+    "|card data is needed"  # _M_NEED_CARD
+    "|a PIN needs the card"  # _M_PIN_NEEDS_CARD
+    "|no PIN block format for SM4 keys"  # _M_SM4_PIN
+    "|reversal of %06d queued (%s)"  # _M_QUEUED
+    "|"
+)
+
+
+def _text(number, args=None):
+    return message(_MESSAGES, number, args)
+
 
 def next_number(number):
     """The STAN or batch after `number`: 000001..999999, then 000001 again."""
@@ -61,7 +129,7 @@ def value_of(params, name):
     """A parameter that must be there (the parameter checks make sure it is)."""
     value = params[name]
     if value is None:
-        raise ValueError("parameter %s is missing" % name)
+        raise ValueError(_text(_M_MISSING, name))
     return value
 
 
@@ -101,7 +169,7 @@ class Engine:
         term = params.load(0)
         app = params.load(app_index)
         if term is None or app is None:
-            raise ValueError("application %d has no parameters: load them first" % app_index)
+            raise ValueError(_text(_M_NO_PARAMETERS, app_index))
         self.params = app
         self.app = app_index
         self.terminal_id = app["terminal_id"]
@@ -184,7 +252,7 @@ class Engine:
             try:
                 msg = unpack(raw)
             except DecodeError as exc:
-                raise txnmsg.ResponseError("invalid", "undecodable answer: %s" % exc)
+                raise txnmsg.ResponseError("invalid", _text(_M_UNDECODABLE, exc))
             self._event("received", msg.mti)
             txnmsg.check_response(mti, fields, msg, mac, settlement)
         except (CommError, txnmsg.ResponseError):
@@ -201,8 +269,8 @@ class Engine:
     def _date_time(self, fields):
         # The host's date and time (13, 12) when it sent them, else the terminal clock.
         now = self.clock.now()
-        date = "%04d%02d%02d" % now[:3]
-        time = "%02d%02d%02d" % now[3:6]
+        date = _text(_M_DATE, now[:3])
+        time = _text(_M_TIME, now[3:6])
         mmdd, hhmmss = fields.get(13), fields.get(12)
         if mmdd:
             date = date[:4] + mmdd
@@ -260,7 +328,7 @@ class Engine:
                 elif request.kind == "settlement":
                     self._settle(result, request.operator)
                 else:
-                    raise EngineError("input", "unknown request %r" % request.kind)
+                    raise EngineError("input", _text(_M_UNKNOWN, request.kind))
                 if request.kind == "sign_on" and self._processing == 3:
                     self._processing = 0  # just signed on
                 if self._processing and result.error is None:
@@ -313,7 +381,7 @@ class Engine:
         if not result.approved:
             return
         if 62 not in got:
-            raise EngineError("key_check", "sign-on answer carries no keys (62)")
+            raise EngineError("key_check", _text(_M_NO_KEYS))
         if self._own_keys:
             # The keys as stored now, without the ciphers cached for the old keys: the heap
             # they hold is what a sign-on after a day's transactions runs short of. The new
@@ -338,9 +406,7 @@ class Engine:
                 self._save_counters(self.stan, int(host_batch))
             else:
                 # Adopting would orphan unsettled transactions: settle this batch first.
-                result.notes.append(
-                    "host batch %s kept as %06d until settlement" % (host_batch, self.batch)
-                )
+                result.notes.append(_text(_M_BATCH_KEPT, (host_batch, self.batch)))
         result.batch = self.batch
 
     def _due_sign_on(self, result, operator):
@@ -348,10 +414,8 @@ class Engine:
         sign_on = Result("sign_on")
         self._sign_on(sign_on, operator)
         if not sign_on.approved:
-            raise EngineError(
-                "not_signed_on", "the sign-on the host asked for failed: " + sign_on.message_en
-            )
-        result.notes.append("signed on again, as the host asked")
+            raise EngineError("not_signed_on", _text(_M_DUE_FAILED, sign_on.message_en))
+        result.notes.append(_text(_M_SIGNED_ON_AGAIN))
 
     def _host_requests(self, result, operator):
         # Header digit 6 of an answer (spec §1): acted on after the transaction.
@@ -362,18 +426,18 @@ class Engine:
                 # Done at the start of the next transaction, not now: a sign-on on top of
                 # this transaction's result would need more heap than the terminal has.
                 self._sign_on_due = True
-                result.notes.append("host asked for sign-on: done before the next transaction")
+                result.notes.append(_text(_M_SIGN_ON_DUE))
             elif need == 1:
                 msg = self._exchange("0800", self._management_fields(0, "360"))
                 data = msg.fields.get(62)
                 if msg.fields.get(39) == "00" and data:
                     # Kept as the host sent it: its layout is acquirer-specific.
-                    self._store.save("hostparams%d" % self.app, data)
-                result.notes.append("parameter download: %d bytes" % (len(data) if data else 0))
+                    self._store.save(_text(_M_HOST_PARAMS, self.app), data)
+                result.notes.append(_text(_M_DOWNLOAD, len(data) if data else 0))
             else:
-                result.notes.append("host processing requirement %d: not supported" % need)
+                result.notes.append(_text(_M_NOT_SUPPORTED, need))
         except (CommError, txnmsg.ResponseError, EngineError) as exc:
-            result.notes.append("host request %d failed: %s" % (need, exc))
+            result.notes.append(_text(_M_REQUEST_FAILED, (need, exc)))
 
     # --- reversal -----------------------------------------------------------------------------
 
@@ -413,16 +477,13 @@ class Engine:
                     response_code=code,
                     reason=reason,
                 )
-                result.reversal_note = "reversal of %06d (reason %s) accepted" % (stan, reason)
+                result.reversal_note = _text(_M_REVERSAL_ACCEPTED, (stan, reason))
             else:
-                result.reversal_note = "reversal of %06d refused by the host (%s)" % (stan, code)
+                result.reversal_note = _text(_M_REVERSAL_REFUSED, (stan, code))
             self._reversal.delete()
             return
         self._reversal.delete()
-        result.reversal_note = "reversal of %06d failed after %d attempts: dropped" % (
-            stan,
-            attempts,
-        )
+        result.reversal_note = _text(_M_REVERSAL_DROPPED, (stan, attempts))
         raise EngineError("reversal", result.reversal_note)
 
     # --- financial transactions ---------------------------------------------------------------
@@ -449,12 +510,12 @@ class Engine:
         rrn = auth_code = None
         if k.has("T"):
             if request.original_stan is None:
-                raise EngineError("input", "the original's trace number is needed")
+                raise EngineError("input", _text(_M_NEED_TRACE))
             original = self.find_original(request.original_stan, k.name)
             if original is None:
                 raise EngineError("not_found")
             if original.status != "approved":
-                raise EngineError("not_allowed", "original is %s" % original.status)
+                raise EngineError("not_allowed", _text(_M_ORIGINAL_IS, original.status))
             if amount is None:
                 amount = original.amount
             elif amount != original.amount:
@@ -466,16 +527,16 @@ class Engine:
             if k.has("U"):
                 auth_code = request.auth_code
                 if not auth_code:
-                    raise EngineError("input", "the pre-authorisation's auth code is needed")
+                    raise EngineError("input", _text(_M_NEED_AUTH))
                 original = journal.find_auth(auth_code)
             else:
                 rrn = request.rrn
                 if not rrn:
-                    raise EngineError("input", "the original's reference number is needed")
+                    raise EngineError("input", _text(_M_NEED_RRN))
                 original = journal.find_rrn(rrn)
             date = request.original_date or (original.date[4:] if original else None)
             if not date or len(date) != 4 or not date.isdigit():
-                raise EngineError("input", "the original's date (MMDD) is needed")
+                raise EngineError("input", _text(_M_NEED_DATE))
             if original is not None:
                 reference = (original.batch, original.stan, date)
             else:
@@ -483,9 +544,9 @@ class Engine:
             if amount is None and original is not None and k.name == "preauth_cancel":
                 amount = original.amount
         if k.has("A") and (amount is None or amount <= 0):
-            raise EngineError("input", "amount must be above 0")
+            raise EngineError("input", _text(_M_AMOUNT))
         if k.name == "preauth_cancel" and amount is None:
-            raise EngineError("input", "the pre-authorisation's amount is needed")
+            raise EngineError("input", _text(_M_NEED_AMOUNT))
         result.original = original
 
         card = request.card
@@ -493,7 +554,7 @@ class Engine:
         stored = journal.card(original) if original is not None else None
         if card is None:
             if k.has("C"):
-                raise EngineError("input", "card data is needed")
+                raise EngineError("input", _text(_M_NEED_CARD))
             if stored is not None:
                 pan, expiry = stored
         else:
@@ -503,10 +564,10 @@ class Engine:
         pin_block = security = None
         if request.pin:
             if pan is None:
-                raise EngineError("input", "a PIN needs the card")
+                raise EngineError("input", _text(_M_PIN_NEEDS_CARD))
             pik = self.keys.cipher(self.app, "PIK")
             if pik.block_size != 8:
-                raise EngineError("input", "no PIN block format for SM4 keys")
+                raise EngineError("input", _text(_M_SM4_PIN))
             try:
                 pin_block = pinblock.encrypt(pik, request.pin, pan)
             except ValueError as exc:
@@ -547,13 +608,13 @@ class Engine:
         except CommError:
             if reversible:
                 self._reversal.update("98")
-                result.reversal_note = "reversal of %06d queued (98)" % stan
+                result.reversal_note = _text(_M_QUEUED, (stan, "98"))
             raise
         except txnmsg.ResponseError as exc:
             if reversible:
                 reason = "A0" if exc.reason == "mac" else "98"
                 self._reversal.update(reason, exc.auth_code)
-                result.reversal_note = "reversal of %06d queued (%s)" % (stan, reason)
+                result.reversal_note = _text(_M_QUEUED, (stan, reason))
             raise
         got = msg.fields
         result.code(got[39])
@@ -603,7 +664,7 @@ class Engine:
             result.approved = False
             if reversible:
                 self._reversal.update("06", result.auth_code)
-                result.reversal_note = "reversal of %06d queued (06)" % stan
+                result.reversal_note = _text(_M_QUEUED, (stan, "06"))
             raise EngineError("storage", str(exc))
         if reversible:
             self._reversal.delete()
