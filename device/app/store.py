@@ -270,8 +270,12 @@ class RecordStore:
             found = True
             with f:
                 size = _size(f)
-                if not reader.header(f, size) or _OVERHEAD + reader.length != size:
-                    continue
+                looks_right = reader.header(f, size) and _OVERHEAD + reader.length == size
+            # Closed, but its object (1.2 KB with LittleFS's cache) must not stay referenced
+            # while the other slot opens: two at once are a heap peak of their own.
+            f = None
+            if not looks_right:
+                continue
             if first is None:
                 first, first_sequence = path, reader.sequence
             elif _newer(reader.sequence, first_sequence):
