@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from app import comm, iso8583, keys, paramschema, txn
+from app import comm, iso8583, keys, params, paramschema, store, txn, txnmsg
 from drivers import ethernet, hayes, sim800, sim7600
 from hostlib import build, micropython
 
@@ -99,7 +99,20 @@ def catalogue(module):
 
 @pytest.mark.parametrize(
     "module",
-    [paramschema, keys, txn, comm, iso8583, sim800, sim7600, hayes, ethernet],
+    [
+        paramschema,
+        keys,
+        params,
+        store,
+        txn,
+        txnmsg,
+        comm,
+        iso8583,
+        sim800,
+        sim7600,
+        hayes,
+        ethernet,
+    ],
     ids=lambda m: m.__name__,
 )
 def test_message_numbers_match_their_lines(module):

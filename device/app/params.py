@@ -28,6 +28,7 @@ import hashlib
 import os
 import struct
 
+from app import message
 from app import paramschema as _schema
 
 # Re-exported: callers need only app.params.
@@ -47,6 +48,38 @@ _HASH_SCHEME = const(1)  # the first byte of a stored password (app.paramschema 
 _OPERATOR_PASSWORD = const(0x04)
 _SUPERVISOR_PASSWORD = const(0x05)
 
+# Messages, numbered from 0 by _M_* and formatted by _text() (app.message: one literal, not a
+# heap object per message).
+_M_PASSWORD_LENGTH = const(0)
+_M_PASSWORD_DIGITS = const(1)
+_M_SALT = const(2)
+_M_NO_SUCH = const(3)
+_M_CLEAR_PASSWORD = const(4)
+_M_NOT_VALID = const(5)
+_M_TERMINAL_ONLY = const(6)
+_M_KIND = const(7)
+_M_SAVED_AS = const(8)
+_M_LAYOUT = const(9)
+_M_TOO_SHORT = const(10)
+_MESSAGES = (
+    "|password must be %d to %d digits, got %d"  # _M_PASSWORD_LENGTH
+    "|password must be digits only"  # _M_PASSWORD_DIGITS
+    "|password salt must be %d bytes"  # _M_SALT
+    "|%s: no such %s parameter"  # _M_NO_SUCH
+    "|%s: set_password() takes the clear password"  # _M_CLEAR_PASSWORD
+    "|%s: %r is not a valid value"  # _M_NOT_VALID
+    "|passwords are terminal parameters"  # _M_TERMINAL_ONLY
+    "|password kind must be operator or supervisor, got %r"  # _M_KIND
+    "|parameters of %s cannot be saved as %s"  # _M_SAVED_AS
+    "|stored %s parameters use layout %d; this firmware reads %d"  # _M_LAYOUT
+    "|stored %s parameters are too short"  # _M_TOO_SHORT
+    "|"
+)
+
+
+def _text(number, args=None):
+    return message(_MESSAGES, number, args)
+
 
 def hash_password(password, salt=None):
     """The stored form of a password: scheme 1, salt, SHA-256(salt || password).
@@ -57,16 +90,13 @@ def hash_password(password, salt=None):
     if isinstance(password, str):
         password = password.encode()
     if not _PASSWORD_MIN <= len(password) <= _PASSWORD_MAX:
-        raise ParamError(
-            "password must be %d to %d digits, got %d"
-            % (_PASSWORD_MIN, _PASSWORD_MAX, len(password))
-        )
+        raise ParamError(_text(_M_PASSWORD_LENGTH, (_PASSWORD_MIN, _PASSWORD_MAX, len(password))))
     for c in password:
         if not 0x30 <= c <= 0x39:
-            raise ParamError("password must be digits only")
+            raise ParamError(_text(_M_PASSWORD_DIGITS))
     salt = os.urandom(_SALT) if salt is None else bytes(salt)
     if len(salt) != _SALT:
-        raise ValueError("password salt must be %d bytes" % _SALT)
+        raise ValueError(_text(_M_SALT, _SALT))
     digest = hashlib.sha256(salt)
     digest.update(password)  # no joined copy of the clear password
     return bytes((_HASH_SCHEME,)) + salt + digest.digest()
@@ -93,7 +123,7 @@ class Params:
             for name in values:
                 tag = _schema.tag_of(name, self._scope)
                 if not tag:
-                    raise ParamError("%s: no such %s parameter" % (name, scope_name(app_index)))
+                    raise ParamError(_text(_M_NO_SUCH, (name, scope_name(app_index))))
                 self._values[tag] = values[name]
 
     @classmethod
@@ -159,17 +189,17 @@ class Params:
         optional one. Call validate() before saving a set changed field by field."""
         tag = _schema.tag_of(name, self._scope)
         if not tag:
-            raise ParamError("%s: no such %s parameter" % (name, scope_name(self.app_index)))
+            raise ParamError(_text(_M_NO_SUCH, (name, scope_name(self.app_index))))
         if value is None:
             self._values.pop(tag, None)
             return
         if tag == _OPERATOR_PASSWORD or tag == _SUPERVISOR_PASSWORD:
             if not isinstance(value, (bytes, bytearray)):
-                raise ParamError("%s: set_password() takes the clear password" % name)
+                raise ParamError(_text(_M_CLEAR_PASSWORD, name))
         try:
             raw = _schema.encode_value(tag, value)
         except (TypeError, ValueError, AttributeError, OverflowError):
-            raise ParamError("%s: %r is not a valid value" % (name, value))
+            raise ParamError(_text(_M_NOT_VALID, (name, value)))
         self._values[tag] = _schema.decode_value(tag, raw)
 
     def set_password(self, kind, password, salt=None):
@@ -192,9 +222,9 @@ class Params:
 
     def _password_tag(self, kind):
         if self.app_index != 0:
-            raise ParamError("passwords are terminal parameters")
+            raise ParamError(_text(_M_TERMINAL_ONLY))
         if kind != "operator" and kind != "supervisor":
-            raise ParamError("password kind must be operator or supervisor, got %r" % (kind,))
+            raise ParamError(_text(_M_KIND, (kind,)))
         return _OPERATOR_PASSWORD if kind == "operator" else _SUPERVISOR_PASSWORD
 
 
@@ -222,8 +252,7 @@ class ParamStore:
         None keeps the stored one (a menu edit)."""
         if params.app_index != app_index:
             raise ValueError(
-                "parameters of %s cannot be saved as %s"
-                % (scope_name(params.app_index), scope_name(app_index))
+                _text(_M_SAVED_AS, (scope_name(params.app_index), scope_name(app_index)))
             )
         params.validate()
         if packet_version is None:
@@ -240,12 +269,9 @@ class ParamStore:
         if record is None:
             return None
         if record[0] != _RECORD_VERSION:
-            raise ParamError(
-                "stored %s parameters use layout %d; this firmware reads %d"
-                % (scope_name(app_index), record[0], _RECORD_VERSION)
-            )
+            raise ParamError(_text(_M_LAYOUT, (scope_name(app_index), record[0], _RECORD_VERSION)))
         if len(record[1]) < 4:
-            raise ParamError("stored %s parameters are too short" % scope_name(app_index))
+            raise ParamError(_text(_M_TOO_SHORT, scope_name(app_index)))
         return record[1]
 
     def load(self, app_index):

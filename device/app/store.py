@@ -30,6 +30,8 @@ import errno
 import os
 import struct
 
+from app import message
+
 try:
     from micropython import const
 except ImportError:  # CPython host tests (a lambda, as the stubs' const is positional-only)
@@ -50,6 +52,26 @@ _MISSING = const(-1)
 _DAMAGED = const(-2)
 _JOURNAL_VERSION = const(1)  # payload version byte of journal records
 
+# Messages, numbered from 0 by _M_* and formatted by _text() (app.message: one literal, not a
+# heap object per message).
+_M_NAME = const(0)
+_M_TOO_LONG = const(1)
+_M_VERSION = const(2)
+_M_DAMAGED = const(3)
+_M_JOURNAL_DAMAGED = const(4)
+_MESSAGES = (
+    "|bad record name %r: must be non-empty, without '/' or '.'"  # _M_NAME
+    "|payload of %d bytes is too long: at most 65535"  # _M_TOO_LONG
+    "|payload version %d out of range 0-255"  # _M_VERSION
+    "|record %r is damaged in every copy"  # _M_DAMAGED
+    "|journal %s is damaged at byte %d, with records after it"  # _M_JOURNAL_DAMAGED
+    "|"
+)
+
+
+def _text(number, args=None):
+    return message(_MESSAGES, number, args)
+
 
 class StoreError(OSError):
     """Every copy of a record (or the middle of a journal) is damaged.
@@ -60,13 +82,13 @@ class StoreError(OSError):
 
 def _check_name(name):
     if not name or "/" in name or "." in name:
-        raise ValueError("bad record name %r: must be non-empty, without '/' or '.'" % (name,))
+        raise ValueError(_text(_M_NAME, (name,)))
 
 
 def _check_payload(payload):
     length = len(payload)
     if length > _MAX_PAYLOAD:
-        raise ValueError("payload of %d bytes is too long: at most 65535" % length)
+        raise ValueError(_text(_M_TOO_LONG, length))
     return length
 
 
@@ -224,7 +246,7 @@ class RecordStore:
         _check_name(name)
         length = _check_payload(payload)
         if not 0 <= version <= 255:
-            raise ValueError("payload version %d out of range 0-255" % version)
+            raise ValueError(_text(_M_VERSION, version))
         path_a = self._path(name, ".a")
         path_b = self._path(name, ".b")
         seq_a = self._slot(path_a)
@@ -290,7 +312,7 @@ class RecordStore:
             if payload is not None:
                 return reader.version, payload
         if found:
-            raise StoreError("record %r is damaged in every copy" % (name,))
+            raise StoreError(_text(_M_DAMAGED, (name,)))
         return None
 
     def delete(self, name):
@@ -355,10 +377,7 @@ class Journal:
                     end += _OVERHEAD + reader.length
                     last = reader.sequence
                 if end < size and self._record_after(f, end, size):
-                    raise StoreError(
-                        "journal %s is damaged at byte %d, with records after it"
-                        % (self.path, end)
-                    )
+                    raise StoreError(_text(_M_JOURNAL_DAMAGED, (self.path, end)))
         if end < size:
             self._rewrite(end)
         self._end = end

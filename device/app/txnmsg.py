@@ -12,8 +12,13 @@ S supervisor password, T original found by trace number (STAN) in the current ba
 U original by auth code and date (pre-authorisation), N original by RRN and date (refund).
 """
 
-from app import respcodes
+from app import message, respcodes
 from app.iso8583 import join_subfields
+
+try:
+    from micropython import const
+except ImportError:  # CPython host tests (a lambda, as the stubs' const is positional-only)
+    const = lambda value: value  # noqa: E731
 
 _KINDS = """balance 0200 310000 00 01 CP
 sale 0200 000000 00 22 RJCAP
@@ -29,6 +34,24 @@ completion_void 0200 200000 06 21 RJcSTP"""
 MANAGEMENT = ("sign_on", "sign_off", "echo", "settlement")
 CURRENCY = "156"
 PIN_CAPTURE = "12"  # field 26: the longest PIN the terminal takes (spec §5)
+
+# Messages, numbered from 0 by _M_* and formatted by _text() (app.message: one literal, not a
+# heap object per message).
+_M_MTI = const(0)
+_M_DIFFERS = const(1)
+_M_NO_CODE = const(2)
+_M_BAD_MAC = const(3)
+_MESSAGES = (
+    "|answer MTI %s to %s"  # _M_MTI
+    "|field %d differs"  # _M_DIFFERS
+    "|no response code"  # _M_NO_CODE
+    "|answer MAC does not verify"  # _M_BAD_MAC
+    "|"
+)
+
+
+def _text(number, args=None):
+    return message(_MESSAGES, number, args)
 
 
 class Kind:
@@ -79,19 +102,19 @@ def check_response(mti, request, msg, mac=None, settlement=False):
     code = fields.get(39)
     auth = fields.get(38)
     if msg.mti != "%04d" % (int(mti) + 10):
-        raise ResponseError("invalid", "answer MTI %s to %s" % (msg.mti, mti), auth)
+        raise ResponseError("invalid", _text(_M_MTI, (msg.mti, mti)), auth)
     for number in (3, 11, 41):
         if fields.get(number) != request.get(number):
-            raise ResponseError("invalid", "field %d differs" % number, auth)
+            raise ResponseError("invalid", _text(_M_DIFFERS, number), auth)
     if code != "10" and fields.get(4) != request.get(4):
-        raise ResponseError("invalid", "field 4 differs", auth)
+        raise ResponseError("invalid", _text(_M_DIFFERS, 4), auth)
     if code == "00" and fields.get(42) != request.get(42):
-        raise ResponseError("invalid", "field 42 differs", auth)
+        raise ResponseError("invalid", _text(_M_DIFFERS, 42), auth)
     if code is None and not (settlement and 48 in fields):
-        raise ResponseError("invalid", "no response code", auth)
+        raise ResponseError("invalid", _text(_M_NO_CODE), auth)
     if mac is not None and code is not None and respcodes.approved(code):
         if (code == "00" or 64 in fields) and not msg.verify(mac):
-            raise ResponseError("mac", "answer MAC does not verify", auth)
+            raise ResponseError("mac", _text(_M_BAD_MAC), auth)
 
 
 def management_fields(stan, batch, code, terminal_id, merchant_id, operator=None):
