@@ -435,9 +435,12 @@ class KeyStore:
         if slot is not None and not 0 <= slot < self._slots:
             raise ValueError(_message(_M_SLOT, (self._slots - 1, slot)))
 
-    def _forget(self, application):
-        for usage in USAGES:
-            self._ciphers.pop((application, usage), None)
+    def forget(self, application, usage=None):
+        """Drop the cipher object cached for working key `usage` of `application` (every one
+        of them if None): the key reopens from flash on next use."""
+        for name in USAGES:
+            if usage is None or usage == name:
+                self._ciphers.pop((application, name), None)
 
     # --- master keys -------------------------------------------------------------------------
 
@@ -479,7 +482,7 @@ class KeyStore:
         entries = dict(self._entries)
         check = self._stage_tmk(entries, application, slot, key, algorithm, expected, origin)
         self._commit(entries)
-        self._forget(application)
+        self.forget(application)
         return check
 
     def set_tmk(self, application, slot, key, algorithm, kcv=None):
@@ -539,7 +542,7 @@ class KeyStore:
                 _wipe(key)
             loaded.append((slot, algorithm, check))
         self._commit(entries)
-        self._forget(application)
+        self.forget(application)
         return loaded
 
     # --- working keys ------------------------------------------------------------------------
@@ -606,7 +609,7 @@ class KeyStore:
         finally:
             for row in loaded:
                 _wipe(row[2])
-        self._forget(application)
+        self.forget(application)
         result = []
         for usage, _, _, check in loaded:
             result.append((usage, _hex(check[:4])))

@@ -211,6 +211,18 @@ def test_sale_fields_pin_block_and_mac():
     assert bytes(again[-8:]) == f[64]
 
 
+def test_only_the_mak_stays_open_between_requests():
+    # The sign-on caches nothing; a PIN's PIK is let go once the PIN block is made (its key
+    # schedule is 1.1 KB of heap), the MAK that every financial request needs is kept.
+    _, host, eng = signed_on()
+    assert not eng.keys._ciphers
+    assert sale(eng).approved
+    assert list(eng.keys._ciphers) == [(1, "MAK")]
+    assert sale(eng).approved  # the PIK reopens from flash: the same PIN block
+    first, second = host.requests[0][1][52], host.requests[1][1][52]
+    assert first == second and list(eng.keys._ciphers) == [(1, "MAK")]
+
+
 def test_keyed_card_without_pin_and_balance():
     store, host, eng = signed_on()
     card = Card(pan="6224242900000154", expiry="2806")
