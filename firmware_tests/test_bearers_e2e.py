@@ -31,7 +31,7 @@ from hostlib.hostsim import HostSimulator
 from hostlib.state import TerminalState
 from tools.txn import bearer_emulator
 
-HEAP = "144K"  # dial-up and GPRS on the 64-bit port (see the module docstring)
+HEAP = "110K"  # an ESP32-WROOM's, as for every bearer (docs/transactions.md §13)
 ANSWER_WAIT_MS = 10000  # longer than the time a test takes to pull the line
 
 EXAMPLES = JOB.parent  # docs/examples: hostsim-dialup-job.toml, hostsim-gprs-job.toml

@@ -231,8 +231,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--heap",
         default=micropython.ESP32_HEAP,
-        help="the terminal's heap (default: %(default)s, an ESP32-WROOM's); this 64-bit port "
-        "needs more over dial-up and GPRS (docs/transactions.md, figures)",
+        help="the terminal's heap (default: %(default)s, an ESP32-WROOM's, in which every "
+        "bearer's install cycle runs: docs/transactions.md, figures)",
     )
     parser.add_argument(
         "--gprs",
