@@ -12,8 +12,6 @@ name is wrapped between characters, never inside one.
 
 import binascii
 
-from app import message
-
 try:
     from micropython import const
 except ImportError:  # CPython host tests (a lambda, as the stubs' const is positional-only)
@@ -90,14 +88,6 @@ _L_ORIG_VOUCHER = const(11)
 _L_AMOUNT = const(12)
 
 
-def _line(number):
-    # Fixed line `number` of _LINES, as bytes of its own.
-    start = 0
-    for _ in range(number + 1):
-        start = _LINES.index(b"\n", start) + 1
-    return _LINES[start : _LINES.index(b"\n", start)]
-
-
 def kind_label(kind):
     """(English, GB18030 Chinese) name of a transaction kind code."""
     for line in _KINDS.split("\n"):
@@ -137,50 +127,58 @@ def amount_text(fen):
 
 
 def _pair(label, value):
-    # "LABEL: value" (label: a number of _LABELS), shortened to the width (values are ASCII).
-    return ("%s%s" % (message(_LABELS, label), value)).encode()[:WIDTH]
+    # "LABEL: value", shortened to the width (values are ASCII).
+    return ("%s%s" % (label, value)).encode()[:WIDTH]
 
 
 def lines(entry, params, copy="merchant", reprint=False):
     """The slip of journal `entry` (app.journal.Entry) for application `params`
     (app.params.Params of the application): "merchant" or "cardholder" copy."""
-    out = [_line(_TITLE), _line(_MERCHANT_COPY if copy == "merchant" else _CARDHOLDER_COPY)]
-    out.append(_line(_RULE))
-    out.append(_line(_MERCHANT_NAME))
+    # The tables split once a slip (a label or line is then one index), after their
+    # leading separator: entry n of a table is at n + 1.
+    fixed = _LINES.split(b"\n")
+    label = _LABELS.split("|")
+    out = [
+        fixed[1 + _TITLE],
+        fixed[1 + (_MERCHANT_COPY if copy == "merchant" else _CARDHOLDER_COPY)],
+    ]
+    out.append(fixed[1 + _RULE])
+    out.append(fixed[1 + _MERCHANT_NAME])
     out.extend(wrap(params["merchant_name"] or b""))
-    out.append(_pair(_L_MERCHANT_NO, params["merchant_id"]))
-    operator = message(_LABELS, _L_OPERATOR, (params["terminal_id"], entry.operator))
-    out.append(_pair(_L_TERMINAL_NO, operator))
-    out.append(_pair(_L_ACQUIRER, params["name"] or ""))
+    out.append(_pair(label[1 + _L_MERCHANT_NO], params["merchant_id"]))
+    operator = label[1 + _L_OPERATOR] % (params["terminal_id"], entry.operator)
+    out.append(_pair(label[1 + _L_TERMINAL_NO], operator))
+    out.append(_pair(label[1 + _L_ACQUIRER], params["name"] or ""))
     mode = entry.entry_mode[:2]
     how = {"01": "M", "02": "S", "05": "I", "07": "C"}.get(mode, "")
-    out.append(_pair(_L_CARD_NO, "%s %s" % (entry.pan_masked, how)))
+    out.append(_pair(label[1 + _L_CARD_NO], "%s %s" % (entry.pan_masked, how)))
     english, chinese = kind_label(entry.kind)
-    line = _line(_TXN_TYPE) + english
+    line = fixed[1 + _TXN_TYPE] + english
     if len(line) + 1 + len(chinese) <= WIDTH:
         out.append(line + b" " + chinese)
     else:  # the Chinese name on a line of its own, under the English one
         out.append(line[:WIDTH])
         out.append(b" " * 10 + chinese)
-    out.append(_pair(_L_BATCH_NO, message(_LABELS, _L_VOUCHER, (entry.batch, entry.stan))))
+    voucher = label[1 + _L_VOUCHER] % (entry.batch, entry.stan)
+    out.append(_pair(label[1 + _L_BATCH_NO], voucher))
     if entry.auth_code:
-        out.append(_pair(_L_AUTH_NO, entry.auth_code))
+        out.append(_pair(label[1 + _L_AUTH_NO], entry.auth_code))
     if entry.rrn:
-        out.append(_pair(_L_REF_NO, entry.rrn))
+        out.append(_pair(label[1 + _L_REF_NO], entry.rrn))
     date, time = entry.date, entry.time
     when = (date[:4], date[4:6], date[6:8], time[:2], time[2:4], time[4:6])
-    out.append(_pair(_L_DATE_TIME, message(_LABELS, _L_DATE_FORMAT, when)))
+    out.append(_pair(label[1 + _L_DATE_TIME], label[1 + _L_DATE_FORMAT] % when))
     if entry.original_stan:
-        out.append(_pair(_L_ORIG_VOUCHER, "%06d" % entry.original_stan))
+        out.append(_pair(label[1 + _L_ORIG_VOUCHER], "%06d" % entry.original_stan))
     sign = "-" if entry.kind in _NEGATIVE else ""
-    out.append(_pair(_L_AMOUNT, sign + amount_text(entry.amount)))
-    out.append(_line(_RULE))
+    out.append(_pair(label[1 + _L_AMOUNT], sign + amount_text(entry.amount)))
+    out.append(fixed[1 + _RULE])
     if reprint:
-        out.append(_line(_REPRINT))
+        out.append(fixed[1 + _REPRINT])
     if copy == "merchant":
-        out.append(_line(_SIGNATURE))
+        out.append(fixed[1 + _SIGNATURE])
         out.append(b"")
         out.append(b"")
-        out.append(_line(_AGREE))
-        out.append(_line(_AGREE2))
+        out.append(fixed[1 + _AGREE])
+        out.append(fixed[1 + _AGREE2])
     return out
