@@ -13,8 +13,8 @@ connecting through the emulated SIM800, or over Ethernet, to the acquirer host s
 - Ethernet: the parameters' host, with no `--host`;
 - only the configured bearer's modules are loaded.
 
-Dial-up and GPRS run with a heap above the ESP32's: on this 64-bit port their drivers take
-the install cycle past 110 KB (docs/transactions.md §13 has the figures).
+Every bearer runs in the ESP32's 110 KB heap, as the terminal would (docs/transactions.md §13
+has the install cycle's peak over each).
 """
 
 from __future__ import annotations
