@@ -36,6 +36,8 @@ qstrs; docs/iso8583.md).
 
 import binascii
 
+from app import message
+
 try:
     from micropython import const
 except ImportError:  # CPython host tests (a lambda, as the stubs' const is positional-only)
@@ -125,11 +127,7 @@ _MESSAGES = (
 
 
 def _text(number, args=None):
-    start = 0
-    for _ in range(number + 1):
-        start = _MESSAGES.index("|", start) + 1
-    text = _MESSAGES[start : _MESSAGES.index("|", start)]
-    return text if args is None else text % args
+    return message(_MESSAGES, number, args)
 
 
 def _where(field):

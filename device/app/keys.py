@@ -26,7 +26,7 @@ tuples and string literals are built on the heap when it loads, used or not.
 import binascii
 
 from app import cipher as ciphers
-from app import seal
+from app import message, seal
 from app.mac import equal
 
 try:
@@ -201,10 +201,7 @@ class KeyStoreError(OSError):
 
 def _message(number, args):
     # Message `number` (_M_*) of _MESSAGES, formatted with the tuple `args`.
-    start = 0
-    for _ in range(number + 1):
-        start = _MESSAGES.index("|", start) + 1
-    return _MESSAGES[start : _MESSAGES.index("|", start)] % args
+    return message(_MESSAGES, number, args)
 
 
 def _wipe(buf):

@@ -21,6 +21,8 @@ a short count and the driver raises its own named error.
 
 import time
 
+from drivers import message  # noqa: F401 (drivers.at.message: the AT drivers import it here)
+
 try:
     from micropython import const
 except ImportError:  # CPython host tests: const() of an int is the int
@@ -41,20 +43,6 @@ def ticks_left(deadline):
 
 def deadline_in(timeout_ms):
     return time.ticks_add(time.ticks_ms(), timeout_ms)
-
-
-def message(table, number, args=None):
-    """Message `number` (from 0) of `table`, formatted with `args` (a value or a tuple).
-
-    The drivers keep their messages in one literal each, every message after a "|": each
-    string literal of a module is an object on the heap from import on (40 bytes on the 64-bit
-    unix port, 20 on the ESP32), and the drivers' messages were about 80 of them.
-    """
-    start = 0
-    for _ in range(number + 1):
-        start = table.index("|", start) + 1
-    text = table[start : table.index("|", start)]
-    return text if args is None else text % args
 
 
 class ATChannel:

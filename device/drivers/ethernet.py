@@ -31,6 +31,8 @@ Quirks recorded here:
 
 import time
 
+from drivers import message
+
 try:
     from micropython import const
 except ImportError:  # CPython host tests: const() of an int is the int
@@ -89,11 +91,7 @@ _MESSAGES = (
 
 
 def _text(number, args=None):
-    start = 0
-    for _ in range(number + 1):
-        start = _MESSAGES.index("|", start) + 1
-    text = _MESSAGES[start : _MESSAGES.index("|", start)]
-    return text if args is None else text % args
+    return message(_MESSAGES, number, args)
 
 
 class EthernetError(OSError):
