@@ -36,8 +36,6 @@ qstrs; docs/iso8583.md).
 
 import binascii
 
-from app import message
-
 try:
     from micropython import const
 except ImportError:  # CPython host tests (a lambda, as the stubs' const is positional-only)
@@ -127,7 +125,11 @@ _MESSAGES = (
 
 
 def _text(number, args=None):
-    return message(_MESSAGES, number, args)
+    start = 0
+    for _ in range(number + 1):
+        start = _MESSAGES.index("|", start) + 1
+    text = _MESSAGES[start : _MESSAGES.index("|", start)]
+    return text if args is None else text % args
 
 
 def _where(field):
