@@ -26,6 +26,14 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+@pytest.fixture(autouse=True)
+def _own_key_store(tmp_path_factory, monkeypatch):
+    """No test opens the key store of whoever runs the tests (~/.poskit/keystore.json)."""
+    home = tmp_path_factory.mktemp("keystore")
+    monkeypatch.setenv("POSKIT_KEYSTORE", str(home / "keystore.json"))
+    monkeypatch.delenv("POSKIT_KEYSTORE_PASSPHRASE", raising=False)
+
+
 class TcpHost:
     """A far end on 127.0.0.1 (an acquirer stand-in): echoes what each connection sends, one
     thread a connection (a modem call and a GPRS link may be up at once); with
