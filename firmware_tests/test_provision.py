@@ -15,6 +15,7 @@ from tools import provision as provision_cmd
 
 POSKIT = str(Path(sys.executable).with_name("poskit"))
 PASSPHRASE = "correct horse battery"
+JOB = Path(__file__).resolve().parents[1] / "docs" / "examples" / "job.toml"
 
 
 def poskit(*args, passphrase=PASSPHRASE):
@@ -159,3 +160,69 @@ def test_key_store_refuses_a_changed_byte(bench):
     bench[1].write_text(json.dumps(doc))
     with pytest.raises(KeyStoreError, match="wrong passphrase or damaged"):
         KeyStore.open(bench[1], PASSPHRASE)
+
+
+def test_a_serial_whose_keys_a_terminal_holds_is_not_given_new_ones(bench, tmp_path):
+    assert provision(bench).returncode == 0
+    keys = KeyStore.open(bench[1], PASSPHRASE).terminal("PK-000123")
+    provisioned = KeyStore.open(bench[1], PASSPHRASE).record("PK-000123")["provisioned"]
+    second = (tmp_path / "term2", bench[1])
+    out = provision(second)
+    assert out.returncode == 1
+    assert out.stderr.startswith(
+        "poskit: the key store %s already holds keys for PK-000123, provisioned %s;"
+        % (bench[1], provisioned)
+    )
+    assert "--replace" in out.stderr
+    assert KeyStore.open(bench[1], PASSPHRASE).terminal("PK-000123") == keys
+    assert not (tmp_path / "term2").exists()
+
+
+def test_replace_asks_for_the_serial_before_new_keys(bench, tmp_path):
+    assert provision(bench).returncode == 0
+    keys = KeyStore.open(bench[1], PASSPHRASE).terminal("PK-000123")
+    argv = ["provision", "--serial", "PK-000123", "--state", str(tmp_path / "term2")]
+    argv += ["--keystore", str(bench[1]), "--replace"]
+    env = {"POSKIT_KEYSTORE_PASSPHRASE": PASSPHRASE, "PATH": "/usr/bin:/bin"}
+
+    def replace(answer):
+        return subprocess.run(
+            [POSKIT, *argv], input=answer, capture_output=True, text=True, env=env, timeout=120
+        )
+
+    out = replace("PK-000124\n")
+    assert out.returncode == 1
+    assert "type the serial PK-000123 to replace its keys: " in out.stdout
+    assert "poskit: not confirmed: the keys of PK-000123 are unchanged" in out.stderr
+    assert KeyStore.open(bench[1], PASSPHRASE).terminal("PK-000123") == keys
+    out = replace("")  # no answer at all (end of input)
+    assert out.returncode == 1 and "not confirmed" in out.stderr
+    out = replace("PK-000123\n")
+    assert out.returncode == 0, out.stderr
+    assert "provisioned PK-000123" in out.stdout
+    assert KeyStore.open(bench[1], PASSPHRASE).terminal("PK-000123")["kbpk"] != keys["kbpk"]
+
+
+def test_every_command_finds_the_key_store_in_home(tmp_path):
+    """No --keystore: provision, params build, txn init --serial and wipe all use
+    ~/.poskit/keystore.json with ~ expanded, never a folder named "~" where they run."""
+    home = tmp_path / "home"
+    env = {"POSKIT_KEYSTORE_PASSPHRASE": PASSPHRASE, "PATH": "/usr/bin:/bin", "HOME": str(home)}
+
+    def run(*argv):
+        out = subprocess.run(
+            [POSKIT, *argv], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    store = home / ".poskit" / "keystore.json"
+    assert "keys generated in %s" % store in run(
+        "provision", "--serial", "PK-000123", "--state", "term1"
+    )
+    run("params", "build", str(JOB), "-o", "job.bin", "--serial", "PK-000123")
+    run("params", "verify", "job.app1.bin")
+    run("txn", "--state", "term2", "init", "--params", str(JOB), "--serial", "PK-000124")
+    run("wipe", "--state", "term1")
+    assert KeyStore.open(store, PASSPHRASE).serials() == ["PK-000123", "PK-000124"]
+    assert not (tmp_path / "~").exists()

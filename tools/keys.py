@@ -15,7 +15,7 @@ import getpass
 from pathlib import Path
 
 from hostlib import keys, packets
-from hostlib.keystore import KeyStore, passphrase_from_env_or_prompt
+from hostlib.keystore import KeyStore, default_path, passphrase_from_env_or_prompt
 
 HELP = "make TR-31 key blocks, split keys into custodian components, compute check values"
 
@@ -144,11 +144,9 @@ def _kcv(args: argparse.Namespace) -> int:
 
 
 def _packet(args: argparse.Namespace) -> int:
-    from tools.provision import DEFAULT_KEYSTORE
-
     tmk = keys.parse_hex(_secret(args.tmk, "TMK (hex, not echoed): "), "TMK")
     algorithm = "DES" if len(tmk) == 8 else "3DES"
-    store = KeyStore.open(args.keystore or DEFAULT_KEYSTORE, passphrase_from_env_or_prompt())
+    store = KeyStore.open(args.keystore or default_path(), passphrase_from_env_or_prompt())
     terminal = store.terminal(args.serial)
     block = keys.tr31_wrap(terminal["kbpk"].hex(), tmk.hex(), "K0", "T", "D", version_id="D")
     check = keys.kcv(algorithm, tmk)

@@ -3,13 +3,18 @@
 The keys are made on the host (random, or derived per terminal from the key store's base
 key with --derive), recorded in the host's encrypted key store first, then sent to the
 terminal, which seals them under its storage key. A terminal already provisioned refuses;
-`poskit wipe` (authenticated with the terminal's link key) clears it first.
+`poskit wipe` (authenticated with the terminal's link key) clears it first, and records the
+wipe in the key store.
+
+A serial the key store already holds keys for is refused too: giving it new keys would leave
+the terminal that has the old ones refusing every packet and its own wipe. `--replace`
+gives new keys after the installer confirms, for a terminal that was re-flashed (its keys
+erased without a wipe) or is gone.
 """
 
 import argparse
 import hashlib
 import hmac
-import os
 import sys
 from pathlib import Path
 
@@ -17,14 +22,14 @@ from Crypto.Cipher import AES
 
 from hostlib.errors import PoskitError
 from hostlib.identity_token import wipe_token
-from hostlib.keystore import KeyStore, passphrase_from_env_or_prompt
+from hostlib.keystore import KeyStore, default_path, passphrase_from_env_or_prompt
 from hostlib.state import TerminalState
 
 SERIAL_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
 
 HELP = "give a fresh terminal its serial number, KBPK and link key (once)"
 
-DEFAULT_KEYSTORE = Path(os.environ.get("POSKIT_KEYSTORE", "~/.poskit/keystore.json"))
+KEYSTORE_HELP = "host key store (default: $POSKIT_KEYSTORE, else ~/.poskit/keystore.json)"
 
 # Device side: read the keys from stdin (never from the command line), provision, report.
 _PROVISION = """
@@ -74,15 +79,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="terminal state folder of a virtual terminal (created blank if missing)",
     )
-    parser.add_argument(
-        "--keystore",
-        default=str(DEFAULT_KEYSTORE),
-        help="host key store file (default: $POSKIT_KEYSTORE or %(default)s)",
-    )
+    parser.add_argument("--keystore", help=KEYSTORE_HELP)
     parser.add_argument(
         "--derive",
         action="store_true",
         help="derive the terminal's keys from the key store's base key instead of random",
+    )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="give new keys to a serial the key store already holds (a terminal re-flashed "
+        "without a wipe); asks to confirm by typing the serial",
     )
 
 
@@ -115,30 +122,64 @@ def check_serial(serial: str) -> str:
     return serial
 
 
+def _confirm_replace(serial: str, record: dict) -> None:
+    print(
+        "The key store holds keys for %s, provisioned %s. New keys replace them for good: "
+        "a terminal that still holds the old ones will refuse every packet made from now "
+        "on, and its own wipe." % (serial, record["provisioned"] or "at an unrecorded time"),
+        file=sys.stderr,
+    )
+    try:
+        answer = input("type the serial %s to replace its keys: " % serial)
+    except EOFError:
+        answer = ""
+    if answer.strip() != serial:
+        raise ProvisionError("not confirmed: the keys of %s are unchanged" % serial)
+
+
+def _check_store(store: KeyStore, serial: str, replace: bool) -> None:
+    """Refuse a serial whose keys a terminal may still hold, unless --replace is confirmed."""
+    record = store.record(serial)
+    if record is None or record["wiped"]:
+        return  # new, or its terminal erased the old keys: they open nothing any more
+    if not replace:
+        raise ProvisionError(
+            "the key store %s already holds keys for %s, provisioned %s; a terminal with "
+            "them refuses packets made with new keys. Wipe that terminal first (poskit "
+            "wipe), or if it was re-flashed or is gone, give --replace"
+            % (store.path, serial, record["provisioned"] or "at an unrecorded time")
+        )
+    _confirm_replace(serial, record)
+
+
 def run(args: argparse.Namespace) -> int:
     check_serial(args.serial)
     state = TerminalState(args.state)
-    if not state.exists():
-        state.create()
-        print("created a blank terminal in %s" % state.folder)
-    current = terminal_serial(state)
-    if current is not None:
-        print(
-            "poskit: terminal is already provisioned as %s; wipe it first (poskit wipe)" % current,
-            file=sys.stderr,
-        )
-        return 1
-    passphrase = passphrase_from_env_or_prompt(confirm=not Path(args.keystore).exists())
-    store = KeyStore.open(args.keystore, passphrase, create=True)
-    if args.serial in store.serials():
-        # A wiped terminal gets new keys; the old ones opened nothing it still holds.
-        store.remove_terminal(args.serial)
-    keys = store.add_terminal(args.serial, derive=args.derive)
+    with state.hold():
+        if state.exists():
+            current = terminal_serial(state)
+            if current is not None:
+                raise ProvisionError(
+                    "terminal is already provisioned as %s; wipe it first (poskit wipe)" % current
+                )
+        path = Path(args.keystore).expanduser() if args.keystore else default_path()
+        passphrase = passphrase_from_env_or_prompt(confirm=not path.exists())
+        store = KeyStore.open(path, passphrase, create=True)
+        _check_store(store, args.serial, getattr(args, "replace", False))
+        if not state.exists():
+            state.create()
+            print("created a blank terminal in %s" % state.folder)
+        return _provision(state, store, args.serial, args.derive)
+
+
+def _provision(state: TerminalState, store: KeyStore, serial: str, derive: bool) -> int:
+    store.remove_terminal(serial)
+    keys = store.add_terminal(serial, derive=derive)
     store.save()  # the host holds the keys before the terminal does
-    line = "%s %s %s\n" % (args.serial, keys["kbpk"].hex(), keys["link_key"].hex())
+    line = "%s %s %s\n" % (serial, keys["kbpk"].hex(), keys["link_key"].hex())
     out = state.run(_PROVISION, stdin=line)
     if not out.ok or "PROVISIONED " not in out.stdout:
-        store.remove_terminal(args.serial)
+        store.remove_terminal(serial)
         store.save()
         if "REFUSED " in out.stdout:
             raise ProvisionError("terminal refused: %s" % _answer(out.stdout, "REFUSED"))
@@ -148,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
     print("provisioned %s" % _answer(out.stdout, "PROVISIONED"))
     print("  KBPK      AES-128, KCV %s" % kbpk_kcv)
     print("  link key  HMAC-SHA256, check %s" % link_kcv)
-    print("  keys %s in %s" % ("derived" if args.derive else "generated", store.path))
+    print("  keys %s in %s" % ("derived" if derive else "generated", store.path))
     return 0
 
 
@@ -157,7 +198,7 @@ WIPE_HELP = "erase a terminal's identity, keys and (settled) journals, authentic
 
 def add_wipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state", required=True, help="terminal state folder")
-    parser.add_argument("--keystore", default=str(DEFAULT_KEYSTORE), help="host key store")
+    parser.add_argument("--keystore", help=KEYSTORE_HELP)
 
 
 def run_wipe(args: argparse.Namespace) -> int:
@@ -165,7 +206,7 @@ def run_wipe(args: argparse.Namespace) -> int:
     serial = terminal_serial(state)
     if serial is None:
         raise ProvisionError("terminal is not provisioned: nothing to wipe")
-    store = KeyStore.open(args.keystore, passphrase_from_env_or_prompt())
+    store = KeyStore.open(args.keystore or default_path(), passphrase_from_env_or_prompt())
     keys = store.terminal(serial)
     proc = state.popen(_WIPE)
     try:
@@ -180,5 +221,7 @@ def run_wipe(args: argparse.Namespace) -> int:
         raise ProvisionError("terminal failed during the wipe:\n%s%s" % (rest, err))
     if "WIPED " not in rest:
         raise ProvisionError("terminal refused the wipe: %s" % _answer(rest, "REFUSED"))
+    store.mark_wiped(serial)
+    store.save()
     print("%s %s" % (serial, _answer(rest, "WIPED")))
     return 0

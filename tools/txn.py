@@ -508,10 +508,10 @@ def _provisioned(state: TerminalState, args) -> tuple[str, bytes] | None:
     generated into the host key store); returns (serial, link key). None without --serial."""
     if not args.serial:
         return None
-    from hostlib.keystore import KeyStore, passphrase_from_env_or_prompt
+    from hostlib.keystore import KeyStore, default_path, passphrase_from_env_or_prompt
     from tools import provision
 
-    keystore = args.keystore or str(provision.DEFAULT_KEYSTORE)
+    keystore = args.keystore or str(default_path())
     current = provision.terminal_serial(state)
     if current is None:
         status = provision.run(
