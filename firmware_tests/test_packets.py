@@ -402,7 +402,7 @@ def test_cli_build_verify_show(tmp_path, capsys):
     )
     assert params_cli("verify", str(out), "--link-key", "00" * 32) == 1
     assert "REFUSED (mac)" in capsys.readouterr().out
-    assert params_cli("verify", str(out), "--installed-version", "1") == 1
+    assert params_cli("verify", str(out), "--no-key", "--installed-version", "1") == 1
     assert "not newer than installed version 1" in capsys.readouterr().out
     assert params_cli("show", str(out)) == 0
     shown = capsys.readouterr().out
@@ -458,3 +458,80 @@ def test_cli_build_needs_serial_and_version(tmp_path):
         params_cli(*argv, "--serial", SERIAL)
     with pytest.raises(packets.PoskitError, match="64 hex digits"):
         params_cli("build", str(EXAMPLE), "-o", str(tmp_path / "x.bin"), "--link-key", "abcd")
+
+
+def test_cli_verify_checks_the_mac_with_the_key_store_by_default(tmp_path, monkeypatch, capsys):
+    from hostlib.keystore import KeyStore
+
+    monkeypatch.setenv("POSKIT_KEYSTORE_PASSPHRASE", "correct horse")
+    store = KeyStore.open(tmp_path / "keystore.json", "correct horse", create=True)
+    link_key = store.add_terminal(SERIAL)["link_key"]
+    store.save()
+    monkeypatch.setenv("POSKIT_KEYSTORE", str(tmp_path / "keystore.json"))
+    good, forged = tmp_path / "good.bin", tmp_path / "forged.bin"
+    good.write_bytes(packets.build_parameter_packet(APP, SERIAL, link_key, 1, 1))
+    forged.write_bytes(packets.build_parameter_packet(APP, SERIAL, bytes(32), 1, 1))
+    assert params_cli("verify", str(forged)) == 1
+    assert capsys.readouterr().out == (
+        "REFUSED (mac): MAC does not verify: wrong link key, or the packet was altered\n"
+    )
+    assert params_cli("verify", str(good)) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "OK parameters for application 1, terminal PK-000123, version 1, %d bytes"
+        % good.stat().st_size,
+        "  checked: structure, CRC, values, MAC (link key of PK-000123, key store)",
+        "  not checked: version against the terminal's (give --installed-version N)",
+    ]
+    assert params_cli("verify", str(forged), "--no-key") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("NOT AUTHENTICATED parameters for application 1")
+    assert not any(line.startswith("OK") for line in lines)
+    assert "MAC (--no-key: anyone could have made this packet)" in lines[-1]
+
+
+def test_cli_verify_without_a_key_store_says_what_to_give(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSKIT_KEYSTORE", str(tmp_path / "none.json"))
+    packet = tmp_path / "p.bin"
+    packet.write_bytes(packets.build_parameter_packet(APP, SERIAL, LINK_KEY, 1, 1))
+    with pytest.raises(packets.PoskitError) as exc:
+        params_cli("verify", str(packet))
+    assert str(exc.value) == (
+        "no key store at %s: give --link-key, or --keystore, or --no-key to check the "
+        "structure alone" % (tmp_path / "none.json")
+    )
+
+
+def test_cli_reads_no_more_than_a_packet(capsys):
+    assert params_cli("verify", "/dev/zero", "--no-key") == 1
+    assert capsys.readouterr().out == (
+        "REFUSED (oversized): /dev/zero holds more than 8192 bytes, a packet's maximum\n"
+    )
+    assert params_cli("show", "/dev/zero") == 1
+
+
+def test_cli_build_into_a_folder_names_the_file_to_give(tmp_path):
+    with pytest.raises(packets.PoskitError) as exc:
+        params_cli("build", str(EXAMPLE), "-o", str(tmp_path), "--link-key", LINK_KEY.hex())
+    assert str(exc.value) == (
+        "-o %s is a folder: give the packet file's name, e.g. %s/job.bin" % (tmp_path, tmp_path)
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_job_saved_with_a_byte_order_mark_reads(tmp_path):
+    job = tmp_path / "bom.toml"
+    job.write_bytes(b"\xef\xbb\xbf" + EXAMPLE.read_bytes())
+    assert jobs.load(job).applications[1]["merchant_name"] == "上海某某商贸有限公司"
+
+
+def test_job_saved_as_gbk_is_refused_with_its_line(tmp_path):
+    text = EXAMPLE.read_text(encoding="utf-8")
+    job = tmp_path / "gbk.toml"
+    job.write_bytes(text.encode("gbk"))
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if not row.isascii())
+    with pytest.raises(jobs.JobError) as exc:
+        jobs.load(job)
+    assert str(exc.value).startswith(
+        "gbk.toml: line %d is not UTF-8 (byte %02X): save the file as UTF-8"
+        % (line, next(b for b in job.read_bytes() if b > 0x7F))
+    )

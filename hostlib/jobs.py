@@ -176,14 +176,29 @@ def loads(text: str, name: str = "job.toml") -> Job:
     return job
 
 
+def decode(raw: bytes, name: str = "job.toml") -> str:
+    """A job file's text: UTF-8 (TOML's only encoding), with or without the byte order mark
+    Windows editors put first. Anything else (a file saved as GBK, say) is refused with the
+    line it fails on: guessing the encoding could put a wrong merchant name on every slip."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise JobError(
+            "%s: line %d is not UTF-8 (byte %02X): save the file as UTF-8 (an editor's "
+            '"Save as", encoding UTF-8); GBK or GB18030 text reads wrongly'
+            % (name, line, raw[exc.start])
+        ) from None
+
+
 def load(path: str | Path) -> Job:
     """Read and check a job file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise JobError("cannot read job file %s: %s" % (path, exc.strerror)) from None
-    job = loads(text, path.name)
+    job = loads(decode(raw, path.name), path.name)
     job.path = path
     return job
 

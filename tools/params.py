@@ -1,26 +1,28 @@
 """`poskit params`: build parameter packets from a job file, verify and show packets offline.
 
     poskit params build JOB.toml -o FILE [--serial S] [--link-key HEX] [--version N] [--app N]
-    poskit params verify FILE [--serial S] [--link-key HEX] [--installed-version N]
+    poskit params verify FILE [--serial S] [--link-key HEX] [--installed-version N] [--no-key]
     poskit params show FILE
 
 `build` without --app writes one packet per parameter set: FILE for the terminal-wide set
 and FILE with ".appN" before its suffix for application N. The link key comes from
 --link-key, else from the host key store (by serial), so it need not be typed.
+
+`verify` checks what the terminal checks, the MAC included: the link key comes from the key
+store (the terminal the packet names) unless --link-key gives it. Only --no-key checks the
+structure alone, and then says NOT AUTHENTICATED: anyone can make such a packet.
 """
 
 import argparse
 import binascii
-import os
 import sys
 from pathlib import Path
 
 from hostlib import jobs, packets
 from hostlib.errors import PoskitError
+from hostlib.keystore import KeyStore, default_path, passphrase_from_env_or_prompt
 
 HELP = "build parameter packets from a job file; verify and show packets offline"
-
-DEFAULT_KEYSTORE = os.environ.get("POSKIT_KEYSTORE", "~/.poskit/keystore.json")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,52 +47,61 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser(
         "verify",
-        help="check a packet as the terminal would",
-        description="Check a packet offline as the terminal does. Without --serial, "
-        "--link-key (or the key store) or --installed-version those checks are skipped.",
+        help="check a packet as the terminal would: structure, CRC, serial, MAC, version",
+        description="Check a packet offline as the terminal does: structure and CRC; the "
+        "MAC under the link key of the terminal it names, from the host key store (or "
+        "--link-key); with --serial, that it is for that terminal; with "
+        "--installed-version, that it is newer than what the terminal holds. --no-key "
+        "checks the structure alone and says NOT AUTHENTICATED.",
     )
     p.add_argument("packet", help="packet file")
     p.add_argument("--serial", help="the terminal it must be for")
     p.add_argument(
         "--installed-version", type=int, help="version installed on the terminal (no rollback)"
     )
-    _key_arguments(p, lookup_by_default=False)
+    _key_arguments(p)
+    p.add_argument(
+        "--no-key",
+        action="store_true",
+        help="no link key: check structure, CRC and values only (the packet is NOT AUTHENTICATED)",
+    )
 
     p = sub.add_parser("show", help="print every field of a packet (passwords stay hashed)")
     p.add_argument("packet", help="packet file")
 
 
-def _key_arguments(parser: argparse.ArgumentParser, lookup_by_default: bool = True) -> None:
+def _key_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--link-key", help="the terminal's link key, 64 hex digits (default: from the key store)"
     )
     parser.add_argument(
         "--keystore",
-        default=DEFAULT_KEYSTORE if lookup_by_default else None,
-        help="host key store to take the link key from%s"
-        % (" (default: $POSKIT_KEYSTORE or %(default)s)" if lookup_by_default else ""),
+        help="host key store to take the link key from (default: $POSKIT_KEYSTORE, else "
+        "~/.poskit/keystore.json)",
     )
 
 
-def _link_key(args: argparse.Namespace, serial: str | None) -> bytes | None:
-    if args.link_key:
-        try:
-            key = binascii.unhexlify("".join(args.link_key.split()))
-        except (binascii.Error, ValueError):
-            raise PoskitError("--link-key is not hex") from None
-        if len(key) != 32:
-            raise PoskitError("--link-key must be 32 bytes (64 hex digits), got %d" % len(key))
-        return key
-    if not args.keystore:
-        return None
-    if serial is None:
-        raise PoskitError("give --serial to take the link key from the key store")
-    from hostlib.keystore import KeyStore, passphrase_from_env_or_prompt
+def _given_link_key(text: str) -> bytes:
+    try:
+        key = binascii.unhexlify("".join(text.split()))
+    except (binascii.Error, ValueError):
+        raise PoskitError("--link-key is not hex") from None
+    if len(key) != 32:
+        raise PoskitError("--link-key must be 32 bytes (64 hex digits), got %d" % len(key))
+    return key
 
-    path = Path(args.keystore).expanduser()
+
+def _open_store(args: argparse.Namespace, what: str) -> KeyStore:
+    path = Path(args.keystore).expanduser() if args.keystore else default_path()
     if not path.exists():
-        raise PoskitError("no key store at %s: give --link-key" % path)
-    store = KeyStore.open(path, passphrase_from_env_or_prompt())
+        raise PoskitError("no key store at %s: %s" % (path, what))
+    return KeyStore.open(path, passphrase_from_env_or_prompt())
+
+
+def _link_key(args: argparse.Namespace, serial: str, hint: str = "") -> bytes:
+    if args.link_key:
+        return _given_link_key(args.link_key)
+    store = _open_store(args, "give --link-key, or --keystore" + hint)
     return store.terminal(serial)["link_key"]
 
 
@@ -108,13 +119,24 @@ def _build(args: argparse.Namespace) -> int:
     version = args.version if args.version is not None else job.version
     if version is None:
         raise PoskitError("no packet version: give --version or set [job] version")
+    output = Path(args.output)
+    if output.is_dir() or args.output.endswith(("/", "\\")):
+        raise PoskitError(
+            "-o %s is a folder: give the packet file's name, e.g. %s"
+            % (args.output, output / (Path(args.job).stem + ".bin"))
+        )
     link_key = _link_key(args, serial)
     built = job.packets(serial, link_key, version, args.app)
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PoskitError("cannot create %s: %s" % (output.parent, exc.strerror)) from None
     for app_index, data in built:
         path = _output_name(output, app_index) if args.app is None else output
-        path.write_bytes(data)
+        try:
+            path.write_bytes(data)
+        except OSError as exc:
+            raise PoskitError("cannot write %s: %s" % (path, exc.strerror)) from None
         print(
             "wrote %s: parameters for %s, terminal %s, version %d, %d bytes"
             % (path, packets.scope_name(app_index), serial, version, len(data))
@@ -123,40 +145,67 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _read(path: str) -> bytes:
+    """The file, read no further than a packet can be long (/dev/zero has no end)."""
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb") as f:
+            data = f.read(packets.MAX_PACKET + 1)
     except OSError as exc:
         raise PoskitError("cannot read %s: %s" % (path, exc.strerror)) from None
+    if len(data) > packets.MAX_PACKET:
+        raise packets.PacketError(
+            "oversized",
+            "%s holds more than %d bytes, a packet's maximum" % (path, packets.MAX_PACKET),
+        )
+    return data
 
 
 def _verify(args: argparse.Namespace) -> int:
-    data = _read(args.packet)
+    if args.no_key and (args.link_key or args.keystore):
+        raise PoskitError("--no-key checks without a link key: leave out --link-key/--keystore")
+    checked = ["structure", "CRC", "values"]
+    left = []
     try:
-        link_key = _link_key(args, args.serial)
+        data = _read(args.packet)
+        if args.no_key:
+            link_key = None
+        else:
+            # The MAC is checked under the key of the terminal the packet names (or
+            # --serial), which the key store must hold; a damaged packet is refused first.
+            serial = args.serial or packets.parse(data).serial
+            link_key = _link_key(args, serial, ", or --no-key to check the structure alone")
+            checked.append(
+                "MAC (%s)"
+                % ("--link-key" if args.link_key else "link key of %s, key store" % serial)
+            )
         packet = packets.verify(data, args.serial, link_key, args.installed_version)
     except packets.PacketError as exc:
         print("REFUSED (%s): %s" % (exc.reason, exc))
         return 1
-    skipped = [
-        what
-        for what, done in (
-            ("serial", packet.serial_checked),
-            ("MAC", packet.mac_checked),
-            ("version", args.installed_version is not None),
-        )
-        if not done
-    ]
-    print(
-        "OK %s for %s, terminal %s, version %d, %d bytes%s"
-        % (
-            packet.kind_name,
-            packets.scope_name(packet.app_index),
-            packet.serial,
-            packet.version,
-            packet.size,
-            "; not checked: " + ", ".join(skipped) if skipped else "",
-        )
+    if args.no_key:
+        left.append("MAC (--no-key: anyone could have made this packet)")
+    if args.serial is not None:
+        checked.append("serial")
+    elif args.link_key or args.no_key:
+        left.append("serial (give --serial)")
+    if args.installed_version is not None:
+        checked.append("version")
+    else:
+        left.append("version against the terminal's (give --installed-version N)")
+    what = "%s for %s, terminal %s, version %d, %d bytes" % (
+        packet.kind_name,
+        packets.scope_name(packet.app_index),
+        packet.serial,
+        packet.version,
+        packet.size,
     )
+    if args.no_key:
+        # Anyone can make a packet that passes these checks: never say OK for it.
+        print("NOT AUTHENTICATED %s" % what)
+    else:
+        print("OK %s" % what)
+    print("  checked: %s" % ", ".join(checked))
+    if left:
+        print("  not checked: %s" % "; ".join(left))
     return 0
 
 
@@ -171,9 +220,8 @@ def _show_value(name: str, value) -> str:
 
 
 def _show(args: argparse.Namespace) -> int:
-    data = _read(args.packet)
     try:
-        packet = packets.parse(data)
+        packet = packets.parse(_read(args.packet))
     except packets.PacketError as exc:
         print("REFUSED (%s): %s" % (exc.reason, exc))
         return 1
