@@ -199,7 +199,8 @@ def test_one_virtual_terminal_per_flash_image(vterm, tmp_path):
         timeout=60,
     )
     assert out.returncode == 1
-    assert "is in use by another virtual terminal" in out.stderr
+    assert "terminal busy" in out.stderr
+    assert "poskit vterm (pid %d)" % vterm.proc.pid in out.stderr
 
 
 def test_ctrl_c_interrupts_running_code_and_ctrl_d_soft_resets(tmp_path):

@@ -93,13 +93,15 @@ def run(
     cwd: str | os.PathLike | None = None,
     stdin: str | None = None,
     env: dict | None = None,
+    pass_fds: tuple[int, ...] = (),
 ) -> Run:
     """Run a script file (or `code`) on MicroPython.
 
     `path` entries are joined into MICROPYPATH after the frozen modules and device/, so device
     modules import as on the terminal (`from app import des`). `heap` caps the GC heap
     (bytes, or "110K"/"2M"); None leaves the port's default (2 MB). `env` adds variables
-    (the unix board reads POSKIT_FLASH and POSKIT_STORAGE_KEY from it).
+    (the unix board reads POSKIT_FLASH and POSKIT_STORAGE_KEY from it); `pass_fds` stay open
+    in the interpreter (a flash lock it holds while it runs).
     """
     if (script is None) == (code is None):
         raise ValueError("give either a script or code")
@@ -119,6 +121,7 @@ def run(
             env=env,
             cwd=cwd,
             input=stdin,
+            pass_fds=pass_fds,
         )
     except subprocess.TimeoutExpired as exc:
         raise MicroPythonError(
@@ -128,9 +131,14 @@ def run(
 
 
 def popen(
-    code: str, *, heap: str | int | None = ESP32_HEAP, env: dict | None = None
+    code: str,
+    *,
+    heap: str | int | None = ESP32_HEAP,
+    env: dict | None = None,
+    pass_fds: tuple[int, ...] = (),
 ) -> subprocess.Popen:
-    """Start MicroPython on `code` with pipes, for a conversation (challenge/response)."""
+    """Start MicroPython on `code` with pipes, for a conversation (challenge/response);
+    `pass_fds` as run()."""
     cmd = [binary()]
     if heap is not None:
         cmd += ["-X", "heapsize=%s" % heap]
@@ -143,6 +151,7 @@ def popen(
         stderr=subprocess.PIPE,
         text=True,
         env=full_env,
+        pass_fds=pass_fds,
     )
 
 

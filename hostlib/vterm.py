@@ -33,7 +33,6 @@ What runs, and how it maps onto the reference terminal (an ESP32 without PSRAM):
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import select
@@ -62,7 +61,7 @@ from hostlib.emulators import (
 from hostlib.emulators.base import Emulator
 from hostlib.errors import PoskitError
 from hostlib.hostsim.seed import DEFAULT_TERMINAL
-from hostlib.state import FLASH_SIZE, parse_size
+from hostlib.state import FLASH_SIZE, hold_flash, parse_size, release_flash
 
 DEFAULT_FLASH = Path("vterm") / "flash.img"
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
@@ -808,6 +807,7 @@ class VirtualTerminal:
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
+            release_flash(self.flash)
 
     def peripherals(self) -> dict[str, str]:
         """name -> "host:port" of each emulator the device can reach (the name is the
@@ -832,19 +832,17 @@ class VirtualTerminal:
         """Create a blank image if there is none; hold it so no second virtual terminal
         writes the same flash (two LittleFS drivers on one image corrupt it)."""
         self.flash.parent.mkdir(parents=True, exist_ok=True)
+        hold_flash(self.flash)  # TerminalBusy names the command that has it
         created = False
         try:
-            fd = os.open(self.flash, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-            created = True
-        except FileExistsError:
-            fd = os.open(self.flash, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise VtermError(
-                "flash image %s is in use by another virtual terminal" % self.flash
-            ) from None
+            try:
+                fd = os.open(self.flash, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+                created = True
+            except FileExistsError:
+                fd = os.open(self.flash, os.O_RDWR)
+        except BaseException:
+            release_flash(self.flash)
+            raise
         self._lock = fd
         if created:
             # Erased flash reads 0xFF; the board formats such an image on first mount.
