@@ -5,6 +5,8 @@ import argparse
 import sys
 
 from hostlib import micropython
+from hostlib.errors import PoskitError
+from hostlib.state import SizeError, parse_size
 
 HELP = (
     "run the terminal's power-up self-test (crypto known answers, timings, heap) "
@@ -12,11 +14,22 @@ HELP = (
 )
 
 
+def heap_size(text: str) -> str:
+    """argparse type of every --heap: the size as given, once it is one (8K to 1024M)."""
+    try:
+        parse_size(text)
+    except SizeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip().upper()
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--heap",
         default=micropython.ESP32_HEAP,
-        help="MicroPython heap size (default: %(default)s, an ESP32-WROOM's)",
+        type=heap_size,
+        help="MicroPython heap size, bytes or e.g. 110K, 2M (default: %(default)s, an "
+        "ESP32-WROOM's)",
     )
 
 
@@ -27,8 +40,19 @@ def run(args: argparse.Namespace) -> int:
     )
     result = micropython.run(
         code="from app import selftest; import sys; sys.exit(1 if selftest.main() else 0)",
-        heap=args.heap,
+        heap=parse_size(args.heap),
     )
-    sys.stdout.write(result.stdout)
-    sys.stderr.write(result.stderr)
-    return 0 if result.ok else 1
+    # The unix port prints an uncaught exception's traceback on stdout, after the table.
+    table, _, traceback = result.stdout.partition("Traceback (most recent call last):")
+    sys.stdout.write(table)
+    if result.ok:
+        return 0
+    last = (traceback + result.stderr).strip().splitlines()[-1:]
+    if last and last[0].startswith("MemoryError"):
+        raise PoskitError(
+            "the self-test ran out of memory (MemoryError) in a %s heap: the terminal "
+            "needs more; an ESP32-WROOM leaves %s" % (args.heap, micropython.ESP32_HEAP)
+        )
+    if last:
+        raise PoskitError("the self-test stopped: %s" % last[0])
+    return 1  # a test failed: its row says which
