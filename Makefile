@@ -4,7 +4,10 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# The demo needs the runtime only; the checks add pytest, hypothesis, ruff and pyright (with
+# its Node.js), most of the weight. One venv: `make test` after `make demo` adds to it.
 STAMP  := $(VENV)/.installed
+DEVSTAMP := $(VENV)/.installed-dev
 # ESP32 stubs live outside the venv: they replace the standard library's stubs, which would
 # break type-checking of the CPython half. pyright reads them through .venv-device/.
 DEVENV := .venv-device
@@ -17,6 +20,10 @@ all: test
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e .
+	touch $@
+
+$(DEVSTAMP): $(STAMP)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
 
@@ -35,11 +42,11 @@ demo: $(STAMP)
 	$(BIN)/poskit vterm --headless --flash build/demo-vterm/flash.img \
 	    --script docs/examples/vterm-device-check.vts
 
-lint: $(STAMP)
+lint: $(DEVSTAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP) $(DSTAMP)
+typecheck: $(DEVSTAMP) $(DSTAMP)
 	$(BIN)/pyright -p pyrightconfig.json
 
 test: lint typecheck
