@@ -170,7 +170,7 @@ def test_a_serial_whose_keys_a_terminal_holds_is_not_given_new_ones(bench, tmp_p
     out = provision(second)
     assert out.returncode == 1
     assert out.stderr.startswith(
-        "poskit: the key store %s already holds keys for PK-000123, provisioned %s;"
+        "poskit: PK-000123 already has keys in the key store %s, provisioned %s: "
         % (bench[1], provisioned)
     )
     assert "--replace" in out.stderr

@@ -53,19 +53,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     state = TerminalState(args.state)
-    paths = []
+    given = {}  # the path the device reads -> the name the installer gave
     for name in args.packets:
         path = Path(name).resolve()
         if not path.is_file():
             raise PoskitError("no packet file %s" % name)
-        paths.append(str(path))
-    out = state.run(_LOAD, stdin="\n".join(paths) + "\n").check()
+        given[str(path)] = name
+    out = state.run(_LOAD, stdin="\n".join(given) + "\n").check()
     refused = 0
     for line in out.stdout.splitlines():
         word, _, rest = line.partition(" ")
+        path, _, outcome = rest.partition(" ")
         if word == "APPLIED":
-            print("applied %s" % rest)
+            print("applied %s %s" % (given.get(path, path), outcome))
         elif word == "REFUSED":
             refused += 1
-            print("refused %s" % rest, file=sys.stderr)
+            print("refused %s %s" % (given.get(path, path), outcome), file=sys.stderr)
     return 1 if refused else 0

@@ -144,10 +144,10 @@ def _check_store(store: KeyStore, serial: str, replace: bool) -> None:
         return  # new, or its terminal erased the old keys: they open nothing any more
     if not replace:
         raise ProvisionError(
-            "the key store %s already holds keys for %s, provisioned %s; a terminal with "
-            "them refuses packets made with new keys. Wipe that terminal first (poskit "
-            "wipe), or if it was re-flashed or is gone, give --replace"
-            % (store.path, serial, record["provisioned"] or "at an unrecorded time")
+            "%s already has keys in the key store %s, provisioned %s: a terminal holding "
+            "them would refuse every packet made with new ones. Wipe that terminal first "
+            "(poskit wipe); give --replace if it was re-flashed or is gone"
+            % (serial, store.path, record["provisioned"] or "at an unrecorded time")
         )
     _confirm_replace(serial, record)
 
