@@ -6,8 +6,8 @@ The bench runs each `$ ` command of README.md's "An installer's bench" in bash o
 terminal (prompts behave as at a keyboard: getpass turns echo off), from the repository's
 folder as after `make demo`, with HOME a new empty folder. It answers the prompts as the
 installer would, and compares the output with the README's lines: a `...` line stands for
-any lines, a line ending in ` ...` for the rest of the line; the home folder is shown as /home/installer; the KBPK and link key are random,
-so their check values are the one thing that may differ.
+any lines, a line ending in ` ...` for the rest of that line; the home folder is shown as
+/home/installer; the KBPK and link key are random, so their check values may differ.
 """
 
 import os

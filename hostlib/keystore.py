@@ -53,9 +53,9 @@ def ask_secret(prompt: str) -> str:
         stream = sys.stdin
         if stream is None or stream.closed:
             raise EOFError from None
-        sys.stderr.write(prompt)
-        sys.stderr.flush()
         try:
+            sys.stderr.write(prompt)
+            sys.stderr.flush()
             line = stream.readline()
         finally:
             sys.stderr.write("\n")  # ends the prompt's line, whatever comes next
