@@ -8,12 +8,13 @@ import warnings
 
 import psec.tr31
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from app import cipher as device_cipher
 from app import keys as device_keys
 from app import tr31 as device_tr31
+from app import weakkeys as device_weakkeys
 from hostlib import keys
 from hostlib.errors import PoskitError
 from tools import keys as keys_command
@@ -133,6 +134,80 @@ def test_tr31_wrap_refusals():
         keys.tr31_wrap(KBPK, TMK[:16], "K0", "T", "D")
     with pytest.raises(keys.KeyToolError, match="cannot build the key block"):
         keys.tr31_wrap(KBPK, TMK, "K!", "T", "D")
+
+
+# --- weak keys ------------------------------------------------------------------------------
+
+WEAK = ["0101010101010101", "FEFEFEFEFEFEFEFE", "E0E0E0E0F1F1F1F1", "1F1F1F1F0E0E0E0E"]
+SEMI_WEAK = [
+    "01FE01FE01FE01FE",
+    "FE01FE01FE01FE01",
+    "1FE01FE00EF10EF1",
+    "E01FE01FF10EF10E",
+    "01E001E001F101F1",
+    "E001E001F101F101",
+    "1FFE1FFE0EFE0EFE",
+    "FE1FFE1FFE0EFE0E",
+    "011F011F010E010E",
+    "1F011F010E010E01",
+    "E0FEE0FEF1FEF1FE",
+    "FEE0FEE0FEF1FEF1",
+]
+
+
+def host_refusal(algorithm, key):
+    try:
+        keys.check_master_key(algorithm, key)
+    except keys.KeyToolError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.parametrize("name", WEAK + SEMI_WEAK)
+def test_weak_and_semi_weak_des_keys_are_refused(name):
+    kind = "weak" if name in WEAK else "semi-weak"
+    key = bytes.fromhex(name)
+    assert host_refusal("DES", key) == "the key is a %s DES key: refused" % kind
+    # Parity bits do not make another key; in a 3DES key, any part.
+    flipped = bytes([key[0] ^ 1]) + key[1:]
+    assert host_refusal("DES", flipped) == "the key is a %s DES key: refused" % kind
+    tmk = bytes.fromhex(TMK)
+    assert host_refusal("3DES", tmk[:8] + key) == "key part 2 is a %s DES key: refused" % kind
+    assert host_refusal("3DES", key + tmk[8:]) == "key part 1 is a %s DES key: refused" % kind
+
+
+def test_equal_key_parts_and_zeros_are_refused():
+    k1, k2 = bytes.fromhex(TMK)[:8], bytes.fromhex(TMK)[8:]
+    equal = "key parts %d and %d are equal: this 3DES key is single DES, refused"
+    assert host_refusal("3DES", k1 + k1) == equal % (1, 2)
+    assert host_refusal("3DES", k1 + bytes(b ^ 1 for b in k1)) == equal % (1, 2)
+    assert host_refusal("3DES", k1 + k2 + k2) == equal % (2, 3)
+    assert host_refusal("3DES", k1 + k2 + k1) is None  # 2-key 3DES written as 3 parts
+    assert host_refusal("3DES", bytes(16)) == "a key of all zeros is refused"
+    assert host_refusal("SM4", k1 + k1) is None  # halves mean nothing to SM4
+    assert host_refusal("SM4", bytes(16)) == "a key of all zeros is refused"
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(WEAK + SEMI_WEAK).map(bytes.fromhex),
+            st.binary(min_size=8, max_size=8),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    st.binary(min_size=24, max_size=24),
+)
+def test_the_terminal_refuses_the_same_keys_for_the_same_reasons(parts, parity):
+    # Keys made of weak parts, random parts and repeated parts, parity bits flipped at
+    # random: the host's check and the terminal's (app.keys) say the same.
+    key = bytes(b ^ (p & 1) for b, p in zip(b"".join(parts), parity))
+    if len(parts) == 2 and parity[0] & 2:
+        key = key[:8] + bytes(b ^ (p & 1) for b, p in zip(key[:8], parity[8:]))
+    algorithm = "DES" if len(key) == 8 else "3DES"
+    assume(any(key))
+    assert host_refusal(algorithm, key) == device_weakkeys.weakness(key)
 
 
 # --- the command ----------------------------------------------------------------------------
