@@ -243,24 +243,8 @@ def test_a_weak_combined_key_is_refused_with_the_reason(state):
 
 
 def test_custodians_at_the_terminal_type_unseen_and_may_retype_a_mistake(state):
-    env = dict(os.environ)
-    with TtyRun(
-        [
-            POSKIT,
-            "keys",
-            "load-components",
-            "--state",
-            str(state),
-            "--app",
-            "1",
-            "--slot",
-            "1",
-            "--parts",
-            "3",
-        ],
-        env,
-        ROOT,
-    ) as run:
+    command = "keys load-components --state %s --app 1 --slot 1 --parts 3" % state
+    with TtyRun([POSKIT, *command.split()], dict(os.environ), ROOT) as run:
         for number, (text, check) in enumerate(PARTS, 1):
             run.expect("component %d of 3 (hex, not echoed): " % number)
             if number == 2:  # a slip of the finger: the terminal says so, asks again
@@ -302,18 +286,8 @@ def test_what_is_typed_ahead_of_a_prompt_is_not_shown_either():
 
 
 def test_with_no_terminal_to_ask_it_says_what_to_give(state):
-    out = poskit(
-        "keys",
-        "load-components",
-        "--state",
-        str(state),
-        "--app",
-        "1",
-        "--slot",
-        "1",
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    command = "keys load-components --state %s --app 1 --slot 1" % state
+    out = poskit(*command.split(), stdin=subprocess.DEVNULL, start_new_session=True)
     assert out.returncode == 1
     assert out.stderr.strip() == (
         "poskit: no terminal to ask for the component 1 of 2: give --components-fd N"

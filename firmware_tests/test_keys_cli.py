@@ -349,24 +349,11 @@ def test_command_errors_are_poskit_errors(tmp_path):
 def test_weak_keys_are_refused_before_anything_is_made(tmp_path, capsys):
     weak = secret(tmp_path, "weak", TMK[:16] * 2)
     kbpk = secret(tmp_path, "kbpk", KBPK)
+    packet = "packet --serial S --app 1 --slot 1 --version 1 -o".split()
     for argv in (
         ["tr31", "--kbpk-file", kbpk, "--key-file", weak],
         ["components", "--key-file", weak],
-        [
-            "packet",
-            "--serial",
-            "S",
-            "--app",
-            "1",
-            "--slot",
-            "1",
-            "--version",
-            "1",
-            "--tmk-file",
-            weak,
-            "-o",
-            str(tmp_path / "p.bin"),
-        ],
+        [*packet, str(tmp_path / "p.bin"), "--tmk-file", weak],
     ):
         with pytest.raises(PoskitError, match="key parts 1 and 2 are equal"):
             poskit_keys(*argv)

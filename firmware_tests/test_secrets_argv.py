@@ -243,67 +243,33 @@ def test_prompts_on_the_terminal_show_nothing_typed(state, host, tmp_path, keyst
 
 
 @pytest.mark.parametrize(
-    "argv,what,option",
+    "command,what,option",
     [
-        (["keys", "tr31"], "KBPK", "--kbpk"),
-        (["keys", "tr31", "--kbpk-file", "KBPK"], "key", "--key"),
-        (["keys", "components"], "key", "--key"),
-        (["keys", "kcv", "--key"], "key", "--key"),
+        ("keys tr31", "KBPK", "--kbpk"),
+        ("keys tr31 --kbpk-file KBPK", "key", "--key"),
+        ("keys components", "key", "--key"),
+        ("keys kcv --key", "key", "--key"),
+        ("keys packet --serial S --app 1 --slot 1 --version 1 -o k.bin", "TMK", "--tmk"),
+        ("txn --state T init --tmk", "master key", "--tmk"),
+        ("txn --state T sale --amount 1 --card", "card's track 2", "--card"),
+        ("txn --state T balance --pan --expiry 2806", "card number", "--pan"),
+        ("txn --state T sale --amount 1 --card-file CARD --pin", "PIN", "--pin"),
+        ("txn --state T void --trace 2", "supervisor password", "--supervisor"),
         (
-            [
-                "keys",
-                "packet",
-                "--serial",
-                "S",
-                "--app",
-                "1",
-                "--slot",
-                "1",
-                "--version",
-                "1",
-                "-o",
-                "k.bin",
-            ],
-            "TMK",
-            "--tmk",
-        ),
-        (["txn", "--state", "T", "init", "--tmk"], "master key", "--tmk"),
-        (["txn", "--state", "T", "sale", "--amount", "1", "--card"], "card's track 2", "--card"),
-        (["txn", "--state", "T", "balance", "--pan", "--expiry", "2806"], "card number", "--pan"),
-        (
-            ["txn", "--state", "T", "sale", "--amount", "1", "--card-file", "CARD", "--pin"],
-            "PIN",
-            "--pin",
-        ),
-        (["txn", "--state", "T", "void", "--trace", "2"], "supervisor password", "--supervisor"),
-        (
-            [
-                "txn",
-                "--state",
-                "T",
-                "refund",
-                "--rrn",
-                "1",
-                "--date",
-                "1126",
-                "--amount",
-                "1",
-                "--card-file",
-                "CARD",
-            ],
+            "txn --state T refund --rrn 1 --date 1126 --amount 1 --card-file CARD",
             "supervisor password",
             "--supervisor",
         ),
     ],
 )
-def test_with_no_terminal_every_prompt_says_what_to_give(tmp_path, argv, what, option):
+def test_with_no_terminal_every_prompt_says_what_to_give(tmp_path, command, what, option):
     files = {
         "T": str(tmp_path / "term"),
         "CARD": str(secret_file(tmp_path / "card.txt", TRACK)),
         "KBPK": str(secret_file(tmp_path / "kbpk.txt", KBPK)),
     }
     out = subprocess.run(
-        [POSKIT, *[files.get(word, word) for word in argv]],
+        [POSKIT, *[files.get(word, word) for word in command.split()]],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -347,24 +313,21 @@ def test_a_script_names_the_line_whose_secret_cannot_be_asked(tmp_path):
 def test_a_secret_file_others_can_read_gets_a_warning(tmp_path):
     loose = tmp_path / "key.txt"
     loose.write_text(TMK + "\n")
+
+    def kcv() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [POSKIT, "keys", "kcv", "--key-file", str(loose)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=environment(),
+        )
+
     loose.chmod(0o644)
-    out = subprocess.run(
-        [POSKIT, "keys", "kcv", "--key-file", str(loose)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=environment(),
-    )
+    out = kcv()
     assert out.returncode == 0 and out.stdout == "KCV 47F816  (3DES)\n"
     assert "poskit: warning: %s holds the key and other users can read it (chmod 600" % loose in (
         out.stderr
     )
     loose.chmod(0o600)
-    out = subprocess.run(
-        [POSKIT, "keys", "kcv", "--key-file", str(loose)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=environment(),
-    )
-    assert out.stderr == ""
+    assert kcv().stderr == ""
