@@ -25,7 +25,19 @@ import time
 from pathlib import Path
 
 import pytest
-from test_txn_e2e import JOB, PIN, TID, TMK, TRACK, Terminal, approved, rows, sale, txn_cli_run
+from test_txn_e2e import (
+    JOB,
+    PIN,
+    TID,
+    TMK,
+    TRACK,
+    Terminal,
+    approved,
+    rows,
+    sale,
+    secret_file,
+    txn_cli_run,
+)
 
 from hostlib.hostsim import HostSimulator
 from hostlib.state import TerminalState
@@ -40,7 +52,9 @@ BEARERS = ("dialup", "gprs")
 
 def init(folder: Path, job: Path) -> Path:
     state = folder / "term"
-    out = txn_cli_run("--state", str(state), "init", "--params", str(job), "--tmk", TMK)
+    out = txn_cli_run(
+        "--state", str(state), "init", "--params", str(job), "--tmk-fd", "0", stdin=TMK + "\n"
+    )
     assert out.returncode == 0, out.stderr
     return state
 
@@ -126,7 +140,10 @@ def test_poskit_txn_sign_on_and_sale(templates, bearer, module, host, tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.startswith("sign_on APPROVED 00\n")
     assert host.terminal(TID)["signed_on"]
-    out = txn_cli_run(*where, "sale", "--amount", "0.01", "--card", TRACK, "--pin", PIN)
+    card = secret_file(tmp_path / "card.txt", TRACK)
+    out = txn_cli_run(
+        *where, "sale", "--amount", "0.01", "--card-file", str(card), "--pin-fd", "0", stdin=PIN
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.startswith("sale APPROVED 00\n") and "  | AMOUNT: RMB 0.01" in out.stdout
     (row,) = rows(host, 2)

@@ -50,6 +50,12 @@ def build_job(tmp_path, keystore, version=1, serial="PK-000123"):
     return [tmp_path / "p.bin", tmp_path / "p.app1.bin", tmp_path / "p.app2.bin"]
 
 
+def secret_file(path, value):
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return path
+
+
 def key_packet(tmp_path, keystore, version=1, slot=3):
     path = tmp_path / ("k%d.bin" % version)
     out = poskit(
@@ -61,8 +67,8 @@ def key_packet(tmp_path, keystore, version=1, slot=3):
         "1",
         "--slot",
         str(slot),
-        "--tmk",
-        TMK,
+        "--tmk-file",
+        str(secret_file(tmp_path / "tmk.txt", TMK)),
         "--version",
         str(version),
         "-o",

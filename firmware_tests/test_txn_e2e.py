@@ -43,6 +43,14 @@ TIMEOUT_MS = 1000  # the engine's receive timeout in these tests
 LATE = 2.5  # seconds: a "late" answer comes after the terminal gave up
 
 
+def secret_file(path: Path, value: str) -> Path:
+    """A file holding one secret (a test card's track 2, a PIN), readable by its owner only,
+    as an installer keeps one."""
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return path
+
+
 def txn_cli_run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "tools.txn", *args],
@@ -58,7 +66,9 @@ def txn_cli_run(*args: str, stdin: str | None = None) -> subprocess.CompletedPro
 def template(tmp_path_factory) -> Path:
     """A terminal set up once with `poskit txn init` (parameters + TMK, not signed on)."""
     state = tmp_path_factory.mktemp("template") / "term"
-    out = txn_cli_run("--state", str(state), "init", "--params", str(JOB), "--tmk", TMK)
+    out = txn_cli_run(
+        "--state", str(state), "init", "--params", str(JOB), "--tmk-fd", "0", stdin=TMK + "\n"
+    )
     assert out.returncode == 0, out.stderr
     assert "master key of application 1 in slot 1: 3DES KCV 47F816" in out.stdout
     return state
@@ -489,23 +499,50 @@ def test_poskit_txn_commands_and_script(state, host, tmp_path):
     out = txn_cli_run(*where, "sign-on")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("sign_on APPROVED 00\n")
-    out = txn_cli_run(*where, "sale", "--amount", "0.01", "--card", TRACK, "--pin", PIN)
+    card = secret_file(tmp_path / "card.txt", TRACK)
+    out = txn_cli_run(
+        *where,
+        "sale",
+        "--amount",
+        "0.01",
+        "--card-file",
+        str(card),
+        "--pin-fd",
+        "0",
+        stdin=PIN + "\n",
+    )
     assert out.returncode == 0, out.stderr
     assert "  | AMOUNT: RMB 0.01" in out.stdout and "  | TXN TYPE: SALE 消费" in out.stdout
     assert "pin" not in out.stdout.lower()
-    out = txn_cli_run(*where, "sale", "--amount", "50.00", "--card", LOW_FUNDS, "--pin", PIN)
+    assert TRACK not in out.stdout + out.stderr
+    low = secret_file(tmp_path / "low.txt", LOW_FUNDS)
+    out = txn_cli_run(
+        *where,
+        "sale",
+        "--amount",
+        "50.00",
+        "--card-file",
+        str(low),
+        "--pin-fd",
+        "0",
+        stdin=PIN + "\n",
+    )
     assert out.returncode == 1
     assert "sale DECLINED 51" in out.stdout and "余额不足,请换卡" in out.stdout
+    # A script names its secrets' files (beside it) or reads them from a file descriptor:
+    # here the PIN and the supervisor password, one a line on standard input, in order.
     script = tmp_path / "script.txt"
     script.write_text(
         "# a comment\n"
-        "sale --amount 12.34 --card %s --pin %s\n"
+        "sale --amount 12.34 --card-file card.txt --pin-fd 0\n"
         "\n"
-        "void --trace 4 --supervisor %s\n"
+        "void --trace 4 --supervisor-fd 0\n"
         "reprint --trace 4 --copy cardholder\n"
-        "settle\n" % (TRACK, PIN, SUPERVISOR)
+        "settle\n"
     )
-    out = txn_cli_run(*where, "--json", "--script", str(script))
+    out = txn_cli_run(
+        *where, "--json", "--script", str(script), stdin="%s\n%s\n" % (PIN, SUPERVISOR)
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     results = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["kind"] for r in results] == ["sale", "sale_void", "reprint", "settlement"]
@@ -516,14 +553,32 @@ def test_poskit_txn_commands_and_script(state, host, tmp_path):
 
 
 def test_poskit_txn_refuses_bad_input(state, tmp_path):
-    out = txn_cli_run("--state", str(state), "sale", "--amount", "0.001", "--card", TRACK)
-    assert out.returncode == 1 and "at most 2 decimals" in out.stderr
+    card = secret_file(tmp_path / "card.txt", TRACK)
+    for amount in ("0.001", "NaN", "inf", "1e3", "１２", "-1", "0", "1,000", "0x10", " 1", "1."):
+        out = txn_cli_run(
+            "--state", str(state), "sale", "--amount", amount, "--card-file", str(card)
+        )
+        assert out.returncode == 2, (amount, out.stderr)
+        assert "amount %r" % amount in out.stderr and "Traceback" not in out.stderr
     out = txn_cli_run("--state", str(tmp_path / "none"), "sign-on")
     assert out.returncode == 1 and "not a terminal state folder" in out.stderr
-    script = tmp_path / "bad.txt"
-    script.write_text("sale --amount 1\n")
-    out = txn_cli_run("--state", str(state), "--script", str(script))
-    assert out.returncode == 1 and "bad.txt:1" in out.stderr
+    for text, reason in (
+        (b"sale --amount 1\n", "bad.txt:1: one of the arguments --card"),
+        (b"echo\nsale --amount 1 --card-file 'card.txt\n", "bad.txt:2: no closing quotation"),
+        (b"echo\n\nsale --amount 1e3 --card-file card.txt\n", "bad.txt:3: argument --amount"),
+        (b"echo\nsale\x00\x01 --amount 1\n", "bad.txt:2: holds a control character"),
+        (b"echo\nsign-on\n\xff\xfe\x00\x00\n", "bad.txt:3: not UTF-8 text"),
+        (
+            b"sale --amount 1 --card " + TRACK.encode(),
+            "bad.txt:1: argument --card: takes no value",
+        ),
+        (b"sale --amount 1 --card-file none.txt\n", "bad.txt:1: cannot read the card"),
+    ):
+        script = tmp_path / "bad.txt"
+        script.write_bytes(text)
+        out = txn_cli_run("--state", str(state), "--script", str(script))
+        assert out.returncode == 1 and reason in out.stderr, (text, out.stderr)
+        assert "Traceback" not in out.stderr and TRACK not in out.stderr
 
 
 def test_poskit_txn_init_provisions_and_loads_packets(tmp_path, host):
@@ -532,12 +587,13 @@ def test_poskit_txn_init_provisions_and_loads_packets(tmp_path, host):
     out = subprocess.run(
         [sys.executable, "-m", "tools.txn", "--state", str(state), "init"]
         + ["--params", str(JOB), "--serial", "PK-000777", "--keystore", str(keystore)]
-        + ["--tmk", TMK],
+        + ["--tmk-fd", "0"],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=ROOT,
         env={**os.environ, **env},
+        input=TMK + "\n",
     )
     assert out.returncode == 0, out.stderr
     assert "provisioned PK-000777" in out.stdout

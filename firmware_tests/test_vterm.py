@@ -297,6 +297,10 @@ def test_sys_exit_in_boot_py_soft_resets_and_a_boot_loop_stops_the_terminal(tmp_
 def test_a_malformed_script_is_refused_before_the_terminal_starts(tmp_path):
     for text, message in (
         ("timeout soon\n", "line 1: `timeout` needs a number of seconds"),
+        ("sleep 1\ntimeout nan\n", "line 2: `timeout` needs a number of seconds (0 to 3600"),
+        ("sleep inf\n", "line 1: `sleep` needs a number of seconds (0 to 3600"),
+        ("sleep 1e9\n", "line 1: `sleep` needs a number of seconds (0 to 3600"),
+        ("timeout -1\n", "line 1: `timeout` needs a number of seconds (0 to 3600"),
         ("\nfrobnicate 3\n", "line 2: unknown command 'frobnicate'"),
         ("swipe 6222021234567890123\n", "is neither a track 2 (PAN=YYMM..., with the '=')"),
         ("keys 1 2 OK CANCLE\n", "line 1: `keys`: no key 'CANCLE'"),
@@ -306,6 +310,76 @@ def test_a_malformed_script_is_refused_before_the_terminal_starts(tmp_path):
         assert out.returncode == 1
         assert message in out.stderr
         assert not (tmp_path / "flash.img").exists()
+
+
+def test_a_binary_file_given_as_script_names_its_first_bad_line(tmp_path):
+    script = tmp_path / "flash.bin"
+    script.write_bytes(b"timeout 5\nexec print(1)\n\x00\x01\x02\x03" + bytes(range(256)))
+    out = subprocess.run(
+        [*VTERM, "--flash", str(tmp_path / "flash.img"), "--script", str(script)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    assert out.stderr == "poskit: %s, line 3: holds a control character (a binary file?)\n" % (
+        script
+    )
+    assert not (tmp_path / "flash.img").exists()
+
+
+def test_a_state_folder_is_taken_as_every_command_takes_it(tmp_path):
+    from hostlib.state import TerminalState
+
+    folder = tmp_path / "term1"
+    TerminalState(folder).create()  # as `poskit txn init` or `poskit provision` make it
+    key = (folder / "storage.key").read_bytes()
+    script = tmp_path / "run.vts"
+    script.write_text("exec f = open('mark', 'w'); f.write('state'); f.close()\n")
+    out = subprocess.run(
+        [*VTERM, "--state", str(folder), "--script", str(script)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "flash: %s" % (folder / "flash.img").resolve() in out.stdout
+    assert (folder / "storage.key").read_bytes() == key  # the terminal's own, kept
+    # --flash given the folder: the way out named, nothing started or made.
+    out = subprocess.run(
+        [*VTERM, "--flash", str(folder)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 1
+    assert out.stderr == (
+        "poskit: --flash wants the flash image file; %s is a folder: for a terminal state "
+        "folder (flash.img, storage.key) give --state %s\n" % (folder, folder)
+    )
+    out = subprocess.run(
+        [*VTERM, "--state", str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 1
+    assert out.stderr == "poskit: --state wants a terminal state folder; %s is a file\n" % script
+
+
+def test_what_is_typed_at_the_repl_is_not_kept_in_the_users_home(tmp_path, monkeypatch):
+    # The unix port writes $HOME/.micropython.history whenever the interpreter ends, and a
+    # soft reset ends it: a key typed at the console would stay in the installer's home.
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    with VirtualTerminal(tmp_path / "flash.img") as terminal:
+        console = terminal.console
+        assert console is not None
+        _, at = console.expect(b">>> ")
+        console.type(b"tmk = '70F2A84CCBC2AE8625CBB0F2C22AB923'\r")
+        _, at = console.expect(b">>> ", at)
+        console.type(b"\x04")  # Ctrl-D: soft reset, the interpreter ends
+        console.wait_reset(1, timeout=10)
+        _, at = console.expect(b">>> ", at)
+    assert list(home.iterdir()) == []
+    assert not list(tmp_path.rglob("*history*"))
 
 
 BEARERS = """\
@@ -403,9 +477,11 @@ def test_a_scripted_pin_is_entered_on_the_pin_pad_and_only_its_block_reaches_the
         with pytest.raises(vterm_script.ScriptError, match="the device raised PinPadCancelled"):
             vterm_script.run_script(terminal, "timeout 10\nexec %s\n" % entry)
         assert [e.outcome for e in pad.entries] == ["pin", "cancelled"]
-        # A failing line quotes a PIN as stars.
+        # A failing line quotes a PIN as stars, a card as on a slip.
         step = vterm_script.parse("pin 123456\n")[0]
         assert step.describe() == "pin ******"
+        step = vterm_script.parse("swipe 6224242900000121=28062010000000000 lrc\n")[0]
+        assert step.describe() == "swipe 622424******0121=... lrc"
         assert pad.entries[0].amount == "RMB 0.01"
         assert b"123456" not in console.output()
 

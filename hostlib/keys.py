@@ -17,8 +17,50 @@ _KEY_LENGTHS = {"DES": (8,), "3DES": (16, 24), "SM4": (16,), "AES": (16, 24, 32)
 _TR31_ALGORITHMS = {"T": "3DES", "D": "DES", "A": "AES"}
 
 
+# Weak and semi-weak DES keys as FIPS 74 and NIST SP 800-67 list them (odd parity).
+_WEAK_DES = "0101010101010101 FEFEFEFEFEFEFEFE E0E0E0E0F1F1F1F1 1F1F1F1F0E0E0E0E".split()
+_SEMI_WEAK_DES = (
+    "01FE01FE01FE01FE FE01FE01FE01FE01 1FE01FE00EF10EF1 E01FE01FF10EF10E "
+    "01E001E001F101F1 E001E001F101F101 1FFE1FFE0EFE0EFE FE1FFE1FFE0EFE0E "
+    "011F011F010E010E 1F011F010E010E01 E0FEE0FEF1FEF1FE FEE0FEE0FEF1FEF1"
+).split()
+
+
 class KeyToolError(PoskitError):
     """A key, key block or component request that cannot be done; the message says why."""
+
+
+def _without_parity(key: bytes) -> bytes:
+    # DES ignores the low bit of each byte: keys differing only there are the same key.
+    return bytes(b & 0xFE for b in key)
+
+
+def check_master_key(algorithm: str, key: bytes) -> None:
+    """Refuse, with the reason, a key the terminal would refuse as a master key (and no
+    installer should make one): all zeros; for DES and 3DES a weak or semi-weak DES key in
+    any of its 8-byte parts, or a 3DES key whose parts 1 and 2 (or 2 and 3) are equal, which
+    makes it single DES. Parity bits are ignored, as DES ignores them. The message never
+    shows the key."""
+    _check_key(algorithm, key)
+    if not any(key):
+        raise KeyToolError("a key of all zeros is refused")
+    if algorithm not in ("DES", "3DES"):
+        return
+    weak = {_without_parity(bytes.fromhex(k)) for k in _WEAK_DES}
+    semi_weak = {_without_parity(bytes.fromhex(k)) for k in _SEMI_WEAK_DES}
+    parts = [_without_parity(key[i : i + 8]) for i in range(0, len(key), 8)]
+    for number, part in enumerate(parts, 1):
+        what = "the key" if len(parts) == 1 else "key part %d" % number
+        if part in weak:
+            raise KeyToolError("%s is a weak DES key: refused" % what)
+        if part in semi_weak:
+            raise KeyToolError("%s is a semi-weak DES key: refused" % what)
+    for first in (1, 2):
+        if first < len(parts) and parts[first - 1] == parts[first]:
+            raise KeyToolError(
+                "key parts %d and %d are equal: this 3DES key is single DES, refused"
+                % (first, first + 1)
+            )
 
 
 def parse_hex(text: str | bytes, what: str) -> bytes:
@@ -128,7 +170,12 @@ def tr31_wrap(
             )
     else:
         raise KeyToolError(f"key block version must be B or D, got {version_id!r}")
-    _check_key(tr31_algorithm(algorithm, key), key)
+    check_master_key(tr31_algorithm(algorithm, key), key)
+    if version_id == "B":
+        try:
+            check_master_key("3DES", kbpk)
+        except KeyToolError as exc:
+            raise KeyToolError("the KBPK: %s" % exc) from None
     try:
         header = psec.tr31.Header(version_id, usage, algorithm, mode, key_version, exportability)
         return psec.tr31.wrap(kbpk, header, key)
@@ -148,7 +195,7 @@ def split_components(
     [(component, 3-byte KCV), ...]; the key's own KCV is kcv(algorithm, key).
     """
     key = parse_hex(key, "key")
-    _check_key(algorithm, key)
+    check_master_key(algorithm, key)
     if n not in (2, 3):
         raise KeyToolError(f"a key is split into 2 or 3 components, not {n}")
     parts = [bytes(rng(len(key))) for _ in range(n - 1)]

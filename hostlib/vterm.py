@@ -831,7 +831,12 @@ class VirtualTerminal:
     def _lock_flash(self) -> None:
         """Create a blank image if there is none; hold it so no second virtual terminal
         writes the same flash (two LittleFS drivers on one image corrupt it)."""
-        self.flash.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.flash.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise VtermError(
+                "cannot make the folder of %s: %s" % (self.flash, exc.strerror or exc)
+            ) from None
         hold_flash(self.flash)  # TerminalBusy names the command that has it
         created = False
         try:
@@ -840,6 +845,11 @@ class VirtualTerminal:
                 created = True
             except FileExistsError:
                 fd = os.open(self.flash, os.O_RDWR)
+        except OSError as exc:
+            release_flash(self.flash)
+            raise VtermError(
+                "cannot open the flash image %s: %s" % (self.flash, exc.strerror or exc)
+            ) from None
         except BaseException:
             release_flash(self.flash)
             raise
@@ -870,6 +880,11 @@ class VirtualTerminal:
         env = dict(os.environ)
         # Only the ROMFS image is the application: device/ on the host is not on the path.
         env["MICROPYPATH"] = micropython.FROZEN
+        # The unix port keeps its REPL history in $HOME/.micropython.history, written when
+        # the interpreter ends (every soft reset): what an installer types at the console,
+        # keys included, would land in the host user's home. The ESP32 keeps no history
+        # across a reset; without HOME the port keeps none either.
+        env.pop("HOME", None)
         env["POSKIT_FLASH"] = str(self.flash)
         if self.storage_key.exists():
             env["POSKIT_STORAGE_KEY"] = str(self.storage_key)

@@ -62,6 +62,7 @@ from hostlib.emulators.keypad import timeline as keypad_timeline
 from hostlib.emulators.modem import RESULTS as MODEM_RESULTS
 from hostlib.emulators.modem import SILENT as MODEM_SILENT
 from hostlib.errors import PoskitError
+from hostlib.scriptfile import read_lines
 from hostlib.vterm import RAW_PROMPT, SOFT_REBOOT, VirtualTerminal, VtermError
 
 DEFAULT_TIMEOUT = 10.0
@@ -84,6 +85,9 @@ _NEEDS_TEXT = (
     "gprs-signal",
 )
 _NEEDS_NUMBER = ("timeout", "sleep")
+# Seconds as a person writes them; "nan", "inf" and "1e9" are refused, not waited for.
+_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
+_MAX_SECONDS = 3600
 _BARE = ("reset", "load-paper", "gprs-drop")
 _OPTIONAL = ("swipe", "paper-out")
 
@@ -105,7 +109,19 @@ class Step:
         argument = self.argument
         if self.command == "pin" and argument.isdigit():
             argument = "*" * len(argument)
+        elif self.command == "swipe":
+            # A track 2 is card data: the PAN masked as on a slip, the rest left out.
+            argument = " ".join(_masked_track(word) for word in argument.split())
         return ("%s %s" % (self.command, argument)).strip()
+
+
+def _masked_track(word: str) -> str:
+    pan, sep, _ = word.partition("=")
+    if not sep:
+        return word
+    if len(pan) <= 10:
+        return "*" * len(pan) + "=..."
+    return "%s%s%s=..." % (pan[:6], "*" * (len(pan) - 10), pan[-4:])
 
 
 def unescape(text: str) -> bytes:
@@ -118,11 +134,22 @@ def unescape(text: str) -> bytes:
     return _ESCAPE.sub(one, text.encode("utf-8"))
 
 
+def parse_file(path: Path) -> list[Step]:
+    """The steps of script file `path`, as parse() gives them; a file that is not text is
+    refused naming its first bad line."""
+    name = str(path)
+    return _parse_lines(read_lines(path, lambda n: "%s, line %d" % (name, n)), name)
+
+
 def parse(text: str, name: str = "script") -> list[Step]:
     """The steps of a script; ScriptError naming the line for anything malformed (checked
     before the terminal starts, so a typo does not cost a run)."""
+    return _parse_lines(text.splitlines(), name)
+
+
+def _parse_lines(lines: list[str], name: str) -> list[Step]:
     steps = []
-    for number, raw in enumerate(text.splitlines(), 1):
+    for number, raw in enumerate(lines, 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -133,14 +160,11 @@ def parse(text: str, name: str = "script") -> list[Step]:
             if not argument:
                 raise ScriptError("%s: `%s` needs a text" % (where, command))
         elif command in _NEEDS_NUMBER:
-            try:
-                value = float(argument)
-            except ValueError:
+            if not _SECONDS.fullmatch(argument) or float(argument) > _MAX_SECONDS:
                 raise ScriptError(
-                    "%s: `%s` needs a number of seconds, not %r" % (where, command, argument)
-                ) from None
-            if value < 0:
-                raise ScriptError("%s: `%s` cannot be negative" % (where, command))
+                    "%s: `%s` needs a number of seconds (0 to %d, e.g. 2.5), not %r"
+                    % (where, command, _MAX_SECONDS, argument)
+                )
         elif command in _BARE:
             if argument:
                 raise ScriptError("%s: `%s` takes no argument" % (where, command))

@@ -1,10 +1,10 @@
 """`poskit txn`: run the terminal's transaction engine (device/app/txn.py) on MicroPython, in a
 virtual terminal's state folder, against any acquirer host: one transaction or a script.
 
-    poskit txn --state DIR init --params JOB.toml --tmk HEX          # set a terminal up
+    poskit txn --state DIR init --params JOB.toml --tmk              # set a terminal up
     poskit txn --state DIR [--host HOST:PORT] sign-on
-    poskit txn --state DIR sale --amount 0.01 --card TRACK2 --pin 123456
-    poskit txn --state DIR void --trace 000002 --supervisor 123456
+    poskit txn --state DIR sale --amount 0.01 --card-file card.txt --pin
+    poskit txn --state DIR void --trace 000002                       # asks the password
     poskit txn --state DIR --script FILE                             # one command a line
 
 The device code runs precompiled from the ROMFS image in an ESP32-sized heap, with the state
@@ -19,30 +19,36 @@ its parameters select:
   Sim7600Emulator with `--gprs sim7600`), which connects to `--host`, or without it to the
   parameters' gprs.host:port as they are.
 
-PINs and passwords reach it on its standard input, never on its command line. Each result is
-printed (response code and message, STAN, RRN, auth code, the merchant copy of the slip); the
-exit status is 0 only if every command was approved.
+Secrets and card data (the TMK, a card's track 2 or number, the PIN, the supervisor
+password) never come on the command line: each is asked without echo, or read from a file
+descriptor or a file (hostlib.secretinput: `--pin`, `--pin-fd N`, `--pin-file FILE`), and
+reaches the terminal process on its standard input. Each result is printed (response code and
+message, STAN, RRN, auth code, the merchant copy of the slip); the exit status is 0 only if
+every command was approved.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
+import re
 import shlex
 import sys
 import tempfile
 import threading
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from hostlib import micropython
+from hostlib import micropython, secretinput
 from hostlib.errors import PoskitError
+from hostlib.scriptfile import read_lines
 from hostlib.state import TerminalState, parse_size
 
 HELP = "run transactions (sign-on, sale, void, settlement...) on a virtual terminal"
 
-_ASK = object()  # --pin given without a value: ask for it without echo
+# An amount as the cashier writes it: yuan, ASCII digits, at most 2 decimals.
+_AMOUNT = re.compile(r"([0-9]+)(?:\.([0-9]{1,2}))?")
+# Field 4 holds 12 digits of fen.
+_MAX_FEN = 999_999_999_999
 
 # Device side of init: parameter sets (validated by the terminal) and master keys, one JSON
 # object per line on stdin.
@@ -112,14 +118,32 @@ class TxnError(PoskitError):
 
 
 def amount_fen(text: str) -> int:
-    """Fen from yuan with at most 2 decimals: "0.01" -> 1, "25" -> 2500."""
+    """Fen from yuan written plainly: "0.01" -> 1, "25" -> 2500, "1999.9" -> 199990.
+
+    The one amount parser of `poskit txn`: ASCII digits, an optional point and at most 2
+    decimals, above 0 and within field 4 (12 digits of fen). Anything else ("1e3", "NaN",
+    "inf", "-5", "1,000", full-width digits) is refused with the value named: a Decimal or
+    a float would take those, and an amount is not a place for surprises."""
+    match = _AMOUNT.fullmatch(text)
+    if match is None:
+        raise TxnError(
+            "amount %r: give yuan as plain digits with at most 2 decimals (e.g. 0.01, 25, "
+            "1999.99)" % text
+        )
+    whole, cents = match.group(1), (match.group(2) or "").ljust(2, "0")
+    fen = int(whole) * 100 + int(cents)
+    if not 0 < fen <= _MAX_FEN:
+        raise TxnError(
+            "amount %r: must be above 0 and at most %d.%02d" % (text, *divmod(_MAX_FEN, 100))
+        )
+    return fen
+
+
+def _amount(text: str) -> int:
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise TxnError("amount %r is not a number of yuan (e.g. 0.01)" % text) from None
-    if value <= 0 or value != value.quantize(Decimal("0.01")) or value > Decimal("9999999999.99"):
-        raise TxnError("amount %r: yuan above 0 with at most 2 decimals" % text)
-    return int(value * 100)
+        return amount_fen(text)
+    except TxnError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _trace(text: str) -> int:
@@ -136,15 +160,30 @@ def _mmdd(text: str) -> str:
 
 def _card_options(p: argparse.ArgumentParser, required: bool) -> None:
     group = p.add_mutually_exclusive_group(required=required)
-    group.add_argument("--card", metavar="TRACK2", help="track 2 as swiped: PAN=YYMM...")
-    group.add_argument("--pan", help="card number keyed in (with --expiry)")
+    secretinput.add_option(
+        group,
+        "card",
+        "the card's track 2 (PAN=YYMM...)",
+        ask_help="a swiped card: ask for its track 2 (PAN=YYMM...) without echo",
+    )
+    secretinput.add_option(
+        group,
+        "pan",
+        "the card number",
+        ask_help="a card keyed in: ask for its number without echo (with --expiry)",
+    )
     p.add_argument("--expiry", metavar="YYMM", help="expiry of a keyed-in card")
-    p.add_argument(
-        "--pin",
-        nargs="?",
-        const=_ASK,
-        help="the PIN (without a value: asked for without echo); sent to the terminal "
-        "process on its standard input",
+    secretinput.add_option(
+        p, "pin", "the PIN", ask_help="the card has a PIN: ask for it without echo"
+    )
+
+
+def _supervisor_option(p: argparse.ArgumentParser) -> None:
+    secretinput.add_option(
+        p,
+        "supervisor",
+        "the supervisor password",
+        ask_help="ask for the supervisor password without echo (the default)",
     )
 
 
@@ -160,19 +199,23 @@ def _command_parsers(sub) -> None:
     _card_options(p, True)
     for name, text in (("sale", "sale (消费)"), ("preauth", "pre-authorisation (预授权)")):
         p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("--amount", required=True, help="yuan, e.g. 0.01")
+        p.add_argument("--amount", type=_amount, required=True, help="yuan, e.g. 0.01")
         _card_options(p, True)
     for name, text in (("void", "sale void (消费撤销)"), ("completion-void", "completion void")):
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--trace", type=_trace, required=True, help="the original's trace no.")
-        p.add_argument("--supervisor", help="supervisor password (asked for if left off)")
-        p.add_argument("--amount", help="must be the original's amount (default: it is)")
+        _supervisor_option(p)
+        p.add_argument(
+            "--amount", type=_amount, help="must be the original's amount (default: it is)"
+        )
         _card_options(p, False)
     p = sub.add_parser("refund", help="refund (退货) by the original's RRN and date")
     p.add_argument("--rrn", required=True, help="the original's reference number")
     p.add_argument("--date", type=_mmdd, required=True, help="the original's date MMDD")
-    p.add_argument("--amount", required=True, help="yuan, at most what is left to refund")
-    p.add_argument("--supervisor", help="supervisor password (asked for if left off)")
+    p.add_argument(
+        "--amount", type=_amount, required=True, help="yuan, at most what is left to refund"
+    )
+    _supervisor_option(p)
     _card_options(p, True)
     for name, text in (
         ("preauth-cancel", "pre-auth cancel (预授权撤销)"),
@@ -184,6 +227,7 @@ def _command_parsers(sub) -> None:
         p.add_argument("--date", type=_mmdd, help="the pre-authorisation's date MMDD")
         p.add_argument(
             "--amount",
+            type=_amount,
             required=name != "preauth-cancel",
             help="yuan (cancel: default the pre-authorisation's)",
         )
@@ -205,10 +249,12 @@ def _command_parsers(sub) -> None:
         metavar="FILE",
         help="job files (.toml) and/or parameter packets, applied in order",
     )
-    p.add_argument(
-        "--tmk",
-        help="master key of application --app (default 1), hex, put in the slot its "
-        "parameters name (tmk_slot) with their key_algorithm",
+    secretinput.add_option(
+        p,
+        "tmk",
+        "the master key (hex)",
+        ask_help="ask (without echo) for the master key of application --app (default 1), "
+        "hex, put in the slot its parameters name (tmk_slot) with their key_algorithm",
     )
     p.add_argument(
         "--serial",
@@ -261,53 +307,70 @@ def _line_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _request(args: argparse.Namespace) -> dict:
-    """The JSON request for the device from a parsed command; secrets asked for here."""
+def _request(args: argparse.Namespace, base: Path | None = None, label: str = "") -> dict:
+    """The JSON request for the device from a parsed command; secrets read here (asked
+    without echo, or from their file descriptor or file; relative files from `base`, the
+    script's folder). `label` starts each prompt ("day.txt:3: ")."""
     name = args.txn_command
     req: dict = {"kind": _KINDS[name]}
     if name == "reprint":
         req.update(trace=args.trace, copy=args.copy)
         return req
-    amount = getattr(args, "amount", None)
-    if amount is not None:
-        req["amount"] = amount_fen(amount)
-    if getattr(args, "card", None):
-        req["track2"] = args.card
-    if getattr(args, "pan", None):
-        req["pan"] = args.pan
+    if getattr(args, "amount", None) is not None:
+        req["amount"] = args.amount
+    track2 = _secret(args, "card", "card's track 2", base, label + "card track 2 (not echoed): ")
+    if track2 is not None:
+        req["track2"] = track2
+    pan = _secret(args, "pan", "card number", base, label + "card number (not echoed): ")
+    if pan is not None:
+        req["pan"] = pan
         req["expiry"] = args.expiry
-    pin = getattr(args, "pin", None)
-    if pin is _ASK:
-        pin = getpass.getpass("PIN: ")
-    if pin:
+    pin = _secret(args, "pin", "PIN", base, label + "PIN (not echoed): ")
+    if pin is not None:
         req["pin"] = pin
     for option, key in (("trace", "trace"), ("rrn", "rrn"), ("auth", "auth"), ("date", "date")):
         value = getattr(args, option, None)
         if value is not None:
             req[key] = value
     if hasattr(args, "supervisor"):
-        req["supervisor"] = args.supervisor or getpass.getpass("supervisor password: ")
+        req["supervisor"] = _secret(
+            args,
+            "supervisor",
+            "supervisor password",
+            base,
+            label + "supervisor password (not echoed): ",
+            needed=True,
+        )
     return req
 
 
+def _secret(args, name, what, base, prompt, needed=False) -> str | None:
+    if not hasattr(args, name):
+        return None
+    return secretinput.read(args, name, what, needed=needed, prompt=prompt, base=base)
+
+
 def _requests_from_script(path: str) -> list[dict]:
+    """The requests of a script file, every line checked and every secret read before the
+    terminal starts: a mistake on line 9 costs no transaction."""
     parser = _line_parser()
+    base = Path(path).parent
     out = []
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as exc:
-        raise TxnError("cannot read script %s: %s" % (path, exc.strerror)) from None
-    for number, line in enumerate(lines, 1):
-        words = shlex.split(line, comments=True)
+    for number, line in enumerate(read_lines(Path(path), lambda n: "%s:%d" % (path, n)), 1):
+        where = "%s:%d" % (path, number)
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError as exc:  # shlex: "No closing quotation", "No escaped character"
+            raise TxnError("%s: %s" % (where, str(exc).lower())) from None
         if not words:
             continue
         if words[0] == "init":
-            raise TxnError("%s:%d: init is not a script command" % (path, number))
+            raise TxnError("%s: init is not a script command" % where)
         try:
             args = parser.parse_args(words)
-        except (argparse.ArgumentError, TxnError) as exc:
-            raise TxnError("%s:%d: %s" % (path, number, exc)) from None
-        out.append(_request(args))
+            out.append(_request(args, base, where + ": "))
+        except (argparse.ArgumentError, PoskitError) as exc:
+            raise TxnError("%s: %s" % (where, exc)) from None
     return out
 
 
@@ -528,14 +591,19 @@ def _provisioned(state: TerminalState, args) -> tuple[str, bytes] | None:
 
 
 def _init(state: TerminalState, args) -> int:
-    from hostlib import jobs, packets
+    from hostlib import jobs, keys, packets
 
-    if not args.params and not args.tmk:
-        raise TxnError("init needs --params FILE... and/or --tmk HEX")
+    if not args.params and not secretinput.given(args, "tmk"):
+        raise TxnError("init needs --params FILE... and/or the master key (--tmk, asked)")
     files = [Path(name) for name in args.params or ()]
     for path in files:
         if not path.is_file():
             raise TxnError("no file %s" % path)
+    # The key is read before anything changes: a mistyped one leaves no half-made terminal.
+    tmk = None
+    text = secretinput.read(args, "tmk", "master key", prompt="TMK (hex, not echoed): ")
+    if text is not None:
+        tmk = keys.parse_hex(text, "the master key")
     if not state.exists():
         state.create()
         print("created a blank terminal in %s" % state.folder)
@@ -573,13 +641,9 @@ def _init(state: TerminalState, args) -> int:
         out = state.run(_INIT, stdin="\n".join(direct) + "\n").check()
         if not _report_init(out.stdout):
             return 1
-    if not args.tmk:
+    if tmk is None:
         return 0
-    try:
-        key = bytes.fromhex("".join(args.tmk.split()))
-    except ValueError:
-        raise TxnError("--tmk is not hex") from None
-    line = json.dumps({"op": "tmk", "app": args.app, "key": key.hex()})
+    line = json.dumps({"op": "tmk", "app": args.app, "key": tmk.hex()})
     out = state.run(_INIT, stdin=line + "\n").check()
     return 0 if _report_init(out.stdout) else 1
 
@@ -617,12 +681,13 @@ def run(args: argparse.Namespace) -> int:
         return _init(state, args)
     if args.script and args.txn_command:
         raise TxnError("give a command or --script, not both")
-    if args.script:
-        requests = _requests_from_script(args.script)
-    elif args.txn_command:
-        requests = [_request(args)]
-    else:
+    if not args.script and not args.txn_command:
         raise TxnError("no command: give one (poskit txn --help) or --script FILE")
+    with secretinput.no_echo():  # nor what is typed ahead of the next prompt
+        if args.script:
+            requests = _requests_from_script(args.script)
+        else:
+            requests = [_request(args)]
     if not state.exists():
         raise TxnError(
             "%s is not a terminal state folder: poskit txn --state DIR init" % args.state

@@ -32,12 +32,18 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--state",
+        metavar="DIR",
+        help="terminal state folder, as every other command takes (DIR/flash.img and "
+        "DIR/storage.key; made blank if DIR does not exist)",
+    )
+    where.add_argument(
         "--flash",
-        default=str(vterm.DEFAULT_FLASH),
         metavar="FILE",
         help="LittleFS flash image, created blank (with a storage key beside it) if missing "
-        "(default: %(default)s)",
+        "(default: %s)" % vterm.DEFAULT_FLASH,
     )
     parser.add_argument(
         "--host",
@@ -72,17 +78,32 @@ def _raise_stop(signum, frame):
     raise _Stop()
 
 
+def flash_image(args: argparse.Namespace) -> Path:
+    """The flash image --state or --flash names. A folder given as --flash is refused: it
+    is a state folder (--state) or a mistake, and guessing could start a blank terminal
+    beside the one meant."""
+    if args.state is not None:
+        folder = Path(args.state)
+        if folder.exists() and not folder.is_dir():
+            raise PoskitError("--state wants a terminal state folder; %s is a file" % folder)
+        return folder / "flash.img"
+    flash = Path(args.flash or vterm.DEFAULT_FLASH)
+    if flash.is_dir():
+        raise PoskitError(
+            "--flash wants the flash image file; %s is a folder: for a terminal state "
+            "folder (flash.img, storage.key) give --state %s" % (flash, flash)
+        )
+    return flash
+
+
 def run(args: argparse.Namespace) -> int:
     steps = None
     if args.script:
         path = Path(args.script)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise PoskitError("cannot read script %s: %s" % (path, exc.strerror)) from None
-        steps = vterm_script.parse(text, str(path))
+        steps = vterm_script.parse_file(path)
+    flash = flash_image(args)
     host = vterm.parse_host(args.host) if args.host else None
-    terminal = vterm.VirtualTerminal(args.flash, host=host, gprs=args.gprs)
+    terminal = vterm.VirtualTerminal(flash, host=host, gprs=args.gprs)
     # Signal handlers only in the main thread (tests may call run() from another).
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_stop)

@@ -459,6 +459,12 @@ class KeyStore:
         _code(algorithm)
         if not any(key):
             raise ValueError(_message(_M_ZERO_KEY, ()))
+        if algorithm != ciphers.SM4:
+            from app import weakkeys  # install-time only: kept off the heap in daily use
+
+            weakness = weakkeys.weakness(key)
+            if weakness is not None:
+                raise ValueError(weakness)
         check = _zero_block(ciphers.new(algorithm, key))
         if expected is not None and not equal(check[: len(expected)], expected):
             found = _hex(check[: len(expected)])

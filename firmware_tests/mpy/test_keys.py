@@ -270,6 +270,61 @@ def test_set_tmk_with_and_without_kcv():
     assert [row[0] for row in store.tmk_slots(1)] == [3, 4]
 
 
+# A TMK whose two halves are equal (70F2...AE86 twice), as a key block under KBPK (psec).
+TR31_EQUAL_HALVES = (
+    "D0112K0TD00N000069797CF2233EDDF4567BE79F47944F2F44FC4C07669F6793573232380D789A91EB"
+    "CB8B6FAA76E92B981B855607373455"
+)
+
+
+def test_weak_master_keys_are_refused_with_the_reason():
+    device = fresh()
+    store = open_keys()
+    store.set_tmk(1, 1, TMK, "3DES")
+    k1 = TMK[:8]
+    cases = (
+        (h("0101010101010101"), "DES", "the key is a weak DES key"),
+        (h("0000000000000001"), "DES", "the key is a weak DES key"),  # parity bits ignored
+        (h("E0E0E0E0F1F1F1F1"), "DES", "the key is a weak DES key"),
+        (h("1FE01FE00EF10EF1"), "DES", "the key is a semi-weak DES key"),
+        (k1 + h("FEE0FEE0FEF1FEF1"), "3DES", "key part 2 is a semi-weak DES key"),
+        (k1 + k1, "3DES", "key parts 1 and 2 are equal"),
+        (k1 + bytes(b ^ 1 for b in k1), "3DES", "key parts 1 and 2 are equal"),
+        (TMK + TMK[8:], "3DES", "key parts 2 and 3 are equal"),
+    )
+    for key, algorithm, reason in cases:
+        exc = expect(ValueError, [reason], store.set_tmk, 1, 2, key, algorithm)
+        assert hexlify(key).decode().upper()[:6] not in str(exc)
+        unchanged(device, ValueError, [reason], store.set_tmk, 1, 1, key, algorithm)
+    # The same refusals whichever way the key comes: components, a key block.
+    weak = hexlify(k1 + k1).decode()
+    unchanged(
+        device,
+        ValueError,
+        ["key parts 1 and 2 are equal"],
+        store.set_tmk_from_components,
+        1,
+        1,
+        [C1, hexlify(bytes(a ^ b for a, b in zip(h(C1), h(weak)))).decode()],
+        "3DES",
+        keys.ciphers.kcv("3DES", h(weak), 3),
+    )
+    unchanged(
+        device,
+        ValueError,
+        ["key parts 1 and 2 are equal"],
+        store.load_tmk_tr31,
+        1,
+        1,
+        KBPK,
+        TR31_EQUAL_HALVES,
+    )
+    # Key parts 1 and 3 equal is 2-key 3DES, and SM4 has no such rule: both are loaded.
+    store.set_tmk(1, 3, TMK + TMK[:8], "3DES")
+    store.set_tmk(1, 4, SM4_TMK[:8] + SM4_TMK[:8], "SM4")
+    assert [row[0] for row in store.tmk_slots(1)] == [1, 3, 4]
+
+
 def test_components():
     key, parts, kcv = keys.combine_components([C1, C2, C3], "3DES")
     assert key == TMK and isinstance(key, bytearray)
