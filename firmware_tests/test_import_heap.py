@@ -24,16 +24,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Bytes retained after import on the 64-bit unix port, with room for small changes (about 5%).
 # Measured when they were set (before their messages were packed, in brackets): app.params
-# with app.paramschema 6.4 KB, app.keys 5.6 KB, app.store 3.6 KB, app.iso8583 4.3 KB (4.7),
-# app.des 1.8 KB (3.9, its S-box table a word array), drivers.at 2.6 KB, drivers.hayes 5.0 KB
+# with app.paramschema 6.4 KB, app.keys 5.6 KB, app.store 4.7 KB (3.6 before app.crc32, which
+# keeps alone 0.8 KB), app.iso8583 4.3 KB (4.7),
+# app.des 1.9 KB (3.9, its S-box table a word array), drivers.at 2.6 KB, drivers.hayes 5.0 KB
 # (5.3), drivers.sim800 8.2 KB (9.6), drivers.sim7600 3.4 KB (3.8), drivers.ethernet 4.8 KB
 # (5.2). Modules listed before the last are not counted.
 LIMITS = {
     ("app.params",): 6784,  # imports app.paramschema
     ("app.mac", "app.cipher", "app.seal", "app.keys"): 5888,
-    ("app.store",): 3840,
+    ("app.crc32",): 896,
+    ("app.store",): 4928,  # imports app.crc32
     ("app.iso8583",): 4608,
-    ("app.blockcipher", "app.des"): 1920,
+    ("app.blockcipher", "app.des"): 2048,
     ("drivers.at",): 2752,
     ("drivers.at", "drivers.hayes"): 5376,
     ("drivers.at", "drivers.sim800"): 8576,
