@@ -120,20 +120,24 @@ def binary() -> str:
     )
 
 
-_bits_cache: dict[str, int] = {}
+_answers: dict[tuple[str, str], str] = {}
+
+
+def _ask(interpreter: str | None, expression: str) -> str:
+    """What `print(expression)` (with sys imported) prints on `interpreter` (default
+    binary()), asked once per interpreter."""
+    interpreter = interpreter or binary()
+    key = (interpreter, expression)
+    if key not in _answers:
+        code = "import sys; print(%s)" % expression
+        out = run(code=code, heap=None, interpreter=interpreter).check()
+        _answers[key] = out.stdout.strip()
+    return _answers[key]
 
 
 def word_bits(interpreter: str | None = None) -> int:
     """32 or 64: the word size of `interpreter` (default: binary())."""
-    interpreter = interpreter or binary()
-    if interpreter not in _bits_cache:
-        out = run(
-            code="import sys; print(32 if sys.maxsize >> 32 == 0 else 64)",
-            heap=None,
-            interpreter=interpreter,
-        ).check()
-        _bits_cache[interpreter] = int(out.stdout.strip())
-    return _bits_cache[interpreter]
+    return int(_ask(interpreter, "32 if sys.maxsize >> 32 == 0 else 64"))
 
 
 def binary32() -> str | None:
@@ -162,8 +166,8 @@ def binary32() -> str | None:
 def missing32() -> str:
     """Why there is no 32-bit interpreter, and how to get one (for skip messages)."""
     return (
-        "no 32-bit MicroPython (the ESP32's word size) at %s and %s is not set; %s says how "
-        "to build it" % (os.path.relpath(DEFAULT_32), VARIABLE_32, RECIPE_32)
+        "no 32-bit MicroPython (the ESP32's word size) at %s and %s is not set (how to build "
+        "it: %s)" % (os.path.relpath(DEFAULT_32), VARIABLE_32, RECIPE_32)
     )
 
 
@@ -262,35 +266,19 @@ def popen(
     )
 
 
-_arch_cache: dict[str, str] = {}
-
-
 def arch(interpreter: str | None = None) -> str:
     """The mpy-cross -march name for native code of `interpreter` (default binary()): x64
     for the 64-bit port on a PC, x86 for the 32-bit one. Code compiled for one does not load
     on the other, so build outputs are kept apart by this name (hostlib.build)."""
-    interpreter = interpreter or binary()
-    if interpreter not in _arch_cache:
-        out = run(
-            code="import sys; print(sys.implementation._mpy >> 10)",
-            heap=None,
-            interpreter=interpreter,
-        ).check()
-        index = int(out.stdout.strip())
-        if not 0 < index < len(_ARCH_NAMES):
-            raise MicroPythonError("this MicroPython port reports no native architecture")
-        _arch_cache[interpreter] = _ARCH_NAMES[index]
-    return _arch_cache[interpreter]
+    index = int(_ask(interpreter, "sys.implementation._mpy >> 10"))
+    if not 0 < index < len(_ARCH_NAMES):
+        raise MicroPythonError("this MicroPython port reports no native architecture")
+    return _ARCH_NAMES[index]
 
 
 def version(interpreter: str | None = None) -> str:
     """MicroPython version string of the unix port, e.g. '1.29.0'."""
-    out = run(
-        code="import sys; print('.'.join(str(v) for v in sys.implementation.version[:3]))",
-        heap=None,
-        interpreter=interpreter,
-    ).check()
-    return out.stdout.strip()
+    return _ask(interpreter, "'.'.join(str(v) for v in sys.implementation.version[:3])")
 
 
 def min_heap(

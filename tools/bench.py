@@ -119,6 +119,18 @@ def _heap_cells(figures: dict, pick) -> str:
     )
 
 
+def _compared(label: str, us: float, ref_label: str, ref_us: float, cells: str) -> str:
+    """A table row of a MicroPython figure beside its reference: times, ratio, heap cells."""
+    return "| %s | %.1f | %s | %.1f | %.1f | %s |" % (
+        label,
+        us,
+        ref_label,
+        ref_us,
+        us / ref_us,
+        cells,
+    )
+
+
 def _rows(stdout: str) -> dict:
     return {row["name"]: row for row in map(json.loads, stdout.splitlines())}
 
@@ -218,18 +230,8 @@ def render_iso8583(rows) -> list[str]:
         "|---|---:|---|---:|---:|---:|---:|",
     ]
     for label, row, ref_label, ref_us in rows:
-        lines.append(
-            "| %s | %.1f | %s | %.1f | %.1f | %s | %d |"
-            % (
-                label,
-                row["us"],
-                ref_label,
-                ref_us,
-                row["us"] / ref_us,
-                _cell(row["heap32"]),
-                row["heap"],
-            )
-        )
+        cells = "%s | %d" % (_cell(row["heap32"]), row["heap"])
+        lines.append(_compared(label, row["us"], ref_label, ref_us, cells))
     return lines
 
 
@@ -349,6 +351,13 @@ def render_storage(figures: dict) -> list[str]:
     heap32 = {}
     for r in figures[32] or ():
         heap32[r["name"], r.get("block_size")] = r.get("heap")
+
+    def operation(r):  # the first three cells of a row
+        return r["name"].replace("_", " "), r["block_size"], r["payload"]
+
+    def heaps(r):  # the last two
+        return _cell(heap32.get((r["name"], r["block_size"]))), r["heap"]
+
     lines = [
         "",
         "## Flash storage (app/store.py on LittleFS v2, RAM flash)",
@@ -372,17 +381,14 @@ def render_storage(figures: dict) -> list[str]:
         lines.append(
             "| %s | %d | %d | %.0f (%d) | %s | %.1f | %.1f | %.0f | %s | %d |"
             % (
-                r["name"].replace("_", " "),
-                r["block_size"],
-                r["payload"],
+                *operation(r),
                 r["bytes"],
                 r["bytes_max"],
                 amplification,
                 r["programs"],
                 r["erases"],
                 r["us"],
-                _cell(heap32.get((r["name"], r["block_size"]))),
-                r["heap"],
+                *heaps(r),
             )
         )
     lines += [
@@ -394,17 +400,7 @@ def render_storage(figures: dict) -> list[str]:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for r in reads:
-        lines.append(
-            "| %s | %d | %d | %.0f | %s | %d |"
-            % (
-                r["name"].replace("_", " "),
-                r["block_size"],
-                r["payload"],
-                r["us"],
-                _cell(heap32.get((r["name"], r["block_size"]))),
-                r["heap"],
-            )
-        )
+        lines.append("| %s | %d | %d | %.0f | %s | %d |" % (*operation(r), r["us"], *heaps(r)))
     lines += [
         "",
         "Power cut after every flash program or erase of the operation (and a torn variant), "
@@ -532,18 +528,8 @@ def render(
     for name, label in OPERATIONS:
         row = device[64][name]
         ref_label, ref_fn = refs[name]
-        ref_us = _time_cpython(ref_fn)
-        lines.append(
-            "| %s | %.1f | %s | %.1f | %.1f | %s |"
-            % (
-                label,
-                row["us"],
-                ref_label,
-                ref_us,
-                row["us"] / ref_us,
-                _heap_cells(device, lambda rows, n=name: rows[n]["heap"]),
-            )
-        )
+        cells = _heap_cells(device, lambda rows, n=name: rows[n]["heap"])
+        lines.append(_compared(label, row["us"], ref_label, _time_cpython(ref_fn), cells))
     lines += [
         "",
         "Viper against the portable (pure Python) path of the same module, both on MicroPython:",
