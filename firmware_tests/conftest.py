@@ -1,5 +1,6 @@
-"""Shared test set-up: device/ importable under CPython, hypothesis profiles, and the TCP
-stand-in hosts the bearers reach (`echo_host`, `hangup_host`)."""
+"""Shared test set-up: device/ importable under CPython, hypothesis profiles, the MicroPython
+builds a check runs on (`interpreter`), and the TCP stand-in hosts the bearers reach
+(`echo_host`, `hangup_host`)."""
 
 import os
 import select
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from hostlib import micropython
 
 ROOT = Path(__file__).resolve().parents[1]
 # Device modules import under CPython as on the terminal (`from app import des`), so host
@@ -32,6 +35,18 @@ def _own_key_store(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("keystore")
     monkeypatch.setenv("POSKIT_KEYSTORE", str(home / "keystore.json"))
     monkeypatch.delenv("POSKIT_KEYSTORE_PASSPHRASE", raising=False)
+
+
+
+@pytest.fixture(scope="session", params=[micropython.NAME_64, micropython.NAME_32])
+def interpreter(request):
+    """Path of each MicroPython build: a test that takes it runs once on the 64-bit port
+    (`[micropython]`) and once on the 32-bit one, the ESP32's word size (`[micropython32]`);
+    that run is skipped, saying how to get the build, where this machine has none."""
+    path = micropython.named(request.param)  # a wrong POSKIT_MICROPYTHON32 fails the test
+    if path is None:
+        pytest.skip("32-bit set skipped: " + micropython.missing32())
+    return path
 
 
 class TcpHost:

@@ -3,6 +3,11 @@
 `mpremote romfs build` compiles .py files without `-march`, which rejects the viper and
 native code the crypto core uses, so the tree is compiled here for the target architecture
 first and then packed with `mpremote romfs --no-mpy build`.
+
+Native code compiled for one architecture does not load on another, so every output kept
+between runs is named by its `-march`: `build/mpy-x64/` and `build/device-x64.romfs` for the
+64-bit unix port, `build/mpy-x86/` and `build/device-x86.romfs` for the 32-bit one
+(hostlib.micropython.arch(interpreter) names it), `xtensawin` for the ESP32.
 """
 
 import shutil

@@ -4,6 +4,11 @@ doing the same work in the same run, and write docs/benchmarks.md.
 Every MicroPython figure has its reference next to it, measured minutes apart on the same
 machine, so the ratio means something even on a noisy shared machine. Absolute times are
 those of the unix port on this PC, not of an ESP32 (roughly 10-30x slower).
+
+Heap figures are measured on both MicroPython builds (hostlib.micropython): the 32-bit one,
+whose objects and 31-bit small ints are an ESP32's, gives the figure a heap budget means; the
+64-bit one stands beside it. Times come from the 64-bit build. Without a 32-bit build the
+32-bit columns read "-" and the page says why.
 """
 
 import argparse
@@ -90,27 +95,81 @@ def _time_cpython(fn) -> float:
     return min(timer.repeat(3, n)) / n * 1e6
 
 
-def _device_timings() -> dict:
-    result = micropython.run(BENCH / "crypto.py", heap=None, timeout=600).check()
-    return {row["name"]: row for row in map(json.loads, result.stdout.splitlines())}
+class Builds:
+    """The MicroPython builds figures are read from: `b32` (None where this machine has no
+    32-bit build) and `b64`."""
+
+    def __init__(self):
+        self.b64 = micropython.binary()
+        self.b32 = micropython.binary32()
+
+    def each(self, measure):
+        """{32: measure(32-bit build) or None, 64: measure(64-bit build)}."""
+        return {32: measure(self.b32) if self.b32 else None, 64: measure(self.b64)}
 
 
-def _storage_figures() -> list[dict]:
+def _cell(value, fmt="%d") -> str:
+    return "-" if value is None else fmt % value
+
+
+def _heap_cells(figures: dict, pick) -> str:
+    """ "32-bit | 64-bit" cells of one row: `pick(figures[bits])` for each build."""
+    return " | ".join(
+        _cell(None if figures[bits] is None else pick(figures[bits])) for bits in (32, 64)
+    )
+
+
+def _compared(label: str, us: float, ref_label: str, ref_us: float, cells: str) -> str:
+    """A table row of a MicroPython figure beside its reference: times, ratio, heap cells."""
+    return "| %s | %.1f | %s | %.1f | %.1f | %s |" % (
+        label,
+        us,
+        ref_label,
+        ref_us,
+        us / ref_us,
+        cells,
+    )
+
+
+def _rows(stdout: str) -> dict:
+    return {row["name"]: row for row in map(json.loads, stdout.splitlines())}
+
+
+def _device_timings(interpreter: str) -> dict:
     result = micropython.run(
-        BENCH / "storage.py", heap=None, path=[ROOT / "firmware_tests" / "mpy"], timeout=600
+        BENCH / "crypto.py", heap=None, timeout=600, interpreter=interpreter
+    ).check()
+    return _rows(result.stdout)
+
+
+def _storage_figures(interpreter: str, which: tuple = ()) -> list[dict]:
+    result = micropython.run(
+        BENCH / "storage.py",
+        args=which,
+        heap=None,
+        path=[ROOT / "firmware_tests" / "mpy"],
+        timeout=600,
+        interpreter=interpreter,
     ).check()
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
-def _iso8583_figures() -> list[tuple[str, dict, str, float]]:
-    """The device codec's rows, each beside pyiso8583 (hostlib.cup8583) doing the same work
-    on the same frame; the CUP MAC in the reference is pycryptodome DES."""
+def _iso8583_rows(interpreter: str) -> dict:
+    result = micropython.run(
+        BENCH / "iso8583.py", heap=micropython.ESP32_HEAP, timeout=600, interpreter=interpreter
+    )
+    return _rows(result.check().stdout)
+
+
+def _iso8583_figures(device: dict) -> list[tuple[str, dict, str, float]]:
+    """The device codec's rows (`device`: {32: rows, 64: rows}), each beside pyiso8583
+    (hostlib.cup8583) doing the same work on the same frame; the CUP MAC in the reference is
+    pycryptodome DES. Times are the 64-bit build's."""
     from Crypto.Cipher import DES
 
     from hostlib import cup8583
 
-    result = micropython.run(BENCH / "iso8583.py", heap=micropython.ESP32_HEAP, timeout=600)
-    rows = [json.loads(line) for line in result.check().stdout.splitlines()]
+    rows = list(device[64].values())
     mak = DES.new(bytes.fromhex("C24A8FB57AA20123"), DES.MODE_ECB)
 
     def cup_mac(mab: bytes) -> bytes:
@@ -131,6 +190,7 @@ def _iso8583_figures() -> list[tuple[str, dict, str, float]]:
     }
     out = []
     for row in rows:
+        row = dict(row, heap32=device[32] and device[32][row["name"]]["heap"])
         frame = bytes.fromhex(row["frame"])
         msg = cup8583.decode(frame)
         name = row["name"]
@@ -165,14 +225,13 @@ def render_iso8583(rows) -> list[str]:
         "",
         "## ISO 8583 codec (app/iso8583.py), 110 KB heap",
         "",
-        "| operation | MicroPython µs | reference | reference µs | ratio | heap per op B |",
-        "|---|---:|---|---:|---:|---:|",
+        "| operation | MicroPython µs | reference | reference µs | ratio "
+        "| heap per op B, 32-bit | 64-bit |",
+        "|---|---:|---|---:|---:|---:|---:|",
     ]
     for label, row, ref_label, ref_us in rows:
-        lines.append(
-            "| %s | %.1f | %s | %.1f | %.1f | %d |"
-            % (label, row["us"], ref_label, ref_us, row["us"] / ref_us, row["heap"])
-        )
+        cells = "%s | %d" % (_cell(row["heap32"]), row["heap"])
+        lines.append(_compared(label, row["us"], ref_label, ref_us, cells))
     return lines
 
 
@@ -192,10 +251,10 @@ DRIVERS = (
 )
 
 
-def _driver_figures() -> tuple[list[tuple[str, int]], list[dict]]:
+def _driver_figures(interpreter: str) -> tuple[dict[str, int], dict[str, dict]]:
     """Heap each driver module keeps after import from the ROMFS image (as deployed; image
     size aside), and the keypad/display figures of firmware_tests/bench/hmi.py run on it."""
-    image = build.device_romfs(micropython.arch())
+    image = build.device_romfs(micropython.arch(interpreter))
     prelude = (
         "import gc, os, sys, vfs\n"
         "rom = bytearray(os.stat(%r)[6])\n"
@@ -208,16 +267,21 @@ def _driver_figures() -> tuple[list[tuple[str, int]], list[dict]]:
         "    __import__(name)\n"
         "    gc.collect(); print(name, gc.mem_alloc() - base); base = gc.mem_alloc()\n"
     ) % (DRIVERS,)
-    out = micropython.run(code=code, heap=None).check()
-    imports = [(n, int(v)) for n, v in (line.split() for line in out.stdout.splitlines())]
+    out = micropython.run(code=code, heap=None, interpreter=interpreter).check()
+    imports = {n: int(v) for n, v in (line.split() for line in out.stdout.splitlines())}
     hmi = micropython.run(
-        code=prelude + open(BENCH / "hmi.py").read(), heap=None, timeout=300
+        code=prelude + open(BENCH / "hmi.py").read(),
+        heap=None,
+        timeout=300,
+        interpreter=interpreter,
     ).check()
-    return imports, [json.loads(line) for line in hmi.stdout.splitlines()]
+    return imports, _rows(hmi.stdout)
 
 
-def render_drivers(figures) -> list[str]:
-    imports, hmi = figures
+def render_drivers(figures: dict) -> list[str]:
+    """`figures`: {32: _driver_figures(32-bit) or None, 64: _driver_figures(64-bit)}."""
+    imports = {bits: f and f[0] for bits, f in figures.items()}
+    hmi = {bits: f and f[1] for bits, f in figures.items()}
     lines = [
         "",
         "## Drivers",
@@ -225,13 +289,24 @@ def render_drivers(figures) -> list[str]:
         "Heap each driver module keeps after import from the ROMFS image, in import order "
         "(shared modules such as drivers.at count with the first that imports them):",
         "",
-        "| module | heap kept B |",
-        "|---|---:|",
+        "| module | heap kept B, 32-bit | 64-bit |",
+        "|---|---:|---:|",
     ]
-    lines += ["| %s | %d |" % row for row in imports]
-    lines += ["", "Keypad and display (firmware_tests/bench/hmi.py, from ROMFS):", ""]
-    lines += ["| figure | value |", "|---|---:|"]
-    lines += ["| %s | %s %s |" % (r["name"], r["value"], r["unit"]) for r in hmi]
+    for name in imports[64]:
+        lines.append("| %s | %s |" % (name, _heap_cells(imports, lambda f, n=name: f[n])))
+    lines += [
+        "",
+        "Keypad and display (firmware_tests/bench/hmi.py, from ROMFS; times are the 64-bit "
+        "build's):",
+        "",
+    ]
+    lines += ["| figure | 32-bit | 64-bit |", "|---|---:|---:|"]
+    for name, row in hmi[64].items():
+        if row["unit"] == "B":
+            values = [hmi[bits] and hmi[bits][name]["value"] for bits in (32, 64)]
+            lines.append("| %s | %s | %s |" % (name, *(_cell(v, "%d B") for v in values)))
+        else:
+            lines.append("| %s | - | %s %s |" % (name, row["value"], row["unit"]))
     lines += [
         "",
         "Printer: a 30-line sale slip, half Chinese, is 682 bytes of ESC/POS plus 54 bytes of "
@@ -243,7 +318,8 @@ def render_drivers(figures) -> list[str]:
 
 def _txn_section() -> list[str]:
     """firmware_tests/bench/txn_reference.py: CPU per sale on MicroPython beside pyiso8583 +
-    psec + pycryptodome doing the same work, and the peak heap of each transaction."""
+    psec + pycryptodome doing the same work, and the peak heap of each transaction, on both
+    builds."""
     import subprocess
 
     proc = subprocess.run(
@@ -261,12 +337,27 @@ def _txn_section() -> list[str]:
         "",
         "A sale's parts on MicroPython beside the same work on CPython (pyiso8583, psec, "
         "pycryptodome, files); then the smallest app heap each transaction runs in, from the "
-        "ROMFS image on the 64-bit unix port (an ESP32's 32-bit objects are smaller).",
+        "ROMFS image, on the 32-bit unix port (an ESP32's word size: the budget) and on the "
+        "64-bit one.",
         "",
     ] + proc.stdout.rstrip().splitlines()
 
 
-def render_storage(rows: list[dict]) -> list[str]:
+def render_storage(figures: dict) -> list[str]:
+    """`figures`: {32: rows of the 32-bit build or None, 64: rows of the 64-bit build}; flash
+    figures, times and the power cuts are the 64-bit run's (the flash does not depend on the
+    word size)."""
+    rows = figures[64]
+    heap32 = {}
+    for r in figures[32] or ():
+        heap32[r["name"], r.get("block_size")] = r.get("heap")
+
+    def operation(r):  # the first three cells of a row
+        return r["name"].replace("_", " "), r["block_size"], r["payload"]
+
+    def heaps(r):  # the last two
+        return _cell(heap32.get((r["name"], r["block_size"]))), r["heap"]
+
     lines = [
         "",
         "## Flash storage (app/store.py on LittleFS v2, RAM flash)",
@@ -276,28 +367,40 @@ def render_storage(rows: list[dict]) -> list[str]:
         "comparison. Mean over 30 operations (max in brackets).",
         "",
         "| operation | block | payload B | flash bytes | amplification | programs | erases "
-        "| µs (PC) | heap per op B |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| µs (PC) | heap per op B, 32-bit | 64-bit |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    reads = []
     for r in rows:
-        if r["name"] == "power_cut" or not r["bytes"]:
+        if r["name"] == "power_cut":
+            continue
+        if not r["bytes"]:
+            reads.append(r)
             continue
         amplification = "%.1f" % (r["bytes"] / r["payload"]) if r["payload"] else "-"
         lines.append(
-            "| %s | %d | %d | %.0f (%d) | %s | %.1f | %.1f | %.0f | %d |"
+            "| %s | %d | %d | %.0f (%d) | %s | %.1f | %.1f | %.0f | %s | %d |"
             % (
-                r["name"].replace("_", " "),
-                r["block_size"],
-                r["payload"],
+                *operation(r),
                 r["bytes"],
                 r["bytes_max"],
                 amplification,
                 r["programs"],
                 r["erases"],
                 r["us"],
-                r["heap"],
+                *heaps(r),
             )
         )
+    lines += [
+        "",
+        "Reading (no flash written): a 600-byte record loaded, and a journal of 30 200-byte "
+        "records opened, every record checked (the boot-time check for a torn tail).",
+        "",
+        "| operation | block | payload B | µs (PC) | heap per op B, 32-bit | 64-bit |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in reads:
+        lines.append("| %s | %d | %d | %.0f | %s | %d |" % (*operation(r), r["us"], *heaps(r)))
     lines += [
         "",
         "Power cut after every flash program or erase of the operation (and a torn variant), "
@@ -322,7 +425,7 @@ def render_storage(rows: list[dict]) -> list[str]:
     return lines
 
 
-def _min_heaps() -> dict:
+def _min_heaps(interpreter: str) -> dict:
     """Smallest heap in which importing the modules and doing one operation succeeds, with
     the modules precompiled in a ROMFS image as deployed, and compiled from .py source.
 
@@ -343,15 +446,15 @@ def _min_heaps() -> dict:
     heaps = {}
     with tempfile.TemporaryDirectory() as tmp:
         image = Path(tmp) / "device.romfs"
-        size = build.build_romfs(ROOT / "device", image, micropython.arch())
+        size = build.build_romfs(ROOT / "device", image, micropython.arch(interpreter))
         prelude = (
             "import vfs, sys\n"
             "f = open(%r, 'rb'); rom = f.read(); f.close()\n"
             "vfs.mount(vfs.VfsRom(rom), '/rom'); sys.path[:] = ['.frozen', '/rom']\n" % str(image)
         )
         for name, code in snippets.items():
-            from_rom = micropython.min_heap(prelude + code) - size
-            from_source = micropython.min_heap(code)
+            from_rom = micropython.min_heap(prelude + code, interpreter=interpreter) - size
+            from_source = micropython.min_heap(code, interpreter=interpreter)
             heaps[name] = (from_rom, from_source)
     return heaps
 
@@ -373,14 +476,34 @@ def _cpu() -> str:
     return platform.processor() or platform.machine()
 
 
+def _builds_line(builds: Builds) -> list[str]:
+    b64 = "MicroPython %s unix port, 64-bit (%s)" % (
+        micropython.version(builds.b64),
+        micropython.arch(builds.b64),
+    )
+    if builds.b32 is None:
+        return [
+            "- device code: %s; **no 32-bit build on this machine**: %s. The heap figures "
+            "below are the 64-bit port's only, which overstates an ESP32's by about a third."
+            % (b64, micropython.missing32())
+        ]
+    return [
+        "- device code: heap figures on MicroPython %s unix port, **32-bit** (%s), whose "
+        "objects and 31-bit small ints are an ESP32's: the figure a heap budget means; the "
+        "%s beside them; times on the 64-bit one"
+        % (micropython.version(builds.b32), micropython.arch(builds.b32), b64)
+    ]
+
+
 def render(
+    builds: Builds,
     device: dict,
     refs: dict,
     heaps: dict,
     sizes: tuple[int, int],
-    storage: list[dict],
+    storage: dict,
     iso: list,
-    drivers,
+    drivers: dict,
     txn: list[str],
 ) -> str:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -390,8 +513,8 @@ def render(
         "Written by `make bench` (tools/bench.py); do not edit by hand.",
         "",
         "- measured: %s on %s" % (now, _cpu()),
-        "- device code: MicroPython %s unix port (%s); references: CPython %s"
-        % (micropython.version(), micropython.arch(), platform.python_version()),
+        *_builds_line(builds),
+        "- references: CPython %s" % platform.python_version(),
         "- each figure is the best of 3 runs; MicroPython and its reference ran in the same "
         "`make bench`, so their ratio is the figure to read. An ESP32 at 240 MHz runs the same "
         "MicroPython code roughly 10-30x slower than this PC.",
@@ -399,17 +522,14 @@ def render(
         "## Crypto core",
         "",
         "| operation | MicroPython µs | reference | reference µs | MicroPython / reference "
-        "| heap per op (bytes) |",
-        "|---|---:|---|---:|---:|---:|",
+        "| heap per op B, 32-bit | 64-bit |",
+        "|---|---:|---|---:|---:|---:|---:|",
     ]
     for name, label in OPERATIONS:
-        row = device[name]
+        row = device[64][name]
         ref_label, ref_fn = refs[name]
-        ref_us = _time_cpython(ref_fn)
-        lines.append(
-            "| %s | %.1f | %s | %.1f | %.1f | %d |"
-            % (label, row["us"], ref_label, ref_us, row["us"] / ref_us, row["heap"])
-        )
+        cells = _heap_cells(device, lambda rows, n=name: rows[n]["heap"])
+        lines.append(_compared(label, row["us"], ref_label, _time_cpython(ref_fn), cells))
     lines += [
         "",
         "Viper against the portable (pure Python) path of the same module, both on MicroPython:",
@@ -421,9 +541,31 @@ def render(
         ("des_block", "des_block_portable", "DES block"),
         ("sm4_block", "sm4_block_portable", "SM4 block"),
     ):
-        if slow in device:
-            f, s = device[fast]["us"], device[slow]["us"]
+        if slow in device[64]:
+            f, s = device[64][fast]["us"], device[64][slow]["us"]
             lines.append("| %s | %.1f | %.1f | %.1fx |" % (label, f, s, s / f))
+    lines += [
+        "",
+        "CRC-32 of a 4 KB record (app.crc32: viper, the value kept in 4 bytes; against "
+        "MicroPython's own binascii.crc32, whose value is an int). Every record and packet on "
+        "flash is checked this way; on a 32-bit port an int at or above 2**30 is a heap object, "
+        "and this record's CRC (0xA2912082) is one:",
+        "",
+        "| code | µs | heap per op B, 32-bit | 64-bit |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, label in (
+        ("crc32_4k", "app.crc32.start"),
+        ("binascii_crc32_4k", "binascii.crc32"),
+    ):
+        lines.append(
+            "| %s | %.1f | %s |"
+            % (
+                label,
+                device[64][name]["us"],
+                _heap_cells(device, lambda rows, n=name: rows[n]["heap"]),
+            )
+        )
     lines += [
         "",
         "## Heap",
@@ -434,11 +576,18 @@ def render(
         "on the terminal is memory-mapped flash (its size is taken off). *From source*: the "
         "interpreter compiles the .py files itself, which costs heap the terminal never spends.",
         "",
-        "| code | as deployed (bytes) | from source (bytes) |",
-        "|---|---:|---:|",
+        "| code | as deployed B, 32-bit | 64-bit | from source B, 32-bit | 64-bit |",
+        "|---|---:|---:|---:|---:|",
     ]
-    for name, (from_rom, from_source) in heaps.items():
-        lines.append("| %s | %d | %d |" % (name, from_rom, from_source))
+    for name in heaps[64]:
+        lines.append(
+            "| %s | %s | %s |"
+            % (
+                name,
+                _heap_cells(heaps, lambda h, n=name: h[n][0]),
+                _heap_cells(heaps, lambda h, n=name: h[n][1]),
+            )
+        )
     lines += render_iso8583(iso)
     lines += render_drivers(drivers)
     lines += txn
@@ -461,20 +610,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-o", "--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args(argv)
+    builds = Builds()
+    if builds.b32 is None:
+        print("bench: WARNING: %s" % micropython.missing32(), file=sys.stderr)
     print("timing device code on MicroPython ...", file=sys.stderr)
-    device = _device_timings()
+    device = builds.each(_device_timings)
     print("measuring minimum heaps ...", file=sys.stderr)
-    heaps = _min_heaps()
+    heaps = builds.each(_min_heaps)
     print("measuring flash storage ...", file=sys.stderr)
-    storage = _storage_figures()
-    print("timing CPython references ...", file=sys.stderr)
+    # The power-cut campaigns and the flash figures do not depend on the word size: the
+    # 32-bit run measures the heap rows only.
+    storage = {64: _storage_figures(builds.b64)}
+    storage[32] = builds.b32 and _storage_figures(builds.b32, ("flash",))
     print("timing the ISO 8583 codec ...", file=sys.stderr)
-    iso = _iso8583_figures()
+    iso = _iso8583_figures(builds.each(_iso8583_rows))
     print("measuring drivers ...", file=sys.stderr)
-    drivers = _driver_figures()
-    print("measuring transactions (a few minutes) ...", file=sys.stderr)
+    drivers = builds.each(_driver_figures)
+    print("measuring transactions (several minutes) ...", file=sys.stderr)
     txn = _txn_section()
-    text = render(device, _references(), heaps, _image_sizes(), storage, iso, drivers, txn)
+    print("timing CPython references ...", file=sys.stderr)
+    text = render(builds, device, _references(), heaps, _image_sizes(), storage, iso, drivers, txn)
     Path(args.output).write_text(text)
     print(text)
     return 0

@@ -20,12 +20,12 @@ PacketError whose `reason` says which rule broke and whose message says what to 
 after what it carries is stored (see apply_parameters).
 
 Memory: the body is a memoryview into the caller's buffer; CRC and MAC are computed over
-memoryview slices, so a packet of MAX_PACKET bytes is never copied.
+the packet in place, so a packet of MAX_PACKET bytes is never copied.
 """
 
-import binascii
 import struct
 
+from app import crc32
 from app import params as _params
 from app.mac import equal, hmac_sha256
 
@@ -168,8 +168,10 @@ def verify(data, serial, link_key, installed_version):
     if n > total:
         raise PacketError("trailing", "%d trailing bytes after the MAC" % (n - total))
     signed = HEADER_SIZE + body_length
-    crc = struct.unpack_from(">I", mv, signed)[0]
-    if binascii.crc32(mv[:signed]) & 0xFFFFFFFF != crc:
+    # Compared as 4 bytes: as an int, a CRC is a heap object on the ESP32 three times in four.
+    crc = bytearray(_CRC_SIZE)
+    crc32.start(crc, mv, signed)
+    if crc != mv[signed : signed + _CRC_SIZE]:
         raise PacketError("crc", "CRC does not match: the packet was damaged in transit")
     # The serial is checked before the MAC: a packet for another terminal would also fail
     # the MAC (another link key), and "which terminal" is what the installer needs to know.

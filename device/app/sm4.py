@@ -8,7 +8,9 @@ Implementation notes. The round function T = L(tau(x)) is linear after the S-box
 L(S(b) << 24) is tabulated once for each byte value (T0) together with the same word rotated
 right by 8 (T1): T(x) = T0[x0] ^ T1[x1] ^ rotr16(T0[x2] ^ T1[x3]). Two 256-word tables (2 KB)
 cost one rotation per round; the usual four tables would save it for 2 KB more RAM.
-The key schedule runs once per key in plain Python.
+The key schedule runs once per key, as a viper function too: in plain Python every 32-bit
+word at or above 2**30 is a heap object on the ESP32, and one key set-up made 26 KB of them
+(32-bit MicroPython; 640 bytes on the 64-bit port). `_expand_portable` is kept beside it.
 """
 
 import sys
@@ -62,7 +64,7 @@ _T = _build_t()
 del _build_t
 
 
-def _expand(key, enc, dec):
+def _expand_portable(key, enc, dec):
     # Round keys in encryption order into enc[0:32], decryption order into dec[0:32].
     sbox = _SBOX
     k0 = ((key[0] << 24) | (key[1] << 16) | (key[2] << 8) | key[3]) ^ _FK[0]
@@ -300,8 +302,51 @@ if _MP:
             v[14] = v3 >> 8
             v[15] = v3
 
+    # Same algorithm as _expand_portable, under the rules of _crypt above; FK is built at run
+    # time from 16-bit halves.
+    @micropython.viper
+    def _expand(key, enc, dec):
+        kb = ptr8(key)
+        e = ptr32(enc)
+        d = ptr32(dec)
+        s = ptr8(_SBOX)
+        m32 = (int(0xFFFF) << 16) | 0xFFFF
+        k0 = (kb[0] << 24) | (kb[1] << 16) | (kb[2] << 8) | kb[3]
+        k1 = (kb[4] << 24) | (kb[5] << 16) | (kb[6] << 8) | kb[7]
+        k2 = (kb[8] << 24) | (kb[9] << 16) | (kb[10] << 8) | kb[11]
+        k3 = (kb[12] << 24) | (kb[13] << 16) | (kb[14] << 8) | kb[15]
+        k0 = (k0 ^ ((int(0xA3B1) << 16) | 0xBAC6)) & m32
+        k1 = (k1 ^ ((int(0x56AA) << 16) | 0x3350)) & m32
+        k2 = (k2 ^ ((int(0x677D) << 16) | 0x9197)) & m32
+        k3 = (k3 ^ ((int(0xB270) << 16) | 0x22DC)) & m32
+        i = 0
+        while i < 32:
+            c = (i * 28) & 255
+            ck = (c << 24) | (((c + 7) & 255) << 16) | (((c + 14) & 255) << 8) | ((c + 21) & 255)
+            x = k1 ^ k2 ^ k3 ^ (ck & m32)
+            x = (
+                (s[(x >> 24) & 255] << 24)
+                | (s[(x >> 16) & 255] << 16)
+                | (s[(x >> 8) & 255] << 8)
+                | s[x & 255]
+            ) & m32
+            x = (
+                k0
+                ^ x
+                ^ (((x << 13) & m32) | ((x >> 19) & 0x1FFF))
+                ^ (((x << 23) & m32) | ((x >> 9) & 0x7FFFFF))
+            )
+            e[i] = x
+            d[31 - i] = x
+            k0 = k1
+            k1 = k2
+            k2 = k3
+            k3 = x
+            i += 1
+
 else:
     _crypt = _crypt_portable
+    _expand = _expand_portable
 
 
 # --- public API -----------------------------------------------------------------------------

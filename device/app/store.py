@@ -21,16 +21,17 @@ A bad CRC means "use the other copy"; when no copy is good, `StoreError` is rais
 record never reads as "not saved" or as defaults.
 
 Memory: records are checked in 128-byte pieces through a buffer each object allocates once;
-only a payload that is returned or appended is held whole. The objects are not re-entrant
-(one asyncio application calls them; no method awaits).
+only a payload that is returned or appended is held whole. CRCs are computed into 4 bytes and
+compared as bytes (app.crc32), and sequence numbers stay small ints: on the ESP32 a value at or
+above 2**30 is a heap object, and a CRC or a masked sum would be one three times in four. The
+objects are not re-entrant (one asyncio application calls them; no method awaits).
 """
 
-import binascii
 import errno
 import os
 import struct
 
-from app import message
+from app import crc32, message
 
 try:
     from micropython import const
@@ -45,7 +46,7 @@ _HEADER = const(10)
 _TRAILER = const(4)
 _OVERHEAD = const(14)  # header + CRC
 _MAX_PAYLOAD = const(65535)  # the length field's 2 bytes
-_SEQUENCE_MASK = const(0xFFFFFFFF)
+_SEQUENCE_LAST = const(0xFFFFFFFF)  # sequences count modulo 2**32
 _SEQUENCE_HALF = const(0x80000000)
 _CHUNK = const(128)  # LittleFS's cache on MicroPython is 4 x 32-byte reads: read the same
 _MISSING = const(-1)
@@ -129,8 +130,16 @@ def _write_all(f, data):
 
 def _newer(a, b):
     """Whether sequence `a` follows `b`, counting modulo 2**32 (RFC 1982 serial numbers): the
-    two slots of a record always hold neighbouring sequences, so wrapping is harmless."""
-    return 0 < ((a - b) & _SEQUENCE_MASK) < _SEQUENCE_HALF
+    two slots of a record always hold neighbouring sequences, so wrapping is harmless.
+    Compared, not masked: `(a - b) & 0xFFFFFFFF` is a heap object on the ESP32."""
+    if a > b:
+        return a - b < _SEQUENCE_HALF
+    return b - a > _SEQUENCE_HALF
+
+
+def _following(sequence):
+    """The sequence after `sequence`, modulo 2**32."""
+    return sequence + 1 if sequence != _SEQUENCE_LAST else 0
 
 
 def _pack_header(buf, version, length, sequence):
@@ -140,20 +149,23 @@ def _pack_header(buf, version, length, sequence):
 
 
 def _word(buf, i):
-    # Big-endian 32-bit word without struct.unpack_from's tuple.
+    # Big-endian 32-bit word without struct.unpack_from's tuple (a small int for every
+    # sequence below 2**30).
     return buf[i] << 24 | buf[i + 1] << 16 | buf[i + 2] << 8 | buf[i + 3]
 
 
 class _Reader:
     """Checks records through a 128-byte buffer made once: a record is read header, payload
     in pieces, CRC, and nothing is kept but the payload `read` returns. After a successful
-    `header`, `scan` or `read`, `version`, `length` and `sequence` describe the record."""
+    `header`, `scan` or `read`, `version`, `length` and `sequence` describe the record.
+    `crc` holds the CRC computed (and, in `save`, the one written)."""
 
     def __init__(self):
         self.buf = bytearray(_CHUNK)
         self.mv = memoryview(self.buf)
         self.head = self.mv[:_HEADER]
         self.tail = self.mv[:_TRAILER]
+        self.crc = bytearray(_TRAILER)
         self.version = 0
         self.length = 0
         self.sequence = 0
@@ -176,30 +188,31 @@ class _Reader:
         `f` is left just after it."""
         if not self.header(f, available):
             return False
-        crc = binascii.crc32(self.head)
+        buf, crc = self.buf, self.crc
+        crc32.start(crc, buf, _HEADER)
         left = self.length
         while left >= _CHUNK:
             if f.readinto(self.mv) != _CHUNK:
                 return False
-            crc = binascii.crc32(self.mv, crc)
+            crc32.update(crc, buf, _CHUNK)
             left -= _CHUNK
         if left:
-            piece = self.mv[:left]
-            if f.readinto(piece) != left:
+            if f.readinto(self.mv[:left]) != left:
                 return False
-            crc = binascii.crc32(piece, crc)
-        return f.readinto(self.tail) == _TRAILER and _word(self.buf, 0) == crc
+            crc32.update(crc, buf, left)
+        return f.readinto(self.tail) == _TRAILER and crc == self.tail
 
     def read(self, f, available):
         """The payload of the record at `f`'s position if it is valid, else None."""
         if not self.header(f, available):
             return None
-        crc = binascii.crc32(self.head)
+        crc = self.crc
+        crc32.start(crc, self.buf, _HEADER)
         payload = f.read(self.length)
         if len(payload) != self.length:
             return None
-        crc = binascii.crc32(payload, crc)
-        if f.readinto(self.tail) != _TRAILER or _word(self.buf, 0) != crc:
+        crc32.update(crc, payload)
+        if f.readinto(self.tail) != _TRAILER or crc != self.tail:
             return None
         return payload
 
@@ -255,9 +268,9 @@ class RecordStore:
             target, sequence = path_a, 1
         elif seq_b < 0 or (seq_a >= 0 and not _newer(seq_b, seq_a)):
             # a holds the newest copy: keep it.
-            target, sequence = path_b, (seq_a + 1) & _SEQUENCE_MASK
+            target, sequence = path_b, _following(seq_a)
         else:
-            target, sequence = path_a, (seq_b + 1) & _SEQUENCE_MASK
+            target, sequence = path_a, _following(seq_b)
         tmp = target + ".tmp"
         reader = self._reader
         _pack_header(reader.buf, version, length, sequence)
@@ -267,9 +280,9 @@ class RecordStore:
             # visible before the rename.
             _write_all(f, reader.head)
             _write_all(f, payload)
-            crc = binascii.crc32(payload, binascii.crc32(reader.head))
-            struct.pack_into(">I", reader.buf, 0, crc)
-            _write_all(f, reader.tail)
+            crc32.start(reader.crc, reader.buf, _HEADER)
+            crc32.update(reader.crc, payload)
+            _write_all(f, reader.crc)
         finally:
             f.close()
         # Never remove the slot first: the rename replaces it in one LittleFS commit.
@@ -381,7 +394,7 @@ class Journal:
         if end < size:
             self._rewrite(end)
         self._end = end
-        self._next = (last + 1) & _SEQUENCE_MASK
+        self._next = _following(last)
         return end
 
     def _record_after(self, f, start, size):
@@ -431,8 +444,9 @@ class Journal:
         frame = bytearray(_OVERHEAD + length)
         _pack_header(frame, _JOURNAL_VERSION, length, sequence)
         frame[_HEADER : _HEADER + length] = payload
-        crc = binascii.crc32(memoryview(frame)[: _HEADER + length])
-        struct.pack_into(">I", frame, _HEADER + length, crc)
+        crc = self._reader.crc
+        crc32.start(crc, frame, _HEADER + length)
+        frame[_HEADER + length :] = crc
         self._end = None
         f = _open_for_writing(self.path, "ab")
         try:
@@ -440,7 +454,7 @@ class Journal:
         finally:
             f.close()
         self._end = end + len(frame)
-        self._next = (sequence + 1) & _SEQUENCE_MASK
+        self._next = _following(sequence)
         return sequence
 
     def records(self):

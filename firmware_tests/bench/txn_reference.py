@@ -11,8 +11,9 @@ and the engine's peak heap on the virtual terminal.
                        code runs from the ROMFS image in a state folder against the host
                        simulator (the last four over the bearer the parameters select,
                        through the emulated modem and GPRS modules); and "collection_us"
-    main()             runs both sides and prints a table (python firmware_tests/bench/
-                       txn_reference.py)
+    main()             runs both sides and prints the tables (python firmware_tests/bench/
+                       txn_reference.py): heap figures on the 32-bit MicroPython (an
+                       ESP32's word size) and on the 64-bit one, times on the 64-bit one
 """
 
 from __future__ import annotations
@@ -186,8 +187,13 @@ def time_cpython(fn) -> float:
     return min(timer.repeat(3, n)) / n * 1e6
 
 
-def device_rows() -> dict:
-    out = micropython.run(ROOT / "firmware_tests" / "bench" / "txn.py", heap=None, timeout=600)
+def device_rows(interpreter: str | None = None) -> dict:
+    out = micropython.run(
+        ROOT / "firmware_tests" / "bench" / "txn.py",
+        heap=None,
+        timeout=600,
+        interpreter=interpreter,
+    )
     return {row["name"]: row for row in map(json.loads, out.check().stdout.splitlines())}
 
 
@@ -236,7 +242,8 @@ _BEARER_ENGINE = (
 
 
 def peak_heap() -> dict:
-    """Smallest app heap (bytes) for each snippet; the ROMFS image is not counted.
+    """Smallest app heap (bytes) for each snippet; the ROMFS image is not counted. Runs on
+    the default interpreter (micropython.default() chooses it).
 
     Every trial starts from the same state: a copy of a terminal set up by `poskit txn
     init` and signed on, against a copy of the host simulator's database of that moment (a
@@ -385,38 +392,66 @@ PEAK_LABELS = {
 }
 
 
+def _cell(value) -> str:
+    return "-" if value is None else "%d" % value
+
+
 def main() -> int:
+    b32 = micropython.binary32()
     rows = device_rows()
+    rows32 = device_rows(b32) if b32 else None
     with tempfile.TemporaryDirectory() as tmp:
         refs = references(rows, Path(tmp))
-        print("| operation | MicroPython µs | heap allocated B | reference | reference µs |")
-        print("|---|---:|---:|---|---:|")
+        print(
+            "| operation | MicroPython µs | heap allocated B, 32-bit | 64-bit | reference "
+            "| reference µs |"
+        )
+        print("|---|---:|---:|---:|---|---:|")
         for name, (label, fn) in refs.items():
-            row = rows[name]
-            heap = rows["txn_sale_heap"]["heap"] if name == "txn_sale" else row["heap"]
+            heaps = []
+            for found in (rows32, rows):
+                if found is None:
+                    heaps.append(None)
+                else:
+                    key = "txn_sale_heap" if name == "txn_sale" else name
+                    heaps.append(found[key]["heap"])
             print(
-                "| %s | %.1f | %d | %s | %.1f |"
-                % (LABELS[name], row["us"], heap, label, time_cpython(fn))
+                "| %s | %.1f | %s | %s | %s | %.1f |"
+                % (
+                    LABELS[name],
+                    rows[name]["us"],
+                    _cell(heaps[0]),
+                    _cell(heaps[1]),
+                    label,
+                    time_cpython(fn),
+                )
             )
     figures = peak_heap()
     collection = figures.pop("collection_us")
+    figures32 = {}
+    if b32:
+        with micropython.default(b32):
+            figures32 = peak_heap()
+        figures32.pop("collection_us")
     print()
     print(
         "Peak heap: the smallest `-X heapsize` (bisection to 256 bytes, then the next 1 and "
         "2 KB up checked) in which the run succeeds; the ROMFS image is not counted. An "
-        "ESP32-WROOM leaves about 110 KB."
+        "ESP32-WROOM leaves about 110 KB; the 32-bit figure is the one to hold against it."
     )
     print()
-    print("| peak heap (app heap, ROMFS image not counted) | bytes |")
-    print("|---|---:|")
+    print("| peak heap (app heap, ROMFS image not counted) | bytes, 32-bit | 64-bit |")
+    print("|---|---:|---:|")
     for name, value in figures.items():
-        print("| %s | %d |" % (PEAK_LABELS.get(name, name), value))
+        print(
+            "| %s | %s | %d |" % (PEAK_LABELS.get(name, name), _cell(figures32.get(name)), value)
+        )
     print()
     print(
         "Heap policy (app/__init__.py): a collection after every 4 KB allocated. One "
         "collection with the install cycle's objects live, in a 110 KB heap (the image's "
-        "buffer scanned too): %d µs on this PC; a sale allocates the bytes in the first "
-        "table, so about one collection per 4 KB of them." % collection
+        "buffer scanned too): %d µs on this PC (64-bit); a sale allocates the bytes in the "
+        "first table, so about one collection per 4 KB of them." % collection
     )
     return 0
 
