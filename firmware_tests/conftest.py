@@ -37,7 +37,6 @@ def _own_key_store(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("POSKIT_KEYSTORE_PASSPHRASE", raising=False)
 
 
-
 @pytest.fixture(scope="session", params=[micropython.NAME_64, micropython.NAME_32])
 def interpreter(request):
     """Path of each MicroPython build: a test that takes it runs once on the 64-bit port
