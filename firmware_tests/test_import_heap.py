@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from app import comm, iso8583, keys, params, paramschema, store, txn, txnmsg
+from app import comm, iso8583, keylayout, keys, params, paramschema, store, txn, txnmsg
 from drivers import ethernet, hayes, sim800, sim7600
 from hostlib import build, micropython
 
@@ -118,6 +118,7 @@ def catalogue(module):
     [
         paramschema,
         keys,
+        keylayout,
         params,
         store,
         txn,
@@ -157,15 +158,17 @@ def test_messages_read_back_whole():
 
 def test_layouts_read_back_as_tuples():
     # docs/keys.md, "Field 62 of the sign-on response".
-    sm4 = (60, "SM4", (("PIK", 0, 16, 16), ("MAK", 20, 16, 36), ("TDK", 40, 16, 56)))
-    assert keys.LAYOUTS == {
-        "001": (24, "DES", (("PIK", 0, 8, 8), ("MAK", 12, 8, 20))),
-        "003": (40, "DES", (("PIK", 0, 16, 16), ("MAK", 20, 16, 36))),
-        "004": (60, "DES", (("PIK", 0, 16, 16), ("MAK", 20, 8, 36), ("TDK", 40, 16, 56))),
+    sm4 = (60, (("PIK", 0, 16, 16, 4), ("MAK", 20, 16, 36, 4), ("TDK", 40, 16, 56, 4)))
+    assert {code: keylayout.parse(code) for code in ("001", "003", "004", "006", "SM4")} == {
+        "001": (24, (("PIK", 0, 8, 8, 4), ("MAK", 12, 8, 20, 4))),
+        "003": (40, (("PIK", 0, 16, 16, 4), ("MAK", 20, 16, 36, 4))),
+        "004": (60, (("PIK", 0, 16, 16, 4), ("MAK", 20, 8, 36, 4), ("TDK", 40, 16, 56, 4))),
         "SM4": sm4,
         "006": sm4,
     }
-    assert keys._layout("005") is None and keys._layout("00") is None
+    for code in ("005", "00", "0040"):
+        with pytest.raises(ValueError, match="is not a sign-on layout"):
+            keylayout.parse(code)
 
 
 def test_schema_rows_read_back():
