@@ -204,12 +204,12 @@ def test_profile_value_messages(changes, message):
 
 
 def test_profile_layouts_as_the_terminal_reads_them():
-    assert packets.key_layout("004") == [
-        ("PIK", 0, 16, 16, 4),
-        ("MAK", 20, 8, 36, 4),
-        ("TDK", 40, 16, 56, 4),
-    ]
-    assert packets.key_layout("PAD1 PIK16 CV4 MAK16 CV4 TDK16 CV4")[-1] == ("TDK", 41, 16, 57, 4)
+    assert packets.key_layout("004") == (
+        60,
+        [("PIK", 0, 16, 16, 4), ("MAK", 20, 8, 36, 4), ("TDK", 40, 16, 56, 4)],
+    )
+    length, keys = packets.key_layout("PAD1 PIK16 CV4 MAK16 CV4 TDK16 CV4")
+    assert length == 61 and keys[-1] == ("TDK", 41, 16, 57, 4)
     body = packets.encode_parameters(
         dict(APP, signon_layout="PAD1 PIK16 CV4 MAK16 CV4 TDK16 CV4", field60_length="14"), 1
     )

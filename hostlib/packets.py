@@ -575,11 +575,11 @@ FIXED_LAYOUTS = {
 _LAYOUT_ITEM = re.compile(r"(PIK|MAK|TDK|CV|PAD)([1-9][0-9]*)\Z")
 
 
-def key_layout(spec: str, sm4: bool = False) -> list[tuple[str, int, int, int, int]]:
+def key_layout(spec: str, sm4: bool = False) -> tuple[int, list[tuple[str, int, int, int, int]]]:
     """The field 62 layout `spec` names (a 60.3 code, "SM4" = 006, or a description such as
-    "PAD1 PIK16 CV4 MAK16 CV4 TDK16 CV4"): [(usage, key offset, key length, CV offset, CV
-    length)] in field order, the field's length being the sum of the items. ValueError,
-    worded as the terminal words it, for anything it would refuse."""
+    "PAD1 PIK16 CV4 MAK16 CV4 TDK16 CV4"): (field length, [(usage, key offset, key length, CV
+    offset, CV length)] in field order). ValueError, worded as the terminal words it, for
+    anything it would refuse."""
     if spec == "SM4":
         spec = "006"
     if spec.isdigit():
@@ -620,7 +620,7 @@ def key_layout(spec: str, sm4: bool = False) -> list[tuple[str, int, int, int, i
         raise ValueError("%s has no check value after it" % waiting[0])
     if not {"PIK", "MAK"} <= {key[0] for key in keys}:
         raise ValueError("a layout needs a PIK and a MAK")
-    return [tuple(key) for key in keys]
+    return offset, [tuple(key) for key in keys]
 
 
 def _unknown(name: str, app_index: int) -> ParamError:
