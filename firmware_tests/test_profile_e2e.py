@@ -147,26 +147,24 @@ def test_lri_on_both_sides_over_the_dial_up_modem(terminal_state, host):
 
 # --- the same value on one side only --------------------------------------------------------
 
-# name -> what the terminal reports (error, response code, words of the detail/message)
+# name -> (the simulator's other value, what the terminal reports: error, response code,
+# words of the detail or message)
 MISMATCH = {
-    "signon_layout": ("key_check", None, "field 62 must be 61 bytes for key mode 003, got 40"),
-    "field60_length": (None, "30", "Format error"),
-    "pin_capture_code": (None, "30", "Format error"),
-    "mac_x9.19": (None, "A0", "MAC check failed at the host"),
-    "mac_x9.19-hex": (None, "A0", "MAC check failed at the host"),
-    "lri": (None, "30", "Format error"),
+    "signon_layout": ({}, "key_check", "00", "field 62 must be 61 bytes for key mode 003, got 40"),
+    "field60_length": ({"field60_length": 8}, None, "30", "Format error"),
+    "pin_capture_code": ({"field26": "12"}, None, "30", "Format error"),
+    "mac_x9.19": ({}, None, "A0", "MAC check failed at the host"),
+    "mac_x9.19-hex": ({}, None, "A0", "MAC check failed at the host"),
+    "lri": ({"lri": False}, None, "30", "Format error"),
 }
 
 
 @pytest.mark.parametrize("name", list(MISMATCH))
 def test_profile_on_one_side_only_is_a_clear_refusal(terminal_state, host, name):
-    app_lines, profile = PROFILES[name]
-    error, code, words = MISMATCH[name]
-    if name == "lri":
-        host.set_profile(TID, lri=False)  # the terminal sends the header, the host wants none
-        state = terminal_state(dialup_lri=True)
-    else:
-        state = terminal_state(app_lines)  # the simulator left as CUP usually is
+    app_lines = PROFILES[name][0]
+    other, error, code, words = MISMATCH[name]
+    host.set_profile(TID, **other)
+    state = terminal_state(dialup_lri=True) if name == "lri" else terminal_state(app_lines)
     term = run_terminal(state, host)
     try:
         result = term("sign_on")
