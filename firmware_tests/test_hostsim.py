@@ -1108,8 +1108,11 @@ def test_cli_refuses_a_missing_db_and_unknown_fault_mti(tmp_path):
     assert out.returncode == 1 and "unknown request MTI '0210': this host receives 0100" in (
         out.stderr
     )
+    assert not db.exists()  # refused before anything was made
+    out = hostsim_cli_run("--db", str(db), "--create", "--seed", "--fault", "decline:mti=0200")
+    assert out.returncode == 0 and out.stdout == "fault #1 decline on\n"
     out = hostsim_cli_run("--db", str(db), "--fault", "late:mti=0200,delay=2")
-    assert out.returncode == 0 and out.stdout == "fault #1 late on\n"
+    assert out.returncode == 0 and out.stdout == "fault #2 late on\n"
 
 
 def test_cli_adds_terminals_and_cards_without_secrets_on_argv(tmp_path):

@@ -32,6 +32,7 @@ from hostlib.hostsim import (
     PROFILE_DEFAULTS,
     HostSimError,
     HostSimulator,
+    check_fault,
     faults,
     mask_pan,
 )
@@ -338,6 +339,8 @@ def run(args: argparse.Namespace) -> int:
     if configure_only and memory:
         raise HostSimError("--fault/--clear-faults/--show without --listen need --db FILE")
     specs = [faults.parse_spec(s) for s in args.fault]
+    for spec in specs:
+        check_fault(**spec)  # before the database is opened (or made): a mistake changes nothing
     host, port = _address(args.listen or "127.0.0.1:5000")
     sim = HostSimulator(
         args.db, host=host, port=port, seed=memory or args.seed, idle_timeout=args.idle_timeout

@@ -28,6 +28,7 @@ from hostlib.hostsim.wire import WireError
 
 __all__ = [
     "FAULT_KINDS",
+    "check_fault",
     "PROFILE_DEFAULTS",
     "FaultError",
     "HostSimError",
@@ -54,6 +55,29 @@ def _hex_key(text: str, what: str, lengths: tuple[int, ...]) -> str:
             f"{what} must be {' or '.join(str(n) for n in lengths)} bytes, got {len(raw)}"
         )
     return cleaned
+
+
+def check_fault(
+    kind: str,
+    *,
+    tid: str | None = None,
+    mti: str | None = None,
+    txn: str | None = None,
+    count: int | None = 1,
+    delay: float = 0.0,
+    code: str | None = None,
+    process: bool = True,
+) -> None:
+    """FaultError for a fault `set_fault` would refuse (an unknown kind, request MTI or
+    message type, a bad count, delay or code): the command line checks before it opens a
+    database, so a mistake changes nothing."""
+    faults.validate(kind, delay, code, mti)
+    if txn is not None and txn not in MESSAGE_NAMES and txn != "reversal":
+        raise FaultError(
+            f"unknown message type {txn!r}: this host knows {', '.join(MESSAGE_NAMES)}"
+        )
+    if count is not None and count < 1:
+        raise FaultError("fault count must be at least 1 (None: persistent)")
 
 
 PROFILE_DEFAULTS: dict[str, Any] = {
@@ -341,13 +365,7 @@ class HostSimulator:
         request MTI ("0200") or message type name ("sale", "sign_on", "reversal/sale"...);
         `count` uses (None: persistent). `delay` for late, `code` for decline; `process`
         False makes no_answer/close lose the request before the host books it."""
-        faults.validate(kind, delay, code, mti)
-        if txn is not None and txn not in MESSAGE_NAMES and txn != "reversal":
-            raise FaultError(
-                f"unknown message type {txn!r}: this host knows {', '.join(MESSAGE_NAMES)}"
-            )
-        if count is not None and count < 1:
-            raise FaultError("fault count must be at least 1 (None: persistent)")
+        check_fault(kind, mti=mti, txn=txn, count=count, delay=delay, code=code)
         with self._lock, self.store.transaction():
             return self.store.add_fault(
                 kind=kind,
