@@ -143,7 +143,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "unless --create is given",
     )
     parser.add_argument(
-        "--create", action="store_true", help="make the --db file if it does not exist"
+        "--create",
+        action="store_true",
+        help="make the --db file if it does not exist (without --listen: make it and exit)",
     )
     parser.add_argument(
         "--seed",
@@ -280,7 +282,7 @@ def _card_line(c: dict) -> str:
         f"card {mask_pan(c['pan'])} exp {c['expiry']} {c['status']:7} "
         f"balance {c['balance'] / 100:,.2f} held {c['held'] / 100:,.2f} "
         f"PIN {'yes' if c['pin'] else 'no'}  {c['holder']}"
-    )
+    ).rstrip()
 
 
 def _command(sim: HostSimulator, args: argparse.Namespace) -> int:
@@ -335,7 +337,9 @@ def run(args: argparse.Namespace) -> int:
         )
     if command is not None and memory:
         raise HostSimError(f"{command} needs --db FILE: an in-memory host forgets it at exit")
-    configure_only = args.listen is None and (args.fault or args.clear_faults or args.show)
+    configure_only = args.listen is None and (
+        args.fault or args.clear_faults or args.show or args.create
+    )
     if configure_only and memory:
         raise HostSimError("--fault/--clear-faults/--show without --listen need --db FILE")
     specs = [faults.parse_spec(s) for s in args.fault]
@@ -354,6 +358,11 @@ def run(args: argparse.Namespace) -> int:
             fid = sim.set_fault(**spec)
             print(f"fault #{fid} {spec['kind']} on")
         if configure_only:
+            if args.create and not memory:
+                print(
+                    f"{args.db}: {len(sim.store.terminals())} terminal(s), "
+                    f"{len(sim.store.cards())} card(s)"
+                )
             if args.show:
                 _show(sim)
             return 0
