@@ -12,9 +12,12 @@ each with its check value, a PIK and a MAK at least. Real acquirers differ exact
 spec marks 003's MAK length, the SM4 layout and the 56/61/84-byte forms UNCONFIRMED), so an
 acquirer's layout is a parameter (signon_layout), never code.
 
-Imported by app.keys at sign-on and by app.paramschema when a layout is set: the terminal
-carries none of it the rest of the day.
+Imported by app.keys at sign-on and by app.paramschema when a layout is set, and let go
+once `parse` returns (it takes the module out of sys.modules): the 0.8 KB a loaded module
+keeps (64-bit port) is not on the heap through the transactions that follow.
 """
+
+import sys
 
 from app import message
 
@@ -70,6 +73,17 @@ def parse(spec, sm4=False):
     a description (see the module). `sm4`: the keys are SM4 keys (16 bytes). Returns (field
     length, ((usage, key offset, key length, CV offset, CV length), ...)), keys in field
     order; ValueError naming the item at fault."""
+    try:
+        return _parse(spec, sm4)
+    finally:
+        # Let the module go: the next import loads it again. The package holds it too.
+        if sys.modules.pop(__name__, None) is not None:
+            package = sys.modules.get("app")
+            if package is not None and hasattr(package, "keylayout"):
+                delattr(package, "keylayout")
+
+
+def _parse(spec, sm4):
     if spec == "SM4":
         spec = "006"
     if spec.isdigit():

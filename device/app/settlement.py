@@ -9,7 +9,7 @@ settled, so its code stays off the heap the rest of the day.
 2. 0500: 11, 41, 42, 48 = the journal's totals of the batch (app.journal rules), 49, 60 = 00
    + the batch being closed + 201, 63 = operator.
 3. 0510: field 48 carries a flag per section (domestic at 30, foreign at 61): 1 balanced,
-   2 unbalanced, 3 error (txnmsg.section_state); a section with no transactions on either
+   2 unbalanced, 3 error (section_state); a section with no transactions on either
    side is balanced whatever its flag (hosts put 0 there as well as 1). Unless both
    sections are balanced, every transaction that counts in the totals is uploaded, 8 per
    0320/201 (40-digit records: class 00, STAN, PAN, amount). Then 0320/202 with the number
@@ -29,6 +29,40 @@ from app.comm import CommError
 from app.txn import EngineError, next_number
 
 _PER_MESSAGE = 8  # 40-digit records per 0320 (spec §3.4: at most 8)
+
+
+def parse_totals(field48):
+    """(domestic totals (debit, count, credit, count), domestic flag, foreign totals or None,
+    foreign flag) from the 48 of an 0510; a flag is a digit, or None if absent."""
+    domestic = _totals(field48, 0)
+    foreign = _totals(field48, 31) if len(field48) >= 61 else None
+    return (
+        domestic,
+        field48[30] if len(field48) > 30 else None,
+        foreign,
+        field48[61] if len(field48) > 61 else None,
+    )
+
+
+def _totals(field48, at):
+    return (
+        int(field48[at : at + 12]),
+        int(field48[at + 12 : at + 15]),
+        int(field48[at + 15 : at + 27]),
+        int(field48[at + 27 : at + 30]),
+    )
+
+
+def section_state(flag, empty):
+    """What the host said of one section of the totals (spec §3.4: flag 1 balanced, 2
+    unbalanced, 3 error): "balanced", "unbalanced", "error", or "unknown" for any other
+    value. A section with no transactions (`empty`: none on either side) is balanced
+    whatever its flag: hosts put 0 or a space there as often as 1."""
+    if flag == "1" or empty and flag not in ("2", "3"):
+        return "balanced"
+    if flag == "2":
+        return "unbalanced"
+    return "error" if flag == "3" else "unknown"
 
 
 def _upload(engine, batch, result):
@@ -90,15 +124,15 @@ def settle(engine, result, operator, confirmed=False):
             raise txnmsg.ResponseError("invalid", "settlement answer without totals (48)")
         result.code(code)
         return
-    host, domestic, host_foreign, foreign = txnmsg.parse_totals(f48)
+    host, domestic, host_foreign, foreign = parse_totals(f48)
     result.date, result.time = engine._date_time(got)
     # The 0500 and its answer are not needed for the upload and the batch end: their 1.5 KB
     # (64-bit port) would add to the settlement's heap peak.
     msg = got = fields = f48 = None
     states = (
-        txnmsg.section_state(domestic, not any(totals) and not any(host)),
+        section_state(domestic, not any(totals) and not any(host)),
         # This terminal takes domestic cards only: its foreign section is always empty.
-        txnmsg.section_state(foreign, not any(host_foreign or ())),
+        section_state(foreign, not any(host_foreign or ())),
     )
     balanced = states == ("balanced", "balanced")
     count = totals[1] + totals[3]

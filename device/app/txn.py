@@ -372,7 +372,13 @@ class Engine:
                 elif request.kind == "sign_on":
                     self._sign_on(result, request.operator)
                 elif request.kind == "sign_off":
-                    self._sign_off(result)
+                    # Persisted before the 0820 leaves: whatever comes back (or a power cut),
+                    # the terminal transacts again only after a sign-on (the host drops the
+                    # working keys).
+                    self._mac_ready()
+                    self._store.save(self._signoff, b"\x01")
+                    self._signed_off = True
+                    self._management(result, "0820", "002", True)
                 elif request.kind == "echo":
                     self._management(result, "0820", "301", False)
                 elif request.kind == "settlement":
@@ -473,14 +479,6 @@ class Engine:
                 # Adopting would orphan unsettled transactions: settle this batch first.
                 result.notes.append(_text(_M_BATCH_KEPT, (host_batch, self.batch)))
         result.batch = self.batch
-
-    def _sign_off(self, result):
-        # Persisted before the 0820 leaves: whatever comes back (or a power cut), the
-        # terminal transacts again only after a sign-on (the host drops the working keys).
-        self._mac_ready()
-        self._store.save(self._signoff, b"\x01")
-        self._signed_off = True
-        self._management(result, "0820", "002", True)
 
     def _due_sign_on(self, result, operator):
         # The sign-on an answer's header asked for (digit 6 = 3), before this request.
@@ -656,6 +654,12 @@ class Engine:
                 if self._own_keys:
                     self.keys.forget(self.app, "PIK")
 
+        # Field 60 after 60.1 + 60.2: nothing (8 digits), or 60.3 000 and the IC digits 60.4-60.6
+        # (14 digits; by default 200: magnetic stripe only, no fallback, no partial approval).
+        field60 = None
+        if app["field60_length"] == "14":
+            field60 = "000" + (app["field60_capability"] or "200")
+
         self._connect()
         self._send_reversal(result)
         stan = self._next_stan()
@@ -674,7 +678,7 @@ class Engine:
             rrn=rrn if k.has("T") or k.has("N") else None,
             auth_code=auth_code if not k.has("N") else None,
             original=reference,
-            field60=self._field60(),
+            field60=field60,
             pin_capture=app["pin_capture_code"],
         )
         result.stan, result.batch, result.amount = stan, self.batch, amount
@@ -754,14 +758,6 @@ class Engine:
         from app import receipt
 
         result.receipt_lines = receipt.lines(entry, app, "merchant")
-
-    def _field60(self):
-        # The digits after 60.1 + 60.2 in a financial request: none (8 digits), or 60.3 000
-        # and the IC digits 60.4-60.6 (14 digits; default 200: magnetic stripe only, no
-        # fallback, no partial approval asked for).
-        if self.params["field60_length"] != "14":
-            return None
-        return "000" + (self.params["field60_capability"] or "200")
 
     # --- settlement -----------------------------------------------------------------------------
 

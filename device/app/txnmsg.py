@@ -210,40 +210,6 @@ def totals_field(debit, debit_count, credit, credit_count):
     )
 
 
-def parse_totals(field48):
-    """(domestic totals (debit, count, credit, count), domestic flag, foreign totals or None,
-    foreign flag) from the 48 of an 0510; a flag is a digit, or None if absent."""
-    domestic = _totals(field48, 0)
-    foreign = _totals(field48, 31) if len(field48) >= 61 else None
-    return (
-        domestic,
-        field48[30] if len(field48) > 30 else None,
-        foreign,
-        field48[61] if len(field48) > 61 else None,
-    )
-
-
-def _totals(field48, at):
-    return (
-        int(field48[at : at + 12]),
-        int(field48[at + 12 : at + 15]),
-        int(field48[at + 15 : at + 27]),
-        int(field48[at + 27 : at + 30]),
-    )
-
-
-def section_state(flag, empty):
-    """What the host said of one section of the totals (spec §3.4: flag 1 balanced, 2
-    unbalanced, 3 error): "balanced", "unbalanced", "error", or "unknown" for any other
-    value. A section with no transactions (`empty`: none on either side) is balanced
-    whatever its flag: hosts put 0 or a space there as often as 1."""
-    if flag == "1" or empty and flag not in ("2", "3"):
-        return "balanced"
-    if flag == "2":
-        return "unbalanced"
-    return "error" if flag == "3" else "unknown"
-
-
 def upload_record(stan, pan, amount):
     """One 40-digit batch-upload record (0320/201 field 48): card class 00 (domestic), the
     STAN n6, the PAN right-aligned in n20, the amount n12."""

@@ -7,7 +7,7 @@
 from mptest import expect_error
 from ramflash import RAMFlash, mount_fresh
 
-from app import receipt, respcodes, txnmsg
+from app import receipt, respcodes, settlement, txnmsg
 from app.journal import (
     COMPLETION,
     COMPLETION_NOTICE,
@@ -326,15 +326,15 @@ def test_settlement_formats():
     assert field == "000000123456007000000000500001" + "0" + "0" * 31
     assert len(field) == 62
     answer = "000000123456007000000000500001" + "2" + "0" * 30 + "1"
-    assert txnmsg.parse_totals(answer) == ((123456, 7, 500, 1), "2", (0, 0, 0, 0), "1")
-    assert txnmsg.parse_totals(answer[:31]) == ((123456, 7, 500, 1), "2", None, None)
+    assert settlement.parse_totals(answer) == ((123456, 7, 500, 1), "2", (0, 0, 0, 0), "1")
+    assert settlement.parse_totals(answer[:31]) == ((123456, 7, 500, 1), "2", None, None)
 
 
 def test_settlement_flags_read_as_the_host_meant_them():
     # Spec §3.4: 1 balanced, 2 unbalanced, 3 error. A section with no transactions is
     # balanced whatever else it carries: the acquirer host that put 0 in the foreign flag of
     # an all-domestic batch was answering "nothing to reconcile", not "totals differ".
-    state = txnmsg.section_state
+    state = settlement.section_state
     assert [state(flag, False) for flag in "1230 "] == [
         "balanced",
         "unbalanced",
