@@ -57,20 +57,12 @@ def _hex_key(text: str, what: str, lengths: tuple[int, ...]) -> str:
     return cleaned
 
 
-def check_fault(
-    kind: str,
-    *,
-    tid: str | None = None,
-    mti: str | None = None,
-    txn: str | None = None,
-    count: int | None = 1,
-    delay: float = 0.0,
-    code: str | None = None,
-    process: bool = True,
-) -> None:
-    """FaultError for a fault `set_fault` would refuse (an unknown kind, request MTI or
-    message type, a bad count, delay or code): the command line checks before it opens a
-    database, so a mistake changes nothing."""
+def check_fault(kind: str, **options: Any) -> None:
+    """FaultError for a fault `set_fault` would refuse with these options (an unknown kind,
+    request MTI or message type, a bad count, delay or code): the command line checks before
+    it opens a database, so a mistake changes nothing."""
+    mti, txn = options.get("mti"), options.get("txn")
+    count, delay, code = options.get("count", 1), options.get("delay", 0.0), options.get("code")
     faults.validate(kind, delay, code, mti)
     if txn is not None and txn not in MESSAGE_NAMES and txn != "reversal":
         raise FaultError(
