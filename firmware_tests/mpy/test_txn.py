@@ -675,7 +675,7 @@ def test_55_without_a_pin_says_the_pin_is_required():
     result = sale(eng, pin=None)
     assert result.response_code == "55" and not result.approved and result.error is None
     assert result.message_en == "PIN required: enter the cardholder's PIN and try again"
-    assert result.message_zh == "此卡需要密码,请输入密码重试"
+    assert result.message_zh == "此卡须输入密码,请输入密码后重试"
     host.fault("decline:55", "0200")
     result = sale(eng)  # a PIN went: it was the wrong one
     assert result.message_en == "Wrong PIN: enter the PIN again"
