@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LIMITS = {
     ("app.params",): 6784,  # imports app.paramschema
     ("app.mac", "app.cipher", "app.seal", "app.keys"): 5888,
+    # Field 62 layouts: loaded at sign-on (0.9 KB), let go once read (test_keys.py).
+    ("app.keys", "app.keylayout"): 960,
     ("app.store",): 3840,
     ("app.iso8583",): 4608,
     ("app.blockcipher", "app.des"): 1920,

@@ -254,6 +254,12 @@ def test_the_61_byte_layout_of_spec_7_3_needs_no_code():
     layout = "PAD1 PIK16 CV4 MAK16 CV4 TDK16 CV4"
     got = store.load_working_keys(1, 1, block, "003", layout=layout)
     assert got == (("PIK", "08D7B4FB"), ("MAK", "A0D0F5B7"), ("TDK", "D2B91CC5"))
+    # The layouts' module is not kept once read: its heap is not the transactions'.
+    import sys
+
+    import app
+
+    assert "app.keylayout" not in sys.modules and not hasattr(app, "keylayout")
     assert store.cipher(1, "MAK").name == "3DES"
     expect(
         ValueError,
