@@ -13,7 +13,7 @@ spec marks 003's MAK length, the SM4 layout and the 56/61/84-byte forms UNCONFIR
 acquirer's layout is a parameter (signon_layout), never code.
 
 Imported by app.keys at sign-on and by app.paramschema when a layout is set, and let go
-once `parse` returns (it takes the module out of sys.modules): the 0.8 KB a loaded module
+once `parse` returns (it takes the module out of sys.modules): the 0.9 KB a loaded module
 keeps (64-bit port) is not on the heap through the transactions that follow.
 """
 
