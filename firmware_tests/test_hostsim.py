@@ -67,7 +67,8 @@ SPEC = {
     "t": {"data_enc": "b", "len_enc": "b", "len_type": 0, "max_len": 2},
     "p": {"data_enc": "b", "len_enc": "b", "len_type": 0, "max_len": 8},
     **{k: _n(v, left=True) for k, v in {"3": 6, "4": 12, "11": 6, "12": 6, "13": 4}.items()},
-    **{k: _n(v, left=True) for k, v in {"14": 4, "15": 4, "25": 2, "26": 2, "53": 16}.items()},
+    **{k: _n(v, left=True) for k, v in {"14": 4, "15": 4, "23": 3, "25": 2, "26": 2}.items()},
+    "53": _n(16, left=True),
     "2": _n(19, 1),
     "22": _n(3),
     "32": _n(11, 1),
@@ -121,11 +122,28 @@ def ref_cup_mac(mak, mab, sm4=False):
     return enc(bytes(x ^ y for x, y in zip(e1, h[n:]))).hex().upper()[:8].encode()
 
 
+def ref_x919(mak, mab):
+    """Spec §4.2's X9.19 written out again: CBC under the left half, then D right, E left."""
+    left = DES.new(mak[:8], DES.MODE_ECB)
+    right = DES.new(mak[8:16] if len(mak) == 16 else mak, DES.MODE_ECB)
+    mab = mab + bytes(-len(mab) % 8)
+    state = bytes(8)
+    for i in range(0, len(mab), 8):
+        state = left.encrypt(bytes(x ^ y for x, y in zip(state, mab[i : i + 8])))
+    return left.encrypt(right.decrypt(state))
+
+
+LRI = b"LRI\x00\x1c" + bytes.fromhex("00000000021500000000000095555000") + bytes(12)
+
+
 class Terminal:
-    """A minimal CUP terminal: frames, MAC, PIN blocks, STAN, batch; no device code."""
+    """A minimal CUP terminal: frames, MAC, PIN blocks, STAN, batch; no device code.
+    `mac_method` cup, x9.19 or x9.19-hex; `lri` True: frames carry LRI (above)."""
 
     def __init__(self, address, tid=TID, mid=MID, tmk=TMK, sm4=False, timeout=5.0):
         self.address, self.tid, self.mid, self.tmk, self.sm4 = address, tid, mid, tmk, sm4
+        self.mac_method = "cup"
+        self.lri = False
         self.timeout = timeout
         self.sock = None
         self.stan = 0
@@ -155,9 +173,15 @@ class Terminal:
         body, _ = iso8583.encode(doc, SPEC)
         body = bytes(body)
         if mac:
-            body = body[:-8] + ref_cup_mac(self.mak, body[:-8], self.sm4)
-        payload = TPDU + HEADER + body
+            body = body[:-8] + self.mac(body[:-8])
+        payload = TPDU + (LRI if self.lri else b"") + HEADER + body
         return len(payload).to_bytes(2, "big") + payload
+
+    def mac(self, mab):
+        if self.mac_method == "cup":
+            return ref_cup_mac(self.mak, mab, self.sm4)
+        code = ref_x919(self.mak, mab)
+        return code if self.mac_method == "x9.19" else code[:4].hex().upper().encode()
 
     def send_raw(self, data):
         self.connect().sendall(data)
@@ -178,6 +202,8 @@ class Terminal:
         return buf
 
     def decode(self, payload):
+        self.last_lri = payload[5:38] if payload[5:8] == b"LRI" else b""
+        payload = payload[:5] + payload[5 + len(self.last_lri) :]
         self.last_tpdu, self.last_header = payload[:5], payload[5:11]
         body = payload[11:]
         fields, _ = iso8583.decode(body, SPEC)
@@ -190,11 +216,11 @@ class Terminal:
 
     def mac_ok(self, resp):
         body = resp["_body"]
-        return ref_cup_mac(self.mak, body[:-8], self.sm4) == body[-8:]
+        return self.mac(body[:-8]) == body[-8:]
 
     # -- messages -------------------------------------------------------------------------
 
-    def sign_on(self, mode="004"):
+    def sign_on(self, mode="004", layout=None):
         resp = self.request(
             {
                 "t": "0800",
@@ -206,31 +232,35 @@ class Terminal:
             }
         )
         if resp["39"] == "00":
-            self.load_keys(mode, bytes.fromhex(resp["62"]))
+            self.load_keys(mode, bytes.fromhex(resp["62"]), layout)
             self.batch = int(resp["60"][2:8])
         return resp
 
-    def load_keys(self, mode, f62):
-        """Decrypt the working keys under the TMK and check every check value (spec §3.3)."""
+    def load_keys(self, mode, f62, layout=None):
+        """Decrypt the working keys under the TMK and check every check value (spec §3.3).
+        `layout`: (length, [(key offset, key length, CV offset)...]) instead of the mode's."""
         if self.sm4:
             dec = lambda k: sm4_ecb(self.tmk, k, decrypt=True)  # noqa: E731
             cv = lambda k: sm4_ecb(k, bytes(16))[:4]  # noqa: E731
         else:
             dec = lambda k: des_ecb(self.tmk, k, decrypt=True)  # noqa: E731
             cv = lambda k: des_ecb(k, bytes(8))[:4]  # noqa: E731
-        layout = {
-            "001": [(0, 8, 8), (12, 8, 20)],
-            "003": [(0, 16, 16), (20, 16, 36)],
-            "004": [(0, 16, 16), (20, 8, 36), (40, 16, 56)],
-            "006": [(0, 16, 16), (20, 16, 36), (40, 16, 56)],
-        }[mode]
-        assert len(f62) == {"001": 24, "003": 40, "004": 60, "006": 60}[mode]
+        length, items = layout or (
+            {"001": 24, "003": 40, "004": 60, "006": 60}[mode],
+            {
+                "001": [(0, 8, 8), (12, 8, 20)],
+                "003": [(0, 16, 16), (20, 16, 36)],
+                "004": [(0, 16, 16), (20, 8, 36), (40, 16, 56)],
+                "006": [(0, 16, 16), (20, 16, 36), (40, 16, 56)],
+            }[mode],
+        )
+        assert len(f62) == length
         keys = []
-        for offset, length, cv_at in layout:
-            key = dec(f62[offset : offset + length])
+        for offset, size, cv_at in items:
+            key = dec(f62[offset : offset + size])
             assert cv(key) == f62[cv_at : cv_at + 4], "check value"
             keys.append(key)
-        if mode == "004":
+        if mode == "004" and layout is None:
             assert f62[28:36] == bytes(8)
         self.pik, self.mak = keys[0], keys[1]
         self.tdk = keys[2] if len(keys) > 2 else None
@@ -723,6 +753,125 @@ def test_encrypted_track(host, term):
     assert balance(host) == before - 100
 
 
+# -- acquirer profiles --------------------------------------------------------------------------
+
+
+def test_profile_described_field_62_layout(host):
+    # Spec §7.3's acquirer: 60.3 = 003, 61 bytes (a leading byte, three keys).
+    host.set_profile(TID, signon_layout="PAD1 PIK16 CV4 MAK16 CV4 TDK16 CV4")
+    t = Terminal(host.address)
+    layout = (61, [(1, 16, 17), (21, 16, 37), (41, 16, 57)])
+    resp = t.sign_on("003", layout)
+    assert resp["39"] == "00" and len(resp["62"]) == 2 * 61
+    assert len(t.mak) == 16 and t.tdk is not None
+    assert t.mak.hex().upper() == host.working_keys(TID)["mak"]
+    sale = t.sale(100)
+    assert sale["39"] == "00" and t.mac_ok(sale)
+    host.set_profile(TID, signon_layout="004")  # another code's layout under 60.3 = 001
+    resp = t.sign_on("001", (60, [(0, 16, 16), (20, 8, 36), (40, 16, 56)]))
+    assert resp["39"] == "00" and resp["60"].endswith("001")
+    t.close()
+
+
+@pytest.mark.parametrize("method", ["x9.19", "x9.19-hex"])
+def test_profile_x9_19_mac(host, method):
+    host.set_profile(TID, mac_method=method)
+    t = Terminal(host.address)
+    t.sign_on("003")
+    t.mac_method = method
+    sale = t.sale(100)
+    assert sale["39"] == "00" and t.mac_ok(sale)
+    hexed = all(c in b"0123456789ABCDEF" for c in bytes.fromhex(sale["64"]))
+    assert hexed == (method == "x9.19-hex")
+    t.mac_method = "cup"  # the terminal on the other method: the host says A0
+    assert t.sale(100)["39"] == "A0"
+    t.close()
+
+
+def test_profile_field_60_and_26(host):
+    host.set_profile(TID, field60_length=14, field26="06")
+    t = Terminal(host.address)
+    t.sign_on()
+    assert t.sale(100)["39"] == "00"  # the test terminal sends 14 digits and 06
+    short = t.financial("0200", "000000", "00", "22", 100, pin="123456")
+    short["60"] = short["60"][:8]
+    resp = t.request(short, mac=True)
+    assert resp["39"] == "30"
+    f = t.financial("0200", "000000", "00", "22", 100, pin="123456", extra={"26": "12"})
+    assert t.request(f, mac=True)["39"] == "30"
+    host.set_profile(TID, field60_length=8, field26=None)
+    assert t.sale(100)["39"] == "30"
+    t.close()
+
+
+def test_profile_lri_dial_header(host):
+    host.set_profile(TID, lri=True)
+    t = Terminal(host.address)
+    t.lri = True
+    assert t.sign_on()["39"] == "00" and t.last_lri == LRI  # echoed
+    assert t.sale(100)["39"] == "00"
+    t.lri = False
+    resp = t.sale(100)
+    assert resp["39"] == "30" and t.last_lri == b""
+    host.set_profile(TID, lri=False)
+    t.lri = True
+    resp = t.sale(100)
+    assert resp["39"] == "30" and t.last_lri == LRI  # answered the way it came
+    host.set_profile(TID, lri=None)
+    assert t.sale(100)["39"] == "00"
+    t.close()
+
+
+def test_profile_settlement_flag_of_an_empty_section(host, term):
+    term.sale(1000)
+    host.set_profile(TID, settle_empty_flag="0")
+    resp = term.settle(1000, 1)
+    assert resp["48"][30] == "1" and resp["48"][61] == "0"  # nothing foreign: 0
+    assert host.settlements(TID)[0]["result"] == "balanced"
+    term.batch += 1  # the host moved on too
+    empty = term.settle(0, 0)
+    assert empty["48"][30] == "0" and empty["48"][61] == "0"
+    host.set_fault("settle_error")
+    term.sale(500)
+    resp = term.settle(500, 1)
+    assert resp["48"][30] == "3" and host.settlements(TID)[-1]["result"] == "error"
+
+
+def test_profile_refusals(host):
+    with pytest.raises(HostSimError, match="signon_layout: MAK has no check value after it"):
+        host.set_profile(TID, signon_layout="PIK16 CV4 MAK16")
+    with pytest.raises(HostSimError, match="field60_length must be 8 or 14"):
+        host.set_profile(TID, field60_length=12)
+    with pytest.raises(HostSimError, match="no profile setting mac"):
+        host.set_profile(TID, mac="x9.19")
+    host.add_terminal("87654321", MID, "0123456789ABCDEFFEDCBA9876543210", key_alg="SM4")
+    with pytest.raises(HostSimError, match="a DES MAC: an SM4 terminal uses cup"):
+        host.set_profile("87654321", mac_method="x9.19")
+    assert host.terminal(TID)["mac_method"] == "cup"
+
+
+def test_a_database_from_before_profiles_opens(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    old = sqlite3.connect(db)
+    old.executescript(
+        "CREATE TABLE terminals (tid TEXT PRIMARY KEY, mid TEXT NOT NULL, merchant_name TEXT "
+        "NOT NULL DEFAULT '', tmk TEXT NOT NULL, key_alg TEXT NOT NULL, signon_mode TEXT, batch "
+        "INTEGER NOT NULL DEFAULT 1, last_signon TEXT, signed_on INTEGER NOT NULL DEFAULT 0, "
+        "proc_req TEXT NOT NULL DEFAULT '0', proc_req_persistent INTEGER NOT NULL DEFAULT 0, "
+        "strict_batch INTEGER NOT NULL DEFAULT 0);"
+        "INSERT INTO terminals (tid, mid, tmk, key_alg) VALUES "
+        "('12345678', '123456789012345', '70F2A84CCBC2AE8625CBB0F2C22AB923', '3DES');"
+    )
+    old.commit()
+    old.close()
+    with HostSimulator(str(db), seed=False) as sim:
+        row = sim.terminal(TID)
+        assert row["mac_method"] == "cup" and row["settle_empty_flag"] == "1"
+        assert row["lri"] is None and row["signon_layout"] is None
+
+
 # -- settlement -------------------------------------------------------------------------------
 
 
@@ -843,6 +992,18 @@ def test_fault_decline_and_unbalanced_persistent(host, term):
 def test_fault_api_refuses_nonsense(host):
     with pytest.raises(FaultError):
         host.set_fault("explode")
+    with pytest.raises(FaultError) as exc:
+        host.set_fault("decline", mti="0210")  # an answer's MTI: no request has it
+    assert str(exc.value) == (
+        "unknown request MTI '0210': this host receives 0100, 0200, 0220, 0320, 0400, 0500, "
+        "0620, 0800, 0820"
+    )
+    with pytest.raises(
+        FaultError, match="unknown message type 'sales': this host knows balance, "
+    ):
+        host.set_fault("decline", txn="sales")
+    host.set_fault("decline", txn="reversal")
+    host.set_fault("decline", txn="reversal/sale")
     with pytest.raises(FaultError):
         host.set_fault("decline", code="XYZ")
     with pytest.raises(HostSimError):
@@ -878,7 +1039,7 @@ def test_cli_serves_and_stops(tmp_path):
     cmd = [sys.executable, "-c", code]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     set_fault = subprocess.run(
-        [*cmd, "--db", str(db), "--seed", "--fault", "decline:code=05,mti=0200"],
+        [*cmd, "--db", str(db), "--create", "--seed", "--fault", "decline:code=05,mti=0200"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -918,6 +1079,96 @@ def test_cli_serves_and_stops(tmp_path):
         cwd=ROOT,
     )
     assert "terminal 12345678" in shown.stdout and "sale" in shown.stdout
+
+
+def hostsim_cli_run(*argv, stdin=None):
+    code = (
+        "import argparse, sys; from hostlib.errors import PoskitError; from tools import hostsim"
+        "\np = argparse.ArgumentParser(); hostsim.add_arguments(p)"
+        "\ntry: sys.exit(hostsim.run(p.parse_args(sys.argv[1:])))"
+        "\nexcept PoskitError as e: print('poskit:', e, file=sys.stderr); sys.exit(1)"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        cwd=ROOT,
+        input=stdin,
+    )
+
+
+def test_cli_refuses_a_missing_db_and_unknown_fault_mti(tmp_path):
+    db = tmp_path / "hots.db"  # mistyped
+    out = hostsim_cli_run("--db", str(db), "--listen", "127.0.0.1:0", "--duration", "0")
+    assert out.returncode == 1 and not db.exists()
+    assert f"no simulator database {db}: check the name, or give --create" in out.stderr
+    out = hostsim_cli_run("--db", str(db), "--create", "--fault", "decline:mti=0210")
+    assert out.returncode == 1 and "unknown request MTI '0210': this host receives 0100" in (
+        out.stderr
+    )
+    assert not db.exists()  # refused before anything was made
+    out = hostsim_cli_run("--db", str(db), "--create", "--seed")  # made, and nothing else
+    assert out.returncode == 0 and out.stdout == f"{db}: 1 terminal(s), 6 card(s)\n"
+    out = hostsim_cli_run("--db", str(db), "--fault", "decline:mti=0200")
+    assert out.returncode == 0 and out.stdout == "fault #1 decline on\n"
+    out = hostsim_cli_run("--db", str(db), "--fault", "late:mti=0200,delay=2")
+    assert out.returncode == 0 and out.stdout == "fault #2 late on\n"
+
+
+def test_cli_adds_terminals_and_cards_without_secrets_on_argv(tmp_path):
+    db = tmp_path / "host.db"
+    tmk_file = tmp_path / "tmk.hex"
+    tmk_file.write_text("0123456789ABCDEF FEDCBA9876543210\n")
+    out = hostsim_cli_run(
+        "--db", str(db), "--create", "add-terminal", "--tid", "87654321",
+        "--mid", "123456789012345", "--tmk-file", str(tmk_file), "--name", "SHOP",
+        "--signon-layout", "PAD1 PIK16 CV4 MAK16 CV4 TDK16 CV4", "--field60-length", "14",
+        "--mac-method", "x9.19", "--lri", "yes", "--settle-empty-flag", "0",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("terminal 87654321 merchant 123456789012345 'SHOP' 3DES TMK")
+    assert "signon_layout=PAD1 PIK16 CV4 MAK16 CV4 TDK16 CV4, field60_length=14" in out.stdout
+    assert "mac_method=x9.19, lri=True, settle_empty_flag=0" in out.stdout
+    assert "0123456789ABCDEF" not in out.stdout + out.stderr
+    # The TMK asked for: from standard input when that is not a terminal.
+    out = hostsim_cli_run(
+        "--db", str(db), "add-terminal", "--tid", "11112222", "--mid", "123456789012345",
+        stdin="70F2A84CCBC2AE8625CBB0F2C22AB923\n",
+    )  # fmt: skip
+    assert out.returncode == 0 and "profile: CUP defaults" in out.stdout, out.stderr
+    out = hostsim_cli_run("add-terminal", "--tid", "1", "--mid", "2", "--tmk", "00")
+    assert out.returncode == 2 and "unrecognized arguments: --tmk 00" in out.stderr
+    out = hostsim_cli_run("--db", str(db), "add-card", "--pan", "1", "--expiry", "2", "--pin", "1")
+    assert out.returncode == 2 and "unrecognized arguments: --pin 1" in out.stderr
+    out = hostsim_cli_run("--db", str(db), "set-terminal", "--tid", "87654321", "--lri", "either")
+    assert out.returncode == 0 and "lri=" not in out.stdout
+    out = hostsim_cli_run(
+        "--db", str(db), "add-card", "--pan", "6224242900000170", "--expiry", "2806",
+        "--balance", "1000.00", "--holder", "NEW", stdin="654321\n",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == (
+        "card 622424******0170 exp 2806 active  balance 1,000.00 held 0.00 PIN yes  NEW\n"
+    )
+    assert "654321" not in out.stdout
+    out = hostsim_cli_run(
+        "--db", str(db), "add-card", "--pan", "6224242900000188", "--expiry", "2806", "--no-pin"
+    )
+    assert out.returncode == 0 and "PIN no" in out.stdout
+    out = hostsim_cli_run("--db", str(db), "add-card", "--pan", "62242", "--expiry", "2806",
+                          "--no-pin")  # fmt: skip
+    assert out.returncode == 1 and "PAN must be" in out.stderr
+    listing = hostsim_cli_run("--db", str(db), "terminals")
+    assert [line.split()[1] for line in listing.stdout.splitlines()] == ["11112222", "87654321"]
+    cards = hostsim_cli_run("--db", str(db), "cards").stdout
+    assert "622424******0170" in cards and "622424******0188" in cards
+    with HostSimulator(str(db), seed=False) as sim:
+        assert sim.terminal("87654321")["tmk"] == "0123456789ABCDEFFEDCBA9876543210"
+        assert sim.card("6224242900000170")["pin"] == "654321"
+        assert sim.card("6224242900000170")["balance"] == 100_000
+        assert sim.terminal("87654321")["lri"] is None
 
 
 def test_cli_arguments_parse():

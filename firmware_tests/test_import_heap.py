@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from app import comm, iso8583, keys, params, paramschema, store, txn, txnmsg
+from app import comm, iso8583, keylayout, keys, params, paramschema, store, txn, txnmsg
 from drivers import ethernet, hayes, sim800, sim7600
 from hostlib import build, micropython
 
@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LIMITS = {
     ("app.params",): (3840, 6784),  # imports app.paramschema
     ("app.mac", "app.cipher", "app.seal", "app.keys"): (3264, 5888),
+    # Field 62 layouts (521 / 901): loaded at sign-on, let go once read (test_keys.py).
+    ("app.keys", "app.keylayout"): (560, 960),
     ("app.crc32",): (512, 896),
     ("app.store",): (2944, 4928),  # imports app.crc32
     ("app.iso8583",): (2624, 4608),
@@ -131,6 +133,7 @@ def catalogue(module):
     [
         paramschema,
         keys,
+        keylayout,
         params,
         store,
         txn,
@@ -170,20 +173,22 @@ def test_messages_read_back_whole():
 
 def test_layouts_read_back_as_tuples():
     # docs/keys.md, "Field 62 of the sign-on response".
-    sm4 = (60, "SM4", (("PIK", 0, 16, 16), ("MAK", 20, 16, 36), ("TDK", 40, 16, 56)))
-    assert keys.LAYOUTS == {
-        "001": (24, "DES", (("PIK", 0, 8, 8), ("MAK", 12, 8, 20))),
-        "003": (40, "DES", (("PIK", 0, 16, 16), ("MAK", 20, 16, 36))),
-        "004": (60, "DES", (("PIK", 0, 16, 16), ("MAK", 20, 8, 36), ("TDK", 40, 16, 56))),
+    sm4 = (60, (("PIK", 0, 16, 16, 4), ("MAK", 20, 16, 36, 4), ("TDK", 40, 16, 56, 4)))
+    assert {code: keylayout.parse(code) for code in ("001", "003", "004", "006", "SM4")} == {
+        "001": (24, (("PIK", 0, 8, 8, 4), ("MAK", 12, 8, 20, 4))),
+        "003": (40, (("PIK", 0, 16, 16, 4), ("MAK", 20, 16, 36, 4))),
+        "004": (60, (("PIK", 0, 16, 16, 4), ("MAK", 20, 8, 36, 4), ("TDK", 40, 16, 56, 4))),
         "SM4": sm4,
         "006": sm4,
     }
-    assert keys._layout("005") is None and keys._layout("00") is None
+    for code in ("005", "00", "0040"):
+        with pytest.raises(ValueError, match="is not a sign-on layout"):
+            keylayout.parse(code)
 
 
 def test_schema_rows_read_back():
     schema = paramschema.SCHEMA
-    assert len(schema) == 48 and [row[0] for row in schema] == sorted(row[0] for row in schema)
+    assert len(schema) == 55 and [row[0] for row in schema] == sorted(row[0] for row in schema)
     assert schema[0] == (0x01, "language", paramschema._CHOICE, 0, 0, 0x01, ("zh", "en"))
     apn = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-."
     assert schema[19][:6] == (0x21, "gprs.apn", paramschema._TEXT, 1, 63, 0x21)

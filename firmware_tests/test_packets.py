@@ -155,9 +155,65 @@ def test_golden_key_vector():
     ],
 )
 def test_application_value_messages(name, value, message):
+    # (the acquirer profile's values: test_profile_value_messages)
     with pytest.raises(ParamError) as exc:
         packets.build_parameter_packet(dict(APP, **{name: value}), SERIAL, LINK_KEY, 1, 1)
     assert str(exc.value) == message
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"signon_layout": "PIK16 CV4 MAK16"}, "signon_layout: MAK has no check value after it"),
+        (
+            {"signon_layout": "PIK16 CV4 MAK16 CV4 PIK16 CV4"},
+            "signon_layout: PIK appears twice",
+        ),
+        ({"signon_layout": "CV4 PIK16 CV4 MAK8 CV4"}, "signon_layout: CV4 is not after a key"),
+        (
+            {"signon_layout": "PIK12 CV4 MAK8 CV4"},
+            "signon_layout: PIK12: keys are 8, 16 or 24 bytes, check values 2 to 8, fillers 1 "
+            "to 64",
+        ),
+        ({"signon_layout": "TDK16 CV4 MAK8 CV4"}, "signon_layout: a layout needs a PIK and a MAK"),
+        (
+            {"signon_layout": "002"},
+            "signon_layout: 002 is not a sign-on layout: 001, 003, 004, 006 or a description",
+        ),
+        ({"field60_length": 14}, "field60_length: must be text, got 14"),
+        (
+            {"field60_capability": "600"},
+            "field60_capability: sent only with field60_length 14, got 8",
+        ),
+        ({"mac_method": "x9.9"}, "mac_method: must be one of cup, x9.19, x9.19-hex; got x9.9"),
+        (
+            {"key_algorithm": "SM4", "signon_mode": "006", "mac_method": "x9.19-hex"},
+            "mac_method: x9.19-hex is a DES MAC; key_algorithm SM4 needs cup",
+        ),
+        (
+            {"key_algorithm": "SM4", "signon_mode": "006", "signon_layout": "001"},
+            "signon_layout: PIK8: SM4 keys are 16 bytes",
+        ),
+        ({"empty_batch": "never"}, "empty_batch: must be one of ask, refuse, send; got never"),
+    ],
+)
+def test_profile_value_messages(changes, message):
+    with pytest.raises(ParamError) as exc:
+        packets.build_parameter_packet(dict(APP, **changes), SERIAL, LINK_KEY, 1, 1)
+    assert str(exc.value) == message
+
+
+def test_profile_layouts_as_the_terminal_reads_them():
+    assert packets.key_layout("004") == (
+        60,
+        [("PIK", 0, 16, 16, 4), ("MAK", 20, 8, 36, 4), ("TDK", 40, 16, 56, 4)],
+    )
+    length, keys = packets.key_layout("PAD1 PIK16 CV4 MAK16 CV4 TDK16 CV4")
+    assert length == 61 and keys[-1] == ("TDK", 41, 16, 57, 4)
+    body = packets.encode_parameters(
+        dict(APP, signon_layout="PAD1 PIK16 CV4 MAK16 CV4 TDK16 CV4", field60_length="14"), 1
+    )
+    assert packets.decode_parameters(body, 1)["signon_layout"].startswith("PAD1 ")
 
 
 def terminal(**changes):
@@ -343,6 +399,33 @@ def test_job_errors_name_file_table_and_field(old, new, message):
     assert message in str(exc.value)
 
 
+def test_job_acquirer_profile():
+    # Numbers as the acquirer's documents print them; the rest as the names say.
+    text = EXAMPLE.read_text().replace(
+        'header_subversion = "310000"\n',
+        'header_subversion = "310000"\n'
+        'signon_layout = "PAD1 PIK16 CV4 MAK16 CV4 TDK16 CV4"\n'
+        "field60_length = 14\n"
+        'field60_capability = "600"\n'
+        "pin_capture_code = 6\n"
+        'mac_method = "x9.19"\n'
+        'empty_batch = "send"\n'
+        'batch_end = "unbalanced"\n',
+        1,
+    )
+    app = jobs.loads(text).applications[1]
+    assert (app["field60_length"], app["pin_capture_code"]) == ("14", "06")
+    body = packets.encode_parameters(app, 1)
+    decoded = packets.decode_parameters(body, 1)
+    assert decoded["mac_method"] == "x9.19" and decoded["batch_end"] == "unbalanced"
+    bad = text.replace('"PAD1 PIK16 CV4 MAK16 CV4 TDK16 CV4"', '"PAD1 PIK16 CV4 MAK16"')
+    with pytest.raises(jobs.JobError) as exc:
+        jobs.loads(bad)
+    assert str(exc.value) == (
+        "job.toml: [[application]] 1 (CUP): signon_layout: MAK has no check value after it"
+    )
+
+
 def test_job_defaults():
     job = jobs.loads(
         """
@@ -366,6 +449,8 @@ tmk_slot = 0
     assert job.terminal["receive_timeout"] == 60 and job.terminal["language"] == "zh"
     assert job.applications[1]["key_algorithm"] == "3DES"
     assert job.applications[1]["signon_mode"] == "004"
+    for name in ("signon_layout", "field60_length", "mac_method", "empty_batch", "batch_end"):
+        assert name not in job.applications[1]  # the profile: absent unless the acquirer says
     with pytest.raises(jobs.JobError, match="no application 3"):
         job.packets(SERIAL, LINK_KEY, 1, app_index=3)
 

@@ -142,6 +142,14 @@ interesting_bytes = st.one_of(
             b"\xc9",
             b"\x80",
             b"\xff\xfe",
+            b"PAD1 PIK16 CV4 MAK16 CV4 TDK16 CV4",
+            b"PIK16 CV4 MAK16",
+            b"PIK8 CV2 MAK8 PAD8 CV8",
+            b"004",
+            b"14",
+            b"601",
+            b"x9.19",
+            b"refuse",
         ]
     ),
 )

@@ -185,8 +185,8 @@ def host_totals(host, batch: int) -> list:
     return [t["debit_amount"], t["debit_count"], t["credit_amount"], t["credit_count"]]
 
 
-def settle_balanced(term, host) -> dict:
-    result = approved(term("settlement"))
+def settle_balanced(term, host, confirmed=False) -> dict:
+    result = approved(term("settlement", confirmed=confirmed))
     settlement = result["settlement"]
     assert settlement["balanced"], result
     assert settlement["terminal"] == host_totals(host, settlement["batch"])
@@ -261,6 +261,10 @@ def test_every_transaction_type(terminal, host):
     assert result["settlement"]["batch"] == 1
     off = approved(term("sign_off"))
     assert off["batch"] == 2  # advanced after settlement
+    # Signed off: nothing goes until a sign-on.
+    refused = term("sale_void", trace=big["stan"], supervisor=SUPERVISOR)
+    assert refused["error"] == "signed_off" and refused["message_zh"] == "已签退,请先签到"
+    approved(term("sign_on"))
     # The journal was cleared: nothing left to void.
     gone = term("sale_void", trace=big["stan"], supervisor=SUPERVISOR)
     assert gone["error"] == "not_found"
@@ -414,7 +418,8 @@ def test_declines_leave_nothing_to_reverse(terminal, host, kind):
     if kind == "sale_void":
         # The original still stands and can be voided once the host agrees.
         approved(term(**request))
-    settle_balanced(term, host)
+    # A declined sale or pre-authorisation leaves the batch empty: the cashier confirms.
+    settle_balanced(term, host, confirmed=kind != "sale_void")
 
 
 def test_insufficient_funds_message(terminal, host):

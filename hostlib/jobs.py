@@ -120,6 +120,11 @@ def application_parameters(table: dict, terminal: dict) -> dict:
         values["signon_mode"] = SIGNON_FOR_ALGORITHM[values["key_algorithm"]]
     if "tpdu" in values:
         values["tpdu"] = _tpdu(values["tpdu"])
+    # Numbers the acquirer's documents print as numbers, carried as the text of a choice.
+    for name, form in (("field60_length", "%d"), ("pin_capture_code", "%02d")):
+        value = values.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            values[name] = form % value
     return values
 
 

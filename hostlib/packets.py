@@ -185,6 +185,7 @@ class Field:
 
 T, A = "terminal", "application"
 ALGORITHMS = ("DES", "3DES", "SM4")
+MAC_METHODS = ("cup", "x9.19", "x9.19-hex")
 
 FIELDS = (
     Field(0x01, "language", T, "choice", choices=("zh", "en")),
@@ -234,6 +235,14 @@ FIELDS = (
     Field(0x47, "header_version", A, "text", 4, 4, chars=DIGITS),
     Field(0x48, "header_subversion", A, "text", 6, 6, chars=DIGITS),
     Field(0x49, "tpdu", A, "tpdu", optional=True),
+    # The acquirer profile (docs/iso8583.md §12): absent, today's CUP behaviour.
+    Field(0x4A, "signon_layout", A, "text", 3, 64, chars=PRINTABLE, optional=True),
+    Field(0x4B, "field60_length", A, "choice", choices=("8", "14"), optional=True),
+    Field(0x4C, "field60_capability", A, "text", 3, 3, chars=DIGITS, optional=True),
+    Field(0x4D, "pin_capture_code", A, "choice", choices=("12", "06"), optional=True),
+    Field(0x4E, "mac_method", A, "choice", choices=MAC_METHODS, optional=True),
+    Field(0x4F, "empty_batch", A, "choice", choices=("ask", "refuse", "send"), optional=True),
+    Field(0x50, "batch_end", A, "choice", choices=("always", "unbalanced"), optional=True),
     Field(0x80, "job_reference", T, "text", 0, 32, chars=PRINTABLE, optional=True),
 )
 
@@ -497,6 +506,19 @@ def check_set(values: Mapping, app_index: int) -> None:
             raise ParamError(
                 "signon_mode: %s is a DES/3DES sign-on; key_algorithm SM4 needs 006" % mode
             )
+        if "signon_layout" in values:
+            try:
+                key_layout(values["signon_layout"], sm4=algorithm == "SM4")
+            except ValueError as exc:
+                raise ParamError("signon_layout: %s" % exc) from None
+        if "field60_capability" in values and values.get("field60_length") != "14":
+            raise ParamError(
+                "field60_capability: sent only with field60_length 14, got %s"
+                % values.get("field60_length", "8")
+            )
+        mac = values.get("mac_method", "cup")
+        if mac != "cup" and algorithm == "SM4":
+            raise ParamError("mac_method: %s is a DES MAC; key_algorithm SM4 needs cup" % mac)
         return
     static_given = any(n in values for n in ("ethernet.ip", "ethernet.mask", "ethernet.gateway"))
     static_needed = not values.get("ethernet.dhcp") or static_given
@@ -540,6 +562,65 @@ def check_set(values: Mapping, app_index: int) -> None:
                 "ethernet.gateway: %s is not in the network of %s/%s"
                 % (gateway, ip, values["ethernet.mask"])
             )
+
+
+# Field 62 layouts of the sign-on answer (spec §3.3), as the 60.3 codes fix them; any other is
+# described in the same words (docs/keys.md).
+FIXED_LAYOUTS = {
+    "001": "PIK8 CV4 MAK8 CV4",
+    "003": "PIK16 CV4 MAK16 CV4",
+    "004": "PIK16 CV4 MAK8 PAD8 CV4 TDK16 CV4",
+    "006": "PIK16 CV4 MAK16 CV4 TDK16 CV4",
+}
+_LAYOUT_ITEM = re.compile(r"(PIK|MAK|TDK|CV|PAD)([1-9][0-9]*)\Z")
+
+
+def key_layout(spec: str, sm4: bool = False) -> tuple[int, list[tuple[str, int, int, int, int]]]:
+    """The field 62 layout `spec` names (a 60.3 code, "SM4" = 006, or a description such as
+    "PAD1 PIK16 CV4 MAK16 CV4 TDK16 CV4"): (field length, [(usage, key offset, key length, CV
+    offset, CV length)] in field order). ValueError, worded as the terminal words it, for
+    anything it would refuse."""
+    if spec == "SM4":
+        spec = "006"
+    if spec.isdigit():
+        if spec not in FIXED_LAYOUTS:
+            raise ValueError(
+                "%s is not a sign-on layout: 001, 003, 004, 006 or a description" % spec
+            )
+        spec = FIXED_LAYOUTS[spec]
+    keys: list[list] = []
+    offset = 0
+    waiting: list | None = None
+    for item in spec.split():
+        match = _LAYOUT_ITEM.match(item)
+        if not match:
+            raise ValueError("%s is not PIK, MAK, TDK, CV or PAD and a length in bytes" % item)
+        name, size = match.group(1), int(match.group(2))
+        limits = {"PAD": range(1, 65), "CV": range(2, 9)}.get(name, (8, 16, 24))
+        if size not in limits:
+            raise ValueError(
+                "%s: keys are 8, 16 or 24 bytes, check values 2 to 8, fillers 1 to 64" % item
+            )
+        if name == "CV":
+            if waiting is None:
+                raise ValueError("%s is not after a key" % item)
+            waiting[3:5] = [offset, size]
+            waiting = None
+        elif name != "PAD":
+            if sm4 and size != 16:
+                raise ValueError("%s: SM4 keys are 16 bytes" % item)
+            if waiting is not None:
+                raise ValueError("%s has no check value after it" % waiting[0])
+            if any(key[0] == name for key in keys):
+                raise ValueError("%s appears twice" % name)
+            waiting = [name, offset, size, 0, 0]
+            keys.append(waiting)
+        offset += size
+    if waiting is not None:
+        raise ValueError("%s has no check value after it" % waiting[0])
+    if not {"PIK", "MAK"} <= {key[0] for key in keys}:
+        raise ValueError("a layout needs a PIK and a MAK")
+    return offset, [tuple(key) for key in keys]
 
 
 def _unknown(name: str, app_index: int) -> ParamError:

@@ -1,9 +1,17 @@
 """`poskit hostsim`: run the acquirer host simulator (a CUP POSP) for terminals to test
-against, or change the faults / show the state of a simulator database.
+against, or set up / change / show the state of a simulator database.
 
-    poskit hostsim --listen 127.0.0.1:5000 [--db FILE] [--seed] [--fault KIND[:opts]]...
+    poskit hostsim --listen 127.0.0.1:5000 [--db FILE [--create]] [--seed] [--fault SPEC]...
     poskit hostsim --db FILE --fault decline:code=51,mti=0200   # switch a fault on a running
     poskit hostsim --db FILE --show                             # simulator, or look at it
+    poskit hostsim --db FILE add-terminal --tid T --mid M [--tmk-file F] [profile...]
+    poskit hostsim --db FILE set-terminal --tid T [profile...]  # its acquirer profile
+    poskit hostsim --db FILE add-card --pan P --expiry YYMM [--pin-file F | --no-pin] ...
+    poskit hostsim --db FILE terminals | cards
+
+A --db that does not exist is refused unless --create is given (a mistyped name would
+otherwise start an empty host). A TMK or a PIN never comes on the command line: from a file,
+or asked for without echo (read from standard input when that is not a terminal).
 
 One log line per message: MTI, processing code, STAN, terminal, type, amount, masked PAN,
 response code. PIN blocks, tracks and keys are never printed.
@@ -12,13 +20,107 @@ response code. PIN blocks, tracks and keys are never printed.
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import sys
 import time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
-from hostlib.hostsim import FAULT_KINDS, HostSimError, HostSimulator, faults, mask_pan
+from hostlib.hostsim import (
+    FAULT_KINDS,
+    PROFILE_DEFAULTS,
+    HostSimError,
+    HostSimulator,
+    check_fault,
+    faults,
+    mask_pan,
+)
 
 HELP = "run the acquirer host simulator (CUP POSP on TCP) with test cards and switchable faults"
+
+
+def _profile_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group(
+        "acquirer profile (docs/hostsim.md, Profiles; left off: as CUP usually does)"
+    )
+    group.add_argument(
+        "--signon-layout",
+        metavar="LAYOUT",
+        help='field 62 of the sign-on answer: a 60.3 code or a layout, e.g. "PAD1 PIK16 CV4 '
+        'MAK16 CV4 TDK16 CV4"; "mode": the one of 60.3',
+    )
+    group.add_argument(
+        "--field60-length",
+        choices=("8", "14", "any"),
+        help="digits of field 60 a financial request must carry (any: either)",
+    )
+    group.add_argument(
+        "--field26", choices=("12", "06", "any"), help="field 26 when a PIN is sent"
+    )
+    group.add_argument("--mac-method", choices=("cup", "x9.19", "x9.19-hex"))
+    group.add_argument(
+        "--lri",
+        choices=("yes", "no", "either"),
+        help="the terminal's frames carry the 33-byte LRI dial header",
+    )
+    group.add_argument(
+        "--settle-empty-flag",
+        metavar="DIGIT",
+        help="the 0510 flag of a section with no transactions (default 1; some hosts 0)",
+    )
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="hostsim_command", metavar="COMMAND")
+    where = argparse.ArgumentParser(add_help=False)
+    # --db may also come after the command; SUPPRESS keeps one given before it.
+    where.add_argument("--db", default=argparse.SUPPRESS, metavar="FILE", help=argparse.SUPPRESS)
+    where.add_argument(
+        "--create", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    # allow_abbrev off: "--tmk HEX" must be refused, not taken for --tmk-file.
+    p = sub.add_parser(
+        "add-terminal",
+        parents=[where],
+        allow_abbrev=False,
+        help="register (or replace) a terminal: TID, MID, TMK from a file or asked for",
+    )
+    p.add_argument("--tid", required=True, help="terminal id, 8 characters (field 41)")
+    p.add_argument("--mid", required=True, help="merchant id, 15 characters (field 42)")
+    p.add_argument("--name", default="", help="merchant name")
+    p.add_argument(
+        "--tmk-file",
+        metavar="FILE",
+        help="the TMK in hex in a file (else asked for without echo)",
+    )
+    p.add_argument("--key-alg", choices=("DES", "3DES", "SM4"), help="default: by TMK length")
+    p.add_argument("--signon-mode", choices=("001", "003", "004", "006"), help="only this one")
+    p.add_argument("--batch", type=int, default=1, help="the host's batch (default 1)")
+    p.add_argument("--strict-batch", action="store_true", help="answer 77 to another batch")
+    _profile_options(p)
+    p = sub.add_parser(
+        "set-terminal", parents=[where], help="change a terminal's acquirer profile"
+    )
+    p.add_argument("--tid", required=True)
+    _profile_options(p)
+    sub.add_parser("terminals", parents=[where], help="list the terminals and their profiles")
+    p = sub.add_parser(
+        "add-card",
+        parents=[where],
+        allow_abbrev=False,
+        help="add (or replace) a test card: PAN, expiry, PIN from a file or asked for",
+    )
+    p.add_argument("--pan", required=True, help="card number, 13 to 19 digits")
+    p.add_argument("--expiry", required=True, metavar="YYMM")
+    p.add_argument("--pin-file", metavar="FILE", help="the PIN in a file (else asked for)")
+    p.add_argument("--no-pin", action="store_true", help="a card that needs no PIN")
+    p.add_argument("--balance", default="0", help="yuan, e.g. 1000.00 (default 0)")
+    p.add_argument("--limit", help="yuan per transaction (default: none)")
+    p.add_argument("--status", choices=("active", "blocked", "lost", "stolen"), default="active")
+    p.add_argument("--holder", default="", help="a name to recognise it by")
+    p.add_argument("--track2", help="track 2 (default: PAN=YYMM201)")
+    sub.add_parser("cards", parents=[where], help="list the test cards")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +139,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--db",
         default=":memory:",
         metavar="FILE",
-        help="SQLite state file (default: in memory, seeded, gone at exit)",
+        help="SQLite state file (default: in memory, seeded, gone at exit); it must exist "
+        "unless --create is given",
+    )
+    parser.add_argument(
+        "--create",
+        action="store_true",
+        help="make the --db file if it does not exist (without --listen: make it and exit)",
     )
     parser.add_argument(
         "--seed",
@@ -68,6 +176,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="close a connection silent for this long (default %(default)s)",
     )
+    _subcommands(parser)
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -79,18 +188,9 @@ def _address(text: str) -> tuple[str, int]:
 
 def _show(sim: HostSimulator) -> None:
     for t in sim.store.terminals():
-        keys = sim.working_keys(t["tid"])
-        print(
-            f"terminal {t['tid']} merchant {t['mid']} {t['merchant_name']!r} {t['key_alg']} TMK, "
-            f"batch {t['batch']:06d}, "
-            + (f"signed on ({keys['mode']})" if keys else "not signed on")
-        )
+        print(_terminal_line(sim, t))
     for c in sim.store.cards():
-        print(
-            f"card {mask_pan(c['pan'])} exp {c['expiry']} {c['status']:7} "
-            f"balance {c['balance'] / 100:,.2f} held {c['held'] / 100:,.2f} "
-            f"PIN {'yes' if c['pin'] else 'no'}  {c['holder']}"
-        )
+        print(_card_line(c))
     for f in sim.faults():
         print(
             f"fault #{f['id']} {f['kind']} tid={f['tid'] or '*'} mti={f['mti'] or '*'} "
@@ -107,23 +207,162 @@ def _show(sim: HostSimulator) -> None:
         print(f"settlement {s['tid']} batch {s['batch']:06d} {s['result']} at {s['at']}")
 
 
+def _secret(path: str | None, prompt: str, what: str) -> str:
+    # A TMK or a PIN: from a file, asked for without echo, or a line of a piped stdin.
+    if path:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise HostSimError(f"cannot read the {what} file {path}: {exc.strerror}") from None
+    elif sys.stdin.isatty():
+        text = getpass.getpass(prompt)
+    else:
+        text = sys.stdin.readline()
+    text = "".join(text.split())
+    if not text:
+        raise HostSimError(f"no {what} given")
+    return text
+
+
+def _fen(text: str | None, what: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise HostSimError(f"{what} {text!r} is not a number of yuan (e.g. 1000.00)") from None
+    if value < 0 or value != value.quantize(Decimal("0.01")):
+        raise HostSimError(f"{what} {text!r}: yuan, at least 0, at most 2 decimals")
+    return int(value * 100)
+
+
+def _profile(args: argparse.Namespace) -> dict:
+    # The profile options given, in the simulator's terms.
+    given = {}
+    if args.signon_layout is not None:
+        given["signon_layout"] = None if args.signon_layout == "mode" else args.signon_layout
+    if args.field60_length is not None:
+        given["field60_length"] = (
+            None if args.field60_length == "any" else int(args.field60_length)
+        )
+    if args.field26 is not None:
+        given["field26"] = None if args.field26 == "any" else args.field26
+    if args.mac_method is not None:
+        given["mac_method"] = args.mac_method
+    if args.lri is not None:
+        given["lri"] = {"yes": True, "no": False}.get(args.lri)
+    if args.settle_empty_flag is not None:
+        given["settle_empty_flag"] = args.settle_empty_flag
+    return given
+
+
+def _describe_profile(row: dict) -> str:
+    changed = []
+    for name, default in PROFILE_DEFAULTS.items():
+        value = row[name]
+        if name == "lri" and value is not None:
+            value = bool(value)
+        if value != default:
+            changed.append(f"{name}={value}")
+    return ", ".join(changed) or "CUP defaults"
+
+
+def _terminal_line(sim: HostSimulator, t: dict) -> str:
+    keys = sim.working_keys(t["tid"])
+    return (
+        f"terminal {t['tid']} merchant {t['mid']} {t['merchant_name']!r} {t['key_alg']} TMK, "
+        f"batch {t['batch']:06d}, "
+        + (f"signed on ({keys['mode']})" if keys else "not signed on")
+        + f"; profile: {_describe_profile(t)}"
+    )
+
+
+def _card_line(c: dict) -> str:
+    return (
+        f"card {mask_pan(c['pan'])} exp {c['expiry']} {c['status']:7} "
+        f"balance {c['balance'] / 100:,.2f} held {c['held'] / 100:,.2f} "
+        f"PIN {'yes' if c['pin'] else 'no'}  {c['holder']}"
+    ).rstrip()
+
+
+def _command(sim: HostSimulator, args: argparse.Namespace) -> int:
+    command = args.hostsim_command
+    if command == "add-terminal":
+        tmk = _secret(args.tmk_file, "TMK (hex, not echoed): ", "TMK")
+        sim.add_terminal(
+            args.tid,
+            args.mid,
+            tmk,
+            name=args.name,
+            key_alg=args.key_alg,
+            signon_mode=args.signon_mode,
+            batch=args.batch,
+            strict_batch=args.strict_batch,
+            **_profile(args),
+        )
+        print(_terminal_line(sim, sim.terminal(args.tid)))
+    elif command == "set-terminal":
+        sim.set_profile(args.tid, **_profile(args))
+        print(_terminal_line(sim, sim.terminal(args.tid)))
+    elif command == "terminals":
+        for t in sim.store.terminals():
+            print(_terminal_line(sim, t))
+    elif command == "add-card":
+        if args.no_pin and args.pin_file:
+            raise HostSimError("--no-pin and --pin-file: one or the other")
+        pin = None if args.no_pin else _secret(args.pin_file, "card PIN (not echoed): ", "PIN")
+        sim.add_card(
+            args.pan,
+            expiry=args.expiry,
+            pin=pin,
+            balance=_fen(args.balance, "--balance") or 0,
+            track2=args.track2,
+            status=args.status,
+            txn_limit=_fen(args.limit, "--limit"),
+            holder=args.holder,
+        )
+        print(_card_line(sim.card(args.pan)))
+    else:  # cards
+        for c in sim.store.cards():
+            print(_card_line(c))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     memory = args.db == ":memory:"
-    configure_only = args.listen is None and (args.fault or args.clear_faults or args.show)
+    command = getattr(args, "hostsim_command", None)
+    if not memory and not args.create and not Path(args.db).exists():
+        raise HostSimError(
+            f"no simulator database {args.db}: check the name, or give --create to make one"
+        )
+    if command is not None and memory:
+        raise HostSimError(f"{command} needs --db FILE: an in-memory host forgets it at exit")
+    configure_only = args.listen is None and (
+        args.fault or args.clear_faults or args.show or args.create
+    )
     if configure_only and memory:
         raise HostSimError("--fault/--clear-faults/--show without --listen need --db FILE")
     specs = [faults.parse_spec(s) for s in args.fault]
+    for spec in specs:
+        check_fault(**spec)  # before the database is opened (or made): a mistake changes nothing
     host, port = _address(args.listen or "127.0.0.1:5000")
     sim = HostSimulator(
         args.db, host=host, port=port, seed=memory or args.seed, idle_timeout=args.idle_timeout
     )
     try:
+        if command is not None:
+            return _command(sim, args)
         if args.clear_faults:
             sim.clear_faults()
         for spec in specs:
             fid = sim.set_fault(**spec)
             print(f"fault #{fid} {spec['kind']} on")
         if configure_only:
+            if args.create and not memory:
+                print(
+                    f"{args.db}: {len(sim.store.terminals())} terminal(s), "
+                    f"{len(sim.store.cards())} card(s)"
+                )
             if args.show:
                 _show(sim)
             return 0

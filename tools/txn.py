@@ -194,7 +194,14 @@ def _command_parsers(sub) -> None:
         ("echo", "echo test (0820/301)"),
         ("settle", "settle the batch (0500), batch upload when unbalanced"),
     ):
-        sub.add_parser(name, help=text, description=text)
+        p = sub.add_parser(name, help=text, description=text)
+        if name == "settle":
+            p.add_argument(
+                "--empty",
+                action="store_true",
+                help="settle a batch with no transactions (zero totals) without being asked, "
+                "where the application's empty_batch parameter is ask",
+            )
     p = sub.add_parser("balance", help="balance inquiry")
     _card_options(p, True)
     for name, text in (("sale", "sale (消费)"), ("preauth", "pre-authorisation (预授权)")):
@@ -316,6 +323,8 @@ def _request(args: argparse.Namespace, base: Path | None = None, label: str = ""
     if name == "reprint":
         req.update(trace=args.trace, copy=args.copy)
         return req
+    if getattr(args, "empty", False):
+        req["confirmed"] = True
     if getattr(args, "amount", None) is not None:
         req["amount"] = args.amount
     track2 = _secret(args, "card", "card's track 2", base, label + "card track 2 (not echoed): ")
@@ -426,6 +435,8 @@ def _show(result: dict, lines: list[bytes], out) -> None:
     name = result["kind"]
     if result.get("approved"):
         state = "APPROVED"
+    elif result.get("error") in ("confirm_empty", "empty_batch"):
+        state = "NOT SENT"
     elif result.get("error"):
         state = "FAILED"
     else:
@@ -495,9 +506,15 @@ def _show(result: dict, lines: list[bytes], out) -> None:
 
 
 def _run_device(
-    state: TerminalState, conf: dict, requests: list[dict], args, env: dict | None = None
+    state: TerminalState,
+    conf: dict,
+    requests: list[dict],
+    args,
+    env: dict | None = None,
+    results: list | None = None,
 ) -> int:
-    """Run the requests on the device; print results as they come. Exit status."""
+    """Run the requests on the device; print results as they come (and add them to
+    `results`). Exit status."""
     per_request = (conf.get("timeout_ms") or 120_000) / 1000 * 6 + 30
     limit = 60 + per_request * len(requests)
     proc = state.popen(_RUN, heap=args.heap, env=env)
@@ -533,6 +550,8 @@ def _run_device(
             if tag == "@R":
                 flush()
                 result = json.loads(rest)
+                if results is not None:
+                    results.append(result)
                 done += 1
                 if not result.get("approved"):
                     failed += 1
@@ -708,10 +727,26 @@ def run(args: argparse.Namespace) -> int:
     if emulator is None and host is not None:
         conf["host"], conf["port"] = host  # plain TCP
     try:
-        return _run_device(state, conf, requests, args, env)
+        results: list = []
+        status = _run_device(state, conf, requests, args, env, results)
+        if _settle_empty(results):
+            status = _run_device(state, conf, [dict(requests[-1], confirmed=True)], args, env)
+        return status
     finally:
         if emulator is not None:
             emulator.stop()
+
+
+def _settle_empty(results: list) -> bool:
+    """Whether to settle again with zero totals: the terminal asked about an empty batch
+    (its empty_batch parameter is ask) and the person at this keyboard says yes. Without a
+    keyboard (a pipe, a script) nobody is asked: not settled."""
+    if not results or results[-1].get("error") != "confirm_empty":
+        return False
+    if not sys.stdin.isatty():
+        print("not settled: nobody to ask; `settle --empty` settles it anyway", file=sys.stderr)
+        return False
+    return input("settle with zero totals? [y/N] ").strip().lower() in ("y", "yes")
 
 
 if __name__ == "__main__":  # pragma: no cover - `poskit txn` is the way in

@@ -18,9 +18,10 @@ refused key leaves the stored keys as they were. Nothing here prints, logs or re
 key, except `combine_components` (the caller stores it and wipes it); the cipher objects
 handed out keep key schedules, not raw keys.
 
-Memory: the field 62 layouts and the messages are single text literals (_LAYOUTS,
-_MESSAGES) read when needed, and stored entries are indexed by int, not tuple: a module's
-tuples and string literals are built on the heap when it loads, used or not.
+Memory: the messages are one text literal (_MESSAGES) read when needed, the field 62
+layouts live in app.keylayout (imported at sign-on), and stored entries are indexed by int,
+not tuple: a module's tuples and string literals are built on the heap when it loads, used or
+not.
 """
 
 import binascii
@@ -62,53 +63,6 @@ _COMPONENTS = const(0x43)  # 'C' set_tmk_from_components
 _KEY_BLOCK = const(0x42)  # 'B' load_tmk_tr31
 _SIGN_ON = const(0x53)  # 'S' load_working_keys
 
-# Field 62 of the sign-on response, one line per 60.3 code: the field's length, the key
-# family, then per key its usage, the offset of the encrypted key, the key length and the
-# offset of its 4-byte check value. Keys are ECB-encrypted under the TMK; CV = first 4 bytes
-# of E_key(zero block), clear key. Family "DES" means DES for 8-byte keys, 3DES (2-key) for
-# 16-byte keys. Text, read by _layout() on a sign-on: as a dict of tuples this table kept
-# 1.3 KB of heap from import on (64-bit unix port), a literal stays in flash.
-_LAYOUTS = (
-    # 24 bytes: PIK(8) CV(4) MAK(8) CV(4)
-    "001 24 DES PIK 0 8 8 MAK 12 8 20\n"
-    # 40 bytes: PIK(16) CV(4) MAK(16) CV(4); spec: UNCONFIRMED that the MAK is really 16 here.
-    "003 40 DES PIK 0 16 16 MAK 20 16 36\n"
-    # 60 bytes: PIK(16) CV(4) MAK(8)+00x8 CV(4) TDK(16) CV(4): the MAK is single length. The 8
-    # filler bytes are not checked (S2 sends zeros, S1 reads the MAK as K||K and ignores them).
-    "004 60 DES PIK 0 16 16 MAK 20 8 36 TDK 40 16 56\n"
-    # SM4 (60.3 = 006 in S2 only): UNCONFIRMED, a parameterised assumption. Taken as the 004
-    # layout with whole 16-byte SM4 keys, CV = first 4 bytes of SM4_key(0^16). An acquirer that
-    # differs gets its own line here, or passes `layout=` to load_working_keys.
-    "SM4 60 SM4 PIK 0 16 16 MAK 20 16 36 TDK 40 16 56\n"
-    "006 60 SM4 PIK 0 16 16 MAK 20 16 36 TDK 40 16 56"  # = SM4
-)
-
-
-def _layout(mode):
-    # The layout of 60.3 code `mode` as load_working_keys takes it: (length, family,
-    # ((usage, offset, key length, CV offset), ...)); None for an unknown code.
-    for line in _LAYOUTS.split("\n"):
-        fields = line.split()
-        if fields[0] == mode:
-            keys = []
-            for i in range(3, len(fields), 4):
-                usage, offset, size, cv_offset = fields[i : i + 4]
-                keys.append((usage, int(offset), int(size), int(cv_offset)))
-            return int(fields[1]), fields[2], tuple(keys)
-    return None
-
-
-def __getattr__(name):
-    # keys.LAYOUTS, {60.3 code: layout} as docs/keys.md shows it, built when asked for.
-    if name != "LAYOUTS":
-        raise AttributeError(name)
-    layouts = {}
-    for line in _LAYOUTS.split("\n"):
-        code = line.split()[0]
-        layouts[code] = _layout(code)
-    return layouts
-
-
 # Messages, numbered from 0 by _M_* and formatted by _message(). One literal: each string
 # literal of a module is a heap object from import on (40 bytes on the 64-bit unix port,
 # 20 on the ESP32), and these were 1.4 KB. None ever contains key material.
@@ -136,15 +90,15 @@ _M_SLOT = const(20)
 _M_ZERO_KEY = const(21)
 _M_TMK_CHECK = const(22)
 _M_UNCONFIRMED = const(23)
-_M_MODE = const(24)
-_M_FIELD62 = const(25)
-_M_NO_TMK = const(26)
-_M_FAMILY = const(27)
-_M_CHECK_FAILED = const(28)
-_M_USAGE = const(29)
-_M_NOT_SIGNED_ON = const(30)
-_M_STORED_TMK = const(31)
-_M_STORED_WORKING = const(32)
+_M_FIELD62 = const(24)
+_M_NO_TMK = const(25)
+_M_FAMILY = const(26)
+_M_CHECK_FAILED = const(27)
+_M_USAGE = const(28)
+_M_NOT_SIGNED_ON = const(29)
+_M_STORED_TMK = const(30)
+_M_STORED_WORKING = const(31)
+_M_HALVES = const(32)
 _MESSAGES = (
     "|%s must be an even number of hex digits"  # _M_ODD_HEX
     "|%s is not hex"  # _M_NOT_HEX
@@ -170,7 +124,6 @@ _MESSAGES = (
     "|a master key of all zeros is refused"  # _M_ZERO_KEY
     "|key check failed: TMK has KCV %s, expected %s"  # _M_TMK_CHECK
     "|the combined key's check value must be confirmed"  # _M_UNCONFIRMED
-    "|unknown sign-on key mode %r"  # _M_MODE
     "|field 62 must be %d bytes for key mode %s, got %d"  # _M_FIELD62
     "|no master key in slot %d of application %d"  # _M_NO_TMK
     "|key mode %s needs %s master key; slot %d holds %s"  # _M_FAMILY
@@ -179,6 +132,7 @@ _MESSAGES = (
     "|no %s for application %d: sign on first"  # _M_NOT_SIGNED_ON
     "|stored TMK in slot %d of application %d"  # _M_STORED_TMK
     "|stored %s of application %d"  # _M_STORED_WORKING
+    "|X9.19 needs a DES key of 8 or 16 bytes, not %s of %d"  # _M_HALVES
     "|"
 )
 
@@ -409,8 +363,9 @@ class KeyStore:
             _wipe(plain)
         return bytes(meta) + bytes((len(sealed),)) + sealed
 
-    def _open(self, entry):
-        # The key of `entry` as a cipher object, after its tag, metadata and KCV all check.
+    def _clear(self, entry):
+        # The clear key of `entry` (a bytearray the caller wipes), once its tag and its
+        # metadata check, and a cipher object of it whose check value matches.
         try:
             plain = seal.unseal(self._storage_key, entry[_CLEAR + 1 :])
         except seal.SealError:
@@ -420,10 +375,17 @@ class KeyStore:
         key = bytearray(plain[_CLEAR:])
         try:
             cipher = ciphers.new(_algorithm(entry[_ALGORITHM]), key)
-        finally:
+            if not equal(_zero_block(cipher)[:4], entry[_CV : _CV + 4]):
+                raise KeyStoreError(_message(_M_STORED_CV, (_describe(entry),)))
+        except Exception:
             _wipe(key)
-        if not equal(_zero_block(cipher)[:4], entry[_CV : _CV + 4]):
-            raise KeyStoreError(_message(_M_STORED_CV, (_describe(entry),)))
+            raise
+        return key, cipher
+
+    def _open(self, entry):
+        # The key of `entry` as a cipher object, after its tag, metadata and KCV all check.
+        key, cipher = self._clear(entry)
+        _wipe(key)
         return cipher
 
     def _check(self, application, slot=None):
@@ -438,6 +400,7 @@ class KeyStore:
         for name in USAGES:
             if usage is None or usage == name:
                 self._ciphers.pop((application, name), None)
+                self._ciphers.pop((application, name + "/2"), None)
 
     # --- master keys -------------------------------------------------------------------------
 
@@ -451,6 +414,16 @@ class KeyStore:
                 algorithm = _algorithm(entry[_ALGORITHM])
                 rows.append((entry[_SLOT], algorithm, _hex(entry[_CV : _CV + 3])))
         return tuple(rows)
+
+    def check_tmk(self, application, slot):
+        """Open the master key in `slot` and check it (tag, check value) without keeping it:
+        a sign-on does this before it asks the host for keys. NoKeyError if the slot is
+        empty, KeyStoreError if its seal does not open (another terminal's storage key)."""
+        self._check(application, slot)
+        entry = self._entries.get(_index(application, _TMK, slot))
+        if entry is None:
+            raise NoKeyError(_message(_M_NO_TMK, (slot, application)))
+        self._open(entry)
 
     def _stage_tmk(self, entries, application, slot, key, algorithm, expected, origin):
         # Put a checked, sealed master key into `entries` (a copy of the record), without
@@ -554,38 +527,38 @@ class KeyStore:
         """Install the working keys of a sign-on response under the master key in `slot`.
 
         `field62` is the raw field 62 of the 0810; `mode` its 60.3 code: "001", "003", "004",
-        or "SM4" (alias "006"; layout UNCONFIRMED, see _LAYOUTS). `layout` overrides the
-        table for an acquirer that differs: (field length, family, ((usage, key offset, key
-        length, CV offset), ...)). Every key is decrypted (ECB, TMK) and its check value
-        computed with the clear key; if any differs from the one received, KeyCheckError
-        "key check failed: MAK" (naming each failed key) is raised and the previous working
-        keys stay as they were. On success returns ((usage, 4-byte CV in hex), ...).
+        or "SM4" (alias "006"; layout UNCONFIRMED, see app.keylayout). `layout` (the
+        parameter signon_layout) replaces the mode's layout for an acquirer that differs:
+        another 60.3 code's layout or a description (app.keylayout.parse). Every key is
+        decrypted (ECB, TMK) and its check value computed with the clear key; if any differs
+        from the one received, KeyCheckError "key check failed: MAK" (naming each failed key)
+        is raised and the previous working keys stay as they were. On success returns
+        ((usage, 4-byte CV in hex), ...).
         """
         self._check(application, slot)
-        if layout is None:
-            layout = _layout(mode)
-            if layout is None:
-                raise ValueError(_message(_M_MODE, (mode,)))
-        length, family, items = layout
+        sm4 = mode == "006" or mode == "SM4"
+        from app.keylayout import parse  # at sign-on only
+
+        length, items = parse(layout or mode, sm4)
         if len(field62) != length:
             raise ValueError(_message(_M_FIELD62, (length, mode, len(field62))))
         entry = self._entries.get(_index(application, _TMK, slot))
         if entry is None:
             raise NoKeyError(_message(_M_NO_TMK, (slot, application)))
         tmk_algorithm = _algorithm(entry[_ALGORITHM])
-        if (family == ciphers.SM4) != (tmk_algorithm == ciphers.SM4):
-            needed = "an SM4" if family == ciphers.SM4 else "a DES/3DES"
+        if sm4 != (tmk_algorithm == ciphers.SM4):
+            needed = "an SM4" if sm4 else "a DES/3DES"
             raise ValueError(_message(_M_FAMILY, (mode, needed, slot, tmk_algorithm)))
         tmk = self._open(entry)
         loaded = []  # (usage, algorithm, clear key, check value)
         failed = []
         try:
-            for usage, offset, size, cv_offset in items:
+            for usage, offset, size, cv_offset, cv_size in items:
                 key = bytearray(field62[offset : offset + size])
                 row = [usage, None, key, None]
                 loaded.append(row)  # from here on, the finally clause wipes it
                 tmk.decrypt_into(key)
-                if family == ciphers.SM4:
+                if sm4:
                     algorithm = ciphers.SM4
                 else:
                     algorithm = ciphers.DES if size == 8 else ciphers.TDES
@@ -595,7 +568,7 @@ class KeyStore:
                 check = _zero_block(ciphers.new(algorithm, key))
                 row[1] = algorithm
                 row[3] = check
-                if not equal(check[:4], field62[cv_offset : cv_offset + 4]):
+                if not equal(check[:cv_size], field62[cv_offset : cv_offset + cv_size]):
                     failed.append(usage)
             tmk = None
             if failed:
@@ -621,19 +594,42 @@ class KeyStore:
     def cipher(self, application, usage):
         """A cipher object (app.cipher interface) for working key `usage` ("PIK", "MAK" or
         "TDK") of `application`: opened from flash on first use, then cached. NoKeyError if
-        the application has not signed on (or its master key was replaced since)."""
+        the application has not signed on (or its master key was replaced since),
+        KeyStoreError if the key's seal does not open."""
+        cipher = self._ciphers.get((application, usage))
+        if cipher is None:
+            cipher = self._open(self._working(application, usage))
+            self._ciphers[(application, usage)] = cipher
+        return cipher
+
+    def halves(self, application, usage):
+        """Working key `usage` as (left, right): its two 8-byte halves as single-DES cipher
+        objects (both the key itself for a DES key), for the X9.19 retail MAC; cached as
+        `cipher` is. ValueError for an SM4 or 24-byte key."""
+        name = usage + "/2"
+        pair = self._ciphers.get((application, name))
+        if pair is None:
+            entry = self._working(application, usage)
+            algorithm = _algorithm(entry[_ALGORITHM])
+            if algorithm == ciphers.SM4 or entry[_LENGTH] == 24:
+                raise ValueError(_message(_M_HALVES, (algorithm, entry[_LENGTH])))
+            key = self._clear(entry)[0]
+            try:
+                pair = (ciphers.new(ciphers.DES, key[:8]), ciphers.new(ciphers.DES, key[-8:]))
+            finally:
+                _wipe(key)
+            self._ciphers[(application, name)] = pair
+        return pair
+
+    def _working(self, application, usage):
+        # The entry of working key `usage`; NoKeyError if there is none.
         self._check(application)
         if usage not in USAGES:
             raise ValueError(_message(_M_USAGE, (usage,)))
-        cipher = self._ciphers.get((application, usage))
-        if cipher is None:
-            kind = _USAGE_KINDS[USAGES.index(usage)]
-            entry = self._entries.get(_index(application, kind, 0))
-            if entry is None:
-                raise NoKeyError(_message(_M_NOT_SIGNED_ON, (usage, application)))
-            cipher = self._open(entry)
-            self._ciphers[(application, usage)] = cipher
-        return cipher
+        entry = self._entries.get(_index(application, _USAGE_KINDS[USAGES.index(usage)], 0))
+        if entry is None:
+            raise NoKeyError(_message(_M_NOT_SIGNED_ON, (usage, application)))
+        return entry
 
     # --- inspection and erasure --------------------------------------------------------------
 

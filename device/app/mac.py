@@ -100,9 +100,14 @@ def retail_mac(key, data):
 
     if len(key) != 16:
         raise ValueError("X9.19 MAC key must be 16 bytes (double length), got %d" % len(key))
-    left = DES(key[:8])
+    return retail_mac_halves(DES(key[:8]), DES(key[8:16]), data)
+
+
+def retail_mac_halves(left, right, data):
+    """X9.19 as `retail_mac`, with the key's halves as single-DES cipher objects (the key
+    store hands out ciphers, never keys; both halves the same key give X9.9)."""
     acc = bytearray(cbc_mac(left, data))
-    DES(key[8:16]).decrypt_into(acc)
+    right.decrypt_into(acc)
     left.encrypt_into(acc)
     return bytes(acc)
 

@@ -5,7 +5,9 @@ The operator's procedure sets, per terminal: language, receipt copies, external 
 operator and supervisor passwords, the default key algorithm, timeouts, reversal retries,
 primary/backup host and the communications bearer with its settings (dial-up, GPRS or
 Ethernet); and per acquirer application (index 1..MAX_APPLICATIONS): name, merchant id,
-terminal id, merchant name, key algorithm, master key slot, sign-on mode and message header.
+terminal id, merchant name, key algorithm, master key slot, sign-on mode and message header,
+and the acquirer profile (field 62 layout, field 60 and 26, MAC method, empty-batch and
+batch-end rules: docs/iso8583.md §12).
 The terminal serial is identity (app.identity), not a parameter; the clock is set apart.
 
 Parameters travel and rest as a TLV body (docs/packets.md is the byte-exact definition):

@@ -119,6 +119,13 @@ _TABLE = (
     b"\x47\x05\x02\x04\x00\x04\x00"  # header_version: text 4 digits
     b"\x48\x05\x02\x06\x00\x06\x00"  # header_subversion: text 6 digits
     b"\x49\x0a\x06\x0a\x00\x0a\x00"  # tpdu: tpdu, optional
+    b"\x4a\x05\x06\x03\x00\x40\x05"  # signon_layout: text 3..64 printable, optional
+    b"\x4b\x04\x06\x00\x00\x00\x06"  # field60_length: choice 8, 14, optional
+    b"\x4c\x05\x06\x03\x00\x03\x00"  # field60_capability: text 3 digits, optional
+    b"\x4d\x04\x06\x00\x00\x00\x07"  # pin_capture_code: choice 12, 06, optional
+    b"\x4e\x04\x06\x00\x00\x00\x08"  # mac_method: choice cup, x9.19, x9.19-hex, optional
+    b"\x4f\x04\x06\x00\x00\x00\x09"  # empty_batch: choice ask, refuse, send, optional
+    b"\x50\x04\x06\x00\x00\x00\x0a"  # batch_end: choice always, unbalanced, optional
     b"\x80\x05\x05\x00\x00\x20\x05"  # job_reference: text 0..32 printable, optional
 )
 
@@ -136,6 +143,10 @@ _ETHERNET_GATEWAY = const(0x33)
 _ETHERNET_BACKUP_HOST = const(0x37)
 _KEY_ALGORITHM = const(0x44)
 _SIGNON_MODE = const(0x46)
+_SIGNON_LAYOUT = const(0x4A)
+_FIELD60_LENGTH = const(0x4B)
+_FIELD60_CAPABILITY = const(0x4C)
+_MAC_METHOD = const(0x4E)
 
 # Texts: each table is written "|first|second|...|" and read by _text().
 _NAMES = (
@@ -146,10 +157,13 @@ _NAMES = (
     "|gprs.backup_host|gprs.backup_port|gprs.tpdu|ethernet.dhcp|ethernet.ip|ethernet.mask"
     "|ethernet.gateway|ethernet.dns|ethernet.host|ethernet.port|ethernet.backup_host"
     "|ethernet.backup_port|ethernet.tpdu|name|merchant_id|terminal_id|merchant_name"
-    "|key_algorithm|tmk_slot|signon_mode|header_version|header_subversion|tpdu|job_reference|"
+    "|key_algorithm|tmk_slot|signon_mode|header_version|header_subversion|tpdu|signon_layout"
+    "|field60_length|field60_capability|pin_capture_code|mac_method|empty_batch|batch_end"
+    "|job_reference|"
 )
 _CHOICES = (
-    b"|zh,en|DES,3DES,SM4|primary,backup|dialup,gprs,ethernet|direct,extension|001,003,004,006|"
+    b"|zh,en|DES,3DES,SM4|primary,backup|dialup,gprs,ethernet|direct,extension|001,003,004,006"
+    b"|8,14|12,06|cup,x9.19,x9.19-hex|ask,refuse,send|always,unbalanced|"
 )
 # Character classes: the bytes allowed (empty: printable ASCII, 0x20-0x7E), and what they
 # are called in a message. The last two serve host names and TPDUs.
@@ -209,6 +223,9 @@ _M_HOST_ADDRESS = const(34)
 _M_GATEWAY = const(35)
 _M_SM4_MODE = const(36)
 _M_DES_MODE = const(37)
+_M_LAYOUT = const(38)
+_M_CAPABILITY = const(39)
+_M_MAC_SM4 = const(40)
 _MESSAGES = (
     "|application index %d out of range 1 to %d (0 = terminal)"  # _M_APPLICATION
     "|bad TLV at offset %d: tag 0x00 is reserved"  # _M_RESERVED_TAG
@@ -248,6 +265,9 @@ _MESSAGES = (
     "|ethernet.gateway: %s is not in the network of %s/%s"  # _M_GATEWAY
     "|signon_mode: 006 (SM4) needs key_algorithm SM4, got %s"  # _M_SM4_MODE
     "|signon_mode: %s is a DES/3DES sign-on; key_algorithm SM4 needs 006"  # _M_DES_MODE
+    "|signon_layout: %s"  # _M_LAYOUT
+    "|field60_capability: sent only with field60_length 14, got %s"  # _M_CAPABILITY
+    "|mac_method: %s is a DES MAC; key_algorithm SM4 needs cup"  # _M_MAC_SM4
     "|"
 )
 
@@ -439,6 +459,19 @@ def check(values, scope):
             raise _refuse(_M_SM4_MODE, (algorithm,))
         if mode != "006" and algorithm == "SM4":
             raise _refuse(_M_DES_MODE, (mode,))
+        layout = values.get(_SIGNON_LAYOUT)
+        if layout is not None:
+            from app.keylayout import parse  # the layouts' own module: not kept on the heap
+
+            try:
+                parse(layout, algorithm == "SM4")
+            except ValueError as exc:
+                raise _refuse(_M_LAYOUT, (exc,))
+        if _FIELD60_CAPABILITY in values and values.get(_FIELD60_LENGTH) != "14":
+            raise _refuse(_M_CAPABILITY, (values.get(_FIELD60_LENGTH) or "8",))
+        mac = values.get(_MAC_METHOD) or "cup"
+        if mac != "cup" and algorithm == "SM4":
+            raise _refuse(_M_MAC_SM4, (mac,))
         return
     if values.get(_DIALUP_LINE) == "extension" and not values.get(_DIALUP_PREFIX):
         raise _refuse(_M_PREFIX, ())

@@ -8,6 +8,7 @@ character is two bytes and prints two columns wide, so bytes count as columns, a
 name is wrapped between characters, never inside one.
 
     lines(entry, params, copy="merchant", reprint=False)
+    settlement_lines(settlement, params, date, time, operator)   # the settlement slip (结算单)
 """
 
 import binascii
@@ -87,6 +88,29 @@ _L_DATE_FORMAT = const(10)
 _L_ORIG_VOUCHER = const(11)
 _L_AMOUNT = const(12)
 
+# The settlement slip's own lines, after a newline each, read as _LINES is.
+_SETTLE = (
+    b"\nPOS \xbd\xe1\xcb\xe3\xb5\xa5 SETTLEMENT"  # 结算单
+    b"\nDEBIT \xbd\xe8\xbc\xc7: "  # 借记
+    b"\nCREDIT \xb4\xfb\xbc\xc7: "  # 贷记
+    b"\nDOMESTIC \xc4\xda\xbf\xa8 "  # 内卡
+    b"\nFOREIGN \xcd\xe2\xbf\xa8 "  # 外卡
+    b"\nUPLOADED \xc9\xcf\xcb\xcd: "  # 上送
+    b"\n\xb6\xd4\xd5\xcb\xc6\xbd"  # 对账平
+    b"\n\xb6\xd4\xd5\xcb\xb2\xbb\xc6\xbd"  # 对账不平
+    b"\n\xb6\xd4\xd5\xcb\xb3\xf6\xb4\xed"  # 对账出错
+    b"\n"
+)
+_S_TITLE = const(0)
+_S_DEBIT = const(1)
+_S_CREDIT = const(2)
+_S_DOMESTIC = const(3)
+_S_FOREIGN = const(4)
+_S_UPLOADED = const(5)
+_S_BALANCED = const(6)
+_S_UNBALANCED = const(7)
+_S_ERROR = const(8)
+
 
 def kind_label(kind):
     """(English, GB18030 Chinese) name of a transaction kind code."""
@@ -131,6 +155,21 @@ def _pair(label, value):
     return ("%s%s" % (label, value)).encode()[:WIDTH]
 
 
+def _merchant(out, params, operator, fixed, label):
+    # Merchant name, merchant number, terminal number and operator, acquirer.
+    out.append(fixed[1 + _MERCHANT_NAME])
+    out.extend(wrap(params["merchant_name"] or b""))
+    out.append(_pair(label[1 + _L_MERCHANT_NO], params["merchant_id"]))
+    operator = label[1 + _L_OPERATOR] % (params["terminal_id"], operator)
+    out.append(_pair(label[1 + _L_TERMINAL_NO], operator))
+    out.append(_pair(label[1 + _L_ACQUIRER], params["name"] or ""))
+
+
+def _when(label, date, time):
+    when = (date[:4], date[4:6], date[6:8], time[:2], time[2:4], time[4:6])
+    return _pair(label[1 + _L_DATE_TIME], label[1 + _L_DATE_FORMAT] % when)
+
+
 def lines(entry, params, copy="merchant", reprint=False):
     """The slip of journal `entry` (app.journal.Entry) for application `params`
     (app.params.Params of the application): "merchant" or "cardholder" copy."""
@@ -143,12 +182,7 @@ def lines(entry, params, copy="merchant", reprint=False):
         fixed[1 + (_MERCHANT_COPY if copy == "merchant" else _CARDHOLDER_COPY)],
     ]
     out.append(fixed[1 + _RULE])
-    out.append(fixed[1 + _MERCHANT_NAME])
-    out.extend(wrap(params["merchant_name"] or b""))
-    out.append(_pair(label[1 + _L_MERCHANT_NO], params["merchant_id"]))
-    operator = label[1 + _L_OPERATOR] % (params["terminal_id"], entry.operator)
-    out.append(_pair(label[1 + _L_TERMINAL_NO], operator))
-    out.append(_pair(label[1 + _L_ACQUIRER], params["name"] or ""))
+    _merchant(out, params, entry.operator, fixed, label)
     mode = entry.entry_mode[:2]
     how = {"01": "M", "02": "S", "05": "I", "07": "C"}.get(mode, "")
     out.append(_pair(label[1 + _L_CARD_NO], "%s %s" % (entry.pan_masked, how)))
@@ -165,9 +199,7 @@ def lines(entry, params, copy="merchant", reprint=False):
         out.append(_pair(label[1 + _L_AUTH_NO], entry.auth_code))
     if entry.rrn:
         out.append(_pair(label[1 + _L_REF_NO], entry.rrn))
-    date, time = entry.date, entry.time
-    when = (date[:4], date[4:6], date[6:8], time[:2], time[2:4], time[4:6])
-    out.append(_pair(label[1 + _L_DATE_TIME], label[1 + _L_DATE_FORMAT] % when))
+    out.append(_when(label, entry.date, entry.time))
     if entry.original_stan:
         out.append(_pair(label[1 + _L_ORIG_VOUCHER], "%06d" % entry.original_stan))
     sign = "-" if entry.kind in _NEGATIVE else ""
@@ -181,4 +213,36 @@ def lines(entry, params, copy="merchant", reprint=False):
         out.append(b"")
         out.append(fixed[1 + _AGREE])
         out.append(fixed[1 + _AGREE2])
+    return out
+
+
+def settlement_lines(settlement, params, date, time, operator):
+    """The settlement slip (结算单) of `settlement` (Result.settlement: batch, the terminal's
+    totals, the host's flags and how each section was read, records uploaded) for
+    application `params`, settled at `date` (YYYYMMDD) `time` (hhmmss) by `operator`. It
+    prints what the host said: each section's flag as received, and its reading."""
+    fixed = _LINES.split(b"\n")
+    label = _LABELS.split("|")
+    own = _SETTLE.split(b"\n")
+    out = [own[1 + _S_TITLE], fixed[1 + _RULE]]
+    _merchant(out, params, operator, fixed, label)
+    out.append(_pair(label[1 + _L_BATCH_NO], "%06d" % settlement["batch"]))
+    out.append(_when(label, date, time))
+    out.append(fixed[1 + _RULE])
+    debit, debit_count, credit, credit_count = settlement["terminal"]
+    out.append(own[1 + _S_DEBIT] + ("%d RMB %s" % (debit_count, amount_text(debit))).encode())
+    out.append(own[1 + _S_CREDIT] + ("%d RMB %s" % (credit_count, amount_text(credit))).encode())
+    flags = settlement["flags"]
+    for i in range(2):
+        state = settlement["foreign" if i else "domestic"]
+        line = own[1 + (_S_FOREIGN if i else _S_DOMESTIC)]
+        out.append(line + ("(%s): %s" % (flags[i], state.upper())).encode())
+    if settlement["uploaded"]:
+        out.append(own[1 + _S_UPLOADED] + str(settlement["uploaded"]).encode())
+    if settlement["balanced"]:
+        out.append(own[1 + _S_BALANCED])
+    else:
+        error = "error" in (settlement["domestic"], settlement["foreign"])
+        out.append(own[1 + (_S_ERROR if error else _S_UNBALANCED)])
+    out.append(fixed[1 + _RULE])
     return out

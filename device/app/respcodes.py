@@ -65,7 +65,16 @@ amount|Amount must equal the original transaction|金额须与原交易相同
 card|Card differs from the original transaction|卡号与原交易不符
 input|Missing or wrong input: check and try again|输入有误,请重新输入
 storage|Terminal storage error: the transaction is being reversed|终端存储错误,交易将冲正
+flash|Terminal flash error: check the last slip, call for service|终端存储故障,请核对上笔交易后报修
+storage_key|Keys sealed under another storage key: nothing sent|存储密钥不符,未发送,请重装密钥
+no_tmk|No master key for this application: load it, then sign on|无主密钥,请装载主密钥后签到
+signed_off|Signed off: sign on before the next transaction|已签退,请先签到
+card_number|Card number is wrong (check digit): key it in again|卡号有误,请重新输入
+pin_required|PIN required: enter the cardholder's PIN and try again|此卡须输入密码,请输入密码后重试
+confirm_empty|No transactions in this batch: settle with zero totals?|本批次无交易,是否结算?
+empty_batch|No transactions in this batch: nothing to settle|本批次无交易,不能结算
 unbalanced|Settled, totals differ from the host: details uploaded|结算完成,对账不平
+settle_error|Settled, host reports a totals error: details uploaded|结算完成,对账出错,请联系收单行
 balanced|Settled, totals agree with the host|结算完成,对账平
 declined|Declined: call the acquirer|交易失败,请联系收单行"""
 

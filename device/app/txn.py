@@ -23,6 +23,14 @@ What the engine guarantees (spec §6):
   the next financial request and before settlement, `reversal_retries + 1` times, then
   dropped with a note ("reversal failed").
 - Every answer is validated (app.txnmsg.check_response); an invalid one counts as none.
+- After a sign-off (persisted, record "signoffN", before the 0820 leaves) nothing but a
+  sign-on or an echo test goes until a sign-on succeeds.
+- Nothing is sent when the request cannot be right: a keyed card number failing its Luhn
+  check, keys that do not open with the storage key, a settlement of an empty batch the
+  parameters do not allow.
+- The acquirer profile (docs/iso8583.md §12) is read from the application's parameters:
+  field 62 layout, field 60 length and IC digits, field 26, the MAC method, the LRI header
+  on dial-up, the empty-batch and batch-end rules.
 - The bearer is closed at the end of every run and after any failed exchange, so a late or
   duplicated answer can never be taken for the next one; a byte-identical copy of the
   previous answer on the same connection is skipped.
@@ -38,11 +46,12 @@ from app.clock import Clock
 from app.comm import CommError, CommTimeout, ConnectFailed
 from app.iso8583 import DecodeError, Packer, subfields, unpack
 from app.journal import TransactionJournal
-from app.keys import KeyCheckError, KeyStore, NoKeyError
-from app.mac import cup_mac
+from app.keys import KeyCheckError, KeyStore, KeyStoreError, NoKeyError
+from app.mac import cup_mac, retail_mac_halves
 from app.params import ParamStore
 from app.reversal import PendingReversal
-from app.txnapi import Card, EngineError, Request, Result  # noqa: F401 (the engine's API)
+from app.seal import SealError
+from app.txnapi import Card, EngineError, Request, Result, luhn  # noqa: F401 (the engine's API)
 
 try:
     from micropython import const
@@ -82,6 +91,9 @@ _M_NEED_CARD = const(25)
 _M_PIN_NEEDS_CARD = const(26)
 _M_SM4_PIN = const(27)
 _M_QUEUED = const(28)
+_M_NO_LRI = const(29)
+_M_LRI = const(30)
+_M_LUHN = const(31)
 _MESSAGES = (
     "|parameter %s is missing"  # _M_MISSING
     "|application %d has no parameters: load them first"  # _M_NO_PARAMETERS
@@ -112,6 +124,9 @@ _MESSAGES = (
     "|a PIN needs the card"  # _M_PIN_NEEDS_CARD
     "|no PIN block format for SM4 keys"  # _M_SM4_PIN
     "|reversal of %06d queued (%s)"  # _M_QUEUED
+    "|answer has no LRI header: dialup.lri is on, the host sends none"  # _M_NO_LRI
+    "|answer carries an LRI header: the host wants dialup.lri on"  # _M_LRI
+    "|%s fails the Luhn check"  # _M_LUHN
     "|"
 )
 
@@ -189,6 +204,13 @@ class Engine:
         self._header = value_of(app, "header_version") + "00" + value_of(app, "header_subversion")
         self._timeout = receive_timeout_ms or value_of(term, "receive_timeout") * 1000
         self._retries = value_of(term, "reversal_retries")
+        # The 33-byte LRI dial header (spec §1): "LRI", the length of the rest (28), then
+        # ANI, DNIS and trailer, which the dial-up access equipment fills in on the way (the
+        # terminal knows neither number): zeros here. On every frame of a dial-up terminal
+        # whose parameters ask for it, whatever carries it (`poskit txn --host` too).
+        self._lri = None
+        if term["bearer"] == "dialup" and term["dialup.lri"]:
+            self._lri = b"LRI\x00\x1c" + bytes(28)
         # The terminal-wide set is not kept (about 2 KB of heap): the supervisor password
         # check reads it again when a void or refund asks.
         term = None
@@ -201,6 +223,8 @@ class Engine:
         record = store.load(self._counters)
         if record is not None:
             self.stan, self.batch = struct.unpack(">II", record[1])
+        self._signoff = "signoff%d" % app_index
+        self._signed_off = store.load(self._signoff) is not None
         self._open = False
         self._last_crc = None
         self._processing = 0
@@ -239,7 +263,7 @@ class Engine:
         or txnmsg.ResponseError otherwise, the bearer closed."""
         mac = self._mac_function() if maced else None
         self._connect()
-        frame = self._packer.pack(mti, fields, self._tpdu, self._header, mac)
+        frame = self._packer.pack(mti, fields, self._tpdu, self._header, mac, self._lri)
         self._event("sending", mti)
         try:
             raw = self._bearer.exchange(frame, self._timeout)
@@ -250,9 +274,15 @@ class Engine:
                 crc = binascii.crc32(raw)
             self._last_crc = crc
             try:
-                msg = unpack(raw)
+                msg = unpack(raw, self._lri is not None)
             except DecodeError as exc:
-                raise txnmsg.ResponseError("invalid", _text(_M_UNDECODABLE, exc))
+                if exc.reason == "lri":
+                    detail = _text(_M_NO_LRI)
+                elif bytes(raw[7:10]) == b"LRI":
+                    detail = _text(_M_LRI)
+                else:
+                    detail = _text(_M_UNDECODABLE, exc)
+                raise txnmsg.ResponseError("invalid", detail)
             self._event("received", msg.mti)
             txnmsg.check_response(mti, fields, msg, mac, settlement)
         except (CommError, txnmsg.ResponseError):
@@ -263,8 +293,26 @@ class Engine:
         return msg
 
     def _mac_function(self):
-        mak = self.keys.cipher(self.app, "MAK")
-        return lambda mab: cup_mac(mak, mab)
+        # The MAC of field 64 the parameter mac_method names (docs/iso8583.md §12): the CUP
+        # "ECB" MAC (spec §4.1), or X9.19 (§4.2) as 8 bytes or as the hex of its first 4.
+        method = self.params["mac_method"]
+        if method is None or method == "cup":
+            mak = self.keys.cipher(self.app, "MAK")
+            return lambda mab: cup_mac(mak, mab)
+        left, right = self.keys.halves(self.app, "MAK")
+        if method == "x9.19":
+            return lambda mab: retail_mac_halves(left, right, mab)
+        return lambda mab: binascii.hexlify(retail_mac_halves(left, right, mab)[:4]).upper()
+
+    def _mac_ready(self):
+        # The MAK opens (signed on, sealed under this storage key) and fits the MAC method:
+        # checked before anything is sent.
+        try:
+            self._mac_function()
+        except NoKeyError as exc:
+            raise EngineError("not_signed_on", str(exc))
+        except ValueError as exc:
+            raise EngineError("key_check", str(exc))
 
     def _date_time(self, fields):
         # The host's date and time (13, 12) when it sent them, else the terminal clock.
@@ -315,6 +363,8 @@ class Engine:
         try:
             try:
                 kind = txnmsg.kind(request.kind)
+                if self._signed_off and request.kind != "sign_on" and request.kind != "echo":
+                    raise EngineError("signed_off")
                 if self._sign_on_due and (kind is not None or request.kind == "settlement"):
                     self._due_sign_on(result, request.operator)
                 if kind is not None:
@@ -322,11 +372,17 @@ class Engine:
                 elif request.kind == "sign_on":
                     self._sign_on(result, request.operator)
                 elif request.kind == "sign_off":
+                    # Persisted before the 0820 leaves: whatever comes back (or a power cut),
+                    # the terminal transacts again only after a sign-on (the host drops the
+                    # working keys).
+                    self._mac_ready()
+                    self._store.save(self._signoff, b"\x01")
+                    self._signed_off = True
                     self._management(result, "0820", "002", True)
                 elif request.kind == "echo":
                     self._management(result, "0820", "301", False)
                 elif request.kind == "settlement":
-                    self._settle(result, request.operator)
+                    self._settle(result, request.operator, request.confirmed)
                 else:
                     raise EngineError("input", _text(_M_UNKNOWN, request.kind))
                 if request.kind == "sign_on" and self._processing == 3:
@@ -343,8 +399,12 @@ class Engine:
             result.fail(exc.reason, str(exc))
         except NoKeyError as exc:
             result.fail("not_signed_on", str(exc))
-        except OSError as exc:  # flash (record store, journal, keys): after CommError
-            result.fail("storage", str(exc))
+        except (KeyStoreError, SealError) as exc:  # KeyStoreError: an OSError, after CommError
+            # Sealed keys, reversal or card numbers that do not open: another terminal's flash,
+            # or a storage key replaced. Found before anything is sent (keys are opened first).
+            result.fail("storage_key", str(exc))
+        except OSError as exc:  # flash (record store, journal): after CommError
+            result.fail("flash", str(exc))
         finally:
             pin = request.pin
             if isinstance(pin, bytearray):
@@ -371,6 +431,13 @@ class Engine:
     def _sign_on(self, result, operator):
         self._sign_on_due = False
         mode = self.params["signon_mode"]
+        slot = self.params["tmk_slot"]
+        try:
+            # Before anything leaves: a master key that is missing, or sealed under another
+            # storage key (KeyStoreError), could not take the keys the host would send.
+            self.keys.check_tmk(self.app, slot)
+        except NoKeyError as exc:
+            raise EngineError("no_tmk", str(exc))
         stan = self._next_stan()
         self._event("signing_on")
         fields = self._management_fields(stan, mode, self._operator(operator))
@@ -388,9 +455,13 @@ class Engine:
             # keys are not cached either (PIK and MAK reopen on first use).
             self.keys.reload()
         try:
-            checks = self.keys.load_working_keys(self.app, self.params["tmk_slot"], got[62], mode)
+            layout = self.params["signon_layout"]
+            checks = self.keys.load_working_keys(self.app, slot, got[62], mode, layout)
         except (KeyCheckError, NoKeyError, ValueError) as exc:
             raise EngineError("key_check", str(exc))
+        if self._signed_off:
+            self._store.delete(self._signoff)
+            self._signed_off = False
         result.notes.append("keys " + " ".join("%s %s" % pair for pair in checks))
         if 13 in got and 12 in got:
             try:
@@ -494,10 +565,11 @@ class Engine:
         end it."""
         app = self.params
         journal = self.journal
-        try:
-            self.keys.cipher(self.app, "MAK")
-        except NoKeyError as exc:
-            raise EngineError("not_signed_on", str(exc))
+        card = request.card
+        if card is not None and not card.track2 and not luhn(card.pan):
+            # A keyed number with a slip of the finger: refused before anything is saved.
+            raise EngineError("card_number", _text(_M_LUHN, card.pan[:6] + "..."))
+        self._mac_ready()
         if k.has("S"):
             terminal = ParamStore(self._store).load(0)
             typed = request.supervisor_password or b""
@@ -549,7 +621,6 @@ class Engine:
             raise EngineError("input", _text(_M_NEED_AMOUNT))
         result.original = original
 
-        card = request.card
         pan = expiry = None
         stored = journal.card(original) if original is not None else None
         if card is None:
@@ -583,6 +654,12 @@ class Engine:
                 if self._own_keys:
                     self.keys.forget(self.app, "PIK")
 
+        # Field 60 after 60.1 + 60.2: nothing (8 digits), or 60.3 000 and the IC digits 60.4-60.6
+        # (14 digits; by default 200: magnetic stripe only, no fallback, no partial approval).
+        field60 = None
+        if app["field60_length"] == "14":
+            field60 = "000" + (app["field60_capability"] or "200")
+
         self._connect()
         self._send_reversal(result)
         stan = self._next_stan()
@@ -601,6 +678,8 @@ class Engine:
             rrn=rrn if k.has("T") or k.has("N") else None,
             auth_code=auth_code if not k.has("N") else None,
             original=reference,
+            field60=field60,
+            pin_capture=app["pin_capture_code"],
         )
         result.stan, result.batch, result.amount = stan, self.batch, amount
         reversible = k.has("R")
@@ -624,7 +703,7 @@ class Engine:
                 result.reversal_note = _text(_M_QUEUED, (stan, reason))
             raise
         got = msg.fields
-        result.code(got[39])
+        result.code(got[39], pin_block is not None)
         result.rrn = (got.get(37) or "").strip() or None
         result.auth_code = (got.get(38) or "").strip() or None
         if not result.approved:
@@ -682,7 +761,8 @@ class Engine:
 
     # --- settlement -----------------------------------------------------------------------------
 
-    def _settle(self, result, operator):
+    def _settle(self, result, operator, confirmed):
         from app.settlement import settle
 
-        settle(self, result, self._operator(operator))
+        self._mac_ready()  # signed on, and the storage key opens the keys and the cards
+        settle(self, result, self._operator(operator), confirmed)

@@ -42,12 +42,26 @@ class Card:
         self.entry = entry or ("02" if track2 else "01")
 
 
+def luhn(digits):
+    """Whether the last of `digits` (a card number) is the Luhn check digit of the others
+    (ISO/IEC 7812-1): what catches a mistyped card number before it is sent."""
+    total = 0
+    for i in range(len(digits)):
+        n = ord(digits[-1 - i]) - 48
+        if i % 2:
+            n = n * 2 - 9 if n > 4 else n * 2
+        total += n
+    return total % 10 == 0
+
+
 class Request:
     """What the cashier asked for. Amounts in fen (int). `pin`: the PIN digits as a
     bytearray (wiped by the engine after use) or None. `original_stan`: the trace number of
     the original (voids); `auth_code` + `original_date` (MMDD): the pre-authorisation's
     (cancel, completions); `rrn` + `original_date`: the original's (refund).
-    `supervisor_password`: typed for voids and refunds. `operator`: 2 digits."""
+    `supervisor_password`: typed for voids and refunds. `operator`: 2 digits. `confirmed`:
+    the cashier agreed to settle a batch with no transactions (the engine asked: error
+    "confirm_empty")."""
 
     def __init__(
         self,
@@ -61,6 +75,7 @@ class Request:
         original_date=None,
         supervisor_password=None,
         operator="01",
+        confirmed=False,
     ):
         self.kind = kind
         self.amount = amount
@@ -72,16 +87,18 @@ class Request:
         self.original_date = original_date
         self.supervisor_password = supervisor_password
         self.operator = operator
+        self.confirmed = confirmed
 
 
 class Result:
     """The outcome of one request.
 
     approved (bool); response_code (field 39, or None when no valid answer came);
-    error (None, or the name of a terminal-side outcome: timeout, link, connect, invalid,
-    mac, reversal, reversal_pending, not_signed_on, key_check, password, not_found,
-    not_allowed, amount, card, input, storage, declined); message_en / message_zh (what to
-    tell the cashier); detail (technical text for logs, never secret);
+    error (None, or the name of a terminal-side outcome, app.respcodes.terminal: timeout,
+    link, connect, invalid, mac, reversal, reversal_pending, not_signed_on, signed_off,
+    key_check, no_tmk, storage_key, password, not_found, not_allowed, amount, card,
+    card_number, input, storage, flash, confirm_empty, empty_batch); message_en /
+    message_zh (what to tell the cashier); detail (technical text for logs, never secret);
     stan, batch, rrn, auth_code, amount, balance (fen, balance inquiry), date (YYYYMMDD),
     time (hhmmss), pan_masked, original (the journal Entry a void refers to), entry (the
     journal Entry written), reversal_note (what happened to a reversal in this run),
@@ -113,10 +130,14 @@ class Result:
         self.settlement = None
         self.receipt_lines = None
 
-    def code(self, code):
+    def code(self, code, pin_sent=True):
         self.response_code = code
         self.approved = respcodes.approved(code)
-        self.message_en, self.message_zh = respcodes.message(code)
+        if code == "55" and not pin_sent:
+            # "Wrong PIN" would mislead: none was entered, and this card needs one.
+            self.message_en, self.message_zh = respcodes.terminal("pin_required")
+        else:
+            self.message_en, self.message_zh = respcodes.message(code)
 
     def fail(self, reason, detail=""):
         self.approved = False

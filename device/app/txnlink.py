@@ -10,6 +10,7 @@ on the devices `board` makes). Then one request per line:
 
     {"kind": "sale", "amount": 1, "track2": "...", "pin": "123456"}
     {"kind": "sale_void", "trace": 2, "supervisor": "123456"}
+    {"kind": "settlement", "confirmed": true}      # an empty batch, the cashier agreed
     {"kind": "reprint", "trace": 2, "copy": "merchant"}
 
 and for each, lines written out: "@E name value" per engine event, "@R {json}" the result,
@@ -76,6 +77,7 @@ def _one(engine, r, write):
             auth_code=r.get("auth"),
             original_date=r.get("date"),
             supervisor_password=password and password.encode(),
+            confirmed=bool(r.get("confirmed")),
         )
     )
     out = {}
@@ -91,7 +93,10 @@ def _one(engine, r, write):
             "rrn": o.rrn,
             "auth_code": o.auth_code,
         }
-    out["pending_reversal"] = engine.pending_reversal()
+    try:
+        out["pending_reversal"] = engine.pending_reversal()
+    except ValueError:  # sealed under another storage key: the result says so, nothing sent
+        out["pending_reversal"] = None
     out["next_stan"] = engine.stan
     write("@R " + json.dumps(out))
     _lines(write, res.receipt_lines)

@@ -148,13 +148,16 @@ def financial_fields(
     rrn=None,
     auth_code=None,
     original=None,
+    field60=None,
+    pin_capture=None,
 ):
     """The fields of a financial request of Kind `k` (spec §3.1, §3.5).
 
     `card` (app.txn.Card) is sent as track 2 (35) when swiped, as 2 + 14 when keyed; without
     a card, `pan`/`expiry` (the journal's copy of the original's card) are sent as 2 + 14.
     `original` = (batch, STAN, MMDD) of the original for 61. `pin_block` and `security`
-    (53) when a PIN was entered (then 26 too).
+    (53) when a PIN was entered (then 26 too: `pin_capture`, default 12). `field60`: the
+    digits after 60.1 + 60.2 (60.3-60.6, for a 14-digit field 60), or None (8 digits).
     """
     pin = pin_block is not None
     fields = {
@@ -164,7 +167,7 @@ def financial_fields(
         41: terminal_id,
         42: merchant_id,
         49: CURRENCY,
-        60: join_subfields(60, k.type_code, batch),
+        60: join_subfields(60, k.type_code, batch) + (field60 or ""),
     }
     if amount is not None:
         fields[4] = "%012d" % amount
@@ -182,7 +185,7 @@ def financial_fields(
             fields[14] = expiry
         fields[22] = "01" + ("1" if pin else "2")
     if pin:
-        fields[26] = PIN_CAPTURE
+        fields[26] = pin_capture or PIN_CAPTURE
         fields[52] = pin_block
         fields[53] = security
     if rrn:
@@ -205,20 +208,6 @@ def totals_field(debit, debit_count, credit, credit_count):
     return "%012d%03d%012d%03d0" % (debit, debit_count % 1000, credit, credit_count % 1000) + (
         "0" * 31
     )
-
-
-def parse_totals(field48):
-    """(domestic totals (debit, count, credit, count), domestic flag, foreign flag) from the
-    48 of an 0510; a flag is "1" balanced, "2" unbalanced, "3" error (None if absent)."""
-    totals = (
-        int(field48[0:12]),
-        int(field48[12:15]),
-        int(field48[15:27]),
-        int(field48[27:30]),
-    )
-    domestic = field48[30] if len(field48) > 30 else None
-    foreign = field48[61] if len(field48) > 61 else None
-    return totals, domestic, foreign
 
 
 def upload_record(stan, pan, amount):

@@ -2,6 +2,7 @@
 # (MicroPython). It decodes every frame the engine sends with app.iso8583 and answers with real
 # frames built the same way: MACs with the spec's MAK, the sign-on's field 62 the spec's
 # synthetic 004 block (spec §7: TMK 70F2...B923 -> PIK 0123...3210, MAK C24A8FB57AA20123).
+from binascii import hexlify
 from binascii import unhexlify as h
 
 from app import cipher, mac
@@ -15,6 +16,10 @@ F62_004 = h(
     "96D605EA176B7E9E00000000000000000547DB3E"
     "3C16484E68C96499F51E7191F2F7040BD2B91CC5"
 )
+# The 003 block under the same TMK (built with pycryptodome, as in test_keys.py): the same
+# PIK, a double-length MAK for X9.19.
+F62_003 = h("4C555721128EF42B482EF01EB4BA66AF08D7B4FB96D605EA176B7E9EEAEEDC7392D2BE60A0D0F5B7")
+MAK_003 = h("C24A8FB57AA201239876FEDCBA012345")
 # Fields a response echoes from its request.
 _ECHO = (2, 3, 4, 11, 14, 22, 23, 25, 41, 42, 49, 60, 61)
 
@@ -26,9 +31,14 @@ class FakeHost:
     count=1)` spoils the answers to the next `count` requests of `mti` (any if None):
     no_answer, close (LinkDown), garbage (an undecodable frame), bad_mac, no_mac,
     wrong_mti, wrong_3, wrong_4, wrong_11, wrong_41, wrong_42, duplicate, decline:CODE,
-    partial:AMOUNT (39 = 10 with that amount), unbalanced (0500), bad_cv (0800: a check
-    value off by one bit), processing:N (header digit 6). `on_request(mti, fields)` is called
-    as each frame arrives, before the answer is made. `down = True`: connect fails.
+    partial:AMOUNT (39 = 10 with that amount), unbalanced (0500), flags:XY (0500: the two
+    flags of 48 as given), bad_cv (0800: a check value off by one bit), processing:N (header
+    digit 6). `on_request(mti, fields)` is called as each frame arrives, before the answer is
+    made. `down = True`: connect fails.
+
+    The acquirer profile it answers with: `field62` (the sign-on's key block, F62_004), `mak`
+    (the MAK inside it, for its MACs), `mac_method` ("cup", "x9.19", "x9.19-hex"), `lri`
+    (frames carry the 33-byte LRI header: it expects one and echoes it).
     """
 
     def __init__(self):
@@ -43,7 +53,10 @@ class FakeHost:
         self._queue = []
         self._serial = 0
         self._packer = Packer()
-        self._mak = cipher.new("DES", MAK)
+        self.field62 = F62_004
+        self.mak = MAK
+        self.mac_method = "cup"
+        self.lri = False
 
     def fault(self, kind, mti=None, count=1):
         self._faults.append([kind, mti, count])
@@ -72,7 +85,7 @@ class FakeHost:
     def send(self, frame):
         if not self.connected:
             raise LinkDown("not connected")
-        msg = unpack(bytes(frame))
+        msg = unpack(bytes(frame), self.lri)
         fields = dict(msg.fields)
         self.requests.append((msg.mti, fields))
         if self.on_request is not None:
@@ -116,7 +129,7 @@ class FakeHost:
         if mti == "0800" and code60 != "360":
             resp[37] = "052010%06d" % self._serial
             resp[60] = "00%06d%s" % (self.batch, code60)
-            resp[62] = F62_004
+            resp[62] = self.field62
         elif mti == "0800":
             if self.field62_360:
                 resp[62] = self.field62_360
@@ -127,8 +140,11 @@ class FakeHost:
                 resp[54] = "1002156C000000123456"
         elif mti == "0500":
             totals = req[48]
-            flag = "2" if "unbalanced" in faults else "1"
-            resp[48] = totals[:30] + flag + totals[31:61] + "1"
+            flags = "21" if "unbalanced" in faults else "11"
+            for kind in faults:
+                if kind.startswith("flags:"):
+                    flags = kind[6:]
+            resp[48] = totals[:30] + flags[0] + totals[31:61] + flags[1]
         for kind in faults:
             if kind.startswith("decline:"):
                 resp[39] = kind[8:]
@@ -159,16 +175,26 @@ class FakeHost:
         ):
 
             def sign(mab):
-                code = mac.cup_mac(self._mak, mab)
+                code = self.mac(mab)
                 if "bad_mac" in faults:
                     code = bytes((code[0] ^ 1,)) + code[1:]
                 return code
 
         header = msg.header[:5] + str(processing) + msg.header[6:]
-        frame = bytes(self._packer.pack(resp_mti, resp, reply_tpdu(msg.tpdu), header, sign))
+        frame = bytes(
+            self._packer.pack(resp_mti, resp, reply_tpdu(msg.tpdu), header, sign, msg.lri)
+        )
         if "garbage" in faults:
             frame = frame[:-3] + b"\x00\x00\x00\x00"  # LEN now lies: undecodable
         return frame
+
+    def mac(self, mab):
+        """The MAC over `mab` the host computes (its mac_method, its MAK)."""
+        if self.mac_method == "cup":
+            return mac.cup_mac(cipher.new("DES" if len(self.mak) == 8 else "3DES", self.mak), mab)
+        key = self.mak if len(self.mak) == 16 else self.mak + self.mak
+        code = mac.retail_mac(key, mab)
+        return hexlify(code[:4]).upper() if self.mac_method == "x9.19-hex" else code
 
     def of(self, mti):
         """Fields of the requests of `mti` received so far."""

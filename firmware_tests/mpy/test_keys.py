@@ -10,7 +10,7 @@ from binascii import unhexlify as h
 
 from ramflash import RAMFlash, mount_fresh
 
-from app import keys, mac, pinblock, tr31
+from app import keylayout, keys, mac, pinblock, tr31
 from app.store import RecordStore
 
 MOUNT = "/keyflash"
@@ -36,7 +36,7 @@ MAB = h(
 F62_001 = h("04CF6857F4413919A2AFCD7296D605EA176B7E9E0547DB3E")
 F62_003 = h("4C555721128EF42B482EF01EB4BA66AF08D7B4FB96D605EA176B7E9EEAEEDC7392D2BE60A0D0F5B7")
 MAK_003 = h("C24A8FB57AA201239876FEDCBA012345")
-# SM4 (layout UNCONFIRMED, see keys.LAYOUTS) under SM4 TMK 8A7B...6978, built with gmssl:
+# SM4 (layout UNCONFIRMED, see app.keylayout) under SM4 TMK 8A7B...6978, built with gmssl:
 # PIK = the 3DES PIK bytes, MAK 3132...3536, TDK as above.
 SM4_TMK = h("8A7B6C5D4E3F20110F1E2D3C4B5A6978")
 SM4_MAK = h("31323334353637383930313233343536")
@@ -225,7 +225,7 @@ def test_sign_on_refusals():
     args = (1, 1, F62_004 + b"\x00", "004")
     unchanged(device, ValueError, ["must be 60 bytes", "got 61"], store.load_working_keys, *args)
     args = (1, 1, F62_004, "005")
-    unchanged(device, ValueError, ["unknown sign-on key mode"], store.load_working_keys, *args)
+    unchanged(device, ValueError, ["005 is not a sign-on layout"], store.load_working_keys, *args)
     args = (1, 9, F62_004, "004")
     unchanged(device, keys.NoKeyError, ["no master key in slot 9"], store.load_working_keys, *args)
     args = (1, 1, F62_SM4, "SM4")
@@ -235,15 +235,75 @@ def test_sign_on_refusals():
 
 
 def test_layout_parameter():
-    # An acquirer whose 60.3=004 block put the TDK first: passed as a layout, not code.
+    # An acquirer whose 60.3=004 block put the TDK first: described, not coded.
     fresh()
     store = open_keys()
     store.set_tmk(1, 1, TMK, "3DES")
     swapped = F62_004[40:60] + F62_004[20:40] + F62_004[0:20]
-    layout = (60, "DES", (("TDK", 0, 16, 16), ("MAK", 20, 8, 36), ("PIK", 40, 16, 56)))
-    got = store.load_working_keys(1, 1, swapped, "004", layout=layout)
+    got = store.load_working_keys(1, 1, swapped, "004", layout="TDK16 CV4 MAK8 PAD8 CV4 PIK16 CV4")
     assert got[0] == ("TDK", "D2B91CC5")
     assert mac.cup_mac(store.cipher(1, "MAK"), MAB) == b"8A9E91B8"
+
+
+def test_the_61_byte_layout_of_spec_7_3_needs_no_code():
+    # Spec §7.3: 60.3 = 003 answered with 61 bytes: one leading byte, then three keys.
+    fresh()
+    store = open_keys()
+    store.set_tmk(1, 1, TMK, "3DES")
+    block = b"\x01" + F62_003 + F62_004[40:60]
+    layout = "PAD1 PIK16 CV4 MAK16 CV4 TDK16 CV4"
+    got = store.load_working_keys(1, 1, block, "003", layout=layout)
+    assert got == (("PIK", "08D7B4FB"), ("MAK", "A0D0F5B7"), ("TDK", "D2B91CC5"))
+    # The layouts' module is not kept once read: its heap is not the transactions'.
+    import sys
+
+    import app
+
+    assert "app.keylayout" not in sys.modules and not hasattr(app, "keylayout")
+    assert store.cipher(1, "MAK").name == "3DES"
+    expect(
+        ValueError,
+        ["must be 61 bytes", "got 60"],
+        store.load_working_keys,
+        *(1, 1, F62_004, "003", layout),
+    )
+    # A fixed layout under another 60.3 code: 003 asked, the 004 block answered.
+    got = store.load_working_keys(1, 1, F62_004, "003", layout="004")
+    assert got[1] == ("MAK", "0547DB3E")
+    # Check values of another length are read from the description.
+    block = F62_004[:19] + F62_004[20:39] + F62_004[40:59]
+    got = store.load_working_keys(1, 1, block, "004", "PIK16 CV3 MAK8 PAD8 CV3 TDK16 CV3")
+    assert got[2] == ("TDK", "D2B91CC5")
+
+
+def test_layout_descriptions():
+    assert keylayout.parse("004") == (
+        60,
+        (("PIK", 0, 16, 16, 4), ("MAK", 20, 8, 36, 4), ("TDK", 40, 16, 56, 4)),
+    )
+    assert keylayout.parse("SM4") == keylayout.parse("006")
+    assert keylayout.parse("MAK16 PAD2 CV8 PIK8 CV2") == (
+        36,
+        (("MAK", 0, 16, 18, 8), ("PIK", 26, 8, 34, 2)),
+    )
+    for text, words in (
+        ("PIK16 CV4 MAC8 CV4", ["MAC8 is not PIK, MAK, TDK, CV or PAD"]),
+        ("PIK16 CV4 MAK CV4", ["MAK is not"]),
+        ("PIK16 CV04 MAK8 CV4", ["CV04 is not"]),
+        ("005", ["005 is not a sign-on layout: 001, 003, 004, 006 or a description"]),
+        ("PIK12 CV4 MAK8 CV4", ["PIK12: keys are 8, 16 or 24 bytes"]),
+        ("PIK16 CV9 MAK8 CV4", ["CV9: keys are"]),
+        ("PAD65 PIK16 CV4 MAK8 CV4", ["PAD65: keys are"]),
+        ("CV4 PIK16 CV4 MAK8 CV4", ["CV4 is not after a key"]),
+        ("PIK16 CV4 CV4 MAK8", ["CV4 is not after a key"]),
+        ("PIK16 MAK8 CV4", ["PIK has no check value after it"]),
+        ("PIK16 CV4 MAK8", ["MAK has no check value after it"]),
+        ("PIK16 CV4 MAK8 CV4 PIK8 CV4", ["PIK appears twice"]),
+        ("PIK16 CV4 TDK16 CV4", ["a layout needs a PIK and a MAK"]),
+        ("", ["a layout needs a PIK and a MAK"]),
+    ):
+        expect(ValueError, words, keylayout.parse, text)
+    expect(ValueError, ["PIK8: SM4 keys are 16 bytes"], keylayout.parse, "001", True)
 
 
 def test_set_tmk_with_and_without_kcv():
@@ -462,6 +522,31 @@ def test_another_terminals_storage_key_opens_nothing():
     expect(keys.KeyStoreError, ["does not verify"], other.cipher, 1, "MAK")
     expect(keys.KeyStoreError, ["stored", "does not verify"], other.verify)
     expect(keys.KeyStoreError, [], other.load_working_keys, 1, 1, F62_004, "004")
+    # What a sign-on checks before it sends anything.
+    expect(keys.KeyStoreError, ["TMK in slot 1"], other.check_tmk, 1, 1)
+    expect(keys.NoKeyError, ["no master key in slot 2"], other.check_tmk, 1, 2)
+    open_keys().check_tmk(1, 1)
+
+
+def test_mak_halves_for_the_x9_19_mac():
+    # Spec §7: X9.19 of the §4.4 MAB with K = 0123...3210 is D2E1D279C4F95777; a MAK of 8
+    # bytes gives X9.9 (both halves the same key), 756FED7EEB9F572C.
+    device = fresh()
+    store = open_keys()
+    store.set_tmk(1, 1, TMK, "3DES")
+    store.load_working_keys(1, 1, F62_003, "003")
+    left, right = store.halves(1, "MAK")
+    assert mac.retail_mac_halves(left, right, MAB) == mac.retail_mac(MAK_003, MAB)
+    assert mac.retail_mac(PIK, MAB) == h("D2E1D279C4F95777")
+    store.load_working_keys(1, 1, F62_004, "004")
+    left, right = store.halves(1, "MAK")
+    assert mac.retail_mac_halves(left, right, MAB) == h("756FED7EEB9F572C")
+    assert (1, "MAK/2") in store._ciphers
+    store.forget(1)
+    assert not store._ciphers
+    store.set_tmk(2, 1, SM4_TMK, "SM4")
+    store.load_working_keys(2, 1, F62_SM4, "SM4")
+    unchanged(device, ValueError, ["X9.19 needs a DES key", "SM4"], store.halves, 2, "MAK")
 
 
 def test_tampered_record_refused():

@@ -308,6 +308,54 @@ def test_signon_mode_agrees_with_the_key_algorithm():
     )
 
 
+def test_acquirer_profile_parameters():
+    # Absent: today's CUP profile. Each value is checked, and the rules between them hold.
+    params = Params.from_tlv(tlv(APP), 1)
+    for name in ("signon_layout", "field60_length", "mac_method", "empty_batch", "batch_end"):
+        assert params[name] is None, name
+    profile = APP + (
+        (0x4A, b"PAD1 PIK16 CV4 MAK16 CV4 TDK16 CV4"),
+        (0x4B, b"14"),
+        (0x4C, b"601"),
+        (0x4D, b"06"),
+        (0x4E, b"x9.19"),
+        (0x4F, b"refuse"),
+        (0x50, b"unbalanced"),
+    )
+    params = Params.from_tlv(tlv(profile), 1)
+    assert params.signon_layout == "PAD1 PIK16 CV4 MAK16 CV4 TDK16 CV4"
+    assert (params.field60_length, params.field60_capability) == ("14", "601")
+    assert (params.pin_capture_code, params.mac_method) == ("06", "x9.19")
+    assert (params.empty_batch, params.batch_end) == ("refuse", "unbalanced")
+    assert Params.from_tlv(params.to_tlv(), 1).to_tlv() == params.to_tlv()
+    for tag, value, message in (
+        (0x4A, b"PIK16 CV4 MAK16", "signon_layout: MAK has no check value after it"),
+        (
+            0x4A,
+            b"005",
+            "signon_layout: 005 is not a sign-on layout: 001, 003, 004, 006 or a description",
+        ),
+        (
+            0x4A,
+            b"PIK16 CV4 MAC8 CV4",
+            "signon_layout: MAC8 is not PIK, MAK, TDK, CV or PAD and a length in bytes",
+        ),
+        (0x4B, b"11", "field60_length: must be one of 8, 14; got 11"),
+        (0x4C, b"6A1", "field60_capability: must be 3 digits, got 'A' at position 2"),
+        (0x4D, b"6", "pin_capture_code: must be one of 12, 06; got 6"),
+        (0x4E, b"x9.9", "mac_method: must be one of cup, x9.19, x9.19-hex; got x9.9"),
+        (0x4F, b"skip", "empty_batch: must be one of ask, refuse, send; got skip"),
+    ):
+        refused(tlv(changed(profile, tag, value)), 1, message)
+    without_length = [item for item in profile if item[0] != 0x4B]
+    refused(tlv(without_length), 1, "field60_capability: sent only with field60_length 14, got 8")
+    sm4 = changed(changed(profile, 0x44, b"SM4"), 0x46, b"006")
+    refused(tlv(sm4), 1, "mac_method: x9.19 is a DES MAC; key_algorithm SM4 needs cup")
+    sm4 = changed(sm4, 0x4E, b"cup")
+    assert Params.from_tlv(tlv(sm4), 1).mac_method == "cup"
+    refused(tlv(changed(sm4, 0x4A, b"001")), 1, "signon_layout: PIK8: SM4 keys are 16 bytes")
+
+
 def test_menu_edits_are_validated():
     params = Params.from_tlv(tlv(APP), 1)
     params.set("tmk_slot", 7)

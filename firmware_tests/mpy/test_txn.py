@@ -10,10 +10,11 @@
 import os
 import struct
 
-from fakehost import MAK, PIK, FakeHost
+from fakehost import F62_003, F62_004, MAK, MAK_003, PIK, FakeHost
 from ramflash import RAMFlash, mount_fresh
 
 from app import cipher, pinblock
+from app.iso8583 import Packer
 from app.journal import TransactionJournal
 from app.keys import KeyStore
 from app.params import Params, ParamStore, hash_password, put_tlv
@@ -70,13 +71,16 @@ def tlv(items):
     return bytes(buf)
 
 
-def fresh(counters=None):
-    """Erased flash with parameters and the TMK; returns the record store."""
+def fresh(counters=None, profile=(), terminal=TERMINAL):
+    """Erased flash with parameters (the application's with `profile` items added) and the
+    TMK; returns the record store."""
     mount_fresh(DEVICE, MOUNT)
     store = RecordStore(ROOT)
     params = ParamStore(store)
-    params.save(0, Params.from_tlv(tlv(TERMINAL), 0), 1)
-    params.save(1, Params.from_tlv(tlv(APP), 1), 1)
+    params.save(0, Params.from_tlv(tlv(terminal), 0), 1)
+    items = dict(APP)
+    items.update(profile)
+    params.save(1, Params.from_tlv(tlv(sorted(items.items())), 1), 1)
     KeyStore(store, STORAGE_KEY).set_tmk(1, 1, TMK, "3DES")
     if counters is not None:
         store.save("counters1", struct.pack(">II", *counters))
@@ -87,9 +91,9 @@ def engine(store, host=None, events=None):
     return Engine(1, store, STORAGE_KEY, host or FakeHost(), events=events)
 
 
-def signed_on(counters=None):
-    store = fresh(counters)
-    host = FakeHost()
+def signed_on(counters=None, profile=(), host=None, terminal=TERMINAL):
+    store = fresh(counters, profile, terminal)
+    host = host or FakeHost()
     eng = engine(store, host)
     assert eng.run(Request("sign_on")).approved
     host.requests = []
@@ -635,3 +639,293 @@ def test_no_pin_track_or_clear_pan_on_flash():
     journal = TransactionJournal(ROOT, 1, STORAGE_KEY)
     got = journal.card(journal.last())
     assert got == ("6224242900000113", "2806"), got
+
+
+# --- cashier-facing mistakes -------------------------------------------------------------------
+
+
+def counters(store):
+    return struct.unpack(">II", store.load("counters1")[1])
+
+
+def test_a_mistyped_card_number_is_refused_before_anything():
+    store, host, eng = signed_on()
+    before = counters(store)
+    card = Card(pan="6224242900000114", expiry="2806")  # 0113 with its last digit wrong
+    for request in (
+        Request("sale", amount=100, card=card, pin=bytearray(b"123456")),
+        Request("balance", card=card),
+        Request("preauth", amount=100, card=card),
+    ):
+        result = eng.run(request)
+        assert result.error == "card_number", result.error
+        assert result.message_en == "Card number is wrong (check digit): key it in again"
+        assert result.message_zh == "卡号有误,请重新输入"
+        assert "622424..." in result.detail and "6224242900000114" not in result.detail
+    assert host.requests == [] and counters(store) == before and pending(store) is None
+    assert eng.journal.is_empty()
+    # A swiped track is read, not typed: its number is what the card holds.
+    assert sale(eng, 1, track="6224242900000114=28062010000000000").approved
+    assert eng.run(Request("balance", card=Card(pan="6224242900000154", expiry="2806"))).approved
+
+
+def test_55_without_a_pin_says_the_pin_is_required():
+    store, host, eng = signed_on()
+    host.fault("decline:55", "0200")
+    result = sale(eng, pin=None)
+    assert result.response_code == "55" and not result.approved and result.error is None
+    assert result.message_en == "PIN required: enter the cardholder's PIN and try again"
+    assert result.message_zh == "此卡须输入密码,请输入密码后重试"
+    host.fault("decline:55", "0200")
+    result = sale(eng)  # a PIN went: it was the wrong one
+    assert result.message_en == "Wrong PIN: enter the PIN again"
+
+
+def test_no_transaction_after_a_sign_off_until_a_sign_on():
+    store, host, eng = signed_on()
+    assert sale(eng).approved
+    seen = []
+    host.on_request = lambda mti, fields: seen.append(store.load("signoff1") is not None)
+    off = eng.run(Request("sign_off"))
+    assert off.approved and seen == [True]  # persisted before the 0820 left
+    host.on_request = None
+    sent = len(host.requests)
+    for request in (
+        Request("sale", amount=1, card=Card(track2=TRACK), pin=bytearray(b"123456")),
+        Request("sale_void", original_stan=2, supervisor_password=b"123456"),
+        Request("settlement"),
+        Request("sign_off"),
+    ):
+        result = eng.run(request)
+        assert result.error == "signed_off", (request.kind, result.error)
+        assert result.message_en == "Signed off: sign on before the next transaction"
+        assert result.message_zh == "已签退,请先签到"
+    assert len(host.requests) == sent
+    assert eng.run(Request("echo")).approved  # the line may still be tested
+    again = engine(store, host)  # after a power cut: still signed off
+    assert sale(again).error == "signed_off"
+    assert again.run(Request("sign_on")).approved
+    assert store.load("signoff1") is None
+    assert sale(again).approved and sale(engine(store, host)).approved
+
+
+def test_a_refused_sign_on_leaves_the_terminal_signed_off():
+    store, host, eng = signed_on()
+    assert eng.run(Request("sign_off")).approved
+    host.fault("decline:97", "0800")
+    assert eng.run(Request("sign_on")).response_code == "97"
+    assert sale(eng).error == "signed_off"
+
+
+def test_another_storage_key_is_named_and_nothing_is_sent():
+    store, host, eng = signed_on()
+    host.fault("no_answer", "0200")
+    sale(eng, 70)  # leaves a pending reversal, sealed under the right key
+    record = store.load("reversal1")
+    host.requests = []
+    before = counters(store)
+    other = Engine(1, store, b"ffffffffffffffff", host)
+    for request in (
+        Request("sale", amount=1, card=Card(track2=TRACK), pin=bytearray(b"123456")),
+        Request("sign_on"),
+        Request("settlement"),
+    ):
+        result = other.run(request)
+        assert result.error == "storage_key", (request.kind, result.error, result.detail)
+        assert result.message_en == "Keys sealed under another storage key: nothing sent"
+        assert result.message_zh == "存储密钥不符,未发送,请重装密钥"
+        assert "does not verify" in result.detail
+    assert host.requests == [] and counters(store) == before
+    assert store.load("reversal1") == record  # kept for the right terminal
+    assert "accepted" in sale(eng).reversal_note
+
+
+def test_sign_on_without_a_master_key_sends_nothing():
+    store = fresh()
+    from app.keys import KeyStore as Keys
+
+    Keys(store, STORAGE_KEY).erase(1)
+    host = FakeHost()
+    result = engine(store, host).run(Request("sign_on"))
+    assert result.error == "no_tmk" and "no master key in slot 1" in result.detail
+    assert host.requests == []
+
+
+# --- settlement: empty batches, the host's flags, the batch end --------------------------------
+
+
+def test_empty_batch_asks_by_default():
+    store, host, eng = signed_on()
+    result = eng.run(Request("settlement"))
+    assert result.error == "confirm_empty" and not result.approved
+    assert result.message_en == "No transactions in this batch: settle with zero totals?"
+    assert result.message_zh == "本批次无交易,是否结算?"
+    assert host.requests == [] and eng.batch == 1
+    result = eng.run(Request("settlement", confirmed=True))
+    assert result.approved and result.settlement["terminal"] == (0, 0, 0, 0)
+    assert host.of("0500")[0][48] == "0" * 62 and eng.batch == 2
+
+
+def test_empty_batch_refused_or_sent_as_the_parameters_say():
+    store, host, eng = signed_on(profile=((0x4F, b"refuse"),))
+    result = eng.run(Request("settlement", confirmed=True))
+    assert result.error == "empty_batch" and host.requests == []
+    assert result.message_en == "No transactions in this batch: nothing to settle"
+    store, host, eng = signed_on(profile=((0x4F, b"send"),))
+    result = eng.run(Request("settlement"))
+    assert result.approved and [m for m, _ in host.requests] == ["0500", "0320"]
+    # A pending reversal is a transaction of the batch: not empty.
+    store, host, eng = signed_on(profile=((0x4F, b"refuse"),))
+    host.fault("no_answer", "0200")
+    sale(eng)
+    assert eng.journal.is_empty() and eng.run(Request("settlement")).approved
+
+
+def test_a_0_in_the_foreign_flag_of_a_domestic_batch_is_balanced():
+    # The acquirer host that put 0 in the foreign flag of an all-domestic batch: the
+    # terminal used to report totals differ and upload the batch at every settlement.
+    store, host, eng = signed_on()
+    assert sale(eng, 500).approved
+    host.fault("flags:10", "0500")
+    result = eng.run(Request("settlement"))
+    assert result.approved and result.settlement["balanced"], result.settlement
+    assert result.settlement["flags"] == "10"
+    assert (result.settlement["domestic"], result.settlement["foreign"]) == ("balanced",) * 2
+    assert result.settlement["uploaded"] == 0
+    assert [m for m, _ in host.requests[-2:]] == ["0500", "0320"]
+    assert host.of("0320")[0][60][8:] == "202"  # the batch end only
+    assert result.message_en == "Settled, totals agree with the host"
+    lines = result.receipt_lines
+    assert lines[0] == b"POS \xbd\xe1\xcb\xe3\xb5\xa5 SETTLEMENT"
+    assert b"FOREIGN \xcd\xe2\xbf\xa8 (0): BALANCED" in lines
+    assert b"DEBIT \xbd\xe8\xbc\xc7: 1 RMB 5.00" in lines
+
+
+def test_flag_3_is_a_totals_error_and_uploads():
+    store, host, eng = signed_on()
+    assert sale(eng, 500).approved
+    host.fault("flags:31", "0500")
+    result = eng.run(Request("settlement"))
+    assert result.approved and not result.settlement["balanced"]
+    assert result.settlement["domestic"] == "error" and result.settlement["uploaded"] == 1
+    assert result.message_zh == "结算完成,对账出错,请联系收单行"
+    assert b"DOMESTIC \xc4\xda\xbf\xa8 (3): ERROR" in result.receipt_lines
+    # An unknown flag where there are transactions is not taken for balanced.
+    assert sale(eng, 500).approved
+    host.fault("flags:01", "0500")
+    result = eng.run(Request("settlement"))
+    assert result.settlement["domestic"] == "unknown" and result.settlement["uploaded"] == 1
+
+
+def test_batch_end_only_after_an_upload():
+    store, host, eng = signed_on(profile=((0x50, b"unbalanced"),))
+    assert sale(eng, 500).approved
+    assert eng.run(Request("settlement")).settlement["balanced"]
+    assert host.of("0320") == [] and eng.batch == 2
+    assert sale(eng, 500).approved
+    host.fault("unbalanced", "0500")
+    assert eng.run(Request("settlement")).settlement["uploaded"] == 1
+    assert [u[60][8:] for u in host.of("0320")] == ["201", "202"]
+
+
+# --- the acquirer profile ------------------------------------------------------------------------
+
+
+def test_field_60_of_14_digits_and_field_26():
+    profile = ((0x4B, b"14"), (0x4C, b"601"), (0x4D, b"06"))
+    store, host, eng = signed_on(profile=profile)
+    host.fault("no_answer", "0200")
+    sale(eng, 51)
+    f = host.of("0200")[0]
+    assert f[60] == "22000001000601" and f[26] == "06"
+    assert sale(eng).approved
+    assert host.of("0400")[0][60] == "22000001000601"  # the reversal keeps the original's
+    assert host.of("0200")[1][60] == "22000001000601"
+    store, host, eng = signed_on(profile=((0x4B, b"14"),))
+    assert sale(eng).approved and host.of("0200")[0][60] == "22000001000200"
+    assert eng.run(Request("echo")).approved
+    assert host.of("0820")[0][60] == "00000001301"  # management messages stay 11 digits
+
+
+def test_x9_19_mac_both_ways():
+    for method in (b"x9.19", b"x9.19-hex"):
+        host = FakeHost()
+        host.field62, host.mak, host.mac_method = F62_003, MAK_003, method.decode()
+        profile = ((0x46, b"003"), (0x4E, method))
+        store, host, eng = signed_on(profile=profile, host=host)
+        assert sale(eng, 51).approved  # the answer's MAC checked the same way
+        f = host.of("0200")[0]
+        again = Packer().pack("0200", f, b"\x60\x00\x03\x00\x00", "603100310000", host.mac)
+        assert bytes(again[-8:]) == f[64]
+        if method == b"x9.19-hex":
+            assert f[64] == f[64].upper() and bytes.fromhex(f[64].decode())
+        # The CUP MAC from this host: the answer's MAC fails, reversed with A0.
+        host.mac_method = "cup"
+        result = sale(eng, 52)
+        assert result.error == "mac" and pending(store)[0] == "A0"
+
+
+def test_a_described_field_62_layout():
+    # Spec §7.3's acquirer: 60.3 003 answered with 61 bytes.
+    host = FakeHost()
+    host.field62 = b"\x01" + F62_003 + F62_004[40:60]
+    host.mak = MAK_003
+    store, host, eng = signed_on(
+        profile=((0x46, b"003"), (0x4A, b"PAD1 PIK16 CV4 MAK16 CV4 TDK16 CV4")), host=host
+    )
+    result = eng.run(Request("sign_on"))
+    assert result.notes[0] == "keys PIK 08D7B4FB MAK A0D0F5B7 TDK D2B91CC5"
+    assert sale(eng).approved
+    # Without the description the same answer is refused by name, the old keys kept.
+    store = fresh(profile=((0x46, b"003"),))
+    result = engine(store, host).run(Request("sign_on"))
+    assert result.error == "key_check" and "must be 40 bytes" in result.detail
+    assert result.detail.endswith("got 61")
+
+
+DIALUP = TERMINAL[:11] + (
+    (0x0C, b"dialup"),
+    (0x10, b""),
+    (0x11, b"direct"),
+    (0x12, b"95555"),
+    (0x14, b"6000030000"),
+    (0x15, b"\x01"),
+)
+
+
+def test_lri_header_on_dial_up():
+    host = FakeHost()
+    host.lri = True
+    store, host, eng = signed_on(host=host, terminal=DIALUP)
+    assert sale(eng).approved
+    frames = []
+    real = host.send
+    host.send = lambda frame: frames.append(bytes(frame)) or real(frame)
+    assert sale(eng).approved
+    assert frames[0][7:12] == b"LRI\x00\x1c" and frames[0][12:40] == bytes(28)
+    # A host that sends no LRI back: a clear error, and the sale reversed.
+    host.send = real
+    receive = host.receive
+
+    def without_header(timeout_ms):
+        frame = bytes(receive(timeout_ms))
+        framed = frame[2:7] + frame[40:]
+        return len(framed).to_bytes(2, "big") + framed
+
+    host.receive = without_header
+    result = sale(eng)
+    assert result.error == "invalid" and pending(store)[0] == "98"
+    assert result.detail == "answer has no LRI header: dialup.lri is on, the host sends none"
+    # And the other way: the terminal sends none, the host's answers carry one.
+    store, host, eng = signed_on(terminal=DIALUP[:-1] + ((0x15, b"\x00"),))
+    real = host.receive
+
+    def with_header(timeout_ms):
+        frame = bytes(real(timeout_ms))
+        framed = frame[2:7] + b"LRI\x00\x1c" + bytes(28) + frame[7:]
+        return len(framed).to_bytes(2, "big") + framed
+
+    host.receive = with_header
+    result = sale(eng)
+    assert result.error == "invalid"
+    assert result.detail == "answer carries an LRI header: the host wants dialup.lri on"

@@ -7,7 +7,7 @@
 from mptest import expect_error
 from ramflash import RAMFlash, mount_fresh
 
-from app import receipt, respcodes, txnmsg
+from app import receipt, respcodes, settlement, txnmsg
 from app.journal import (
     COMPLETION,
     COMPLETION_NOTICE,
@@ -238,6 +238,38 @@ def test_receipt_lines():
     assert holder[-1] == b"*** REPRINT \xd6\xd8\xb4\xf2\xd3\xa1 ***"
 
 
+def test_settlement_slip_says_what_the_host_said():
+    settlement = {
+        "batch": 7,
+        "balanced": True,
+        "flags": "10",
+        "domestic": "balanced",
+        "foreign": "balanced",
+        "terminal": (23700, 3, 500, 1),
+        "host": (23700, 3, 500, 1),
+        "uploaded": 0,
+    }
+    lines = receipt.settlement_lines(settlement, APP, "20250520", "103015", "01")
+    for line in lines:
+        assert len(line) <= receipt.WIDTH, line
+    assert lines[0] == b"POS \xbd\xe1\xcb\xe3\xb5\xa5 SETTLEMENT"  # 结算单
+    assert b"BATCH NO: 000007" in lines and b"DATE/TIME: 2025/05/20 10:30:15" in lines
+    assert b"TERMINAL NO: 12345678 OPER: 01" in lines
+    assert b"DEBIT \xbd\xe8\xbc\xc7: 3 RMB 237.00" in lines  # 借记
+    assert b"CREDIT \xb4\xfb\xbc\xc7: 1 RMB 5.00" in lines  # 贷记
+    assert b"DOMESTIC \xc4\xda\xbf\xa8 (1): BALANCED" in lines  # 内卡
+    assert b"FOREIGN \xcd\xe2\xbf\xa8 (0): BALANCED" in lines  # 外卡: 0, nothing there
+    assert lines[-2] == b"\xb6\xd4\xd5\xcb\xc6\xbd"  # 对账平
+    settlement.update(balanced=False, flags="3 ", domestic="error", uploaded=4)
+    lines = receipt.settlement_lines(settlement, APP, "20250520", "103015", "01")
+    assert b"DOMESTIC \xc4\xda\xbf\xa8 (3): ERROR" in lines
+    assert b"UPLOADED \xc9\xcf\xcb\xcd: 4" in lines  # 上送
+    assert lines[-2] == b"\xb6\xd4\xd5\xcb\xb3\xf6\xb4\xed"  # 对账出错
+    settlement.update(flags="21", domestic="unbalanced")
+    lines = receipt.settlement_lines(settlement, APP, "20250520", "103015", "01")
+    assert lines[-2] == b"\xb6\xd4\xd5\xcb\xb2\xbb\xc6\xbd"  # 对账不平
+
+
 def test_wrap():
     assert receipt.wrap(b"A" * 40) == [b"A" * 32, b"A" * 8]
     assert receipt.wrap(b"A" + b"\xc9\xcf" * 16) == [b"A" + b"\xc9\xcf" * 15, b"\xc9\xcf"]
@@ -276,7 +308,9 @@ def test_every_spec_code_has_a_message():
 def test_terminal_outcomes_have_messages():
     names = (
         "timeout link connect invalid mac reversal reversal_pending not_signed_on key_check "
-        "password not_found not_allowed amount card input storage unbalanced balanced declined"
+        "password not_found not_allowed amount card input storage unbalanced balanced declined "
+        "flash storage_key no_tmk signed_off card_number pin_required confirm_empty "
+        "empty_batch settle_error"
     )
     for name in names.split():
         en, zh = respcodes.terminal(name)
@@ -292,8 +326,31 @@ def test_settlement_formats():
     assert field == "000000123456007000000000500001" + "0" + "0" * 31
     assert len(field) == 62
     answer = "000000123456007000000000500001" + "2" + "0" * 30 + "1"
-    assert txnmsg.parse_totals(answer) == ((123456, 7, 500, 1), "2", "1")
-    assert txnmsg.parse_totals(answer[:31]) == ((123456, 7, 500, 1), "2", None)
+    assert settlement.parse_totals(answer) == ((123456, 7, 500, 1), "2", (0, 0, 0, 0), "1")
+    assert settlement.parse_totals(answer[:31]) == ((123456, 7, 500, 1), "2", None, None)
+
+
+def test_settlement_flags_read_as_the_host_meant_them():
+    # Spec §3.4: 1 balanced, 2 unbalanced, 3 error. A section with no transactions is
+    # balanced whatever else it carries: the acquirer host that put 0 in the foreign flag of
+    # an all-domestic batch was answering "nothing to reconcile", not "totals differ".
+    state = settlement.section_state
+    assert [state(flag, False) for flag in "1230 "] == [
+        "balanced",
+        "unbalanced",
+        "error",
+        "unknown",
+        "unknown",
+    ]
+    assert [state(flag, True) for flag in "12309 "] == [
+        "balanced",
+        "unbalanced",
+        "error",
+        "balanced",
+        "balanced",
+        "balanced",
+    ]
+    assert state(None, True) == "balanced" and state(None, False) == "unknown"
     record = txnmsg.upload_record(42, "6217000000000000001", 999)
     assert record == "00" + "000042" + "0" + "6217000000000000001" + "000000000999"
     assert len(record) == 40

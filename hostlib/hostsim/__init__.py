@@ -16,9 +16,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from hostlib import packets
 from hostlib.errors import PoskitError
 from hostlib.hostsim import crypto, faults, seed
-from hostlib.hostsim.engine import SIGNON_MODES, Engine, Outcome, mask_pan
+from hostlib.hostsim.engine import MESSAGE_NAMES, SIGNON_MODES, Engine, Outcome, mask_pan
 from hostlib.hostsim.faults import KINDS as FAULT_KINDS
 from hostlib.hostsim.faults import FaultError
 from hostlib.hostsim.server import Server
@@ -27,6 +28,8 @@ from hostlib.hostsim.wire import WireError
 
 __all__ = [
     "FAULT_KINDS",
+    "check_fault",
+    "PROFILE_DEFAULTS",
     "FaultError",
     "HostSimError",
     "HostSimulator",
@@ -52,6 +55,64 @@ def _hex_key(text: str, what: str, lengths: tuple[int, ...]) -> str:
             f"{what} must be {' or '.join(str(n) for n in lengths)} bytes, got {len(raw)}"
         )
     return cleaned
+
+
+def check_fault(kind: str, **options: Any) -> None:
+    """FaultError for a fault `set_fault` would refuse with these options (an unknown kind,
+    request MTI or message type, a bad count, delay or code): the command line checks before
+    it opens a database, so a mistake changes nothing."""
+    mti, txn = options.get("mti"), options.get("txn")
+    count, delay, code = options.get("count", 1), options.get("delay", 0.0), options.get("code")
+    faults.validate(kind, delay, code, mti)
+    if txn is not None and txn not in MESSAGE_NAMES and txn != "reversal":
+        raise FaultError(
+            f"unknown message type {txn!r}: this host knows {', '.join(MESSAGE_NAMES)}"
+        )
+    if count is not None and count < 1:
+        raise FaultError("fault count must be at least 1 (None: persistent)")
+
+
+PROFILE_DEFAULTS: dict[str, Any] = {
+    "signon_layout": None,
+    "field60_length": None,
+    "field26": None,
+    "mac_method": "cup",
+    "lri": None,
+    "settle_empty_flag": "1",
+}
+
+
+def _profile(profile: dict, key_alg: str, partial: bool = False) -> dict:
+    """The terminals-table columns of a profile, every value checked (HostSimError)."""
+    unknown = set(profile) - set(PROFILE_DEFAULTS)
+    if unknown:
+        raise HostSimError(
+            f"no profile setting {', '.join(sorted(unknown))}: "
+            f"the profile has {', '.join(PROFILE_DEFAULTS)}"
+        )
+    values = dict(profile) if partial else {**PROFILE_DEFAULTS, **profile}
+    if values.get("signon_layout") is not None:
+        try:
+            packets.key_layout(values["signon_layout"], sm4=key_alg == crypto.SM4_ALG)
+        except ValueError as exc:
+            raise HostSimError(f"signon_layout: {exc}") from None
+    if values.get("field60_length") not in (None, 8, 14):
+        raise HostSimError("field60_length must be 8 or 14 (or None: any)")
+    if values.get("field26") not in (None, "12", "06"):
+        raise HostSimError("field26 must be 12 or 06 (or None: any)")
+    method = values.get("mac_method", "cup")
+    if method not in crypto.MAC_METHODS:
+        raise HostSimError(f"mac_method must be one of {', '.join(crypto.MAC_METHODS)}")
+    if method != "cup" and key_alg == crypto.SM4_ALG:
+        raise HostSimError(f"mac_method {method} is a DES MAC: an SM4 terminal uses cup")
+    if "lri" in values and values["lri"] not in (None, True, False):
+        raise HostSimError("lri must be True, False or None (either)")
+    flag = values.get("settle_empty_flag", "1")
+    if not isinstance(flag, str) or len(flag) != 1 or not flag.isdigit():
+        raise HostSimError("settle_empty_flag must be one digit")
+    if "lri" in values and values["lri"] is not None:
+        values["lri"] = int(values["lri"])
+    return values
 
 
 def _digits(value: str, what: str, lengths: tuple[int, ...]) -> str:
@@ -153,11 +214,13 @@ class HostSimulator:
         signon_mode: str | None = None,
         batch: int = 1,
         strict_batch: bool = False,
+        **profile: Any,
     ) -> None:
         """Register (or replace) a terminal. `tmk` is hex: 8 bytes (DES), 16/24 (3DES) or
         16 with key_alg="SM4". `signon_mode` 001/003/004/006 restricts sign-on to that mode
         (default: any mode the TMK fits). `strict_batch` answers 77 to a financial request
-        whose 60.2 is not the host's batch."""
+        whose 60.2 is not the host's batch. `profile`: the acquirer profile it is set up
+        for, as `set_profile` takes it."""
         if len(tid) != 8 or len(mid) != 15:
             raise HostSimError("a terminal id is 8 characters and a merchant id 15")
         if key_alg == crypto.SM4_ALG:
@@ -171,6 +234,7 @@ class HostSimulator:
             raise HostSimError(f"sign-on mode must be one of {', '.join(SIGNON_MODES)}")
         if not 1 <= batch <= 999_999:
             raise HostSimError("batch must be 1..999999")
+        columns = _profile(profile, key_alg)
         with self._lock, self.store.transaction():
             self.store.put_terminal(
                 tid=tid,
@@ -181,8 +245,21 @@ class HostSimulator:
                 signon_mode=signon_mode,
                 batch=batch,
                 strict_batch=int(strict_batch),
+                **columns,
             )
             self.store.drop_keys(tid)
+
+    def set_profile(self, tid: str, **profile: Any) -> None:
+        """Change the acquirer profile terminal `tid` is set up for (docs/hostsim.md,
+        "Profiles"); what is not named stays. signon_layout (a 60.3 code or a layout as
+        docs/keys.md describes it; None: the one of 60.3), field60_length (8, 14; None: any),
+        field26 ("12", "06"; None: any), mac_method ("cup", "x9.19", "x9.19-hex"), lri (True:
+        its frames carry the LRI header, False: they must not, None: either),
+        settle_empty_flag (the 0510 flag of a section with no transactions, "1" or "0"...)."""
+        term = self.terminal(tid)
+        columns = _profile(profile, term["key_alg"], partial=True)
+        with self._lock, self.store.transaction():
+            self.store.update_terminal(tid, **columns)
 
     def terminal(self, tid: str) -> dict:
         """The terminal's row (TMK included: this is a test host)."""
@@ -280,9 +357,7 @@ class HostSimulator:
         request MTI ("0200") or message type name ("sale", "sign_on", "reversal/sale"...);
         `count` uses (None: persistent). `delay` for late, `code` for decline; `process`
         False makes no_answer/close lose the request before the host books it."""
-        faults.validate(kind, delay, code)
-        if count is not None and count < 1:
-            raise FaultError("fault count must be at least 1 (None: persistent)")
+        check_fault(kind, mti=mti, txn=txn, count=count, delay=delay, code=code)
         with self._lock, self.store.transaction():
             return self.store.add_fault(
                 kind=kind,

@@ -102,6 +102,31 @@ def cup_mac(mak: bytes, mab: bytes, algorithm: str | None = None) -> bytes:
     return e2.hex().upper()[:8].encode()
 
 
+def retail_mac(mak: bytes, mab: bytes) -> bytes:
+    """ANSI X9.19 (ISO 9797-1 MAC algorithm 3, zero padding) of spec §4.2, for acquirers whose
+    profile says so: CBC under the key's left half over every block, then decrypt with the
+    right half and encrypt with the left. A single-length MAK is both halves (X9.9). 8 bytes.
+    """
+    left = DES.new(mak[:8], DES.MODE_ECB)
+    right = DES.new(mak[8:16] if len(mak) >= 16 else mak[:8], DES.MODE_ECB)
+    padded = mab + bytes(-len(mab) % 8)
+    last = DES.new(mak[:8], DES.MODE_CBC, iv=bytes(8)).encrypt(padded)[-8:]
+    return left.encrypt(right.decrypt(last))
+
+
+MAC_METHODS = ("cup", "x9.19", "x9.19-hex")
+
+
+def field64(method: str, mak: bytes, mab: bytes, family: str = TDES_ALG) -> bytes:
+    """Field 64 over `mab` as profile `method` computes it: "cup" (spec §4.1/§4.3, 8 hex
+    characters), "x9.19" (the 8 bytes of the retail MAC) or "x9.19-hex" (the hex of its first
+    4 bytes, as 8 ASCII characters; which of the two an X9.19 acquirer sends is UNCONFIRMED)."""
+    if method == "cup":
+        return cup_mac(mak, mab, key_algorithm(mak, family))
+    code = retail_mac(mak, mab)
+    return code if method == "x9.19" else code[:4].hex().upper().encode()
+
+
 class PinBlockError(ValueError):
     """Field 52 does not decrypt to an ISO 9564 format 0 PIN block."""
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from hostlib import packets
 from hostlib.hostsim import crypto, faults, wire
 from hostlib.hostsim.store import Store
 
@@ -60,6 +61,15 @@ _SIGNATURE = {name: (key[1], key[2]) for key, name in CLASSIFY.items()}
 SIGNON_MODES = {"001": "DES", "003": "3DES", "004": "3DES", "006": "SM4"}
 MGMT_0800 = {"360": "param_download"}
 MGMT_0820 = {"002": "sign_off", "301": "echo", "362": "status_upload"}
+
+# Every message type name the host gives a request (the `txn` of a fault, the log's names).
+MESSAGE_NAMES = (
+    tuple(CLASSIFY.values())
+    + tuple("reversal/" + name for name in REVERSIBLE.values())
+    + ("sign_on", "sign_off", "echo", "status_upload", "param_download", "settlement")
+    + ("batch_upload", "batch_end", "ic_upload", "script_notice")
+    + tuple(UNSUPPORTED_601.values())
+)
 
 # Statuses that still count in the batch totals (spec §3.4: "debit" = sales/completions,
 # "credit" = refunds; a voided or reversed transaction and its void count in neither).
@@ -237,7 +247,7 @@ class Engine:
         if macs and keys is not None:
 
             def sign(mab: bytes) -> bytes:
-                mac = self._mac(keys, mab)
+                mac = self._mac(ctx, mab)
                 if faults.BAD_MAC in fault:
                     mac = bytes([mac[0] ^ 0x01]) + mac[1:]
                 return mac
@@ -266,9 +276,11 @@ class Engine:
             parts.append("[fault " + " ".join(sorted(ctx.faults)) + "]")
         return " ".join(parts)
 
-    def _mac(self, keys: dict, mab: bytes) -> bytes:
-        mak = bytes.fromhex(keys["mak"])
-        return crypto.cup_mac(mak, mab, crypto.key_algorithm(mak, keys["family"]))
+    def _mac(self, ctx: _Ctx, mab: bytes) -> bytes:
+        keys = ctx.keys
+        assert keys is not None
+        method = ctx.term["mac_method"] if ctx.term else "cup"
+        return crypto.field64(method, bytes.fromhex(keys["mak"]), mab, keys["family"])
 
     def _rrn_auth(self, now: datetime) -> tuple[str, str]:
         seq = self.store.next_seq("rrn")
@@ -295,6 +307,8 @@ class Engine:
             self._check_terminal(ctx)
             if mti in ("0100", "0200", "0220", "0400", "0620"):
                 self._verify_mac(ctx)
+            if mti in ("0100", "0200", "0220", "0400"):
+                self._check_profile(ctx)
             decline = ctx.faults.get(faults.DECLINE)
             if decline is not None:
                 self._declined_by_fault(ctx, decline.code or "05")
@@ -326,13 +340,35 @@ class Engine:
             raise Decline("03", "merchant id does not match the terminal")
         ctx.term = term
         ctx.keys = self.store.keys(tid)
+        # The frame as this terminal's profile says it comes (docs/hostsim.md, "Profiles").
+        lri = term["lri"]
+        if lri is not None and bool(ctx.frame.lri) != bool(lri):
+            raise Decline(
+                "30",
+                "no LRI dial header: this terminal's frames carry one"
+                if lri
+                else "an LRI dial header from a terminal set up without one",
+            )
+
+    def _check_profile(self, ctx: _Ctx) -> None:
+        """Field 60's length and field 26 of a financial request, as the profile says."""
+        req, term = ctx.req, ctx.term
+        assert term is not None
+        want = term["field60_length"]
+        if want is not None and len(req.get("60", "")) != want:
+            raise Decline(
+                "30", f"field 60 is {len(req.get('60', ''))} digits; the profile says {want}"
+            )
+        want = term["field26"]
+        if want is not None and "26" in req and req["26"] != want:
+            raise Decline("30", f"field 26 is {req['26']}; the profile says {want}")
 
     def _verify_mac(self, ctx: _Ctx) -> None:
         if ctx.keys is None:
             raise Decline("A0", "terminal not signed on: no MAK")
         if "64" not in ctx.req:
             raise Decline("A0", "request carries no MAC")
-        if self._mac(ctx.keys, ctx.frame.mab) != ctx.frame.mac:
+        if self._mac(ctx, ctx.frame.mab) != ctx.frame.mac:
             raise Decline("A0", "request MAC does not verify")
 
     def _declined_by_fault(self, ctx: _Ctx, code: str) -> None:
@@ -375,23 +411,18 @@ class Engine:
         tmk = bytes.fromhex(term["tmk"])
         tmk_alg = crypto.SM4_ALG if sm4 else crypto.key_algorithm(tmk)
         family = crypto.SM4_ALG if sm4 else crypto.DES_ALG
-        lengths = {"001": (8, 8, 0), "003": (16, 16, 0), "004": (16, 8, 16), "006": (16, 16, 16)}
-        pik_len, mak_len, tdk_len = lengths[mode]
-
-        def fresh(n: int) -> bytes:
-            return crypto.random_key(n, crypto.SM4_ALG if sm4 else crypto.TDES_ALG)
-
-        pik, mak = fresh(pik_len), fresh(mak_len)
-        tdk = fresh(tdk_len) if tdk_len else None
-        out = bytearray()
-        for key in (pik, mak, tdk):
-            if key is None:
-                continue
-            alg = crypto.key_algorithm(key, family)
-            enc = crypto.ecb_encrypt(tmk, key, tmk_alg)
-            if mode == "004" and key is mak:
-                enc += bytes(8)  # spec §3.3: single-length MAK padded with 8 zero bytes
-            out += enc + crypto.check_value(key, alg)
+        # The layout of 60.3 (spec §3.3), or the one this terminal's profile describes (an
+        # acquirer's own: spec §7.3's 61 bytes for 003, say). The 004 MAK's filler is zeros.
+        length, layout = packets.key_layout(term["signon_layout"] or mode, sm4)
+        out = bytearray(length)
+        issued: dict[str, bytes] = {}
+        for usage, offset, size, cv_offset, cv_size in layout:
+            key = crypto.random_key(size, crypto.SM4_ALG if sm4 else crypto.TDES_ALG)
+            issued[usage] = key
+            out[offset : offset + size] = crypto.ecb_encrypt(tmk, key, tmk_alg)
+            cv = crypto.check_value(key, crypto.key_algorithm(key, family), cv_size)
+            out[cv_offset : cv_offset + cv_size] = cv
+        pik, mak, tdk = issued["PIK"], issued["MAK"], issued.get("TDK")
         self.store.put_keys(
             term["tid"],
             mode=mode,
@@ -893,12 +924,25 @@ class Engine:
         req_foreign = f48[31:61].ljust(30, "0")
         dom_ok = req_dom == host_dom and faults.UNBALANCED not in ctx.faults
         foreign_ok = req_foreign == host_foreign
-        if dom_ok and foreign_ok:
-            out = req_dom + "1" + req_foreign + "1"
+        empty = term["settle_empty_flag"]  # S2 answers 1 where there is nothing; some 0
+
+        def flag(ok: bool, ours: str, theirs: str) -> str:
+            if not ok:
+                return "2"
+            return empty if ours == theirs == "0" * 30 else "1"
+
+        dom_flag = flag(dom_ok, host_dom, req_dom)
+        if faults.SETTLE_ERROR in ctx.faults:
+            dom_flag = "3"
+        foreign_flag = flag(foreign_ok, host_foreign, req_foreign)
+        if dom_flag != "2" and foreign_ok and faults.SETTLE_ERROR not in ctx.faults:
+            out = req_dom + dom_flag + req_foreign + foreign_flag
         else:
             # S2: an unbalanced answer carries the host's own totals with flag 2.
-            out = host_dom + ("1" if dom_ok else "2") + host_foreign + ("1" if foreign_ok else "2")
-        result = "balanced" if dom_ok and foreign_ok else "unbalanced"
+            out = host_dom + dom_flag + host_foreign + foreign_flag
+        result = {"1": "balanced", "3": "error"}.get(dom_flag, "balanced")
+        if dom_flag == "2" or not foreign_ok:
+            result = "unbalanced"
         self.store.put_settlement(
             tid=term["tid"],
             batch=batch,

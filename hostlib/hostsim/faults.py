@@ -25,6 +25,7 @@ WRONG_STAN = "wrong_stan"  # response field 11 = request STAN + 1
 WRONG_AMOUNT = "wrong_amount"  # response field 4 = request amount + 1 fen
 DECLINE = "decline"  # decline with `code` without processing the request
 UNBALANCED = "unbalanced"  # settlement answers "unbalanced" (flag 2) whatever the totals
+SETTLE_ERROR = "settle_error"  # settlement answers "error" (flag 3, 对账出错)
 
 KINDS = {
     NO_ANSWER: "read the request and never answer (connection stays open)",
@@ -37,7 +38,10 @@ KINDS = {
     WRONG_AMOUNT: "answer with amount + 0.01",
     DECLINE: "decline with CODE (default 05) without processing",
     UNBALANCED: "settle as unbalanced whatever the totals",
+    SETTLE_ERROR: "settle with flag 3 (totals error) in the domestic section",
 }
+# The request MTIs this host answers: a fault for any other could never match.
+REQUEST_MTIS = ("0100", "0200", "0220", "0320", "0400", "0500", "0620", "0800", "0820")
 TRANSPORT = (NO_ANSWER, LATE, CLOSE, DUPLICATE, PARTIAL)
 # Faults where the request may be lost before the host processes it (`process=False`).
 LOSABLE = (NO_ANSWER, CLOSE)
@@ -45,7 +49,12 @@ LOSABLE = (NO_ANSWER, CLOSE)
 # Requests whose responses carry a MAC or an amount; a fault of these kinds only matches
 # them, so a one-shot `bad_mac` is not spent on a sign-on.
 _MACED = frozenset({"0100", "0200", "0220", "0400", "0620"})
-_ONLY = {BAD_MAC: _MACED, WRONG_AMOUNT: _MACED, UNBALANCED: frozenset({"0500"})}
+_ONLY = {
+    BAD_MAC: _MACED,
+    WRONG_AMOUNT: _MACED,
+    UNBALANCED: frozenset({"0500"}),
+    SETTLE_ERROR: frozenset({"0500"}),
+}
 
 
 class FaultError(PoskitError):
@@ -61,9 +70,17 @@ class Fault:
     process: bool = True
 
 
-def validate(kind: str, delay: float, code: str | None) -> None:
+def validate(
+    kind: str, delay: float, code: str | None, mti: str | None = None, txn: str | None = None
+) -> None:
+    """FaultError for a fault that cannot be: an unknown kind, a negative delay, a response
+    code that is not 2 characters, an MTI this host never receives."""
     if kind not in KINDS:
         raise FaultError(f"unknown fault {kind!r}: expected one of {', '.join(KINDS)}")
+    if mti is not None and mti not in REQUEST_MTIS:
+        raise FaultError(
+            f"unknown request MTI {mti!r}: this host receives {', '.join(REQUEST_MTIS)}"
+        )
     if delay < 0:
         raise FaultError("fault delay must not be negative")
     if code is not None and (len(code) != 2 or not code.isalnum()):

@@ -30,7 +30,14 @@ CREATE TABLE IF NOT EXISTS terminals (
     signed_on INTEGER NOT NULL DEFAULT 0,
     proc_req TEXT NOT NULL DEFAULT '0',     -- header digit 6 for the next response
     proc_req_persistent INTEGER NOT NULL DEFAULT 0,
-    strict_batch INTEGER NOT NULL DEFAULT 0 -- 1: a financial 60.2 other than `batch` -> 77
+    strict_batch INTEGER NOT NULL DEFAULT 0,-- 1: a financial 60.2 other than `batch` -> 77
+    -- The acquirer profile this terminal is set up for (docs/hostsim.md, "Profiles"):
+    signon_layout TEXT,                     -- field 62 layout; NULL: the one of 60.3
+    field60_length INTEGER,                 -- 8 or 14 digits in financial requests; NULL any
+    field26 TEXT,                           -- 12 or 06 when a PIN is sent; NULL any
+    mac_method TEXT NOT NULL DEFAULT 'cup', -- cup, x9.19, x9.19-hex
+    lri INTEGER,                            -- 1 LRI header required, 0 refused, NULL either
+    settle_empty_flag TEXT NOT NULL DEFAULT '1' -- 0510 flag of a section with nothing in it
 );
 CREATE TABLE IF NOT EXISTS working_keys (
     tid TEXT PRIMARY KEY REFERENCES terminals(tid),
@@ -111,6 +118,17 @@ CREATE TABLE IF NOT EXISTS faults (
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
+# Columns added to a table after its first release: (table, column, definition). A database
+# file made before them gets them on open, with their defaults.
+_ADDED = (
+    ("terminals", "signon_layout", "TEXT"),
+    ("terminals", "field60_length", "INTEGER"),
+    ("terminals", "field26", "TEXT"),
+    ("terminals", "mac_method", "TEXT NOT NULL DEFAULT 'cup'"),
+    ("terminals", "lri", "INTEGER"),
+    ("terminals", "settle_empty_flag", "TEXT NOT NULL DEFAULT '1'"),
+)
+
 
 class Store:
     """Thin data access over the SQLite file; every method returns plain dicts."""
@@ -126,6 +144,10 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        for table, column, definition in _ADDED:
+            have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
         self._depth = 0
 
     def close(self) -> None:
