@@ -15,8 +15,8 @@ POSKIT = str(Path(sys.executable).with_name("poskit"))
 JOB = Path(__file__).resolve().parents[1] / "docs" / "examples" / "job.toml"
 
 
-def poskit(*args):
-    return subprocess.run([POSKIT, *args], capture_output=True, text=True, timeout=120)
+def poskit(*args, cwd=None):
+    return subprocess.run([POSKIT, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
 def test_version():
@@ -64,8 +64,9 @@ def test_selftest_fails_visibly_when_the_heap_is_too_small():
         ("2048M", "heap size 2048M is out of range"),
     ],
 )
-def test_selftest_refuses_a_heap_that_is_not_a_size(heap, says):
-    out = poskit("selftest", "--heap", heap)
+@pytest.mark.parametrize("command", [["selftest"], ["txn", "--state", "term", "echo"]])
+def test_every_heap_option_refuses_a_heap_that_is_not_a_size(heap, says, command, tmp_path):
+    out = poskit(*command[:1], "--heap", heap, *command[1:], cwd=tmp_path)
     assert out.returncode == 2
     assert "argument --heap: " + says in out.stderr
     assert "Traceback" not in out.stderr and out.stdout == ""

@@ -8,6 +8,7 @@ code on MicroPython against such a folder, precompiled (.mpy) and in an ESP32-si
 a terminal runs it; the folder persists between runs like a terminal's flash.
 """
 
+import argparse
 import contextlib
 import fcntl
 import os
@@ -86,6 +87,15 @@ def parse_size(size) -> int:
     if not MIN_HEAP <= value <= MAX_HEAP:
         raise SizeError("heap size %s is out of range: 8K to 1024M" % str(size).strip())
     return value
+
+
+def heap_size(text: str) -> str:
+    """argparse type of every --heap: the size as given, once it is one (8K to 1024M)."""
+    try:
+        parse_size(text)
+    except SizeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip().upper()
 
 
 # --- the flash lock -------------------------------------------------------------------------

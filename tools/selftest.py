@@ -6,21 +6,12 @@ import sys
 
 from hostlib import micropython
 from hostlib.errors import PoskitError
-from hostlib.state import SizeError, parse_size
+from hostlib.state import heap_size, parse_size
 
 HELP = (
     "run the terminal's power-up self-test (crypto known answers, timings, heap) "
     "on the virtual terminal"
 )
-
-
-def heap_size(text: str) -> str:
-    """argparse type of every --heap: the size as given, once it is one (8K to 1024M)."""
-    try:
-        parse_size(text)
-    except SizeError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text.strip().upper()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

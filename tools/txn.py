@@ -41,7 +41,7 @@ from pathlib import Path
 from hostlib import micropython, secretinput
 from hostlib.errors import PoskitError
 from hostlib.scriptfile import read_lines
-from hostlib.state import TerminalState, parse_size
+from hostlib.state import TerminalState, heap_size
 
 HELP = "run transactions (sign-on, sale, void, settlement...) on a virtual terminal"
 
@@ -284,6 +284,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--heap",
         default=micropython.ESP32_HEAP,
+        type=heap_size,
         help="the terminal's heap (default: %(default)s, an ESP32-WROOM's, in which every "
         "bearer's install cycle runs: docs/transactions.md, figures)",
     )
@@ -713,10 +714,6 @@ def run(args: argparse.Namespace) -> int:
         )
     conf: dict = {"app": args.app}
     host = _address(args.host) if args.host else None
-    try:
-        parse_size(args.heap)
-    except ValueError:
-        raise TxnError("--heap wants bytes, or a size such as 128K, got %r" % args.heap) from None
     if args.timeout is not None:
         if not 0 < args.timeout <= 600:
             raise TxnError("--timeout must be above 0 and at most 600 seconds")
