@@ -95,7 +95,8 @@ def test_every_character_the_device_code_shows_is_in_the_charset():
 
 
 @pytest.mark.skipif(
-    not fontgen.UNIFONT_HEX.exists(), reason="GNU Unifont not installed: apt-get install unifont (.ci/run does)"
+    not fontgen.UNIFONT_HEX.exists(),
+    reason="GNU Unifont not installed: apt-get install unifont (.ci/run does)",
 )
 def test_checked_in_font_is_what_the_generator_makes():
     assert fontgen.generate(fontgen.UNIFONT_HEX, fontgen.CHARSET) == fontgen.OUTPUT.read_text(
