@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from hostlib import micropython
 
 ROOT = Path(__file__).resolve().parents[1]
-# Device modules import under CPython as on the terminal (`from app import des`), so host
+# Device modules import under CPython as on the terminal (`from app.crypto import des`), so host
 # tests can check them against independent libraries.
 sys.path.insert(0, str(ROOT / "device"))
 # Stand-ins for MicroPython built-ins (cryptolib) so every device module imports.

@@ -1,5 +1,5 @@
 """End to end over each bearer the terminal's parameters select: the transaction engine on
-MicroPython (ROMFS image, app.txnlink) dialling through the emulated Hayes modem, or
+MicroPython (ROMFS image, app.txn.link) dialling through the emulated Hayes modem, or
 connecting through the emulated SIM800, or over Ethernet, to the acquirer host simulator.
 
 - `poskit txn` on a dial-up and on a GPRS terminal (SIM800, SIM7600): a sign-on and a 0.01
@@ -276,10 +276,11 @@ def test_ethernet_reaches_the_host_in_its_parameters(host, tmp_path):
 
 _LOADED = """
 import sys
-from app.bearers import configured
-from app.params import ParamStore
+from app.comm.bearers import configured
+from app.store.params import ParamStore
 bearer = configured(ParamStore(store).load(0), board)
-names = [m for m in sys.modules if m.startswith(("app.comm", "drivers."))]
+names = [m for m in sys.modules if m.startswith(("app.comm.", "drivers."))]
+names.remove("app.comm.bearers")
 print("@LOADED", " ".join(sorted(names)))
 """
 
@@ -299,5 +300,5 @@ def test_only_the_configured_bearer_is_loaded(templates, bearer, module, drivers
     finally:
         emulator.stop()
     loaded = out.stdout.split("@LOADED ")[1].split()
-    comm = "app.comm_dial" if bearer == "dialup" else "app.comm_gprs"
-    assert loaded == ["app.comm", comm, "drivers.at"] + drivers
+    comm = "app.comm.dial" if bearer == "dialup" else "app.comm.gprs"
+    assert loaded == sorted(["app.comm.frames", comm, "drivers.at"] + drivers)

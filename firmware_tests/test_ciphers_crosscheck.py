@@ -1,4 +1,4 @@
-"""Cross-check the device ciphers (app.des, app.sm4) against independent libraries.
+"""Cross-check the device ciphers (app.crypto.des, app.crypto.sm4) against independent libraries.
 
 Runs under CPython, where the modules use their portable pure-Python block loop. The viper
 block loop cannot run here, so it is also checked by executing its source with emulated viper
@@ -22,9 +22,12 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "device"))
 
-from app import des, sm4  # noqa: E402
-from app.des import DES  # noqa: E402
-from app.sm4 import SM4  # noqa: E402
+from app.crypto import (
+    des,
+    sm4,  # noqa: E402
+)
+from app.crypto.des import DES  # noqa: E402
+from app.crypto.sm4 import SM4  # noqa: E402
 
 
 def _examples(default):

@@ -1,4 +1,4 @@
-"""The terminal's ISO 8583 codec (device/app/iso8583.py, run here under CPython) against
+"""The terminal's ISO 8583 codec (device/app/txn/iso8583.py, run here under CPython) against
 pyiso8583 configured for the CUP POS profile (hostlib/cup8583.py), on random messages in both
 directions, with MACs, and on random and mutated frames.
 
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from app import cipher, mac
-from app import iso8583 as device
+from app.crypto import cipher, mac
+from app.txn import iso8583 as device
 from hostlib import build, cup8583, micropython
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,23 +242,24 @@ def test_same_reasons(reason, field, frame):
 def test_import_from_romfs_retains_little_heap(tmp_path):
     # On the terminal the application is a ROMFS image: bytecode stays in flash and an import
     # costs the heap only its objects (functions, the field table, strings, new qstrs).
-    src = tmp_path / "src" / "app"
+    src = tmp_path / "src" / "app" / "txn"
     src.mkdir(parents=True)
+    (src.parent / "__init__.py").write_text("")
     (src / "__init__.py").write_text("")
-    shutil.copy(ROOT / "device" / "app" / "iso8583.py", src / "iso8583.py")
+    shutil.copy(ROOT / "device" / "app" / "txn" / "iso8583.py", src / "iso8583.py")
     image = tmp_path / "iso8583.romfs"
-    build.build_romfs(src.parent, image, micropython.arch())
+    build.build_romfs(src.parent.parent, image, micropython.arch())
     code = (
         "import gc, vfs, sys\n"
         "f = open(%r, 'rb'); data = f.read(); f.close()\n"
         "vfs.mount(vfs.VfsRom(data), '/rom')\n"
         "sys.path[:] = ['.frozen', '/rom']\n"
         "gc.collect(); before = gc.mem_alloc()\n"
-        "from app import iso8583\n"
+        "from app.txn import iso8583\n"
         "gc.collect(); print(gc.mem_alloc() - before)\n"
     ) % str(image)
     retained = int(micropython.run(code=code, heap=None).check().stdout.split()[-1])
-    print("app.iso8583 retains %d bytes after import from ROMFS" % retained)
+    print("app.txn.iso8583 retains %d bytes after import from ROMFS" % retained)
     # Measured 5.5 KB on the 64-bit unix port, about 2 KB of it the growth of the qstr pool
     # (shared with every module); pointer-sized objects are half that size on the ESP32.
     assert retained < 6144, retained

@@ -1,6 +1,6 @@
 """`poskit keys load-components`: the key custodians enter a master key into a virtual
 terminal as 2 or 3 clear components with their check values; the terminal's own code
-(app.keys on MicroPython) checks each, combines them, checks the combined key and stores it
+(app.keys.slots on MicroPython) checks each, combines them, checks the combined key and stores it
 in the slot the acquirer gave. The key then signs on with the acquirer host simulator; no
 component and no clear key is anywhere in the flash image or the command's output."""
 
@@ -72,8 +72,8 @@ def tmk_slots(state: Path, app: int) -> list:
     out = (
         TerminalState(state)
         .run(
-            "from app.keys import KeyStore\nprint(KeyStore(store, storage_key).tmk_slots(%d))"
-            % app
+            "from app.keys.slots import KeyStore\n"
+            "print(KeyStore(store, storage_key).tmk_slots(%d))" % app
         )
         .check()
     )

@@ -1,6 +1,6 @@
 """`poskit keys` and hostlib.keys: key blocks the terminal accepts, components it combines to
-the same key, check values it agrees with. The device modules (app.tr31, app.keys,
-app.cipher) are the other side of each format here, not a dependency of hostlib."""
+the same key, check values it agrees with. The device modules (app.crypto.tr31, app.keys.slots,
+app.crypto.cipher) are the other side of each format here, not a dependency of hostlib."""
 
 import argparse
 import os
@@ -13,10 +13,10 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from app import cipher as device_cipher
-from app import keys as device_keys
-from app import tr31 as device_tr31
-from app import weakkeys as device_weakkeys
+from app.crypto import cipher as device_cipher
+from app.crypto import tr31 as device_tr31
+from app.crypto import weakkeys as device_weakkeys
+from app.keys import slots as device_keys
 from hostlib import keys, packets, secretinput
 from hostlib.errors import PoskitError
 from hostlib.keystore import KeyStore
@@ -204,7 +204,7 @@ def test_equal_key_parts_and_zeros_are_refused():
 )
 def test_the_terminal_refuses_the_same_keys_for_the_same_reasons(parts, parity):
     # Keys made of weak parts, random parts and repeated parts, parity bits flipped at
-    # random: the host's check and the terminal's (app.keys) say the same.
+    # random: the host's check and the terminal's (app.keys.slots) say the same.
     key = bytes(b ^ (p & 1) for b, p in zip(b"".join(parts), parity))
     if len(parts) == 2 and parity[0] & 2:
         key = key[:8] + bytes(b ^ (p & 1) for b, p in zip(key[:8], parity[8:]))

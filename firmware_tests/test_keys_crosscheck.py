@@ -1,4 +1,4 @@
-"""Cross-check the terminal's sign-on key loading (app.keys) against field 62 blocks built
+"""Cross-check the terminal's sign-on key loading (app.keys.slots) against field 62 blocks built
 independently with pycryptodome (DES/3DES) and gmssl (SM4) from the layouts of spec §3.3:
 random master and working keys in every mode, and random check value damage, which must be
 refused naming exactly the damaged keys while the previous keys stay in use."""
@@ -8,12 +8,13 @@ from gmssl.sm4 import SM4_ENCRYPT, CryptSM4
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from app import keys
+from app.keys import slots as keys
 from hostlib import keys as host_keys
 
 
 class MemoryStore:
-    """The RecordStore contract (save/load/delete) in a dict; app.store has its own tests."""
+    """The RecordStore contract (save/load/delete) in a dict; app.store.records has its own
+    tests."""
 
     def __init__(self):
         self.records = {}
@@ -76,7 +77,7 @@ def build_field62(mode, tmk, working):
 
 def acceptable_tmk(key):
     """Not a key the terminal refuses as a master key (all zeros, weak DES parts, equal
-    halves: hostlib.keys.check_master_key, which test_keys_cli checks against app.keys)."""
+    halves: hostlib.keys.check_master_key, which test_keys_cli checks against app.keys.slots)."""
     try:
         host_keys.check_master_key("3DES", key)
     except host_keys.KeyToolError:

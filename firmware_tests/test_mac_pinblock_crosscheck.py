@@ -2,7 +2,7 @@
 psec (X9.9, X9.19, PIN blocks), pycryptodome (CMAC, DES), gmssl (SM4), the standard hmac.
 
 The CUP MAC has no library implementation; the reference below is written from the spec
-text (§4.1/§4.3) on top of pycryptodome and gmssl, independently of app.mac.
+text (§4.1/§4.3) on top of pycryptodome and gmssl, independently of app.crypto.mac.
 """
 
 import binascii
@@ -17,7 +17,7 @@ from gmssl.sm4 import SM4_ENCRYPT, CryptSM4
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from app import cipher, mac, pinblock
+from app.crypto import cipher, mac, pinblock
 
 keys8 = st.binary(min_size=8, max_size=8)
 keys16 = st.binary(min_size=16, max_size=16)

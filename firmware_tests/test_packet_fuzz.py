@@ -1,5 +1,5 @@
-"""Fuzzing the terminal's packet and parameter parsers (app.packet.verify,
-app.params.Params.from_tlv) under CPython with hypothesis: mutated golden packets, random TLV
+"""Fuzzing the terminal's packet and parameter parsers (app.store.packet.verify,
+app.store.params.Params.from_tlv) under CPython with hypothesis: mutated golden packets, random TLV
 bodies signed with a good CRC and MAC (so the parser itself is reached, not just the MAC
 check), and raw bytes. Only PacketError / ParamError may come out; anything accepted must
 survive re-encoding. The number of inputs tried is printed (pytest -s) and checked."""
@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.packet import PacketError, verify
-from app.params import ParamError, Params
+from app.store.packet import PacketError, verify
+from app.store.params import ParamError, Params
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
 SEEDS = [

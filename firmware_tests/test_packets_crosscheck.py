@@ -1,4 +1,4 @@
-"""The host (hostlib.packets) against the terminal (app.packet, app.params): the two
+"""The host (hostlib.packets) against the terminal (app.store.packet, app.store.params): the two
 implementations of docs/packets.md must agree on the schema, on every value and message,
 and on the bytes. Host-built packets are verified and applied by the device code on
 MicroPython over a RAM LittleFS, the device's exported TLV is read back by the host, and
@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app import packet as device_packet
-from app import paramschema
-from app.params import ParamError as DeviceParamError
-from app.params import Params
+from app.store import packet as device_packet
+from app.store import schema as paramschema
+from app.store.params import ParamError as DeviceParamError
+from app.store.params import Params
 from hostlib import jobs, micropython, packets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,9 +198,9 @@ def test_device_and_host_agree_on_every_body(case):
 _DEVICE_RUN = r"""
 import binascii, hashlib, json, vfs
 from blockdev import RAMBlockDevice
-from app.packet import PacketError, Versions, apply_parameters, verify
-from app.params import ParamStore
-from app.store import RecordStore
+from app.store.packet import PacketError, Versions, apply_parameters, verify
+from app.store.params import ParamStore
+from app.store.records import RecordStore
 
 device = RAMBlockDevice(512, 64)
 vfs.VfsLfs2.mkfs(device)

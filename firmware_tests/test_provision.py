@@ -84,7 +84,9 @@ def test_wipe_with_the_wrong_passphrase_is_refused(bench):
     assert (
         "PK-000123"
         in TerminalState(bench[0])
-        .run("from app.identity import Identity\nprint(Identity(store, storage_key).serial())")
+        .run(
+            "from app.keys.identity import Identity\nprint(Identity(store, storage_key).serial())"
+        )
         .check()
         .stdout
     )
@@ -104,7 +106,7 @@ def test_wipe_with_another_link_key_is_refused(bench, tmp_path):
 def test_wipe_refused_while_a_journal_holds_transactions(bench):
     assert provision(bench).returncode == 0
     TerminalState(bench[0]).run(
-        "from app.store import Journal\n"
+        "from app.store.records import Journal\n"
         "Journal(board.DATA_ROOT + '/journal1.log').append(b'approved sale')\n"
     ).check()
     out = wipe(bench)
@@ -113,7 +115,7 @@ def test_wipe_refused_while_a_journal_holds_transactions(bench):
     left = (
         TerminalState(bench[0])
         .run(
-            "from app.store import Journal\n"
+            "from app.store.records import Journal\n"
             "print(len(list(Journal(board.DATA_ROOT + '/journal1.log').records())))\n"
         )
         .check()

@@ -1,4 +1,4 @@
-"""The sealed-record format of app.seal, opened by an independent implementation written
+"""The sealed-record format of app.crypto.seal, opened by an independent implementation written
 from its docstring (pycryptodome + the standard hmac), so the format is what it says."""
 
 import hashlib
@@ -8,7 +8,7 @@ from Crypto.Cipher import AES
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app import seal
+from app.crypto import seal
 
 
 def reference_unseal(storage_key: bytes, blob: bytes) -> bytes:

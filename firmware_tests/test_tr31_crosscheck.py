@@ -1,4 +1,4 @@
-"""Cross-check the device's TR-31 unwrap (app.tr31) against psec.tr31.wrap/unwrap.
+"""Cross-check the device's TR-31 unwrap (app.crypto.tr31) against psec.tr31.wrap/unwrap.
 
 Random KBPKs (B: 2- and 3-key TDES; D: AES-128 and AES-256, the terminal has no AES-192),
 keys of every length each version carries, usages, modes, key versions, optional blocks
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from app import tr31
+from app.crypto import tr31
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 

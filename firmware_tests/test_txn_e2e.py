@@ -1,4 +1,4 @@
-"""End to end: the terminal's transaction engine (device/app/txn.py) on MicroPython, in a
+"""End to end: the terminal's transaction engine (device/app/txn/engine.py) on MicroPython, in a
 virtual terminal's state folder (ROMFS image, ESP32-sized heap), against the acquirer host
 simulator (hostlib.hostsim, CPython, pyiso8583) over TCP on 127.0.0.1.
 
@@ -10,7 +10,7 @@ simulator (hostlib.hostsim, CPython, pyiso8583) over TCP on 127.0.0.1.
 - duplicate answers, declines, a lost request, a reversal given up, an unbalanced settlement
   with batch upload, the host's processing requirements.
 
-Each case runs one MicroPython process that converses with the test over app.txnlink (one
+Each case runs one MicroPython process that converses with the test over app.txn.link (one
 JSON request a line), so the test can read each result before choosing the next request.
 """
 
@@ -88,7 +88,7 @@ def host():
 
 
 class Terminal:
-    """The device engine in one MicroPython process, spoken to over app.txnlink: plain TCP to
+    """The device engine in one MicroPython process, spoken to over app.txn.link: plain TCP to
     127.0.0.1:`port`, or with `port` None the bearer its parameters select (`env` wires the
     emulated modem or GPRS module; `heap` replaces the ESP32's)."""
 
@@ -125,7 +125,7 @@ class Terminal:
         self.proc.stdin.flush()
 
     def __call__(self, kind: str, **req) -> dict:
-        """Run one request; the result dict (app.txnlink) with `slip` (text lines) and
+        """Run one request; the result dict (app.txn.link) with `slip` (text lines) and
         `events` added."""
         req["kind"] = kind
         self._write(req)

@@ -10,7 +10,7 @@ docs/iso8583.md).
 `decode` add what pyiso8583 does not know: the 2-byte binary length prefix, the TPDU, the
 optional 33-byte LRI dial header and the 6-byte BCD application header; they refuse a
 secondary bitmap and fields outside the profile; and they give values the same shape as the
-terminal's codec (device/app/iso8583.py), which is written independently of this module and
+terminal's codec (device/app/txn/iso8583.py), which is written independently of this module and
 tested against it:
 
     n    str of digits   fixed fields may be given short: they are zero-filled on the left

@@ -7,7 +7,7 @@ the acquirer gave. `poskit keys load-components` runs it on a virtual terminal.
     entry.run(Prompts())            # asks each value on the terminal, without echo
     entry.run(LinesFrom(fd=3))      # or reads them from a file descriptor, in that order
 
-The terminal's own code does the work (app.keys on MicroPython, in the state folder, as
+The terminal's own code does the work (app.keys.slots on MicroPython, in the state folder, as
 `poskit load` runs it): the host only carries what the custodians type, one value at a time,
 so that a component whose check value does not match is caught before the next is typed.
 Nothing here prints, logs or keeps a component or the combined key; they travel to the
@@ -44,10 +44,10 @@ _ANSWER_S = 60.0
 _DEVICE = """
 import sys, json
 from binascii import unhexlify
-from app import cipher
-from app.keys import KeyStore
-from app.mac import equal
-from app.params import ParamStore
+from app.crypto import cipher
+from app.keys.slots import KeyStore
+from app.crypto.mac import equal
+from app.store.params import ParamStore
 keys = KeyStore(store, storage_key)
 parts = []
 for line in sys.stdin:

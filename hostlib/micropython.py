@@ -1,7 +1,7 @@
 """Run device code on the MicroPython unix port: the same interpreter the virtual terminal,
 the self-test, the benchmarks and the device tests use.
 
-    run(code="from app import des", heap="110K").check()
+    run(code="from app.crypto import des", heap="110K").check()
     run(code=..., interpreter=binary32())      # the same on the ESP32's word size
 
 Two builds of the same MicroPython (1.29, .mpy 6.3) are used:
@@ -214,7 +214,7 @@ def run(
     """Run a script file (or `code`) on MicroPython (`interpreter`, default binary()).
 
     `path` entries are joined into MICROPYPATH after the frozen modules and device/, so device
-    modules import as on the terminal (`from app import des`). `heap` caps the GC heap
+    modules import as on the terminal (`from app.crypto import des`). `heap` caps the GC heap
     (bytes, or "110K"/"2M"); None leaves the port's default (2 MB). `env` adds variables
     (the unix board reads POSKIT_FLASH and POSKIT_STORAGE_KEY from it); `pass_fds` stay open
     in the interpreter (a flash lock it holds while it runs).

@@ -4,7 +4,7 @@ The format is docs/packets.md. This is the host's own implementation of it, writ
 that document: `construct` describes the layout, `crcmod` computes the CRC-32, the standard
 `hmac` the MAC, and every parameter is validated here with the terminal's rules (and the
 terminal's messages), so a bad job file fails on the laptop, before a packet exists. The
-terminal's code (device/app/params.py, packet.py) is never imported: the tests hold the two
+terminal's code (device/app/store/params.py, packet.py) is never imported: the tests hold the two
 against each other.
 
     data = build_parameter_packet(values, serial, link_key, version, app_index)

@@ -56,7 +56,7 @@ try:
 except OSError as _exc:
     print("POSKIT-UNUSABLE", _exc)
     sys.exit(%d)
-from app.store import RecordStore
+from app.store.records import RecordStore
 store = RecordStore(board.DATA_ROOT)
 store.recover()
 """

@@ -223,7 +223,7 @@ def _iso8583_figures(device: dict) -> list[tuple[str, dict, str, float]]:
 def render_iso8583(rows) -> list[str]:
     lines = [
         "",
-        "## ISO 8583 codec (app/iso8583.py), 110 KB heap",
+        "## ISO 8583 codec (app/txn/iso8583.py), 110 KB heap",
         "",
         "| operation | MicroPython µs | reference | reference µs | ratio "
         "| heap per op B, 32-bit | 64-bit |",
@@ -333,7 +333,7 @@ def _txn_section() -> list[str]:
         raise RuntimeError("txn bench failed:\n%s%s" % (proc.stdout, proc.stderr))
     return [
         "",
-        "## Transactions (app/txn.py against the host simulator)",
+        "## Transactions (app/txn/engine.py against the host simulator)",
         "",
         "A sale's parts on MicroPython beside the same work on CPython (pyiso8583, psec, "
         "pycryptodome, files); then the smallest app heap each transaction runs in, from the "
@@ -360,7 +360,7 @@ def render_storage(figures: dict) -> list[str]:
 
     lines = [
         "",
-        "## Flash storage (app/store.py on LittleFS v2, RAM flash)",
+        "## Flash storage (app/store/records.py on LittleFS v2, RAM flash)",
         "",
         "Bytes the operation programs into flash, beside the payload it stores (their ratio is "
         "the write amplification); 4096-byte blocks are the ESP32's flash, 512-byte blocks a "
@@ -433,13 +433,13 @@ def _min_heaps(interpreter: str) -> dict:
     the heap, so the image's size is taken off the ROMFS figure.
     """
     snippets = {
-        "DES/3DES": "from app import cipher; c = cipher.new('3DES', bytes(range(16)));"
+        "DES/3DES": "from app.crypto import cipher; c = cipher.new('3DES', bytes(range(16)));"
         " b = bytearray(8); c.encrypt_into(b)",
-        "SM4": "from app import cipher; c = cipher.new('SM4', bytes(range(16)));"
+        "SM4": "from app.crypto import cipher; c = cipher.new('SM4', bytes(range(16)));"
         " b = bytearray(16); c.encrypt_into(b)",
-        "CUP MAC (DES)": "from app import cipher, mac;"
+        "CUP MAC (DES)": "from app.crypto import cipher; from app.crypto import mac;"
         " mac.cup_mac(cipher.new('DES', bytes(range(8))), bytes(200))",
-        "PIN block": "from app import cipher, pinblock;"
+        "PIN block": "from app.crypto import cipher; from app.crypto import pinblock;"
         " pinblock.encrypt(cipher.new('3DES', bytes(range(16))), b'123456', b'6224242900000113')",
         "self-test (all algorithms)": "from app import selftest; assert not selftest.run()",
     }
@@ -546,7 +546,7 @@ def render(
             lines.append("| %s | %.1f | %.1f | %.1fx |" % (label, f, s, s / f))
     lines += [
         "",
-        "CRC-32 of a 4 KB record (app.crc32: viper, the value kept in 4 bytes; against "
+        "CRC-32 of a 4 KB record (app.crypto.crc32: viper, the value kept in 4 bytes; against "
         "MicroPython's own binascii.crc32, whose value is an int). Every record and packet on "
         "flash is checked this way; on a 32-bit port an int at or above 2**30 is a heap object, "
         "and this record's CRC (0xA2912082) is one:",
@@ -555,7 +555,7 @@ def render(
         "|---|---:|---:|---:|",
     ]
     for name, label in (
-        ("crc32_4k", "app.crc32.start"),
+        ("crc32_4k", "app.crypto.crc32.start"),
         ("binascii_crc32_4k", "binascii.crc32"),
     ):
         lines.append(

@@ -14,10 +14,10 @@ HELP = "apply parameter and key packets to a virtual terminal (verified as the t
 # Device side: packet paths arrive on stdin, one per line; one outcome line per packet.
 _LOAD = """
 import sys
-from app import packet
-from app.identity import Identity
-from app.keys import KeyStore
-from app.params import ParamStore
+from app.store import packet
+from app.keys.identity import Identity
+from app.keys.slots import KeyStore
+from app.store.params import ParamStore
 identity = Identity(store, storage_key)
 serial = identity.serial()
 if serial is None:

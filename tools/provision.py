@@ -35,7 +35,7 @@ KEYSTORE_HELP = "host key store (default: $POSKIT_KEYSTORE, else ~/.poskit/keyst
 _PROVISION = """
 import sys
 from binascii import unhexlify
-from app.identity import Identity, IdentityError
+from app.keys.identity import Identity, IdentityError
 serial, kbpk, link = sys.stdin.readline().split()
 try:
     Identity(store, storage_key).provision(serial, unhexlify(kbpk), unhexlify(link))
@@ -46,7 +46,7 @@ else:
 """
 
 _SERIAL = """
-from app.identity import Identity
+from app.keys.identity import Identity
 print("SERIAL", Identity(store, storage_key).serial())
 """
 
@@ -54,8 +54,8 @@ print("SERIAL", Identity(store, storage_key).serial())
 _WIPE = """
 import os, sys
 from binascii import hexlify, unhexlify
-from app.identity import Identity, IdentityError
-from app.store import Journal
+from app.keys.identity import Identity, IdentityError
+from app.store.records import Journal
 identity = Identity(store, storage_key)
 print("CHALLENGE", hexlify(identity.wipe_challenge()).decode())
 token = unhexlify(sys.stdin.readline().strip())

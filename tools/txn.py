@@ -1,5 +1,5 @@
-"""`poskit txn`: run the terminal's transaction engine (device/app/txn.py) on MicroPython, in a
-virtual terminal's state folder, against any acquirer host: one transaction or a script.
+"""`poskit txn`: run the terminal's transaction engine (device/app/txn/engine.py) on MicroPython,
+in a virtual terminal's state folder, against any acquirer host: one transaction or a script.
 
     poskit txn --state DIR init --params JOB.toml --tmk              # set a terminal up
     poskit txn --state DIR [--host HOST:PORT] sign-on
@@ -55,8 +55,8 @@ _MAX_FEN = 999_999_999_999
 _INIT = """
 import sys, json
 from binascii import unhexlify
-from app.params import Params, ParamStore
-from app.keys import KeyStore
+from app.store.params import Params, ParamStore
+from app.keys.slots import KeyStore
 params = ParamStore(store)
 for line in sys.stdin:
     req = json.loads(line)
@@ -79,17 +79,17 @@ for line in sys.stdin:
         print("@ERR", app, exc)
 """
 
-# Device side of a run: app.txnlink reads a configuration line, then one request per line,
+# Device side of a run: app.txn.link reads a configuration line, then one request per line,
 # and answers "@E" events, "@R" results (JSON) and "@L" slip lines (hex of GB18030 bytes).
 _RUN = """
 import sys
-from app.txnlink import serve
+from app.txn.link import serve
 serve(store, storage_key, sys.stdin, print, board)
 """
 
 # Device side of the bearer question: which bearer the terminal's parameters select.
 _BEARER = """
-from app.params import ParamStore
+from app.store.params import ParamStore
 p = ParamStore(store).load(0)
 print("@BEARER", "-" if p is None else p["bearer"])
 """

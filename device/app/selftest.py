@@ -10,7 +10,7 @@ import binascii
 import gc
 import time
 
-from app import cipher, mac, pinblock
+from app.crypto import cipher, mac, pinblock
 
 _h = binascii.unhexlify
 

@@ -16,8 +16,8 @@ from binascii import unhexlify as h
 
 from timing import timed
 
-from app import cipher, mac
-from app.iso8583 import Packer, reply_tpdu, unpack
+from app.crypto import cipher, mac
+from app.txn.iso8583 import Packer, reply_tpdu, unpack
 
 # The code's own time: importing app turned on the terminal's heap policy (a collection
 # every 4 KB, app/__init__.py), whose collections in this bench's 110 KB heap would be

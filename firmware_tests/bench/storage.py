@@ -1,4 +1,4 @@
-# Storage figures on MicroPython, for `make bench`: app.store on LittleFS v2 over the RAM
+# Storage figures on MicroPython, for `make bench`: app.store.records on LittleFS v2 over the RAM
 # block device of the device tests. Prints one JSON object per line:
 #   {"name": "param_save" | "key_save" | "journal_append" | "journal_clear" | "record_load"
 #            | "journal_open",
@@ -25,7 +25,7 @@ sys.path.append((_HERE + "/" if _HERE else "") + "../mpy")
 
 from blockdev import RAMBlockDevice  # noqa: E402
 
-from app.store import Journal, RecordStore  # noqa: E402
+from app.store.records import Journal, RecordStore  # noqa: E402
 
 # The code's own time: importing app turned on the terminal's heap policy (a collection
 # every 4 KB, app/__init__.py), whose collections in this bench's 2 MB heap would be

@@ -1,11 +1,11 @@
 # Transaction engine timings on MicroPython, for `make bench`. Prints one JSON object per line:
 #   {"name", "us" (per operation, best of 3 passes), "heap" (bytes one operation allocates),
 #    "frame" (hex, where the row packs or reads one: the CPython reference redoes that work)}
-#   txn_sale               app.txn.Engine.run of a sale with PIN (swiped card) against a
+#   txn_sale               app.txn.engine.Engine.run of a sale with PIN (swiped card) against a
 #                          replayed host answer: everything the terminal does for a sale
 #                          but waiting for the line (flash writes to a RAM LittleFS with the
 #                          ESP32's 4096-byte blocks included)
-#   txn_build              the request's fields (app.txnmsg.financial_fields)
+#   txn_build              the request's fields (app.txn.messages.financial_fields)
 #   txn_pin_block          ISO 9564 format 0 PIN block under the 3DES PIK
 #   txn_pack_mac           pack the 0200 with the CUP MAC (DES MAK)
 #   txn_unpack_verify      unpack the 0210 and validate it (fields and MAC)
@@ -28,14 +28,16 @@ sys.path.append((_HERE + "/" if _HERE else "") + "../mpy")
 from blockdev import RAMBlockDevice  # noqa: E402
 from fakehost import FakeHost  # noqa: E402
 
-from app import pinblock, receipt, txnmsg  # noqa: E402
-from app.iso8583 import Packer, unpack  # noqa: E402
-from app.keys import KeyStore  # noqa: E402
-from app.mac import cup_mac  # noqa: E402
-from app.params import Params, ParamStore, hash_password, put_tlv  # noqa: E402
-from app.reversal import PendingReversal  # noqa: E402
-from app.store import RecordStore  # noqa: E402
-from app.txn import Card, Engine, Request  # noqa: E402
+from app.crypto import pinblock  # noqa: E402
+from app.crypto.mac import cup_mac  # noqa: E402
+from app.keys.slots import KeyStore  # noqa: E402
+from app.store.params import Params, ParamStore, hash_password, put_tlv  # noqa: E402
+from app.store.records import RecordStore  # noqa: E402
+from app.txn import messages as txnmsg  # noqa: E402
+from app.txn import receipt  # noqa: E402
+from app.txn.engine import Card, Engine, Request  # noqa: E402
+from app.txn.iso8583 import Packer, unpack  # noqa: E402
+from app.txn.reversal import PendingReversal  # noqa: E402
 
 # The code's own time: importing app turned on the terminal's heap policy (a collection
 # every 4 KB, app/__init__.py), whose collections in this bench's 2 MB heap would be

@@ -73,7 +73,7 @@ def cup_mac(mab: bytes) -> bytes:
 
 
 def _seal(data: bytes) -> bytes:
-    # app.seal's scheme: keys derived by HMAC-SHA256, AES-128-CBC, tag HMAC-SHA256[:16].
+    # app.crypto.seal's scheme: keys derived by HMAC-SHA256, AES-128-CBC, tag HMAC-SHA256[:16].
     enc = hmac.new(KEY, b"poskit seal enc", hashlib.sha256).digest()[:16]
     mac = hmac.new(KEY, b"poskit seal mac", hashlib.sha256).digest()
     iv = os.urandom(16)
@@ -83,7 +83,7 @@ def _seal(data: bytes) -> bytes:
 
 
 def _save(path: Path, payload: bytes) -> None:
-    # app.store's record: header, payload, CRC32, written to a temp file and renamed.
+    # app.store.records's record: header, payload, CRC32, written to a temp file and renamed.
     head = b"PK\x01\x01" + struct.pack(">HI", len(payload), 1)
     body = head + payload
     tmp = path.with_suffix(".tmp")
@@ -216,8 +216,8 @@ _SNIPPETS = {
     + "\nr = None\nr = e.run(Request('settlement'))",
 }
 _ENGINE = (
-    "from app.comm import TcpBearer\n"
-    "from app.txn import Card, Engine, Request\n"
+    "from app.comm.frames import TcpBearer\n"
+    "from app.txn.engine import Card, Engine, Request\n"
     "T = %r\n"
     "S = b'123456'\n"
     "e = Engine(1, store, storage_key, TcpBearer('127.0.0.1', %d))\n"
@@ -232,9 +232,9 @@ _BEARERS = {
     "install_cycle_sim7600": ("gprs", "sim7600"),
 }
 _BEARER_ENGINE = (
-    "from app.bearers import configured\n"
-    "from app.params import ParamStore\n"
-    "from app.txn import Card, Engine, Request\n"
+    "from app.comm.bearers import configured\n"
+    "from app.store.params import ParamStore\n"
+    "from app.txn.engine import Card, Engine, Request\n"
     "T = %r\n"
     "S = b'123456'\n"
     "e = Engine(1, store, storage_key, configured(ParamStore(store).load(0), board))\n"

@@ -1,13 +1,13 @@
-# A fake acquirer host behind the bearer interface of app.comm, for the engine's device tests
-# (MicroPython). It decodes every frame the engine sends with app.iso8583 and answers with real
-# frames built the same way: MACs with the spec's MAK, the sign-on's field 62 the spec's
+# A fake acquirer host behind the bearer interface of app.comm.frames, for the engine's device
+# tests (MicroPython). It decodes every frame the engine sends with app.txn.iso8583 and answers
+# with real frames built the same way: MACs with the spec's MAK, the sign-on's field 62 the spec's
 # synthetic 004 block (spec §7: TMK 70F2...B923 -> PIK 0123...3210, MAK C24A8FB57AA20123).
 from binascii import hexlify
 from binascii import unhexlify as h
 
-from app import cipher, mac
-from app.comm import CommTimeout, ConnectFailed, LinkDown
-from app.iso8583 import Packer, reply_tpdu, unpack
+from app.comm.frames import CommTimeout, ConnectFailed, LinkDown
+from app.crypto import cipher, mac
+from app.txn.iso8583 import Packer, reply_tpdu, unpack
 
 MAK = h("C24A8FB57AA20123")
 PIK = h("0123456789ABCDEFFEDCBA9876543210")

@@ -1,4 +1,4 @@
-# The dial-up, GPRS and Ethernet bearers (app.comm_dial, app.comm_gprs, app.bearers) on
+# The dial-up, GPRS and Ethernet bearers (app.comm.dial, app.comm.gprs, app.comm.bearers) on
 # MicroPython, over the real drivers on scripted UARTs: the bytes on the wire, each driver
 # failure as the engine's named error with the driver's reason, the second number and the
 # backup host, the GPRS watchdog step after a lost packet context, frames that arrive in
@@ -11,12 +11,12 @@ from fakes import FakeUART, at
 from fakes_io import FakeNic
 from mptest import expect_error
 
-from app.bearers import configured
-from app.comm import CommError, CommTimeout, ConnectFailed, LinkDown
-from app.comm_dial import DialBearer
-from app.comm_gprs import GprsBearer
-from app.comm_lan import EthernetBearer
-from app.params import Params
+from app.comm.bearers import configured
+from app.comm.dial import DialBearer
+from app.comm.frames import CommError, CommTimeout, ConnectFailed, LinkDown
+from app.comm.gprs import GprsBearer
+from app.comm.lan import EthernetBearer
+from app.store.params import Params
 from drivers.ethernet import EthernetLink
 from drivers.hayes import Modem
 from drivers.sim800 import Sim800

@@ -4,7 +4,7 @@ from binascii import unhexlify as h
 
 from mptest import expect_error
 
-from app import cipher
+from app.crypto import cipher
 
 K2 = h("0123456789ABCDEFFEDCBA9876543210")
 PT = h("00112233445566778899AABBCCDDEEFF")

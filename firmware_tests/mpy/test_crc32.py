@@ -1,10 +1,11 @@
-"""app.crc32: binascii.crc32's CRC, kept in 4 bytes, allocating nothing on either word size."""
+"""app.crypto.crc32: binascii.crc32's CRC, kept in 4 bytes, allocating nothing on either word
+size."""
 
 import binascii
 import gc
 import struct
 
-from app import crc32
+from app.crypto import crc32
 
 DATA = bytes((i * 7 + 3) & 0xFF for i in range(600))
 

@@ -6,8 +6,8 @@ from binascii import unhexlify as h
 from mptest import expect_error
 from rng import Rng
 
-from app import des
-from app.des import DES
+from app.crypto import des
+from app.crypto.des import DES
 
 K2 = h("0123456789ABCDEFFEDCBA9876543210")
 # Three distinct keys (the NIST SP 800-67 example keys).
@@ -250,8 +250,8 @@ _P = tuple(
 
 
 def fips_sp_planes():
-    # app.des._SP from FIPS 46-3's S-boxes and P: 8 blocks of 64 words (block order S1 S3 S5 S7,
-    # S8 S2 S4 S6), each the S-box output through P, rotated right by 3 like the round halves;
+    # app.crypto.des._SP from FIPS 46-3's S-boxes and P: 8 blocks of 64 words (block order S1 S3 S5
+    # S7, S8 S2 S4 S6), each the S-box output through P, rotated right by 3 like the round halves;
     # stored as four byte planes, the words' top bytes first.
     p_bit = [0] * 33  # p_bit[k]: P output word for pre-P bit k (1 = MSB), rotated right by 3
     for i in range(32):

@@ -6,8 +6,8 @@ import vfs
 
 from blockdev import RAMBlockDevice
 
-from app.identity import Identity, IdentityError, wipe_token
-from app.store import Journal, RecordStore
+from app.keys.identity import Identity, IdentityError, wipe_token
+from app.store.records import Journal, RecordStore
 
 STORAGE_KEY = bytes(range(16))
 KBPK = bytes(range(0x40, 0x50))

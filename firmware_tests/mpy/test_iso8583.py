@@ -7,8 +7,8 @@ from binascii import unhexlify as h
 
 from mptest import expect_error
 
-from app import cipher, mac
-from app.iso8583 import (
+from app.crypto import cipher, mac
+from app.txn.iso8583 import (
     DecodeError,
     EncodeError,
     Packer,

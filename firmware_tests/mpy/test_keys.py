@@ -10,8 +10,10 @@ from binascii import unhexlify as h
 
 from ramflash import RAMFlash, mount_fresh
 
-from app import keylayout, keys, mac, pinblock, tr31
-from app.store import RecordStore
+from app.crypto import mac, pinblock, tr31
+from app.keys import layout as keylayout
+from app.keys import slots as keys
+from app.store.records import RecordStore
 
 MOUNT = "/keyflash"
 STORAGE_KEY = h("000102030405060708090A0B0C0D0E0F")
@@ -36,7 +38,7 @@ MAB = h(
 F62_001 = h("04CF6857F4413919A2AFCD7296D605EA176B7E9E0547DB3E")
 F62_003 = h("4C555721128EF42B482EF01EB4BA66AF08D7B4FB96D605EA176B7E9EEAEEDC7392D2BE60A0D0F5B7")
 MAK_003 = h("C24A8FB57AA201239876FEDCBA012345")
-# SM4 (layout UNCONFIRMED, see app.keylayout) under SM4 TMK 8A7B...6978, built with gmssl:
+# SM4 (layout UNCONFIRMED, see app.keys.layout) under SM4 TMK 8A7B...6978, built with gmssl:
 # PIK = the 3DES PIK bytes, MAK 3132...3536, TDK as above.
 SM4_TMK = h("8A7B6C5D4E3F20110F1E2D3C4B5A6978")
 SM4_MAK = h("31323334353637383930313233343536")
@@ -259,7 +261,7 @@ def test_the_61_byte_layout_of_spec_7_3_needs_no_code():
 
     import app
 
-    assert "app.keylayout" not in sys.modules and not hasattr(app, "keylayout")
+    assert "app.keys.layout" not in sys.modules and not hasattr(app.keys, "layout")
     assert store.cipher(1, "MAK").name == "3DES"
     expect(
         ValueError,

@@ -3,7 +3,7 @@ from binascii import unhexlify as h
 
 from mptest import expect_error
 
-from app import cipher, mac
+from app.crypto import cipher, mac
 
 # Spec §4.4: the MAC element block of a real sale (MTI .. field 63).
 MAB = h(

@@ -15,11 +15,11 @@ import vfs
 
 from blockdev import RAMBlockDevice
 
-from app import packet
-from app.mac import hmac_sha256
-from app.packet import KEYS, PARAMETERS, PacketError, Versions, apply_parameters, verify
-from app.params import ParamStore, put_tlv
-from app.store import RecordStore
+from app.crypto.mac import hmac_sha256
+from app.store import packet
+from app.store.packet import KEYS, PARAMETERS, PacketError, Versions, apply_parameters, verify
+from app.store.params import ParamStore, put_tlv
+from app.store.records import RecordStore
 
 MOUNT = "/pktflash"
 ROOT = MOUNT + "/data"
@@ -252,7 +252,7 @@ def test_every_bad_packet_refused_with_its_reason_and_nothing_changes():
         seen.append(reason)
         assert image_hash(device) == before, reason
     assert (store.load("app1"), store.load("terminal"), store.load("versions")) == stored
-    # Every reason app.packet documents, each met at least once.
+    # Every reason app.store.packet documents, each met at least once.
     assert sorted(set(seen)) == sorted(REASONS), seen
 
 
@@ -299,8 +299,8 @@ def test_power_cut_at_every_flash_write_of_an_apply():
 
 
 def test_key_packet_applies_through_the_key_store():
-    from app.keys import KeyStore
-    from app.tr31 import KeyBlockError
+    from app.crypto.tr31 import KeyBlockError
+    from app.keys.slots import KeyStore
 
     with open(VECTORS + "key_packet_v1.json") as f:
         expected = json.load(f)

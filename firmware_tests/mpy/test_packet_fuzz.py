@@ -6,9 +6,9 @@ import binascii
 import gc
 import struct
 
-from app.mac import hmac_sha256
-from app.packet import PacketError, verify
-from app.params import Params
+from app.crypto.mac import hmac_sha256
+from app.store.packet import PacketError, verify
+from app.store.params import Params
 
 VECTORS = __file__.rsplit("/", 2)[0] + "/vectors/"
 SERIAL = "PK-000123"

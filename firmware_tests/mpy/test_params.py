@@ -4,7 +4,7 @@
 import json
 import struct
 
-from app.params import ParamError, Params, hash_password, put_tlv
+from app.store.params import ParamError, Params, hash_password, put_tlv
 
 VECTORS = __file__.rsplit("/", 2)[0] + "/vectors/"
 HEADER = 29

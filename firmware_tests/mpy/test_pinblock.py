@@ -2,7 +2,7 @@
 # encrypted block, and refusals that name the problem.
 from binascii import unhexlify as h
 
-from app import cipher, pinblock
+from app.crypto import cipher, pinblock
 
 K2 = h("0123456789ABCDEFFEDCBA9876543210")
 

@@ -1,5 +1,5 @@
 # Sealing secrets at rest: round trip, and every kind of damage refused.
-from app import seal
+from app.crypto import seal
 
 KEY = bytes(range(16))
 

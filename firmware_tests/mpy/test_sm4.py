@@ -7,8 +7,8 @@ from binascii import unhexlify as h
 from mptest import expect_error, objects
 from rng import Rng
 
-from app import sm4
-from app.sm4 import SM4
+from app.crypto import sm4
+from app.crypto.sm4 import SM4
 
 KEY = h("0123456789ABCDEFFEDCBA9876543210")
 

@@ -2,8 +2,8 @@
 # The heap is raised for the test's RAM flash, not for the store: a 16-block image at the
 # ESP32's 4096-byte erase size and its snapshot take 128 KB (flash, on the terminal), and the
 # long campaign's 5 KB records need room beside this module compiled from source. What
-# app.store itself allocates is checked below (test_store_allocates_little).
-"""app.store on LittleFS v2 over a RAM block device: records, journal, and power cuts at
+# app.store.records itself allocates is checked below (test_store_allocates_little).
+"""app.store.records on LittleFS v2 over a RAM block device: records, journal, and power cuts at
 every flash write of a parameter save, a key save, a journal append and a journal clear."""
 
 import binascii
@@ -15,7 +15,7 @@ import vfs
 from blockdev import RAMBlockDevice
 from mptest import objects
 
-from app.store import Journal, RecordStore, StoreError
+from app.store.records import Journal, RecordStore, StoreError
 
 MOUNT = "/flash"
 ROOT = MOUNT + "/data"
@@ -43,7 +43,7 @@ def payload(size, seed):
 
 
 def frame(data, sequence, version=1):
-    """A record as docs/storage.md lays it out, built independently of app.store."""
+    """A record as docs/storage.md lays it out, built independently of app.store.records."""
     body = b"PK" + bytes((1, version)) + struct.pack(">HI", len(data), sequence) + data
     return body + struct.pack(">I", binascii.crc32(body))
 

@@ -1,7 +1,7 @@
 # TR-31 key block unwrap on MicroPython: published vectors, blocks made by psec, refusals.
 from binascii import unhexlify as h
 
-from app import cipher, tr31
+from app.crypto import cipher, tr31
 
 # TR-31:2018 Annex A.7.2.2: version B, 2-key TDES KBPK, P0 key.
 A722_KBPK = h("DD7515F2BFC17F85CE48F3CA25CB21F6")

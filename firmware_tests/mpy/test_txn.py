@@ -1,9 +1,9 @@
-# The transaction engine (app.txn) on MicroPython over a RAM flash, against fakehost.FakeHost:
-# a host that decodes the engine's frames with app.iso8583 and answers with real frames. The
-# rules of spec §6: STAN/batch numbering and wrap, the reversal record written before the
-# request leaves and its reasons (98, A0, 06), delivery before the next transaction and its
-# retries, response validation, void checks, sign-on keys and clock, settlement and batch
-# upload, the host's processing requirements, and what reaches the flash.
+# The transaction engine (app.txn.engine) on MicroPython over a RAM flash, against
+# fakehost.FakeHost: a host that decodes the engine's frames with app.txn.iso8583 and answers
+# with real frames. The rules of spec §6: STAN/batch numbering and wrap, the reversal record
+# written before the request leaves and its reasons (98, A0, 06), delivery before the next
+# transaction and its retries, response validation, void checks, sign-on keys and clock,
+# settlement and batch upload, the host's processing requirements, and what reaches the flash.
 # mpy-heap: 384K
 # (The unix port compiles this module, fakehost and the app modules from source into the
 # heap; the engine's own peak heap, from ROMFS, is in docs/transactions.md.)
@@ -13,14 +13,14 @@ import struct
 from fakehost import F62_003, F62_004, MAK, MAK_003, PIK, FakeHost
 from ramflash import RAMFlash, mount_fresh
 
-from app import cipher, pinblock
-from app.iso8583 import Packer
-from app.journal import TransactionJournal
-from app.keys import KeyStore
-from app.params import Params, ParamStore, hash_password, put_tlv
-from app.reversal import PendingReversal
-from app.store import RecordStore
-from app.txn import Card, Engine, Request, next_number
+from app.crypto import cipher, pinblock
+from app.keys.slots import KeyStore
+from app.store.journal import TransactionJournal
+from app.store.params import Params, ParamStore, hash_password, put_tlv
+from app.store.records import RecordStore
+from app.txn.engine import Card, Engine, Request, next_number
+from app.txn.iso8583 import Packer
+from app.txn.reversal import PendingReversal
 
 MOUNT = "/txnflash"
 ROOT = MOUNT + "/data"
@@ -205,8 +205,8 @@ def test_sale_fields_pin_block_and_mac():
     cipher.new("3DES", PIK).decrypt_into(block)
     assert block == pinblock.format0(b"123456", b"6224242900000113")
     # Field 64 is the CUP MAC over MTI..63 with the MAK: re-pack and compare.
-    from app.iso8583 import Packer
-    from app.mac import cup_mac
+    from app.crypto.mac import cup_mac
+    from app.txn.iso8583 import Packer
 
     mak = cipher.new("DES", MAK)
     again = Packer().pack(
@@ -742,7 +742,7 @@ def test_another_storage_key_is_named_and_nothing_is_sent():
 
 def test_sign_on_without_a_master_key_sends_nothing():
     store = fresh()
-    from app.keys import KeyStore as Keys
+    from app.keys.slots import KeyStore as Keys
 
     Keys(store, STORAGE_KEY).erase(1)
     host = FakeHost()

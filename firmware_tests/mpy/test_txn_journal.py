@@ -1,14 +1,14 @@
-# The transaction journal (app.journal) on MicroPython over a RAM flash: record layout, replay
-# (void, reversal, reversal of a void), settlement totals by the host's rules, sealed card
-# numbers; and the pieces around it: receipt lines (app.receipt), response-code messages
-# (app.respcodes), settlement formats (app.txnmsg).
+# The transaction journal (app.store.journal) on MicroPython over a RAM flash: record layout,
+# replay (void, reversal, reversal of a void), settlement totals by the host's rules, sealed card
+# numbers; and the pieces around it: receipt lines (app.txn.receipt), response-code messages
+# (app.txn.respcodes), settlement formats (app.txn.messages).
 # mpy-heap: 256K
 
 from mptest import expect_error
 from ramflash import RAMFlash, mount_fresh
 
-from app import receipt, respcodes, settlement, txnmsg
-from app.journal import (
+from app.crypto.seal import SealError
+from app.store.journal import (
     COMPLETION,
     COMPLETION_NOTICE,
     COMPLETION_VOID,
@@ -22,9 +22,10 @@ from app.journal import (
     kind_name,
     mask,
 )
-from app.params import Params
-from app.seal import SealError
-from app.store import RecordStore
+from app.store.params import Params
+from app.store.records import RecordStore
+from app.txn import messages as txnmsg
+from app.txn import receipt, respcodes, settlement
 
 MOUNT = "/jflash"
 ROOT = MOUNT + "/data"

@@ -1,7 +1,8 @@
-"""CPython stand-in for MicroPython's built-in `cryptolib`, so app.aes imports in host tests.
+"""CPython stand-in for MicroPython's built-in `cryptolib`, so app.crypto.aes imports in host
+tests.
 
-Backed by pycryptodome. Only what app.aes uses: aes(key, mode[, iv]) with ECB (1) and CBC (2),
-encrypt/decrypt(in[, out]), and the one-direction rule of the real module.
+Backed by pycryptodome. Only what app.crypto.aes uses: aes(key, mode[, iv]) with ECB (1) and
+CBC (2), encrypt/decrypt(in[, out]), and the one-direction rule of the real module.
 """
 
 from Crypto.Cipher import AES as _AES

@@ -1,0 +1,1 @@
+"""Bearers to the acquirer host: frames, dial-up, GPRS, Ethernet."""

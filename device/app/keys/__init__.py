@@ -1,0 +1,1 @@
+"""Key slots (TMK per application, sign-on working keys), field 62 layouts, identity."""

@@ -1,0 +1,1 @@
+"""Power-safe flash: records, the transaction journal, parameters, packets."""

@@ -1,0 +1,406 @@
+"""The transaction journal of one acquirer application: what void, refund, completion,
+settlement, batch upload and reprint need, one compact binary record per event, appended to
+an app.store.records.Journal (`journalN.log` under the data root) and never rewritten.
+
+Events: an approved transaction (sale, void, refund, pre-auth, pre-auth cancel, completion,
+completion notice, completion void), and a confirmed reversal. A void or a reversal is a new
+record naming the original by batch and STAN; replaying the journal gives each transaction's
+state (standing, voided, reversed). `clear()` after settlement.
+
+Record payload, layout 1 (numbers in BCD, text in ASCII; 62 bytes, then the sealed card):
+
+    0  layout (1) = 1            1  kind (1): 60.1 code (22 sale ...), 0x80 | code = reversal
+    2  STAN (3)                  5  batch (3)                 8  amount in fen (6)
+    14 date YYYYMMDD (4)         18 time hhmmss (3)           21 RRN (12)
+    33 auth code (6)             39 response code (2)         41 field 22 as sent (2)
+    43 PAN length (1), first 6 digits (3), last 4 digits (2): the masked PAN
+    49 original STAN (3)         52 original batch (3)        55 original date MMDD (2)
+    57 operator (2)              59 reversal reason, field 39 of the 0400 (2)
+    61 n (1), then n bytes: app.crypto.seal(storage key, PAN "=" expiry YYMM), or n = 0
+
+The full PAN is kept only sealed under the device storage key (batch upload needs it in its
+40-digit records, a void without the card in field 2); never a track, a PIN or a PIN block.
+
+Settlement totals use the acquirer host's rules (docs/hostsim.md, spec §3.4): debit = sales,
+completions and completion notices still standing (a refunded one still counts: the refund is
+its own credit), credit = refunds; a voided or reversed transaction and its void count in
+neither, nor do pre-authorisations.
+"""
+
+import binascii
+
+from app.crypto import seal
+from app.store.records import Journal
+
+try:
+    from micropython import const
+except ImportError:  # CPython host tests (a lambda, as the stubs' const is positional-only)
+    const = lambda value: value  # noqa: E731
+
+# Kinds: field 60.1 of the transaction (spec §3.1).
+PREAUTH = const(10)
+PREAUTH_CANCEL = const(11)
+COMPLETION = const(20)
+COMPLETION_VOID = const(21)
+SALE = const(22)
+SALE_VOID = const(23)
+COMPLETION_NOTICE = const(24)
+REFUND = const(25)
+REVERSAL = const(0x80)  # | the kind reversed
+
+_LAYOUT = const(1)
+_FIXED = const(61)  # then n and the sealed card
+_KIND = const(1)
+_STAN = const(2)
+_BATCH = const(5)
+_AMOUNT = const(8)
+_DATE = const(14)
+_TIME = const(18)
+_RRN = const(21)
+_AUTH = const(33)
+_CODE = const(39)
+_ENTRY = const(41)
+_PAN = const(43)
+_ORIG_STAN = const(49)
+_ORIG_BATCH = const(52)
+_ORIG_DATE = const(55)
+_OPERATOR = const(57)
+_REASON = const(59)
+_SEALED = const(61)
+
+# kind code -> name, as the engine's requests are named.
+_NAMES = (
+    "10 preauth 11 preauth_cancel 20 completion 21 completion_void 22 sale 23 sale_void "
+    "24 completion_notice 25 refund"
+)
+
+
+def kind_name(kind):
+    """The request name of a kind code ("sale" for 22); reversals get "reversal/sale"."""
+    words = _NAMES.split()
+    code = "%d" % (kind & 0x7F)
+    for i in range(0, len(words), 2):
+        if words[i] == code:
+            return ("reversal/" if kind & REVERSAL else "") + words[i + 1]
+    return "kind %d" % kind
+
+
+def _bcd(buf, at, digits):
+    buf[at : at + (len(digits) >> 1)] = binascii.unhexlify(digits)
+
+
+def _number(buf, at, size):
+    # The value of `size` BCD bytes as an int, without a string on the way.
+    value = 0
+    for i in range(at, at + size):
+        b = buf[i]
+        value = value * 100 + (b >> 4) * 10 + (b & 0x0F)
+    return value
+
+
+def _digits(buf, at, size):
+    return binascii.hexlify(buf[at : at + size]).decode()
+
+
+def _text(buf, at, size):
+    return bytes(buf[at : at + size]).decode().strip()
+
+
+def _put_text(buf, at, size, text):
+    text = (text or "").encode()[:size]
+    buf[at : at + size] = text + b" " * (size - len(text))
+
+
+def mask(pan):
+    """First 6 and last 4 digits of `pan`, the rest as `*`."""
+    if len(pan) <= 10:
+        return "*" * len(pan)
+    return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
+
+
+# Entry's numeric and text attributes, each decoded from the record when read: the name's
+# position in _ATTRIBUTES (space-separated, one at each end) picks 3 bytes of _DECODE: offset,
+# size, and how (0 a BCD number, 1 BCD digits as text, 2 ASCII text).
+_ATTRIBUTES = (
+    " stan batch amount date time rrn auth_code response_code entry_mode original_stan"
+    " original_batch original_date operator reason "
+)
+_DECODE = (
+    b"\x02\x03\x00"  # stan: _STAN, 3, number
+    b"\x05\x03\x00"  # batch: _BATCH, 3, number
+    b"\x08\x06\x00"  # amount: _AMOUNT, 6, number
+    b"\x0e\x04\x01"  # date: _DATE, 4, digits
+    b"\x12\x03\x01"  # time: _TIME, 3, digits
+    b"\x15\x0c\x02"  # rrn: _RRN, 12, text
+    b"\x21\x06\x02"  # auth_code: _AUTH, 6, text
+    b"\x27\x02\x02"  # response_code: _CODE, 2, text
+    b"\x29\x02\x01"  # entry_mode: _ENTRY, 2, digits (the first 3)
+    b"\x31\x03\x00"  # original_stan: _ORIG_STAN, 3, number
+    b"\x34\x03\x00"  # original_batch: _ORIG_BATCH, 3, number
+    b"\x37\x02\x01"  # original_date: _ORIG_DATE, 2, digits
+    b"\x39\x02\x02"  # operator: _OPERATOR, 2, text
+    b"\x3b\x02\x02"  # reason: _REASON, 2, text
+)
+
+
+class Entry:
+    """One journal record, decoded. `status` is "approved", "voided" or "reversed" when the
+    entry comes from a replay (find, entries), else "" (not replayed).
+
+    Attributes: sequence, status, kind, name, reversal, stan, batch, amount, date, time, rrn,
+    auth_code, response_code, entry_mode, pan_masked, original_stan, original_batch,
+    original_date, operator, reason. The record is kept and each attribute decoded when read:
+    decoded once into 20 attributes, an entry was a 0.9 KB object (64-bit unix port), and a
+    void holds two (the original and its own) at the install cycle's heap peak.
+    """
+
+    # What __getattr__ decodes (annotations only: no class attributes, no heap).
+    kind: int
+    name: str
+    reversal: bool
+    stan: int
+    batch: int
+    amount: int
+    date: str
+    time: str
+    rrn: str
+    auth_code: str
+    response_code: str
+    entry_mode: str
+    pan_masked: str
+    original_stan: int
+    original_batch: int
+    original_date: str
+    operator: str
+    reason: str
+    _sealed: bytes
+
+    def __init__(self, payload, sequence=0):
+        self._payload = payload
+        self.sequence = sequence
+        self.status = ""
+
+    def __getattr__(self, name):
+        p = self._payload
+        if name == "kind":
+            return p[_KIND]
+        if name == "name":
+            return kind_name(p[_KIND])
+        if name == "reversal":
+            return bool(p[_KIND] & REVERSAL)
+        if name == "pan_masked":
+            n = p[_PAN]
+            if not n:
+                return ""
+            first, last = _digits(p, _PAN + 1, 3), _digits(p, _PAN + 4, 2)
+            return first + "*" * (n - 10) + last if n > 10 else "*" * n
+        if name == "_sealed":
+            return bytes(p[_SEALED + 1 : _SEALED + 1 + p[_SEALED]])
+        at = _ATTRIBUTES.find(" %s " % name)
+        if at < 0:
+            raise AttributeError(name)
+        i = 3 * _ATTRIBUTES.count(" ", 0, at)
+        offset, size, how = _DECODE[i], _DECODE[i + 1], _DECODE[i + 2]
+        if how == 0:
+            return _number(p, offset, size)
+        if how == 2:
+            return _text(p, offset, size)
+        digits = _digits(p, offset, size)
+        return digits[:3] if offset == _ENTRY else digits
+
+
+class TransactionJournal:
+    """The journal of application `app_index` in `root` (the record store's root), sealing
+    card numbers under `storage_key`."""
+
+    def __init__(self, root, app_index, storage_key):
+        self._journal = Journal("%s/journal%d.log" % (root, app_index))
+        self._key = storage_key
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def append(
+        self,
+        kind,
+        stan,
+        batch,
+        amount,
+        date,
+        time,
+        *,
+        rrn="",
+        auth_code="",
+        response_code="00",
+        entry_mode="000",
+        pan=None,
+        expiry=None,
+        original_stan=0,
+        original_batch=0,
+        original_date="0000",
+        operator="",
+        reason="",
+    ):
+        """Append one event; returns its Entry. `date` is YYYYMMDD, `time` hhmmss, `pan` the
+        full PAN (sealed here; only its first 6 and last 4 digits stay in clear)."""
+        buf = bytearray(_FIXED)
+        buf[0] = _LAYOUT
+        buf[_KIND] = kind
+        _bcd(buf, _STAN, "%06d" % stan)
+        _bcd(buf, _BATCH, "%06d" % batch)
+        _bcd(buf, _AMOUNT, "%012d" % amount)
+        _bcd(buf, _DATE, date)
+        _bcd(buf, _TIME, time)
+        _put_text(buf, _RRN, 12, rrn)
+        _put_text(buf, _AUTH, 6, auth_code)
+        _put_text(buf, _CODE, 2, response_code)
+        _bcd(buf, _ENTRY, entry_mode + "0")
+        sealed = b""
+        if pan:
+            buf[_PAN] = len(pan)
+            _bcd(buf, _PAN + 1, pan[:6])
+            _bcd(buf, _PAN + 4, pan[-4:])
+            sealed = seal.seal(self._key, ("%s=%s" % (pan, expiry or "")).encode())
+        _bcd(buf, _ORIG_STAN, "%06d" % original_stan)
+        _bcd(buf, _ORIG_BATCH, "%06d" % original_batch)
+        _bcd(buf, _ORIG_DATE, original_date)
+        _put_text(buf, _OPERATOR, 2, operator)
+        _put_text(buf, _REASON, 2, reason)
+        buf.append(len(sealed))
+        buf.extend(sealed)
+        sequence = self._journal.append(buf)
+        return Entry(buf, sequence)
+
+    def clear(self):
+        """Empty the journal (after settlement)."""
+        self._journal.clear()
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def records(self):
+        """Every record as an Entry, oldest first, without replay (status None)."""
+        for sequence, payload in self._journal.records():
+            if payload[0] == _LAYOUT:
+                yield Entry(payload, sequence)
+
+    def card(self, entry):
+        """(PAN, expiry or None) of `entry`, unsealed; None if the entry has no card."""
+        if not entry._sealed:
+            return None
+        text = seal.unseal(self._key, entry._sealed).decode()
+        pan, _, expiry = text.partition("=")
+        return pan, expiry or None
+
+    def _cancelled(self, batch):
+        # One pass over the batch's records: STANs reversed, and {original STAN: the STAN of
+        # its void} for voids (sale void, completion void, pre-auth cancel). STANs are below
+        # 10^6, small ints on every port.
+        reversed_ = set()
+        voids = {}
+        for _, p in self._journal.records():
+            if p[0] != _LAYOUT:
+                continue
+            kind = p[_KIND]
+            if kind & REVERSAL:
+                if _number(p, _BATCH, 3) == batch:
+                    reversed_.add(_number(p, _STAN, 3))
+            elif kind == SALE_VOID or kind == COMPLETION_VOID or kind == PREAUTH_CANCEL:
+                if _number(p, _ORIG_BATCH, 3) == batch and _number(p, _BATCH, 3) == batch:
+                    voids[_number(p, _ORIG_STAN, 3)] = _number(p, _STAN, 3)
+        return reversed_, voids
+
+    @staticmethod
+    def _status(stan, reversed_, voids):
+        if stan in reversed_:
+            return "reversed"
+        void = voids.get(stan)
+        if void is not None and void not in reversed_:
+            return "voided"
+        return "approved"
+
+    def entries(self, batch):
+        """The transactions of `batch` (reversal records left out), oldest first, each with
+        its `status` after replay."""
+        reversed_, voids = self._cancelled(batch)
+        for sequence, p in self._journal.records():
+            if p[0] != _LAYOUT or p[_KIND] & REVERSAL or _number(p, _BATCH, 3) != batch:
+                continue
+            entry = Entry(p, sequence)
+            entry.status = self._status(entry.stan, reversed_, voids)
+            yield entry
+
+    def find(self, stan, batch, kinds=None):
+        """The last transaction of `batch` with `stan` (and a kind in `kinds`), with its
+        status; None if there is none."""
+        found = None
+        for entry in self.entries(batch):
+            if entry.stan == stan and (kinds is None or entry.kind in kinds):
+                found = entry
+        return found
+
+    def find_auth(self, auth_code, kind=PREAUTH):
+        """The last record of `kind` with `auth_code`, any batch (status not replayed)."""
+        found = None
+        for entry in self.records():
+            if entry.kind == kind and entry.auth_code == auth_code:
+                found = entry
+        return found
+
+    def find_rrn(self, rrn):
+        """The last record with RRN `rrn` (status not replayed), or None."""
+        found = None
+        for entry in self.records():
+            if not entry.reversal and entry.rrn == rrn:
+                found = entry
+        return found
+
+    def last(self):
+        """The newest transaction record (not a reversal), or None: "reprint last"."""
+        found = None
+        for entry in self.records():
+            if not entry.reversal:
+                found = entry
+        return found
+
+    def is_empty(self):
+        for _ in self._journal.records():
+            return False
+        return True
+
+    def standing(self, batch):
+        """The transactions of `batch` that count in the settlement totals (see the module
+        docstring), as Entries; `entry.kind == REFUND` is a credit."""
+        reversed_, voids = self._cancelled(batch)
+        for sequence, p in self._journal.records():
+            if p[0] != _LAYOUT or _number(p, _BATCH, 3) != batch:
+                continue
+            kind = p[_KIND]
+            if kind != SALE and kind != COMPLETION and kind != COMPLETION_NOTICE:
+                if kind != REFUND:
+                    continue
+            stan = _number(p, _STAN, 3)
+            if self._status(stan, reversed_, voids) == "approved":
+                yield Entry(p, sequence)
+
+    def totals(self, batch):
+        """(debit amount, debit count, credit amount, credit count) of `batch`, in fen."""
+        reversed_, voids = self._cancelled(batch)
+        debit = debit_count = credit = credit_count = 0
+        for _, p in self._journal.records():
+            if p[0] != _LAYOUT or _number(p, _BATCH, 3) != batch:
+                continue
+            kind = p[_KIND]
+            if kind == REFUND:
+                credit_side = True
+            elif kind == SALE or kind == COMPLETION or kind == COMPLETION_NOTICE:
+                credit_side = False
+            else:
+                continue
+            if self._status(_number(p, _STAN, 3), reversed_, voids) != "approved":
+                continue
+            if credit_side:
+                credit += _number(p, _AMOUNT, 6)
+                credit_count += 1
+            else:
+                debit += _number(p, _AMOUNT, 6)
+                debit_count += 1
+        return debit, debit_count, credit, credit_count

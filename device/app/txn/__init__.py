@@ -1,0 +1,1 @@
+"""The transaction engine: ISO 8583, messages, reversal, settlement, slips."""

@@ -1,0 +1,770 @@
+"""The transaction engine of one acquirer application (docs/transactions.md; spec §3, §6).
+
+    engine = Engine(1, store, storage_key, TcpBearer(host, port), events=show)
+    result = engine.run(Request("sign_on"))
+    result = engine.run(Request("sale", amount=1, card=Card(track2=t2), pin=pin_digits))
+    original = engine.find_original(12)            # the UI shows it before the void
+    result = engine.run(Request("sale_void", original_stan=12, supervisor_password=typed))
+    result.approved, result.response_code, result.message_en, result.receipt_lines
+
+Requests: sign_on, sign_off, echo, settlement, and the financial kinds of app.txn.messages
+(balance, sale, sale_void, refund, preauth, preauth_cancel, completion, completion_notice,
+completion_void). `run` never raises for anything the host or the line does: every outcome is
+a Result, with `error` naming a terminal-side outcome (app.txn.respcodes.terminal) or
+`response_code` the host's.
+
+What the engine guarantees (spec §6):
+- STAN and batch live in the record store ("countersN"); the STAN is incremented and saved
+  before a request leaves, 999999 wraps to 000001; the batch comes from the host at sign-on
+  (60.2) and advances after settlement.
+- A reversal-triggering request is preceded by its reversal record on flash (app.txn.reversal);
+  no answer, a broken line or an invalid answer turn it to 98, a bad answer MAC to A0, a
+  journal failure after an approval to 06; any valid answer removes it. It is sent before
+  the next financial request and before settlement, `reversal_retries + 1` times, then
+  dropped with a note ("reversal failed").
+- Every answer is validated (app.txn.messages.check_response); an invalid one counts as none.
+- After a sign-off (persisted, record "signoffN", before the 0820 leaves) nothing but a
+  sign-on or an echo test goes until a sign-on succeeds.
+- Nothing is sent when the request cannot be right: a keyed card number failing its Luhn
+  check, keys that do not open with the storage key, a settlement of an empty batch the
+  parameters do not allow.
+- The acquirer profile (docs/iso8583.md §12) is read from the application's parameters:
+  field 62 layout, field 60 length and IC digits, field 26, the MAC method, the LRI header
+  on dial-up, the empty-batch and batch-end rules.
+- The bearer is closed at the end of every run and after any failed exchange, so a late or
+  duplicated answer can never be taken for the next one; a byte-identical copy of the
+  previous answer on the same connection is skipped.
+
+Memory: one Packer (1 KB) per engine, reused; the journal is streamed, never loaded whole.
+"""
+
+import binascii
+import struct
+
+from app import message
+from app.comm.frames import CommError, CommTimeout, ConnectFailed
+from app.crypto import pinblock
+from app.crypto.mac import cup_mac, retail_mac_halves
+from app.crypto.seal import SealError
+from app.keys.slots import KeyCheckError, KeyStore, KeyStoreError, NoKeyError
+from app.store.journal import TransactionJournal
+from app.store.params import ParamStore
+from app.txn import messages as txnmsg
+from app.txn.api import Card, EngineError, Request, Result, luhn  # noqa: F401 (the engine's API)
+from app.txn.clock import Clock
+from app.txn.iso8583 import DecodeError, Packer, subfields, unpack
+from app.txn.reversal import PendingReversal
+
+try:
+    from micropython import const
+except ImportError:  # CPython host tests (a lambda, as the stubs' const is positional-only)
+    const = lambda value: value  # noqa: E731
+
+_MAX_NUMBER = const(999999)  # STAN and batch wrap to 000001 after this
+
+# Messages, numbered from 0 by _M_* and formatted by _text() (app.message: one literal, not a
+# heap object per message: these were 1.2 KB of the module's heap on the 64-bit port).
+_M_MISSING = const(0)
+_M_NO_PARAMETERS = const(1)
+_M_UNDECODABLE = const(2)
+_M_DATE = const(3)
+_M_TIME = const(4)
+_M_UNKNOWN = const(5)
+_M_NO_KEYS = const(6)
+_M_BATCH_KEPT = const(7)
+_M_DUE_FAILED = const(8)
+_M_SIGNED_ON_AGAIN = const(9)
+_M_SIGN_ON_DUE = const(10)
+_M_HOST_PARAMS = const(11)
+_M_DOWNLOAD = const(12)
+_M_NOT_SUPPORTED = const(13)
+_M_REQUEST_FAILED = const(14)
+_M_REVERSAL_ACCEPTED = const(15)
+_M_REVERSAL_REFUSED = const(16)
+_M_REVERSAL_DROPPED = const(17)
+_M_NEED_TRACE = const(18)
+_M_ORIGINAL_IS = const(19)
+_M_NEED_AUTH = const(20)
+_M_NEED_RRN = const(21)
+_M_NEED_DATE = const(22)
+_M_AMOUNT = const(23)
+_M_NEED_AMOUNT = const(24)
+_M_NEED_CARD = const(25)
+_M_PIN_NEEDS_CARD = const(26)
+_M_SM4_PIN = const(27)
+_M_QUEUED = const(28)
+_M_NO_LRI = const(29)
+_M_LRI = const(30)
+_M_LUHN = const(31)
+_MESSAGES = (
+    "|parameter %s is missing"  # _M_MISSING
+    "|application %d has no parameters: load them first"  # _M_NO_PARAMETERS
+    "|undecodable answer: %s"  # _M_UNDECODABLE
+    "|%04d%02d%02d"  # _M_DATE
+    "|%02d%02d%02d"  # _M_TIME
+    "|unknown request %r"  # _M_UNKNOWN
+    "|sign-on answer carries no keys (62)"  # _M_NO_KEYS
+    "|host batch %s kept as %06d until settlement"  # _M_BATCH_KEPT
+    "|the sign-on the host asked for failed: %s"  # _M_DUE_FAILED
+    "|signed on again, as the host asked"  # _M_SIGNED_ON_AGAIN
+    "|host asked for sign-on: done before the next transaction"  # _M_SIGN_ON_DUE
+    "|hostparams%d"  # _M_HOST_PARAMS
+    "|parameter download: %d bytes"  # _M_DOWNLOAD
+    "|host processing requirement %d: not supported"  # _M_NOT_SUPPORTED
+    "|host request %d failed: %s"  # _M_REQUEST_FAILED
+    "|reversal of %06d (reason %s) accepted"  # _M_REVERSAL_ACCEPTED
+    "|reversal of %06d refused by the host (%s)"  # _M_REVERSAL_REFUSED
+    "|reversal of %06d failed after %d attempts: dropped"  # _M_REVERSAL_DROPPED
+    "|the original's trace number is needed"  # _M_NEED_TRACE
+    "|original is %s"  # _M_ORIGINAL_IS
+    "|the pre-authorisation's auth code is needed"  # _M_NEED_AUTH
+    "|the original's reference number is needed"  # _M_NEED_RRN
+    "|the original's date (MMDD) is needed"  # _M_NEED_DATE
+    "|amount must be above 0"  # _M_AMOUNT
+    "|the pre-authorisation's amount is needed"  # _M_NEED_AMOUNT
+    "|card data is needed"  # _M_NEED_CARD
+    "|a PIN needs the card"  # _M_PIN_NEEDS_CARD
+    "|no PIN block format for SM4 keys"  # _M_SM4_PIN
+    "|reversal of %06d queued (%s)"  # _M_QUEUED
+    "|answer has no LRI header: dialup.lri is on, the host sends none"  # _M_NO_LRI
+    "|answer carries an LRI header: the host wants dialup.lri on"  # _M_LRI
+    "|%s fails the Luhn check"  # _M_LUHN
+    "|"
+)
+
+
+def _text(number, args=None):
+    return message(_MESSAGES, number, args)
+
+
+def next_number(number):
+    """The STAN or batch after `number`: 000001..999999, then 000001 again."""
+    return 1 if number >= _MAX_NUMBER else number + 1
+
+
+def value_of(params, name):
+    """A parameter that must be there (the parameter checks make sure it is)."""
+    value = params[name]
+    if value is None:
+        raise ValueError(_text(_M_MISSING, name))
+    return value
+
+
+def _comm_reason(exc):
+    if isinstance(exc, ConnectFailed):
+        return "connect"
+    if isinstance(exc, CommTimeout):
+        return "timeout"
+    return "link"
+
+
+class Engine:
+    """The transaction engine of acquirer application `app_index` (1..8).
+
+    `store` (app.store.records.RecordStore) holds parameters, keys, counters and the pending
+    reversal; the journal sits beside them. `storage_key` seals keys, card numbers and the
+    reversal record. `bearer`: app.comm.frames interface. `clock`: app.txn.clock.Clock
+    (default: one on `store`). `events(name, value)`: called with "connecting", "sending"
+    (MTI), "received" (MTI), "duplicate" (MTI), "reversal" (STAN), "signing_on", "uploading"
+    (count) as the run goes. `receive_timeout_ms` overrides the parameter (tests, `poskit txn
+    --timeout`). ValueError if the application has no parameters.
+    """
+
+    def __init__(
+        self,
+        app_index,
+        store,
+        storage_key,
+        bearer,
+        *,
+        clock=None,
+        events=None,
+        keys=None,
+        receive_timeout_ms=None,
+    ):
+        params = ParamStore(store)
+        term = params.load(0)
+        app = params.load(app_index)
+        if term is None or app is None:
+            raise ValueError(_text(_M_NO_PARAMETERS, app_index))
+        self.params = app
+        self.app = app_index
+        self.terminal_id = app["terminal_id"]
+        self.merchant_id = app["merchant_id"]
+        self._store = store
+        self._bearer = bearer
+        self._storage_key = storage_key
+        self._own_keys = keys is None
+        self.keys = keys or KeyStore(store, storage_key)
+        self.journal = TransactionJournal(store.root, app_index, storage_key)
+        self._reversal = PendingReversal(store, app_index, storage_key)
+        self.clock = clock or Clock(store)
+        self._events = events
+        self._packer = Packer()
+        tpdu = app["tpdu"] or value_of(term, value_of(term, "bearer") + ".tpdu")
+        self._tpdu = binascii.unhexlify(tpdu)
+        self._header = value_of(app, "header_version") + "00" + value_of(app, "header_subversion")
+        self._timeout = receive_timeout_ms or value_of(term, "receive_timeout") * 1000
+        self._retries = value_of(term, "reversal_retries")
+        # The 33-byte LRI dial header (spec §1): "LRI", the length of the rest (28), then
+        # ANI, DNIS and trailer, which the dial-up access equipment fills in on the way (the
+        # terminal knows neither number): zeros here. On every frame of a dial-up terminal
+        # whose parameters ask for it, whatever carries it (`poskit txn --host` too).
+        self._lri = None
+        if term["bearer"] == "dialup" and term["dialup.lri"]:
+            self._lri = b"LRI\x00\x1c" + bytes(28)
+        # The terminal-wide set is not kept (about 2 KB of heap): the supervisor password
+        # check reads it again when a void or refund asks.
+        term = None
+        use_buffer = getattr(bearer, "use_buffer", None)
+        if use_buffer is not None:
+            # A request is sent before its answer is read: one buffer serves both.
+            use_buffer(self._packer.buffer)
+        self._counters = "counters%d" % app_index
+        self.stan, self.batch = 0, 1
+        record = store.load(self._counters)
+        if record is not None:
+            self.stan, self.batch = struct.unpack(">II", record[1])
+        self._signoff = "signoff%d" % app_index
+        self._signed_off = store.load(self._signoff) is not None
+        self._open = False
+        self._last_crc = None
+        self._processing = 0
+        self._sign_on_due = False
+
+    # --- small helpers ------------------------------------------------------------------------
+
+    def _event(self, name, value=None):
+        if self._events is not None:
+            self._events(name, value)
+
+    def _save_counters(self, stan, batch):
+        self._store.save(self._counters, struct.pack(">II", stan, batch))
+        self.stan, self.batch = stan, batch
+
+    def _next_stan(self):
+        # Saved before the request that uses it leaves: a STAN is never used twice.
+        stan = next_number(self.stan)
+        self._save_counters(stan, self.batch)
+        return stan
+
+    def _connect(self):
+        if not self._open:
+            self._event("connecting")
+            self._bearer.connect()
+            self._open = True
+            self._last_crc = None
+
+    def _close(self):
+        self._bearer.close()
+        self._open = False
+        self._last_crc = None
+
+    def _exchange(self, mti, fields, maced=False, settlement=False):
+        """Send one request and return its validated answer (app.txn.iso8583.Message). CommError
+        or txnmsg.ResponseError otherwise, the bearer closed."""
+        mac = self._mac_function() if maced else None
+        self._connect()
+        frame = self._packer.pack(mti, fields, self._tpdu, self._header, mac, self._lri)
+        self._event("sending", mti)
+        try:
+            raw = self._bearer.exchange(frame, self._timeout)
+            crc = binascii.crc32(raw)
+            while crc == self._last_crc:  # the host sent its previous answer twice
+                self._event("duplicate", mti)
+                raw = self._bearer.receive(self._timeout)
+                crc = binascii.crc32(raw)
+            self._last_crc = crc
+            try:
+                msg = unpack(raw, self._lri is not None)
+            except DecodeError as exc:
+                if exc.reason == "lri":
+                    detail = _text(_M_NO_LRI)
+                elif bytes(raw[7:10]) == b"LRI":
+                    detail = _text(_M_LRI)
+                else:
+                    detail = _text(_M_UNDECODABLE, exc)
+                raise txnmsg.ResponseError("invalid", detail)
+            self._event("received", msg.mti)
+            txnmsg.check_response(mti, fields, msg, mac, settlement)
+        except (CommError, txnmsg.ResponseError):
+            self._close()
+            raise
+        if msg.processing:
+            self._processing = msg.processing
+        return msg
+
+    def _mac_function(self):
+        # The MAC of field 64 the parameter mac_method names (docs/iso8583.md §12): the CUP
+        # "ECB" MAC (spec §4.1), or X9.19 (§4.2) as 8 bytes or as the hex of its first 4.
+        method = self.params["mac_method"]
+        if method is None or method == "cup":
+            mak = self.keys.cipher(self.app, "MAK")
+            return lambda mab: cup_mac(mak, mab)
+        left, right = self.keys.halves(self.app, "MAK")
+        if method == "x9.19":
+            return lambda mab: retail_mac_halves(left, right, mab)
+        return lambda mab: binascii.hexlify(retail_mac_halves(left, right, mab)[:4]).upper()
+
+    def _mac_ready(self):
+        # The MAK opens (signed on, sealed under this storage key) and fits the MAC method:
+        # checked before anything is sent.
+        try:
+            self._mac_function()
+        except NoKeyError as exc:
+            raise EngineError("not_signed_on", str(exc))
+        except ValueError as exc:
+            raise EngineError("key_check", str(exc))
+
+    def _date_time(self, fields):
+        # The host's date and time (13, 12) when it sent them, else the terminal clock.
+        now = self.clock.now()
+        date = _text(_M_DATE, now[:3])
+        time = _text(_M_TIME, now[3:6])
+        mmdd, hhmmss = fields.get(13), fields.get(12)
+        if mmdd:
+            date = date[:4] + mmdd
+        if hhmmss:
+            time = hhmmss
+        return date, time
+
+    # --- public API ---------------------------------------------------------------------------
+
+    def find_original(self, stan, kind="sale_void"):
+        """The journal Entry a void of `kind` (sale_void or completion_void) would cancel:
+        trace number `stan` in the current batch, with its status, or None. The UI shows
+        it (amount, masked card, date) before the cashier confirms."""
+        kinds = (22,) if kind == "sale_void" else (20, 24)
+        return self.journal.find(stan, self.batch, kinds)
+
+    def pending_reversal(self):
+        """(original STAN, reason) of the reversal waiting to be sent, or None."""
+        pending = self._reversal.load()
+        if pending is None:
+            return None
+        return int(pending[2][11]), pending[0]
+
+    def totals(self):
+        """Current batch totals: (debit amount, count, credit amount, count), fen."""
+        return self.journal.totals(self.batch)
+
+    def receipt(self, stan=None, copy="merchant", reprint=True):
+        """Slip lines of the transaction with trace number `stan` in the current batch (the
+        last transaction if None), "merchant" or "cardholder" copy; None if not found."""
+        from app.txn import receipt
+
+        entry = self.journal.last() if stan is None else self.journal.find(stan, self.batch)
+        if entry is None:
+            return None
+        return receipt.lines(entry, self.params, copy, reprint)
+
+    def run(self, request):
+        """Carry out `request` (a Request) online; returns its Result."""
+        result = Result(request.kind)
+        self._processing = 0
+        try:
+            try:
+                kind = txnmsg.kind(request.kind)
+                if self._signed_off and request.kind != "sign_on" and request.kind != "echo":
+                    raise EngineError("signed_off")
+                if self._sign_on_due and (kind is not None or request.kind == "settlement"):
+                    self._due_sign_on(result, request.operator)
+                if kind is not None:
+                    self._financial(kind, request, result)
+                elif request.kind == "sign_on":
+                    self._sign_on(result, request.operator)
+                elif request.kind == "sign_off":
+                    # Persisted before the 0820 leaves: whatever comes back (or a power cut),
+                    # the terminal transacts again only after a sign-on (the host drops the
+                    # working keys).
+                    self._mac_ready()
+                    self._store.save(self._signoff, b"\x01")
+                    self._signed_off = True
+                    self._management(result, "0820", "002", True)
+                elif request.kind == "echo":
+                    self._management(result, "0820", "301", False)
+                elif request.kind == "settlement":
+                    self._settle(result, request.operator, request.confirmed)
+                else:
+                    raise EngineError("input", _text(_M_UNKNOWN, request.kind))
+                if request.kind == "sign_on" and self._processing == 3:
+                    self._processing = 0  # just signed on
+                if self._processing and result.error is None:
+                    self._host_requests(result, request.operator)
+            finally:
+                self._close()
+        except EngineError as exc:
+            result.fail(exc.reason, exc.detail)
+        except CommError as exc:
+            result.fail(_comm_reason(exc), str(exc))
+        except txnmsg.ResponseError as exc:
+            result.fail(exc.reason, str(exc))
+        except NoKeyError as exc:
+            result.fail("not_signed_on", str(exc))
+        except (KeyStoreError, SealError) as exc:  # KeyStoreError: an OSError, after CommError
+            # Sealed keys, reversal or card numbers that do not open: another terminal's flash,
+            # or a storage key replaced. Found before anything is sent (keys are opened first).
+            result.fail("storage_key", str(exc))
+        except OSError as exc:  # flash (record store, journal): after CommError
+            result.fail("flash", str(exc))
+        finally:
+            pin = request.pin
+            if isinstance(pin, bytearray):
+                pinblock.wipe(pin)
+        return result
+
+    # --- management -----------------------------------------------------------------------------
+
+    def _management_fields(self, stan, code, operator=None):
+        return txnmsg.management_fields(
+            stan, self.batch, code, self.terminal_id, self.merchant_id, operator
+        )
+
+    def _operator(self, operator):
+        return (operator or "01")[:2] + " "  # field 63 of sign-on/settlement: "NN "
+
+    def _management(self, result, mti, code, numbered):
+        stan = self._next_stan() if numbered else 0
+        msg = self._exchange(mti, self._management_fields(stan, code))
+        result.stan = stan or None
+        result.batch = self.batch
+        result.code(msg.fields[39])
+
+    def _sign_on(self, result, operator):
+        self._sign_on_due = False
+        mode = self.params["signon_mode"]
+        slot = self.params["tmk_slot"]
+        try:
+            # Before anything leaves: a master key that is missing, or sealed under another
+            # storage key (KeyStoreError), could not take the keys the host would send.
+            self.keys.check_tmk(self.app, slot)
+        except NoKeyError as exc:
+            raise EngineError("no_tmk", str(exc))
+        stan = self._next_stan()
+        self._event("signing_on")
+        fields = self._management_fields(stan, mode, self._operator(operator))
+        msg = self._exchange("0800", fields)
+        got = msg.fields
+        result.stan = stan
+        result.code(got[39])
+        if not result.approved:
+            return
+        if 62 not in got:
+            raise EngineError("key_check", _text(_M_NO_KEYS))
+        if self._own_keys:
+            # The keys as stored now, without the ciphers cached for the old keys: the heap
+            # they hold is what a sign-on after a day's transactions runs short of. The new
+            # keys are not cached either (PIK and MAK reopen on first use).
+            self.keys.reload()
+        try:
+            layout = self.params["signon_layout"]
+            checks = self.keys.load_working_keys(self.app, slot, got[62], mode, layout)
+        except (KeyCheckError, NoKeyError, ValueError) as exc:
+            raise EngineError("key_check", str(exc))
+        if self._signed_off:
+            self._store.delete(self._signoff)
+            self._signed_off = False
+        result.notes.append("keys " + " ".join("%s %s" % pair for pair in checks))
+        if 13 in got and 12 in got:
+            try:
+                self.clock.set(got[13], got[12])
+            except ValueError as exc:
+                result.notes.append(str(exc))
+        try:
+            host_batch = subfields(60, got[60])[1] if 60 in got else None
+        except ValueError:
+            host_batch = None
+        if host_batch is not None and int(host_batch) != self.batch:
+            if self.journal.is_empty():
+                self._save_counters(self.stan, int(host_batch))
+            else:
+                # Adopting would orphan unsettled transactions: settle this batch first.
+                result.notes.append(_text(_M_BATCH_KEPT, (host_batch, self.batch)))
+        result.batch = self.batch
+
+    def _due_sign_on(self, result, operator):
+        # The sign-on an answer's header asked for (digit 6 = 3), before this request.
+        sign_on = Result("sign_on")
+        self._sign_on(sign_on, operator)
+        if not sign_on.approved:
+            raise EngineError("not_signed_on", _text(_M_DUE_FAILED, sign_on.message_en))
+        result.notes.append(_text(_M_SIGNED_ON_AGAIN))
+
+    def _host_requests(self, result, operator):
+        # Header digit 6 of an answer (spec §1): acted on after the transaction.
+        need = self._processing
+        self._processing = 0
+        try:
+            if need == 3:
+                # Done at the start of the next transaction, not now: a sign-on on top of
+                # this transaction's result would need more heap than the terminal has.
+                self._sign_on_due = True
+                result.notes.append(_text(_M_SIGN_ON_DUE))
+            elif need == 1:
+                msg = self._exchange("0800", self._management_fields(0, "360"))
+                data = msg.fields.get(62)
+                if msg.fields.get(39) == "00" and data:
+                    # Kept as the host sent it: its layout is acquirer-specific.
+                    self._store.save(_text(_M_HOST_PARAMS, self.app), data)
+                result.notes.append(_text(_M_DOWNLOAD, len(data) if data else 0))
+            else:
+                result.notes.append(_text(_M_NOT_SUPPORTED, need))
+        except (CommError, txnmsg.ResponseError, EngineError) as exc:
+            result.notes.append(_text(_M_REQUEST_FAILED, (need, exc)))
+
+    # --- reversal -----------------------------------------------------------------------------
+
+    def _send_reversal(self, result):
+        """Deliver the pending reversal, if any (spec §6). Raises EngineError (the current
+        request must not go) when it cannot be delivered now or was given up."""
+        pending = self._reversal.load()
+        if pending is None:
+            return
+        reason, original_mti, fields = pending
+        fields[39] = reason
+        stan = int(fields[11])
+        attempts = self._retries + 1
+        for _ in range(attempts):
+            self._event("reversal", stan)
+            try:
+                msg = self._exchange("0400", fields, True)
+            except ConnectFailed as exc:
+                # Nothing left the terminal: keep the record for the next request.
+                raise EngineError("reversal_pending", str(exc))
+            except (CommError, txnmsg.ResponseError):
+                continue
+            code = msg.fields[39]
+            # Journal first, then forget the record: a power cut between the two sends the
+            # reversal again, and the host answers "already reversed" (25).
+            if code == "00":
+                kind = int(fields[60][:2])
+                date, time = self._date_time(msg.fields)
+                batch = int(fields[60][2:8])
+                self.journal.append(
+                    0x80 | kind,
+                    stan,
+                    batch,
+                    int(fields.get(4, "0")),
+                    date,
+                    time,
+                    response_code=code,
+                    reason=reason,
+                )
+                result.reversal_note = _text(_M_REVERSAL_ACCEPTED, (stan, reason))
+            else:
+                result.reversal_note = _text(_M_REVERSAL_REFUSED, (stan, code))
+            self._reversal.delete()
+            return
+        self._reversal.delete()
+        result.reversal_note = _text(_M_REVERSAL_DROPPED, (stan, attempts))
+        raise EngineError("reversal", result.reversal_note)
+
+    # --- financial transactions ---------------------------------------------------------------
+
+    def _financial(self, k, request, result):
+        """A financial request of Kind `k`: terminal checks, pending reversal, request,
+        answer, journal. Outcomes go into `result`; EngineError, CommError, ResponseError
+        end it."""
+        app = self.params
+        journal = self.journal
+        card = request.card
+        if card is not None and not card.track2 and not luhn(card.pan):
+            # A keyed number with a slip of the finger: refused before anything is saved.
+            raise EngineError("card_number", _text(_M_LUHN, card.pan[:6] + "..."))
+        self._mac_ready()
+        if k.has("S"):
+            terminal = ParamStore(self._store).load(0)
+            typed = request.supervisor_password or b""
+            if terminal is None or not terminal.check_password("supervisor", typed):
+                raise EngineError("password")
+            terminal = None
+        amount = request.amount
+        original = None
+        reference = None  # (batch, STAN, MMDD) for field 61
+        rrn = auth_code = None
+        if k.has("T"):
+            if request.original_stan is None:
+                raise EngineError("input", _text(_M_NEED_TRACE))
+            original = self.find_original(request.original_stan, k.name)
+            if original is None:
+                raise EngineError("not_found")
+            if original.status != "approved":
+                raise EngineError("not_allowed", _text(_M_ORIGINAL_IS, original.status))
+            if amount is None:
+                amount = original.amount
+            elif amount != original.amount:
+                raise EngineError("amount")
+            reference = (original.batch, original.stan, original.date[4:])
+            rrn = original.rrn
+            auth_code = original.auth_code
+        elif k.has("U") or k.has("N"):
+            if k.has("U"):
+                auth_code = request.auth_code
+                if not auth_code:
+                    raise EngineError("input", _text(_M_NEED_AUTH))
+                original = journal.find_auth(auth_code)
+            else:
+                rrn = request.rrn
+                if not rrn:
+                    raise EngineError("input", _text(_M_NEED_RRN))
+                original = journal.find_rrn(rrn)
+            date = request.original_date or (original.date[4:] if original else None)
+            if not date or len(date) != 4 or not date.isdigit():
+                raise EngineError("input", _text(_M_NEED_DATE))
+            if original is not None:
+                reference = (original.batch, original.stan, date)
+            else:
+                reference = (0, 0, date)
+            if amount is None and original is not None and k.name == "preauth_cancel":
+                amount = original.amount
+        if k.has("A") and (amount is None or amount <= 0):
+            raise EngineError("input", _text(_M_AMOUNT))
+        if k.name == "preauth_cancel" and amount is None:
+            raise EngineError("input", _text(_M_NEED_AMOUNT))
+        result.original = original
+
+        pan = expiry = None
+        stored = journal.card(original) if original is not None else None
+        if card is None:
+            if k.has("C"):
+                raise EngineError("input", _text(_M_NEED_CARD))
+            if stored is not None:
+                pan, expiry = stored
+        else:
+            pan, expiry = card.pan, card.expiry
+            if stored is not None and k.has("T") and stored[0] != pan:
+                raise EngineError("card")
+        pin_block = security = None
+        if request.pin:
+            if pan is None:
+                raise EngineError("input", _text(_M_PIN_NEEDS_CARD))
+            pik = self.keys.cipher(self.app, "PIK")
+            if pik.block_size != 8:
+                raise EngineError("input", _text(_M_SM4_PIN))
+            # 53: PIN format 2 (ISO 0 with PAN), algorithm 6 (3DES) or 0 (DES), tracks clear.
+            security = "26" if pik.name == "3DES" else "20"
+            security += "0" * 14
+            try:
+                pin_block = pinblock.encrypt(pik, request.pin, pan)
+            except ValueError as exc:
+                raise EngineError("input", str(exc))
+            finally:
+                # The PIK reopens at the next PIN: kept, its schedule (1.1 KB for 3DES on the
+                # 64-bit port) is on the heap through the exchange and at a void's and a
+                # settlement's peaks, which need no PIN. The MAK, every request's, stays.
+                pik = None
+                if self._own_keys:
+                    self.keys.forget(self.app, "PIK")
+
+        # Field 60 after 60.1 + 60.2: nothing (8 digits), or 60.3 000 and the IC digits 60.4-60.6
+        # (14 digits; by default 200: magnetic stripe only, no fallback, no partial approval).
+        field60 = None
+        if app["field60_length"] == "14":
+            field60 = "000" + (app["field60_capability"] or "200")
+
+        self._connect()
+        self._send_reversal(result)
+        stan = self._next_stan()
+        fields = txnmsg.financial_fields(
+            k,
+            stan,
+            self.batch,
+            self.terminal_id,
+            self.merchant_id,
+            amount=amount,
+            card=card,
+            pan=None if card is not None else pan,
+            expiry=expiry,
+            pin_block=pin_block,
+            security=security,
+            rrn=rrn if k.has("T") or k.has("N") else None,
+            auth_code=auth_code if not k.has("N") else None,
+            original=reference,
+            field60=field60,
+            pin_capture=app["pin_capture_code"],
+        )
+        result.stan, result.batch, result.amount = stan, self.batch, amount
+        reversible = k.has("R")
+        if reversible:
+            self._reversal.save(k.mti, fields)
+        try:
+            msg = self._exchange(k.mti, fields, True)
+        except ConnectFailed:
+            if reversible:
+                self._reversal.delete()  # the request never left
+            raise
+        except CommError:
+            if reversible:
+                self._reversal.update("98")
+                result.reversal_note = _text(_M_QUEUED, (stan, "98"))
+            raise
+        except txnmsg.ResponseError as exc:
+            if reversible:
+                reason = "A0" if exc.reason == "mac" else "98"
+                self._reversal.update(reason, exc.auth_code)
+                result.reversal_note = _text(_M_QUEUED, (stan, reason))
+            raise
+        got = msg.fields
+        result.code(got[39], pin_block is not None)
+        result.rrn = (got.get(37) or "").strip() or None
+        result.auth_code = (got.get(38) or "").strip() or None
+        if not result.approved:
+            if reversible:
+                self._reversal.delete()
+            return
+        if got[39] == "10" and 4 in got:
+            amount = result.amount = int(got[4])  # partial approval
+        if 54 in got and len(got[54]) >= 20:
+            value = int(got[54][8:20])
+            result.balance = -value if got[54][7] == "D" else value
+        result.date, result.time = self._date_time(got)
+        if pan is not None:
+            from app.store.journal import mask
+
+            result.pan_masked = mask(pan)
+        if not k.has("J"):
+            return
+        code = got[39]
+        entry_mode = fields.get(22, "000")
+        # The request and the answer go before the journal's record is sealed and written:
+        # they (2 KB on the 64-bit port) are the void's heap peak, the install cycle's.
+        msg = got = fields = None
+        try:
+            entry = journal.append(
+                int(k.type_code),
+                stan,
+                self.batch,
+                amount or 0,
+                result.date,
+                result.time,
+                rrn=result.rrn or "",
+                auth_code=result.auth_code or "",
+                response_code=code,
+                entry_mode=entry_mode,
+                pan=pan,
+                expiry=expiry,
+                original_stan=reference[1] if reference else 0,
+                original_batch=reference[0] if reference else 0,
+                original_date=reference[2] if reference else "0000",
+                operator=(request.operator or "")[:2],
+            )
+        except (OSError, ValueError) as exc:
+            result.approved = False
+            if reversible:
+                self._reversal.update("06", result.auth_code)
+                result.reversal_note = _text(_M_QUEUED, (stan, "06"))
+            raise EngineError("storage", str(exc))
+        if reversible:
+            self._reversal.delete()
+        result.entry = entry
+        from app.txn import receipt
+
+        result.receipt_lines = receipt.lines(entry, app, "merchant")
+
+    # --- settlement -----------------------------------------------------------------------------
+
+    def _settle(self, result, operator, confirmed):
+        from app.txn.settlement import settle
+
+        self._mac_ready()  # signed on, and the storage key opens the keys and the cards
+        settle(self, result, self._operator(operator), confirmed)

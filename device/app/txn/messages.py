@@ -1,0 +1,217 @@
+"""The messages of the transaction engine: which fields each request carries (spec §3.1, §3.2,
+§3.5), how a response is validated (spec §6), and the settlement formats (spec §3.4).
+
+Financial kinds, one line each (text: a .mpy keeps it in flash; `kind(name)` parses a line):
+
+    name               MTI  F3     F25 60.1 flags
+    sale               0200 000000 00  22   R J C A P
+
+Flags: R reversal-triggering, J journaled, C card required (c: optional, the journal's copy
+of the original's card is sent instead), A amount required, P PIN may be entered,
+S supervisor password, T original found by trace number (STAN) in the current batch,
+U original by auth code and date (pre-authorisation), N original by RRN and date (refund).
+"""
+
+from app import message
+from app.txn import respcodes
+from app.txn.iso8583 import join_subfields
+
+try:
+    from micropython import const
+except ImportError:  # CPython host tests (a lambda, as the stubs' const is positional-only)
+    const = lambda value: value  # noqa: E731
+
+_KINDS = """balance 0200 310000 00 01 CP
+sale 0200 000000 00 22 RJCAP
+sale_void 0200 200000 00 23 RJcSTP
+refund 0220 200000 00 25 JCASNP
+preauth 0100 030000 06 10 RJCAP
+preauth_cancel 0100 200000 06 11 RJcAUP
+completion 0200 000000 06 20 RJcAUP
+completion_notice 0220 000000 06 24 JcAUP
+completion_void 0200 200000 06 21 RJcSTP"""
+
+# Sign-on, sign-off, echo, settlement, and their 60.3 codes: the engine's own requests.
+MANAGEMENT = ("sign_on", "sign_off", "echo", "settlement")
+CURRENCY = "156"
+PIN_CAPTURE = "12"  # field 26: the longest PIN the terminal takes (spec §5)
+
+# Messages, numbered from 0 by _M_* and formatted by _text() (app.message: one literal, not a
+# heap object per message).
+_M_MTI = const(0)
+_M_DIFFERS = const(1)
+_M_NO_CODE = const(2)
+_M_BAD_MAC = const(3)
+_MESSAGES = (
+    "|answer MTI %s to %s"  # _M_MTI
+    "|field %d differs"  # _M_DIFFERS
+    "|no response code"  # _M_NO_CODE
+    "|answer MAC does not verify"  # _M_BAD_MAC
+    "|"
+)
+
+
+def _text(number, args=None):
+    return message(_MESSAGES, number, args)
+
+
+class Kind:
+    """One financial transaction kind: name, mti, processing code, condition code (F25),
+    type code (60.1), flags (see the module docstring)."""
+
+    def __init__(self, line):
+        self.name, self.mti, self.processing, self.condition, self.type_code, self.flags = (
+            line.split()
+        )
+
+    def has(self, flag):
+        return flag in self.flags
+
+
+def kind(name):
+    """The Kind named `name`, or None (a management request, or unknown)."""
+    for line in _KINDS.split("\n"):
+        if line.split(" ", 1)[0] == name:
+            return Kind(line)
+    return None
+
+
+def names():
+    """Every financial kind's name."""
+    return tuple(line.split(" ", 1)[0] for line in _KINDS.split("\n"))
+
+
+class ResponseError(Exception):
+    """A response that does not count as one (spec §6): `reason` "invalid" (MTI, 3, 4, 11,
+    41 or 42 differ, 39 missing, undecodable) or "mac" (MAC check failed on an approval);
+    `auth_code`: field 38 if the response carried one (it goes into the reversal)."""
+
+    def __init__(self, reason, detail, auth_code=None):
+        super().__init__(detail)
+        self.reason = reason
+        self.auth_code = auth_code
+
+
+def check_response(mti, request, msg, mac=None, settlement=False):
+    """Validate response `msg` (app.txn.iso8583.Message) to request `mti` with fields `request`.
+
+    MTI = request + 10; 3, 11, 41 equal; 4 equal unless 39 = 10 (partial approval); 42 equal
+    when 39 = 00; 39 present (settlement: 39 or 48); with `mac`, the MAC verified when 39 is
+    an approval (always when it is 00). Raises ResponseError.
+    """
+    fields = msg.fields
+    code = fields.get(39)
+    auth = fields.get(38)
+    if msg.mti != "%04d" % (int(mti) + 10):
+        raise ResponseError("invalid", _text(_M_MTI, (msg.mti, mti)), auth)
+    for number in (3, 11, 41):
+        if fields.get(number) != request.get(number):
+            raise ResponseError("invalid", _text(_M_DIFFERS, number), auth)
+    if code != "10" and fields.get(4) != request.get(4):
+        raise ResponseError("invalid", _text(_M_DIFFERS, 4), auth)
+    if code == "00" and fields.get(42) != request.get(42):
+        raise ResponseError("invalid", _text(_M_DIFFERS, 42), auth)
+    if code is None and not (settlement and 48 in fields):
+        raise ResponseError("invalid", _text(_M_NO_CODE), auth)
+    if mac is not None and code is not None and respcodes.approved(code):
+        if (code == "00" or 64 in fields) and not msg.verify(mac):
+            raise ResponseError("mac", _text(_M_BAD_MAC), auth)
+
+
+def management_fields(stan, batch, code, terminal_id, merchant_id, operator=None):
+    """0800/0820 fields (spec §3.2): 11 (when `stan`), 41, 42, 60 = 00 + batch + `code`, and
+    63 = the operator (sign-on)."""
+    fields = {
+        41: terminal_id,
+        42: merchant_id,
+        60: join_subfields(60, "00", batch, code),
+    }
+    if stan:
+        fields[11] = "%06d" % stan
+    if operator:
+        fields[63] = operator
+    return fields
+
+
+def financial_fields(
+    k,
+    stan,
+    batch,
+    terminal_id,
+    merchant_id,
+    *,
+    amount=None,
+    card=None,
+    pan=None,
+    expiry=None,
+    pin_block=None,
+    security=None,
+    rrn=None,
+    auth_code=None,
+    original=None,
+    field60=None,
+    pin_capture=None,
+):
+    """The fields of a financial request of Kind `k` (spec §3.1, §3.5).
+
+    `card` (app.txn.engine.Card) is sent as track 2 (35) when swiped, as 2 + 14 when keyed; without
+    a card, `pan`/`expiry` (the journal's copy of the original's card) are sent as 2 + 14.
+    `original` = (batch, STAN, MMDD) of the original for 61. `pin_block` and `security`
+    (53) when a PIN was entered (then 26 too: `pin_capture`, default 12). `field60`: the
+    digits after 60.1 + 60.2 (60.3-60.6, for a 14-digit field 60), or None (8 digits).
+    """
+    pin = pin_block is not None
+    fields = {
+        3: k.processing,
+        11: "%06d" % stan,
+        25: k.condition,
+        41: terminal_id,
+        42: merchant_id,
+        49: CURRENCY,
+        60: join_subfields(60, k.type_code, batch) + (field60 or ""),
+    }
+    if amount is not None:
+        fields[4] = "%012d" % amount
+    if card is not None:
+        if card.track2:
+            fields[35] = card.track2
+        else:
+            fields[2] = card.pan
+            if card.expiry:
+                fields[14] = card.expiry
+        fields[22] = card.entry + ("1" if pin else "2")
+    elif pan:
+        fields[2] = pan
+        if expiry:
+            fields[14] = expiry
+        fields[22] = "01" + ("1" if pin else "2")
+    if pin:
+        fields[26] = pin_capture or PIN_CAPTURE
+        fields[52] = pin_block
+        fields[53] = security
+    if rrn:
+        fields[37] = rrn
+    if auth_code:
+        fields[38] = auth_code
+    if original is not None:
+        fields[61] = join_subfields(61, original[0], original[1], original[2])
+    if k.name == "refund":
+        fields[63] = "CUP"
+    return fields
+
+
+# --- settlement (spec §3.4) --------------------------------------------------------------------
+
+
+def totals_field(debit, debit_count, credit, credit_count):
+    """Field 48 of the 0500: domestic debit amount n12 + count n3 + credit amount n12 + count
+    n3 + flag 0, then 31 zero digits for foreign cards (this terminal takes domestic cards)."""
+    return "%012d%03d%012d%03d0" % (debit, debit_count % 1000, credit, credit_count % 1000) + (
+        "0" * 31
+    )
+
+
+def upload_record(stan, pan, amount):
+    """One 40-digit batch-upload record (0320/201 field 48): card class 00 (domestic), the
+    STAN n6, the PAN right-aligned in n20, the amount n12."""
+    return "00%06d%s%012d" % (stan, "0" * (20 - len(pan)) + pan, amount)

@@ -1,0 +1,173 @@
+"""Settlement and batch upload (spec §3.4), for app.txn.engine.Engine; imported when a batch is
+settled, so its code stays off the heap the rest of the day.
+
+0. A batch with no transactions (and no reversal pending) is settled as the parameter
+   `empty_batch` says: "ask" (the default) ends the request with error "confirm_empty" until
+   the cashier confirms (Request.confirmed), "refuse" ends it with "empty_batch", "send"
+   settles zero totals. Checked before anything is sent.
+1. The pending reversal goes first (spec §6).
+2. 0500: 11, 41, 42, 48 = the journal's totals of the batch (app.store.journal rules), 49, 60 = 00
+   + the batch being closed + 201, 63 = operator.
+3. 0510: field 48 carries a flag per section (domestic at 30, foreign at 61): 1 balanced,
+   2 unbalanced, 3 error (section_state); a section with no transactions on either
+   side is balanced whatever its flag (hosts put 0 there as well as 1). Unless both
+   sections are balanced, every transaction that counts in the totals is uploaded, 8 per
+   0320/201 (40-digit records: class 00, STAN, PAN, amount). Then 0320/202 with the number
+   of those transactions: always (S1), or only after an upload (`batch_end` = unbalanced).
+4. The batch advances (999999 -> 000001) and the journal is cleared. The host settled the
+   batch once its 0510 arrived, so this happens even if the upload breaks off (noted in the
+   result): a batch the host has closed must not stay open on the terminal. The batch is
+   advanced before the journal is cleared: a power cut between the two leaves old records
+   that no query of the new batch sees, never new transactions in a settled batch.
+
+The result's `settlement` says what the host said (`flags`, each section's state, its
+totals), and so does the settlement slip (`receipt_lines`, app.txn.receipt.settlement_lines).
+"""
+
+from app.comm.frames import CommError
+from app.txn import messages as txnmsg
+from app.txn import respcodes
+from app.txn.engine import EngineError, next_number
+
+_PER_MESSAGE = 8  # 40-digit records per 0320 (spec §3.4: at most 8)
+
+
+def parse_totals(field48):
+    """(domestic totals (debit, count, credit, count), domestic flag, foreign totals or None,
+    foreign flag) from the 48 of an 0510; a flag is a digit, or None if absent."""
+    domestic = _totals(field48, 0)
+    foreign = _totals(field48, 31) if len(field48) >= 61 else None
+    return (
+        domestic,
+        field48[30] if len(field48) > 30 else None,
+        foreign,
+        field48[61] if len(field48) > 61 else None,
+    )
+
+
+def _totals(field48, at):
+    return (
+        int(field48[at : at + 12]),
+        int(field48[at + 12 : at + 15]),
+        int(field48[at + 15 : at + 27]),
+        int(field48[at + 27 : at + 30]),
+    )
+
+
+def section_state(flag, empty):
+    """What the host said of one section of the totals (spec §3.4: flag 1 balanced, 2
+    unbalanced, 3 error): "balanced", "unbalanced", "error", or "unknown" for any other
+    value. A section with no transactions (`empty`: none on either side) is balanced
+    whatever its flag: hosts put 0 or a space there as often as 1."""
+    if flag == "1" or empty and flag not in ("2", "3"):
+        return "balanced"
+    if flag == "2":
+        return "unbalanced"
+    return "error" if flag == "3" else "unknown"
+
+
+def _upload(engine, batch, result):
+    # Returns the number of records uploaded; stops at the first failure (noted).
+    journal = engine.journal
+    records = []
+    sent = 0
+
+    def flush():
+        stan = engine._next_stan()
+        fields = txnmsg.management_fields(
+            stan, batch, "201", engine.terminal_id, engine.merchant_id
+        )
+        fields[48] = "%02d" % len(records) + "".join(records)
+        engine._event("uploading", sent + len(records))
+        msg = engine._exchange("0320", fields)
+        if msg.fields.get(39) != "00":
+            raise txnmsg.ResponseError("invalid", "batch upload answered %s" % msg.fields[39])
+
+    for entry in journal.standing(batch):
+        card = journal.card(entry)
+        records.append(txnmsg.upload_record(entry.stan, card[0] if card else "", entry.amount))
+        if len(records) == _PER_MESSAGE:
+            flush()
+            sent += len(records)
+            records = []
+    if records:
+        flush()
+        sent += len(records)
+    return sent
+
+
+def settle(engine, result, operator, confirmed=False):
+    """Settle the engine's current batch; the outcome goes into `result`. `confirmed`: the
+    cashier agreed to settle a batch with no transactions."""
+    if engine.journal.is_empty() and engine.pending_reversal() is None:
+        policy = engine.params["empty_batch"] or "ask"
+        if policy == "refuse":
+            raise EngineError("empty_batch")
+        if policy == "ask" and not confirmed:
+            raise EngineError("confirm_empty")
+    engine._connect()
+    engine._send_reversal(result)
+    batch = engine.batch
+    totals = engine.journal.totals(batch)
+    stan = engine._next_stan()
+    fields = txnmsg.management_fields(
+        stan, batch, "201", engine.terminal_id, engine.merchant_id, operator
+    )
+    fields[48] = txnmsg.totals_field(*totals)
+    fields[49] = txnmsg.CURRENCY
+    msg = engine._exchange("0500", fields, settlement=True)
+    got = msg.fields
+    result.stan, result.batch = stan, batch
+    code = got.get(39)
+    f48 = got.get(48)
+    if f48 is None or len(f48) < 31:
+        if code == "00" or code is None:
+            raise txnmsg.ResponseError("invalid", "settlement answer without totals (48)")
+        result.code(code)
+        return
+    host, domestic, host_foreign, foreign = parse_totals(f48)
+    result.date, result.time = engine._date_time(got)
+    # The 0500 and its answer are not needed for the upload and the batch end: their 1.5 KB
+    # (64-bit port) would add to the settlement's heap peak.
+    msg = got = fields = f48 = None
+    states = (
+        section_state(domestic, not any(totals) and not any(host)),
+        # This terminal takes domestic cards only: its foreign section is always empty.
+        section_state(foreign, not any(host_foreign or ())),
+    )
+    balanced = states == ("balanced", "balanced")
+    count = totals[1] + totals[3]
+    result.settlement = {
+        "batch": batch,
+        "balanced": balanced,
+        "flags": (domestic or " ") + (foreign or " "),
+        "domestic": states[0],
+        "foreign": states[1],
+        "terminal": totals,
+        "host": host,
+        "uploaded": 0,
+    }
+    try:
+        if not balanced:
+            result.settlement["uploaded"] = _upload(engine, batch, result)
+        if not balanced or engine.params["batch_end"] != "unbalanced":
+            end = txnmsg.management_fields(
+                engine._next_stan(), batch, "202", engine.terminal_id, engine.merchant_id
+            )
+            end[48] = "%04d" % (count % 10000)
+            engine._exchange("0320", end)
+    except (CommError, txnmsg.ResponseError) as exc:
+        result.notes.append("batch upload incomplete: %s" % exc)
+    engine._save_counters(engine.stan, next_number(batch))
+    engine.journal.clear()
+    result.code("00")
+    if balanced:
+        outcome = "balanced"
+    else:
+        outcome = "settle_error" if "error" in states else "unbalanced"
+    result.message_en, result.message_zh = respcodes.terminal(outcome)
+    from app.txn import receipt
+
+    result.receipt_lines = receipt.settlement_lines(
+        result.settlement, engine.params, result.date, result.time, operator[:2]
+    )
