@@ -18,8 +18,9 @@ from app.keys.slots import KeyStore
 from app.store.journal import TransactionJournal
 from app.store.params import Params, ParamStore, hash_password, put_tlv
 from app.store.records import RecordStore
-from app.txn.engine import Card, Engine, Request, next_number
+from app.txn.engine import Card, Engine, Request
 from app.txn.iso8583 import Packer
+from app.txn.messages import next_number
 from app.txn.reversal import PendingReversal
 
 MOUNT = "/txnflash"

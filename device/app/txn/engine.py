@@ -60,7 +60,6 @@ try:
 except ImportError:  # CPython host tests (a lambda, as the stubs' const is positional-only)
     const = lambda value: value  # noqa: E731
 
-_MAX_NUMBER = const(999999)  # STAN and batch wrap to 000001 after this
 
 # Messages, numbered from 0 by _M_* and formatted by _text() (app.message: one literal, not a
 # heap object per message: these were 1.2 KB of the module's heap on the 64-bit port).
@@ -135,11 +134,6 @@ _MESSAGES = (
 
 def _text(number, args=None):
     return message(_MESSAGES, number, args)
-
-
-def next_number(number):
-    """The STAN or batch after `number`: 000001..999999, then 000001 again."""
-    return 1 if number >= _MAX_NUMBER else number + 1
 
 
 def value_of(params, name):
@@ -244,7 +238,7 @@ class Engine:
 
     def _next_stan(self):
         # Saved before the request that uses it leaves: a STAN is never used twice.
-        stan = next_number(self.stan)
+        stan = txnmsg.next_number(self.stan)
         self._save_counters(stan, self.batch)
         return stan
 

@@ -38,6 +38,8 @@ PIN_CAPTURE = "12"  # field 26: the longest PIN the terminal takes (spec §5)
 
 # Messages, numbered from 0 by _M_* and formatted by _text() (app.message: one literal, not a
 # heap object per message).
+_MAX_NUMBER = const(999999)  # STAN and batch wrap to 000001 after this
+
 _M_MTI = const(0)
 _M_DIFFERS = const(1)
 _M_NO_CODE = const(2)
@@ -116,6 +118,11 @@ def check_response(mti, request, msg, mac=None, settlement=False):
     if mac is not None and code is not None and respcodes.approved(code):
         if (code == "00" or 64 in fields) and not msg.verify(mac):
             raise ResponseError("mac", _text(_M_BAD_MAC), auth)
+
+
+def next_number(number):
+    """The STAN or batch after `number`: 000001..999999, then 000001 again (spec §6)."""
+    return 1 if number >= _MAX_NUMBER else number + 1
 
 
 def management_fields(stan, batch, code, terminal_id, merchant_id, operator=None):

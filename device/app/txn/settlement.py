@@ -27,7 +27,7 @@ totals), and so does the settlement slip (`receipt_lines`, app.txn.receipt.settl
 from app.comm.frames import CommError
 from app.txn import messages as txnmsg
 from app.txn import respcodes
-from app.txn.engine import EngineError, next_number
+from app.txn.api import EngineError
 
 _PER_MESSAGE = 8  # 40-digit records per 0320 (spec §3.4: at most 8)
 
@@ -158,7 +158,7 @@ def settle(engine, result, operator, confirmed=False):
             engine._exchange("0320", end)
     except (CommError, txnmsg.ResponseError) as exc:
         result.notes.append("batch upload incomplete: %s" % exc)
-    engine._save_counters(engine.stan, next_number(batch))
+    engine._save_counters(engine.stan, txnmsg.next_number(batch))
     engine.journal.clear()
     result.code("00")
     if balanced:
