@@ -84,6 +84,7 @@ _TABLE = (
     b"\x0a\x01\x01\x00\x00\x09\x00"  # reversal_retries: u8 0..9
     b"\x0b\x04\x01\x00\x00\x00\x02"  # host_select: choice primary, backup
     b"\x0c\x04\x01\x00\x00\x00\x03"  # bearer: choice dialup, gprs, ethernet
+    b"\x0d\x07\x05\x00\x00\x00\x00"  # admin_password: hash, optional
     b"\x10\x05\x11\x00\x00\x04\x00"  # dialup.prefix: text 0..4 digits
     b"\x11\x04\x11\x00\x00\x00\x04"  # dialup.line: choice direct, extension
     b"\x12\x05\x11\x01\x00\x18\x02"  # dialup.phone1: text 1..24 digits and commas
@@ -151,8 +152,8 @@ _MAC_METHOD = const(0x4E)
 # Texts: each table is written "|first|second|...|" and read by _text().
 _NAMES = (
     "|language|receipt_copies|external_pinpad|operator_password|supervisor_password"
-    "|key_algorithm|connect_timeout|send_timeout|receive_timeout|reversal_retries"
-    "|host_select|bearer|dialup.prefix|dialup.line|dialup.phone1|dialup.phone2|dialup.tpdu"
+    "|key_algorithm|connect_timeout|send_timeout|receive_timeout|reversal_retries|host_select"
+    "|bearer|admin_password|dialup.prefix|dialup.line|dialup.phone1|dialup.phone2|dialup.tpdu"
     "|dialup.lri|gprs.access_number|gprs.apn|gprs.user|gprs.password|gprs.host|gprs.port"
     "|gprs.backup_host|gprs.backup_port|gprs.tpdu|ethernet.dhcp|ethernet.ip|ethernet.mask"
     "|ethernet.gateway|ethernet.dns|ethernet.host|ethernet.port|ethernet.backup_host"
