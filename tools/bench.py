@@ -425,6 +425,32 @@ def render_storage(figures: dict) -> list[str]:
     return lines
 
 
+def _admin_section() -> list[str]:
+    """firmware_tests/bench/admin_heap.py: the peak heap of each PosManage visit, on both
+    builds."""
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "admin_heap.py")],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError("PosManage bench failed:\n%s%s" % (proc.stdout, proc.stderr))
+    return [
+        "",
+        "## PosManage (app/ui/admin*.py)",
+        "",
+        "The smallest app heap in which each installer's visit runs (login, the screen, back "
+        "out), from the ROMFS image, on a terminal set up by `poskit txn init`; the baseline "
+        "is the stand-in Terminal alone (a screen drawing nothing, scripted keys), and the "
+        "columns beside each figure what PosManage adds to it.",
+        "",
+    ] + proc.stdout.rstrip().splitlines()
+
+
 def _min_heaps(interpreter: str) -> dict:
     """Smallest heap in which importing the modules and doing one operation succeeds, with
     the modules precompiled in a ROMFS image as deployed, and compiled from .py source.
@@ -628,6 +654,8 @@ def main(argv: list[str] | None = None) -> int:
     drivers = builds.each(_driver_figures)
     print("measuring transactions (several minutes) ...", file=sys.stderr)
     txn = _txn_section()
+    print("measuring PosManage ...", file=sys.stderr)
+    txn += _admin_section()
     print("timing CPython references ...", file=sys.stderr)
     text = render(builds, device, _references(), heaps, _image_sizes(), storage, iso, drivers, txn)
     Path(args.output).write_text(text)
