@@ -58,7 +58,7 @@ class T:
     def printer(self):
         from drivers.escpos import Printer
         return Printer(U())
-    def reload(self): pass
+    def changed(self): pass
 E, C, F = kp.ENTER, kp.CANCEL, kp.FUNC
 L = list(b'01') + [E] + list(b'20240815') + [E]
 """

@@ -1,6 +1,6 @@
 # A terminal for the PosManage device tests (MicroPython): the Terminal's contract (app/ui/
 # terminal.py: ui, board, store, storage_key, params, terminal_params(), applications(),
-# engine(), run(), show_result(), printer(), training, reload()) over a recording display,
+# engine(), run(), show_result(), printer(), training, changed()) over a recording display,
 # scripted keys, a RAM flash with the real RecordStore, ParamStore and KeyStore, the real
 # ESC/POS driver on fakes.FakePrinter, and fakehost.FakeHost as the acquirer.
 import struct
@@ -35,7 +35,7 @@ TERMINAL = (
     (0x0A, b"\x02"),
     (0x0B, b"primary"),
     (0x0C, b"ethernet"),
-    (0x0D, hash_password("20240815", bytes(16))),
+    (0x0E, hash_password("20240815", bytes(16))),
     (0x10, b"9"),
     (0x11, b"direct"),
     (0x12, b"95555"),
@@ -184,7 +184,7 @@ class Terminal:
         self.paper = FakePrinter() if printer else None
         self._printer = None
         self._engines = {}
-        self.reloads = 0
+        self.changes = 0  # Terminal.changed() calls: parameters, clock or keys changed
         self.results = []
         self._training = False
 
@@ -250,8 +250,8 @@ class Terminal:
     def training(self, value):
         self._training = bool(value)
 
-    def reload(self):
-        self.reloads += 1
+    def changed(self):
+        self.changes += 1
         self._engines = {}
 
 

@@ -197,10 +197,10 @@ def test_after_settlement_the_settled_records_left_behind_are_cleared():
     # What a power cut between the batch's advance and the journal's emptying leaves.
     engine._save_counters(engine.stan, engine.batch + 1)
     assert not engine.journal.is_empty()
-    reloads = term.reloads
+    changes = term.changes
     admin.run(term)
     assert term.display.saw("清除 1 条记录?") and term.display.saw("已清除")
-    assert term.engine(1).journal.is_empty() and term.reloads > reloads
+    assert term.engine(1).journal.is_empty() and term.changes > changes
     term = Terminal(LOGIN + ("8", kp.ENTER, kp.CANCEL))
     admin.run(term)
     assert term.display.saw("流水已空")

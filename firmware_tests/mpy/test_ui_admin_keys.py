@@ -67,7 +67,7 @@ def test_three_components_into_a_new_slot():
     assert ["分量 1/3", "输入分量", "****************", "32"] in term.display.shown
     assert term.display.saw("校验值正确")
     no_component_on_screen(term, C1, C2, C3)
-    assert term.reloads == 1
+    assert term.changes == 1
 
 
 def test_the_slot_in_use_is_named_and_replaced_only_after_enter():

@@ -142,7 +142,7 @@ def test_an_extension_line_needs_its_prefix_and_the_schema_says_so():
     terminal = saved(term)
     assert terminal["dialup.line"] == "extension" and terminal["dialup.prefix"] == "0"
     assert edits.edited(term.store, 0) == ["dialup.line", "dialup.prefix"]
-    assert term.reloads == 1
+    assert term.changes == 1
 
 
 def test_a_bad_value_is_refused_in_the_schema_s_words_and_can_be_mended():
@@ -223,14 +223,14 @@ def test_the_clock_is_set_from_the_date_and_time_typed():
     )
     admin.run(term)
     assert Clock(term.store).now()[:5] == (2030, 1, 2, 3, 4)
-    assert term.reloads == 1
+    assert term.changes == 1
     term = Terminal(
         LOGIN
         + PARAMS
         + ("2", "20300230", kp.ENTER, "030405", kp.ENTER, kp.ENTER, kp.CANCEL, kp.CANCEL)
     )
     admin.run(term)
-    assert term.display.saw("a date and time") and term.reloads == 0
+    assert term.display.saw("a date and time") and term.changes == 0
 
 
 def test_edits_marks_follow_the_packet_version():

@@ -49,7 +49,7 @@ _HASH_SCHEME = const(1)  # the first byte of a stored password (app.store.schema
 # The password hashes' tags: a set's values are kept by tag (app.store.schema names them).
 _OPERATOR_PASSWORD = const(0x04)
 _SUPERVISOR_PASSWORD = const(0x05)
-_ADMIN_PASSWORD = const(0x0D)  # PosManage (operator 01); optional: absent, the supervisor's
+_ADMIN_PASSWORD = const(0x0E)  # PosManage (operator 01); optional: absent, the supervisor's
 
 # Messages, numbered from 0 by _M_* and formatted by _text() (app.message: one literal, not a
 # heap object per message).

@@ -84,7 +84,7 @@ _TABLE = (
     b"\x0a\x01\x01\x00\x00\x09\x00"  # reversal_retries: u8 0..9
     b"\x0b\x04\x01\x00\x00\x00\x02"  # host_select: choice primary, backup
     b"\x0c\x04\x01\x00\x00\x00\x03"  # bearer: choice dialup, gprs, ethernet
-    b"\x0d\x07\x05\x00\x00\x00\x00"  # admin_password: hash, optional
+    b"\x0e\x07\x05\x00\x00\x00\x00"  # admin_password: hash, optional
     b"\x10\x05\x11\x00\x00\x04\x00"  # dialup.prefix: text 0..4 digits
     b"\x11\x04\x11\x00\x00\x00\x04"  # dialup.line: choice direct, extension
     b"\x12\x05\x11\x01\x00\x18\x02"  # dialup.phone1: text 1..24 digits and commas

@@ -71,10 +71,10 @@ def forget(*names):
 
 
 def changed(term):
-    """After PosManage changed parameters, the clock or a key: the terminal drops what it
-    keeps from flash (its parameters, its engines with their keys and clock), so the next
-    transaction uses what is stored now."""
-    term.reload()
+    """After PosManage changed parameters, the clock or a key: the terminal forgets what it
+    read from flash (Terminal.changed: its engine with its keys and clock, its bearer, its
+    list of applications), so the next transaction uses what is stored now."""
+    term.changed()
 
 
 def login(term):
