@@ -316,21 +316,26 @@ def render_drivers(figures: dict) -> list[str]:
     return lines
 
 
+def _bench_script(name: str, timeout: int) -> list[str]:
+    """The lines a script of firmware_tests/bench prints (it runs both builds itself)."""
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / name)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError("%s failed:\n%s%s" % (name, proc.stdout, proc.stderr))
+    return proc.stdout.rstrip().splitlines()
+
+
 def _txn_section() -> list[str]:
     """firmware_tests/bench/txn_reference.py: CPU per sale on MicroPython beside pyiso8583 +
     psec + pycryptodome doing the same work, and the peak heap of each transaction, on both
     builds."""
-    import subprocess
-
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / "txn_reference.py")],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        cwd=ROOT,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError("txn bench failed:\n%s%s" % (proc.stdout, proc.stderr))
     return [
         "",
         "## Transactions (app/txn/engine.py against the host simulator)",
@@ -340,7 +345,7 @@ def _txn_section() -> list[str]:
         "ROMFS image, on the 32-bit unix port (an ESP32's word size: the budget) and on the "
         "64-bit one.",
         "",
-    ] + proc.stdout.rstrip().splitlines()
+    ] + _bench_script("txn_reference.py", 1800)
 
 
 def render_storage(figures: dict) -> list[str]:
@@ -428,17 +433,6 @@ def render_storage(figures: dict) -> list[str]:
 def _admin_section() -> list[str]:
     """firmware_tests/bench/admin_heap.py: the peak heap of each PosManage visit, on both
     builds."""
-    import subprocess
-
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / "admin_heap.py")],
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        cwd=ROOT,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError("PosManage bench failed:\n%s%s" % (proc.stdout, proc.stderr))
     return [
         "",
         "## PosManage (app/ui/admin*.py)",
@@ -448,7 +442,7 @@ def _admin_section() -> list[str]:
         "is the stand-in Terminal alone (a screen drawing nothing, scripted keys), and the "
         "columns beside each figure what PosManage adds to it.",
         "",
-    ] + proc.stdout.rstrip().splitlines()
+    ] + _bench_script("admin_heap.py", 3600)
 
 
 def _min_heaps(interpreter: str) -> dict:

@@ -135,21 +135,12 @@ def login(term):
 def run(term):
     """Log in, then the PosManage menu until CANCEL (back to the idle screen). Idle
     propagates to the caller, as from every flow."""
-    ui = term.ui
     try:
         if not login(term):
             return
-        choice = 0
-        while True:
-            choice = ui.menu(TITLE, ITEMS, choice)
-            if choice is None:
-                return
-            try:
-                _open(term, choice)
-            except Idle:
-                raise
-            except Cancelled:
-                pass  # back to this menu
+        from app.ui import admin_ui
+
+        admin_ui.menu_loop(term.ui, TITLE, ITEMS, lambda choice: _open(term, choice))
     finally:
         forget("app.ui.admin_ui")
         for name in _MODULES:

@@ -25,7 +25,7 @@ minutes.
 """
 
 from app.ui import admin_ui
-from app.ui.screen import Cancelled, Idle
+from app.ui.screen import Cancelled
 from drivers import keypad as kp
 
 try:
@@ -266,15 +266,5 @@ def echo(term):
 
 
 def run(term):
-    ui = term.ui
-    choice = 0
-    while True:
-        choice = ui.menu(TITLE, _ITEMS, choice)
-        if choice is None:
-            return
-        try:
-            (dial_test, gprs_meter, ethernet, echo)[choice](term)
-        except Idle:
-            raise
-        except Cancelled:
-            pass
+    tests = (dial_test, gprs_meter, ethernet, echo)
+    admin_ui.menu_loop(term.ui, TITLE, _ITEMS, lambda choice: tests[choice](term))

@@ -211,20 +211,11 @@ def _edit(term, params, editor):
 
 def _group(term, params, title, editors, changed):
     # A menu of `editors`; each value edited in turn, until CANCEL.
-    ui = term.ui
-    labels = [editor[1] for editor in editors]
-    choice = 0
-    while True:
-        choice = ui.menu(title, labels, choice)
-        if choice is None:
-            return
-        try:
-            if _edit(term, params, editors[choice]):
-                changed.append(editors[choice][0])
-        except Idle:
-            raise
-        except Cancelled:
-            pass
+    def edit(choice):
+        if _edit(term, params, editors[choice]):
+            changed.append(editors[choice][0])
+
+    admin_ui.menu_loop(term.ui, title, [editor[1] for editor in editors], edit)
 
 
 def _clock(term):

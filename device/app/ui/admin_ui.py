@@ -24,7 +24,7 @@ CANCEL leaves (Cancelled), and no key for the idle time is Idle; a secret is wip
 buffer on either. F1-F4 do nothing here.
 """
 
-from app.ui.screen import Cancelled
+from app.ui.screen import Cancelled, Idle
 from drivers import keypad as kp
 from drivers.lcd import LEFT, RIGHT
 
@@ -125,6 +125,23 @@ def pages(ui, title, lines, *, wait_ms=None):
                     return code
             else:
                 page += 1
+
+
+def menu_loop(ui, title, items, act):
+    """The menu of `items` until CANCEL: `act(index)` for each item chosen. CANCEL inside it
+    (Cancelled) comes back to this menu, at the same item; Idle goes on up, to the idle
+    screen."""
+    choice = 0
+    while True:
+        choice = ui.menu(title, items, choice)
+        if choice is None:
+            return
+        try:
+            act(choice)
+        except Idle:
+            raise
+        except Cancelled:
+            pass
 
 
 def _draw(ui, title, prompt, buf, count, secret):
