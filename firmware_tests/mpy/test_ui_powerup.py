@@ -67,6 +67,7 @@ def test_all_well_the_checklist_shows_a_moment_and_the_terminal_signs_on_by_itse
     board.keys.play(None, None)
     board.run(powerup.run, term)
     assert ["开机检查", "打印机 正常", "以太网 已连接", lines[2]] in board.screen.shown
+    assert ["开机检查", "CUP 未签到", "", ""] in board.screen.shown  # each page, a moment
     assert len(board.host.of("0800")) == 1
     assert ["CUP 签到", "交易成功", "", "凭证号 000001"] in board.screen.shown
     assert lines_of(term)[0][3] == "CUP 已签到"

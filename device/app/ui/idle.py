@@ -194,11 +194,11 @@ def bearer_state(term):
 
         up = bearer.link.status() == UP
         state = text.LINK_UP if up else text.LINK_DOWN
-        return (text.ETHERNET[0] + " " + state[0], text.ETHERNET[1] + " " + state[1])
+        return text.phrase(text.ETHERNET, " ", state)
     return text.DIALUP
 
 
 def bars_line(bars):
     """ "GPRS 信号 ###.." for 0..5 signal bars."""
     shown = "#" * bars + "." * (5 - bars)
-    return ("GPRS %s %s" % (text.SIGNAL[0], shown), "GPRS %s %s" % (text.SIGNAL[1], shown))
+    return text.phrase("GPRS ", text.SIGNAL, " " + shown)

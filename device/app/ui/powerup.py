@@ -14,7 +14,7 @@ procedure §5.3, §5.4.1; docs/menus.md, "Power-up").
    and the line has a dial tone; GPRS: SIM, network registration, signal bars; Ethernet:
    link and address); the clock plausible (set by sign-on); per application: parameters,
    master key, signed on (not a fault where it signs on by itself in a moment). All well:
-   shown for a moment. Anything wrong: shown until ENTER
+   each page shown for a moment. Anything wrong: shown until ENTER
    (or the idle time), then the terminal goes on: the cashier is told again where it
    matters.
 3. Automatic sign-on of every application whose parameter power_up_signon is on and which
@@ -31,7 +31,7 @@ try:
 except ImportError:  # CPython host tests (a lambda, as the stubs' const is positional-only)
     const = lambda value: value  # noqa: E731
 
-_ALL_WELL_MS = const(2000)  # the checklist on screen when nothing is wrong
+_ALL_WELL_MS = const(2000)  # each page of the checklist when nothing is wrong
 DIAL_TONE_MS = 5000  # ATX4DT; waits this long for the dial tone (a variable: tests lower it)
 _SIGNED_ON_MS = const(2000)  # an automatic sign-on's result
 _EARLIEST_YEAR = const(2024)  # a clock before this was never set
@@ -49,10 +49,17 @@ def run(term):
     if failed:
         out_of_service(term, failed)  # never returns
     lines, ok = checks(term)
-    try:
-        ui.scroll(text.CHECKS, lines, wait_ms=_ALL_WELL_MS if ok else None)
-    except Idle:  # shown for the idle time: go on
-        pass
+    if ok:
+        # Each page for a moment (a key goes on at once).
+        for top in range(0, len(lines), 3):
+            ui.show(text.CHECKS, lines[top : top + 3])
+            if ui.keypad.get(_ALL_WELL_MS) is not None:
+                break
+    else:
+        try:
+            ui.scroll(text.CHECKS, lines)
+        except Idle:  # shown for the idle time: go on
+            pass
     sign_on(term)
 
 
@@ -224,10 +231,10 @@ def _ethernet(bearer, lines):
         lines.append(text.PLUG_CABLE)
         return False
     except OSError:  # NoAddress: no DHCP server answered
-        lines.append((text.ETHERNET[0] + " " + text.LINK_DOWN[0], text.ETHERNET[1]))
+        lines.append(text.phrase(text.ETHERNET, " ", text.LINK_DOWN))
         lines.append(text.CALL_FOR_SERVICE)
         return False
-    lines.append((text.ETHERNET[0] + " " + text.LINK_UP[0], "Ethernet link up"))
+    lines.append(text.phrase(text.ETHERNET, " ", text.LINK_UP))
     return True
 
 
@@ -277,18 +284,18 @@ def _application(term, index, name, lines):
 
 
 def _named(name, words):
-    return (name + " " + words[0], name + " " + words[1])
+    return text.phrase(name + " ", words)
 
 
 def sign_on(term):
     """Sign on every application whose power_up_signon parameter is on (and that has its
     master key: the checklist said so when it has not); each result for a moment."""
-    from app.txn.engine import Request
-
     for index, name in term.applications():
         params = term.app_params(index)
         if params is None or not params["power_up_signon"]:
             continue
         params = None
+        from app.txn.engine import Request
+
         result = term.run(index, Request("sign_on"))
         term.show_result(_named(name, text.SIGN_ON), result, wait_ms=_SIGNED_ON_MS)

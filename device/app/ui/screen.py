@@ -27,12 +27,14 @@ Every wait ends: after `idle_ms` without a key (60 s unless the parameters say o
 the widget raises Idle, and the flow goes back to the idle screen, as CANCEL does (Idle is a
 Cancelled). Nothing is kept of what was typed.
 
-Texts are (Chinese, English) pairs, shown in the terminal's language (`language` "zh", the
-default, or "en"); a plain str is shown as it is. The screen is four lines of 16 dots: the
-first is the title (inverse), the other three the content. Nothing here allocates per key
+Texts are words of app.ui.text (numbers) or (Chinese, English) pairs, shown in the
+terminal's language (`language` "zh", the default, or "en"); a plain str is shown as it is.
+The screen is four lines of 16 dots: the first is the title (inverse), the other three the
+content. Nothing here allocates per key
 beyond the text of the line redrawn.
 """
 
+from app.ui.text import word
 from drivers import keypad as kp
 from drivers.lcd import CENTER, LEFT, RIGHT
 
@@ -80,8 +82,10 @@ class Screen:
         self._en = value == "en"
 
     def t(self, text):
-        """The str of `text`: a (Chinese, English) pair in the terminal's language, or a str
-        as it is."""
+        """The str of `text`: a word of app.ui.text (a number) or a (Chinese, English) pair,
+        in the terminal's language; a str as it is."""
+        if isinstance(text, int):
+            return word(text, self._en)
         if isinstance(text, tuple):
             return text[1] if self._en else text[0]
         return text

@@ -77,8 +77,6 @@ def run(board):
     automatic sign-on (app.ui.powerup), then the idle screen (app.ui.idle), for ever.
     KeyboardInterrupt (Ctrl-C on the console) ends it, unless the terminal is locked down
     (parameter `lockdown`: Ctrl-C is then an ordinary character)."""
-    import sys
-
     term = Terminal(board)
     terminal = term.terminal_params()
     if terminal is not None and terminal["lockdown"]:
@@ -89,12 +87,34 @@ def run(board):
     from app.ui import powerup
 
     powerup.run(term)
-    # Power-up's code runs once: its module (and what only it imported) is let go.
-    sys.modules.pop("app.ui.powerup", None)
+    powerup = None
+    # Power-up's code runs once: its modules are let go (the self-test's SM4 too, unless an
+    # application signs on with SM4 keys).
+    forget("app.ui.powerup", "app.selftest")
+    sm4 = False
+    for index, _ in term.applications():
+        params = term.app_params(index)
+        sm4 = sm4 or (params is not None and params["key_algorithm"] == "SM4")
+    if not sm4:
+        forget("app.crypto.sm4")
     gc.collect()
     from app.ui import idle
 
     idle.run(term)
+
+
+def forget(*names):
+    """Let modules go (from sys.modules and from their package): a module used once (power-
+    up's) is heap the terminal needs for transactions. The next import loads it again."""
+    import sys
+
+    for name in names:
+        if sys.modules.pop(name, None) is None:
+            continue
+        package, _, leaf = name.rpartition(".")
+        parent = sys.modules.get(package)
+        if parent is not None and hasattr(parent, leaf):
+            delattr(parent, leaf)
 
 
 class Terminal:
@@ -261,6 +281,7 @@ class Terminal:
             return result
         self._event("start", None)
         self.ui.keypad.flush()  # a CANCEL typed before now is not a CANCEL of this run
+        gc.collect()  # the transaction's peak starts from a compacted heap
         bearer = self.make_bearer()
         bearer.watch(self.ui.cancel_pressed)
         try:
