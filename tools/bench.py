@@ -343,6 +343,24 @@ def _txn_section() -> list[str]:
     ] + proc.stdout.rstrip().splitlines()
 
 
+def _terminal_section() -> list[str]:
+    """firmware_tests/bench/terminal_reference.py: the whole terminal's peak heap on both
+    builds (the virtual terminal running docs/examples/cashier-sale.vts), and the time from
+    ENTER on a sale's amount to the request on the wire beside the engine alone."""
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "terminal_reference.py")],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError("terminal bench failed:\n%s%s" % (proc.stdout, proc.stderr))
+    return [""] + proc.stdout.rstrip().splitlines()
+
+
 def render_storage(figures: dict) -> list[str]:
     """`figures`: {32: rows of the 32-bit build or None, 64: rows of the 64-bit build}; flash
     figures, times and the power cuts are the 64-bit run's (the flash does not depend on the
@@ -628,6 +646,8 @@ def main(argv: list[str] | None = None) -> int:
     drivers = builds.each(_driver_figures)
     print("measuring transactions (several minutes) ...", file=sys.stderr)
     txn = _txn_section()
+    print("measuring the terminal application (several minutes) ...", file=sys.stderr)
+    txn += _terminal_section()
     print("timing CPython references ...", file=sys.stderr)
     text = render(builds, device, _references(), heaps, _image_sizes(), storage, iso, drivers, txn)
     Path(args.output).write_text(text)

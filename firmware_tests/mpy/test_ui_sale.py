@@ -279,3 +279,38 @@ def test_training_mode_marks_the_header_keeps_the_real_batch_and_prints_training
     assert engine.journal.is_empty()  # the real batch never saw it
     assert engine.run(Request("sign_on")).approved
     assert board.host.headers[-1][4] == "0"
+
+
+def test_three_copies_merchant_cardholder_bank_each_after_a_tear_off():
+    board, term = signed_on(terminal={0x02: b"\x03"})  # receipt_copies 3
+    board.keys.play(board.swipe(), "1", "100", ENTER, ENTER, ENTER, None, ENTER, ENTER)
+    board.run(idle.run, term)
+    assert board.printed(b"MERCHANT COPY") == 1 and board.printed(b"CARDHOLDER COPY") == 1
+    assert board.printed(b"BANK COPY") == 1 and board.printed(b"SIGNATURE") == 2
+    assert len(board.screen.screens_with("请撕下商户联")) == 2
+
+
+def test_a_settlement_slip_prints_once_is_kept_and_the_terminal_signs_off_and_on():
+    from app.ui import slips
+
+    board, term = signed_on(app={0x55: b"\x01", 0x56: b"\x01"})  # settle_signoff, _signon
+    engine = term.engine(1)
+    request = Request("sale", amount=100, card=cashier_card())
+    assert term.run(1, request).approved
+    board.host.requests = []
+    result = term.run(1, Request("settlement"))
+    assert result.approved
+    assert [mti for mti, _ in board.host.requests] == ["0500", "0320", "0820", "0800"]
+    assert "sign_on after settlement: approved" in result.notes
+    assert engine.journal.is_empty()
+    board.keys.play(None)
+    assert board.run(term.print_slip, 1, result) is True
+    assert board.printed(b"SETTLEMENT") == 1 and board.printed(b"CARDHOLDER") == 0
+    assert board.run(slips.reprint_settlement, term, 1) is True
+    assert board.printed(b"SETTLEMENT") == 2 and board.printed(b"REPRINT") == 1
+
+
+def cashier_card():
+    from app.txn.engine import Card
+
+    return Card(track2=TRACK.decode())

@@ -98,12 +98,18 @@ class Idle:
         self.refresh()
 
     def refresh(self):
-        """Ask paper and bearer now and draw the whole screen."""
+        """Ask paper and bearer now and draw the whole screen. Keys and a card from before it
+        are dropped: the cashier answers what the screen shows (a key pressed once it shows
+        is kept)."""
         from app.txn.clock import Clock
 
         self.clock = Clock(self.term.store)  # sign-on may have set it
         self.lines = [bearer_state(self.term), paper_state(self.term)]
         self.status_due = time.ticks_add(time.ticks_ms(), _STATUS_MS)
+        reader = self.term.card_reader()
+        if reader is not None:
+            reader.flush()
+        self.term.ui.keypad.flush()
         self.draw()
 
     def draw(self):
@@ -127,9 +133,6 @@ class Idle:
         term = self.term
         keypad = term.ui.keypad
         reader = term.card_reader()
-        if reader is not None:
-            reader.flush()
-        keypad.flush()
         looked = time.ticks_ms()
         while True:
             code = keypad.get(_POLL_MS)

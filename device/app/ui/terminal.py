@@ -388,11 +388,12 @@ class Terminal:
         if reader is None and not allow_keyed:
             raise Cancelled()
         hint = text.OR_KEY_CARD if allow_keyed else None
-        ui.show(title, (text.SWIPE_CARD, hint))
+        # Before the prompt shows: a key or a card from then on is the cashier's answer.
         if reader is not None:
             reader.flush()
         keypad = ui.keypad
         keypad.flush()
+        ui.show(title, (text.SWIPE_CARD, hint))
         quiet = 0
         while quiet < ui.idle_ms:
             code = keypad.get(_POLL_MS)
