@@ -83,15 +83,19 @@ def out_of_service(term, failed):
             idle.admin(term)
 
 
+def _wrong(lines, *texts):
+    # A check that failed: its line and what to do go on the list; False.
+    lines.extend(texts)
+    return False
+
+
 def checks(term):
     """The checklist: ([texts, one a line], all well?)."""
     lines = []
     ok = True
     terminal = term.terminal_params()
     if terminal is None:
-        lines.append(text.NO_TERMINAL_PARAMS)
-        lines.append(text.LOAD_PARAMS)
-        ok = False
+        ok = _wrong(lines, text.NO_TERMINAL_PARAMS, text.LOAD_PARAMS)
     ok = _printer(term, lines) and ok
     if terminal is not None:
         kind = terminal["bearer"]
@@ -100,9 +104,7 @@ def checks(term):
     ok = _clock(term, lines) and ok
     apps = term.applications()
     if not apps and term.terminal_params() is not None:
-        lines.append(text.NO_APPLICATION)
-        lines.append(text.LOAD_PARAMS)
-        ok = False
+        ok = _wrong(lines, text.NO_APPLICATION, text.LOAD_PARAMS)
     for index, name in apps:
         ok = _application(term, index, name, lines) and ok
     return lines, ok
@@ -113,26 +115,17 @@ def _printer(term, lines):
 
     printer = term.printer()
     if printer is None:
-        lines.append(text.NO_PRINTER)
-        return False
+        return _wrong(lines, text.NO_PRINTER)
     try:
         flags = printer.status()
     except OSError:  # PrinterOffline
-        lines.append(text.PRINTER_NONE)
-        lines.append(text.CHECK_CABLE)
-        return False
+        return _wrong(lines, text.PRINTER_NONE, text.CHECK_CABLE)
     if flags & escpos.COVER_OPEN:
-        lines.append(text.COVER_OPEN)
-        lines.append(text.CLOSE_COVER)
-        return False
+        return _wrong(lines, text.COVER_OPEN, text.CLOSE_COVER)
     if flags & escpos.PAPER_OUT:
-        lines.append(text.PAPER_OUT)
-        lines.append(text.LOAD_PAPER)
-        return False
+        return _wrong(lines, text.PAPER_OUT, text.LOAD_PAPER)
     if flags & escpos.PAPER_NEAR_END:
-        lines.append(text.PAPER_LOW)
-        lines.append(text.HAVE_ROLL)
-        return False
+        return _wrong(lines, text.PAPER_LOW, text.HAVE_ROLL)
     lines.append(text.PRINTER_OK)
     return True
 
@@ -152,16 +145,12 @@ def _bearer(term, kind, lines):
 
 def _dialup(bearer, lines):
     modem = bearer.modem if bearer is not None else None
-    if modem is None:
-        lines.append(text.NO_MODEM)
-        lines.append(text.CALL_FOR_SERVICE)
-        return False
     try:
+        if modem is None:
+            raise OSError("no modem")
         modem.setup()
     except OSError:
-        lines.append(text.NO_MODEM)
-        lines.append(text.CALL_FOR_SERVICE)
-        return False
+        return _wrong(lines, text.NO_MODEM, text.CALL_FOR_SERVICE)
     try:
         # Off hook, wait for the dial tone, back to command mode (the ";"), no number.
         modem.command(b"ATX4DT;", DIAL_TONE_MS)
@@ -173,9 +162,7 @@ def _dialup(bearer, lines):
     except OSError:
         pass
     if not good:
-        lines.append(text.NO_DIAL_TONE)
-        lines.append(text.CHECK_LINE)
-        return False
+        return _wrong(lines, text.NO_DIAL_TONE, text.CHECK_LINE)
     lines.append(text.LINE_OK)
     return True
 
@@ -192,28 +179,19 @@ def _gprs(bearer, lines):
         registered = module.registration() in (sim800.REG_HOME, sim800.REG_ROAMING)
         rssi = module.signal()[0]
     except sim800.SimMissing:
-        lines.append(text.NO_SIM)
-        lines.append(text.INSERT_SIM)
-        return False
+        return _wrong(lines, text.NO_SIM, text.INSERT_SIM)
     except sim800.SimPinRequired:
-        lines.append(text.SIM_LOCKED)
-        lines.append(text.UNLOCK_SIM)
-        return False
+        return _wrong(lines, text.SIM_LOCKED, text.UNLOCK_SIM)
     except OSError:
-        lines.append(text.NO_MODEM)
-        lines.append(text.CALL_FOR_SERVICE)
-        return False
+        return _wrong(lines, text.NO_MODEM, text.CALL_FOR_SERVICE)
     from app.ui.idle import bars_line
 
     bars = sim800.signal_bars(rssi)
     lines.append(bars_line(bars))
     if not registered:
-        lines.append(text.NOT_REGISTERED)
-        lines.append(text.MOVE_TERMINAL)
-        return False
+        return _wrong(lines, text.NOT_REGISTERED, text.MOVE_TERMINAL)
     if not bars:
-        lines.append(text.MOVE_TERMINAL)
-        return False
+        return _wrong(lines, text.MOVE_TERMINAL)
     return True
 
 
@@ -227,13 +205,11 @@ def _ethernet(bearer, lines):
         if link.status() != ethernet.UP:
             link.up(bearer.config)
     except ethernet.LinkDown:
-        lines.append(text.NO_LINK)
-        lines.append(text.PLUG_CABLE)
-        return False
+        return _wrong(lines, text.NO_LINK, text.PLUG_CABLE)
     except OSError:  # NoAddress: no DHCP server answered
-        lines.append(text.phrase(text.ETHERNET, " ", text.LINK_DOWN))
-        lines.append(text.CALL_FOR_SERVICE)
-        return False
+        return _wrong(
+            lines, text.phrase(text.ETHERNET, " ", text.LINK_DOWN), text.CALL_FOR_SERVICE
+        )
     lines.append(text.phrase(text.ETHERNET, " ", text.LINK_UP))
     return True
 
@@ -243,9 +219,7 @@ def _clock(term, lines):
 
     now = Clock(term.store).now()
     if now[0] < _EARLIEST_YEAR:
-        lines.append(text.CLOCK_BAD)
-        lines.append(text.SIGN_ON_TO_SET)
-        return False
+        return _wrong(lines, text.CLOCK_BAD, text.SIGN_ON_TO_SET)
     lines.append("%04d-%02d-%02d %02d:%02d" % now[:5])
     return True
 
@@ -264,9 +238,7 @@ def _application(term, index, name, lines):
     try:
         keys.check_tmk(index, slot)
     except (OSError, ValueError):  # NoKeyError, KeyStoreError
-        lines.append(_named(name, text.NO_KEYS))
-        lines.append(text.LOAD_KEYS)
-        return False
+        return _wrong(lines, _named(name, text.NO_KEYS), text.LOAD_KEYS)
     signed_on = False
     for row in keys.kcv_table(index):
         if row[0] == "MAK":
