@@ -15,7 +15,7 @@ standard input) and `poskit vterm --state FOLDER/term --host 127.0.0.1:PORT --he
 --script SCRIPT`. The script is copied into the folder first, so its snapshots land there.
 
 HEAP: the terminal application with its drivers and the transaction engine needs 99 KB of
-heap on the 32-bit MicroPython (an ESP32's word size: the 110 KB it has) and 158 KB on the
+heap on the 32-bit MicroPython (an ESP32's word size: the 110 KB it has) and 159 KB on the
 64-bit one, whose objects are larger (docs/benchmarks.md): `terminal_heap()` gives 110K or
 176K accordingly.
 """
