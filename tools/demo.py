@@ -125,9 +125,9 @@ class Bench:
         With `echo`, its output goes to this process's standard output as it comes."""
         copy = self.folder / Path(script).name
         shutil.copyfile(script, copy)
-        command = _POSKIT + ["vterm", "--state", str(self.state)]
+        command = _POSKIT + ["vterm", "--state", _shown(self.state)]
         command += ["--host", "127.0.0.1:%d" % self.port, "--heap", self.heap]
-        command += ["--script", str(copy)]
+        command += ["--script", _shown(copy)]
         if echo:
             return subprocess.run(command, timeout=timeout, cwd=ROOT)
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
@@ -144,6 +144,14 @@ class Bench:
                 host.wait(timeout=10)
 
 
+def _shown(path: Path) -> str:
+    # A path as the commands print it: from the repository (their working folder) if in it.
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(Path(path).resolve())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.demo",
@@ -155,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         with Bench(Path(args.folder), Path(args.job)) as bench:
-            print("host simulator on 127.0.0.1:%d, terminal in %s" % (bench.port, bench.state))
+            print(
+                "host simulator on 127.0.0.1:%d, terminal in %s"
+                % (bench.port, _shown(bench.state))
+            )
             sys.stdout.flush()
             run = bench.vterm(Path(args.script), echo=True)
             return run.returncode
