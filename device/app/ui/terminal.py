@@ -28,7 +28,8 @@ What a flow finds on the Terminal (docs/menus.md, "For flow writers", says the s
                        settlement (parameters) are seen to; returns the Result
     show_result(title, result)   the result screen: what the cashier is told, what to do
     print_slip(app, result)      the slips: merchant copy, tear-off, cardholder copy
-    read_card(title, allow_keyed)   a Card from a swipe (or keyed); Cancelled / Idle
+    read_card(title, allow_keyed)   a Card from a swipe, or keyed in where `allow_keyed`
+                       (give the application's manual_entry); Cancelled / Idle
     read_pin(app, card, amount)  the PIN: digits (bytearray), a PinBlock (the PIN pad) or
                        None (no PIN: ENTER alone where the application allows it)
     supervisor(title) / operator(title)   ask and check a password (False after a wrong
