@@ -35,12 +35,15 @@ $(DSTAMP): Makefile $(STAMP)
 	touch $@
 
 # The self-test, then the installer's device check on a throw-away virtual terminal: every
-# peripheral driven through its emulator (docs/examples/vterm-device-check.vts).
+# peripheral driven through its emulator (docs/examples/vterm-device-check.vts); then a sale
+# on the terminal's own keypad against the host simulator (docs/examples/cashier-sale.vts,
+# tools/demo.py), its slips in build/demo-sale/term/receipts/.
 demo: $(STAMP)
 	$(BIN)/poskit selftest
 	rm -rf build/demo-vterm
 	$(BIN)/poskit vterm --headless --flash build/demo-vterm/flash.img \
 	    --script docs/examples/vterm-device-check.vts
+	$(BIN)/python -m tools.demo
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check .

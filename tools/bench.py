@@ -320,17 +320,6 @@ def _txn_section() -> list[str]:
     """firmware_tests/bench/txn_reference.py: CPU per sale on MicroPython beside pyiso8583 +
     psec + pycryptodome doing the same work, and the peak heap of each transaction, on both
     builds."""
-    import subprocess
-
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / "txn_reference.py")],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        cwd=ROOT,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError("txn bench failed:\n%s%s" % (proc.stdout, proc.stderr))
     return [
         "",
         "## Transactions (app/txn/engine.py against the host simulator)",
@@ -340,7 +329,31 @@ def _txn_section() -> list[str]:
         "ROMFS image, on the 32-bit unix port (an ESP32's word size: the budget) and on the "
         "64-bit one.",
         "",
-    ] + proc.stdout.rstrip().splitlines()
+    ] + _reference("txn_reference.py")
+
+
+def _reference(script: str) -> list[str]:
+    """The lines a CPython bench script of firmware_tests/bench/ prints (it runs the
+    MicroPython side and the host simulator itself)."""
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / script)],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError("%s failed:\n%s%s" % (script, proc.stdout, proc.stderr))
+    return proc.stdout.rstrip().splitlines()
+
+
+def _terminal_section() -> list[str]:
+    """firmware_tests/bench/terminal_reference.py: the whole terminal's peak heap on both
+    builds (the virtual terminal running docs/examples/cashier-sale.vts), and the time from
+    ENTER on a sale's amount to the request on the wire beside the engine alone."""
+    return [""] + _reference("terminal_reference.py")
 
 
 def render_storage(figures: dict) -> list[str]:
@@ -628,6 +641,8 @@ def main(argv: list[str] | None = None) -> int:
     drivers = builds.each(_driver_figures)
     print("measuring transactions (several minutes) ...", file=sys.stderr)
     txn = _txn_section()
+    print("measuring the terminal application (several minutes) ...", file=sys.stderr)
+    txn += _terminal_section()
     print("timing CPython references ...", file=sys.stderr)
     text = render(builds, device, _references(), heaps, _image_sizes(), storage, iso, drivers, txn)
     Path(args.output).write_text(text)

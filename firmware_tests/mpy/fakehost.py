@@ -27,14 +27,14 @@ _ECHO = (2, 3, 4, 11, 14, 22, 23, 25, 41, 42, 49, 60, 61)
 class FakeHost:
     """A bearer (connect, send, receive, exchange, close) answering as a CUP host.
 
-    `requests`: (MTI, fields) of every frame received, in order. `fault(kind, mti=None,
-    count=1)` spoils the answers to the next `count` requests of `mti` (any if None):
-    no_answer, close (LinkDown), garbage (an undecodable frame), bad_mac, no_mac,
-    wrong_mti, wrong_3, wrong_4, wrong_11, wrong_41, wrong_42, duplicate, decline:CODE,
-    partial:AMOUNT (39 = 10 with that amount), unbalanced (0500), flags:XY (0500: the two
-    flags of 48 as given), bad_cv (0800: a check value off by one bit), processing:N (header
-    digit 6). `on_request(mti, fields)` is called as each frame arrives, before the answer is
-    made. `down = True`: connect fails.
+    `requests`: (MTI, fields) of every frame received, in order; `headers` their headers.
+    `fault(kind, mti=None, count=1)` spoils the answers to the next `count` requests of `mti`
+    (any if None): no_answer, close (LinkDown), garbage (an undecodable frame), bad_mac,
+    no_mac, wrong_mti, wrong_3, wrong_4, wrong_11, wrong_41, wrong_42, duplicate, decline:CODE,
+    partial:AMOUNT (39 = 10 with that amount), unbalanced (0500), flags:XY (0500: the two flags
+    of 48 as given), bad_cv (0800: a check value off by one bit), processing:N (header digit
+    6). `on_request(mti, fields)` is called as each frame arrives, before the answer is made.
+    `down = True`: connect fails.
 
     The acquirer profile it answers with: `field62` (the sign-on's key block, F62_004), `mak`
     (the MAK inside it, for its MACs), `mac_method` ("cup", "x9.19", "x9.19-hex"), `lri`
@@ -43,6 +43,8 @@ class FakeHost:
 
     def __init__(self):
         self.requests = []
+        self.headers = []  # the 12-digit message header of each request, in order
+        self.cancel = None  # what the terminal's watch() gave (this host never waits)
         self.on_request = None
         self.down = False
         self.connects = 0
@@ -82,12 +84,16 @@ class FakeHost:
         self.connected = False
         self._queue = []
 
+    def watch(self, cancel):
+        self.cancel = cancel
+
     def send(self, frame):
         if not self.connected:
             raise LinkDown("not connected")
         msg = unpack(bytes(frame), self.lri)
         fields = dict(msg.fields)
         self.requests.append((msg.mti, fields))
+        self.headers.append(msg.header)
         if self.on_request is not None:
             self.on_request(msg.mti, fields)
         faults = self._take(msg.mti)
