@@ -53,7 +53,8 @@ LIMITS = {
     ("app.crypto.crc32",): (640, 1024),
     ("app.store.records",): (3104, 5120),  # imports app.crypto.crc32
     ("app.txn.iso8583",): (2752, 4608),
-    ("app.crypto.blockcipher", "app.crypto.des"): (1216, 2048),
+    # A 128-byte block more than measured here was once seen in CI (retained()).
+    ("app.crypto.blockcipher", "app.crypto.des"): (1280, 2048),
     ("drivers.at",): (1600, 2752),
     ("drivers.at", "drivers.hayes"): (2816, 5376),
     ("drivers.at", "drivers.sim800"): (4608, 8576),
@@ -86,12 +87,12 @@ def scrub(depth):
     if depth:
         scrub(depth - 1)
 for name in %r:
-    scrub(40)
+    scrub(%d)
     gc.collect()
     print("heap", gc.mem_alloc())
     micropython.qstr_info()
     __import__(name)
-scrub(40)
+scrub(%d)
 gc.collect()
 print("heap", gc.mem_alloc())
 micropython.qstr_info()
@@ -113,10 +114,20 @@ def image(tmp_path_factory, interpreter):
 def retained(image, names, interpreter=None):
     """Heap kept by importing the last of `names` (after the others), counting the qstrs it
     adds at their size rather than the qstr pool's growth: the pool grows by doubling, and
-    which module happens to trigger a new pool depends on import order."""
+    which module happens to trigger a new pool depends on import order.
+
+    The collector is conservative: a stale word that happens to point into a freed block keeps
+    it (a CI run once counted 128 bytes more for app.crypto.des than any run here). Such a
+    pointer only adds, so the figure is the smaller of two runs whose stacks differ."""
+    return min(_retained(image, names, interpreter, depth) for depth in (40, 67))
+
+
+def _retained(image, names, interpreter, depth):
     out = (
         micropython.run(
-            code=MEASURE % (str(image), names, names), heap=None, interpreter=interpreter
+            code=MEASURE % (str(image), names, names, depth, depth),
+            heap=None,
+            interpreter=interpreter,
         )
         .check()
         .stdout
