@@ -229,6 +229,7 @@ STATES = []  # the flash files each scenario starts from
 PREPARED = []  # what its first part returned (the sale a void cancels...)
 replay = Replay()
 SEEDS = ()
+RECORDED = set()  # every answer the fake host sent
 
 
 def _engine(store, bearer, keys=None):
@@ -264,6 +265,7 @@ def setup(workdir, root):
         if result.error is not None and result.error not in ("timeout",):
             raise AssertionError("scenario %d: %s %s" % (number, result.error, result.detail))
         seeds.append((number, tuple(recording.answers)))
+        RECORDED.update(recording.answers)
     SEEDS = tuple(seeds)
     _contents.clear()
     global KEYS
@@ -284,7 +286,8 @@ def mutate(variant, pieces):
 
 
 def fix(variant, pieces):
-    return tuple(fix_mac(fix_length(p), cup_mac) if p else p for p in pieces)
+    # A piece as the host recorded it needs nothing (decoding it again costs a tenth of a run).
+    return tuple(p if not p or p in RECORDED else fix_mac(fix_length(p), cup_mac) for p in pieces)
 
 
 def _verifies(piece):
