@@ -15,6 +15,7 @@ from drivers.cardreader import (
     SwipeTimeout,
     check_expiry,
     check_pan,
+    luhn_valid,
 )
 
 EXPECTED = (CardReaderError, ManualEntryError)
@@ -34,18 +35,11 @@ def lrc(track):
 
 
 def luhn_digit(digits):
-    """The check digit that makes `digits` + it pass the Luhn check."""
-    total = 0
-    double = True
-    for i in range(len(digits) - 1, -1, -1):
-        d = digits[i] - 0x30
-        if double:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-        double = not double
-    return 0x30 + (10 - total % 10) % 10
+    """The check digit that makes `digits` + it pass the reader's own Luhn check."""
+    for digit in b"0123456789":
+        if luhn_valid(bytes(digits) + bytes((digit,))):
+            return digit
+    return 0x30
 
 
 def swipe(track, fix_luhn=True):

@@ -12,12 +12,13 @@ import os
 
 from fakehost import MAK, FakeHost
 from fuzz_iso8583 import fix_length, fix_mac, mutate_frame
+from fuzz_params import packet_body
 from fuzzlib import Oracle, chance, choose
 
 from app.comm.frames import CommError, CommTimeout
 from app.crypto import cipher, mac
 from app.keys.slots import KeyStore
-from app.store.params import Params, ParamStore, hash_password, put_tlv
+from app.store.params import Params, ParamStore
 from app.store.records import RecordStore
 from app.txn.engine import Card, Engine, Request
 from app.txn.iso8583 import DecodeError, unpack
@@ -31,49 +32,12 @@ EXPECTED = (NotTaken,)
 STORAGE_KEY = b"0123456789abcdef"
 TMK = bytes.fromhex("70F2A84CCBC2AE8625CBB0F2C22AB923")
 TRACK = "6224242900000113=28062013949031013"
-TERMINAL = (
-    (0x01, b"zh"),
-    (0x02, b"\x02"),
-    (0x03, b"\x00"),
-    (0x04, hash_password("0000", bytes(16))),
-    (0x05, hash_password("123456", bytes(16))),
-    (0x06, b"3DES"),
-    (0x07, bytes((10,))),
-    (0x08, bytes((10,))),
-    (0x09, bytes((30,))),
-    (0x0A, b"\x01"),
-    (0x0B, b"primary"),
-    (0x0C, b"ethernet"),
-    (0x30, b"\x01"),
-    (0x35, b"127.0.0.1"),
-    (0x36, b"\x13\x88"),
-    (0x39, b"6000030000"),
-)
-APP = (
-    (0x40, b"CUP"),
-    (0x41, b"123456789012345"),
-    (0x42, b"12345678"),
-    (0x43, b"POSKIT\xb2\xe2\xca\xd4"),
-    (0x44, b"3DES"),
-    (0x45, b"\x01"),
-    (0x46, b"004"),
-    (0x47, b"6031"),
-    (0x48, b"310000"),
-    (0x4F, b"send"),  # empty_batch: settle an empty batch without asking
-)
 _MAK = cipher.new("DES", MAK)
 MACED = ("0100", "0200", "0220", "0400")
 
 
 def cup_mac(mab):
     return mac.cup_mac(_MAK, mab)
-
-
-def _tlv(items):
-    buf = bytearray()
-    for tag, value in items:
-        put_tlv(buf, tag, value)
-    return bytes(buf)
 
 
 def _pin():
@@ -241,8 +205,12 @@ def setup(workdir, root):
     ROOT = workdir + "/data"
     store = RecordStore(ROOT)
     params = ParamStore(store)
-    params.save(0, Params.from_tlv(_tlv(TERMINAL), 0), 1)
-    params.save(1, Params.from_tlv(_tlv(APP), 1), 1)
+    # The golden packets' parameters (firmware_tests/vectors/): a terminal whose supervisor
+    # password is 123456, application 1 signing on with 3DES keys in mode 004.
+    for name in ("param_packet_v1_terminal.bin", "param_packet_v1.bin"):
+        with open(root + "/firmware_tests/vectors/" + name, "rb") as f:
+            body, app_index = packet_body(f.read())
+        params.save(app_index, Params.from_tlv(body, app_index), 1)
     KeyStore(store, STORAGE_KEY).set_tmk(1, 1, TMK, "3DES")
     host = FakeHost()
     if not _engine(store, host).run(Request("sign_on")).approved:

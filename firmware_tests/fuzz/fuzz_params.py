@@ -112,7 +112,8 @@ def mutate_items(body):
     return encode(pairs)
 
 
-def _body(packet):
+def packet_body(packet):
+    """(TLV body, application index) of a parameter packet (docs/packets.md)."""
     length = packet[27] << 8 | packet[28]
     return packet[29 : 29 + length], packet[6]
 
@@ -125,7 +126,7 @@ def setup(workdir, root):
     seeds = []
     for name in ("param_packet_v1.bin", "param_packet_v1_terminal.bin"):
         with open(root + "/firmware_tests/vectors/" + name, "rb") as f:
-            body, app_index = _body(f.read())
+            body, app_index = packet_body(f.read())
         seeds.append((app_index, (body,)))
     SEEDS = tuple(seeds)
 

@@ -328,15 +328,14 @@ class Line:
         return data
 
 
-class Recorder:
+class Recorder(Line):
     """A UART that plays a script of (written bytes, answer) steps, as the device tests'
     FakeUART, and records which answer each write released: the pieces of a seed."""
 
     def __init__(self, script):
+        super().__init__(None)
         self.script = list(script)
         self._pending = b""
-        self._rx = b""
-        self._pos = 0
         self.pieces = []
 
     def write(self, buf):
@@ -357,29 +356,6 @@ class Recorder:
         self._rx = self._rx[self._pos :] + released
         self._pos = 0
         return len(buf)
-
-    def any(self):
-        return len(self._rx) - self._pos
-
-    def readinto(self, buf, nbytes=-1):
-        n = min(len(buf), len(self._rx) - self._pos)
-        if 0 <= nbytes < n:
-            n = nbytes
-        if n <= 0:
-            return None
-        buf[0:n] = memoryview(self._rx)[self._pos : self._pos + n]
-        self._pos += n
-        return n
-
-    def read(self, n=-1):
-        left = len(self._rx) - self._pos
-        if not left:
-            return None
-        if n < 0 or n > left:
-            n = left
-        data = self._rx[self._pos : self._pos + n]
-        self._pos += n
-        return data
 
 
 def at(cmd, *answers):
