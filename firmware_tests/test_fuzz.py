@@ -48,3 +48,11 @@ def test_section_kept_by_make_bench(tmp_path):
     assert text.count("## Fuzzing") == 1 and "new" in text and "old" not in text
     assert fuzz.section(text) == "## Fuzzing\n\nnew\n"
     assert fuzz.without_section(text).rstrip() == "# Benchmarks\n\n## Crypto\n\nfigures"
+
+
+def test_a_run_that_says_nothing_is_killed():
+    # A parser that loops without reading the clock is caught by the host: a progress line
+    # is due every 16,384 inputs. Here the engine target's set-up (a sign-on and sixteen
+    # scenarios recorded) outlasts a tenth of a second.
+    with pytest.raises(fuzz.FuzzError, match="nothing said"):
+        fuzz.run_target("engine", count=10, stall=0.1)

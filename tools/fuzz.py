@@ -187,12 +187,13 @@ def run_target(
     seed: int = DEFAULT_SEED,
     start: int = 0,
     interpreter: str | None = None,
-    timeout: float = 6 * 3600,
+    stall: float = 900,
     progress=None,
 ) -> Outcome:
     """Fuzz `target` with inputs start..start+count-1 of campaign `seed` on `interpreter`
     (default: the 64-bit port). `progress(target, done, ms)` is called at each progress
-    line. FuzzError if the run does not finish or reports nothing."""
+    line. FuzzError if the run reports nothing, or says nothing for `stall` seconds (a
+    progress line comes every 16,384 inputs: silence that long is a hang)."""
     interpreter = interpreter or micropython.binary()
     with tempfile.TemporaryDirectory(prefix="poskit-fuzz-%s-" % target, dir=SCRATCH) as work:
         args = [target, "run", str(seed), str(count), str(start), work, str(ROOT)]
@@ -200,19 +201,32 @@ def run_target(
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
+        heard = [time.monotonic()]
+        stalled = threading.Event()
+
+        def watch():
+            while proc.poll() is None:
+                if time.monotonic() - heard[0] > stall:
+                    stalled.set()
+                    proc.kill()
+                    return
+                time.sleep(min(1.0, stall / 4))
+
+        threading.Thread(target=watch, daemon=True).start()
         lines = []
-        deadline = time.monotonic() + timeout
         assert proc.stdout is not None
         for line in proc.stdout:
+            heard[0] = time.monotonic()
             lines.append(line)
             if progress is not None and line.startswith("@@PROGRESS "):
                 _, done, ms = line.split()
                 progress(target, int(done), int(ms))
-            if time.monotonic() > deadline:
-                proc.kill()
-                proc.wait()
-                raise FuzzError("%s: no end within %d s" % (target, timeout))
         returncode = proc.wait()
+    if stalled.is_set():
+        raise FuzzError(
+            "%s: nothing said for %g s, killed (a hang?):\n%s"
+            % (target, stall, "".join(lines)[-2000:])
+        )
     outcome = parse("".join(lines), target, interpreter, returncode)
     if not outcome.inputs:
         raise FuzzError(
