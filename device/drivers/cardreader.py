@@ -28,6 +28,8 @@ prints as its masked PAN only: the full track never reaches a log.
 
 import time
 
+from drivers import shown
+
 try:
     from micropython import const
 except ImportError:  # CPython host tests: const() of an int is the int
@@ -135,7 +137,7 @@ def check_expiry(yymm, today):
     if isinstance(yymm, (bytes, bytearray)):
         for c in yymm:
             if not 0x30 <= c <= 0x39:
-                yymm = repr(bytes(yymm))[2:-1]  # shown, never decoded: it may not be UTF-8
+                yymm = shown(yymm)  # never decoded: it may not be UTF-8
                 break
         else:
             yymm = bytes(yymm).decode()

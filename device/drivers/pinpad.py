@@ -30,6 +30,8 @@ garbled past the retry count and for answers that make no sense.
 import os
 import time
 
+from drivers import shown
+
 try:
     from micropython import const
 except ImportError:  # CPython host tests: const() of an int is the int
@@ -183,7 +185,7 @@ class PinPad:
             if not 0x20 <= c <= 0x7E:
                 # Checked before decoding: bytes that are not UTF-8 would raise UnicodeError.
                 raise PinPadError(
-                    "PIN pad sent a serial number that is not printable: %r" % serial
+                    "PIN pad sent a serial number that is not printable: %s" % shown(serial)
                 )
         return serial.decode()
 
