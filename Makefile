@@ -14,7 +14,7 @@ DEVENV := .venv-device
 STUBS  := micropython-esp32-stubs==1.29.0.post1
 DSTAMP := $(DEVENV)/.installed
 
-.PHONY: all demo test test-full bench lint typecheck clean
+.PHONY: all demo test test-full bench fuzz lint typecheck clean
 
 all: test
 
@@ -61,6 +61,11 @@ test-full: lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python -m tools.bench -o docs/benchmarks.md
+
+# The parsers of outside data fuzzed on MicroPython, 1,000,000 inputs each, one process a target
+# on each core (docs/testing.md); the figures go into docs/benchmarks.md, "Fuzzing".
+fuzz: $(STAMP)
+	$(BIN)/python -m tools.fuzz --write
 
 clean:
 	rm -rf $(VENV) $(DEVENV) build .pytest_cache .hypothesis .ruff_cache

@@ -21,6 +21,7 @@ import timeit
 from pathlib import Path
 
 from hostlib import build, micropython
+from tools import fuzz
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "firmware_tests" / "bench"
@@ -645,7 +646,12 @@ def main(argv: list[str] | None = None) -> int:
     txn += _terminal_section()
     print("timing CPython references ...", file=sys.stderr)
     text = render(builds, device, _references(), heaps, _image_sizes(), storage, iso, drivers, txn)
-    Path(args.output).write_text(text)
+    output = Path(args.output)
+    # The Fuzzing section is `make fuzz`'s (tools/fuzz.py): kept as it is.
+    kept = fuzz.section(output.read_text()) if output.exists() else ""
+    if kept:
+        text = text.rstrip("\n") + "\n\n" + kept
+    output.write_text(text)
     print(text)
     return 0
 

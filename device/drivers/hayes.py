@@ -24,6 +24,7 @@ possible beginning of it until the next bytes (or a short quiet time) show it is
 
 import time
 
+from drivers import shown
 from drivers.at import ATChannel, deadline_in, message, ticks_left
 
 try:
@@ -207,11 +208,11 @@ class Modem:
         while True:
             line = channel.readline(max(ticks_left(deadline), 0))
             if line is None:
-                raise ModemTimeout(_text(_M_NO_ANSWER, cmd.decode()))
+                raise ModemTimeout(_text(_M_NO_ANSWER, shown(cmd)))
             if line == b"OK":
                 return lines
             if line == b"ERROR":
-                raise ModemError(_text(_M_REFUSED, cmd.decode()))
+                raise ModemError(_text(_M_REFUSED, shown(cmd)))
             if line == cmd or line == b"NO CARRIER":
                 continue  # echo (ATE1, or ATZ restoring it); a late NO CARRIER
             lines.append(line)
@@ -253,7 +254,7 @@ class Modem:
                 return self.rate
             for code, error in _FAILURES:
                 if line.startswith(code):
-                    raise error(line.decode())
+                    raise error(shown(line))  # the modem's words, whatever bytes they hold
             # Anything else (echo, RINGING, CARRIER 2400, PROTOCOL: ...) is progress.
 
     def _abort_dial(self):

@@ -8,6 +8,7 @@ from binascii import unhexlify as h
 from app.comm.frames import CommTimeout, ConnectFailed, LinkDown
 from app.crypto import cipher, mac
 from app.txn.iso8583 import Packer, reply_tpdu, unpack
+from app.txn.respcodes import approved
 
 MAK = h("C24A8FB57AA20123")
 PIK = h("0123456789ABCDEFFEDCBA9876543210")
@@ -33,8 +34,9 @@ class FakeHost:
     no_mac, wrong_mti, wrong_3, wrong_4, wrong_11, wrong_41, wrong_42, duplicate, decline:CODE,
     partial:AMOUNT (39 = 10 with that amount), unbalanced (0500), flags:XY (0500: the two flags
     of 48 as given), bad_cv (0800: a check value off by one bit), processing:N (header digit
-    6). `on_request(mti, fields)` is called as each frame arrives, before the answer is made.
-    `down = True`: connect fails.
+    6), set:N=TEXT (field N of the answer set to TEXT). Answers to MACed requests that approve
+    or carry a balance (54) are MACed, as a host must. `on_request(mti, fields)` is called as
+    each frame arrives, before the answer is made. `down = True`: connect fails.
 
     The acquirer profile it answers with: `field62` (the sign-on's key block, F62_004), `mak`
     (the MAK inside it, for its MACs), `mac_method` ("cup", "x9.19", "x9.19-hex"), `lri`
@@ -168,6 +170,9 @@ class FakeHost:
                     resp[int(number)] = "99999999" if number == "41" else "999999999999999"
                 else:
                     resp[int(number)] = "%0*d" % (len(req[int(number)]), int(req[int(number)]) + 1)
+            elif kind.startswith("set:"):
+                number, _, text = kind[4:].partition("=")
+                resp[int(number)] = text
             elif kind == "bad_cv":
                 block = bytearray(F62_004)
                 block[36] ^= 1
@@ -175,7 +180,7 @@ class FakeHost:
         resp_mti = "%04d" % (int(mti) + 10)
         sign = None
         if (
-            resp[39] == "00"
+            (approved(resp[39]) or 54 in resp)
             and resp_mti in ("0110", "0210", "0230", "0410")
             and "no_mac" not in faults
         ):

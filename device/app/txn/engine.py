@@ -768,9 +768,7 @@ class Engine:
             return
         if got[39] == "10" and 4 in got:
             amount = result.amount = int(got[4])  # partial approval
-        if 54 in got and len(got[54]) >= 20:
-            value = int(got[54][8:20])
-            result.balance = -value if got[54][7] == "D" else value
+        result.balance = txnmsg.balance(got)  # checked with the answer: it parses
         result.date, result.time = self._date_time(got)
         if pan is not None:
             from app.store.journal import mask
