@@ -14,7 +14,7 @@ DEVENV := .venv-device
 STUBS  := micropython-esp32-stubs==1.29.0.post1
 DSTAMP := $(DEVENV)/.installed
 
-.PHONY: all demo test test-full bench lint typecheck clean
+.PHONY: all demo test test-full bench fuzz lint typecheck clean
 
 all: test
 
@@ -35,12 +35,15 @@ $(DSTAMP): Makefile $(STAMP)
 	touch $@
 
 # The self-test, then the installer's device check on a throw-away virtual terminal: every
-# peripheral driven through its emulator (docs/examples/vterm-device-check.vts).
+# peripheral driven through its emulator (docs/examples/vterm-device-check.vts); then a sale
+# on the terminal's own keypad against the host simulator (docs/examples/cashier-sale.vts,
+# tools/demo.py), its slips in build/demo-sale/term/receipts/.
 demo: $(STAMP)
 	$(BIN)/poskit selftest
 	rm -rf build/demo-vterm
 	$(BIN)/poskit vterm --headless --flash build/demo-vterm/flash.img \
 	    --script docs/examples/vterm-device-check.vts
+	$(BIN)/python -m tools.demo
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check .
@@ -58,6 +61,11 @@ test-full: lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python -m tools.bench -o docs/benchmarks.md
+
+# The parsers of outside data fuzzed on MicroPython, 1,000,000 inputs each, one process a target
+# on each core (docs/testing.md); the figures go into docs/benchmarks.md, "Fuzzing".
+fuzz: $(STAMP)
+	$(BIN)/python -m tools.fuzz --write
 
 clean:
 	rm -rf $(VENV) $(DEVENV) build .pytest_cache .hypothesis .ruff_cache

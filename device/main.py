@@ -1,8 +1,13 @@
-# Start-up: the power-up self-test guards every transaction; the application grows here.
-from app import selftest
+# Start-up: the board this firmware runs on, then the terminal application (app/ui/terminal.py):
+# the self-test, the power-up checks, the idle screen, for ever. Ctrl-C on the console stops it
+# and gives the REPL, unless the parameters lock the terminal down (docs/board.md).
+import sys
 
-_failed = selftest.run()
-if _failed:
-    print("SELF-TEST FAILED:", ", ".join(_failed), "- terminal out of service")
+if sys.platform == "esp32":
+    from board import esp32_ref as board
 else:
-    print("self-test passed")
+    from board import unix_sim as board
+
+from app.ui import terminal
+
+terminal.run(board)

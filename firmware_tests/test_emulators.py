@@ -100,6 +100,32 @@ print(json.dumps(out))
     }
 
 
+def test_a_dial_tone_check_stays_in_command_mode(echo_host):
+    # What the terminal's power-up checks send (app/ui/powerup.py): ATX4DT; then ATH.
+    check = """
+modem.setup()
+def tone():
+    try:
+        modem.command(b"ATX4DT;", 500)
+        return "OK"
+    except hayes.HayesError as exc:
+        return type(exc).__name__
+    finally:
+        modem.command(b"ATH")
+out["tone"] = tone()
+print(json.dumps(out))
+"""
+    numbers = {"95555": ("127.0.0.1", echo_host.port)}
+    with ModemEmulator(numbers, guard_s=0.05) as m:
+        assert device(MODEM_PRELUDE % m.port + check) == {"tone": "OK"}
+        assert m.dialled == ["T;"] and not m.online
+    with ModemEmulator(numbers, dial_tone=False, guard_s=0.05) as m:
+        # NO DIALTONE is not the OK command() waits for: it runs out (the power-up check's
+        # "no dial tone")
+        assert device(MODEM_PRELUDE % m.port + check) == {"tone": "ModemTimeout"}
+    assert echo_host.received == bytearray()  # nothing was put through
+
+
 def test_host_hanging_up_is_carrier_loss_after_the_data(hangup_host):
     with ModemEmulator({"95555": ("127.0.0.1", hangup_host.port)}, guard_s=0.05) as m:
         out = device(

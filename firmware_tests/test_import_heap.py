@@ -53,7 +53,8 @@ LIMITS = {
     ("app.crypto.crc32",): (640, 1024),
     ("app.store.records",): (3104, 5120),  # imports app.crypto.crc32
     ("app.txn.iso8583",): (2752, 4608),
-    ("app.crypto.blockcipher", "app.crypto.des"): (1216, 2048),
+    # A 128-byte block more than measured here was once seen in CI (retained()).
+    ("app.crypto.blockcipher", "app.crypto.des"): (1280, 2048),
     ("drivers.at",): (1600, 2752),
     ("drivers.at", "drivers.hayes"): (2816, 5376),
     ("drivers.at", "drivers.sim800"): (4608, 8576),
@@ -86,12 +87,12 @@ def scrub(depth):
     if depth:
         scrub(depth - 1)
 for name in %r:
-    scrub(40)
+    scrub(%d)
     gc.collect()
     print("heap", gc.mem_alloc())
     micropython.qstr_info()
     __import__(name)
-scrub(40)
+scrub(%d)
 gc.collect()
 print("heap", gc.mem_alloc())
 micropython.qstr_info()
@@ -113,10 +114,20 @@ def image(tmp_path_factory, interpreter):
 def retained(image, names, interpreter=None):
     """Heap kept by importing the last of `names` (after the others), counting the qstrs it
     adds at their size rather than the qstr pool's growth: the pool grows by doubling, and
-    which module happens to trigger a new pool depends on import order."""
+    which module happens to trigger a new pool depends on import order.
+
+    The collector is conservative: a stale word that happens to point into a freed block keeps
+    it (a CI run once counted 128 bytes more for app.crypto.des than any run here). Such a
+    pointer only adds, so the figure is the smaller of two runs whose stacks differ."""
+    return min(_retained(image, names, interpreter, depth) for depth in (40, 67))
+
+
+def _retained(image, names, interpreter, depth):
     out = (
         micropython.run(
-            code=MEASURE % (str(image), names, names), heap=None, interpreter=interpreter
+            code=MEASURE % (str(image), names, names, depth, depth),
+            heap=None,
+            interpreter=interpreter,
         )
         .check()
         .stdout
@@ -209,12 +220,14 @@ def test_layouts_read_back_as_tuples():
 
 def test_schema_rows_read_back():
     schema = paramschema.SCHEMA
-    assert len(schema) == 56 and [row[0] for row in schema] == sorted(row[0] for row in schema)
+    assert len(schema) == 64 and [row[0] for row in schema] == sorted(row[0] for row in schema)
     assert schema[0] == (0x01, "language", paramschema._CHOICE, 0, 0, 0x01, ("zh", "en"))
     apn = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-."
-    assert schema[20][:6] == (0x21, "gprs.apn", paramschema._TEXT, 1, 63, 0x21)
-    assert schema[20][6] == (apn, "letters, digits, '-' and '.'")
-    assert schema[24] == (0x25, "gprs.port", paramschema._U16, 1, 65535, 0x21, None)
+    assert schema[12] == (0x0D, "lockdown", paramschema._BOOL, 0, 1, 0x05, None)
+    assert schema[13][:2] == (0x0E, "admin_password")
+    assert schema[21][:6] == (0x21, "gprs.apn", paramschema._TEXT, 1, 63, 0x21)
+    assert schema[21][6] == (apn, "letters, digits, '-' and '.'")
+    assert schema[25] == (0x25, "gprs.port", paramschema._U16, 1, 65535, 0x21, None)
     assert schema[-1][:2] == (0x80, "job_reference") and schema[-1][6][0] is None
     for tag, name, *_ in schema:
         scope = paramschema.TERMINAL if tag < 0x40 or tag >= 0x80 else paramschema._APPLICATION

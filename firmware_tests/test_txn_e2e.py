@@ -603,7 +603,8 @@ def test_poskit_txn_init_provisions_and_loads_packets(tmp_path, host):
     assert out.returncode == 0, out.stderr
     assert "provisioned PK-000777" in out.stdout
     assert "parameters for application 1, version 1" in out.stdout
-    assert out.stdout.rstrip().endswith("master key of application 1 in slot 1: 3DES KCV 47F816")
+    assert "\nmaster key of application 1 in slot 1: 3DES KCV 47F816\n" in out.stdout
+    assert out.stdout.rstrip().endswith("the terminal application runs at power-up")
     term = Terminal(state, host.address[1])
     try:
         approved(term("sign_on"))

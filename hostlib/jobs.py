@@ -120,8 +120,13 @@ def application_parameters(table: dict, terminal: dict) -> dict:
         values["signon_mode"] = SIGNON_FOR_ALGORITHM[values["key_algorithm"]]
     if "tpdu" in values:
         values["tpdu"] = _tpdu(values["tpdu"])
-    # Numbers the acquirer's documents print as numbers, carried as the text of a choice.
-    for name, form in (("field60_length", "%d"), ("pin_capture_code", "%02d")):
+    # Numbers written as numbers (the acquirer's documents, an amount in yuan), carried as
+    # text: the text of a choice, or of digits.
+    for name, form in (
+        ("field60_length", "%d"),
+        ("pin_capture_code", "%02d"),
+        ("max_amount", "%d"),
+    ):
         value = values.get(name)
         if isinstance(value, int) and not isinstance(value, bool):
             values[name] = form % value

@@ -200,6 +200,7 @@ FIELDS = (
     Field(0x0A, "reversal_retries", T, "u8", 0, 9),
     Field(0x0B, "host_select", T, "choice", choices=("primary", "backup")),
     Field(0x0C, "bearer", T, "choice", choices=("dialup", "gprs", "ethernet")),
+    Field(0x0D, "lockdown", T, "bool", optional=True),
     Field(0x0E, "admin_password", T, "hash", optional=True),
     Field(0x10, "dialup.prefix", T, "text", 0, 4, chars=DIGITS, group="dialup"),
     Field(0x11, "dialup.line", T, "choice", choices=("direct", "extension"), group="dialup"),
@@ -244,6 +245,14 @@ FIELDS = (
     Field(0x4E, "mac_method", A, "choice", choices=MAC_METHODS, optional=True),
     Field(0x4F, "empty_batch", A, "choice", choices=("ask", "refuse", "send"), optional=True),
     Field(0x50, "batch_end", A, "choice", choices=("always", "unbalanced"), optional=True),
+    # What the terminal's cashier screens allow (docs/menus.md): absent, the defaults there.
+    Field(0x51, "max_amount", A, "text", 1, 10, chars=DIGITS, optional=True),
+    Field(0x52, "manual_entry", A, "bool", optional=True),
+    Field(0x53, "pin_required", A, "bool", optional=True),
+    Field(0x54, "power_up_signon", A, "bool", optional=True),
+    Field(0x55, "settle_signoff", A, "bool", optional=True),
+    Field(0x56, "settle_signon", A, "bool", optional=True),
+    Field(0x57, "pinpad_tmk_slot", A, "u8", 0, 255, optional=True),
     Field(0x80, "job_reference", T, "text", 0, 32, chars=PRINTABLE, optional=True),
 )
 

@@ -21,6 +21,7 @@ import timeit
 from pathlib import Path
 
 from hostlib import build, micropython
+from tools import fuzz
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "firmware_tests" / "bench"
@@ -316,22 +317,6 @@ def render_drivers(figures: dict) -> list[str]:
     return lines
 
 
-def _bench_script(name: str, timeout: int) -> list[str]:
-    """The lines a script of firmware_tests/bench prints (it runs both builds itself)."""
-    import subprocess
-
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / name)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError("%s failed:\n%s%s" % (name, proc.stdout, proc.stderr))
-    return proc.stdout.rstrip().splitlines()
-
-
 def _txn_section() -> list[str]:
     """firmware_tests/bench/txn_reference.py: CPU per sale on MicroPython beside pyiso8583 +
     psec + pycryptodome doing the same work, and the peak heap of each transaction, on both
@@ -345,7 +330,31 @@ def _txn_section() -> list[str]:
         "ROMFS image, on the 32-bit unix port (an ESP32's word size: the budget) and on the "
         "64-bit one.",
         "",
-    ] + _bench_script("txn_reference.py", 1800)
+    ] + _reference("txn_reference.py")
+
+
+def _reference(script: str) -> list[str]:
+    """The lines a CPython bench script of firmware_tests/bench/ prints (it runs the
+    MicroPython side and the host simulator itself)."""
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / script)],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError("%s failed:\n%s%s" % (script, proc.stdout, proc.stderr))
+    return proc.stdout.rstrip().splitlines()
+
+
+def _terminal_section() -> list[str]:
+    """firmware_tests/bench/terminal_reference.py: the whole terminal's peak heap on both
+    builds (the virtual terminal running docs/examples/cashier-sale.vts), and the time from
+    ENTER on a sale's amount to the request on the wire beside the engine alone."""
+    return [""] + _reference("terminal_reference.py")
 
 
 def render_storage(figures: dict) -> list[str]:
@@ -442,7 +451,7 @@ def _admin_section() -> list[str]:
         "is the stand-in Terminal alone (a screen drawing nothing, scripted keys), and the "
         "columns beside each figure what PosManage adds to it.",
         "",
-    ] + _bench_script("admin_heap.py", 3600)
+    ] + _reference("admin_heap.py")
 
 
 def _min_heaps(interpreter: str) -> dict:
@@ -648,11 +657,18 @@ def main(argv: list[str] | None = None) -> int:
     drivers = builds.each(_driver_figures)
     print("measuring transactions (several minutes) ...", file=sys.stderr)
     txn = _txn_section()
+    print("measuring the terminal application (several minutes) ...", file=sys.stderr)
+    txn += _terminal_section()
     print("measuring PosManage ...", file=sys.stderr)
     txn += _admin_section()
     print("timing CPython references ...", file=sys.stderr)
     text = render(builds, device, _references(), heaps, _image_sizes(), storage, iso, drivers, txn)
-    Path(args.output).write_text(text)
+    output = Path(args.output)
+    # The Fuzzing section is `make fuzz`'s (tools/fuzz.py): kept as it is.
+    kept = fuzz.section(output.read_text()) if output.exists() else ""
+    if kept:
+        text = text.rstrip("\n") + "\n\n" + kept
+    output.write_text(text)
     print(text)
     return 0
 

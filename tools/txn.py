@@ -79,6 +79,15 @@ for line in sys.stdin:
         print("@ERR", app, exc)
 """
 
+# Device side of init's last step: the start-up file on the flash, as a deployed terminal has
+# it (device/main.py, read from stdin): the terminal application runs at power-up.
+_MAIN = """
+import sys
+with open(board.MOUNT + "/main.py", "w") as f:
+    f.write(sys.stdin.read())
+print("@OK main")
+"""
+
 # Device side of a run: app.txn.link reads a configuration line, then one request per line,
 # and answers "@E" events, "@R" results (JSON) and "@L" slip lines (hex of GB18030 bytes).
 _RUN = """
@@ -661,11 +670,23 @@ def _init(state: TerminalState, args) -> int:
         out = state.run(_INIT, stdin="\n".join(direct) + "\n").check()
         if not _report_init(out.stdout):
             return 1
-    if tmk is None:
-        return 0
-    line = json.dumps({"op": "tmk", "app": args.app, "key": tmk.hex()})
-    out = state.run(_INIT, stdin=line + "\n").check()
-    return 0 if _report_init(out.stdout) else 1
+    if tmk is not None:
+        line = json.dumps({"op": "tmk", "app": args.app, "key": tmk.hex()})
+        out = state.run(_INIT, stdin=line + "\n").check()
+        if not _report_init(out.stdout):
+            return 1
+    return _install_main(state)
+
+
+def _install_main(state: TerminalState) -> int:
+    """Put the terminal application's start-up (device/main.py) on the flash: a virtual
+    terminal on this state folder then powers up into the application, as a deployed one."""
+    source = (Path(__file__).resolve().parents[1] / "device" / "main.py").read_text()
+    out = state.run(_MAIN, stdin=source).check()
+    if "@OK main" not in out.stdout:
+        raise TxnError("could not write main.py on the terminal's flash:\n%s" % out.stdout)
+    print("start-up main.py on the flash: the terminal application runs at power-up")
+    return 0
 
 
 def _report_init(stdout: str) -> bool:

@@ -22,8 +22,9 @@ import threading
 import time
 from pathlib import Path
 
-from hostlib import vterm, vterm_screen, vterm_script
+from hostlib import micropython, vterm, vterm_screen, vterm_script
 from hostlib.errors import PoskitError
+from hostlib.state import heap_size
 
 HELP = (
     "run the virtual terminal (device code on MicroPython, flash image, emulated printer and "
@@ -61,6 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--script",
         metavar="FILE",
         help="drive the terminal with a script (see docs/vterm.md), then exit with its status",
+    )
+    parser.add_argument(
+        "--heap",
+        type=heap_size,
+        default=micropython.ESP32_HEAP,
+        help="the application's heap (default %(default)s, an ESP32-WROOM's); the terminal "
+        "application needs more on the 64-bit port, whose objects are larger (docs/vterm.md)",
     )
     parser.add_argument(
         "--headless",
@@ -103,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         steps = vterm_script.parse_file(path)
     flash = flash_image(args)
     host = vterm.parse_host(args.host) if args.host else None
-    terminal = vterm.VirtualTerminal(flash, host=host, gprs=args.gprs)
+    terminal = vterm.VirtualTerminal(flash, host=host, gprs=args.gprs, heap=args.heap)
     # Signal handlers only in the main thread (tests may call run() from another).
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_stop)

@@ -11,6 +11,7 @@ Collected every 4 KB, they are allocated low and the free space stays in one pie
 the package, so that the modules' own objects are packed too.
 """
 
+import binascii
 import gc
 
 try:
@@ -38,3 +39,18 @@ def message(table, number, args=None):
         start = table.index("|", start) + 1
     text = table[start : table.index("|", start)]
     return text if args is None else text % args
+
+
+def unhex(text):
+    """The bytes of hex `text` (str or bytes-like): ValueError unless it is an even number of
+    hex digits and nothing else.
+
+    MicroPython's binascii.unhexlify skips whitespace between digit pairs where CPython's
+    refuses it, so "0A 0B" would read as 2 bytes and "0A0B  " as 2 from 6 characters: every
+    check of a length made on the text would then be wrong. Outside data (key blocks, typed
+    keys and check values) is read through this.
+    """
+    data = binascii.unhexlify(text)
+    if 2 * len(data) != len(text):
+        raise ValueError("non-hex digit")
+    return data

@@ -28,6 +28,8 @@ prints as its masked PAN only: the full track never reaches a log.
 
 import time
 
+from drivers import shown
+
 try:
     from micropython import const
 except ImportError:  # CPython host tests: const() of an int is the int
@@ -112,13 +114,16 @@ def luhn_valid(pan):
 def check_pan(pan):
     """A card number keyed in: 13 to 19 digits with a valid check digit. Returns it (str);
     raises InvalidPan with a message for the screen."""
-    if isinstance(pan, (bytes, bytearray)):
-        pan = bytes(pan).decode()
+    text = isinstance(pan, str)
     if not 13 <= len(pan) <= 19:
         raise InvalidPan("card number must be 13 to 19 digits, got %d" % len(pan))
     for c in pan:
-        if not "0" <= c <= "9":
+        if not ("0" <= c <= "9" if text else 0x30 <= c <= 0x39):
             raise InvalidPan("card number must contain digits only")
+    if not text:
+        # Decoded once they are known digits: keypad bytes that are not UTF-8 would raise
+        # UnicodeError.
+        pan = bytes(pan).decode()
     if not luhn_valid(pan):
         raise InvalidPan("card number is wrong (check digit): key it again")
     return pan
@@ -130,7 +135,12 @@ def check_expiry(yymm, today):
     valid to the end of its expiry month. Returns yymm (str); raises InvalidExpiry or
     CardExpired."""
     if isinstance(yymm, (bytes, bytearray)):
-        yymm = bytes(yymm).decode()
+        for c in yymm:
+            if not 0x30 <= c <= 0x39:
+                yymm = shown(yymm)  # never decoded: it may not be UTF-8
+                break
+        else:
+            yymm = bytes(yymm).decode()
     if len(yymm) != 4 or not yymm.isdigit():
         raise InvalidExpiry("expiry date must be 4 digits YYMM, got %r" % (yymm,))
     month = int(yymm[2:])

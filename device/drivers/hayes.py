@@ -24,6 +24,7 @@ possible beginning of it until the next bytes (or a short quiet time) show it is
 
 import time
 
+from drivers import shown
 from drivers.at import ATChannel, deadline_in, message, ticks_left
 
 try:
@@ -39,6 +40,7 @@ _NO_CARRIER_SEQ = b"\r\nNO CARRIER\r\n"
 # sends its 14 bytes in one burst at the DTE rate (15 ms at 9600 bit/s).
 _HOLD_MS = const(100)
 _ABORT_MS = const(500)
+_ABORT_POLL_MS = const(100)  # dial(abort=...): how often abort() is asked
 _DIAL_CHARS = b"0123456789*#,"
 
 # Messages, numbered from 0 by _M_* and formatted by _text() (drivers.at.message: one literal,
@@ -52,6 +54,7 @@ _M_NO_CONNECT = const(5)
 _M_NOT_CONNECTED = const(6)
 _M_CARRIER_LOST = const(7)
 _M_NO_DATA = const(8)
+_M_ABORTED = const(9)
 _MESSAGES = (
     "|empty phone number"  # _M_EMPTY
     "|phone number may hold only 0-9 * # ,"  # _M_DIAL_CHARS
@@ -62,6 +65,7 @@ _MESSAGES = (
     "|not connected"  # _M_NOT_CONNECTED
     "|carrier lost"  # _M_CARRIER_LOST
     "|no data from the far end"  # _M_NO_DATA
+    "|dial aborted"  # _M_ABORTED
     "|"
 )
 
@@ -92,6 +96,10 @@ class NoCarrier(HayesError):
 
 class NoDialTone(HayesError):
     """NO DIALTONE: no dial tone on the line (cable, PBX needing blind dial)."""
+
+
+class DialAborted(HayesError):
+    """dial(abort=...) saw its abort function turn true: the dial was given up."""
 
 
 class NoAnswer(HayesError):
@@ -200,21 +208,25 @@ class Modem:
         while True:
             line = channel.readline(max(ticks_left(deadline), 0))
             if line is None:
-                raise ModemTimeout(_text(_M_NO_ANSWER, cmd.decode()))
+                raise ModemTimeout(_text(_M_NO_ANSWER, shown(cmd)))
             if line == b"OK":
                 return lines
             if line == b"ERROR":
-                raise ModemError(_text(_M_REFUSED, cmd.decode()))
+                raise ModemError(_text(_M_REFUSED, shown(cmd)))
             if line == cmd or line == b"NO CARRIER":
                 continue  # echo (ATE1, or ATZ restoring it); a late NO CARRIER
             lines.append(line)
 
-    def dial(self, number, *, outside_line=None, pauses=1, blind=False, timeout_ms=None):
+    def dial(
+        self, number, *, outside_line=None, pauses=1, blind=False, timeout_ms=None, abort=None
+    ):
         """Dial with tone and wait for CONNECT; returns the connect rate (bit/s).
 
         `outside_line` is the PBX outside-line prefix for a terminal on an extension (None on
-        a direct line), `pauses` the commas after it. Raises ModemBusy, NoCarrier,
-        NoDialTone, NoAnswer, ModemError, or ModemTimeout (the dial is then aborted).
+        a direct line), `pauses` the commas after it. `abort`, if given, is called while
+        waiting (every 100 ms); when it returns true the dial is aborted and DialAborted
+        raised (the cashier pressed CANCEL). Raises ModemBusy, NoCarrier, NoDialTone,
+        NoAnswer, ModemError, or ModemTimeout (the dial is then aborted).
         """
         digits = dial_string(number, outside_line, pauses)
         self.command(b"ATX3" if blind else b"ATX4")
@@ -224,8 +236,15 @@ class Modem:
         channel.command(digits)
         deadline = deadline_in(timeout_ms or self._connect_timeout)
         while True:
-            line = channel.readline(max(ticks_left(deadline), 0))
+            left = max(ticks_left(deadline), 0)
+            # With `abort`, short waits (a partial line stays in the channel between them).
+            line = channel.readline(left if abort is None else min(left, _ABORT_POLL_MS))
             if line is None:
+                if abort is not None and ticks_left(deadline) > 0:
+                    if not abort():
+                        continue
+                    self._abort_dial()
+                    raise DialAborted(_text(_M_ABORTED))
                 self._abort_dial()
                 raise ModemTimeout(_text(_M_NO_CONNECT))
             if line.startswith(b"CONNECT"):
@@ -235,7 +254,7 @@ class Modem:
                 return self.rate
             for code, error in _FAILURES:
                 if line.startswith(code):
-                    raise error(line.decode())
+                    raise error(shown(line))  # the modem's words, whatever bytes they hold
             # Anything else (echo, RINGING, CARRIER 2400, PROTOCOL: ...) is progress.
 
     def _abort_dial(self):

@@ -30,6 +30,8 @@ garbled past the retry count and for answers that make no sense.
 import os
 import time
 
+from drivers import shown
+
 try:
     from micropython import const
 except ImportError:  # CPython host tests: const() of an int is the int
@@ -178,7 +180,14 @@ class PinPad:
         self._command(self._answer_timeout)
         if self._data_end == self._data_start:
             raise PinPadError("PIN pad sent an empty serial number")
-        return bytes(self._rx_mv[self._data_start : self._data_end]).decode()
+        serial = bytes(self._rx_mv[self._data_start : self._data_end])
+        for c in serial:
+            if not 0x20 <= c <= 0x7E:
+                # Checked before decoding: bytes that are not UTF-8 would raise UnicodeError.
+                raise PinPadError(
+                    "PIN pad sent a serial number that is not printable: %s" % shown(serial)
+                )
+        return serial.decode()
 
     def enter_pin(
         self,

@@ -37,6 +37,7 @@ down message: after the press it is taken as off once it stops answering AT.
 
 import time
 
+from drivers import ipv4, shown
 from drivers.at import deadline_in, message, ticks_left
 from drivers.sim800 import (
     REG_HOME,
@@ -89,6 +90,7 @@ _M_NO_CIPSEND = const(16)
 _M_SENT_SHORT = const(17)
 _M_SEND_FAILED = const(18)
 _M_STILL_ON = const(19)
+_M_NOT_IP = const(20)
 _MESSAGES = (
     "|data from the host stopped after its header"  # _M_AFTER_HEADER
     "|no %s answer to %s"  # _M_NO_ANSWER
@@ -110,6 +112,7 @@ _MESSAGES = (
     "|module sent %d of %d bytes"  # _M_SENT_SHORT
     "|send failed"  # _M_SEND_FAILED
     "|module still answers after PWRKEY"  # _M_STILL_ON
+    "|AT+IPADDR answered %s: not an IP address"  # _M_NOT_IP
     "|"
 )
 
@@ -194,7 +197,7 @@ class Sim7600(Sim800):
         while True:
             line = self._poll(deadline)
             if line is None:
-                raise GprsTimeout(_text(_M_NO_ANSWER, (prefix.decode(), cmd.decode())))
+                raise GprsTimeout(_text(_M_NO_ANSWER, (shown(prefix), shown(cmd))))
             if line == b"OK":
                 final = line
             elif line == b"ERROR" or line.startswith(b"+CME ERROR"):
@@ -246,13 +249,16 @@ class Sim7600(Sim800):
         err, final, reason = self._await(b"AT+NETOPEN", b"+NETOPEN:", self._attach_timeout)
         if reason:
             if not reason.endswith(b"already opened"):
-                raise ConnectFailed(_text(_M_NOT_ACTIVATED, (apn, reason.decode())))
+                raise ConnectFailed(_text(_M_NOT_ACTIVATED, (apn, shown(reason))))
         elif final != b"OK" or err:
-            why = _text(_M_NETOPEN, err) if final == b"OK" else final.decode()
+            why = _text(_M_NETOPEN, err) if final == b"OK" else shown(final)
             raise ConnectFailed(_text(_M_NOT_ACTIVATED, (apn, why)))
         for line in self.command(b"AT+IPADDR"):
             if line.startswith(b"+IPADDR:"):
-                self.ip = line[8:].strip().decode()
+                address = line[8:].strip()
+                if not ipv4(address):
+                    raise ConnectFailed(_text(_M_NOT_IP, shown(address)))
+                self.ip = address.decode()
                 self.attached = True
                 return self.ip
         raise ConnectFailed(_text(_M_NO_IP, apn))
@@ -287,9 +293,9 @@ class Sim7600(Sim800):
                 self.attached = False  # "network not opened": attach again
             if err:
                 names = _OPEN_ERRORS.split("|")
-                why = _text(_M_OPEN_ERROR, (err, names[err] if err < len(names) else "?"))
+                why = _text(_M_OPEN_ERROR, (err, names[err] if 0 < err < len(names) else "?"))
             else:
-                why = reason.decode() if reason else final.decode()
+                why = shown(reason) if reason else shown(final)
             raise ConnectFailed(_text(_M_NOT_ACCEPTED, why))
         self.failures += 1
         raise ConnectFailed(_text(_M_STUCK))
@@ -335,7 +341,7 @@ class Sim7600(Sim800):
     def _send_failed(self, what, line):
         self.connected = False
         self.failures += 1
-        raise LinkDown("%s (%s)" % (what, line.decode()))
+        raise LinkDown("%s (%s)" % (what, shown(line)))
 
     def close(self):
         """Close the TCP connection (AT+CIPCLOSE=0); quiet if it is already closed."""

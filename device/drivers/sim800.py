@@ -34,6 +34,7 @@ NotRegistered, ConnectFailed, LinkDown.
 
 import time
 
+from drivers import ipv4, shown
 from drivers.at import ATChannel, deadline_in, message, ticks_left
 
 try:
@@ -95,6 +96,7 @@ _M_CLOSED_BY_HOST = const(32)
 _M_NO_DATA = const(33)
 _M_NO_PWRKEY = const(34)
 _M_NO_APN = const(35)
+_M_NOT_IP = const(36)
 _MESSAGES = (
     "|unexpected answer %r"  # _M_UNEXPECTED
     "|%s may not hold quotes or line ends"  # _M_QUOTES
@@ -132,6 +134,7 @@ _MESSAGES = (
     "|no data from the host"  # _M_NO_DATA
     "|no PWRKEY pin: cannot power-cycle the module"  # _M_NO_PWRKEY
     "|attach() was never called: no APN to recover with"  # _M_NO_APN
+    "|%s answered %s: not an IP address"  # _M_NOT_IP
     "|"
 )
 
@@ -198,6 +201,18 @@ def _number(line, start):
     if i == start:
         raise GprsError(_text(_M_UNEXPECTED, line))
     return value, i
+
+
+def _code(line):
+    # The number after the colon of "+CME ERROR: 10" (blanks before it or none); GprsError
+    # when the line has no colon or no number after it.
+    at = line.find(b":")
+    if at < 0:
+        raise GprsError(_text(_M_UNEXPECTED, line))
+    at += 1
+    while at < len(line) and line[at] == 32:
+        at += 1
+    return _number(line, at)[0]
 
 
 def _fields(line, count):
@@ -368,7 +383,7 @@ class Sim800:
         while True:
             line = self._poll(deadline)
             if line is None:
-                raise GprsTimeout(_text(_M_NO_ANSWER, cmd.decode()))
+                raise GprsTimeout(_text(_M_NO_ANSWER, shown(cmd)))
             if not line or line == cmd:
                 continue  # a URC, or our echo (ATE1 until sync() turns it off)
             if line == final or line == b"ERROR" or line.startswith(b"+CME ERROR"):
@@ -380,7 +395,7 @@ class Sim800:
         Raises GprsError on ERROR / +CME ERROR and GprsTimeout without an answer."""
         lines, last = self._exchange(cmd, timeout_ms, final)
         if last != final:
-            raise GprsError(_text(_M_REFUSED, (cmd.decode(), last.decode())))
+            raise GprsError(_text(_M_REFUSED, (shown(cmd), shown(last))))
         return lines
 
     # --- module, SIM, network ------------------------------------------------------------
@@ -417,10 +432,10 @@ class Sim800:
                         return True
                     if state == b"NOT INSERTED":
                         raise SimMissing(_text(_M_NO_SIM))
-                    raise SimPinRequired(_text(_M_LOCKED, state.decode()))
+                    raise SimPinRequired(_text(_M_LOCKED, shown(state)))
             raise GprsError(_text(_M_NOT_IN_ANSWER, "+CPIN"))
         if last.startswith(b"+CME ERROR"):
-            code, _ = _number(last, last.index(b":") + 2)
+            code = _code(last)
             if code in (11, 12, 17, 18):  # SIM PIN, SIM PUK, SIM PIN2, SIM PUK2
                 raise SimPinRequired(_text(_M_LOCKED_CME, code))
             if code == 14:
@@ -432,7 +447,10 @@ class Sim800:
         """The SIM's ICCID (AT+CCID; SIM7600 answers +ICCID:), as a str."""
         for line in self.command(b"AT+CCID"):
             if line.startswith(b"+"):
-                line = line[line.index(b":") + 1 :].strip()
+                at = line.find(b":")
+                if at < 0:
+                    continue  # not "+ICCID: ...": some other line
+                line = line[at + 1 :].strip()
             if 18 <= len(line) <= 22 and _alnum(line):
                 return line.decode()
         raise GprsError(_text(_M_NOT_IN_ANSWER, "ICCID"))
@@ -494,7 +512,7 @@ class Sim800:
         self.command(_text(_M_CSTT, (apn, user, password)).encode())
         _, last = self._exchange(b"AT+CIICR", self._attach_timeout)
         if last != b"OK":
-            raise ConnectFailed(_text(_M_NOT_ACTIVATED, (apn, last.decode())))
+            raise ConnectFailed(_text(_M_NOT_ACTIVATED, (apn, shown(last))))
         # Quirk: AT+CIFSR answers the bare IP address, with no OK after it.
         self._channel.command(b"AT+CIFSR")
         deadline = deadline_in(self._command_timeout)
@@ -504,7 +522,9 @@ class Sim800:
                 raise GprsTimeout(_text(_M_NO_ANSWER, "AT+CIFSR"))
             if line == b"ERROR" or line.startswith(b"+CME ERROR"):
                 raise ConnectFailed(_text(_M_NO_IP, apn))
-            if line and 48 <= line[0] <= 57 and line.count(b".") == 3:
+            if line and 48 <= line[0] <= 57:
+                if not ipv4(line):
+                    raise ConnectFailed(_text(_M_NOT_IP, ("AT+CIFSR", shown(line))))
                 self.ip = line.decode()
                 self.attached = True
                 return self.ip
@@ -539,7 +559,7 @@ class Sim800:
             if line is None:
                 if refused is not None:
                     self.failures += 1
-                    raise ConnectFailed(_text(_M_REFUSED_CONNECTION, refused.decode()))
+                    raise ConnectFailed(_text(_M_REFUSED_CONNECTION, shown(refused)))
                 self.failures += 1
                 raise GprsTimeout(_text(_M_NO_CONNECT))
             if line == b"CONNECT OK":
@@ -594,7 +614,7 @@ class Sim800:
             if line == b"SEND FAIL" or line == b"ERROR" or not self.connected:
                 self.connected = False
                 self.failures += 1
-                raise LinkDown(_text(_M_SEND_FAILED, line.decode() or "CLOSED"))
+                raise LinkDown(_text(_M_SEND_FAILED, shown(line) or "CLOSED"))
 
     def readinto(self, buf, timeout_ms=None):
         """Copy received data into `buf`; returns the count (>= 1) as soon as some is there.

@@ -8,6 +8,7 @@ from binascii import unhexlify as h
 from app.comm.frames import CommTimeout, ConnectFailed, LinkDown
 from app.crypto import cipher, mac
 from app.txn.iso8583 import Packer, reply_tpdu, unpack
+from app.txn.respcodes import approved
 
 MAK = h("C24A8FB57AA20123")
 PIK = h("0123456789ABCDEFFEDCBA9876543210")
@@ -27,14 +28,15 @@ _ECHO = (2, 3, 4, 11, 14, 22, 23, 25, 41, 42, 49, 60, 61)
 class FakeHost:
     """A bearer (connect, send, receive, exchange, close) answering as a CUP host.
 
-    `requests`: (MTI, fields) of every frame received, in order. `fault(kind, mti=None,
-    count=1)` spoils the answers to the next `count` requests of `mti` (any if None):
-    no_answer, close (LinkDown), garbage (an undecodable frame), bad_mac, no_mac,
-    wrong_mti, wrong_3, wrong_4, wrong_11, wrong_41, wrong_42, duplicate, decline:CODE,
-    partial:AMOUNT (39 = 10 with that amount), unbalanced (0500), flags:XY (0500: the two
-    flags of 48 as given), bad_cv (0800: a check value off by one bit), processing:N (header
-    digit 6). `on_request(mti, fields)` is called as each frame arrives, before the answer is
-    made. `down = True`: connect fails.
+    `requests`: (MTI, fields) of every frame received, in order; `headers` their headers.
+    `fault(kind, mti=None, count=1)` spoils the answers to the next `count` requests of `mti`
+    (any if None): no_answer, close (LinkDown), garbage (an undecodable frame), bad_mac,
+    no_mac, wrong_mti, wrong_3, wrong_4, wrong_11, wrong_41, wrong_42, duplicate, decline:CODE,
+    partial:AMOUNT (39 = 10 with that amount), unbalanced (0500), flags:XY (0500: the two flags
+    of 48 as given), bad_cv (0800: a check value off by one bit), processing:N (header digit
+    6), set:N=TEXT (field N of the answer set to TEXT). Answers to MACed requests that approve
+    or carry a balance (54) are MACed, as a host must. `on_request(mti, fields)` is called as
+    each frame arrives, before the answer is made. `down = True`: connect fails.
 
     The acquirer profile it answers with: `field62` (the sign-on's key block, F62_004), `mak`
     (the MAK inside it, for its MACs), `mac_method` ("cup", "x9.19", "x9.19-hex"), `lri`
@@ -43,6 +45,8 @@ class FakeHost:
 
     def __init__(self):
         self.requests = []
+        self.headers = []  # the 12-digit message header of each request, in order
+        self.cancel = None  # what the terminal's watch() gave (this host never waits)
         self.on_request = None
         self.down = False
         self.connects = 0
@@ -82,12 +86,16 @@ class FakeHost:
         self.connected = False
         self._queue = []
 
+    def watch(self, cancel):
+        self.cancel = cancel
+
     def send(self, frame):
         if not self.connected:
             raise LinkDown("not connected")
         msg = unpack(bytes(frame), self.lri)
         fields = dict(msg.fields)
         self.requests.append((msg.mti, fields))
+        self.headers.append(msg.header)
         if self.on_request is not None:
             self.on_request(msg.mti, fields)
         faults = self._take(msg.mti)
@@ -162,6 +170,9 @@ class FakeHost:
                     resp[int(number)] = "99999999" if number == "41" else "999999999999999"
                 else:
                     resp[int(number)] = "%0*d" % (len(req[int(number)]), int(req[int(number)]) + 1)
+            elif kind.startswith("set:"):
+                number, _, text = kind[4:].partition("=")
+                resp[int(number)] = text
             elif kind == "bad_cv":
                 block = bytearray(F62_004)
                 block[36] ^= 1
@@ -169,7 +180,7 @@ class FakeHost:
         resp_mti = "%04d" % (int(mti) + 10)
         sign = None
         if (
-            resp[39] == "00"
+            (approved(resp[39]) or 54 in resp)
             and resp_mti in ("0110", "0210", "0230", "0410")
             and "no_mac" not in faults
         ):

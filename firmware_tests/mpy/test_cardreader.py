@@ -184,6 +184,14 @@ def test_manual_pan():
     expect_error(InvalidPan, ["digits only"], check_pan, "4111-1111-1111-1111")
 
 
+def test_manual_entry_of_bytes_that_are_not_text():
+    # A keypad hands bytes: one that is not UTF-8 is a wrong entry, not a UnicodeError.
+    expect_error(InvalidPan, ["digits only"], check_pan, b"4111\xff111111111111")
+    expect_error(InvalidPan, ["digits only"], check_pan, bytearray(b"\x80" * 16))
+    expect_error(InvalidExpiry, ["YYMM"], check_expiry, b"28\xff6", (2025, 6))
+    expect_error(InvalidExpiry, ["YYMM"], check_expiry, bytearray(b"\xc3\xa9\xc3\xa9"), (2025, 6))
+
+
 def test_manual_expiry_against_today():
     assert check_expiry("2806", (2025, 6)) == "2806"
     assert check_expiry("2506", (2025, 6)) == "2506"  # valid to the end of its month

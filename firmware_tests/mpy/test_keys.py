@@ -407,6 +407,16 @@ def test_components():
         [C1, C2[:30]],
         "3DES",
     )
+    # Blanks among the digits: MicroPython's unhexlify would skip them (CPython's refuses),
+    # and a 34-character component would pass for a 32-digit one.
+    for spaced in (C2[:16] + "  " + C2[16:], C2 + "  ", C2[:8] + "\t" + C2[8:] + "\n"):
+        expect(
+            ValueError, ["component 2 is not hex"], keys.combine_components, [C1, spaced], "3DES"
+        )
+    fresh()
+    expect(
+        ValueError, ["check value is not hex"], open_keys().set_tmk, 1, 1, TMK, "3DES", "47  F8"
+    )
     expect(ValueError, ["must be 8 bytes"], keys.combine_components, [C1, C2], "DES")
     expect(ValueError, ["all zeros"], keys.combine_components, [C1, C1], "3DES")
     assert keys.KeyStore.combine_components is keys.combine_components

@@ -51,6 +51,15 @@ def test_serial_number_bytes_on_the_wire():
     assert uart.done()
 
 
+def test_serial_number_that_is_not_text():
+    # Bytes that are not printable ASCII in the serial number: a PinPadError naming them,
+    # not a UnicodeError out of bytes.decode.
+    for serial in (b"PP\xff2024", b"PP\x002024", b"\xe4\xb8\xad"):
+        request = frame(1, 0x49)
+        p, uart = pad([(request, ACK + answer(1, 0x49, 0, serial)), (ACK, None)])
+        expect_error(PinPadError, ["serial number", "not printable"], p.serial_number)
+
+
 def test_pin_entry_sends_pan_and_lines_and_returns_the_block():
     request = pin_request()
     p, uart = pad([(request, ACK + answer(1, 0x50, 0, BLOCK)), (ACK, None)])

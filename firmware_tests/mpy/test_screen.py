@@ -24,6 +24,12 @@ class Display:
     def stars(self, line, count, align=1, inverse=False):
         self.lines[line] = "*" * count
 
+    def paragraph(self, first, text, inverse=False):
+        # ASCII here: 16 characters a line
+        for i in range(0, len(text), 16):
+            self.lines[first + i // 16] = text[i : i + 16]
+        return (len(text) + 15) // 16
+
     def show(self):
         self.shown.append(list(self.lines))
 
@@ -142,3 +148,23 @@ def test_cancel_pressed_drops_other_keys():
     ui, _ = ui_with("1", "2", kp.CANCEL, "3")
     assert ui.cancel_pressed() is True
     assert ui.cancel_pressed() is False  # the "3" after it is dropped too
+
+
+def test_notice_wraps_one_text_under_the_title():
+    ui, display = ui_with(language="en")
+    text = ("余额不足,请换卡", "Insufficient funds: use another card")
+    assert ui.notice("Sale", text, wait_ms=10) is None
+    assert display.shown[-1] == ["Sale", "Insufficient fun", "ds: use another ", "card"]
+
+
+def test_scroll_pages_with_f1_f2_and_ends_on_enter_cancel_or_its_time():
+    lines = ["a", "b", "c", "d", "e"]
+    ui, display = ui_with(kp.F2, kp.F2, kp.F1, kp.ENTER)
+    assert ui.scroll("T", lines) == kp.ENTER
+    assert [shown[1] for shown in display.shown] == ["a", "d", "d", "a"]  # no page past d-e
+    ui, _ = ui_with(kp.CANCEL)
+    assert ui.scroll("T", lines) == kp.CANCEL
+    ui, _ = ui_with()
+    assert ui.scroll("T", lines, wait_ms=10) is None  # a moment, then on
+    ui, _ = ui_with()
+    expect(Idle, [], ui.scroll, "T", lines)  # no time given: the idle time

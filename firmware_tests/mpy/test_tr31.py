@@ -189,6 +189,21 @@ def test_non_hex_payload():
     refused(["payload is not hex"], K128, block)
 
 
+def test_blanks_inside_the_hex_refused():
+    # MicroPython's unhexlify skips whitespace between hex pairs where CPython's refuses it:
+    # blanks, a tab or a line end in the key data or the MAC, the length field counting them,
+    # read short, and the block then failed in the cipher (ValueError) or the CBC step
+    # (IndexError) instead of being refused.
+    for blanks in ("  ", "\t\t", "\r\n", " 0"):
+        for at in (48, 100):
+            block = D128_K0[:at] + blanks + D128_K0[at + 2 :]
+            refused(["payload is not hex"], K128, block)
+        block = D128_K0[:-4] + blanks + D128_K0[-2:]
+        refused(["payload is not hex"], K128, block)
+    block = B24_K1[:40] + "  " + B24_K1[42:]
+    refused(["payload is not hex"], B24, block)
+
+
 def test_mac_mismatch():
     # One character of the encrypted key, of the MAC, or of the header changed; a wrong KBPK.
     for i in (3, 20, 60, 100, 111):

@@ -416,7 +416,6 @@ def test_a_decline_may_carry_another_merchant_id():
 def test_partial_approval_takes_the_host_amount():
     store, host, eng = signed_on()
     host.fault("partial:700", "0200")
-    host.fault("no_mac", "0200")
     result = sale(eng, 1000)
     assert result.approved and result.response_code == "10" and result.amount == 700
     assert eng.totals() == (700, 1, 0, 0)
@@ -930,3 +929,63 @@ def test_lri_header_on_dial_up():
     result = sale(eng)
     assert result.error == "invalid"
     assert result.detail == "answer carries an LRI header: the host wants dialup.lri on"
+
+
+# --- the terminal application's hooks ------------------------------------------------------
+
+
+def test_out_of_service_refuses_every_request_and_sends_nothing():
+    from app.txn import engine as txn_engine
+
+    store, host, eng = signed_on()
+    txn_engine.out_of_service("SM4, CUP MAC (SM4)")
+    try:
+        result = sale(eng)
+        assert result.error == "out_of_service" and "SM4" in result.detail
+        assert not result.approved and eng.run(Request("sign_on")).error == "out_of_service"
+        assert host.requests == [] and pending(store) is None
+    finally:
+        txn_engine._out_of_service = None  # the other tests run in this process
+
+
+def test_sign_on_hands_over_the_pin_key_for_an_external_pin_pad():
+    store = fresh()
+    result = engine(store).run(Request("sign_on"))
+    # field 62 of mode 004: PIK (16, under the TMK) then its check value
+    assert result.pin_key == ("3DES", F62_004[:16], F62_004[16:20])
+
+
+def test_a_pin_block_from_the_pin_pad_is_sent_as_it_came():
+    from app.txn.api import PinBlock
+
+    store, host, eng = signed_on()
+    block = pinblock.encrypt(cipher.new("3DES", PIK), b"4321", b"6224242900000113")
+    result = eng.run(Request("sale", amount=5, card=Card(track2=TRACK), pin=PinBlock(block)))
+    assert result.approved
+    fields = host.of("0200")[0]
+    assert fields[52] == block and fields[53] == "2600000000000000" and fields[22] == "021"
+
+
+def test_training_marks_the_header_and_keeps_its_own_journal_and_batch():
+    store, host, eng = signed_on()
+    assert sale(eng, 300).approved  # a real sale
+    batch = eng.batch
+    training = Engine(1, store, STORAGE_KEY, host, training=True)
+    host.fault("no_answer", "0200")
+    assert (
+        training.run(
+            Request("sale", amount=100, card=Card(track2=TRACK), pin=bytearray(b"123456"))
+        ).error
+        == "timeout"
+    )
+    assert host.headers[-1] == "603110310000"  # digit 5: test
+    assert pending(store) is None  # the training reversal is its own record
+    result = sale(training, 100)
+    assert result.approved and result.training
+    assert host.headers[-2] == "603110310000"  # its reversal went first, marked test too
+    assert training.totals() == (100, 1, 0, 0) and eng.totals() == (300, 1, 0, 0)
+    settled = training.run(Request("settlement"))
+    assert settled.approved and training.journal.is_empty()
+    assert Engine(1, store, STORAGE_KEY, host).batch == batch  # the real batch stays open
+    assert eng.totals() == (300, 1, 0, 0)
+    assert sale(eng).approved and host.headers[-1] == "603100310000"

@@ -15,9 +15,10 @@ string); a number not there reaches `default` if it is given (the virtual termin
 every call to the acquirer host). With `outside_line` set the emulator is a PBX extension:
 a dial string that does not start with that prefix and a pause reaches nobody (BUSY). With
 `dial_tone=False` the line has no dial tone the modem recognises: ATX4 dialling answers NO
-DIALTONE, blind dialling (ATX3) works. An unknown number, or a host that refuses the
-connection, answers NO CARRIER; a known one opens a TCP connection and answers CONNECT
-<rate>, then bytes are bridged both ways.
+DIALTONE, blind dialling (ATX3) works; `ATX4DT;` (the ";": back to command mode, nothing
+dialled) answers OK with a dial tone and NO DIALTONE without. An unknown number, or a host
+that refuses the connection, answers NO CARRIER; a known one opens a TCP connection and
+answers CONNECT <rate>, then bytes are bridged both ways.
 Any byte from the device while the dial is in progress aborts it (NO CARRIER).
 
 Data mode: `+++` preceded and followed by `guard_s` of silence (S12, 1 s by default) returns
@@ -335,6 +336,12 @@ class ModemEmulator(Emulator):
         self.dialled.append(dial)
         body = dial[1:] if dial[:1].upper() in ("T", "P") else dial
         injected = self.dial_results.pop(0) if self.dial_results else None
+        if body.rstrip().endswith(";"):
+            # Off hook, dial what is given, back to command mode (the Hayes ";"): with nothing
+            # to dial, the dial-tone check a terminal makes at power-up.
+            tone = self.dial_tone or self.x_level not in (2, 4)
+            self._result(injected or ("OK" if tone else "NO DIALTONE"))
+            return
         self.mode = "dialing"
         if injected == SILENT:
             return

@@ -8,12 +8,13 @@ methods of app.comm.frames.
 
 The modem's named errors become the engine's: while dialling, every one is ConnectFailed with
 the modem's own words for each number tried ("95555: BUSY; 95556: NO ANSWER"); during the
-call, NO CARRIER is LinkDown and a silent line CommTimeout. Imported only when the terminal's
+call, NO CARRIER is LinkDown and a silent line CommTimeout. CANCEL (`cancel`, app.comm.frames)
+aborts the dial in progress: CommCancelled, nothing sent. Imported only when the terminal's
 bearer is dial-up, so that the other bearers never load the modem driver.
 """
 
-from app.comm.frames import ConnectFailed, FrameBearer, LinkDown
-from drivers.hayes import ModemTimeout, NoCarrier, NoDialTone
+from app.comm.frames import CommCancelled, ConnectFailed, FrameBearer, LinkDown
+from drivers.hayes import DialAborted, ModemTimeout, NoCarrier, NoDialTone
 
 
 class DialBearer(FrameBearer):
@@ -36,6 +37,11 @@ class DialBearer(FrameBearer):
     def connected(self):
         return self.number is not None and self._modem.connected
 
+    @property
+    def modem(self):
+        """The modem (the power-up checks ask it for a dial tone between transactions)."""
+        return self._modem
+
     def connect(self):
         """Dial the numbers in turn until one answers. ConnectFailed naming what each did."""
         if self.connected:
@@ -48,8 +54,16 @@ class DialBearer(FrameBearer):
             raise ConnectFailed("modem: %s" % exc)
         failures = []
         for number in self.numbers:
+            self.cancelled(False)
             try:
-                modem.dial(number, outside_line=self.outside_line, timeout_ms=self.connect_ms)
+                modem.dial(
+                    number,
+                    outside_line=self.outside_line,
+                    timeout_ms=self.connect_ms,
+                    abort=self.cancel,
+                )
+            except DialAborted:
+                raise CommCancelled(False)
             except NoDialTone as exc:
                 # The terminal's own line: another number would meet the same silence.
                 failures.append("%s: %s (check the phone line)" % (number, exc))

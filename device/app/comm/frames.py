@@ -9,6 +9,7 @@ bytes. The engine only ever calls:
     frame = bearer.receive(timeout_ms)    # read one more frame (a duplicate was dropped)
     bearer.close()                        # idempotent
     bearer.use_buffer(buffer)             # optional: receive into the engine's pack buffer
+    bearer.watch(cancel)                  # optional: CANCEL ends the waits (below)
 
 `exchange` and `receive` return a memoryview of the bearer's receive buffer, from the length
 prefix to the end of the frame, valid until the next receive (app.txn.iso8583.unpack reads it and
@@ -19,7 +20,15 @@ copies the values it keeps). Every wait is bounded and ends in a named error, al
                     (dial-up: busy, no answer, no dial tone; GPRS: no SIM, not registered)
     CommTimeout     no whole frame within timeout_ms (nothing, or part of one)
     LinkDown        the connection closed or broke: before an answer, or in the middle of one
+    CommCancelled   the cashier pressed CANCEL (`bearer.watch`, below): `sent` says whether
+                    the request had left (then it is treated as no answer: reversal 98)
     CommError       anything else (a frame longer than the receive buffer)
+
+CANCEL: `bearer.watch(cancel)` gives a bearer a function that returns True once the cashier
+has pressed CANCEL (the UI's app.ui.screen.cancel_pressed); `watch(None)` takes it away.
+The waits look at it every `_POLL_MS` (100 ms): the wait for the host's answer, and the
+dial-up bearer's wait for CONNECT; the others between connection attempts (a TCP or GPRS
+connect in progress runs to its own timeout, connect_timeout).
 
 After any of them the engine closes the bearer: a late answer must never be read as the
 answer to the next request. FrameBearer reads frames for every bearer, whatever pieces the
@@ -40,6 +49,7 @@ except ImportError:  # CPython host tests (a lambda, as the stubs' const is posi
     const = lambda value: value  # noqa: E731
 
 _PREFIX = const(2)
+_POLL_MS = const(100)  # how often a wait looks at `cancel`
 # A socket read that hits its timeout: EAGAIN on the unix port (SO_RCVTIMEO), ETIMEDOUT on
 # the ESP32's lwIP.
 _TIMED_OUT = (errno.EAGAIN, errno.ETIMEDOUT)
@@ -57,6 +67,7 @@ _M_SEND_SLOW = const(6)
 _M_SEND_FAILED = const(7)
 _M_RECEIVE_FAILED = const(8)
 _M_CLOSED = const(9)
+_M_CANCELLED = const(10)
 _MESSAGES = (
     "|%d of %d bytes of the answer arrived"  # _M_PART_ARRIVED
     "|%s after %d of %d bytes of the answer"  # _M_AFTER_PART
@@ -68,6 +79,7 @@ _MESSAGES = (
     "|send failed (%s)"  # _M_SEND_FAILED
     "|receive failed (%s)"  # _M_RECEIVE_FAILED
     "|connection closed by the host"  # _M_CLOSED
+    "|cancelled at the terminal"  # _M_CANCELLED
     "|"
 )
 
@@ -92,6 +104,15 @@ class LinkDown(CommError):
     """The connection closed or broke."""
 
 
+class CommCancelled(CommError):
+    """The cashier pressed CANCEL while the terminal dialled or waited for the host. `sent`:
+    the request had left (True), or the connection was still being made (False)."""
+
+    def __init__(self, sent):
+        super().__init__(_text(_M_CANCELLED))
+        self.sent = sent
+
+
 def _code(exc):
     return exc.args[0] if exc.args else 0
 
@@ -110,6 +131,19 @@ class FrameBearer:
     def __init__(self, buffer_size=1024):
         self._size = buffer_size
         self._mv = None
+        self.cancel = None  # a function: True once CANCEL was pressed (module docstring)
+
+    def watch(self, cancel):
+        """From now on look at `cancel()` (True once the cashier pressed CANCEL) in the
+        waits; None stops it (the module docstring says which waits)."""
+        self.cancel = cancel
+
+    def cancelled(self, sent):
+        """Raise CommCancelled(sent) if `cancel` says CANCEL was pressed; the bearers call it
+        between connection attempts and in their waits."""
+        cancel = self.cancel
+        if cancel is not None and cancel():
+            raise CommCancelled(sent)
 
     @property
     def connected(self):
@@ -131,14 +165,20 @@ class FrameBearer:
         # Fill `view` before `deadline`: CommTimeout or LinkDown otherwise, saying how much of
         # the answer (`got` bytes before this view, `total` expected) had arrived.
         have = 0
+        watch = self.cancel is not None
         while have < len(view):
             left = time.ticks_diff(deadline, time.ticks_ms())
             if left <= 0:
                 if got or have:
                     raise CommTimeout(_text(_M_PART_ARRIVED, (got + have, total)))
                 raise CommTimeout("no answer")
+            if watch and left > _POLL_MS:
+                left = _POLL_MS  # short waits, so that CANCEL is seen between them
             try:
-                have += self._readinto(view[have:], left)
+                n = self._readinto(view[have:], left)
+                have += n
+                if watch and not n:
+                    self.cancelled(True)
             except LinkDown as exc:
                 if got or have:
                     raise LinkDown(_text(_M_AFTER_PART, (exc, got + have, total)))

@@ -18,7 +18,14 @@ loss), the driver's watchdog step recover() runs once before the host is opened 
 next connect after a drop in the middle of an answer, or when opening the host finds it gone.
 """
 
-from app.comm.frames import CommError, CommTimeout, ConnectFailed, FrameBearer, LinkDown
+from app.comm.frames import (
+    CommCancelled,
+    CommError,
+    CommTimeout,
+    ConnectFailed,
+    FrameBearer,
+    LinkDown,
+)
 
 
 def _timed_out(exc):
@@ -52,6 +59,12 @@ class GprsBearer(FrameBearer):
     def connected(self):
         return self.host is not None and self._module.connected
 
+    @property
+    def module(self):
+        """The GPRS module (its signal() and registration() for the idle screen and the
+        power-up checks, between transactions)."""
+        return self._module
+
     def _recover(self):
         try:
             self._module.recover()
@@ -71,7 +84,10 @@ class GprsBearer(FrameBearer):
                 module.sync()
                 module.sim_ready()
                 module.wait_registered(self.registration_ms)
+                self.cancelled(False)
                 module.attach(self.apn, self._user, self._password)
+            except CommCancelled:
+                raise
             except OSError as exc:
                 raise ConnectFailed("GPRS: %s" % exc)
             self._ready = True
@@ -80,6 +96,7 @@ class GprsBearer(FrameBearer):
             recovered = True
         failures = []
         for host, port in self.hosts:
+            self.cancelled(False)
             while True:
                 try:
                     module.open(host, port)

@@ -22,6 +22,16 @@ class EthernetBearer(TcpBearer):
         self.hosts = hosts
         self._config = config
 
+    @property
+    def link(self):
+        """The Ethernet interface (the power-up checks and the idle screen read its status)."""
+        return self._link
+
+    @property
+    def config(self):
+        """The static (ip, mask, gateway, dns), or None for DHCP."""
+        return self._config
+
     def connect(self):
         """Check the link, then connect to the first host that accepts. ConnectFailed."""
         if self.connected:
@@ -36,6 +46,7 @@ class EthernetBearer(TcpBearer):
             raise ConnectFailed("Ethernet: %s" % exc)
         failures = []
         for host, port in self.hosts:
+            self.cancelled(False)
             self.host, self.port = host, port
             try:
                 super().connect()

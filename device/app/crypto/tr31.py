@@ -18,8 +18,7 @@ numeric proprietary versions. The caller decides what the key may become: `unwra
 that the block is well formed and authentic, and reports its header, nothing more.
 """
 
-import binascii
-
+from app import unhex
 from app.crypto import cipher
 from app.crypto.mac import cmac, equal
 
@@ -181,8 +180,8 @@ def _split(key_block):
     if body % (2 * size):
         raise KeyBlockError("encrypted key data is not a whole number of %d-byte blocks" % size)
     try:
-        encrypted = binascii.unhexlify(block[end : n - mac_chars])
-        received = binascii.unhexlify(block[n - mac_chars :])
+        encrypted = unhex(block[end : n - mac_chars])
+        received = unhex(block[n - mac_chars :])
     except ValueError:
         raise KeyBlockError("key block payload is not hex") from None
     return Header(bytes(block[:end]), blocks), encrypted, received

@@ -26,7 +26,7 @@ not.
 
 import binascii
 
-from app import message
+from app import message, unhex
 from app.crypto import cipher as ciphers
 from app.crypto import seal
 from app.crypto.mac import equal
@@ -175,7 +175,7 @@ def _hex_bytes(text, what):
     if len(text) % 2:
         raise ValueError(_message(_M_ODD_HEX, (what,)))
     try:
-        return bytearray(binascii.unhexlify(text))
+        return bytearray(unhex(text))
     except ValueError:
         raise ValueError(_message(_M_NOT_HEX, (what,))) from None
 

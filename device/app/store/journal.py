@@ -211,10 +211,12 @@ class Entry:
 
 class TransactionJournal:
     """The journal of application `app_index` in `root` (the record store's root), sealing
-    card numbers under `storage_key`."""
+    card numbers under `storage_key`. `training`: the training journal (trainingN.log), kept
+    apart so that training transactions never reach the real batch or its totals."""
 
-    def __init__(self, root, app_index, storage_key):
-        self._journal = Journal("%s/journal%d.log" % (root, app_index))
+    def __init__(self, root, app_index, storage_key, training=False):
+        name = "training" if training else "journal"
+        self._journal = Journal("%s/%s%d.log" % (root, name, app_index))
         self._key = storage_key
 
     # --- writing -----------------------------------------------------------------------------

@@ -84,6 +84,7 @@ _TABLE = (
     b"\x0a\x01\x01\x00\x00\x09\x00"  # reversal_retries: u8 0..9
     b"\x0b\x04\x01\x00\x00\x00\x02"  # host_select: choice primary, backup
     b"\x0c\x04\x01\x00\x00\x00\x03"  # bearer: choice dialup, gprs, ethernet
+    b"\x0d\x03\x05\x00\x00\x01\x00"  # lockdown: bool, optional
     b"\x0e\x07\x05\x00\x00\x00\x00"  # admin_password: hash, optional
     b"\x10\x05\x11\x00\x00\x04\x00"  # dialup.prefix: text 0..4 digits
     b"\x11\x04\x11\x00\x00\x00\x04"  # dialup.line: choice direct, extension
@@ -127,6 +128,13 @@ _TABLE = (
     b"\x4e\x04\x06\x00\x00\x00\x08"  # mac_method: choice cup, x9.19, x9.19-hex, optional
     b"\x4f\x04\x06\x00\x00\x00\x09"  # empty_batch: choice ask, refuse, send, optional
     b"\x50\x04\x06\x00\x00\x00\x0a"  # batch_end: choice always, unbalanced, optional
+    b"\x51\x05\x06\x01\x00\x0a\x00"  # max_amount: text 1..10 digits (yuan), optional
+    b"\x52\x03\x06\x00\x00\x01\x00"  # manual_entry: bool, optional
+    b"\x53\x03\x06\x00\x00\x01\x00"  # pin_required: bool, optional
+    b"\x54\x03\x06\x00\x00\x01\x00"  # power_up_signon: bool, optional
+    b"\x55\x03\x06\x00\x00\x01\x00"  # settle_signoff: bool, optional
+    b"\x56\x03\x06\x00\x00\x01\x00"  # settle_signon: bool, optional
+    b"\x57\x01\x06\x00\x00\xff\x00"  # pinpad_tmk_slot: u8 0..255, optional
     b"\x80\x05\x05\x00\x00\x20\x05"  # job_reference: text 0..32 printable, optional
 )
 
@@ -153,14 +161,16 @@ _MAC_METHOD = const(0x4E)
 _NAMES = (
     "|language|receipt_copies|external_pinpad|operator_password|supervisor_password"
     "|key_algorithm|connect_timeout|send_timeout|receive_timeout|reversal_retries|host_select"
-    "|bearer|admin_password|dialup.prefix|dialup.line|dialup.phone1|dialup.phone2|dialup.tpdu"
+    "|bearer|lockdown|admin_password|dialup.prefix|dialup.line|dialup.phone1|dialup.phone2"
+    "|dialup.tpdu"
     "|dialup.lri|gprs.access_number|gprs.apn|gprs.user|gprs.password|gprs.host|gprs.port"
     "|gprs.backup_host|gprs.backup_port|gprs.tpdu|ethernet.dhcp|ethernet.ip|ethernet.mask"
     "|ethernet.gateway|ethernet.dns|ethernet.host|ethernet.port|ethernet.backup_host"
     "|ethernet.backup_port|ethernet.tpdu|name|merchant_id|terminal_id|merchant_name"
     "|key_algorithm|tmk_slot|signon_mode|header_version|header_subversion|tpdu|signon_layout"
     "|field60_length|field60_capability|pin_capture_code|mac_method|empty_batch|batch_end"
-    "|job_reference|"
+    "|max_amount|manual_entry|pin_required|power_up_signon|settle_signoff|settle_signon"
+    "|pinpad_tmk_slot|job_reference|"
 )
 _CHOICES = (
     b"|zh,en|DES,3DES,SM4|primary,backup|dialup,gprs,ethernet|direct,extension|001,003,004,006"

@@ -54,9 +54,21 @@ def luhn(digits):
     return total % 10 == 0
 
 
+class PinBlock:
+    """A PIN block made by the external PIN pad: the 8 bytes it returned, ISO 9564 format 0
+    under the PIN key the pad holds (loaded at sign-on). The clear PIN never reached the
+    terminal; the engine sends the block as it is (field 52)."""
+
+    def __init__(self, block):
+        if len(block) != 8:
+            raise ValueError("a PIN block is 8 bytes")
+        self.block = bytes(block)
+
+
 class Request:
     """What the cashier asked for. Amounts in fen (int). `pin`: the PIN digits as a
-    bytearray (wiped by the engine after use) or None. `original_stan`: the trace number of
+    bytearray (wiped by the engine after use), a PinBlock from the external PIN pad, or
+    None. `original_stan`: the trace number of
     the original (voids); `auth_code` + `original_date` (MMDD): the pre-authorisation's
     (cancel, completions); `rrn` + `original_date`: the original's (refund).
     `supervisor_password`: typed for voids and refunds. `operator`: 2 digits. `confirmed`:
@@ -95,15 +107,19 @@ class Result:
 
     approved (bool); response_code (field 39, or None when no valid answer came);
     error (None, or the name of a terminal-side outcome, app.txn.respcodes.terminal: timeout,
-    link, connect, invalid, mac, reversal, reversal_pending, not_signed_on, signed_off,
-    key_check, no_tmk, storage_key, password, not_found, not_allowed, amount, card,
-    card_number, input, storage, flash, confirm_empty, empty_batch); message_en /
+    link, connect, cancelled, cancelled_reversal, out_of_service, invalid, mac, reversal,
+    reversal_pending, not_signed_on, signed_off, key_check, no_tmk, storage_key, password,
+    not_found, not_allowed, amount, card, card_number, input, storage, flash, confirm_empty,
+    empty_batch); message_en /
     message_zh (what to tell the cashier); detail (technical text for logs, never secret);
     stan, batch, rrn, auth_code, amount, balance (fen, balance inquiry), date (YYYYMMDD),
     time (hhmmss), pan_masked, original (the journal Entry a void refers to), entry (the
     journal Entry written), reversal_note (what happened to a reversal in this run),
     notes (other events worth showing), settlement (dict, after a settlement),
-    receipt_lines (merchant copy, list of bytes; Engine.receipt gives the others).
+    receipt_lines (merchant copy, list of bytes; Engine.receipt gives the others),
+    training (True: a training transaction, marked test to the host and kept out of the
+    real batch), pin_key (after a sign-on: (algorithm, the PIN key encrypted under the
+    master key, its 4-byte check value) as field 62 carried it, for an external PIN pad).
     """
 
     def __init__(self, kind):
@@ -129,6 +145,8 @@ class Result:
         self.notes = []
         self.settlement = None
         self.receipt_lines = None
+        self.training = False
+        self.pin_key = None
 
     def code(self, code, pin_sent=True):
         self.response_code = code

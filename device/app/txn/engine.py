@@ -34,6 +34,14 @@ What the engine guarantees (spec §6):
 - The bearer is closed at the end of every run and after any failed exchange, so a late or
   duplicated answer can never be taken for the next one; a byte-identical copy of the
   previous answer on the same connection is skipped.
+- CANCEL while dialling or waiting for the answer (the bearer's `cancel`, app.comm.frames)
+  ends the run as the line failing would: nothing sent, nothing kept ("cancelled"); a
+  request already sent is reversed (98, "cancelled_reversal").
+- After out_of_service() (a failed power-up self-test) every request is refused.
+- Training (`training=True`): every message's header says "test" (digit 5 = 1, spec §1);
+  financial transactions go into a training journal and a training reversal record of their
+  own, so that they never reach the real batch, its totals or its settlement; a training
+  settlement clears the training journal and leaves the batch number as it is.
 
 Memory: one Packer (1 KB) per engine, reused; the journal is streamed, never loaded whole.
 """
@@ -42,7 +50,7 @@ import binascii
 import struct
 
 from app import message
-from app.comm.frames import CommError, CommTimeout, ConnectFailed
+from app.comm.frames import CommCancelled, CommError, CommTimeout, ConnectFailed
 from app.crypto import pinblock
 from app.crypto.mac import cup_mac, retail_mac_halves
 from app.crypto.seal import SealError
@@ -50,7 +58,14 @@ from app.keys.slots import KeyCheckError, KeyStore, KeyStoreError, NoKeyError
 from app.store.journal import TransactionJournal
 from app.store.params import ParamStore
 from app.txn import messages as txnmsg
-from app.txn.api import Card, EngineError, Request, Result, luhn  # noqa: F401 (the engine's API)
+from app.txn.api import (  # noqa: F401 (the engine's API)
+    Card,
+    EngineError,
+    PinBlock,
+    Request,
+    Result,
+    luhn,
+)
 from app.txn.clock import Clock
 from app.txn.iso8583 import DecodeError, Packer, subfields, unpack
 from app.txn.reversal import PendingReversal
@@ -136,6 +151,17 @@ def _text(number, args=None):
     return message(_MESSAGES, number, args)
 
 
+_out_of_service = None  # the self-test's failures, once out_of_service() was called
+
+
+def out_of_service(reason):
+    """Refuse every request from now on, until the terminal restarts: the power-up self-test
+    failed (`reason` names the algorithms), and a terminal whose cryptography cannot be
+    trusted must not transact (the UI says so on screen too)."""
+    global _out_of_service
+    _out_of_service = reason or "self-test failed"
+
+
 def value_of(params, name):
     """A parameter that must be there (the parameter checks make sure it is)."""
     value = params[name]
@@ -144,7 +170,9 @@ def value_of(params, name):
     return value
 
 
-def _comm_reason(exc):
+def _comm_reason(exc, result):
+    if isinstance(exc, CommCancelled):
+        return "cancelled_reversal" if result.reversal_note else "cancelled"
     if isinstance(exc, ConnectFailed):
         return "connect"
     if isinstance(exc, CommTimeout):
@@ -161,7 +189,8 @@ class Engine:
     (default: one on `store`). `events(name, value)`: called with "connecting", "sending"
     (MTI), "received" (MTI), "duplicate" (MTI), "reversal" (STAN), "signing_on", "uploading"
     (count) as the run goes. `receive_timeout_ms` overrides the parameter (tests, `poskit txn
-    --timeout`). ValueError if the application has no parameters.
+    --timeout`). `training`: the terminal is in training mode (module docstring). ValueError
+    if the application has no parameters.
     """
 
     def __init__(
@@ -175,6 +204,7 @@ class Engine:
         events=None,
         keys=None,
         receive_timeout_ms=None,
+        training=False,
     ):
         params = ParamStore(store)
         term = params.load(0)
@@ -190,14 +220,18 @@ class Engine:
         self._storage_key = storage_key
         self._own_keys = keys is None
         self.keys = keys or KeyStore(store, storage_key)
-        self.journal = TransactionJournal(store.root, app_index, storage_key)
-        self._reversal = PendingReversal(store, app_index, storage_key)
+        self.training = training
+        self.journal = TransactionJournal(store.root, app_index, storage_key, training)
+        self._reversal = PendingReversal(store, app_index, storage_key, training)
         self.clock = clock or Clock(store)
         self._events = events
         self._packer = Packer()
         tpdu = app["tpdu"] or value_of(term, value_of(term, "bearer") + ".tpdu")
         self._tpdu = binascii.unhexlify(tpdu)
-        self._header = value_of(app, "header_version") + "00" + value_of(app, "header_subversion")
+        # Header digit 5, the terminal status (spec §1): 0 normal, 1 test (training).
+        status = "10" if training else "00"
+        version, subversion = value_of(app, "header_version"), value_of(app, "header_subversion")
+        self._header = version + status + subversion
         self._timeout = receive_timeout_ms or value_of(term, "receive_timeout") * 1000
         self._retries = value_of(term, "reversal_retries")
         # The 33-byte LRI dial header (spec §1): "LRI", the length of the rest (28), then
@@ -344,7 +378,7 @@ class Engine:
 
     def receipt(self, stan=None, copy="merchant", reprint=True):
         """Slip lines of the transaction with trace number `stan` in the current batch (the
-        last transaction if None), "merchant" or "cardholder" copy; None if not found."""
+        last transaction if None), "merchant", "cardholder" or "bank" copy; None if not found."""
         from app.txn import receipt
 
         entry = self.journal.last() if stan is None else self.journal.find(stan, self.batch)
@@ -355,9 +389,12 @@ class Engine:
     def run(self, request):
         """Carry out `request` (a Request) online; returns its Result."""
         result = Result(request.kind)
+        result.training = self.training
         self._processing = 0
         try:
             try:
+                if _out_of_service is not None:
+                    raise EngineError("out_of_service", _out_of_service)
                 kind = txnmsg.kind(request.kind)
                 if self._signed_off and request.kind != "sign_on" and request.kind != "echo":
                     raise EngineError("signed_off")
@@ -390,7 +427,7 @@ class Engine:
         except EngineError as exc:
             result.fail(exc.reason, exc.detail)
         except CommError as exc:
-            result.fail(_comm_reason(exc), str(exc))
+            result.fail(_comm_reason(exc, result), str(exc))
         except txnmsg.ResponseError as exc:
             result.fail(exc.reason, str(exc))
         except NoKeyError as exc:
@@ -459,6 +496,7 @@ class Engine:
             self._store.delete(self._signoff)
             self._signed_off = False
         result.notes.append("keys " + " ".join("%s %s" % pair for pair in checks))
+        result.pin_key = self._pin_key(got[62], mode, layout)
         if 13 in got and 12 in got:
             try:
                 self.clock.set(got[13], got[12])
@@ -468,13 +506,29 @@ class Engine:
             host_batch = subfields(60, got[60])[1] if 60 in got else None
         except ValueError:
             host_batch = None
-        if host_batch is not None and int(host_batch) != self.batch:
+        if host_batch is not None and int(host_batch) != self.batch and not self.training:
             if self.journal.is_empty():
                 self._save_counters(self.stan, int(host_batch))
             else:
                 # Adopting would orphan unsettled transactions: settle this batch first.
                 result.notes.append(_text(_M_BATCH_KEPT, (host_batch, self.batch)))
         result.batch = self.batch
+
+    def _pin_key(self, field62, mode, layout):
+        # The PIN key as field 62 carried it (encrypted under the master key) with its check
+        # value, for an external PIN pad that holds the same master key (DES/3DES only).
+        if mode == "006":
+            return None
+        from app.keys.layout import parse
+
+        for usage, offset, size, cv_offset, cv_size in parse(layout or mode)[1]:
+            if usage == "PIK" and cv_size >= 4:
+                return (
+                    "DES" if size == 8 else "3DES",
+                    bytes(field62[offset : offset + size]),
+                    bytes(field62[cv_offset : cv_offset + 4]),
+                )
+        return None
 
     def _due_sign_on(self, result, operator):
         # The sign-on an answer's header asked for (digit 6 = 3), before this request.
@@ -522,6 +576,8 @@ class Engine:
             self._event("reversal", stan)
             try:
                 msg = self._exchange("0400", fields, True)
+            except CommCancelled:
+                raise  # the record stays for the next request
             except ConnectFailed as exc:
                 # Nothing left the terminal: keep the record for the next request.
                 raise EngineError("reversal_pending", str(exc))
@@ -639,7 +695,11 @@ class Engine:
             security = "26" if pik.name == "3DES" else "20"
             security += "0" * 14
             try:
-                pin_block = pinblock.encrypt(pik, request.pin, pan)
+                if isinstance(request.pin, PinBlock):
+                    # Made by the external PIN pad under the same PIK (loaded at sign-on).
+                    pin_block = request.pin.block
+                else:
+                    pin_block = pinblock.encrypt(pik, request.pin, pan)
             except ValueError as exc:
                 raise EngineError("input", str(exc))
             finally:
@@ -683,11 +743,11 @@ class Engine:
             self._reversal.save(k.mti, fields)
         try:
             msg = self._exchange(k.mti, fields, True)
-        except ConnectFailed:
-            if reversible:
-                self._reversal.delete()  # the request never left
-            raise
-        except CommError:
+        except CommError as exc:
+            if isinstance(exc, ConnectFailed) or (isinstance(exc, CommCancelled) and not exc.sent):
+                if reversible:
+                    self._reversal.delete()  # the request never left
+                raise
             if reversible:
                 self._reversal.update("98")
                 result.reversal_note = _text(_M_QUEUED, (stan, "98"))
@@ -708,9 +768,7 @@ class Engine:
             return
         if got[39] == "10" and 4 in got:
             amount = result.amount = int(got[4])  # partial approval
-        if 54 in got and len(got[54]) >= 20:
-            value = int(got[54][8:20])
-            result.balance = -value if got[54][7] == "D" else value
+        result.balance = txnmsg.balance(got)  # checked with the answer: it parses
         result.date, result.time = self._date_time(got)
         if pan is not None:
             from app.store.journal import mask

@@ -44,11 +44,17 @@ _M_MTI = const(0)
 _M_DIFFERS = const(1)
 _M_NO_CODE = const(2)
 _M_BAD_MAC = const(3)
+_M_NO_MAC = const(4)
+_M_FIELD = const(5)
+_M_PARTIAL = const(6)
 _MESSAGES = (
     "|answer MTI %s to %s"  # _M_MTI
     "|field %d differs"  # _M_DIFFERS
     "|no response code"  # _M_NO_CODE
     "|answer MAC does not verify"  # _M_BAD_MAC
+    "|answer has no MAC (64)"  # _M_NO_MAC
+    "|field %d does not parse: %r"  # _M_FIELD
+    "|partial approval of %s for a request of %s"  # _M_PARTIAL
     "|"
 )
 
@@ -97,9 +103,13 @@ class ResponseError(Exception):
 def check_response(mti, request, msg, mac=None, settlement=False):
     """Validate response `msg` (app.txn.iso8583.Message) to request `mti` with fields `request`.
 
-    MTI = request + 10; 3, 11, 41 equal; 4 equal unless 39 = 10 (partial approval); 42 equal
-    when 39 = 00; 39 present (settlement: 39 or 48); with `mac`, the MAC verified when 39 is
-    an approval (always when it is 00). Raises ResponseError.
+    MTI = request + 10; 3, 11, 41 equal; 4 equal unless 39 = 10 (partial approval: then at
+    most the amount asked, and above 0); 42 equal when 39 = 00; 39 present (settlement: 39 or
+    48). With `mac` (the request was MACed), an answer that approves (any approval code, not
+    only 00) or carries a balance (54), keys (62) or totals (48) must carry a MAC that
+    verifies: one missing counts as a bad one. Every field the engine reads must parse: the
+    balance (54), the host's date (13, MMDD) and time (12, hhmmss). Raises ResponseError:
+    reason "mac" for the MAC, "invalid" for the rest.
     """
     fields = msg.fields
     code = fields.get(39)
@@ -115,9 +125,54 @@ def check_response(mti, request, msg, mac=None, settlement=False):
         raise ResponseError("invalid", _text(_M_DIFFERS, 42), auth)
     if code is None and not (settlement and 48 in fields):
         raise ResponseError("invalid", _text(_M_NO_CODE), auth)
-    if mac is not None and code is not None and respcodes.approved(code):
-        if (code == "00" or 64 in fields) and not msg.verify(mac):
+    if mac is not None and (
+        (code is not None and respcodes.approved(code))
+        or 54 in fields
+        or 62 in fields
+        or 48 in fields
+    ):
+        if 64 not in fields:
+            raise ResponseError("mac", _text(_M_NO_MAC), auth)
+        if not msg.verify(mac):
             raise ResponseError("mac", _text(_M_BAD_MAC), auth)
+    if code == "10" and 4 in fields:
+        # n12: digits, by the codec. More than was asked (or nothing) is no partial approval.
+        if not 0 < int(fields[4]) <= int(request.get(4) or "0"):
+            raise ResponseError("invalid", _text(_M_PARTIAL, (fields[4], request.get(4))), auth)
+    balance(fields)
+    _check_date_time(fields, auth)
+
+
+def balance(fields):
+    """The balance in field 54 of an answer, in fen (negative: a debit balance), None when
+    there is none. Spec §2: account type n2, amount type n2, currency n3, C or D, amount n12;
+    anything else raises ResponseError("invalid") (int() alone would also take blanks, a sign
+    or underscores)."""
+    value = fields.get(54)
+    if value is None:
+        return None
+    if (
+        len(value) != 20
+        or not value[:7].isdigit()
+        or value[7] not in ("C", "D")
+        or not value[8:].isdigit()
+    ):
+        raise ResponseError("invalid", _text(_M_FIELD, (54, value)), fields.get(38))
+    amount = int(value[8:])
+    return -amount if value[7] == "D" else amount
+
+
+def _check_date_time(fields, auth):
+    # 13 MMDD and 12 hhmmss are n fields (digits, exact size: the codec checks that); what
+    # they say must be a date and a time of day, as the journal and the slip take them.
+    mmdd = fields.get(13)
+    if mmdd is not None and not (1 <= int(mmdd[:2]) <= 12 and 1 <= int(mmdd[2:]) <= 31):
+        raise ResponseError("invalid", _text(_M_FIELD, (13, mmdd)), auth)
+    hhmmss = fields.get(12)
+    if hhmmss is not None and not (
+        int(hhmmss[:2]) < 24 and int(hhmmss[2:4]) < 60 and int(hhmmss[4:]) < 60
+    ):
+        raise ResponseError("invalid", _text(_M_FIELD, (12, hhmmss)), auth)
 
 
 def next_number(number):

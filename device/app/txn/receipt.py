@@ -46,6 +46,7 @@ _LINES = (
     b"\n--------------------------------"
     b"\nMERCHANT NAME:"
     b"\nTXN TYPE: "
+    b"\nBANK COPY \xd2\xf8\xd0\xd0\xb4\xe6\xb8\xf9"  # 银行存根
     b"\n"
 )
 _TITLE = const(0)
@@ -58,6 +59,7 @@ _AGREE2 = const(6)
 _RULE = const(7)
 _MERCHANT_NAME = const(8)
 _TXN_TYPE = const(9)
+_BANK_COPY = const(10)
 _LABELS = (
     "|MERCHANT NO: "
     "|TERMINAL NO: "
@@ -172,15 +174,17 @@ def _when(label, date, time):
 
 def lines(entry, params, copy="merchant", reprint=False):
     """The slip of journal `entry` (app.store.journal.Entry) for application `params`
-    (app.store.params.Params of the application): "merchant" or "cardholder" copy."""
+    (app.store.params.Params of the application): "merchant", "cardholder" or "bank"
+    copy (the merchant's and the bank's with the signature lines)."""
     # The tables split once a slip (a label or line is then one index), after their
     # leading separator: entry n of a table is at n + 1.
     fixed = _LINES.split(b"\n")
     label = _LABELS.split("|")
-    out = [
-        fixed[1 + _TITLE],
-        fixed[1 + (_MERCHANT_COPY if copy == "merchant" else _CARDHOLDER_COPY)],
-    ]
+    if copy == "merchant":
+        which = _MERCHANT_COPY
+    else:
+        which = _BANK_COPY if copy == "bank" else _CARDHOLDER_COPY
+    out = [fixed[1 + _TITLE], fixed[1 + which]]
     out.append(fixed[1 + _RULE])
     _merchant(out, params, entry.operator, fixed, label)
     mode = entry.entry_mode[:2]
@@ -207,7 +211,7 @@ def lines(entry, params, copy="merchant", reprint=False):
     out.append(fixed[1 + _RULE])
     if reprint:
         out.append(fixed[1 + _REPRINT])
-    if copy == "merchant":
+    if copy != "cardholder":  # the merchant's and the bank's copies are signed
         out.append(fixed[1 + _SIGNATURE])
         out.append(b"")
         out.append(b"")

@@ -52,6 +52,10 @@ A7|Host abnormal: try again later|交换中心异常,请稍后重试"""
 _TERMINAL = """timeout|No answer from the host: a reversal will be sent|主机无应答,将自动冲正
 link|Connection lost: a reversal will be sent, try again|通讯中断,将自动冲正,请重试
 connect|Cannot connect to the host: check the line and try again|连接主机失败,请检查线路
+cancelled|Cancelled at the terminal: nothing was sent|交易已取消,未发送
+cancelled_reversal|Cancelled after sending: a reversal will be sent|交易已取消,将自动冲正
+no_parameters|No parameters for this application: load them|无参数,请装载参数
+out_of_service|Out of service: self-test failed, call for service|终端自检失败,暂停服务,请报修
 invalid|Invalid answer from the host: a reversal will be sent|主机应答无效,将自动冲正
 mac|Answer MAC check failed: a reversal will be sent, sign on again|应答MAC校验错,将自动冲正
 reversal|Reversal failed: call the acquirer about the previous transaction|冲正不成功,请联系收单行

@@ -26,11 +26,11 @@ _KEPT = (2, 3, 4, 11, 14, 22, 23, 25, 38, 41, 42, 49, 60, 61, 63)
 
 class PendingReversal:
     """The reversal record of application `app_index` in `store`
-    (app.store.records.RecordStore)."""
+    (app.store.records.RecordStore); `training`: the training mode's own record."""
 
-    def __init__(self, store, app_index, storage_key):
+    def __init__(self, store, app_index, storage_key, training=False):
         self._store = store
-        self._name = "reversal%d" % app_index
+        self._name = ("trainrev%d" if training else "reversal%d") % app_index
         self._key = storage_key
 
     def _write(self, reason, mti, fields):

@@ -158,7 +158,9 @@ def settle(engine, result, operator, confirmed=False):
             engine._exchange("0320", end)
     except (CommError, txnmsg.ResponseError) as exc:
         result.notes.append("batch upload incomplete: %s" % exc)
-    engine._save_counters(engine.stan, txnmsg.next_number(batch))
+    if not engine.training:
+        # A training settlement closes the training journal only: the real batch stays.
+        engine._save_counters(engine.stan, txnmsg.next_number(batch))
     engine.journal.clear()
     result.code("00")
     if balanced:

@@ -9,6 +9,8 @@ same everywhere.
     typed = ui.password(text.VOID, text.SUPERVISOR_PASSWORD)            # bytearray: wipe it
     if ui.confirm(text.SALE, ("622424**0113", "RMB 0.01")): ...
     ui.message(text.SALE, text.DECLINED, wait_ms=5000)
+    ui.notice(text.SALE, respcodes_message_zh)                       # wrapped over 3 lines
+    ui.scroll(text.CHECKS, lines)                                    # 3 lines a page, F1/F2
 
 The keys (docs/menus.md keeps the same list for installers and trainers):
 
@@ -17,19 +19,22 @@ The keys (docs/menus.md keeps the same list for installers and trainers):
     CANCEL  back one step; out of an entry; a flow's question answered "no"
     CLEAR   the last digit (an amount from the cents side: 10000 -> 1000); a password or
             PIN entry is cleared whole, as PIN pads do
-    F1 F2   the item above / below in a menu (the page turns with it)
+    F1 F2   the item above / below in a menu (the page turns with it); the page before / after
+            in a list longer than the screen
     F3 F4   unused here: flows give them a meaning only on screens that say so
 
 Every wait ends: after `idle_ms` without a key (60 s unless the parameters say otherwise)
 the widget raises Idle, and the flow goes back to the idle screen, as CANCEL does (Idle is a
 Cancelled). Nothing is kept of what was typed.
 
-Texts are (Chinese, English) pairs, shown in the terminal's language (`language` "zh", the
-default, or "en"); a plain str is shown as it is. The screen is four lines of 16 dots: the
-first is the title (inverse), the other three the content. Nothing here allocates per key
+Texts are words of app.ui.text (numbers) or (Chinese, English) pairs, shown in the
+terminal's language (`language` "zh", the default, or "en"); a plain str is shown as it is.
+The screen is four lines of 16 dots: the first is the title (inverse), the other three the
+content. Nothing here allocates per key
 beyond the text of the line redrawn.
 """
 
+from app.ui.text import word
 from drivers import keypad as kp
 from drivers.lcd import CENTER, LEFT, RIGHT
 
@@ -77,8 +82,10 @@ class Screen:
         self._en = value == "en"
 
     def t(self, text):
-        """The str of `text`: a (Chinese, English) pair in the terminal's language, or a str
-        as it is."""
+        """The str of `text`: a word of app.ui.text (a number) or a (Chinese, English) pair,
+        in the terminal's language; a str as it is."""
+        if isinstance(text, int):
+            return word(text, self._en)
         if isinstance(text, tuple):
             return text[1] if self._en else text[0]
         return text
@@ -237,3 +244,34 @@ class Screen:
         self.show(title, lines)
         code = self.keypad.get(self.idle_ms if wait_ms is None else wait_ms)
         return code
+
+    def notice(self, title, text, *, wait_ms=None):
+        """`text` (one text: a response code's message) wrapped over the three lines under
+        the title; then as message(): the key, or None when `wait_ms` ran out."""
+        display = self.display
+        display.clear()
+        display.text(0, self.t(title), inverse=True, align=CENTER)
+        display.paragraph(1, self.t(text))
+        display.show()
+        return self.keypad.get(self.idle_ms if wait_ms is None else wait_ms)
+
+    def scroll(self, title, lines, *, wait_ms=None):
+        """Show `lines` (texts, any number) three at a time: F2 or a digit turns to the next
+        page, F1 to the one before; ENTER or CANCEL ends (the key is returned), as does
+        `wait_ms` without a key (None returned; Idle after the idle time if not given)."""
+        count = len(lines)
+        top = 0
+        while True:
+            self.show(title, lines[top : top + _ROWS])
+            code = self.keypad.get(self.idle_ms if wait_ms is None else wait_ms)
+            if code is None:
+                if wait_ms is None:
+                    raise Idle()
+                return None
+            if code == kp.ENTER or code == kp.CANCEL:
+                return code
+            if code == kp.F1:
+                top = max(0, top - _ROWS)
+            elif code == kp.F2 or 0x30 <= code <= 0x39:
+                if top + _ROWS < count:
+                    top += _ROWS

@@ -1,0 +1,542 @@
+"""The terminal application: what the terminal runs from power-up on, and the Terminal every
+screen and flow works with.
+
+    from app.ui import terminal
+    terminal.run(board)        # device/main.py: power-up, then the idle screen, for ever
+
+    term = Terminal(board)     # what a flow gets: def run(term, ...)
+    card = term.read_card(text.SALE, allow_keyed=True)
+    pin = term.read_pin(1, card, 100)
+    result = term.run(1, Request("sale", amount=100, card=card, pin=pin))
+    term.show_result(text.SALE, result)
+    term.print_slip(1, result)
+
+What a flow finds on the Terminal (docs/menus.md, "For flow writers", says the same):
+
+    board              the board module (board.unix_sim, board.esp32_ref, a test board)
+    ui                 the Screen (app.ui.screen): display and keypad
+    store              the RecordStore on the terminal's flash
+    storage_key        the device storage key (bytes), None when the board has none
+    params             ParamStore(store); terminal_params(): the terminal's Params (None if
+                       not loaded); app_params(app); applications(): [(index, name)]
+    operator_no        the operator number ("01".."99") signed on, sent with every request
+    engine(app)        the transaction engine of application `app`, built on first use
+    make_bearer()      the bearer the parameters select (made once; `bearer_kind` names it)
+    run(app, request)  engine.run with the send/receive indicator on the screen and CANCEL
+                       watched while dialling and waiting; the operator, training mode, the
+                       PIN pad's key after a sign-on and the sign-off/sign-on after a
+                       settlement (parameters) are seen to; returns the Result
+    show_result(title, result)   the result screen: what the cashier is told, what to do
+    print_slip(app, result)      the slips: merchant copy, tear-off, cardholder copy
+    read_card(title, allow_keyed)   a Card from a swipe, or keyed in where `allow_keyed`
+                       (give the application's manual_entry); Cancelled / Idle
+    read_pin(app, card, amount)  the PIN: digits (bytearray), a PinBlock (the PIN pad) or
+                       None (no PIN: ENTER alone where the application allows it)
+    supervisor(title) / operator(title)   ask and check a password (False after a wrong
+                       one, the screen saying so)
+    training           training mode (kept on flash; setting it persists it)
+    printer(), card_reader(), pinpad()   the devices, or None when the board has none
+    changed()          parameters or keys changed (an admin edit): forget what was read
+
+Only one engine lives at a time (the last application used): an engine holds a 1 KB
+packing buffer and its keys, and the terminal's heap is about 110 KB. Idle, power-up and
+the flows are imported when first needed and the rarely used ones let go afterwards.
+"""
+
+import gc
+
+from app.store.params import ParamStore
+from app.store.records import RecordStore
+from app.ui import text
+from app.ui.screen import Cancelled, Idle, Screen, wipe
+from drivers import keypad as kp
+
+try:
+    from micropython import const
+except ImportError:  # CPython host tests (a lambda, as the stubs' const is positional-only)
+    const = lambda value: value  # noqa: E731
+
+_POLL_MS = const(50)  # a wait for a key also looks at the card reader this often
+_APPROVED_MS = const(2000)  # an approval's screen, before the slip prints
+_FAILED_MS = const(15000)  # a refusal's screen, unless a key is pressed first
+_TRAINING = "training"  # the record that says the terminal is in training mode
+
+# The screen title of each request kind (the engine's names) that has no flow of its own.
+_TITLES = {
+    "sale": text.SALE,
+    "sale_void": text.VOID,
+    "refund": text.REFUND,
+    "balance": text.BALANCE,
+    "settlement": text.SETTLEMENT,
+    "sign_on": text.SIGN_ON,
+    "sign_off": text.SIGN_OFF,
+}
+
+
+def run(board):
+    """Power the terminal up on `board` and run it: the self-test, the power-up checks and
+    automatic sign-on (app.ui.powerup), then the idle screen (app.ui.idle), for ever.
+    KeyboardInterrupt (Ctrl-C on the console) ends it, unless the terminal is locked down
+    (parameter `lockdown`: Ctrl-C is then an ordinary character)."""
+    term = Terminal(board)
+    terminal = term.terminal_params()
+    if terminal is not None and terminal["lockdown"]:
+        import micropython
+
+        micropython.kbd_intr(-1)
+    terminal = None
+    from app.ui import powerup
+
+    powerup.run(term)
+    powerup = None
+    # Power-up's code runs once: its modules are let go (the self-test's SM4 too, unless an
+    # application signs on with SM4 keys).
+    forget("app.ui.powerup", "app.selftest")
+    sm4 = False
+    for index, _ in term.applications():
+        params = term.app_params(index)
+        sm4 = sm4 or (params is not None and params["key_algorithm"] == "SM4")
+    if not sm4:
+        forget("app.crypto.sm4")
+    gc.collect()
+    from app.ui import idle
+
+    idle.run(term)
+
+
+def forget(*names):
+    """Let modules go (from sys.modules and from their package): a module used once (power-
+    up's) is heap the terminal needs for transactions. The next import loads it again."""
+    import sys
+
+    for name in names:
+        if sys.modules.pop(name, None) is None:
+            continue
+        package, _, leaf = name.rpartition(".")
+        parent = sys.modules.get(package)
+        if parent is not None and hasattr(parent, leaf):
+            delattr(parent, leaf)
+
+
+class Terminal:
+    """See the module docstring. ValueError never: a terminal without parameters, keys or
+    storage key still starts, and its power-up checks say what is missing."""
+
+    def __init__(self, board):
+        self.board = board
+        self.store = RecordStore(getattr(board, "DATA_ROOT", "/data"))
+        self.store.recover()
+        try:
+            self.storage_key = board.storage_key()
+        except (AttributeError, OSError):
+            self.storage_key = None  # power-up puts the terminal out of service
+        self.params = ParamStore(self.store)
+        self.operator_no = "01"
+        self.bearer = None  # the configured bearer, made with the first engine
+        self.bearer_kind = None
+        self._engine = None
+        self._engine_app = 0
+        self._devices = {}
+        self._apps = None
+        self._title = text.PLEASE_WAIT
+        self.pad_keys = {}  # application -> True once its PIN key is in the PIN pad
+        self._training = self.store.load(_TRAINING) is not None
+        terminal = self.terminal_params()
+        language = terminal["language"] if terminal is not None else "zh"
+        self.ui = Screen(board.display(), board.keypad(), language=language or "zh")
+
+    # --- parameters ------------------------------------------------------------------------
+
+    def terminal_params(self):
+        """The terminal's Params, read from flash each time (about 2 KB: not kept), or None
+        when there are none (or they cannot be read)."""
+        return self.app_params(0)
+
+    def app_params(self, app):
+        """Application `app`'s Params, or None."""
+        try:
+            return self.params.load(app)
+        except (OSError, ValueError):  # StoreError, ParamError: the checks name them
+            return None
+
+    def applications(self):
+        """[(index, name)] of the installed acquirer applications, in index order."""
+        if self._apps is None:
+            from app.store.params import MAX_APPLICATIONS
+
+            apps = []
+            for index in range(1, MAX_APPLICATIONS + 1):
+                params = self.app_params(index)
+                if params is not None:
+                    apps.append((index, params["name"]))
+            self._apps = apps
+        return self._apps
+
+    def changed(self):
+        """Parameters or keys changed (an installer's edit, a packet): the engine, the bearer
+        and the list of applications are made again when next needed; the language is read
+        again now."""
+        self._engine = None
+        self.bearer = None
+        self._apps = None
+        self.pad_keys = {}
+        terminal = self.terminal_params()
+        if terminal is not None:
+            self.ui.language = terminal["language"] or "zh"
+        gc.collect()
+
+    # --- training mode ---------------------------------------------------------------------
+
+    @property
+    def training(self):
+        """True in training mode: transactions marked test, kept out of the real batch,
+        slips marked TRAINING (docs/menus.md)."""
+        return self._training
+
+    @training.setter
+    def training(self, on):
+        if on:
+            self.store.save(_TRAINING, b"\x01")
+        else:
+            self.store.delete(_TRAINING)
+        self._training = bool(on)
+        self._engine = None  # the next one is made with the new mode
+
+    # --- devices ---------------------------------------------------------------------------
+
+    def _device(self, name):
+        # The board's device `name`, made once; None when the board has none.
+        if name not in self._devices:
+            try:
+                self._devices[name] = getattr(self.board, name)()
+            except (AttributeError, OSError):
+                self._devices[name] = None
+        return self._devices[name]
+
+    def printer(self):
+        """The printer driver (drivers.escpos.Printer), or None."""
+        return self._device("printer")
+
+    def card_reader(self):
+        """The magstripe reader, or None."""
+        return self._device("card_reader")
+
+    def pinpad(self):
+        """The external PIN pad, or None (none fitted, or the parameters say none)."""
+        terminal = self.terminal_params()
+        if terminal is None or not terminal["external_pinpad"]:
+            return None
+        return self._device("pinpad")
+
+    # --- the engine ------------------------------------------------------------------------
+
+    def engine(self, app):
+        """The Engine of application `app` (made now if it is not the last one used).
+        ValueError if the application has no parameters, OSError if the board cannot make
+        the bearer the parameters select."""
+        if self._engine is not None and self._engine_app == app:
+            return self._engine
+        self._engine = None
+        gc.collect()
+        from app.txn.engine import Engine
+
+        self._engine = Engine(
+            app,
+            self.store,
+            self.storage_key,
+            self.make_bearer(),
+            events=self._event,
+            training=self._training,
+        )
+        self._engine_app = app
+        return self._engine
+
+    def make_bearer(self):
+        """The bearer the terminal's parameters select (app.comm.bearers.configured), made
+        once and shared by the engines; `bearer_kind` names it. ValueError without
+        parameters, OSError when the board cannot make its device."""
+        bearer = self.bearer
+        if bearer is None:
+            from app.comm.bearers import configured
+
+            terminal = self.terminal_params()
+            if terminal is None:
+                raise ValueError("the terminal has no parameters")
+            bearer = self.bearer = configured(terminal, self.board)
+            self.bearer_kind = terminal["bearer"]
+        return bearer
+
+    def run(self, app, request, title=None):
+        """Carry out `request` (app.txn.engine.Request) for application `app`, showing the
+        indicator under `title` (default: the kind's name) and watching for CANCEL; returns
+        the Result. Never raises for the host, the line, or a missing set-up."""
+        from app.txn.engine import Result
+
+        request.operator = self.operator_no
+        self._title = title or _TITLES.get(request.kind, text.PLEASE_WAIT)
+        try:
+            engine = self.engine(app)
+        except (OSError, ValueError) as exc:
+            result = Result(request.kind)
+            result.fail("connect" if isinstance(exc, OSError) else "no_parameters", str(exc))
+            return result
+        self._event("start", None)
+        self.ui.keypad.flush()  # a CANCEL typed before now is not a CANCEL of this run
+        gc.collect()  # the transaction's peak starts from a compacted heap
+        bearer = self.make_bearer()
+        bearer.watch(self.ui.cancel_pressed)
+        try:
+            result = engine.run(request)
+        finally:
+            bearer.watch(None)
+        if result.approved:
+            if request.kind == "sign_on":
+                self._load_pad_key(app, result)
+            elif request.kind == "settlement":
+                self._after_settlement(app, result)
+        return result
+
+    def _event(self, name, value):
+        # The send/receive indicator: the engine's events, as they happen, on line 2.
+        if name == "connecting":
+            state = text.DIALLING if self.bearer_kind == "dialup" else text.CONNECTING
+        elif name == "sending":
+            state = text.SENDING
+        elif name == "received":
+            state = text.RECEIVING
+        elif name == "reversal":
+            state = text.REVERSING
+        elif name == "signing_on":
+            state = text.SIGNING_ON
+        elif name == "uploading":
+            state = "%s %s" % (self.ui.t(text.UPLOADING), value)
+        else:
+            state = None
+        self.ui.show(self._title, (text.PLEASE_WAIT, state, text.CANCEL_TO_STOP))
+
+    def _load_pad_key(self, app, result):
+        # The PIN key of a sign-on into the external PIN pad, under the master key the pad
+        # holds for this application (pinpad_tmk_slot): the pad checks its check value.
+        pad = self.pinpad()
+        if pad is None or result.pin_key is None:
+            return
+        from drivers.pinpad import PinPadError
+
+        algorithm, key, check = result.pin_key
+        params = self.app_params(app)
+        master = (params["pinpad_tmk_slot"] or 0) if params is not None else 0
+        try:
+            pad.load_key(key, check, slot=app, master_slot=master, algorithm=algorithm)
+            self.pad_keys[app] = True
+        except (PinPadError, ValueError) as exc:
+            self.pad_keys[app] = False
+            result.notes.append("PIN pad: %s" % exc)
+
+    def _after_settlement(self, app, result):
+        # Sign-off, then sign-on, after a settlement, where the application says so.
+        from app.txn.engine import Request
+
+        params = self.app_params(app)
+        if params is None:
+            return
+        off, on = params["settle_signoff"], params["settle_signon"]
+        params = None
+        for kind, wanted in (("sign_off", off), ("sign_on", on)):
+            if not wanted:
+                continue
+            self._title = _TITLES[kind]
+            done = self.engine(app).run(Request(kind, operator=self.operator_no))
+            if kind == "sign_on" and done.approved:
+                self._load_pad_key(app, done)
+            state = "approved" if done.approved else done.message_en
+            result.notes.append("%s after settlement: %s" % (kind, state))
+
+    # --- what every flow shows -------------------------------------------------------------
+
+    def show_result(self, title, result, wait_ms=None):
+        """The result screen: an approval with its amount and trace number (a moment: the
+        slip follows), or what the cashier is told and what to do next (until a key, or
+        15 s). Returns the key pressed, or None."""
+        from drivers.keypad import format_amount
+
+        ui = self.ui
+        message = (result.message_zh, result.message_en)
+        if not result.approved:
+            return ui.notice(title, message, wait_ms=wait_ms or _FAILED_MS)
+        amount = None
+        if result.amount is not None:
+            amount = "RMB " + format_amount(result.amount)
+        trace = None
+        if result.stan:
+            trace = "%s%06d" % (ui.t(text.TRACE), result.stan)
+        return ui.message(title, message, amount, trace, wait_ms=wait_ms or _APPROVED_MS)
+
+    def print_slip(self, app, result):
+        """Print the slips of `result` (app.ui.slips.print_result): merchant copy, tear-off,
+        cardholder copy; paper-out asks for paper and goes on. True when all were printed."""
+        from app.ui import slips
+
+        return slips.print_result(self, app, result)
+
+    def read_card(self, title, allow_keyed=True):
+        """Wait for a swipe (or, with `allow_keyed`, a card number keyed in: its first digit
+        starts the entry); returns an app.txn.engine.Card. A bad swipe says so and waits for
+        the next. Cancelled (CANCEL) or Idle (no key and no card for the idle time)."""
+        from drivers.cardreader import BadSwipe
+
+        ui = self.ui
+        reader = self.card_reader()
+        if reader is None and not allow_keyed:
+            raise Cancelled()
+        hint = text.OR_KEY_CARD if allow_keyed else None
+        # Before the prompt shows: a key or a card from then on is the cashier's answer.
+        if reader is not None:
+            reader.flush()
+        keypad = ui.keypad
+        keypad.flush()
+        ui.show(title, (text.SWIPE_CARD, hint))
+        quiet = 0
+        while quiet < ui.idle_ms:
+            code = keypad.get(_POLL_MS)
+            if reader is not None:
+                try:
+                    track = reader.poll()
+                except BadSwipe:
+                    ui.show(title, (text.SWIPE_AGAIN, hint))
+                    quiet = 0
+                    continue
+                if track is not None:
+                    return card_of(track)
+            if code is None:
+                quiet += _POLL_MS
+                continue
+            quiet = 0
+            if code == kp.CANCEL:
+                raise Cancelled()
+            if allow_keyed and 0x30 <= code <= 0x39:
+                return self._keyed_card(title, chr(code))
+        raise Idle()
+
+    def _keyed_card(self, title, first):
+        from app.txn.clock import Clock
+        from app.txn.engine import Card
+        from drivers.cardreader import CardExpired, ManualEntryError, check_expiry, check_pan
+
+        ui = self.ui
+        while True:
+            pan = ui.number(title, text.CARD_NUMBER, 13, 19, initial=first)
+            try:
+                check_pan(pan)
+                break
+            except ManualEntryError:
+                ui.message(title, text.CARD_NUMBER_WRONG, wait_ms=3000)
+                first = ""
+        while True:
+            expiry = ui.number(title, text.EXPIRY, 4, 4)
+            try:
+                check_expiry(expiry, Clock(self.store).now()[:2])
+                return Card(pan=pan, expiry=expiry)
+            except CardExpired:
+                ui.message(title, text.CARD_EXPIRED, wait_ms=3000)
+                raise Cancelled()
+            except ManualEntryError:
+                ui.message(title, text.EXPIRY_WRONG, wait_ms=3000)
+
+    def read_pin(self, app, card, amount, title=None):
+        """The cardholder's PIN for `card`: on the external PIN pad when the terminal has
+        one (returns the pad's PinBlock), else on the keypad in PIN mode (returns the digits,
+        a bytearray the engine wipes), or None: ENTER alone where the application does not
+        require a PIN. Cancelled / Idle; a PIN pad without this application's key says so
+        (sign on again) and is Cancelled."""
+        from drivers.keypad import format_amount
+
+        ui = self.ui
+        title = title or _TITLES.get("sale")
+        line = "RMB " + format_amount(amount) if amount is not None else None
+        pad = self.pinpad()
+        if pad is not None:
+            return self._pad_pin(pad, app, card, line, title)
+        params = self.app_params(app)
+        required = params is not None and params["pin_required"]
+        params = None
+        ui.show(title, (line, text.ENTER_PIN if required else text.NO_PIN_ENTER))
+        digits = bytearray(12)
+        try:
+            count = ui.keypad.read_pin(
+                digits,
+                min_digits=4,
+                max_digits=12,
+                timeout_ms=ui.idle_ms,
+                allow_empty=not required,
+                show=self._stars,
+            )
+        except kp.EntryTimeout:
+            raise Idle() from None
+        except kp.EntryCancelled:
+            raise Cancelled() from None
+        if not count:
+            return None
+        pin = digits[:count]
+        wipe(digits)
+        return pin
+
+    def _stars(self, count):
+        self.ui.display.stars(3, count)
+        self.ui.display.show()
+
+    def _pad_pin(self, pad, app, card, line, title):
+        from app.txn.engine import PinBlock
+        from drivers.pinpad import PinPadCancelled, PinPadError, PinPadKeyError, PinPadTimeout
+
+        ui = self.ui
+        ui.show(title, (line, text.PIN_ON_PAD, text.CANCEL_TO_STOP))
+        try:
+            block = pad.enter_pin(
+                card.pan,
+                (line or "").encode(),
+                slot=app,
+                timeout_s=min(255, ui.idle_ms // 1000),
+                abort=ui.cancel_pressed,
+            )
+        except PinPadCancelled:
+            raise Cancelled() from None
+        except PinPadTimeout:
+            raise Idle() from None
+        except PinPadKeyError:
+            ui.message(title, text.PINPAD_NO_KEY, text.PLEASE_SIGN_ON, wait_ms=5000)
+            raise Cancelled() from None
+        except PinPadError:
+            ui.message(title, text.PINPAD_FAULT, text.CALL_FOR_SERVICE, wait_ms=5000)
+            raise Cancelled() from None
+        return PinBlock(block)
+
+    def supervisor(self, title):
+        """Ask for the supervisor password and check it; False (the screen says so) when
+        it is wrong. Cancelled / Idle."""
+        return self._password(title, "supervisor", text.SUPERVISOR_PASSWORD)
+
+    def operator(self, title):
+        """Ask for the operator password and check it, as supervisor() does."""
+        return self._password(title, "operator", text.OPERATOR_PASSWORD)
+
+    def _password(self, title, kind, prompt):
+        typed = self.ui.password(title, prompt)
+        try:
+            terminal = self.terminal_params()
+            good = terminal is not None and terminal.check_password(kind, typed)
+        finally:
+            wipe(typed)
+        if not good:
+            self.ui.message(title, text.WRONG_PASSWORD, wait_ms=3000)
+        return good
+
+
+def card_of(track):
+    """An app.txn.engine.Card from a swiped drivers.cardreader.Track2, whose buffer is wiped
+    (the Card keeps the track for field 35 until the request is built)."""
+    from app.txn.engine import Card
+
+    try:
+        return Card(track2=bytes(track.data).decode())
+    finally:
+        track.wipe()

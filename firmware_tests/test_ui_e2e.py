@@ -1,0 +1,71 @@
+"""The terminal application end to end: each script of docs/examples/ in SCRIPTS runs on a
+fresh virtual terminal set up with `poskit txn init` (its job), against a fresh `poskit
+hostsim`, through `poskit vterm --script` (tools/demo.py's Bench runs the three commands),
+checking the screens (screen-check) and the slips (print-receipt-check); and the lockdown
+that keeps Ctrl-C from stopping the application.
+
+To add a script: write it under docs/examples/ (docs/vterm.md has the commands, docs/menus.md
+the screens and keys) and add a line to SCRIPTS with the job it needs. Each costs a fresh
+host simulator and terminal (about 3 s) plus its own run.
+"""
+
+import time
+
+import pytest
+
+from hostlib.vterm import VirtualTerminal
+from tools.demo import EXAMPLES, JOB, Bench, terminal_heap
+
+# (script, job), both under docs/examples/. Seconds on the development container (2 shared
+# cores), set-up included: cashier-sale 16, power-up-checks 10.
+SCRIPTS = [
+    ("cashier-sale.vts", "terminal-job.toml"),
+    ("power-up-checks.vts", "terminal-job.toml"),
+]
+
+
+@pytest.mark.parametrize("script, job", SCRIPTS, ids=[script for script, _ in SCRIPTS])
+def test_the_script_passes_against_the_host_simulator(script, job, tmp_path):
+    with Bench(tmp_path / "bench", EXAMPLES / job) as bench:
+        run = bench.vterm(EXAMPLES / script)
+    lines = sum(
+        1
+        for line in (EXAMPLES / script).read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    assert run.returncode == 0, (run.stdout[-4000:], run.stderr[-4000:])
+    assert "all %d lines passed" % lines in run.stdout
+
+
+def test_locked_down_ctrl_c_does_not_stop_the_terminal(tmp_path):
+    job = tmp_path / "locked.toml"
+    job.write_text(
+        JOB.read_text().replace('bearer = "ethernet"', 'bearer = "ethernet"\nlockdown = true')
+    )
+    with Bench(tmp_path / "bench", job) as bench:
+        vt = VirtualTerminal(bench.state / "flash.img", heap=terminal_heap())
+        with vt:
+            assert vt.display is not None and vt.console is not None
+            vt.display.wait_for_picture(
+                lambda picture: "开机检查" in picture.read_text()[0], timeout=30
+            )
+            start = vt.console.position()
+            vt.console.type(b"\x03\r\x03\r\x01")  # Ctrl-C, as mpremote sends it
+            time.sleep(1)
+            # the application goes on: the idle screen, and ENTER opens the cashier menu
+            vt.display.wait_for_picture(lambda p: "打印纸 正常" in p.read_text(), timeout=30)
+            assert vt.keypad is not None
+            vt.keypad.play("ENTER")
+            vt.display.wait_for_picture(lambda p: "1 消费" in p.read_text(), timeout=10)
+            assert b">>>" not in vt.console.output(start)
+            assert b"raw REPL" not in vt.console.output(start)
+    # not locked down (the same job without it), Ctrl-C reaches the REPL
+    with Bench(tmp_path / "open", JOB) as bench:
+        with VirtualTerminal(bench.state / "flash.img", heap=terminal_heap()) as vt:
+            assert vt.display is not None and vt.console is not None
+            vt.display.wait_for_picture(
+                lambda picture: "开机检查" in picture.read_text()[0], timeout=30
+            )
+            start = vt.console.position()
+            vt.console.type(b"\x03")
+            vt.console.expect(b">>> ", start, timeout=10)
