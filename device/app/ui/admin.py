@@ -28,8 +28,7 @@ to this menu, CANCEL here to the idle screen; no key for the idle time (Idle) le
 PosManage altogether: the next visit logs in again.
 """
 
-import sys
-
+from app.ui import forget
 from app.ui.screen import Cancelled, Idle
 from drivers import keypad as kp
 
@@ -57,17 +56,6 @@ _MODULES = (
     "admin_journal",
 )
 _LOCK_RECORD = "adminlock"
-
-
-def forget(*names):
-    """Take modules out of sys.modules (and their package's attribute), so that the heap
-    they hold goes once nothing else refers to them; the next import loads them again."""
-    for name in names:
-        if sys.modules.pop(name, None) is not None:
-            package, _, attribute = name.rpartition(".")
-            package = sys.modules.get(package)
-            if package is not None and hasattr(package, attribute):
-                delattr(package, attribute)
 
 
 def changed(term):
@@ -160,8 +148,8 @@ def _open(term, choice):
         finally:
             forget("app.hwtest")
         return
-    __import__("app.ui." + name)
+    screen = __import__("app.ui." + name, None, None, ("run",))
     try:
-        sys.modules["app.ui." + name].run(term)
+        screen.run(term)
     finally:
         forget("app.ui." + name)
