@@ -110,6 +110,7 @@ _M_QUEUED = const(28)
 _M_NO_LRI = const(29)
 _M_LRI = const(30)
 _M_LUHN = const(31)
+_M_SETTLED_FIRST = const(32)
 _MESSAGES = (
     "|parameter %s is missing"  # _M_MISSING
     "|application %d has no parameters: load them first"  # _M_NO_PARAMETERS
@@ -143,6 +144,7 @@ _MESSAGES = (
     "|answer has no LRI header: dialup.lri is on, the host sends none"  # _M_NO_LRI
     "|answer carries an LRI header: the host wants dialup.lri on"  # _M_LRI
     "|%s fails the Luhn check"  # _M_LUHN
+    "|batch %06d: its settlement, unanswered, was sent again first: %s"  # _M_SETTLED_FIRST
     "|"
 )
 
@@ -259,8 +261,31 @@ class Engine:
         self._last_crc = None
         self._processing = 0
         self._sign_on_due = False
+        # A settlement a power cut interrupted (app.txn.settlement, "closingN"): closed now if
+        # the host's verdict had arrived, else retried before the next financial request.
+        self._closing = ("trainclosing%d" if training else "closing%d") % app_index
+        self.settle_due = None  # the batch whose settlement is to be sent again
+        self._recovered = False
+        try:
+            self._recover()
+        except OSError:
+            pass  # the flash: the first run tries again and says so ("flash")
 
     # --- small helpers ------------------------------------------------------------------------
+
+    def _recover(self):
+        # Before any transaction: finish a settlement the power cut, once per engine.
+        if self._recovered:
+            return
+        from app.txn import settlement
+
+        state = settlement.pending(self)
+        if state is not None:
+            if state[1] == settlement.SETTLED:
+                settlement.close(self, state[0])
+            else:
+                self.settle_due = state[0]
+        self._recovered = True
 
     def _event(self, name, value=None):
         if self._events is not None:
@@ -398,8 +423,11 @@ class Engine:
                 kind = txnmsg.kind(request.kind)
                 if self._signed_off and request.kind != "sign_on" and request.kind != "echo":
                     raise EngineError("signed_off")
+                self._recover()
                 if self._sign_on_due and (kind is not None or request.kind == "settlement"):
                     self._due_sign_on(result, request.operator)
+                if self.settle_due is not None and kind is not None:
+                    self._resume_settlement(result, request.operator)
                 if kind is not None:
                     self._financial(kind, request, result)
                 elif request.kind == "sign_on":
@@ -820,3 +848,17 @@ class Engine:
 
         self._mac_ready()  # signed on, and the storage key opens the keys and the cards
         settle(self, result, self._operator(operator), confirmed)
+
+    def _resume_settlement(self, result, operator):
+        # The settlement of this batch was sent and its answer never came (a power cut, a
+        # line that failed): the host may have closed the batch. Sent again before this
+        # request, which then goes into the next batch; the request does not go if it fails.
+        from app.txn.settlement import settle
+
+        batch = self.settle_due
+        self._mac_ready()
+        settled = Result("settlement")
+        settle(self, settled, self._operator(operator), resume=True)
+        result.notes.append(_text(_M_SETTLED_FIRST, (batch, settled.message_en)))
+        if settled.reversal_note:
+            result.reversal_note = settled.reversal_note

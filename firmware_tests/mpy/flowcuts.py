@@ -1,0 +1,286 @@
+# Power cuts at every flash write of a whole transaction flow (MicroPython): the engine on
+# LittleFS over blockdev's RAM flash, against fakehost.FakeHost keeping books (HostBook).
+# Used by test_txn_cuts.py (a sample, in `make test`) and tools/cuts.py (every cut point,
+# `make cuts`, the "Power cuts" section of docs/benchmarks.md).
+"""Whole-flow power-cut campaigns.
+
+    figures = campaign("sale", 4096, tears=(False, True))
+    figures["points"], figures["recovered"], figures["lost"], figures["problems"]
+
+A flow is one thing the cashier or the installer does (a sale, a void, a settlement...), run
+on a terminal that has signed on and done a small day's business. The campaign runs it once
+to count its flash writes (programs and erases, blockdev.RAMBlockDevice), then, from the same
+flash and the same host books each time, again with the power cut at each write (clean, or
+torn: the write half done); the host hears nothing the terminal would send after the cut.
+Then the terminal restarts (a remount, the record store's recovery, a new Engine: its own
+recovery) and must show, before anything else:
+
+- every approval the host gave in a batch it has not settled is in the journal, or is the
+  pending reversal the terminal will send;
+then
+- the next sale is approved, in a batch the host has not settled;
+- the terminal's totals of its batch are the host's;
+- a settlement then balances;
+- and no STAN reached the host twice (reversals repeat their original's, by the spec).
+
+A cut point that shows all of it is "recovered"; any other is "lost", with the reasons.
+"""
+
+import gc
+
+import blockdev
+from fakehost import FakeHost, HostBook, PowerOff
+from test_txn import APP, OTHER, STORAGE_KEY, TERMINAL, TMK, TRACK, tlv
+
+from app.keys.slots import KeyStore
+from app.store.params import Params, ParamStore
+from app.store.records import RecordStore
+from app.txn.engine import Card, Engine, Request
+
+MOUNT = "/cutflash"
+ROOT = MOUNT + "/data"
+SUPERVISOR = b"123456"
+
+# Flash geometry per erase block size: enough blocks for a day's journal and every record's
+# two copies plus a save's third, at the ESP32's 4 KB blocks and at 512 bytes.
+GEOMETRY = {4096: 24, 512: 160}
+_IMAGE = 24 * 4096
+
+FLOWS = (
+    "sale",
+    "sale void",
+    "refund",
+    "pre-auth",
+    "pre-auth cancel",
+    "completion",
+    "completion void",
+    "completion notice",
+    "reversal delivery",
+    "sign-on",
+    "settlement",
+    "settlement with upload",
+)
+
+_BUFFERS = []
+
+
+def _buffers():
+    # One image and one snapshot for every campaign of the process, made while the heap is
+    # in one piece.
+    if not _BUFFERS:
+        _BUFFERS.append(bytearray(_IMAGE))
+        _BUFFERS.append(bytearray(_IMAGE))
+    return _BUFFERS
+
+
+def _sale(eng, amount, track=TRACK):
+    return eng.run(
+        Request("sale", amount=amount, card=Card(track2=track), pin=bytearray(b"123456"))
+    )
+
+
+class World:
+    """The terminal's flash and the host, with a snapshot of both to start every cut from."""
+
+    def __init__(self, block_size):
+        image, saved = _buffers()
+        self.flash = blockdev.Flash(
+            MOUNT, block_size, GEOMETRY[block_size], image=image, saved=saved
+        )
+        self.host = FakeHost()
+        self.host.book = HostBook()
+        self.host.power = lambda: not self.flash.dev.dead
+        self._book = None
+        self.day = {}  # what the day left that flows refer to: STANs, RRNs, auth codes
+
+    def provision(self):
+        store = RecordStore(ROOT)
+        params = ParamStore(store)
+        params.save(0, Params.from_tlv(tlv(TERMINAL), 0), 1)
+        params.save(1, Params.from_tlv(tlv(APP), 1), 1)
+        KeyStore(store, STORAGE_KEY).set_tmk(1, 1, TMK, "3DES")
+
+    def boot(self):
+        """The terminal starting: the store's recovery, then the engine (and its own)."""
+        store = RecordStore(ROOT)
+        store.recover()
+        self.host.close()
+        return Engine(1, store, STORAGE_KEY, self.host)
+
+    def snapshot(self):
+        self.flash.snapshot()
+        self._book = self.host.book.copy()
+
+    def restore(self):
+        self.flash.restore()
+        self.host.book = self._book.copy()
+        self.host._faults = []
+        self.host.requests = []
+        self.host.headers = []
+
+    def journal_empty(self):
+        from app.store.records import Journal
+
+        return not any(True for _ in Journal(ROOT + "/journal1.log").records())
+
+    def close(self):
+        self.flash.close()
+
+
+def _prepare(world, flow):
+    """Sign on and do a small day (sales, a pre-auth and its completion), then what `flow`
+    needs besides; snapshot."""
+    world.provision()
+    eng = world.boot()
+    day = world.day
+    assert eng.run(Request("sign_on")).approved
+    day["sale"] = _sale(eng, 100).stan
+    rrn_sale = _sale(eng, 200)
+    day["rrn"], day["rrn_date"] = rrn_sale.rrn, rrn_sale.date[4:]
+    pre = eng.run(Request("preauth", amount=500, card=Card(track2=OTHER)))
+    day["auth"] = pre.auth_code
+    pre2 = eng.run(Request("preauth", amount=600, card=Card(track2=OTHER)))
+    done = eng.run(Request("completion", amount=600, auth_code=pre2.auth_code))
+    assert pre.approved and pre2.approved and done.approved
+    day["completion"] = done.stan
+    if flow == "reversal delivery":
+        world.host.fault("no_answer", "0200")
+        assert _sale(eng, 400).reversal_note
+        assert eng.pending_reversal() is not None
+    world.snapshot()
+
+
+def _run(world, eng, flow):
+    # The flow itself: what the cashier or installer asks for.
+    day = world.day
+    if flow in ("sale", "reversal delivery"):
+        return _sale(eng, 300)
+    if flow == "sale void":
+        return eng.run(
+            Request("sale_void", original_stan=day["sale"], supervisor_password=SUPERVISOR)
+        )
+    if flow == "refund":
+        return eng.run(
+            Request(
+                "refund",
+                amount=150,
+                card=Card(track2=TRACK),
+                rrn=day["rrn"],
+                original_date=day["rrn_date"],
+                supervisor_password=SUPERVISOR,
+            )
+        )
+    if flow == "pre-auth":
+        return eng.run(Request("preauth", amount=700, card=Card(track2=OTHER)))
+    if flow == "pre-auth cancel":
+        return eng.run(Request("preauth_cancel", auth_code=day["auth"]))
+    if flow == "completion":
+        return eng.run(Request("completion", amount=500, auth_code=day["auth"]))
+    if flow == "completion void":
+        return eng.run(
+            Request(
+                "completion_void",
+                original_stan=day["completion"],
+                supervisor_password=SUPERVISOR,
+            )
+        )
+    if flow == "completion notice":
+        return eng.run(Request("completion_notice", amount=500, auth_code=day["auth"]))
+    if flow == "sign-on":
+        return eng.run(Request("sign_on"))
+    if flow == "settlement with upload":
+        world.host.book.unbalanced = True
+    return eng.run(Request("settlement"))
+
+
+def check(world):
+    """What the terminal shows after the restart (the module docstring): [] when all is
+    well, else what is wrong."""
+    book = world.host.book
+    book.unbalanced = False  # a settlement with upload the cut stopped before its 0500
+    problems = []
+    eng = world.boot()
+    pending = eng.pending_reversal()
+    journaled = {(e.batch, e.stan) for e in eng.journal.records() if not e.reversal}
+    for key in book.approvals():
+        if key not in journaled and (pending is None or pending[0] != key[1]):
+            problems.append("host approval %06d/%06d neither journaled nor reversing" % key)
+    result = _sale(eng, 1)
+    if not result.approved:
+        problems.append(
+            "next sale refused: %s %s %s" % (result.error, result.response_code, result.detail)
+        )
+    if eng.batch in book.settled:
+        problems.append("terminal batch %06d already settled at the host" % eng.batch)
+    if eng.totals() != book.totals(eng.batch):
+        problems.append("totals: terminal %r, host %r" % (eng.totals(), book.totals(eng.batch)))
+    settled = eng.run(Request("settlement"))
+    if not settled.approved or not settled.settlement["balanced"]:
+        problems.append(
+            "settlement after: %s %s %s"
+            % (settled.error, settled.response_code, settled.settlement)
+        )
+    if book.reused:
+        problems.append("STANs reused: %r" % book.reused)
+    return problems
+
+
+def campaign(flow, block_size, tears=(False, True), every=1):
+    """Cut `flow` at every `every`-th flash write (1: every one), clean and/or torn, at
+    `block_size`-byte erase blocks. Returns {"writes", "points", "recovered", "lost",
+    "problems": [(cut, torn, [what])]}."""
+    # The terminal's heap policy (a collection every 4 KB allocated, app/__init__.py) keeps
+    # 110 KB from fragmenting; in this test's large heap it would be most of the run's time.
+    gc.threshold(-1)
+    world = World(block_size)
+    try:
+        _prepare(world, flow)
+        world.restore()
+        eng = world.boot()
+        world.flash.dev.reset_counters()
+        clean = _run(world, eng, flow)
+        writes = world.flash.dev.writes
+        assert clean.approved, (flow, clean.error, clean.response_code, clean.detail)
+        figures = {"writes": writes, "points": 0, "recovered": 0, "lost": 0, "problems": []}
+        for tear in tears:
+            for n in range(1, writes + 1, every):
+                world.restore()
+                eng = world.boot()
+                world.flash.dev.cut(n, tear)
+                try:
+                    _run(world, eng, flow)
+                except PowerOff:
+                    pass
+                assert world.flash.dev.dead, (flow, n)
+                eng = None
+                world.flash.reboot()
+                problems = check(world)
+                figures["points"] += 1
+                if problems:
+                    figures["lost"] += 1
+                    figures["problems"].append((n, tear, problems))
+                else:
+                    figures["recovered"] += 1
+        return figures
+    finally:
+        world.close()
+
+
+def report(flow, block_size, figures):
+    """One line of figures and one per cut point lost, for a person to read."""
+    lines = [
+        "%s, %d-byte blocks: %d writes, %d cut points, %d recovered, %d lost"
+        % (
+            flow,
+            block_size,
+            figures["writes"],
+            figures["points"],
+            figures["recovered"],
+            figures["lost"],
+        )
+    ]
+    for n, tear, problems in figures["problems"]:
+        lines.append(
+            "  cut at write %d%s: %s" % (n, " (torn)" if tear else "", "; ".join(problems))
+        )
+    return "\n".join(lines)
