@@ -277,14 +277,12 @@ class Engine:
         # Before any transaction: finish a settlement the power cut, once per engine.
         if self._recovered:
             return
-        from app.txn import settlement
+        record = self._store.load(self._closing)
+        if record is not None:
+            # Only then: the settlement module stays off the heap until a batch is settled.
+            from app.txn import settlement
 
-        state = settlement.pending(self)
-        if state is not None:
-            if state[1] == settlement.SETTLED:
-                settlement.close(self, state[0])
-            else:
-                self.settle_due = state[0]
+            settlement.recover(self, record[1])
         self._recovered = True
 
     def _event(self, name, value=None):

@@ -55,12 +55,17 @@ def mark(engine, batch, state):
     engine._store.save(engine._closing, struct.pack(">IB", batch, state))
 
 
-def pending(engine):
-    """(batch, state) of the settlement under way, or None."""
-    record = engine._store.load(engine._closing)
-    if record is None or len(record[1]) != 5:
-        return None
-    return struct.unpack(">IB", record[1])
+def recover(engine, record):
+    """At the start, with the closing record's payload: close a batch the host settled, or
+    have the settlement sent again before the next financial request."""
+    if len(record) != 5:
+        engine._store.delete(engine._closing)  # not a closing record
+        return
+    batch, state = struct.unpack(">IB", record)
+    if state == SETTLED:
+        close(engine, batch)
+    else:
+        engine.settle_due = batch
 
 
 def close(engine, batch):
