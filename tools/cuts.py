@@ -5,7 +5,8 @@ Each flow (a sale, a void, a refund, the pre-auth family, a pending reversal's d
 sign-on's key storage, a settlement with and without batch upload) runs on MicroPython (the
 64-bit unix port, device/ from source) over a RAM flash with LittleFS, against the device
 tests' fake host keeping books, once to count its flash writes and then once per write with
-the power cut there, clean and torn, at 4096- and 512-byte erase blocks. After each cut the
+the power cut there, clean and torn, at 4096- and 512-byte erase blocks. A parameter packet's
+apply is cut the same way. After each cut the
 terminal restarts and must recover: firmware_tests/mpy/flowcuts.py says what is checked.
 
     python -m tools.cuts                      # every flow, both block sizes; prints the figures
@@ -44,6 +45,7 @@ FLOWS = {
     "sign-on": "a sign-on: the working keys stored",
     "settlement": "a settlement, balanced",
     "settlement with upload": "a settlement the host finds unbalanced: batch upload",
+    "parameter packet": "a parameter packet applied (verify, save, version)",
 }
 HEAP = "700K"  # the RAM flash and its snapshot, 192 KB, and the harness compiled from source
 

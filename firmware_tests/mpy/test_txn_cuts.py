@@ -27,6 +27,7 @@ RECOVERING = (
     "completion void",
     "reversal delivery",
     "sign-on",
+    "parameter packet",
 )
 
 
