@@ -5,8 +5,8 @@ Each flow (a sale, a void, a refund, the pre-auth family, a pending reversal's d
 sign-on's key storage, a settlement with and without batch upload) runs on MicroPython (the
 64-bit unix port, device/ from source) over a RAM flash with LittleFS, against the device
 tests' fake host keeping books, once to count its flash writes and then once per write with
-the power cut there, clean and torn, at 4096- and 512-byte erase blocks. A parameter packet's
-apply is cut the same way. After each cut the
+the power cut there, clean and torn, at 4096- and 512-byte erase blocks. So are the installer's
+parameter and key packets, provisioning and wipe. After each cut the
 terminal restarts and must recover: firmware_tests/mpy/flowcuts.py says what is checked.
 
     python -m tools.cuts                      # every flow, both block sizes; prints the figures
@@ -46,6 +46,9 @@ FLOWS = {
     "settlement": "a settlement, balanced",
     "settlement with upload": "a settlement the host finds unbalanced: batch upload",
     "parameter packet": "a parameter packet applied (verify, save, version)",
+    "key packet": "a key packet applied: a master key from TR-31 (working keys dropped)",
+    "provision": "the identity stored (serial, KBPK, link key)",
+    "wipe": "a wipe: journal, keys, identity",
 }
 HEAP = "700K"  # the RAM flash and its snapshot, 192 KB, and the harness compiled from source
 
@@ -90,7 +93,10 @@ def render(figures: list[dict], wall_s: float) -> str:
         "totals the host's; a settlement then balanced; no STAN reused "
         "(firmware_tests/mpy/flowcuts.py). *Writes*: the flow's flash writes uncut; *cut "
         "points*: writes x 2 (clean and torn); *lost*: cut points after which any of that "
-        "failed." % micropython.version(),
+        "failed. A parameter or key packet, a provisioning or a wipe must also leave the old "
+        "or the new state, and apply again when it did not finish; after a key packet or a "
+        "wipe the terminal has no working keys, so the sale and settlement are not tried "
+        "(it signs on first)." % micropython.version(),
         "",
         "| flow | what | writes 4 KB | cut points | recovered | lost | writes 512 B "
         "| cut points | recovered | lost |",
@@ -119,7 +125,12 @@ def render(figures: list[dict], wall_s: float) -> str:
         ),
     ]
     if lost:
-        lines += ["", "What the lost cut points showed (the first of each flow):", ""]
+        lines += [
+            "",
+            "What the lost cut points showed (the first of each flow; why, and what it "
+            "needs: docs/transactions.md §14):",
+            "",
+        ]
         for f in lost:
             n, tear, problems = f["problems"][0]
             lines.append(

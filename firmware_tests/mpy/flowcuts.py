@@ -23,6 +23,11 @@ then
 - a settlement then balances;
 - and no STAN reached the host twice (reversals repeat their original's, by the spec).
 
+The installer's flows (a parameter packet, a key packet, provisioning, a wipe) must besides
+leave the old or the new state, and apply again when they did not finish. After a key packet
+or a wipe the terminal has no working keys: it signs on before its next sale (with a host
+holding the new master key), so the sale and the settlement are not tried.
+
 A cut point that shows all of it is "recovered"; any other is "lost", with the reasons.
 """
 
@@ -30,7 +35,7 @@ import gc
 
 import blockdev
 from fakehost import FakeHost, HostBook, PowerOff
-from test_packet import LINK_KEY, SERIAL, pack
+from test_packet import KEY, LINK_KEY, SERIAL, pack
 from test_txn import APP, OTHER, STORAGE_KEY, TERMINAL, TMK, TRACK, tlv
 
 from app.keys.slots import KeyStore
@@ -61,6 +66,9 @@ FLOWS = (
     "settlement",
     "settlement with upload",
     "parameter packet",
+    "key packet",
+    "provision",
+    "wipe",
 )
 
 _BUFFERS = []
@@ -149,6 +157,10 @@ def _prepare(world, flow):
         world.host.fault("no_answer", "0200")
         assert _sale(eng, 400).reversal_note
         assert eng.pending_reversal() is not None
+    if flow == "wipe":
+        # A wipe is refused while a journal holds transactions: the day is settled first.
+        assert eng.run(Request("settlement")).approved
+        _identity(eng._store).provision(SERIAL, KBPK, LINK_KEY)
     world.snapshot()
 
 
@@ -192,6 +204,13 @@ def _run(world, eng, flow):
         return eng.run(Request("sign_on"))
     if flow == "parameter packet":
         return _apply_parameters(eng._store)
+    if flow == "key packet":
+        return _apply_keys(eng._store)
+    if flow == "provision":
+        _identity(eng._store).provision(SERIAL, KBPK, LINK_KEY)
+        return True
+    if flow == "wipe":
+        return _wipe(eng._store)
     if flow == "settlement with upload":
         world.host.book.unbalanced = True
     return eng.run(Request("settlement"))
@@ -233,6 +252,77 @@ def _check_parameters(problems):
         problems.append("version %d recorded without its parameters" % version)
 
 
+KBPK = bytes(range(0x40, 0x50))
+# firmware_tests/vectors/key_packet_v1.json: its KBPK, and the check value of the master key
+# it loads into slot 1 of application 1, as version 2.
+PACKET_KBPK = bytes.fromhex("89E88CF7931444F334BD7547FC3F380C")
+PACKET_TMK = (1, "3DES", "47F816")
+
+
+def _apply_keys(store):
+    from app.store.packet import Versions, apply_keys, verify
+
+    versions = Versions(store)
+    keys = KeyStore(store, STORAGE_KEY)
+    apply_keys(verify(KEY, SERIAL, LINK_KEY, versions), keys, PACKET_KBPK, versions)
+    return True
+
+
+def _check_keys(problems):
+    # The new master key recorded with its version, or neither; the packet applies again.
+    from app.store.packet import KEYS, Versions
+
+    store = RecordStore(ROOT)
+    version = Versions(store).get(KEYS, 1)
+    loaded = PACKET_TMK in KeyStore(store, STORAGE_KEY).tmk_slots(1)
+    if version == 2 and not loaded:
+        problems.append("key packet version 2 recorded without its master key")
+    if version != 2:
+        try:
+            _apply_keys(store)
+        except Exception as exc:  # noqa: BLE001 (any refusal is what is reported)
+            problems.append("the key packet does not apply again: %r" % exc)
+
+
+def _identity(store):
+    from app.keys.identity import Identity
+
+    return Identity(store, STORAGE_KEY)
+
+
+def _wipe(store):
+    # `poskit wipe`'s steps on the terminal: a challenge, the token made from it with the
+    # link key, the wipe (journals, keys, identity).
+    from app.keys.identity import wipe_token
+    from app.store.records import Journal
+
+    identity = _identity(store)
+    token = wipe_token(LINK_KEY, SERIAL, identity.wipe_challenge())
+    identity.wipe(token, [Journal(ROOT + "/journal1.log")])
+    return True
+
+
+def _check_identity(flow, problems):
+    # Provision: the identity whole or absent, and then it provisions. Wipe: while the
+    # identity is there the wipe can be done again; once it is gone, the keys are gone.
+    store = RecordStore(ROOT)
+    identity = _identity(store)
+    serial = identity.serial()
+    try:
+        if serial is None and flow == "provision":
+            identity.provision(SERIAL, KBPK, LINK_KEY)
+        elif serial is not None and flow == "wipe":
+            _wipe(store)
+    except Exception as exc:  # noqa: BLE001 (any refusal is what is reported)
+        problems.append("%s again: %r" % (flow, exc))
+        return
+    serial = identity.serial()
+    if flow == "provision" and (serial != SERIAL or identity.kbpk() != KBPK):
+        problems.append("identity %r after provisioning" % serial)
+    if flow == "wipe" and (serial is not None or store.load("keys") is not None):
+        problems.append("identity %r or keys left after the wipe" % serial)
+
+
 def check(world, flow=None):
     """What the terminal shows after the restart (the module docstring): [] when all is
     well, else what is wrong."""
@@ -241,12 +331,22 @@ def check(world, flow=None):
     problems = []
     if flow == "parameter packet":
         _check_parameters(problems)
+    if flow == "key packet":
+        _check_keys(problems)
+    if flow in ("provision", "wipe"):
+        _check_identity(flow, problems)
     eng = world.boot()
     pending = eng.pending_reversal()
     journaled = {(e.batch, e.stan) for e in eng.journal.records() if not e.reversal}
     for key in book.approvals():
         if key not in journaled and (pending is None or pending[0] != key[1]):
             problems.append("host approval %06d/%06d neither journaled nor reversing" % key)
+    if flow in ("key packet", "wipe"):
+        # No working keys now: the terminal signs on (after a wipe, is set up anew) before its
+        # next sale, with a host holding the new master key (not this one's key block).
+        if book.reused:
+            problems.append("STANs reused: %r" % book.reused)
+        return problems
     result = _sale(eng, 1)
     if not result.approved:
         problems.append(

@@ -28,6 +28,9 @@ RECOVERING = (
     "reversal delivery",
     "sign-on",
     "parameter packet",
+    "key packet",
+    "provision",
+    "wipe",
 )
 
 
