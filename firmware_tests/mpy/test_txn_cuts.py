@@ -60,12 +60,17 @@ def counters(store):
     return struct.unpack(">II", store.load("counters1")[1])
 
 
-def _world_after_settlement_cut(write):
-    # A day, then a settlement cut at flash write `write` of its own; the flash rebooted.
+def _a_day():
+    # The world after a day's business, and the engine as the terminal starts.
     world = flowcuts.World(4096)
     flowcuts._prepare(world, "settlement")
     world.restore()
-    eng = world.boot()
+    return world, world.boot()
+
+
+def _world_after_settlement_cut(write):
+    # A day, then a settlement cut at flash write `write` of its own; the flash rebooted.
+    world, eng = _a_day()
     world.flash.dev.cut(write)
     try:
         eng.run(Request("settlement"))
@@ -78,11 +83,8 @@ def _world_after_settlement_cut(write):
 def _closing_writes():
     # The flash write that saves the closing record with the host's verdict: the first one
     # after the 0500 left.
-    world = flowcuts.World(4096)
+    world, eng = _a_day()
     try:
-        flowcuts._prepare(world, "settlement")
-        world.restore()
-        eng = world.boot()
         dev = world.flash.dev
         dev.reset_counters()
         seen = []
@@ -121,11 +123,8 @@ def test_a_settled_batch_is_closed_at_start_before_anything_is_sent():
 
 
 def test_an_unanswered_settlement_is_sent_again_before_the_next_sale():
-    world = flowcuts.World(4096)
+    world, eng = _a_day()
     try:
-        flowcuts._prepare(world, "settlement")
-        world.restore()
-        eng = world.boot()
         world.host.fault("no_answer", "0500")
         first = eng.run(Request("settlement"))
         assert first.error == "timeout" and 1 in world.host.book.settled
