@@ -247,7 +247,9 @@ class HostBook:
       the host's own (spec §3.4); `unbalanced = True` answers 2 once whatever the totals.
 
     `txns`: {(batch, STAN): [kind, amount, status]} with status "approved", "cancelled" or
-    "reversed"; `settled`: {batch: field 48 answered}. `copy()` for a snapshot."""
+    "reversed"; `settled`: {batch: field 48 answered}. `copy()` for a snapshot. The book
+    decides before FakeHost.fault's faults are applied and does not see them: a request the
+    host answers with a decline fault is booked approved all the same."""
 
     def __init__(self):
         self.txns = {}
