@@ -59,7 +59,7 @@ test: lint typecheck
 
 # The slow campaigns too (full hypothesis runs, SM4 x1,000,000).
 test-full: lint typecheck
-	$(BIN)/pytest -m '' --hypothesis-profile=full
+	$(BIN)/pytest -n auto -m '' --hypothesis-profile=full
 
 bench: $(STAMP)
 	$(BIN)/python -m tools.bench -o docs/benchmarks.md
