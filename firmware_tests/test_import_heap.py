@@ -51,7 +51,8 @@ LIMITS = {
     # Field 62 layouts (521 / 901): loaded at sign-on, let go once read (test_keys.py).
     ("app.keys.slots", "app.keys.layout"): (560, 960),
     ("app.crypto.crc32",): (640, 1024),
-    ("app.store.records",): (3104, 5120),  # imports app.crypto.crc32
+    # app.store.records: free_bytes() and Journal.count() added 44 / 172.
+    ("app.store.records",): (3104, 5248),  # imports app.crypto.crc32
     ("app.txn.iso8583",): (2752, 4608),
     # A 128-byte block more than measured here was once seen in CI (retained()).
     ("app.crypto.blockcipher", "app.crypto.des"): (1280, 2048),
