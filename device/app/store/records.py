@@ -78,16 +78,16 @@ def _text(number, args=None):
     return message(_MESSAGES, number, args)
 
 
-def free_bytes(path):
-    """Bytes free on the filesystem holding `path`, from os.statvfs. A full LittleFS can count
-    more blocks in use than it has, and MicroPython's statvfs then wraps the free count
-    (block count minus blocks used, unsigned): 4294967294 blocks on a 64-bit port, -2 on the
-    ESP32's 32-bit one. Either reads as 0 here, never as 16 TB free."""
+def free_blocks(path):
+    """(blocks free, block size in bytes) of the filesystem holding `path`, from os.statvfs.
+    A full LittleFS can count more blocks in use than it has, and MicroPython's statvfs then
+    wraps the free count (block count minus blocks used, unsigned): 4294967294 blocks on a
+    64-bit port, -2 on the ESP32's 32-bit one. Either reads as 0 here, never as 16 TB free."""
     st = os.statvfs(path)
     free = st[4]  # f_bavail
     if free < 0 or free > st[2]:  # f_blocks
-        return 0
-    return free * st[1]  # f_frsize
+        free = 0
+    return free, st[1]  # f_frsize
 
 
 class StoreError(OSError):

@@ -110,7 +110,7 @@ class Result:
     link, connect, cancelled, cancelled_reversal, out_of_service, invalid, mac, reversal,
     reversal_pending, not_signed_on, signed_off, key_check, no_tmk, storage_key, password,
     not_found, not_allowed, amount, card, card_number, input, storage, flash, confirm_empty,
-    empty_batch); message_en /
+    empty_batch, settle_first); message_en /
     message_zh (what to tell the cashier); detail (technical text for logs, never secret);
     stan, batch, rrn, auth_code, amount, balance (fen, balance inquiry), date (YYYYMMDD),
     time (hhmmss), pan_masked, original (the journal Entry a void refers to), entry (the
@@ -119,7 +119,9 @@ class Result:
     receipt_lines (merchant copy, list of bytes; Engine.receipt gives the others),
     training (True: a training transaction, marked test to the host and kept out of the
     real batch), pin_key (after a sign-on: (algorithm, the PIN key encrypted under the
-    master key, its 4-byte check value) as field 62 carried it, for an external PIN pad).
+    master key, its 4-byte check value) as field 62 carried it, for an external PIN pad),
+    batch_warning (after a journaled transaction: Engine.batch_warning(), "batch_near" or
+    "settle_first" when the batch nears or reaches its capacity, else None).
     """
 
     def __init__(self, kind):
@@ -147,6 +149,7 @@ class Result:
         self.receipt_lines = None
         self.training = False
         self.pin_key = None
+        self.batch_warning = None
 
     def code(self, code, pin_sent=True):
         self.response_code = code

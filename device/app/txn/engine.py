@@ -57,6 +57,7 @@ from app.crypto.seal import SealError
 from app.keys.slots import KeyCheckError, KeyStore, KeyStoreError, NoKeyError
 from app.store.journal import TransactionJournal
 from app.store.params import ParamStore
+from app.store.records import free_blocks
 from app.txn import messages as txnmsg
 from app.txn.api import (  # noqa: F401 (the engine's API)
     Card,
@@ -110,6 +111,8 @@ _M_QUEUED = const(28)
 _M_NO_LRI = const(29)
 _M_LRI = const(30)
 _M_LUHN = const(31)
+_M_BATCH_FULL = const(32)
+_M_FLASH_FULL = const(33)
 _MESSAGES = (
     "|parameter %s is missing"  # _M_MISSING
     "|application %d has no parameters: load them first"  # _M_NO_PARAMETERS
@@ -143,12 +146,23 @@ _MESSAGES = (
     "|answer has no LRI header: dialup.lri is on, the host sends none"  # _M_NO_LRI
     "|answer carries an LRI header: the host wants dialup.lri on"  # _M_LRI
     "|%s fails the Luhn check"  # _M_LUHN
+    "|the journal holds %d records of the batch's %d"  # _M_BATCH_FULL
+    "|%d flash blocks free, %d kept for reversals and the settlement"  # _M_FLASH_FULL
     "|"
 )
 
 
 def _text(number, args=None):
     return message(_MESSAGES, number, args)
+
+
+# The batch capacity (docs/transactions.md, "Batch capacity"): records of the journal when
+# the parameter batch_capacity is absent (about 280 KB of the ESP32's 1 MB partition), the
+# last records kept for reversals (a pending one, and this transaction's own), and the flash
+# blocks a transaction and a settlement need free (LittleFS gives each file written a block).
+_CAPACITY = const(2000)
+_RESERVE = const(2)
+_FLASH_BLOCKS = const(4)
 
 
 _out_of_service = None  # the self-test's failures, once out_of_service() was called
@@ -371,6 +385,33 @@ class Engine:
         if pending is None:
             return None
         return int(pending[2][11]), pending[0]
+
+    def batch_room(self):
+        """(records in the journal, the batch capacity), without reading the journal."""
+        return self.journal.count(), self.params["batch_capacity"] or _CAPACITY
+
+    def batch_warning(self):
+        """What the UI shows on its idle screen and after a transaction, a name of
+        app.txn.respcodes.terminal (its texts): "settle_first" when financial transactions
+        are refused until a settlement (the journal at its capacity, less the records kept
+        for reversals, or the flash nearly full), "batch_near" from 90% of the capacity on,
+        else None."""
+        count, capacity = self.batch_room()
+        if count + 1 + _RESERVE > capacity or free_blocks(self._store.root)[0] < _FLASH_BLOCKS:
+            return "settle_first"
+        if count * 10 >= capacity * 9:
+            return "batch_near"
+        return None
+
+    def _check_room(self):
+        # Before anything is sent: a transaction whose record could not be journaled would be
+        # approved by the host and reversed by the terminal.
+        count, capacity = self.batch_room()
+        if count + 1 + _RESERVE > capacity:
+            raise EngineError("settle_first", _text(_M_BATCH_FULL, (count, capacity)))
+        free = free_blocks(self._store.root)[0]
+        if free < _FLASH_BLOCKS:
+            raise EngineError("settle_first", _text(_M_FLASH_FULL, (free, _FLASH_BLOCKS)))
 
     def totals(self):
         """Current batch totals: (debit amount, count, credit amount, count), fen."""
@@ -622,6 +663,8 @@ class Engine:
             # A keyed number with a slip of the finger: refused before anything is saved.
             raise EngineError("card_number", _text(_M_LUHN, card.pan[:6] + "..."))
         self._mac_ready()
+        if k.has("J"):
+            self._check_room()
         if k.has("S"):
             terminal = ParamStore(self._store).load(0)
             typed = request.supervisor_password or b""
@@ -809,6 +852,7 @@ class Engine:
         if reversible:
             self._reversal.delete()
         result.entry = entry
+        result.batch_warning = self.batch_warning()
         from app.txn import receipt
 
         result.receipt_lines = receipt.lines(entry, app, "merchant")
