@@ -396,22 +396,24 @@ class Engine:
         are refused until a settlement (the journal at its capacity, less the records kept
         for reversals, or the flash nearly full), "batch_near" from 90% of the capacity on,
         else None."""
-        count, capacity = self.batch_room()
-        if count + 1 + _RESERVE > capacity or free_blocks(self._store.root)[0] < _FLASH_BLOCKS:
+        if self._full() is not None:
             return "settle_first"
+        count, capacity = self.batch_room()
         if count * 10 >= capacity * 9:
             return "batch_near"
         return None
 
-    def _check_room(self):
-        # Before anything is sent: a transaction whose record could not be journaled would be
-        # approved by the host and reversed by the terminal.
+    def _full(self):
+        # Why a financial transaction is refused now ("settle_first"), or None. Checked
+        # before anything is sent: a transaction whose record could not be journaled would
+        # be approved by the host and then reversed by the terminal.
         count, capacity = self.batch_room()
         if count + 1 + _RESERVE > capacity:
-            raise EngineError("settle_first", _text(_M_BATCH_FULL, (count, capacity)))
+            return _text(_M_BATCH_FULL, (count, capacity))
         free = free_blocks(self._store.root)[0]
         if free < _FLASH_BLOCKS:
-            raise EngineError("settle_first", _text(_M_FLASH_FULL, (free, _FLASH_BLOCKS)))
+            return _text(_M_FLASH_FULL, (free, _FLASH_BLOCKS))
+        return None
 
     def totals(self):
         """Current batch totals: (debit amount, count, credit amount, count), fen."""
@@ -663,8 +665,9 @@ class Engine:
             # A keyed number with a slip of the finger: refused before anything is saved.
             raise EngineError("card_number", _text(_M_LUHN, card.pan[:6] + "..."))
         self._mac_ready()
-        if k.has("J"):
-            self._check_room()
+        full = self._full() if k.has("J") else None
+        if full is not None:
+            raise EngineError("settle_first", full)
         if k.has("S"):
             terminal = ParamStore(self._store).load(0)
             typed = request.supervisor_password or b""
