@@ -167,13 +167,14 @@ def lines(figures: dict) -> list[str]:
         "",
         "## Soak (firmware_tests/bench/soak.py, `make soak`)",
         "",
-        "%d mixed transactions (sales, voids, refunds, pre-authorisations and completions, "
+        "%s mixed transactions (sales, voids, refunds, pre-authorisations and completions, "
         "balance inquiries) through the engine on the 64-bit MicroPython in a 110 KB heap, "
-        "from the ROMFS image, against the host simulator over TCP, settled every %d: %.0f s "
+        "from the ROMFS image, against the host simulator over TCP, settled every %s: %.0f s "
         "in all. Heap after each settlement and a collection (in use counts the ROMFS image, "
         "which the unix port holds in the heap and the ESP32 maps from flash), and the terminal's "
         "totals beside the host's for the batch (debit amount in fen / count, credit amount / "
-        "count):" % (figures["count"], figures["every"], figures["seconds"]),
+        "count):"
+        % (format(figures["count"], ","), format(figures["every"], ","), figures["seconds"]),
         "",
         "| batch | heap in use B (image included) | heap free B | terminal totals | host totals "
         "| settled |",
