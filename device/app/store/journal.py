@@ -48,6 +48,8 @@ COMPLETION_NOTICE = const(24)
 REFUND = const(25)
 REVERSAL = const(0x80)  # | the kind reversed
 
+_VOIDS = b"\x17\x15\x0b"  # SALE_VOID, COMPLETION_VOID, PREAUTH_CANCEL (`kind in`, no heap)
+_COUNTED = b"\x16\x14\x18\x19"  # in the totals: SALE, COMPLETION, COMPLETION_NOTICE, REFUND
 _LAYOUT = const(1)
 _FIXED = const(61)  # then n and the sealed card
 _KIND = const(1)
@@ -109,10 +111,6 @@ def _text(buf, at, size):
 def _padded(text, size):
     text = (text or "").encode()[:size]
     return text + b" " * (size - len(text))
-
-
-def _put_text(buf, at, size, text):
-    buf[at : at + size] = _padded(text, size)
 
 
 def mask(pan):
@@ -257,9 +255,9 @@ class TransactionJournal:
         _bcd(buf, _AMOUNT, "%012d" % amount)
         _bcd(buf, _DATE, date)
         _bcd(buf, _TIME, time)
-        _put_text(buf, _RRN, 12, rrn)
-        _put_text(buf, _AUTH, 6, auth_code)
-        _put_text(buf, _CODE, 2, response_code)
+        buf[_RRN : _RRN + 12] = _padded(rrn, 12)
+        buf[_AUTH : _AUTH + 6] = _padded(auth_code, 6)
+        buf[_CODE : _CODE + 2] = _padded(response_code, 2)
         _bcd(buf, _ENTRY, entry_mode + "0")
         sealed = b""
         if pan:
@@ -270,8 +268,8 @@ class TransactionJournal:
         _bcd(buf, _ORIG_STAN, "%06d" % original_stan)
         _bcd(buf, _ORIG_BATCH, "%06d" % original_batch)
         _bcd(buf, _ORIG_DATE, original_date)
-        _put_text(buf, _OPERATOR, 2, operator)
-        _put_text(buf, _REASON, 2, reason)
+        buf[_OPERATOR : _OPERATOR + 2] = _padded(operator, 2)
+        buf[_REASON : _REASON + 2] = _padded(reason, 2)
         buf.append(len(sealed))
         buf.extend(sealed)
         sequence = self._journal.append(buf)
@@ -311,32 +309,32 @@ class TransactionJournal:
         (sale void, completion void, pre-auth cancel) cancels that was not reversed itself.
         One pass, and a second only when a void of the batch was reversed (rare: a power
         cut between the void's record and the end of its reversal record)."""
-        reversed_, voided = _Stans(), _Stans()
+        reversed_, voided = {}, {}
         void_reversed = False
         for _, p in self._journal.records(True):
             if p[0] != _LAYOUT or _number(p, _BATCH, 3) != batch:
                 continue
             kind = p[_KIND]
             if kind & REVERSAL:
-                reversed_.add(_number(p, _STAN, 3))
-                void_reversed = void_reversed or _is_void(kind & 0x7F)
-            elif _is_void(kind) and _number(p, _ORIG_BATCH, 3) == batch:
-                voided.add(_number(p, _ORIG_STAN, 3))
+                _add(reversed_, _number(p, _STAN, 3))
+                void_reversed = void_reversed or (kind & 0x7F) in _VOIDS
+            elif kind in _VOIDS and _number(p, _ORIG_BATCH, 3) == batch:
+                _add(voided, _number(p, _ORIG_STAN, 3))
         if void_reversed:
-            voided = _Stans()
+            voided = {}
             for _, p in self._journal.records(True):
-                if p[0] != _LAYOUT or not _is_void(p[_KIND]):
+                if p[0] != _LAYOUT or p[_KIND] not in _VOIDS:
                     continue
                 if _number(p, _BATCH, 3) == batch and _number(p, _ORIG_BATCH, 3) == batch:
-                    if _number(p, _STAN, 3) not in reversed_:
-                        voided.add(_number(p, _ORIG_STAN, 3))
+                    if not _has(reversed_, _number(p, _STAN, 3)):
+                        _add(voided, _number(p, _ORIG_STAN, 3))
         return reversed_, voided
 
     @staticmethod
     def _status(stan, replay):
-        if stan in replay[0]:
+        if _has(replay[0], stan):
             return "reversed"
-        if stan in replay[1]:
+        if _has(replay[1], stan):
             return "voided"
         return "approved"
 
@@ -372,7 +370,7 @@ class TransactionJournal:
                     voids.remove(number)
             elif number == stan and (kinds is None or kind in kinds):
                 found, sequence = bytes(p), at
-            elif _is_void(kind) and _number(p, _ORIG_STAN, 3) == stan:
+            elif kind in _VOIDS and _number(p, _ORIG_STAN, 3) == stan:
                 if _number(p, _ORIG_BATCH, 3) == batch:
                     voids.append(number)
         if found is None:
@@ -425,7 +423,7 @@ class TransactionJournal:
         docstring), as Entries; `entry.kind == REFUND` is a credit."""
         replay = self._replay(batch)
         for sequence, p in self._journal.records(True):
-            if p[0] != _LAYOUT or _number(p, _BATCH, 3) != batch or not _counted(p[_KIND]):
+            if p[0] != _LAYOUT or _number(p, _BATCH, 3) != batch or p[_KIND] not in _COUNTED:
                 continue
             if self._status(_number(p, _STAN, 3), replay) == "approved":
                 yield Entry(bytes(p), sequence)
@@ -438,7 +436,7 @@ class TransactionJournal:
             if p[0] != _LAYOUT or _number(p, _BATCH, 3) != batch:
                 continue
             kind = p[_KIND]
-            if not _counted(kind):
+            if kind not in _COUNTED:
                 continue
             if self._status(_number(p, _STAN, 3), replay) != "approved":
                 continue
@@ -451,15 +449,6 @@ class TransactionJournal:
         return debit, debit_count, credit, credit_count
 
 
-def _is_void(kind):
-    return kind == SALE_VOID or kind == COMPLETION_VOID or kind == PREAUTH_CANCEL
-
-
-def _counted(kind):
-    # Kinds in the settlement totals: debits, and refunds (credits).
-    return kind == SALE or kind == COMPLETION or kind == COMPLETION_NOTICE or kind == REFUND
-
-
 def _equal(p, at, want):
     # p[at:at + len(want)] == want, without a slice (a memoryview compares by identity).
     for i in range(len(want)):
@@ -468,21 +457,19 @@ def _equal(p, at, want):
     return True
 
 
-class _Stans:
-    """A set of STANs (1-999999) as bits, in 256-byte pieces of 2048 STANs each, made only
-    for the ranges used: a batch's STANs run in sequence, so its few thousand take one or
-    two pieces. A set of ints held the same as a hash table that grew in one block (11 KB
-    for 1,100 voids on the ESP32), which a fragmented heap could not give."""
+# A set of STANs (1-999999) as bits in a dict of 256-byte pieces of 2048 STANs each, made
+# only for the ranges used: a batch's STANs run in sequence, so its few thousand take one or
+# two pieces. A set of ints held the same as a hash table that grew in one block (11 KB for
+# 1,100 voids on the ESP32), which a fragmented heap could not give.
 
-    def __init__(self):
-        self._pieces = {}
 
-    def add(self, stan):
-        piece = self._pieces.get(stan >> 11)
-        if piece is None:
-            piece = self._pieces[stan >> 11] = bytearray(256)
-        piece[(stan & 2047) >> 3] |= 1 << (stan & 7)
+def _add(stans, stan):
+    piece = stans.get(stan >> 11)
+    if piece is None:
+        piece = stans[stan >> 11] = bytearray(256)
+    piece[(stan & 2047) >> 3] |= 1 << (stan & 7)
 
-    def __contains__(self, stan):
-        piece = self._pieces.get(stan >> 11)
-        return piece is not None and bool(piece[(stan & 2047) >> 3] & (1 << (stan & 7)))
+
+def _has(stans, stan):
+    piece = stans.get(stan >> 11)
+    return piece is not None and piece[(stan & 2047) >> 3] & (1 << (stan & 7)) != 0

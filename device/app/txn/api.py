@@ -119,9 +119,7 @@ class Result:
     receipt_lines (merchant copy, list of bytes; Engine.receipt gives the others),
     training (True: a training transaction, marked test to the host and kept out of the
     real batch), pin_key (after a sign-on: (algorithm, the PIN key encrypted under the
-    master key, its 4-byte check value) as field 62 carried it, for an external PIN pad),
-    batch_warning (after a journaled transaction: Engine.batch_warning(), "batch_near" or
-    "settle_first" when the batch nears or reaches its capacity, else None).
+    master key, its 4-byte check value) as field 62 carried it, for an external PIN pad).
     """
 
     def __init__(self, kind):
@@ -149,7 +147,6 @@ class Result:
         self.receipt_lines = None
         self.training = False
         self.pin_key = None
-        self.batch_warning = None
 
     def code(self, code, pin_sent=True):
         self.response_code = code

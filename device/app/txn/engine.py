@@ -57,7 +57,6 @@ from app.crypto.seal import SealError
 from app.keys.slots import KeyCheckError, KeyStore, KeyStoreError, NoKeyError
 from app.store.journal import TransactionJournal
 from app.store.params import ParamStore
-from app.store.records import free_blocks
 from app.txn import messages as txnmsg
 from app.txn.api import (  # noqa: F401 (the engine's API)
     Card,
@@ -111,8 +110,7 @@ _M_QUEUED = const(28)
 _M_NO_LRI = const(29)
 _M_LRI = const(30)
 _M_LUHN = const(31)
-_M_BATCH_FULL = const(32)
-_M_FLASH_FULL = const(33)
+_M_ROOM = const(32)
 _MESSAGES = (
     "|parameter %s is missing"  # _M_MISSING
     "|application %d has no parameters: load them first"  # _M_NO_PARAMETERS
@@ -146,8 +144,7 @@ _MESSAGES = (
     "|answer has no LRI header: dialup.lri is on, the host sends none"  # _M_NO_LRI
     "|answer carries an LRI header: the host wants dialup.lri on"  # _M_LRI
     "|%s fails the Luhn check"  # _M_LUHN
-    "|the journal holds %d records of the batch's %d"  # _M_BATCH_FULL
-    "|%d flash blocks free, %d kept for reversals and the settlement"  # _M_FLASH_FULL
+    "|batch capacity or flash reached: the journal holds %d records"  # _M_ROOM
     "|"
 )
 
@@ -386,34 +383,19 @@ class Engine:
             return None
         return int(pending[2][11]), pending[0]
 
-    def batch_room(self):
-        """(records in the journal, the batch capacity), without reading the journal."""
-        return self.journal.count(), self.params["batch_capacity"] or _CAPACITY
-
     def batch_warning(self):
         """What the UI shows on its idle screen and after a transaction, a name of
         app.txn.respcodes.terminal (its texts): "settle_first" when financial transactions
-        are refused until a settlement (the journal at its capacity, less the records kept
-        for reversals, or the flash nearly full), "batch_near" from 90% of the capacity on,
-        else None."""
-        if self._full() is not None:
-            return "settle_first"
-        count, capacity = self.batch_room()
-        if count * 10 >= capacity * 9:
-            return "batch_near"
-        return None
+        are refused until a settlement (the journal holds its capacity less the records kept
+        for reversals, or the flash is nearly full), "batch_near" from 90% of the capacity
+        on, else None. `self.journal.count()` is the journal's record count."""
+        from app.store.records import free_blocks  # loaded already: no heap kept here
 
-    def _full(self):
-        # Why a financial transaction is refused now ("settle_first"), or None. Checked
-        # before anything is sent: a transaction whose record could not be journaled would
-        # be approved by the host and then reversed by the terminal.
-        count, capacity = self.batch_room()
-        if count + 1 + _RESERVE > capacity:
-            return _text(_M_BATCH_FULL, (count, capacity))
-        free = free_blocks(self._store.root)[0]
-        if free < _FLASH_BLOCKS:
-            return _text(_M_FLASH_FULL, (free, _FLASH_BLOCKS))
-        return None
+        count = self.journal.count()
+        capacity = self.params["batch_capacity"] or _CAPACITY
+        if count + 1 + _RESERVE > capacity or free_blocks(self._store.root)[0] < _FLASH_BLOCKS:
+            return "settle_first"
+        return "batch_near" if count * 10 >= capacity * 9 else None
 
     def totals(self):
         """Current batch totals: (debit amount, count, credit amount, count), fen."""
@@ -665,9 +647,10 @@ class Engine:
             # A keyed number with a slip of the finger: refused before anything is saved.
             raise EngineError("card_number", _text(_M_LUHN, card.pan[:6] + "..."))
         self._mac_ready()
-        full = self._full() if k.has("J") else None
-        if full is not None:
-            raise EngineError("settle_first", full)
+        if k.has("J") and self.batch_warning() == "settle_first":
+            # Before anything is sent: a transaction whose record could not be journaled
+            # would be approved by the host and then reversed by the terminal.
+            raise EngineError("settle_first", _text(_M_ROOM, self.journal.count()))
         if k.has("S"):
             terminal = ParamStore(self._store).load(0)
             typed = request.supervisor_password or b""
@@ -855,7 +838,6 @@ class Engine:
         if reversible:
             self._reversal.delete()
         result.entry = entry
-        result.batch_warning = self.batch_warning()
         from app.txn import receipt
 
         result.receipt_lines = receipt.lines(entry, app, "merchant")

@@ -82,7 +82,7 @@ settle_error|Settled, host reports a totals error: details uploaded|结算完成
 balanced|Settled, totals agree with the host|结算完成,对账平
 declined|Declined: call the acquirer|交易失败,请联系收单行
 settle_first|Batch full: settle first, nothing was sent|批次已满,请先结算,交易未发送
-batch_near|Batch nearly full: settle soon|批次将满,请尽快结算"""
+batch_near|Batch nearly full: settle soon|批次将满,请结算"""
 
 
 def _find(table, code):
