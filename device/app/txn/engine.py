@@ -111,7 +111,6 @@ _M_NO_LRI = const(29)
 _M_LRI = const(30)
 _M_LUHN = const(31)
 _M_ROOM = const(32)
-_M_SETTLED_FIRST = const(33)
 _MESSAGES = (
     "|parameter %s is missing"  # _M_MISSING
     "|application %d has no parameters: load them first"  # _M_NO_PARAMETERS
@@ -146,7 +145,6 @@ _MESSAGES = (
     "|answer carries an LRI header: the host wants dialup.lri on"  # _M_LRI
     "|%s fails the Luhn check"  # _M_LUHN
     "|batch capacity or flash reached: the journal holds %d records"  # _M_ROOM
-    "|batch %06d: its settlement, unanswered, was sent again first: %s"  # _M_SETTLED_FIRST
     "|"
 )
 
@@ -173,6 +171,11 @@ def out_of_service(reason):
     trusted must not transact (the UI says so on screen too)."""
     global _out_of_service
     _out_of_service = reason or "self-test failed"
+
+
+def _closing(engine):
+    # The name of the record of a settlement under way (app.txn.settlement).
+    return ("trainclosing%d" if engine.training else "closing%d") % engine.app
 
 
 def value_of(params, name):
@@ -272,29 +275,13 @@ class Engine:
         self._last_crc = None
         self._processing = 0
         self._sign_on_due = False
-        # A settlement a power cut interrupted (app.txn.settlement, "closingN"): closed now if
-        # the host's verdict had arrived, else retried before the next financial request.
-        self._closing = ("trainclosing%d" if training else "closing%d") % app_index
-        self.settle_due = None  # the batch whose settlement is to be sent again
-        self._recovered = False
-        try:
-            self._recover()
-        except OSError:
-            pass  # the flash: the first run tries again and says so ("flash")
+        # A settlement a power cut interrupted (app.txn.settlement, "closingN"): closed at the
+        # first run if the host's verdict had arrived, else sent again before the next
+        # financial request. One attribute (-1: not looked at yet): the SIM7600's heap margin
+        # is about 1 KB.
+        self.settle_due = -1
 
     # --- small helpers ------------------------------------------------------------------------
-
-    def _recover(self):
-        # Before any transaction: finish a settlement the power cut, once per engine.
-        if self._recovered:
-            return
-        record = self._store.load(self._closing)
-        if record is not None:
-            # Only then: the settlement module stays off the heap until a batch is settled.
-            from app.txn import settlement
-
-            settlement.recover(self, record[1])
-        self._recovered = True
 
     def _event(self, name, value=None):
         if self._events is not None:
@@ -446,11 +433,21 @@ class Engine:
                 kind = txnmsg.kind(request.kind)
                 if self._signed_off and request.kind != "sign_on" and request.kind != "echo":
                     raise EngineError("signed_off")
-                self._recover()
+                if self.settle_due == -1:
+                    # Before any transaction: a settlement a power cut interrupted.
+                    record = self._store.load(_closing(self))
+                    self.settle_due = None
+                    if record is not None:
+                        from app.txn import settlement
+
+                        settlement.recover(self, record[1])
                 if self._sign_on_due and (kind is not None or request.kind == "settlement"):
                     self._due_sign_on(result, request.operator)
                 if self.settle_due is not None and kind is not None:
-                    self._resume_settlement(result, request.operator)
+                    from app.txn import settlement
+
+                    self._mac_ready()
+                    settlement.resume(self, result, self._operator(request.operator))
                 if kind is not None:
                     self._financial(kind, request, result)
                 elif request.kind == "sign_on":
@@ -875,17 +872,3 @@ class Engine:
 
         self._mac_ready()  # signed on, and the storage key opens the keys and the cards
         settle(self, result, self._operator(operator), confirmed)
-
-    def _resume_settlement(self, result, operator):
-        # The settlement of this batch was sent and its answer never came (a power cut, a
-        # line that failed): the host may have closed the batch. Sent again before this
-        # request, which then goes into the next batch; the request does not go if it fails.
-        from app.txn.settlement import settle
-
-        batch = self.settle_due
-        self._mac_ready()
-        settled = Result("settlement")
-        settle(self, settled, self._operator(operator), resume=True)
-        result.notes.append(_text(_M_SETTLED_FIRST, (batch, settled.message_en)))
-        if settled.reversal_note:
-            result.reversal_note = settled.reversal_note

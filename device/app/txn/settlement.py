@@ -29,8 +29,8 @@ record, "closingN" ("trainclosingN" in training), of where it stands: batch + st
   the request goes; the cashier's own settlement does the same.
 - Saved with state 1 as soon as the host's totals arrive: the batch is closed at the host.
   The terminal closes it too (`close`: batch advanced, journal cleared, record deleted).
-  When the power is cut before the end, `Engine` finishes the close when it is made at the
-  next start, before any transaction and without the line; every step can run again.
+  When the power is cut before the end, the engine finishes the close at its first run after
+  the start, before that run's request and without the line; every step can run again.
 - Deleted when the host refuses the settlement (a response code, no totals): the batch stays
   open on both sides.
 
@@ -50,22 +50,41 @@ SENT = 0  # the closing record's states (module docstring)
 SETTLED = 1
 
 
+def _name(engine):
+    return ("trainclosing%d" if engine.training else "closing%d") % engine.app
+
+
 def mark(engine, batch, state):
     """Record that the settlement of `batch` is at `state` (SENT, SETTLED)."""
-    engine._store.save(engine._closing, struct.pack(">IB", batch, state))
+    engine._store.save(_name(engine), struct.pack(">IB", batch, state))
 
 
 def recover(engine, record):
     """At the start, with the closing record's payload: close a batch the host settled, or
     have the settlement sent again before the next financial request."""
     if len(record) != 5:
-        engine._store.delete(engine._closing)  # not a closing record
+        engine._store.delete(_name(engine))  # not a closing record
         return
     batch, state = struct.unpack(">IB", record)
     if state == SETTLED:
         close(engine, batch)
     else:
         engine.settle_due = batch
+
+
+def resume(engine, result, operator):
+    """The settlement of the engine's batch was sent and its answer never came (a power cut, a
+    line that failed): the host may have closed the batch. Sent again before the request of
+    `result`, which then goes into the next batch; EngineError, CommError... if it fails."""
+    batch = engine.settle_due
+    settled = type(result)("settlement")
+    settle(engine, settled, operator, resume=True)
+    result.notes.append(
+        "batch %06d: its settlement, unanswered, was sent again first: %s"
+        % (batch, settled.message_en)
+    )
+    if settled.reversal_note:
+        result.reversal_note = settled.reversal_note
 
 
 def close(engine, batch):
@@ -75,7 +94,7 @@ def close(engine, batch):
     if not engine.training and engine.batch == batch:
         engine._save_counters(engine.stan, txnmsg.next_number(batch))
     engine.journal.clear()
-    engine._store.delete(engine._closing)
+    engine._store.delete(_name(engine))
     engine.settle_due = None
 
 
@@ -169,7 +188,7 @@ def settle(engine, result, operator, confirmed=False, resume=False):
         msg = engine._exchange("0500", fields, settlement=True)
     except CommCancelled as exc:
         if not exc.sent:
-            engine._store.delete(engine._closing)
+            engine._store.delete(_name(engine))
             engine.settle_due = None
         raise
     got = msg.fields
@@ -180,7 +199,7 @@ def settle(engine, result, operator, confirmed=False, resume=False):
         if code == "00" or code is None:
             raise txnmsg.ResponseError("invalid", "settlement answer without totals (48)")
         # Refused: the batch stays open on both sides.
-        engine._store.delete(engine._closing)
+        engine._store.delete(_name(engine))
         engine.settle_due = None
         result.code(code)
         return
