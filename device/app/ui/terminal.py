@@ -286,6 +286,10 @@ class Terminal:
             if request.kind == "sign_on":
                 self._load_pad_key(app, result)
             elif request.kind == "settlement":
+                # Settlement's code runs once a batch: let go before the sign-off and sign-on
+                # that may follow (a sign-on is power-up's heap peak).
+                forget("app.txn.settlement")
+                gc.collect()
                 self._after_settlement(app, result)
         return result
 
