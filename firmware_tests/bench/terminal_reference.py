@@ -137,8 +137,8 @@ def module_heap(interpreter: str) -> list[dict]:
 
 def peak_heap(interpreter: str, upto: int | None = None, low: int = 32 * 1024) -> int:
     """See the module docstring; bisection from `low` to 1 KB, then the next 1 and 2 KB up
-    checked (a heap cut into pieces can fail where a smaller one passed). `upto`: run the
-    script's first `upto` steps only (PHASES)."""
+    checked (a heap cut into pieces can fail where a smaller one passed), a heap failing
+    only if it fails twice. `upto`: run the script's first `upto` steps only (PHASES)."""
     steps = parse_file(SCRIPT)[:upto]
     with micropython.default(interpreter), tempfile.TemporaryDirectory() as tmp:
         with Bench(Path(tmp) / "template") as bench:
@@ -147,6 +147,11 @@ def peak_heap(interpreter: str, upto: int | None = None, low: int = 32 * 1024) -
             bench.stop()  # the trials start their own host on the same port
 
             def trial(heap: int) -> bool:
+                # A failure is tried once more: on a loaded machine the emulated keypad can
+                # lose a key press, which is not the heap's doing.
+                return attempt(heap) or attempt(heap)
+
+            def attempt(heap: int) -> bool:
                 state, db = Path(tmp) / "trial", Path(tmp) / "trial.db"
                 shutil.rmtree(state, ignore_errors=True)
                 shutil.copytree(template, state)
@@ -226,7 +231,8 @@ def main() -> int:
     print()
     print(
         "Peak heap: the smallest app heap (`--heap`, bisection to 1 KB, then the next 1 and 2 "
-        "KB up checked) in which the virtual terminal runs docs/examples/cashier-sale.vts to "
+        "KB up checked; a heap fails only if it fails twice, as a loaded machine can lose an "
+        "emulated key press) in which the virtual terminal runs docs/examples/cashier-sale.vts to "
         "the end of each phase: power-up (self-test, checklist, automatic sign-on), the idle "
         "screen, a cancelled sale, the amount over the maximum, a sale with its PIN and both "
         "slips, paper out in the first. The ROMFS image is not counted (nor its share of the "
