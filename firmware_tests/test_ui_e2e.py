@@ -16,17 +16,23 @@ import pytest
 from hostlib.vterm import VirtualTerminal
 from tools.demo import EXAMPLES, JOB, Bench, terminal_heap
 
-# (script, job), both under docs/examples/. Seconds on the development container (2 shared
-# cores), set-up included: cashier-sale 16, power-up-checks 10.
+# (script, job, serial): the script and its job under docs/examples/; with a serial the
+# terminal is provisioned as it and its parameters loaded as packets (PosManage's version
+# screen shows their versions). Seconds on the development container (2 shared cores),
+# set-up included: cashier-sale 16, power-up-checks 10, admin-versions 25 (a slip printed, a
+# restart), admin-keys 37 (some 200 keys tapped at 80 ms each), training 19.
 SCRIPTS = [
-    ("cashier-sale.vts", "terminal-job.toml"),
-    ("power-up-checks.vts", "terminal-job.toml"),
+    ("cashier-sale.vts", "terminal-job.toml", None),
+    ("power-up-checks.vts", "terminal-job.toml", None),
+    ("admin-versions.vts", "terminal-job.toml", "PK-000001"),
+    ("admin-keys.vts", "terminal-job.toml", "PK-000001"),
+    ("training.vts", "terminal-job.toml", "PK-000001"),
 ]
 
 
-@pytest.mark.parametrize("script, job", SCRIPTS, ids=[script for script, _ in SCRIPTS])
-def test_the_script_passes_against_the_host_simulator(script, job, tmp_path):
-    with Bench(tmp_path / "bench", EXAMPLES / job) as bench:
+@pytest.mark.parametrize("script, job, serial", SCRIPTS, ids=[row[0] for row in SCRIPTS])
+def test_the_script_passes_against_the_host_simulator(script, job, serial, tmp_path):
+    with Bench(tmp_path / "bench", EXAMPLES / job, serial=serial) as bench:
         run = bench.vterm(EXAMPLES / script)
     lines = sum(
         1
