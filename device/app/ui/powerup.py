@@ -68,7 +68,7 @@ def run(term):
 def _forget_selftest(term):
     # The self-test runs once: its module (and SM4's, unless an application signs on with SM4
     # keys) is let go before the checklist and the sign-on, whose heap it would otherwise be.
-    from app.ui.terminal import forget
+    from app.ui import forget
 
     forget("app.selftest")
     for index, _ in term.applications():
