@@ -136,15 +136,23 @@ def test_a_void_asks_the_card_and_pin_where_the_application_requires_a_pin():
 def test_a_refund_by_the_original_reference_number_and_date():
     board, term, sale = with_a_sale()
     board.keys.play("3", SUPERVISOR, ENTER, board.swipe())
-    board.keys.play(sale.rrn, ENTER, "1332", ENTER, None, "0520", ENTER)  # a wrong date first
+    board.keys.play(sale.rrn, ENTER, ENTER)  # the sale's date, from the journal
     board.keys.play("50", ENTER, None, ENTER)
     board.run(idle.run, term)
     screen = board.screen
-    assert screen.saw("原参考号:") and screen.saw("日期有误")
+    assert ["退货", "原参考号:", sale.rrn, ""] in screen.shown
+    assert ["退货", "原交易日期MMDD:", "0520", ""] in screen.shown
     (fields,) = board.host.of("0220")
     assert fields[37] == sale.rrn and fields[4] == "000000000050"
     assert fields[61] == "000001000002" + "0520"  # the original, found in the journal
     assert board.printed(b"REFUND") == 2 and board.printed(b"AMOUNT: RMB -0.50") == 2
+    # a sale this terminal did not make: its date typed, checked as a date
+    board.keys.play("3", SUPERVISOR, ENTER, board.swipe(), "120700000042", ENTER)
+    board.keys.play("1332", ENTER, None, "1206", ENTER, "50", ENTER, None, ENTER)
+    board.run(idle.run, term)
+    assert board.screen.saw("日期有误")
+    fields = board.host.of("0220")[1]
+    assert fields[37] == "120700000042" and fields[61] == "000000000000" + "1206"
 
 
 def test_a_refund_over_the_maximum_is_refused_on_screen_and_cancel_sends_nothing():
@@ -181,8 +189,11 @@ def preauthorised():
 def test_a_pre_auth_cancel_with_the_card_keyed_its_date_and_auth_code():
     board, term, pre = preauthorised()
     board.keys.play("4", "2", PAN, ENTER, "2806", ENTER)  # keyed, though manual_entry is off
-    board.keys.play("0520", ENTER, pre.auth_code, ENTER, "20000", ENTER, ENTER, None, ENTER)
+    # the auth code; the date and the amount are the journal's pre-auth's: ENTER, ENTER
+    board.keys.play(pre.auth_code, ENTER, ENTER, ENTER, ENTER, None, ENTER)
     board.run(idle.run, term)
+    assert ["预授权撤销", "原交易日期MMDD:", "0520", ""] in board.screen.shown
+    assert ["预授权撤销", "金额:", "RMB 200.00", ""] in board.screen.shown
     (fields,) = board.host.of("0100")
     assert fields[3] == "200000" and fields[38] == pre.auth_code
     assert fields[2] == PAN and fields[22] == "012"
@@ -191,13 +202,13 @@ def test_a_pre_auth_cancel_with_the_card_keyed_its_date_and_auth_code():
 
 def test_a_completion_request_and_a_completion_notice():
     board, term, pre = preauthorised()
-    board.keys.play("4", "3", board.swipe(), "0520", ENTER, pre.auth_code, ENTER)
+    board.keys.play("4", "3", board.swipe(), pre.auth_code, ENTER, ENTER)
     board.keys.play("15000", ENTER, ENTER, None, ENTER)
     board.run(idle.run, term)
     (fields,) = board.host.of("0200")
     assert fields[3] == "000000" and fields[25] == "06" and fields[38] == pre.auth_code
     assert board.printed(b"AUTH COMPLETE") == 2
-    board.keys.play("4", "4", board.swipe(), "0520", ENTER, pre.auth_code, ENTER)
+    board.keys.play("4", "4", board.swipe(), pre.auth_code, ENTER, ENTER)
     board.keys.play("5000", ENTER, None, ENTER)  # no PIN for a notice
     board.run(idle.run, term)
     (fields,) = board.host.of("0220")
@@ -227,9 +238,9 @@ def test_cancel_in_the_pre_authorisation_family_sends_nothing():
     steps = (
         ("4", CANCEL),  # its menu
         ("4", "1", CANCEL),  # the card
-        ("4", "2", "swipe", CANCEL),  # the date
-        ("4", "2", "swipe", "0520", ENTER, CANCEL),  # the auth code
-        ("4", "3", "swipe", "0520", ENTER, "123456", ENTER, CANCEL),  # the amount
+        ("4", "2", "swipe", CANCEL),  # the auth code
+        ("4", "2", "swipe", "123456", ENTER, CANCEL),  # the date
+        ("4", "3", "swipe", "123456", ENTER, "0520", ENTER, CANCEL),  # the amount
         ("4", "1", "swipe", "100", ENTER, CANCEL),  # the PIN
     )
     for step in steps:

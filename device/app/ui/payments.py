@@ -19,12 +19,14 @@ nothing sent; Cancelled / Idle end it early.
   pin_required asks for them -> the host -> the slips. Only the current batch, the full
   amount: the engine sends the original's amount.
 - Refund: the supervisor password -> the card -> the original's reference number (RRN, 12
-  digits, from its slip) -> its date (MMDD) -> the amount (at most max_amount) -> the PIN
-  where pin_required -> the host -> the slips.
+  digits, from its slip) -> its date (MMDD; the journal's, when this terminal made the
+  sale, already there: ENTER) -> the amount (at most max_amount) -> the PIN where
+  pin_required -> the host -> the slips.
 - Pre-authorisation: the card -> the amount -> the PIN -> the host -> the slips. Pre-auth
   cancel, completion request and completion notice: the card (swiped or keyed: the
-  pre-auth's slip has the number) -> the pre-auth's date (MMDD) -> its auth code -> the
-  amount -> the PIN (not for the notice) -> the host -> the slips. Completion void: as the
+  pre-auth's slip has the number) -> its auth code -> the pre-auth's date (MMDD; already
+  there when this terminal made it) -> the amount (a cancel's: the pre-auth's, already
+  there) -> the PIN (not for the notice) -> the host -> the slips. Completion void: as the
   sale void.
 - Balance: the card -> the PIN -> the host -> the balance on screen until a key. No slip.
 
@@ -98,10 +100,9 @@ def refund(term, card=None):
         return
     try:
         params = _params(term, app)
-        if card is None:
-            card = term.read_card(title, allow_keyed=bool(params["manual_entry"]))
+        card = _card(term, card, params, title)
         rrn = term.ui.number(title, _w(_RRN), 12, 12)
-        date = _date(term, title)
+        date = _date(term, title, _original(term, app, rrn=rrn))
         fen = _amount(term, params, title)
         pin = _pin(term, app, card, fen, title, params["pin_required"])
         params = None
@@ -146,8 +147,7 @@ def balance(term, card=None):
     title = text.BALANCE
     app = application(term, title)
     params = _params(term, app)
-    if card is None:
-        card = term.read_card(title, allow_keyed=bool(params["manual_entry"]))
+    card = _card(term, card, params, title)
     params = None
     pin = term.read_pin(app, card, None, title)
     result = term.run(app, Request("balance", card=card, pin=pin), title)
@@ -194,8 +194,7 @@ def _void(term, card, kind, title):
         pin = None
         if params["pin_required"]:
             # The card with its PIN, as the application asks for both.
-            if card is None:
-                card = term.read_card(title, allow_keyed=bool(params["manual_entry"]))
+            card = _card(term, card, params, title)
             pin = term.read_pin(app, card, None, title)
         params = None
         request = Request(
@@ -214,14 +213,18 @@ def _preauth(term, card, kind, title):
     app = application(term, title)
     params = _params(term, app)
     first = kind == "preauth"
-    if card is None:
-        # A pre-auth's later steps take the card keyed in from its slip too.
-        card = term.read_card(title, allow_keyed=bool(params["manual_entry"]) or not first)
+    # A pre-auth's later steps take the card keyed in from its slip too.
+    card = _card(term, card, params, title, keyed=not first)
     date = auth = None
+    initial = 0
     if not first:
-        date = _date(term, title)
         auth = ui.number(title, _w(_AUTH_CODE), 6, 6)
-    fen = _amount(term, params, title)
+        original = _original(term, app, auth=auth)
+        date = _date(term, title, original)
+        if original is not None and kind == "preauth_cancel":
+            initial = original.amount  # a cancel is of the whole pre-authorisation
+        original = None
+    fen = _amount(term, params, title, initial)
     if kind == "completion_notice":
         pin = None  # a notice tells the host of a completion done: no cardholder there
     else:
@@ -238,6 +241,14 @@ def _finish(term, app, title, request):
     term.show_result(title, result)
     if result.receipt_lines:
         term.print_slip(app, result)
+
+
+def _card(term, card, params, title, keyed=False):
+    # The card swiped at the idle screen, or one read now (keyed in where the application's
+    # manual_entry allows it, or `keyed`).
+    if card is not None:
+        return card
+    return term.read_card(title, allow_keyed=keyed or bool(params["manual_entry"]))
 
 
 def _params(term, app):
@@ -264,15 +275,28 @@ def _refuse(term, title, reason):
     term.ui.notice(title, (chinese, english), wait_ms=15000)
 
 
-def _amount(term, params, title):
+def _amount(term, params, title, initial=0):
     limit = params["max_amount"]
-    return term.ui.amount(title, maximum=int(limit) * 100 if limit else None)
+    return term.ui.amount(title, maximum=int(limit) * 100 if limit else None, initial=initial)
 
 
-def _date(term, title):
-    # The original's date, MMDD, checked as a date of the year.
+def _original(term, app, auth=None, rrn=None):
+    # The journal's record of the original (a pre-authorisation by its auth code, a sale by
+    # its reference number) when this terminal made it, or None.
+    try:
+        journal = term.engine(app).journal
+    except (OSError, ValueError):
+        return None
+    return journal.find_auth(auth) if auth else journal.find_rrn(rrn)
+
+
+def _date(term, title, original=None):
+    # The original's date, MMDD, checked as a date of the year; the journal's when it has
+    # the original (ENTER takes it).
+    initial = original.date[4:] if original is not None else ""
     while True:
-        date = term.ui.number(title, _w(_DATE), 4, 4)
+        date = term.ui.number(title, _w(_DATE), 4, 4, initial=initial)
+        initial = ""
         month, day = int(date[:2]), int(date[2:])
         if 1 <= month <= 12 and 1 <= day <= 31:
             return date
