@@ -167,6 +167,26 @@ def test_a_refund_over_the_maximum_is_refused_on_screen_and_cancel_sends_nothing
     assert board.screen.saw("密码错误") and board.host.requests == []
 
 
+def test_cancel_at_every_step_of_a_refund_and_a_balance_inquiry_sends_nothing():
+    steps = (
+        ("3", CANCEL),  # the supervisor password
+        ("3", SUPERVISOR, ENTER, CANCEL),  # the card
+        ("3", SUPERVISOR, ENTER, "swipe", "1207", CANCEL),  # the reference number
+        ("3", SUPERVISOR, ENTER, "swipe", "120700000002", ENTER, CANCEL),  # the date
+        ("3", SUPERVISOR, ENTER, "swipe", "120700000002", ENTER, "0520", ENTER, CANCEL),
+        ("5", CANCEL),  # the card
+        ("5", "swipe", "12", CANCEL),  # the PIN
+    )
+    for step in steps:
+        board, term, _ = with_a_sale()
+        for item in step:
+            board.keys.play(board.swipe() if item == "swipe" else item)
+        board.keys.play(None)
+        board.run(idle.run, term)
+        assert board.host.requests == [], step
+        assert board.screen.shown[-1][0] == "CUP", step
+
+
 def test_the_pre_authorisation_menu_and_a_pre_authorisation():
     board, term, _ = with_a_sale()
     board.keys.play("4")
