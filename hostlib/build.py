@@ -10,6 +10,7 @@ between runs is named by its `-march`: `build/mpy-x64/` and `build/device-x64.ro
 (hostlib.micropython.arch(interpreter) names it), `xtensawin` for the ESP32.
 """
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -99,6 +100,29 @@ def compiled_device(arch: str, src: Path | None = None, cache: Path | None = Non
         if stale not in wanted:
             stale.unlink()
     return cache
+
+
+def image_hash(tree: Path) -> str:
+    """The build hash of the application image holding the files of `tree` (a compiled tree,
+    as `compiled_device` makes it): SHA-256 over every file, depth first, each folder's names
+    in byte order; for each its path from `tree`, a zero byte, its size (4 bytes, big-endian)
+    and its bytes. The terminal's version screen computes the same over what it runs
+    (device/app/ui/admin_version.py) and shows the first 8 hex digits."""
+    digest = hashlib.sha256()
+
+    def walk(folder: Path, rel: str) -> None:
+        for entry in sorted(folder.iterdir(), key=lambda p: p.name.encode()):
+            if entry.name.startswith(".") or entry.name == "__pycache__":
+                continue
+            path = rel + "/" + entry.name if rel else entry.name
+            if entry.is_dir():
+                walk(entry, path)
+                continue
+            data = entry.read_bytes()
+            digest.update(path.encode() + b"\x00" + len(data).to_bytes(4, "big") + data)
+
+    walk(Path(tree), "")
+    return digest.hexdigest().upper()
 
 
 def _pack_romfs(stage: Path, out: Path) -> int:

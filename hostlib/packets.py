@@ -201,6 +201,7 @@ FIELDS = (
     Field(0x0B, "host_select", T, "choice", choices=("primary", "backup")),
     Field(0x0C, "bearer", T, "choice", choices=("dialup", "gprs", "ethernet")),
     Field(0x0D, "lockdown", T, "bool", optional=True),
+    Field(0x0E, "admin_password", T, "hash", optional=True),
     Field(0x10, "dialup.prefix", T, "text", 0, 4, chars=DIGITS, group="dialup"),
     Field(0x11, "dialup.line", T, "choice", choices=("direct", "extension"), group="dialup"),
     Field(0x12, "dialup.phone1", T, "text", 1, 24, chars=PHONE, group="dialup"),

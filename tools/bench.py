@@ -439,6 +439,21 @@ def render_storage(figures: dict) -> list[str]:
     return lines
 
 
+def _admin_section() -> list[str]:
+    """firmware_tests/bench/admin_heap.py: the peak heap of each PosManage visit, on both
+    builds."""
+    return [
+        "",
+        "## PosManage (app/ui/admin*.py)",
+        "",
+        "The smallest app heap in which each installer's visit runs (login, the screen, back "
+        "out), from the ROMFS image, on a terminal set up by `poskit txn init`; the baseline "
+        "is the stand-in Terminal alone (a screen drawing nothing, scripted keys), and the "
+        "columns beside each figure what PosManage adds to it.",
+        "",
+    ] + _reference("admin_heap.py")
+
+
 def _min_heaps(interpreter: str) -> dict:
     """Smallest heap in which importing the modules and doing one operation succeeds, with
     the modules precompiled in a ROMFS image as deployed, and compiled from .py source.
@@ -644,6 +659,8 @@ def main(argv: list[str] | None = None) -> int:
     txn = _txn_section()
     print("measuring the terminal application (several minutes) ...", file=sys.stderr)
     txn += _terminal_section()
+    print("measuring PosManage ...", file=sys.stderr)
+    txn += _admin_section()
     print("timing CPython references ...", file=sys.stderr)
     text = render(builds, device, _references(), heaps, _image_sizes(), storage, iso, drivers, txn)
     output = Path(args.output)

@@ -23,6 +23,7 @@ heap on the 32-bit MicroPython (an ESP32's word size: the 110 KB it has) and 159
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import socket
 import subprocess
@@ -61,10 +62,15 @@ def free_port() -> int:
 class Bench:
     """A host simulator and a terminal set up against it, in `folder` (made empty)."""
 
-    def __init__(self, folder: Path, job: Path = JOB, heap: str | None = None) -> None:
+    def __init__(
+        self, folder: Path, job: Path = JOB, heap: str | None = None, serial: str | None = None
+    ) -> None:
         self.folder = Path(folder)
         self.job = Path(job)
         self.heap = heap or terminal_heap()
+        # With a serial the terminal is provisioned as it (keys in FOLDER/keystore.json) and
+        # its parameters arrive as packets with the job's version, as an installer loads them.
+        self.serial = serial
         self.port = free_port()
         self.state = self.folder / "term"
         self._host: subprocess.Popen | None = None
@@ -107,15 +113,20 @@ class Bench:
         """`poskit txn init` with the job, pointed at the simulator's port, and its TMK."""
         job = self.folder / self.job.name
         job.write_text(self.job.read_text().replace("port = 5000\n", "port = %d\n" % self.port))
+        command = _POSKIT + ["txn", "--state", str(self.state), "init", "--params", str(job)]
+        command += ["--tmk-fd", "0"]
+        env = None
+        if self.serial:
+            command += ["--serial", self.serial, "--keystore", str(self.folder / "keystore.json")]
+            env = dict(os.environ, POSKIT_KEYSTORE_PASSPHRASE="correct horse battery")
         out = subprocess.run(
-            _POSKIT
-            + ["txn", "--state", str(self.state), "init", "--params", str(job)]
-            + ["--tmk-fd", "0"],
+            command,
             input=TMK + "\n",
             capture_output=True,
             text=True,
             timeout=300,
             cwd=ROOT,
+            env=env,
         )
         if out.returncode != 0:
             raise DemoError("poskit txn init failed:\n%s%s" % (out.stdout, out.stderr))

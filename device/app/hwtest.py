@@ -4,6 +4,7 @@ pad are wired and alive (DESIGN §7: the admin menu's hardware test).
 
     from app import hwtest
     seen = hwtest.run(board)          # board: board.esp32_ref or board.unix_sim
+    seen = hwtest.run(board, display=ui.display, keypad=ui.keypad)   # from PosManage
 
 The screen, four lines of 16 dots:
 
@@ -82,11 +83,13 @@ def _printer_trouble(exc):
     return "打印机 无应答"
 
 
-def run(board, *, idle_ms=60000):
+def run(board, *, idle_ms=60000, display=None, keypad=None):
     """Run the check until CANCEL or `idle_ms` without a key or a card; see the module
-    docstring. The display and the keypad are needed (OSError if the board has none)."""
-    display = board.display()
-    keys = board.keypad()
+    docstring. The display and the keypad are needed: the board makes them (OSError if it
+    has none), unless the running terminal gives its own (`display`, `keypad`: a second
+    driver on the same panel would reset it)."""
+    display = display or board.display()
+    keys = keypad or board.keypad()
     reader = _device(board.card_reader)
     seen = {"keys": [], "card": None, "printed": False, "pinpad": None, "errors": []}
 

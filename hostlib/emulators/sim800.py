@@ -4,6 +4,7 @@
     ... device talks AT over SocketUART("127.0.0.1", gprs.port) ...
     gprs.sim = "NOT INSERTED"       # or "SIM PIN"; READY by default
     gprs.creg = 3                   # registration denied (also cgreg)
+    gprs.operator = "CHINA UNICOM"  # the network AT+COPS? names
     gprs.connect_fail = True        # the next AT+CIPSTART answers CONNECT FAIL
     gprs.drop_link()                # the host side closes: CLOSED
     gprs.deactivate_pdp()           # the network drops the context: +PDP: DEACT
@@ -47,6 +48,7 @@ class Sim800Emulator(Emulator):
         hosts: dict[str, tuple[str, int]] | None = None,
         iccid: str = "89860318640220133897",
         csq: tuple[int, int] = (18, 0),
+        operator: str = "CHINA MOBILE",
         apn: str | None = None,
         ip: str = "10.64.3.7",
         connect_timeout_s: float = 2.0,
@@ -58,6 +60,7 @@ class Sim800Emulator(Emulator):
         self.default = default  # where a host not in `hosts` goes (None: the name as given)
         self.iccid = iccid
         self.csq = csq
+        self.operator = operator
         self.apn = apn  # None: any APN activates
         self.ip = ip
         self.connect_timeout_s = connect_timeout_s
@@ -244,6 +247,12 @@ class Sim800Emulator(Emulator):
             return self._ok()
         if upper == "AT+CGREG?":
             self._urc("+CGREG: 0,%d" % self.cgreg)
+            return self._ok()
+        if upper == "AT+COPS?":
+            if self.creg not in (1, 5):
+                self._urc("+COPS: 0")  # no network: no operator named
+            else:
+                self._urc('+COPS: 0,0,"%s"' % self.operator)
             return self._ok()
         if upper == "AT+CGATT?":
             self._urc("+CGATT: %d" % (1 if self.cgreg in (1, 5) else 0))

@@ -262,6 +262,20 @@ def combine_components(components, algorithm):
         raise
 
 
+def component_kcv(text, algorithm, number=1):
+    """The 3-byte check value (upper-case hex) of one clear key component as its custodian
+    types it: hex text (str, bytes, or a bytearray or memoryview the caller wipes). The
+    terminal shows or compares it with the custodian's form before the next component is
+    typed. ValueError naming the component by `number`, never its digits, when it is not
+    hex, or not a key length of `algorithm`."""
+    _code(algorithm)
+    part = _hex_bytes(text, "component %d" % number)
+    try:
+        return _hex(ciphers.kcv(algorithm, part, 3))
+    finally:
+        _wipe(part)
+
+
 def _unwrap_master(kbpk, key_block):
     # A TR-31 block that may become a master key -> (algorithm, clear key bytearray).
     from app.crypto import tr31  # install-time only: kept off the heap in daily use

@@ -2,12 +2,12 @@
 the checks of values and of whole sets, are in app.store.schema).
 
 The operator's procedure sets, per terminal: language, receipt copies, external PIN pad,
-operator and supervisor passwords, the default key algorithm, timeouts, reversal retries,
-primary/backup host and the communications bearer with its settings (dial-up, GPRS or
-Ethernet); and per acquirer application (index 1..MAX_APPLICATIONS): name, merchant id,
-terminal id, merchant name, key algorithm, master key slot, sign-on mode and message header,
-and the acquirer profile (field 62 layout, field 60 and 26, MAC method, empty-batch and
-batch-end rules: docs/iso8583.md §12).
+operator, supervisor and PosManage (admin) passwords, the default key algorithm, timeouts,
+reversal retries, primary/backup host and the communications bearer with its settings
+(dial-up, GPRS or Ethernet); and per acquirer application (index 1..MAX_APPLICATIONS):
+name, merchant id, terminal id, merchant name, key algorithm, master key slot, sign-on mode
+and message header, and the acquirer profile (field 62 layout, field 60 and 26, MAC method,
+empty-batch and batch-end rules: docs/iso8583.md §12).
 The terminal serial is identity (app.keys.identity), not a parameter; the clock is set apart.
 
 Parameters travel and rest as a TLV body (docs/packets.md is the byte-exact definition):
@@ -49,6 +49,7 @@ _HASH_SCHEME = const(1)  # the first byte of a stored password (app.store.schema
 # The password hashes' tags: a set's values are kept by tag (app.store.schema names them).
 _OPERATOR_PASSWORD = const(0x04)
 _SUPERVISOR_PASSWORD = const(0x05)
+_ADMIN_PASSWORD = const(0x0E)  # PosManage (operator 01); optional: absent, the supervisor's
 
 # Messages, numbered from 0 by _M_* and formatted by _text() (app.message: one literal, not a
 # heap object per message).
@@ -71,7 +72,7 @@ _MESSAGES = (
     "|%s: set_password() takes the clear password"  # _M_CLEAR_PASSWORD
     "|%s: %r is not a valid value"  # _M_NOT_VALID
     "|passwords are terminal parameters"  # _M_TERMINAL_ONLY
-    "|password kind must be operator or supervisor, got %r"  # _M_KIND
+    "|password kind must be operator, supervisor or admin, got %r"  # _M_KIND
     "|parameters of %s cannot be saved as %s"  # _M_SAVED_AS
     "|stored %s parameters use layout %d; this firmware reads %d"  # _M_LAYOUT
     "|stored %s parameters are too short"  # _M_TOO_SHORT
@@ -195,7 +196,7 @@ class Params:
         if value is None:
             self._values.pop(tag, None)
             return
-        if tag == _OPERATOR_PASSWORD or tag == _SUPERVISOR_PASSWORD:
+        if tag == _OPERATOR_PASSWORD or tag == _SUPERVISOR_PASSWORD or tag == _ADMIN_PASSWORD:
             if not isinstance(value, (bytes, bytearray)):
                 raise ParamError(_text(_M_CLEAR_PASSWORD, name))
         try:
@@ -205,12 +206,13 @@ class Params:
         self._values[tag] = _schema.decode_value(tag, raw)
 
     def set_password(self, kind, password, salt=None):
-        """Set the "operator" or "supervisor" password from the clear digits."""
+        """Set the "operator", "supervisor" or "admin" password from the clear digits."""
         self._values[self._password_tag(kind)] = hash_password(password, salt)
 
     def check_password(self, kind, typed):
-        """Whether `typed` (str, bytes or keypad bytearray) is the "operator" or
-        "supervisor" password. Constant time in where the digests differ."""
+        """Whether `typed` (str, bytes or keypad bytearray) is the "operator", "supervisor"
+        or "admin" (PosManage) password; False when the parameters hold none. Constant time
+        in where the digests differ."""
         from app.crypto.mac import equal  # kept off the heap until the first password is typed
 
         stored = self._values.get(self._password_tag(kind))
@@ -225,9 +227,13 @@ class Params:
     def _password_tag(self, kind):
         if self.app_index != 0:
             raise ParamError(_text(_M_TERMINAL_ONLY))
-        if kind != "operator" and kind != "supervisor":
-            raise ParamError(_text(_M_KIND, (kind,)))
-        return _OPERATOR_PASSWORD if kind == "operator" else _SUPERVISOR_PASSWORD
+        if kind == "operator":
+            return _OPERATOR_PASSWORD
+        if kind == "supervisor":
+            return _SUPERVISOR_PASSWORD
+        if kind == "admin":
+            return _ADMIN_PASSWORD
+        raise ParamError(_text(_M_KIND, (kind,)))
 
 
 # Record payload: packet version (4 bytes, big-endian) + TLV body (payload version 1).

@@ -85,6 +85,7 @@ _TABLE = (
     b"\x0b\x04\x01\x00\x00\x00\x02"  # host_select: choice primary, backup
     b"\x0c\x04\x01\x00\x00\x00\x03"  # bearer: choice dialup, gprs, ethernet
     b"\x0d\x03\x05\x00\x00\x01\x00"  # lockdown: bool, optional
+    b"\x0e\x07\x05\x00\x00\x00\x00"  # admin_password: hash, optional
     b"\x10\x05\x11\x00\x00\x04\x00"  # dialup.prefix: text 0..4 digits
     b"\x11\x04\x11\x00\x00\x00\x04"  # dialup.line: choice direct, extension
     b"\x12\x05\x11\x01\x00\x18\x02"  # dialup.phone1: text 1..24 digits and commas
@@ -159,8 +160,9 @@ _MAC_METHOD = const(0x4E)
 # Texts: each table is written "|first|second|...|" and read by _text().
 _NAMES = (
     "|language|receipt_copies|external_pinpad|operator_password|supervisor_password"
-    "|key_algorithm|connect_timeout|send_timeout|receive_timeout|reversal_retries"
-    "|host_select|bearer|lockdown|dialup.prefix|dialup.line|dialup.phone1|dialup.phone2|dialup.tpdu"
+    "|key_algorithm|connect_timeout|send_timeout|receive_timeout|reversal_retries|host_select"
+    "|bearer|lockdown|admin_password|dialup.prefix|dialup.line|dialup.phone1|dialup.phone2"
+    "|dialup.tpdu"
     "|dialup.lri|gprs.access_number|gprs.apn|gprs.user|gprs.password|gprs.host|gprs.port"
     "|gprs.backup_host|gprs.backup_port|gprs.tpdu|ethernet.dhcp|ethernet.ip|ethernet.mask"
     "|ethernet.gateway|ethernet.dns|ethernet.host|ethernet.port|ethernet.backup_host"

@@ -49,7 +49,21 @@ class Clock:
         elif month == 12 and now[1] == 1:
             year -= 1
         target = time.mktime((year, month, day, hour, minute, second, 0, 0, -1))
-        change = int(target) - self.time()
+        return self._move(int(target) - self.time())
+
+    def set_local(self, year, month, day, hour, minute, second):
+        """Set the clock to a whole local date and time (the installer's, in PosManage).
+        Returns the change in seconds. ValueError if it is no such date or time (30 Feb), or
+        the year is outside 2000-2099."""
+        wanted = (year, month, day, hour, minute, second)
+        if not 2000 <= year <= 2099:
+            raise ValueError("year %d is outside 2000-2099" % year)
+        target = int(time.mktime(wanted + (0, 0, -1)))
+        if tuple(time.localtime(target)[:6]) != wanted:  # mktime rolls 30 Feb on to March
+            raise ValueError("%04d-%02d-%02d %02d:%02d:%02d is not a date and time" % wanted)
+        return self._move(target - self.time())
+
+    def _move(self, change):
         if -_SLACK <= change <= _SLACK:
             return change
         self.offset += change

@@ -48,7 +48,7 @@ import gc
 
 from app.store.params import ParamStore
 from app.store.records import RecordStore
-from app.ui import text
+from app.ui import forget, text
 from app.ui.screen import Cancelled, Idle, Screen, wipe
 from drivers import keypad as kp
 
@@ -103,20 +103,6 @@ def run(board):
     from app.ui import idle
 
     idle.run(term)
-
-
-def forget(*names):
-    """Let modules go (from sys.modules and from their package): a module used once (power-
-    up's) is heap the terminal needs for transactions. The next import loads it again."""
-    import sys
-
-    for name in names:
-        if sys.modules.pop(name, None) is None:
-            continue
-        package, _, leaf = name.rpartition(".")
-        parent = sys.modules.get(package)
-        if parent is not None and hasattr(parent, leaf):
-            delattr(parent, leaf)
 
 
 class Terminal:
