@@ -52,12 +52,14 @@ lint: $(DEVSTAMP)
 typecheck: $(DEVSTAMP) $(DSTAMP)
 	$(BIN)/pyright -p pyrightconfig.json
 
+# One test worker a core: most of a device test's time is spent waiting on MicroPython,
+# a virtual terminal or the host simulator.
 test: lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 # The slow campaigns too (full hypothesis runs, SM4 x1,000,000).
 test-full: lint typecheck
-	$(BIN)/pytest -m '' --hypothesis-profile=full
+	$(BIN)/pytest -n auto -m '' --hypothesis-profile=full
 
 bench: $(STAMP)
 	$(BIN)/python -m tools.bench -o docs/benchmarks.md

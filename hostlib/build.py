@@ -11,6 +11,7 @@ between runs is named by its `-march`: `build/mpy-x64/` and `build/device-x64.ro
 """
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -93,12 +94,13 @@ def compiled_device(arch: str, src: Path | None = None, cache: Path | None = Non
         target = (cache / rel).with_suffix(".mpy")
         wanted.add(target)
         if not target.exists() or target.stat().st_mtime < path.stat().st_mtime:
-            tmp = target.with_suffix(".mpy.tmp")
+            # A name of its own: test workers may bring the same cache up to date at once.
+            tmp = target.with_suffix(".mpy.%d.tmp" % os.getpid())
             compile_file(src, rel, tmp, arch)
             tmp.replace(target)
     for stale in cache.rglob("*.mpy"):
         if stale not in wanted:
-            stale.unlink()
+            stale.unlink(missing_ok=True)
     return cache
 
 
@@ -162,7 +164,7 @@ def device_romfs(arch: str) -> Path:
     image = root / "build" / ("device-%s.romfs" % arch)
     newest = max(p.stat().st_mtime for p in stage.rglob("*.mpy"))
     if not image.exists() or image.stat().st_mtime < newest:
-        tmp = image.with_suffix(".tmp")
+        tmp = image.with_suffix(".%d.tmp" % os.getpid())
         _pack_romfs(stage, tmp)
         tmp.replace(image)
     return image

@@ -110,7 +110,7 @@ def harness_image(arch: str) -> Path:
     with tempfile.TemporaryDirectory(prefix="poskit-fuzz-") as tmp:
         for path in sources:
             shutil.copyfile(path, Path(tmp) / path.name)
-        part = image.with_suffix(".tmp")
+        part = image.with_suffix(".%d.tmp" % os.getpid())  # workers build at once
         build.build_romfs(Path(tmp), part, arch)
         part.replace(image)
     return image
