@@ -28,6 +28,19 @@ def with_a_sale(**options):
     return board, term, sale
 
 
+def each_sends_nothing(steps):
+    """Each step's keys ("swipe": the card swiped) from the idle screen, on a terminal with
+    a sale in its batch, end back at the idle screen with nothing sent."""
+    for step in steps:
+        board, term, _ = with_a_sale()
+        for item in step:
+            board.keys.play(board.swipe() if item == "swipe" else item)
+        board.keys.play(None)
+        board.run(idle.run, term)
+        assert board.host.requests == [], step
+        assert board.screen.shown[-1][0] == "CUP", step
+
+
 def void_keys(board, trace="2"):
     board.keys.play("2", SUPERVISOR, ENTER, trace, ENTER)
 
@@ -177,14 +190,7 @@ def test_cancel_at_every_step_of_a_refund_and_a_balance_inquiry_sends_nothing():
         ("5", CANCEL),  # the card
         ("5", "swipe", "12", CANCEL),  # the PIN
     )
-    for step in steps:
-        board, term, _ = with_a_sale()
-        for item in step:
-            board.keys.play(board.swipe() if item == "swipe" else item)
-        board.keys.play(None)
-        board.run(idle.run, term)
-        assert board.host.requests == [], step
-        assert board.screen.shown[-1][0] == "CUP", step
+    each_sends_nothing(steps)
 
 
 def test_the_pre_authorisation_menu_and_a_pre_authorisation():
@@ -263,14 +269,7 @@ def test_cancel_in_the_pre_authorisation_family_sends_nothing():
         ("4", "3", "swipe", "123456", ENTER, "0520", ENTER, CANCEL),  # the amount
         ("4", "1", "swipe", "100", ENTER, CANCEL),  # the PIN
     )
-    for step in steps:
-        board, term, _ = with_a_sale()
-        for item in step:
-            board.keys.play(board.swipe() if item == "swipe" else item)
-        board.keys.play(None)
-        board.run(idle.run, term)
-        assert board.host.requests == [], step
-        assert board.screen.shown[-1][0] == "CUP", step
+    each_sends_nothing(steps)
 
 
 def test_a_balance_inquiry_shows_the_balance_and_prints_nothing():
