@@ -14,7 +14,7 @@ DEVENV := .venv-device
 STUBS  := micropython-esp32-stubs==1.29.0.post1
 DSTAMP := $(DEVENV)/.installed
 
-.PHONY: all demo test test-full bench fuzz lint typecheck clean
+.PHONY: all demo test test-full bench soak fuzz lint typecheck clean
 
 all: test
 
@@ -63,6 +63,12 @@ test-full: lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python -m tools.bench -o docs/benchmarks.md
+
+# The soak: 10,000 mixed transactions through the engine in a 110 KB heap against the host
+# simulator, settled every 1,000; every batch balanced, heap after each settlement
+# (docs/benchmarks.md, "Soak"; `make bench` runs it too, `make test` a short one).
+soak: $(STAMP)
+	$(BIN)/python firmware_tests/bench/soak.py --count 10000 --every 1000
 
 # The parsers of outside data fuzzed on MicroPython, 1,000,000 inputs each, one process a target
 # on each core (docs/testing.md); the figures go into docs/benchmarks.md, "Fuzzing".

@@ -253,6 +253,8 @@ FIELDS = (
     Field(0x55, "settle_signoff", A, "bool", optional=True),
     Field(0x56, "settle_signon", A, "bool", optional=True),
     Field(0x57, "pinpad_tmk_slot", A, "u8", 0, 255, optional=True),
+    # How many journal records a batch may hold before the terminal asks for a settlement.
+    Field(0x58, "batch_capacity", A, "u16", 10, 65535, optional=True),
     Field(0x80, "job_reference", T, "text", 0, 32, chars=PRINTABLE, optional=True),
 )
 

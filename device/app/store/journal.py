@@ -48,6 +48,8 @@ COMPLETION_NOTICE = const(24)
 REFUND = const(25)
 REVERSAL = const(0x80)  # | the kind reversed
 
+_VOIDS = b"\x17\x15\x0b"  # SALE_VOID, COMPLETION_VOID, PREAUTH_CANCEL (`kind in`, no heap)
+_COUNTED = b"\x16\x14\x18\x19"  # in the totals: SALE, COMPLETION, COMPLETION_NOTICE, REFUND
 _LAYOUT = const(1)
 _FIXED = const(61)  # then n and the sealed card
 _KIND = const(1)
@@ -106,9 +108,9 @@ def _text(buf, at, size):
     return bytes(buf[at : at + size]).decode().strip()
 
 
-def _put_text(buf, at, size, text):
+def _padded(text, size):
     text = (text or "").encode()[:size]
-    buf[at : at + size] = text + b" " * (size - len(text))
+    return text + b" " * (size - len(text))
 
 
 def mask(pan):
@@ -218,6 +220,7 @@ class TransactionJournal:
         name = "training" if training else "journal"
         self._journal = Journal("%s/%s%d.log" % (root, name, app_index))
         self._key = storage_key
+        self._kept = bytearray(0)  # _last()'s copy of the record it found, grown once
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -252,9 +255,9 @@ class TransactionJournal:
         _bcd(buf, _AMOUNT, "%012d" % amount)
         _bcd(buf, _DATE, date)
         _bcd(buf, _TIME, time)
-        _put_text(buf, _RRN, 12, rrn)
-        _put_text(buf, _AUTH, 6, auth_code)
-        _put_text(buf, _CODE, 2, response_code)
+        buf[_RRN : _RRN + 12] = _padded(rrn, 12)
+        buf[_AUTH : _AUTH + 6] = _padded(auth_code, 6)
+        buf[_CODE : _CODE + 2] = _padded(response_code, 2)
         _bcd(buf, _ENTRY, entry_mode + "0")
         sealed = b""
         if pan:
@@ -265,8 +268,8 @@ class TransactionJournal:
         _bcd(buf, _ORIG_STAN, "%06d" % original_stan)
         _bcd(buf, _ORIG_BATCH, "%06d" % original_batch)
         _bcd(buf, _ORIG_DATE, original_date)
-        _put_text(buf, _OPERATOR, 2, operator)
-        _put_text(buf, _REASON, 2, reason)
+        buf[_OPERATOR : _OPERATOR + 2] = _padded(operator, 2)
+        buf[_REASON : _REASON + 2] = _padded(reason, 2)
         buf.append(len(sealed))
         buf.extend(sealed)
         sequence = self._journal.append(buf)
@@ -277,12 +280,21 @@ class TransactionJournal:
         self._journal.clear()
 
     # --- reading -----------------------------------------------------------------------------
+    # Every pass reads the journal through app.store.records.Journal.records(True): one record at a
+    # time in a buffer made once, copied only when it is returned. The heap a lookup needs
+    # does not grow with the journal, so thousands of records before a settlement cannot
+    # make one ask for a block the heap no longer has in one piece.
+
+    def count(self):
+        """How many records the journal holds (transactions and reversals), without reading
+        it: what the batch capacity counts."""
+        return self._journal.count()
 
     def records(self):
-        """Every record as an Entry, oldest first, without replay (status None)."""
-        for sequence, payload in self._journal.records():
-            if payload[0] == _LAYOUT:
-                yield Entry(payload, sequence)
+        """Every record as an Entry, oldest first, without replay (status "")."""
+        for sequence, p in self._journal.records(True):
+            if p[0] == _LAYOUT:
+                yield Entry(bytes(p), sequence)
 
     def card(self, entry):
         """(PAN, expiry or None) of `entry`, unsealed; None if the entry has no card."""
@@ -292,117 +304,172 @@ class TransactionJournal:
         pan, _, expiry = text.partition("=")
         return pan, expiry or None
 
-    def _cancelled(self, batch):
-        # One pass over the batch's records: STANs reversed, and {original STAN: the STAN of
-        # its void} for voids (sale void, completion void, pre-auth cancel). STANs are below
-        # 10^6, small ints on every port.
-        reversed_ = set()
-        voids = {}
-        for _, p in self._journal.records():
-            if p[0] != _LAYOUT:
+    def _replay(self, batch):
+        """(reversed, voided) of `batch`: the STANs with a reversal record, and those a void
+        (sale void, completion void, pre-auth cancel) cancels that was not reversed itself.
+        One pass, and a second only when a void of the batch was reversed (rare: a power
+        cut between the void's record and the end of its reversal record)."""
+        reversed_, voided = {}, {}
+        void_reversed = False
+        for _, p in self._journal.records(True):
+            if p[0] != _LAYOUT or _number(p, _BATCH, 3) != batch:
                 continue
             kind = p[_KIND]
             if kind & REVERSAL:
-                if _number(p, _BATCH, 3) == batch:
-                    reversed_.add(_number(p, _STAN, 3))
-            elif kind == SALE_VOID or kind == COMPLETION_VOID or kind == PREAUTH_CANCEL:
-                if _number(p, _ORIG_BATCH, 3) == batch and _number(p, _BATCH, 3) == batch:
-                    voids[_number(p, _ORIG_STAN, 3)] = _number(p, _STAN, 3)
-        return reversed_, voids
+                _add(reversed_, _number(p, _STAN, 3))
+                void_reversed = void_reversed or (kind & 0x7F) in _VOIDS
+            elif kind in _VOIDS and _number(p, _ORIG_BATCH, 3) == batch:
+                _add(voided, _number(p, _ORIG_STAN, 3))
+        if void_reversed:
+            voided = {}
+            for _, p in self._journal.records(True):
+                if p[0] != _LAYOUT or p[_KIND] not in _VOIDS:
+                    continue
+                if _number(p, _BATCH, 3) == batch and _number(p, _ORIG_BATCH, 3) == batch:
+                    if not _has(reversed_, _number(p, _STAN, 3)):
+                        _add(voided, _number(p, _ORIG_STAN, 3))
+        return reversed_, voided
 
     @staticmethod
-    def _status(stan, reversed_, voids):
-        if stan in reversed_:
+    def _status(stan, replay):
+        if _has(replay[0], stan):
             return "reversed"
-        void = voids.get(stan)
-        if void is not None and void not in reversed_:
+        if _has(replay[1], stan):
             return "voided"
         return "approved"
 
     def entries(self, batch):
         """The transactions of `batch` (reversal records left out), oldest first, each with
         its `status` after replay."""
-        reversed_, voids = self._cancelled(batch)
-        for sequence, p in self._journal.records():
+        replay = self._replay(batch)
+        for sequence, p in self._journal.records(True):
             if p[0] != _LAYOUT or p[_KIND] & REVERSAL or _number(p, _BATCH, 3) != batch:
                 continue
-            entry = Entry(p, sequence)
-            entry.status = self._status(entry.stan, reversed_, voids)
+            entry = Entry(bytes(p), sequence)
+            entry.status = self._status(_number(p, _STAN, 3), replay)
             yield entry
 
     def find(self, stan, batch, kinds=None):
         """The last transaction of `batch` with `stan` (and a kind in `kinds`), with its
-        status; None if there is none."""
+        status; None if there is none. One pass, whatever the journal's length: what a void
+        looks up before the cashier confirms."""
         found = None
-        for entry in self.entries(batch):
-            if entry.stan == stan and (kinds is None or entry.kind in kinds):
-                found = entry
-        return found
+        sequence = 0
+        reversed_ = False
+        voids = []  # STANs of the voids of it that stand: one, or more only if some were reversed
+        for at, p in self._journal.records(True):
+            if p[0] != _LAYOUT or _number(p, _BATCH, 3) != batch:
+                continue
+            kind = p[_KIND]
+            number = _number(p, _STAN, 3)
+            if kind & REVERSAL:
+                # A reversal follows the record it reverses, if that was ever written.
+                if number == stan:
+                    reversed_ = True
+                elif number in voids:
+                    voids.remove(number)
+            elif number == stan and (kinds is None or kind in kinds):
+                found, sequence = bytes(p), at
+            elif kind in _VOIDS and _number(p, _ORIG_STAN, 3) == stan:
+                if _number(p, _ORIG_BATCH, 3) == batch:
+                    voids.append(number)
+        if found is None:
+            return None
+        entry = Entry(found, sequence)
+        entry.status = "reversed" if reversed_ else "voided" if voids else "approved"
+        return entry
+
+    def _last(self, kind, at, size, text):
+        # The last record of `kind` (None: any transaction, not a reversal) whose `size`
+        # bytes of text at `at` read `text` (None: any), copied out of the scan.
+        want = _padded(text, size) if text is not None else None
+        kept = self._kept
+        length = sequence = 0
+        for number, p in self._journal.records(True):
+            if p[0] != _LAYOUT:
+                continue
+            if kind is None:
+                if p[_KIND] & REVERSAL:
+                    continue
+            elif p[_KIND] != kind:
+                continue
+            if want is not None and not _equal(p, at, want):
+                continue
+            # Copied at once (the scan's buffer holds the next record in a moment), into a
+            # buffer of the journal's: "the last of" copies many, and keeps one.
+            length, sequence = len(p), number
+            if length > len(kept):
+                kept = self._kept = bytearray(length)
+            kept[:length] = p
+        return Entry(bytes(kept[:length]), sequence) if length else None
 
     def find_auth(self, auth_code, kind=PREAUTH):
         """The last record of `kind` with `auth_code`, any batch (status not replayed)."""
-        found = None
-        for entry in self.records():
-            if entry.kind == kind and entry.auth_code == auth_code:
-                found = entry
-        return found
+        return self._last(kind, _AUTH, 6, auth_code)
 
     def find_rrn(self, rrn):
         """The last record with RRN `rrn` (status not replayed), or None."""
-        found = None
-        for entry in self.records():
-            if not entry.reversal and entry.rrn == rrn:
-                found = entry
-        return found
+        return self._last(None, _RRN, 12, rrn)
 
     def last(self):
         """The newest transaction record (not a reversal), or None: "reprint last"."""
-        found = None
-        for entry in self.records():
-            if not entry.reversal:
-                found = entry
-        return found
+        return self._last(None, 0, 0, None)
 
     def is_empty(self):
-        for _ in self._journal.records():
-            return False
-        return True
+        return self._journal.count() == 0
 
     def standing(self, batch):
         """The transactions of `batch` that count in the settlement totals (see the module
         docstring), as Entries; `entry.kind == REFUND` is a credit."""
-        reversed_, voids = self._cancelled(batch)
-        for sequence, p in self._journal.records():
-            if p[0] != _LAYOUT or _number(p, _BATCH, 3) != batch:
+        replay = self._replay(batch)
+        for sequence, p in self._journal.records(True):
+            if p[0] != _LAYOUT or _number(p, _BATCH, 3) != batch or p[_KIND] not in _COUNTED:
                 continue
-            kind = p[_KIND]
-            if kind != SALE and kind != COMPLETION and kind != COMPLETION_NOTICE:
-                if kind != REFUND:
-                    continue
-            stan = _number(p, _STAN, 3)
-            if self._status(stan, reversed_, voids) == "approved":
-                yield Entry(p, sequence)
+            if self._status(_number(p, _STAN, 3), replay) == "approved":
+                yield Entry(bytes(p), sequence)
 
     def totals(self, batch):
         """(debit amount, debit count, credit amount, credit count) of `batch`, in fen."""
-        reversed_, voids = self._cancelled(batch)
+        replay = self._replay(batch)
         debit = debit_count = credit = credit_count = 0
-        for _, p in self._journal.records():
+        for _, p in self._journal.records(True):
             if p[0] != _LAYOUT or _number(p, _BATCH, 3) != batch:
                 continue
             kind = p[_KIND]
+            if kind not in _COUNTED:
+                continue
+            if self._status(_number(p, _STAN, 3), replay) != "approved":
+                continue
             if kind == REFUND:
-                credit_side = True
-            elif kind == SALE or kind == COMPLETION or kind == COMPLETION_NOTICE:
-                credit_side = False
-            else:
-                continue
-            if self._status(_number(p, _STAN, 3), reversed_, voids) != "approved":
-                continue
-            if credit_side:
                 credit += _number(p, _AMOUNT, 6)
                 credit_count += 1
             else:
                 debit += _number(p, _AMOUNT, 6)
                 debit_count += 1
         return debit, debit_count, credit, credit_count
+
+
+def _equal(p, at, want):
+    # p[at:at + len(want)] == want, without a slice (a memoryview compares by identity).
+    for i in range(len(want)):
+        if p[at + i] != want[i]:
+            return False
+    return True
+
+
+# A set of STANs (1-999999) as bits in a dict of 256-byte pieces of 2048 STANs each, made
+# only for the ranges used: a batch's STANs run in sequence, so its few thousand take one or
+# two pieces. A set of ints held the same as a hash table that grew in one block (11 KB for
+# 1,100 voids on the ESP32), which a fragmented heap could not give.
+
+
+def _add(stans, stan):
+    piece = stans.get(stan >> 11)
+    if piece is None:
+        piece = stans[stan >> 11] = bytearray(256)
+    piece[(stan & 2047) >> 3] |= 1 << (stan & 7)
+
+
+def _has(stans, stan):
+    piece = stans.get(stan >> 11)
+    return piece is not None and piece[(stan & 2047) >> 3] & (1 << (stan & 7)) != 0

@@ -53,6 +53,9 @@ _CHUNK = const(128)  # LittleFS's cache on MicroPython is 4 x 32-byte reads: rea
 _MISSING = const(-1)
 _DAMAGED = const(-2)
 _JOURNAL_VERSION = const(1)  # payload version byte of journal records
+_SCAN_PAYLOAD = const(
+    160
+)  # Journal.records(reuse=True)'s buffer: a transaction record with its sealed card
 
 # Messages, numbered from 0 by _M_* and formatted by _text() (app.message: one literal, not a
 # heap object per message).
@@ -73,6 +76,18 @@ _MESSAGES = (
 
 def _text(number, args=None):
     return message(_MESSAGES, number, args)
+
+
+def free_blocks(path):
+    """(blocks free, block size in bytes) of the filesystem holding `path`, from os.statvfs.
+    A full LittleFS can count more blocks in use than it has, and MicroPython's statvfs then
+    wraps the free count (block count minus blocks used, unsigned): 4294967294 blocks on a
+    64-bit port, -2 on the ESP32's 32-bit one. Either reads as 0 here, never as 16 TB free."""
+    st = os.statvfs(path)
+    free = st[4]  # f_bavail
+    if free < 0 or free > st[2]:  # f_blocks
+        free = 0
+    return free, st[1]  # f_frsize
 
 
 class StoreError(OSError):
@@ -203,15 +218,23 @@ class _Reader:
             crc32.update(crc, buf, left)
         return f.readinto(self.tail) == _TRAILER and crc == self.tail
 
-    def read(self, f, available):
-        """The payload of the record at `f`'s position if it is valid, else None."""
+    def read(self, f, available, into=None):
+        """The payload of the record at `f`'s position if it is valid, else None. With
+        `into` (a memoryview) a payload that fits is read into it and a view of it returned,
+        valid until the next read: nothing allocated but that view."""
         if not self.header(f, available):
             return None
         crc = self.crc
         crc32.start(crc, self.buf, _HEADER)
-        payload = f.read(self.length)
-        if len(payload) != self.length:
-            return None
+        length = self.length
+        if into is not None and length <= len(into):
+            payload = into[:length]
+            if f.readinto(payload) != length:
+                return None
+        else:
+            payload = f.read(length)
+            if len(payload) != length:
+                return None
         crc32.update(crc, payload)
         if f.readinto(self.tail) != _TRAILER or crc != self.tail:
             return None
@@ -374,6 +397,7 @@ class Journal:
     def __init__(self, path):
         self.path = path
         self._reader = _Reader()
+        self._payload = None  # records(reuse=True)'s buffer, made on first use
         self._end = 0  # bytes of valid records; None after a failed append, until recovered
         self._next = 1
         self._recover()
@@ -458,9 +482,18 @@ class Journal:
         self._next = _following(sequence)
         return sequence
 
-    def records(self):
+    def records(self, reuse=False):
         """Iterate over (sequence, payload) of the records in order. Stops at the first
-        damaged or torn record (only ever the tail, once the journal has been opened)."""
+        damaged or torn record (only ever the tail, once the journal has been opened).
+
+        `reuse`: each payload of up to 160 bytes is a memoryview of one buffer the journal
+        made once, overwritten by the next record (a reader that keeps one copies it): a pass
+        over thousands of records leaves nothing behind that could fragment the heap."""
+        into = None
+        if reuse:
+            if self._payload is None:
+                self._payload = memoryview(bytearray(_SCAN_PAYLOAD))
+            into = self._payload
         f = _open_existing(self.path)
         if f is None:
             return
@@ -468,11 +501,16 @@ class Journal:
         with f:
             left = _size(f)
             while True:
-                payload = reader.read(f, left)
+                payload = reader.read(f, left, into)
                 if payload is None:
                     return
                 left -= _OVERHEAD + reader.length
                 yield reader.sequence, payload
+
+    def count(self):
+        """How many records the journal holds, without reading it (sequences count from 1
+        after `clear`, one a record)."""
+        return self._next - 1
 
     def clear(self):
         """Replace the journal with an empty one, atomically (after settlement)."""

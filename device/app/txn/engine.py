@@ -110,6 +110,7 @@ _M_QUEUED = const(28)
 _M_NO_LRI = const(29)
 _M_LRI = const(30)
 _M_LUHN = const(31)
+_M_ROOM = const(32)
 _MESSAGES = (
     "|parameter %s is missing"  # _M_MISSING
     "|application %d has no parameters: load them first"  # _M_NO_PARAMETERS
@@ -143,12 +144,22 @@ _MESSAGES = (
     "|answer has no LRI header: dialup.lri is on, the host sends none"  # _M_NO_LRI
     "|answer carries an LRI header: the host wants dialup.lri on"  # _M_LRI
     "|%s fails the Luhn check"  # _M_LUHN
+    "|batch capacity or flash reached: the journal holds %d records"  # _M_ROOM
     "|"
 )
 
 
 def _text(number, args=None):
     return message(_MESSAGES, number, args)
+
+
+# The batch capacity (docs/transactions.md, "Batch capacity"): records of the journal when
+# the parameter batch_capacity is absent (about 280 KB of the ESP32's 1 MB partition), the
+# last records kept for reversals (a pending one, and this transaction's own), and the flash
+# blocks a transaction and a settlement need free (LittleFS gives each file written a block).
+_CAPACITY = const(2000)
+_RESERVE = const(2)
+_FLASH_BLOCKS = const(4)
 
 
 _out_of_service = None  # the self-test's failures, once out_of_service() was called
@@ -371,6 +382,20 @@ class Engine:
         if pending is None:
             return None
         return int(pending[2][11]), pending[0]
+
+    def batch_warning(self):
+        """What the UI shows on its idle screen and after a transaction, a name of
+        app.txn.respcodes.terminal (its texts): "settle_first" when financial transactions
+        are refused until a settlement (the journal holds its capacity less the records kept
+        for reversals, or the flash is nearly full), "batch_near" from 90% of the capacity
+        on, else None. `self.journal.count()` is the journal's record count."""
+        from app.store.records import free_blocks  # loaded already: no heap kept here
+
+        count = self.journal.count()
+        capacity = self.params["batch_capacity"] or _CAPACITY
+        if count + 1 + _RESERVE > capacity or free_blocks(self._store.root)[0] < _FLASH_BLOCKS:
+            return "settle_first"
+        return "batch_near" if count * 10 >= capacity * 9 else None
 
     def totals(self):
         """Current batch totals: (debit amount, count, credit amount, count), fen."""
@@ -622,6 +647,10 @@ class Engine:
             # A keyed number with a slip of the finger: refused before anything is saved.
             raise EngineError("card_number", _text(_M_LUHN, card.pan[:6] + "..."))
         self._mac_ready()
+        if k.has("J") and self.batch_warning() == "settle_first":
+            # Before anything is sent: a transaction whose record could not be journaled
+            # would be approved by the host and then reversed by the terminal.
+            raise EngineError("settle_first", _text(_M_ROOM, self.journal.count()))
         if k.has("S"):
             terminal = ParamStore(self._store).load(0)
             typed = request.supervisor_password or b""

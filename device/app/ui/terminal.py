@@ -33,7 +33,8 @@ What a flow finds on the Terminal (docs/menus.md, "For flow writers", says the s
     read_pin(app, card, amount)  the PIN: digits (bytearray), a PinBlock (the PIN pad) or
                        None (no PIN: ENTER alone where the application allows it)
     supervisor(title) / operator(title)   ask and check a password (False after a wrong
-                       one, the screen saying so)
+                       one, the screen saying so); supervisor(title, keep=True) returns
+                       the typed password for a request that carries it (voids, refunds)
     training           training mode (kept on flash; setting it persists it)
     printer(), card_reader(), pinpad()   the devices, or None when the board has none
     changed()          parameters or keys changed (an admin edit): forget what was read
@@ -493,25 +494,28 @@ class Terminal:
             raise Cancelled() from None
         return PinBlock(block)
 
-    def supervisor(self, title):
+    def supervisor(self, title, keep=False):
         """Ask for the supervisor password and check it; False (the screen says so) when
-        it is wrong. Cancelled / Idle."""
-        return self._password(title, "supervisor", text.SUPERVISOR_PASSWORD)
+        it is wrong. Cancelled / Idle. With `keep`, a right password is returned (a
+        bytearray: the request that needs it carries it, and the caller wipes it)."""
+        return self._password(title, "supervisor", text.SUPERVISOR_PASSWORD, keep)
 
     def operator(self, title):
         """Ask for the operator password and check it, as supervisor() does."""
         return self._password(title, "operator", text.OPERATOR_PASSWORD)
 
-    def _password(self, title, kind, prompt):
+    def _password(self, title, kind, prompt, keep=False):
         typed = self.ui.password(title, prompt)
+        good = False
         try:
             terminal = self.terminal_params()
             good = terminal is not None and terminal.check_password(kind, typed)
         finally:
-            wipe(typed)
+            if not (good and keep):
+                wipe(typed)
         if not good:
             self.ui.message(title, text.WRONG_PASSWORD, wait_ms=3000)
-        return good
+        return typed if keep and good else good
 
 
 def card_of(track):

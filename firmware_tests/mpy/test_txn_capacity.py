@@ -1,0 +1,88 @@
+# The batch capacity (docs/transactions.md, "Batch capacity"): the engine warns as the journal
+# nears the parameter batch_capacity, refuses new financial transactions with "settle first"
+# before anything is sent while room stays for the reversals and the settlement, and refuses
+# the same while the flash is nearly full: it never sends what it could not journal.
+# mpy-heap: 384K
+# (test_txn's helpers are compiled from source into the heap with it.)
+import os
+import struct
+
+from test_txn import ROOT, TRACK, Card, Request, sale, signed_on
+
+from app.store.records import free_blocks
+from app.txn import respcodes
+
+
+def capacity(records):
+    return ((0x58, struct.pack(">H", records)),)
+
+
+def test_capacity_warns_then_refuses_before_sending_and_keeps_room_for_the_reversal():
+    store, host, eng = signed_on(profile=capacity(30))
+    assert eng.journal.count() == 0 and eng.batch_warning() is None
+    for _ in range(26):
+        result = sale(eng)
+        assert result.approved and eng.batch_warning() is None
+    result = sale(eng)  # the 27th record: 90%
+    assert result.approved and eng.batch_warning() == "batch_near"
+    # The 28th times out: its reversal waits, and the next sale still goes, the reversal's
+    # record first, in the room kept for it.
+    host.fault("no_answer", "0200")
+    result = sale(eng)
+    assert result.error == "timeout" and eng.pending_reversal() is not None
+    assert eng.journal.count() == 27 and eng.batch_warning() == "batch_near"
+    result = sale(eng)
+    assert result.approved and "accepted" in result.reversal_note
+    assert eng.journal.count() == 29
+    assert eng.batch_warning() == "settle_first"
+    # Refused before anything leaves.
+    sent = len(host.requests)
+    stan = eng.stan
+    for request in (
+        Request("sale", amount=1, card=Card(track2=TRACK)),
+        Request("sale_void", original_stan=stan, supervisor_password=b"123456"),
+    ):
+        result = eng.run(request)
+        assert not result.approved and result.error == "settle_first"
+        assert "settle first" in result.message_en and "29 records" in result.detail
+    assert len(host.requests) == sent and eng.stan == stan
+    assert respcodes.terminal("batch_near")[0] == "Batch nearly full: settle soon"
+    # The settlement goes, and empties the journal.
+    result = eng.run(Request("settlement"))
+    assert result.approved, result.message_en
+    assert eng.journal.count() == 0 and eng.batch_warning() is None
+    assert sale(eng).approved
+
+
+def test_default_capacity_is_2000_records():
+    store, host, eng = signed_on()
+    counted = eng.journal._journal  # its count as 1,799 and more records would make it
+    counted._next = 1800
+    assert eng.batch_warning() is None
+    counted._next = 1801
+    assert eng.batch_warning() == "batch_near"
+    counted._next = 1998
+    assert eng.batch_warning() == "batch_near"  # 1,997 + this one + 2 kept: 2,000
+    counted._next = 1999
+    assert eng.batch_warning() == "settle_first"
+    result = sale(eng)
+    assert result.error == "settle_first" and "1998 records" in result.detail
+    assert host.requests == []
+
+
+def test_flash_nearly_full_refuses_before_sending():
+    store, host, eng = signed_on()
+    assert sale(eng).approved
+    filler = ROOT + "/filler"
+    piece = bytes(512)
+    with open(filler, "wb") as f:
+        while free_blocks(ROOT)[0] >= 4:
+            f.write(piece)
+            f.flush()
+    sent = len(host.requests)
+    result = sale(eng)
+    assert result.error == "settle_first" and "1 records" in result.detail
+    assert eng.batch_warning() == "settle_first"
+    assert len(host.requests) == sent
+    os.remove(filler)
+    assert sale(eng).approved and eng.batch_warning() is None
