@@ -90,15 +90,8 @@ def run(board):
 
     powerup.run(term)
     powerup = None
-    # Power-up's code runs once: its modules are let go (the self-test's SM4 too, unless an
-    # application signs on with SM4 keys).
-    forget("app.ui.powerup", "app.selftest")
-    sm4 = False
-    for index, _ in term.applications():
-        params = term.app_params(index)
-        sm4 = sm4 or (params is not None and params["key_algorithm"] == "SM4")
-    if not sm4:
-        forget("app.crypto.sm4")
+    # Power-up's code runs once: its module is let go (it let the self-test's go already).
+    forget("app.ui.powerup")
     gc.collect()
     from app.ui import idle
 
@@ -280,6 +273,10 @@ class Terminal:
             if request.kind == "sign_on":
                 self._load_pad_key(app, result)
             elif request.kind == "settlement":
+                # Settlement's code runs once a batch: let go before the sign-off and sign-on
+                # that may follow (a sign-on is power-up's heap peak).
+                forget("app.txn.settlement")
+                gc.collect()
                 self._after_settlement(app, result)
         return result
 
