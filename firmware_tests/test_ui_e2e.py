@@ -16,6 +16,9 @@ import pytest
 from hostlib.vterm import VirtualTerminal
 from tools.demo import EXAMPLES, JOB, Bench, terminal_heap
 
+# `make test` runs these after the rest, one at a time (pyproject.toml's markers).
+pytestmark = pytest.mark.e2e
+
 # (script, job, serial): the script and its job under docs/examples/; with a serial the
 # terminal is provisioned as it and its parameters loaded as packets (PosManage's version
 # screen shows their versions). Seconds on the development container (2 shared cores),
