@@ -53,13 +53,16 @@ typecheck: $(DEVSTAMP) $(DSTAMP)
 	$(BIN)/pyright -p pyrightconfig.json
 
 # One test worker a core: most of a device test's time is spent waiting on MicroPython,
-# a virtual terminal or the host simulator.
+# a virtual terminal or the host simulator. The terminal application's scripts (e2e) then run
+# one at a time: their keys are 80 ms taps, which a loaded machine can lose.
 test: lint typecheck
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto -m 'not slow and not e2e'
+	$(BIN)/pytest -m e2e
 
 # The slow campaigns too (full hypothesis runs, SM4 x1,000,000).
 test-full: lint typecheck
-	$(BIN)/pytest -n auto -m '' --hypothesis-profile=full
+	$(BIN)/pytest -n auto -m 'not e2e' --hypothesis-profile=full
+	$(BIN)/pytest -m e2e
 
 bench: $(STAMP)
 	$(BIN)/python -m tools.bench -o docs/benchmarks.md

@@ -34,3 +34,19 @@ def test_every_word_fits_one_line_in_both_languages():
     assert text.pair(text.SALE) == ("消费", "Sale")
     assert text.word(text.TRACE, True) == "Trace "  # a space at the end is kept
     assert text.phrase("CUP ", text.SIGNED_ON) == ("CUP 已签到", "CUP signed on")
+
+
+def test_the_flows_own_words_fit_one_line_and_their_menu_items_with_a_number():
+    # app.ui.payments and app.ui.batch keep their words in a table of their own; a menu item
+    # has its number and a space before it on the line.
+    from app.ui import batch, payments
+
+    items = {payments: range(payments._PREAUTH, payments._COMPLETION_VOID + 1)}
+    items[batch] = range(batch._LAST, batch._LAST_SETTLEMENT + 1)
+    for module in (payments, batch):
+        words = module._WORDS.split("|")[1:-1]
+        assert len(words) % 2 == 0 and words
+        for i, word in enumerate(words):
+            width = 14 if i // 2 in items[module] else 16
+            assert columns(word) <= width, (module.__name__, word)
+            assert i % 2 == 0 or word.isascii(), (module.__name__, word)

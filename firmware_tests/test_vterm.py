@@ -103,10 +103,19 @@ def test_exec_runs_on_the_device_in_an_esp32_heap(vterm):
         vterm.console,
         "exec",
         "import gc, os, sys; gc.collect(); print(sys.implementation.name, os.getcwd(), "
-        "sum(range(1000)), gc.mem_free() < 110 * 1024)",
+        "sum(range(1000)), gc.mem_free() < 110 * 1024, gc.mem_free() + gc.mem_alloc())",
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == [b"micropython", b"/flash", b"499500", b"True"]
+    assert out.stdout.split()[:4] == [b"micropython", b"/flash", b"499500", b"True"]
+    # The heap beside the ROMFS image's buffer is the 110 KB asked for, less only its own
+    # share of the collector's tables (as on the ESP32): the image's share is not taken
+    # from it.
+    from hostlib import build, micropython
+
+    block = micropython.word_bits() // 2
+    image = build.device_romfs(micropython.arch()).stat().st_size
+    application = int(out.stdout.split()[4]) - (-(-image // block) + 1) * block
+    assert 0.98 * 110 * 1024 <= application <= 112 * 1024, application
 
 
 def test_files_copied_onto_the_flash_read_back_and_survive_a_soft_reset(vterm, tmp_path):

@@ -722,6 +722,16 @@ def parse_host(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def image_heap(size: int, word_bits: int) -> int:
+    """Heap the unix port spends on a ROMFS image of `size` bytes, which the terminal maps from
+    flash instead: the image's GC blocks (4 words each), their allocation-table and finaliser
+    bits, and 1 KB for the boot program that loads it. `--heap` is the heap left beside it,
+    the application's (an ESP32's figure)."""
+    block = word_bits // 2
+    blocks = -(-size // block) + 1  # the bytes, and the bytearray holding them
+    return blocks * block + -(-blocks * 3 // 8) + 1024
+
+
 class VirtualTerminal:
     """One virtual terminal: flash image, application image, emulators, console.
 
@@ -776,8 +786,8 @@ class VirtualTerminal:
             self._lock_flash()
             image = self._snapshot_image()
             env = self._start_emulators()
-            total_heap = self.heap + self.image_size + 1024
             binary = micropython.binary()
+            total_heap = self.heap + image_heap(self.image_size, micropython.word_bits(binary))
 
             def argv(raw: bool, ready_fd: int) -> list[str]:
                 program = _BOOT % (str(image), ready_fd, raw)

@@ -73,6 +73,29 @@ def test_all_well_the_checklist_shows_a_moment_and_the_terminal_signs_on_by_itse
     assert lines_of(term)[0][3] == "CUP 已签到"
 
 
+def test_the_self_tests_modules_are_let_go_before_the_sign_on():
+    # The automatic sign-on is power-up's heap peak: the self-test's code (and SM4's, no
+    # application here using it) is no longer loaded when it runs.
+    import sys
+
+    board = Board(app={0x54: b"\x01"})  # power_up_signon
+    term = board.terminal()
+    loaded = []
+    sign_on = term.run
+
+    def run(app, request, title=None):
+        loaded.extend(name for name in ("app.selftest", "app.crypto.sm4") if name in sys.modules)
+        return sign_on(app, request, title)
+
+    term.run = run
+    board.keys.play(None, None)
+    try:
+        board.run(powerup.run, term)
+    finally:
+        sys.modules["app.selftest"] = selftest  # this module's tests use the one they imported
+    assert len(board.host.of("0800")) == 1 and loaded == []
+
+
 def test_each_problem_is_named_with_what_to_do_and_waits_for_enter():
     board = Board(tmk=False)
     board.paper.paper_lines = 0

@@ -303,6 +303,9 @@ def test_a_settlement_slip_prints_once_is_kept_and_the_terminal_signs_off_and_on
     assert [mti for mti, _ in board.host.requests] == ["0500", "0320", "0820", "0800"]
     assert "sign_on after settlement: approved" in result.notes
     assert engine.journal.is_empty()
+    import sys
+
+    assert "app.txn.settlement" not in sys.modules  # let go once the batch is settled
     board.keys.play(None)
     assert board.run(term.print_slip, 1, result) is True
     assert board.printed(b"SETTLEMENT") == 1 and board.printed(b"CARDHOLDER") == 0

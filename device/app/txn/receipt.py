@@ -9,6 +9,7 @@ name is wrapped between characters, never inside one.
 
     lines(entry, params, copy="merchant", reprint=False)
     settlement_lines(settlement, params, date, time, operator)   # the settlement slip (结算单)
+    type_lines([(kind, count, fen), ...])       # its totals per transaction type (分类汇总)
 """
 
 import binascii
@@ -101,6 +102,7 @@ _SETTLE = (
     b"\n\xb6\xd4\xd5\xcb\xc6\xbd"  # 对账平
     b"\n\xb6\xd4\xd5\xcb\xb2\xbb\xc6\xbd"  # 对账不平
     b"\n\xb6\xd4\xd5\xcb\xb3\xf6\xb4\xed"  # 对账出错
+    b"\nBY TYPE \xb7\xd6\xc0\xe0\xbb\xe3\xd7\xdc"  # 分类汇总
     b"\n"
 )
 _S_TITLE = const(0)
@@ -112,6 +114,7 @@ _S_UPLOADED = const(5)
 _S_BALANCED = const(6)
 _S_UNBALANCED = const(7)
 _S_ERROR = const(8)
+_S_BY_TYPE = const(9)
 
 
 def kind_label(kind):
@@ -249,4 +252,17 @@ def settlement_lines(settlement, params, date, time, operator):
         error = "error" in (settlement["domestic"], settlement["foreign"])
         out.append(own[1 + (_S_ERROR if error else _S_UNBALANCED)])
     out.append(fixed[1 + _RULE])
+    return out
+
+
+def type_lines(totals):
+    """The settlement slip's totals per transaction type (分类汇总): a heading, then a line
+    a type, its Chinese name, count and amount, from `totals` [(kind code, count, fen)]
+    (the UI counts the batch before it is settled: the journal is cleared after)."""
+    out = [_SETTLE.split(b"\n")[1 + _S_BY_TYPE]]
+    for kind, count, fen in totals:
+        name = kind_label(kind)[1] or kind_label(kind)[0]
+        name = name[:16] + b" " * (16 - len(name))  # the longest is 16 bytes
+        sign = "-" if kind in _NEGATIVE else ""
+        out.append(name + ("%3d%13s" % (count, sign + amount_text(fen))).encode())
     return out

@@ -23,7 +23,7 @@ reversal follows if the request had left).
 Each flow returns to the idle screen; Cancelled / Idle end it early.
 """
 
-from app.ui import text
+from app.ui import forget, text
 from app.ui.screen import Cancelled
 
 ITEMS = (
@@ -74,7 +74,12 @@ def _elsewhere(term, choice, card):
             raise
         term.ui.message(ITEMS[choice], text.NOT_AVAILABLE, wait_ms=3000)
         return
-    getattr(flows, name)(term, card)
+    try:
+        getattr(flows, name)(term, card)
+    finally:
+        # Used a few times a day: its code goes off the heap until the next time.
+        flows = None
+        forget("app.ui." + module)
 
 
 def application(term, title):

@@ -44,6 +44,8 @@ def run(term):
     from app import selftest
 
     failed = selftest.run()
+    selftest = None
+    _forget_selftest(term)
     if term.storage_key is None:
         failed.append(text.NO_STORAGE_KEY)
     if failed:
@@ -61,6 +63,19 @@ def run(term):
         except Idle:  # shown for the idle time: go on
             pass
     sign_on(term)
+
+
+def _forget_selftest(term):
+    # The self-test runs once: its module (and SM4's, unless an application signs on with SM4
+    # keys) is let go before the checklist and the sign-on, whose heap it would otherwise be.
+    from app.ui import forget
+
+    forget("app.selftest")
+    for index, _ in term.applications():
+        params = term.app_params(index)
+        if params is not None and params["key_algorithm"] == "SM4":
+            return
+    forget("app.crypto.sm4")
 
 
 def out_of_service(term, failed):

@@ -33,7 +33,8 @@ What a flow finds on the Terminal (docs/menus.md, "For flow writers", says the s
     read_pin(app, card, amount)  the PIN: digits (bytearray), a PinBlock (the PIN pad) or
                        None (no PIN: ENTER alone where the application allows it)
     supervisor(title) / operator(title)   ask and check a password (False after a wrong
-                       one, the screen saying so)
+                       one, the screen saying so); supervisor(title, keep=True) returns
+                       the typed password for a request that carries it (voids, refunds)
     training           training mode (kept on flash; setting it persists it)
     printer(), card_reader(), pinpad()   the devices, or None when the board has none
     changed()          parameters or keys changed (an admin edit): forget what was read
@@ -89,15 +90,8 @@ def run(board):
 
     powerup.run(term)
     powerup = None
-    # Power-up's code runs once: its modules are let go (the self-test's SM4 too, unless an
-    # application signs on with SM4 keys).
-    forget("app.ui.powerup", "app.selftest")
-    sm4 = False
-    for index, _ in term.applications():
-        params = term.app_params(index)
-        sm4 = sm4 or (params is not None and params["key_algorithm"] == "SM4")
-    if not sm4:
-        forget("app.crypto.sm4")
+    # Power-up's code runs once: its module is let go (it let the self-test's go already).
+    forget("app.ui.powerup")
     gc.collect()
     from app.ui import idle
 
@@ -279,6 +273,10 @@ class Terminal:
             if request.kind == "sign_on":
                 self._load_pad_key(app, result)
             elif request.kind == "settlement":
+                # Settlement's code runs once a batch: let go before the sign-off and sign-on
+                # that may follow (a sign-on is power-up's heap peak).
+                forget("app.txn.settlement")
+                gc.collect()
                 self._after_settlement(app, result)
         return result
 
@@ -496,25 +494,28 @@ class Terminal:
             raise Cancelled() from None
         return PinBlock(block)
 
-    def supervisor(self, title):
+    def supervisor(self, title, keep=False):
         """Ask for the supervisor password and check it; False (the screen says so) when
-        it is wrong. Cancelled / Idle."""
-        return self._password(title, "supervisor", text.SUPERVISOR_PASSWORD)
+        it is wrong. Cancelled / Idle. With `keep`, a right password is returned (a
+        bytearray: the request that needs it carries it, and the caller wipes it)."""
+        return self._password(title, "supervisor", text.SUPERVISOR_PASSWORD, keep)
 
     def operator(self, title):
         """Ask for the operator password and check it, as supervisor() does."""
         return self._password(title, "operator", text.OPERATOR_PASSWORD)
 
-    def _password(self, title, kind, prompt):
+    def _password(self, title, kind, prompt, keep=False):
         typed = self.ui.password(title, prompt)
+        good = False
         try:
             terminal = self.terminal_params()
             good = terminal is not None and terminal.check_password(kind, typed)
         finally:
-            wipe(typed)
+            if not (good and keep):
+                wipe(typed)
         if not good:
             self.ui.message(title, text.WRONG_PASSWORD, wait_ms=3000)
-        return good
+        return typed if keep and good else good
 
 
 def card_of(track):
