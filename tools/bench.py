@@ -700,10 +700,13 @@ def main(argv: list[str] | None = None) -> int:
     print("timing CPython references ...", file=sys.stderr)
     text = render(builds, device, _references(), heaps, _image_sizes(), storage, iso, drivers, txn)
     output = Path(args.output)
-    # The Fuzzing section is `make fuzz`'s (tools/fuzz.py): kept as it is.
-    kept = fuzz.section(output.read_text()) if output.exists() else ""
-    if kept:
-        text = text.rstrip("\n") + "\n\n" + kept
+    # The Fuzzing section is `make fuzz`'s (tools/fuzz.py), Power cuts `make cuts`'s
+    # (tools/cuts.py): kept as they are.
+    old = output.read_text() if output.exists() else ""
+    for heading in (fuzz.SECTION, "## Power cuts"):
+        kept = fuzz.section(old, heading)
+        if kept:
+            text = text.rstrip("\n") + "\n\n" + kept
     output.write_text(text)
     print(text)
     return 0

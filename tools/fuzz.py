@@ -308,21 +308,21 @@ def render(
     return "\n".join(lines)
 
 
-def write_section(text: str, path: Path = BENCHMARKS) -> None:
-    """Put the "Fuzzing" section into `path`, in place of the one there."""
+def write_section(text: str, path: Path = BENCHMARKS, heading: str = SECTION) -> None:
+    """Put the section `heading` ("Fuzzing") into `path`, in place of the one there."""
     old = path.read_text() if path.exists() else "# Benchmarks\n"
-    path.write_text(without_section(old).rstrip("\n") + "\n\n" + text)
+    path.write_text(without_section(old, heading).rstrip("\n") + "\n\n" + text)
 
 
-def without_section(text: str) -> str:
-    """`text` without its "Fuzzing" section (the section runs to the next `## ` heading)."""
-    match = re.search(r"^%s\n.*?(?=^## |\Z)" % re.escape(SECTION), text, re.M | re.S)
+def without_section(text: str, heading: str = SECTION) -> str:
+    """`text` without its section `heading` (which runs to the next `## ` heading)."""
+    match = re.search(r"^%s\n.*?(?=^## |\Z)" % re.escape(heading), text, re.M | re.S)
     return text if match is None else text[: match.start()] + text[match.end() :]
 
 
-def section(text: str) -> str:
-    """The "Fuzzing" section of `text` ("" if none), for `make bench` to keep."""
-    match = re.search(r"^%s\n.*?(?=^## |\Z)" % re.escape(SECTION), text, re.M | re.S)
+def section(text: str, heading: str = SECTION) -> str:
+    """The section `heading` of `text` ("" if none), for `make bench` to keep."""
+    match = re.search(r"^%s\n.*?(?=^## |\Z)" % re.escape(heading), text, re.M | re.S)
     return "" if match is None else match.group(0)
 
 

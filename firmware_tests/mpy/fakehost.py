@@ -41,6 +41,10 @@ class FakeHost:
     The acquirer profile it answers with: `field62` (the sign-on's key block, F62_004), `mak`
     (the MAK inside it, for its MACs), `mac_method` ("cup", "x9.19", "x9.19-hex"), `lri`
     (frames carry the 33-byte LRI header: it expects one and echoes it).
+
+    `book`: a HostBook, for a host that remembers (STANs, approvals, settled batches) and
+    answers by it. `power`: a callable that is False once the terminal's power is off: a
+    frame it would send then raises PowerOff (a terminal without power sends nothing).
     """
 
     def __init__(self):
@@ -61,6 +65,8 @@ class FakeHost:
         self.mak = MAK
         self.mac_method = "cup"
         self.lri = False
+        self.book = None
+        self.power = None
 
     def fault(self, kind, mti=None, count=1):
         self._faults.append([kind, mti, count])
@@ -90,6 +96,8 @@ class FakeHost:
         self.cancel = cancel
 
     def send(self, frame):
+        if self.power is not None and not self.power():
+            raise PowerOff()
         if not self.connected:
             raise LinkDown("not connected")
         msg = unpack(bytes(frame), self.lri)
@@ -99,6 +107,8 @@ class FakeHost:
         if self.on_request is not None:
             self.on_request(msg.mti, fields)
         faults = self._take(msg.mti)
+        if self.book is not None:
+            faults.extend(self.book.decide(msg.mti, fields))
         answer = self._answer(msg, fields, faults)
         if "no_answer" in faults:
             return
@@ -210,3 +220,127 @@ class FakeHost:
     def of(self, mti):
         """Fields of the requests of `mti` received so far."""
         return [fields for m, fields in self.requests if m == mti]
+
+
+class PowerOff(Exception):
+    """The terminal's power went off: what it was about to send never leaves."""
+
+
+# Kinds (60.1) whose field 61 names a transaction they cancel (spec §3.1): sale void,
+# pre-auth cancel, completion void.
+_CANCELS = (23, 11, 21)
+_DEBITS = (22, 20, 24)  # sale, completion, completion notice (app.store.journal's totals)
+_REFUND = 25
+
+
+class HostBook:
+    """What an acquirer host remembers of one terminal, for FakeHost.book: the STANs it
+    received, each financial approval and what became of it, the batches it settled. It
+    answers as a host that keeps books (the rules of tools' host simulator, in small):
+
+    - a STAN received twice (field 11 of anything but an 0400): 94, and noted in `reused`;
+    - a financial request in a batch already settled: 77; a cancel (sale void, pre-auth
+      cancel, completion void) of a transaction not approved in an open batch: 25;
+    - an 0400 reverses the approval it names (a cancel's original is standing again): 00;
+      already reversed, or in a settled batch: 25; unknown: 00 (nothing to undo);
+    - an 0500 closes its batch: flag 1 when the terminal's totals are the host's, else 2 with
+      the host's own (spec §3.4); `unbalanced = True` answers 2 once whatever the totals.
+
+    `txns`: {(batch, STAN): [kind, amount, status]} with status "approved", "cancelled" or
+    "reversed"; `settled`: {batch: field 48 answered}. `copy()` for a snapshot. The book
+    decides before FakeHost.fault's faults are applied and does not see them: a request the
+    host answers with a decline fault is booked approved all the same."""
+
+    def __init__(self):
+        self.txns = {}
+        self.refs = {}  # (batch, STAN) of a cancel -> (batch, STAN) of what it cancelled
+        self.settled = {}
+        self.stans = {}
+        self.reused = []
+        self.unbalanced = False
+
+    def copy(self):
+        other = HostBook()
+        other.txns = {key: list(value) for key, value in self.txns.items()}
+        other.refs = dict(self.refs)
+        other.settled = dict(self.settled)
+        other.stans = dict(self.stans)
+        other.reused = list(self.reused)
+        other.unbalanced = self.unbalanced
+        return other
+
+    def totals(self, batch):
+        """(debit amount, count, credit amount, count) of `batch` as the host has it."""
+        debit = debit_count = credit = credit_count = 0
+        for (b, _), (kind, amount, status) in self.txns.items():
+            if b != batch or status != "approved":
+                continue
+            if kind in _DEBITS:
+                debit += amount
+                debit_count += 1
+            elif kind == _REFUND:
+                credit += amount
+                credit_count += 1
+        return debit, debit_count, credit, credit_count
+
+    def approvals(self):
+        """(batch, STAN) of every approval standing or cancelled in a batch not settled: what
+        the terminal must have journaled (or be about to reverse)."""
+        return [
+            key
+            for key, value in self.txns.items()
+            if key[0] not in self.settled and value[2] != "reversed"
+        ]
+
+    def decide(self, mti, req):
+        """The faults (FakeHost.fault's words) that make the answer to `mti` what this host
+        says."""
+        stan = req.get(11)
+        if stan is not None and mti != "0400":
+            if stan in self.stans:
+                self.reused.append(int(stan))
+                return ["decline:94"]
+            self.stans[stan] = mti
+        f60 = req.get(60, "")
+        batch = int(f60[2:8]) if len(f60) >= 8 else 0
+        if mti == "0500":
+            return self._settle(batch, req[48])
+        if mti == "0400":
+            return self._reverse((batch, int(stan)))
+        if mti not in ("0100", "0200", "0220") or req.get(3) == "310000":
+            return []
+        if batch in self.settled:
+            return ["decline:77"]
+        kind = int(f60[:2])
+        key = (batch, int(stan))
+        if kind in _CANCELS:
+            f61 = req.get(61, "")
+            original = (int(f61[:6]), int(f61[6:12]))
+            entry = self.txns.get(original)
+            if entry is None or entry[2] != "approved" or original[0] in self.settled:
+                return ["decline:25"]
+            entry[2] = "cancelled"
+            self.refs[key] = original
+        self.txns[key] = [kind, int(req.get(4, "0")), "approved"]
+        return []
+
+    def _reverse(self, key):
+        entry = self.txns.get(key)
+        if entry is None:
+            return []
+        if entry[2] == "reversed" or key[0] in self.settled:
+            return ["decline:25"]
+        entry[2] = "reversed"
+        original = self.refs.get(key)
+        if original is not None:
+            self.txns[original][2] = "approved"
+        return []
+
+    def _settle(self, batch, field48):
+        ours = "%012d%03d%012d%03d" % self.totals(batch)
+        flag = "1"
+        if field48[:30] != ours or self.unbalanced:
+            flag = "2"
+            self.unbalanced = False
+        self.settled[batch] = answer = ours + flag + "0" * 30 + "1"
+        return ["set:48=" + answer]

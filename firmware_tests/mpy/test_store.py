@@ -10,9 +10,8 @@ import binascii
 import gc
 import os
 import struct
-import vfs
 
-from blockdev import RAMBlockDevice
+import blockdev
 from mptest import objects
 
 from app.store.records import Journal, RecordStore, StoreError
@@ -93,45 +92,10 @@ def _buffers():
     return _BUFFERS
 
 
-class Flash:
-    """A RAM flash with LittleFS mounted at MOUNT. `reboot` is a power cycle: a new device
-    object on the same image (the old one stays dead) and a fresh mount."""
-
-    def __init__(self, block_size=512, block_count=64):
-        image, saved = _buffers()
-        self.dev = RAMBlockDevice(block_size, block_count, image=image, saved=saved)
-        vfs.VfsLfs2.mkfs(self.dev)
-        self.mounted = False
-        self.mount()
-
-    def mount(self):
-        vfs.mount(vfs.VfsLfs2(self.dev), MOUNT)
-        self.mounted = True
-
-    def unmount(self):
-        if self.mounted:
-            vfs.umount(MOUNT)
-            self.mounted = False
-
-    def reboot(self):
-        self.unmount()
-        self.dev = self.dev.power_cycle()
-        self.mount()
-
-    def snapshot(self):
-        self.dev.snapshot()
-
-    def restore(self):
-        """Back to the last snapshot, as after a clean reboot."""
-        self.unmount()
-        self.dev = self.dev.power_cycle()
-        self.dev.restore()
-        self.mount()
-
-    def close(self):
-        self.unmount()
-        self.dev = None
-        gc.collect()
+def Flash(block_size=512, block_count=64):
+    """A RAM flash with LittleFS mounted at MOUNT (blockdev.Flash), on the module's buffers."""
+    image, saved = _buffers()
+    return blockdev.Flash(MOUNT, block_size, block_count, image=image, saved=saved)
 
 
 def with_flash(test, block_size=512, block_count=64):

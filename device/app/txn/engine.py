@@ -173,6 +173,11 @@ def out_of_service(reason):
     _out_of_service = reason or "self-test failed"
 
 
+def _closing(engine):
+    # The name of the record of a settlement under way (app.txn.settlement).
+    return ("trainclosing%d" if engine.training else "closing%d") % engine.app
+
+
 def value_of(params, name):
     """A parameter that must be there (the parameter checks make sure it is)."""
     value = params[name]
@@ -270,6 +275,11 @@ class Engine:
         self._last_crc = None
         self._processing = 0
         self._sign_on_due = False
+        # A settlement a power cut interrupted (app.txn.settlement, "closingN"): closed at the
+        # first run if the host's verdict had arrived, else sent again before the next
+        # financial request. One attribute (-1: not looked at yet): the SIM7600's heap margin
+        # is about 1 KB.
+        self.settle_due = -1
 
     # --- small helpers ------------------------------------------------------------------------
 
@@ -423,8 +433,21 @@ class Engine:
                 kind = txnmsg.kind(request.kind)
                 if self._signed_off and request.kind != "sign_on" and request.kind != "echo":
                     raise EngineError("signed_off")
+                if self.settle_due == -1:
+                    # Before any transaction: a settlement a power cut interrupted.
+                    record = self._store.load(_closing(self))
+                    self.settle_due = None
+                    if record is not None:
+                        from app.txn import settlement
+
+                        settlement.recover(self, record[1])
                 if self._sign_on_due and (kind is not None or request.kind == "settlement"):
                     self._due_sign_on(result, request.operator)
+                if self.settle_due is not None and kind is not None:
+                    from app.txn import settlement
+
+                    self._mac_ready()
+                    settlement.resume(self, result, self._operator(request.operator))
                 if kind is not None:
                     self._financial(kind, request, result)
                 elif request.kind == "sign_on":

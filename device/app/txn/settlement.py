@@ -20,16 +20,82 @@ settled, so its code stays off the heap the rest of the day.
    advanced before the journal is cleared: a power cut between the two leaves old records
    that no query of the new batch sees, never new transactions in a settled batch.
 
+A power cut must not split the batch between host and terminal, so a settlement keeps a
+record, "closingN" ("trainclosingN" in training), of where it stands: batch + state.
+
+- Saved with state 0 just before the 0500 leaves: the host may settle the batch and its
+  answer be lost (a cut, a line that drops). While it stands the engine retries the
+  settlement (`settle(resume=True)`) at the start of the next financial request, before
+  the request goes; the cashier's own settlement does the same.
+- Saved with state 1 as soon as the host's totals arrive: the batch is closed at the host.
+  The terminal closes it too (`close`: batch advanced, journal cleared, record deleted).
+  When the power is cut before the end, the engine finishes the close at its first run after
+  the start, before that run's request and without the line; every step can run again.
+- Deleted when the host refuses the settlement (a response code, no totals): the batch stays
+  open on both sides.
+
 The result's `settlement` says what the host said (`flags`, each section's state, its
 totals), and so does the settlement slip (`receipt_lines`, app.txn.receipt.settlement_lines).
 """
 
-from app.comm.frames import CommError
+import struct
+
+from app.comm.frames import CommCancelled, CommError
 from app.txn import messages as txnmsg
 from app.txn import respcodes
 from app.txn.api import EngineError
 
 _PER_MESSAGE = 8  # 40-digit records per 0320 (spec §3.4: at most 8)
+SENT = 0  # the closing record's states (module docstring)
+SETTLED = 1
+
+
+def _name(engine):
+    return ("trainclosing%d" if engine.training else "closing%d") % engine.app
+
+
+def mark(engine, batch, state):
+    """Record that the settlement of `batch` is at `state` (SENT, SETTLED)."""
+    engine._store.save(_name(engine), struct.pack(">IB", batch, state))
+
+
+def recover(engine, record):
+    """At the start, with the closing record's payload: close a batch the host settled, or
+    have the settlement sent again before the next financial request."""
+    if len(record) != 5:
+        engine._store.delete(_name(engine))  # not a closing record
+        return
+    batch, state = struct.unpack(">IB", record)
+    if state == SETTLED:
+        close(engine, batch)
+    else:
+        engine.settle_due = batch
+
+
+def resume(engine, result, operator):
+    """The settlement of the engine's batch was sent and its answer never came (a power cut, a
+    line that failed): the host may have closed the batch. Sent again before the request of
+    `result`, which then goes into the next batch; EngineError, CommError... if it fails."""
+    batch = engine.settle_due
+    settled = type(result)("settlement")
+    settle(engine, settled, operator, resume=True)
+    result.notes.append(
+        "batch %06d: its settlement, unanswered, was sent again first: %s"
+        % (batch, settled.message_en)
+    )
+    if settled.reversal_note:
+        result.reversal_note = settled.reversal_note
+
+
+def close(engine, batch):
+    """Close `batch` on the terminal, the host having settled it: the batch number advances
+    (not in training), the journal is cleared, the closing record goes, in that order. Run
+    again after a power cut at any point, it finishes what is left and changes nothing else."""
+    if not engine.training and engine.batch == batch:
+        engine._save_counters(engine.stan, txnmsg.next_number(batch))
+    engine.journal.clear()
+    engine._store.delete(_name(engine))
+    engine.settle_due = None
 
 
 def parse_totals(field48):
@@ -96,10 +162,11 @@ def _upload(engine, batch, result):
     return sent
 
 
-def settle(engine, result, operator, confirmed=False):
+def settle(engine, result, operator, confirmed=False, resume=False):
     """Settle the engine's current batch; the outcome goes into `result`. `confirmed`: the
-    cashier agreed to settle a batch with no transactions."""
-    if engine.journal.is_empty() and engine.pending_reversal() is None:
+    cashier agreed to settle a batch with no transactions; `resume`: a settlement whose
+    answer never came is sent again (no question about an empty batch: it was asked)."""
+    if not resume and engine.journal.is_empty() and engine.pending_reversal() is None:
         policy = engine.params["empty_batch"] or "ask"
         if policy == "refuse":
             raise EngineError("empty_batch")
@@ -115,7 +182,15 @@ def settle(engine, result, operator, confirmed=False):
     )
     fields[48] = txnmsg.totals_field(*totals)
     fields[49] = txnmsg.CURRENCY
-    msg = engine._exchange("0500", fields, settlement=True)
+    mark(engine, batch, SENT)
+    engine.settle_due = batch
+    try:
+        msg = engine._exchange("0500", fields, settlement=True)
+    except CommCancelled as exc:
+        if not exc.sent:
+            engine._store.delete(_name(engine))
+            engine.settle_due = None
+        raise
     got = msg.fields
     result.stan, result.batch = stan, batch
     code = got.get(39)
@@ -123,8 +198,12 @@ def settle(engine, result, operator, confirmed=False):
     if f48 is None or len(f48) < 31:
         if code == "00" or code is None:
             raise txnmsg.ResponseError("invalid", "settlement answer without totals (48)")
+        # Refused: the batch stays open on both sides.
+        engine._store.delete(_name(engine))
+        engine.settle_due = None
         result.code(code)
         return
+    mark(engine, batch, SETTLED)
     host, domestic, host_foreign, foreign = parse_totals(f48)
     result.date, result.time = engine._date_time(got)
     # The 0500 and its answer are not needed for the upload and the batch end: their 1.5 KB
@@ -158,10 +237,8 @@ def settle(engine, result, operator, confirmed=False):
             engine._exchange("0320", end)
     except (CommError, txnmsg.ResponseError) as exc:
         result.notes.append("batch upload incomplete: %s" % exc)
-    if not engine.training:
-        # A training settlement closes the training journal only: the real batch stays.
-        engine._save_counters(engine.stan, txnmsg.next_number(batch))
-    engine.journal.clear()
+    # A training settlement closes the training journal only: the real batch stays.
+    close(engine, batch)
     result.code("00")
     if balanced:
         outcome = "balanced"
