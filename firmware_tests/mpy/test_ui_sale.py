@@ -10,7 +10,7 @@ from fakeboard import PAN, TRACK, Board
 from fakehost import PIK
 
 from app.crypto import cipher, pinblock
-from app.txn.engine import Request
+from app.txn.engine import Card, Request
 from app.txn.reversal import PendingReversal
 from app.ui import idle
 from drivers import keypad as kp
@@ -317,3 +317,22 @@ def cashier_card():
     from app.txn.engine import Card
 
     return Card(track2=TRACK.decode())
+
+
+def test_the_idle_screen_says_when_the_batch_nears_its_capacity_and_when_it_is_full():
+    # batch_capacity 30: nearly full from 90% (27 records); full once a new record would
+    # leave fewer than the 2 kept for reversals (28).
+    board, term = signed_on(app={0x58: b"\x00\x1e"})
+    card = Card(track2=TRACK.decode())
+    for _ in range(26):
+        assert term.run(1, Request("sale", amount=1, card=card)).approved
+    state = idle.Idle(term)
+    assert board.screen.shown[-1][2] == "以太网 已连接"  # the bearer line, as usual
+    assert term.run(1, Request("sale", amount=1, card=card)).approved
+    state.refresh()
+    assert board.screen.shown[-1][2] == "批次将满 请结算"
+    assert term.run(1, Request("sale", amount=1, card=card)).approved
+    state.refresh()
+    assert board.screen.shown[-1][2] == "批次已满 请结算"
+    refused = term.run(1, Request("sale", amount=1, card=card))
+    assert not refused.approved and refused.error == "settle_first"

@@ -7,7 +7,9 @@
     ┌────────────────┐
     │     CUP/ABC    │   every installed application by name (培训 first in training mode)
     │2026-12-07 14:05│   date and time (the clock sign-on sets)
-    │GPRS 信号 ###.. │   the bearer and its signal (GPRS), link (Ethernet), or 拨号
+    │GPRS 信号 ###.. │   the bearer and its signal (GPRS), link (Ethernet), or 拨号;
+    │                │   批次将满 请结算 / 批次已满 请结算 in its place when the batch of
+    │                │   the application last used nears its capacity or has reached it
     │打印纸 正常     │   the paper: 正常, 纸将尽, 缺纸, 机盖打开, 打印机无应答
     └────────────────┘
 
@@ -38,6 +40,12 @@ _POLL_MS = const(50)  # a wait for a key also looks at the card reader this ofte
 _CLOCK_MS = const(1000)  # how often the minute is looked at
 _STATUS_MS = const(30000)  # how often paper and signal are asked
 _ERROR = ("程序错误", "Program error")
+# The batch's state (Terminal.batch_warning), in the bearer line's place: a full batch
+# refuses every financial transaction until it is settled (parameter batch_capacity).
+_BATCH = {
+    "batch_near": ("批次将满 请结算", "Batch near full"),
+    "settle_first": ("批次已满 请结算", "Full: settle now"),
+}
 
 
 def run(term):
@@ -104,7 +112,8 @@ class Idle:
         from app.txn.clock import Clock
 
         self.clock = Clock(self.term.store)  # sign-on may have set it
-        self.lines = [bearer_state(self.term), paper_state(self.term)]
+        warning = _BATCH.get(self.term.batch_warning())
+        self.lines = [warning or bearer_state(self.term), paper_state(self.term)]
         self.status_due = time.ticks_add(time.ticks_ms(), _STATUS_MS)
         reader = self.term.card_reader()
         if reader is not None:

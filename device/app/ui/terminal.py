@@ -231,6 +231,18 @@ class Terminal:
         self._engine_app = app
         return self._engine
 
+    def batch_warning(self):
+        """ "batch_near" or "settle_first" (Engine.batch_warning) for the application last
+        used, whose batch the last transaction grew; None otherwise, and before any
+        transaction: no engine is made to ask."""
+        engine = self._engine
+        if engine is None:
+            return None
+        try:
+            return engine.batch_warning()
+        except (OSError, ValueError):  # no parameters or storage: the checks say so
+            return None
+
     def make_bearer(self):
         """The bearer the terminal's parameters select (app.comm.bearers.configured), made
         once and shared by the engines; `bearer_kind` names it. ValueError without
