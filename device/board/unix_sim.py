@@ -224,6 +224,12 @@ class SocketUART(io.IOBase):
 
 _made = {}  # emulator links and singletons, made once (as the ESP32 board's buses are)
 
+# Read buffers of the links whose peripheral answers in a few bytes: the display answers
+# nothing, the keypad sends 5-byte records, the printer 1-byte statuses. An ESP32's UART
+# keeps its receive ring in the IDF's memory, not in MicroPython's heap, so what the links
+# hold here is heap the terminal would not spend; the others keep SocketUART's 512.
+_READ_BUFFER = {"display": 16, "keypad": 64, "printer": 64}
+
 
 def uart(name, **options):
     """The UART wired to peripheral `name` ("printer", "modem", "gprs", "pinpad",
@@ -240,6 +246,8 @@ def uart(name, **options):
     if not address:
         raise OSError("no %s on this terminal (%s is not set)" % (name, variable))
     host, _, port_number = address.rpartition(":")
+    if name in _READ_BUFFER:
+        options.setdefault("buffer_size", _READ_BUFFER[name])
     port = SocketUART(host, int(port_number), **options)
     _made["uart:" + name] = port
     return port
