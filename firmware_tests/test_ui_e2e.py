@@ -25,7 +25,8 @@ pytestmark = pytest.mark.e2e
 # set-up included: cashier-sale 16, power-up-checks 10, admin-versions 25 (a slip printed, a
 # restart), admin-keys 37 (some 200 keys tapped at 80 ms each), training 19; cashier-void
 # 38, preauth-family 54 (four transactions, eight slips), refund 38, settlement 22 (their
-# keys held 250 ms each; measured with the machine's load at 4).
+# keys held 250 ms each; measured with the machine's load at 4), cashier-day 32 (a sale, its
+# void, a sale, the settlement: `make frozen` runs it in the heap budget).
 SCRIPTS = [
     ("cashier-sale.vts", "terminal-job.toml", None),
     ("power-up-checks.vts", "terminal-job.toml", None),
@@ -36,6 +37,7 @@ SCRIPTS = [
     ("preauth-family.vts", "terminal-job.toml", None),
     ("refund.vts", "terminal-job.toml", None),
     ("settlement.vts", "terminal-job.toml", None),
+    ("cashier-day.vts", "terminal-job.toml", None),
 ]
 
 

@@ -132,13 +132,18 @@ class Bench:
         if out.returncode != 0:
             raise DemoError("poskit txn init failed:\n%s%s" % (out.stdout, out.stderr))
 
-    def vterm(self, script: Path, *, echo: bool = False, timeout: float = 300):
+    def vterm(
+        self, script: Path, *, echo: bool = False, timeout: float = 300, gprs: str | None = None
+    ):
         """Run `script` on the terminal (`poskit vterm --script`); the CompletedProcess.
-        With `echo`, its output goes to this process's standard output as it comes."""
+        With `echo`, its output goes to this process's standard output as it comes; `gprs`
+        the GPRS module fitted ("sim800", "sim7600"; vterm's own default without it)."""
         copy = self.folder / Path(script).name
         shutil.copyfile(script, copy)
         command = _POSKIT + ["vterm", "--state", _shown(self.state)]
         command += ["--host", "127.0.0.1:%d" % self.port, "--heap", self.heap]
+        if gprs:
+            command += ["--gprs", gprs]
         command += ["--script", _shown(copy)]
         if echo:
             return subprocess.run(command, timeout=timeout, cwd=ROOT)
