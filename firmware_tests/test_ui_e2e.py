@@ -91,3 +91,21 @@ def test_locked_down_ctrl_c_does_not_stop_the_terminal(tmp_path):
             start = vt.console.position()
             vt.console.type(b"\x03")
             vt.console.expect(b">>> ", start, timeout=10)
+
+
+def test_a_heap_the_application_does_not_fit_is_said_on_screen(tmp_path):
+    # The ROMFS image's application in about 80% of the heap it needs: power-up fails on an
+    # import, and the screen says so and stays (before, the console's traceback and the REPL
+    # were all there was; the glass kept its last screen).
+    from hostlib import micropython
+
+    heap = "80K" if micropython.word_bits() == 32 else "128K"
+    with Bench(tmp_path / "bench", heap=heap) as bench:
+        with VirtualTerminal(bench.state / "flash.img", heap=heap) as vt:
+            assert vt.display is not None and vt.console is not None
+            vt.display.wait_for_picture(lambda p: "内存不足" in p.read_text(), timeout=60)
+            picture = vt.display.wait_for_picture(lambda p: "请报修" in p.read_text(), timeout=5)
+            assert picture.read_text()[0].strip() == "暂停服务"
+            time.sleep(2)  # and it stays out of service
+            assert "内存不足" in vt.display.picture().read_text()
+            assert b"MemoryError" in vt.console.output(0)

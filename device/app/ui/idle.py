@@ -40,6 +40,7 @@ _POLL_MS = const(50)  # a wait for a key also looks at the card reader this ofte
 _CLOCK_MS = const(1000)  # how often the minute is looked at
 _STATUS_MS = const(30000)  # how often paper and signal are asked
 _ERROR = ("程序错误", "Program error")
+_OUT_OF_MEMORY = ("内存不足", "Out of memory")
 # The batch's state (Terminal.batch_warning), in the bearer line's place: a full batch
 # refuses every financial transaction until it is settled (parameter batch_capacity).
 _BATCH = {
@@ -57,9 +58,10 @@ def run(term):
             dispatch(term, event)
         except Cancelled:  # CANCEL, or the idle time, in a flow
             pass
-        except Exception as exc:  # a bug: the terminal must stay usable
+        except Exception as exc:  # a bug, or the heap full: the terminal must stay usable
             sys.print_exception(exc)
-            term.ui.message(_ERROR, str(exc)[:16], wait_ms=5000)
+            what = _OUT_OF_MEMORY if isinstance(exc, MemoryError) else _ERROR
+            term.ui.message(what, str(exc)[:16], wait_ms=5000)
         event = None
         gc.collect()
         state.refresh()

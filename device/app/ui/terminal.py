@@ -63,6 +63,27 @@ _FAILED_MS = const(15000)  # a refusal's screen, unless a key is pressed first
 _TRAINING = "training"  # the record that says the terminal is in training mode
 
 # The screen title of each request kind (the engine's names) that has no flow of its own.
+# Power-up stopped by an error: what the out-of-service screen says.
+_OUT_OF_MEMORY = ("内存不足", "Out of memory")
+_PROGRAM_ERROR = ("程序错误", "Program error")
+
+
+def _halted(term, exc, what):
+    """Out of service for ever after `exc` escaped power-up: `what` and the error's first
+    words on the screen (the console has the traceback), until the power is cycled. Ctrl-C
+    still ends it where the terminal is not locked down."""
+    import sys
+
+    sys.print_exception(exc)
+    reason = str(exc)[:16]
+    exc = None
+    gc.collect()  # what the failed import or flow held is garbage now
+    ui = term.ui
+    while True:
+        ui.show(text.OUT_OF_SERVICE, (what, reason, text.CALL_SERVICE))
+        ui.keypad.get(ui.idle_ms)
+
+
 _TITLES = {
     "sale": text.SALE,
     "sale_void": text.VOID,
@@ -86,9 +107,16 @@ def run(board):
 
         micropython.kbd_intr(-1)
     terminal = None
-    from app.ui import powerup
+    try:
+        from app.ui import powerup
 
-    powerup.run(term)
+        powerup.run(term)
+    except MemoryError as exc:
+        # The application does not fit this heap (a build that is not the production one, or
+        # a leak): said on the glass, where a cashier sees it, not only on the console.
+        _halted(term, exc, _OUT_OF_MEMORY)
+    except Exception as exc:  # a bug: the terminal stops where its screen says so
+        _halted(term, exc, _PROGRAM_ERROR)
     powerup = None
     # Power-up's code runs once: its module is let go (it let the self-test's go already).
     forget("app.ui.powerup")
