@@ -257,9 +257,12 @@ def uart(name, **options):
 
 
 def printer(**options):
-    """The ESC/POS printer."""
+    """The ESC/POS printer. Its status answers wait 2 s, not the driver's 500 ms: the
+    emulator shares this machine's cores with everything else, and renders a slip it has
+    been sent before it reads the status request queued behind it."""
     from drivers.escpos import Printer
 
+    options.setdefault("status_timeout_ms", 2000)
     return Printer(uart("printer"), **options)
 
 
