@@ -2,7 +2,8 @@
 from ENTER on a sale's amount to the request on the wire (firmware_tests/bench/terminal.py
 runs on MicroPython for the times).
 
-    peak_heap(interpreter, upto=None)   smallest app heap (bytes) in which the virtual
+    peak_heap(interpreter, upto=None, script=SCRIPT)
+                             smallest app heap (bytes) in which the virtual
                              terminal runs docs/examples/cashier-sale.vts to its last line
                              (or its first `upto` steps: PHASES): power-up (the self-test,
                              the checklist, the automatic sign-on), the idle screen, a
@@ -10,7 +11,9 @@ runs on MicroPython for the times).
                              and both slips (paper out in the first), back to idle; against
                              the host simulator, from the ROMFS image, with the emulators'
                              links (about 1 KB each on the 64-bit port, 0.7 on the 32-bit
-                             one, that an ESP32 spends nothing on)
+                             one, that an ESP32 spends nothing on); with script=DAY,
+                             docs/examples/cashier-day.vts: the sale, its void, a second
+                             sale and the settlement, in one power cycle
     module_heap(interpreter) the heap and qstrs each module group keeps once imported from
                              the ROMFS image, in the order the terminal imports them (MODULES)
     main()                   prints the section (python firmware_tests/bench/
@@ -23,7 +26,6 @@ with docs/examples/terminal-job.toml, and a fresh host simulator on the port the
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import sys
@@ -40,9 +42,11 @@ from hostlib import build, micropython  # noqa: E402
 from hostlib.hostsim import HostSimulator  # noqa: E402
 from hostlib.vterm import VirtualTerminal  # noqa: E402
 from hostlib.vterm_script import ScriptError, ScriptRunner, parse_file  # noqa: E402
+from tools import frozen  # noqa: E402
 from tools.demo import Bench  # noqa: E402
 
 SCRIPT = ROOT / "docs" / "examples" / "cashier-sale.vts"
+DAY = frozen.DAY
 LABELS = {
     "ui_amount_to_wire": "ENTER on the sale's amount -> the 0200's bytes at the host, through "
     "the check and PIN screens (keys answered at once): the terminal application",
@@ -135,13 +139,22 @@ def module_heap(interpreter: str) -> list[dict]:
     return rows
 
 
-def peak_heap(interpreter: str, upto: int | None = None, low: int = 32 * 1024) -> int:
+def peak_heap(
+    interpreter: str,
+    upto: int | None = None,
+    low: int = 32 * 1024,
+    script: Path = SCRIPT,
+    bearer: str = "ethernet",
+) -> int:
     """See the module docstring; bisection from `low` to 1 KB, then the next 1 and 2 KB up
     checked (a heap cut into pieces can fail where a smaller one passed), a heap failing
-    only if it fails twice. `upto`: run the script's first `upto` steps only (PHASES)."""
-    steps = parse_file(SCRIPT)[:upto]
+    only if it fails twice. `upto`: run the script's first `upto` steps only (PHASES);
+    `bearer`: the terminal's (tools.frozen.BEARERS), the demo job's Ethernet by default."""
+    steps = parse_file(script)[:upto]
+    gprs = frozen.BEARERS[bearer][1] or "sim800"  # the vterm's module where none matters
     with micropython.default(interpreter), tempfile.TemporaryDirectory() as tmp:
-        with Bench(Path(tmp) / "template") as bench:
+        job = frozen.bearer_job(bearer, Path(tmp) / "jobs")
+        with Bench(Path(tmp) / "template", job) as bench:
             port = bench.port
             template = bench.state
             bench.stop()  # the trials start their own host on the same port
@@ -157,10 +170,12 @@ def peak_heap(interpreter: str, upto: int | None = None, low: int = 32 * 1024) -
                 shutil.copytree(template, state)
                 db.unlink(missing_ok=True)
                 with HostSimulator(db_path=str(db), seed=True, port=port):
-                    vt = VirtualTerminal(state / "flash.img", host=("127.0.0.1", port), heap=heap)
+                    vt = VirtualTerminal(
+                        state / "flash.img", host=("127.0.0.1", port), gprs=gprs, heap=heap
+                    )
                     try:
                         vt.start()
-                        ScriptRunner(vt, SCRIPT.name, Path(tmp)).run(steps)
+                        ScriptRunner(vt, script.name, Path(tmp)).run(steps)
                         return True
                     except ScriptError as exc:
                         print("trial %d: %s" % (heap, exc), file=sys.stderr)
@@ -209,10 +224,7 @@ def phase_heaps(interpreter: str) -> list[int]:
     return peaks
 
 
-# Names a 32-bit MicroPython built with device/ frozen into it (docs/board.md, "Heap"): its
-# figure for the whole script is printed beside the ROMFS one. Frozen at its build: rebuild it
-# after device/ changes.
-FROZEN_32 = "POSKIT_MICROPYTHON32_FROZEN"
+_BEARER_NAMES = {"dialup": "dial-up", "sim800": "GPRS (SIM800)", "sim7600": "4G (SIM7600)"}
 
 
 def _cell(value) -> str:
@@ -224,8 +236,16 @@ def main() -> int:
     builds = {64: micropython.binary(), 32: b32}
     heaps = {bits: b and phase_heaps(b) for bits, b in builds.items()}
     modules = {bits: b and module_heap(b) for bits, b in builds.items()}
-    frozen = os.environ.get(FROZEN_32)
-    frozen_peak = frozen and peak_heap(frozen)
+    day = {("ROMFS", bits): b and peak_heap(b, script=DAY) for bits, b in builds.items()}
+    bearers = {}
+    try:
+        for bits in (32, 64):
+            day["frozen", bits] = peak_heap(frozen.build(bits), script=DAY)
+        # The other bearers on the budget's build: the frozen 32-bit one.
+        for bearer in list(frozen.BEARERS)[1:]:
+            bearers[bearer] = peak_heap(frozen.build(32), script=DAY, bearer=bearer)
+    except frozen.FrozenError as exc:
+        print("frozen builds left out: %s" % exc, file=sys.stderr)
     rows = device_rows()
     print("## The terminal application (app/ui/, against the host simulator)")
     print()
@@ -249,11 +269,24 @@ def main() -> int:
             "| %s | %s | %s |"
             % (label, _cell(heaps[32] and heaps[32][i]), _cell(heaps[64] and heaps[64][i]))
         )
-    if frozen_peak:
-        print(
-            "| the whole script, the application frozen into the firmware (as a production "
-            'ESP32 build: docs/board.md, "Heap") | %d | - |' % frozen_peak
-        )
+    print()
+    print(
+        "The whole terminal: docs/examples/cashier-day.vts in one power cycle (power-up with "
+        "its sign-on, a sale with its PIN and slips, its void, a second sale, the settlement "
+        "with its slip) over Ethernet, from the ROMFS image as the virtual terminal loads it, "
+        "and with the application frozen into the firmware as a production ESP32 build is "
+        '(docs/board.md, "Heap"); then the frozen 32-bit build over the other bearers. '
+        "`make frozen` builds both and runs the day over every bearer in 64 KB on the 32-bit "
+        "build and 110 KB on the 64-bit one. The goal: 64 KB on the 32-bit build, and the "
+        "ESP32-WROOM's 110 KB on the 64-bit one."
+    )
+    print()
+    print("| the application | peak heap B, 32-bit | 64-bit |")
+    print("|---|---:|---:|")
+    for how, label in (("ROMFS", "as a ROMFS image"), ("frozen", "frozen into the firmware")):
+        print("| %s | %s | %s |" % (label, _cell(day.get((how, 32))), _cell(day.get((how, 64)))))
+    for bearer, peak in bearers.items():
+        print("| frozen, over %s | %d | - |" % (_BEARER_NAMES[bearer], peak))
     print()
     print(
         "Where it goes: the heap each module keeps once imported from the ROMFS image, in the "
