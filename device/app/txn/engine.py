@@ -111,6 +111,7 @@ _M_NO_LRI = const(29)
 _M_LRI = const(30)
 _M_LUHN = const(31)
 _M_ROOM = const(32)
+_M_ADVICE_KEPT = const(33)
 _MESSAGES = (
     "|parameter %s is missing"  # _M_MISSING
     "|application %d has no parameters: load them first"  # _M_NO_PARAMETERS
@@ -145,6 +146,7 @@ _MESSAGES = (
     "|answer carries an LRI header: the host wants dialup.lri on"  # _M_LRI
     "|%s fails the Luhn check"  # _M_LUHN
     "|batch capacity or flash reached: the journal holds %d records"  # _M_ROOM
+    "|%s %06d kept: sent again with its STAN before the next transaction"  # _M_ADVICE_KEPT
     "|"
 )
 
@@ -385,6 +387,17 @@ class Engine:
         it (amount, masked card, date) before the cashier confirms."""
         kinds = (22,) if kind == "sale_void" else (20, 24)
         return self.journal.find(stan, self.batch, kinds)
+
+    def pending_advice(self):
+        """(STAN, kind name) of the refund or completion notice waiting to be sent again
+        (app.txn.advice), or None."""
+        from app.txn.advice import PendingAdvice
+
+        pending = PendingAdvice(self._store, self.app, self._storage_key, self.training).load()
+        if pending is None:
+            return None
+        fields = pending[1]
+        return int(fields[11]), "completion_notice" if fields[60][:2] == "24" else "refund"
 
     def pending_reversal(self):
         """(original STAN, reason) of the reversal waiting to be sent, or None."""
@@ -657,6 +670,23 @@ class Engine:
         result.reversal_note = _text(_M_REVERSAL_DROPPED, (stan, attempts))
         raise EngineError("reversal", result.reversal_note)
 
+    # --- advice (app.txn.advice) ---------------------------------------------------------------
+
+    def _send_advice(self, result):
+        # The pending advice, if any, goes after the reversal: EngineError "advice_pending"
+        # if it cannot be delivered now. Its module is imported only when there is one.
+        from app.txn.advice import name
+
+        if self._store.load(name(self.app, self.training)) is not None:
+            from app.txn.advice import deliver
+
+            deliver(self, result)
+
+    def _advice_kept(self, advice, stan, result):
+        # The 0220 left and its answer did not come back valid (or was not journaled).
+        if advice is not None:
+            result.notes.append(_text(_M_ADVICE_KEPT, (result.kind, stan)))
+
     # --- financial transactions ---------------------------------------------------------------
 
     def _financial(self, k, request, result):
@@ -770,6 +800,7 @@ class Engine:
 
         self._connect()
         self._send_reversal(result)
+        self._send_advice(result)
         stan = self._next_stan()
         fields = txnmsg.financial_fields(
             k,
@@ -793,22 +824,34 @@ class Engine:
         reversible = k.has("R")
         if reversible:
             self._reversal.save(k.mti, fields)
+        # A 0220 (refund, completion notice) is kept until its answer is journaled, to be sent
+        # again if that answer is lost (app.txn.advice): no reversal exists for it.
+        advice = None
+        if k.mti == "0220" and app["advice_repeat"] != "off":
+            from app.txn.advice import PendingAdvice
+
+            advice = PendingAdvice(self._store, self.app, self._storage_key, self.training)
+            advice.save(fields, pan, expiry, request.operator)
         try:
             msg = self._exchange(k.mti, fields, True)
         except CommError as exc:
             if isinstance(exc, ConnectFailed) or (isinstance(exc, CommCancelled) and not exc.sent):
                 if reversible:
                     self._reversal.delete()  # the request never left
+                if advice is not None:
+                    advice.delete()
                 raise
             if reversible:
                 self._reversal.update("98")
                 result.reversal_note = _text(_M_QUEUED, (stan, "98"))
+            self._advice_kept(advice, stan, result)
             raise
         except txnmsg.ResponseError as exc:
             if reversible:
                 reason = "A0" if exc.reason == "mac" else "98"
                 self._reversal.update(reason, exc.auth_code)
                 result.reversal_note = _text(_M_QUEUED, (stan, reason))
+            self._advice_kept(advice, stan, result)
             raise
         got = msg.fields
         result.code(got[39], pin_block is not None)
@@ -817,6 +860,8 @@ class Engine:
         if not result.approved:
             if reversible:
                 self._reversal.delete()
+            if advice is not None:
+                advice.delete()  # a definite decline: nothing to send again
             return
         if got[39] == "10" and 4 in got:
             amount = result.amount = int(got[4])  # partial approval
@@ -857,9 +902,12 @@ class Engine:
             if reversible:
                 self._reversal.update("06", result.auth_code)
                 result.reversal_note = _text(_M_QUEUED, (stan, "06"))
+            self._advice_kept(advice, stan, result)
             raise EngineError("storage", str(exc))
         if reversible:
             self._reversal.delete()
+        if advice is not None:
+            advice.delete()
         result.entry = entry
         from app.txn import receipt
 
