@@ -193,7 +193,7 @@ def test_an_advice_already_journaled_is_not_sent_again():
     store, host, eng, first = booked()
     done = refund(eng, first)
     assert done.approved and eng.pending_advice() is None
-    PendingAdvice(store, 1, STORAGE_KEY).save(host.of("0220")[0], TRACK[:16], "2806", "01")
+    PendingAdvice(store, "advice1", STORAGE_KEY).save(host.of("0220")[0], TRACK[:16], "2806", "01")
     assert sale(eng, 1).approved and len(host.of("0220")) == 1
     assert eng.pending_advice() is None
     assert len([e for e in eng.journal.records() if e.stan == done.stan]) == 1

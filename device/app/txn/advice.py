@@ -5,7 +5,7 @@ terminal never recorded. No reversal exists for a 0220 (spec §6): the terminal 
 advice again instead, with its original STAN and data, and the host answers a repeat as it
 answered the first (docs/transactions.md §4, "Advice life cycle").
 
-    advice = PendingAdvice(store, 1, storage_key)
+    advice = PendingAdvice(store, "advice1", storage_key)
     advice.save(fields, pan, expiry, "01")      # before the 0220 leaves
     advice.delete()                             # its answer journaled, or a definite decline
     deliver(engine, result)                     # before the next financial request/settlement
@@ -31,12 +31,12 @@ _KEPT = (2, 3, 4, 11, 14, 22, 25, 37, 38, 41, 42, 49, 60, 61, 63)
 
 
 class PendingAdvice:
-    """The advice record of application `app_index` in `store`
-    (app.store.records.RecordStore); `training`: the training mode's own record."""
+    """The advice record `name` (the engine's: "adviceN", "trainadvN" in training) in `store`
+    (app.store.records.RecordStore)."""
 
-    def __init__(self, store, app_index, storage_key, training=False):
+    def __init__(self, store, name, storage_key):
         self._store = store
-        self.name = name(app_index, training)
+        self.name = name
         self._key = storage_key
 
     def save(self, fields, pan, expiry, operator):
@@ -74,11 +74,6 @@ class PendingAdvice:
         self._store.delete(self.name)
 
 
-def name(app_index, training=False):
-    """The record's name: "adviceN", "trainadvN" in training."""
-    return ("trainadv%d" if training else "advice%d") % app_index
-
-
 def _kind_name(fields):
     return "completion notice" if fields[60][:2] == "24" else "refund"
 
@@ -92,7 +87,7 @@ def deliver(engine, result):
     from app.comm.frames import CommCancelled, CommError, ConnectFailed
     from app.txn.api import EngineError
 
-    advice = PendingAdvice(engine._store, engine.app, engine._storage_key, engine.training)
+    advice = PendingAdvice(engine._store, engine.advice_name, engine._storage_key)
     pending = advice.load()
     if pending is None:
         return

@@ -241,6 +241,8 @@ class Engine:
         self.training = training
         self.journal = TransactionJournal(store.root, app_index, storage_key, training)
         self._reversal = PendingReversal(store, app_index, storage_key, training)
+        # The pending advice's record (app.txn.advice, imported only when there is one).
+        self.advice_name = ("trainadv%d" if training else "advice%d") % app_index
         self.clock = clock or Clock(store)
         self._events = events
         self._packer = Packer()
@@ -391,9 +393,11 @@ class Engine:
     def pending_advice(self):
         """(STAN, kind name) of the refund or completion notice waiting to be sent again
         (app.txn.advice), or None."""
+        if self._store.load(self.advice_name) is None:
+            return None  # without the module's heap
         from app.txn.advice import PendingAdvice
 
-        pending = PendingAdvice(self._store, self.app, self._storage_key, self.training).load()
+        pending = PendingAdvice(self._store, self.advice_name, self._storage_key).load()
         if pending is None:
             return None
         fields = pending[1]
@@ -675,9 +679,7 @@ class Engine:
     def _send_advice(self, result):
         # The pending advice, if any, goes after the reversal: EngineError "advice_pending"
         # if it cannot be delivered now. Its module is imported only when there is one.
-        from app.txn.advice import name
-
-        if self._store.load(name(self.app, self.training)) is not None:
+        if self._store.load(self.advice_name) is not None:
             from app.txn.advice import deliver
 
             deliver(self, result)
@@ -830,7 +832,7 @@ class Engine:
         if k.mti == "0220" and app["advice_repeat"] != "off":
             from app.txn.advice import PendingAdvice
 
-            advice = PendingAdvice(self._store, self.app, self._storage_key, self.training)
+            advice = PendingAdvice(self._store, self.advice_name, self._storage_key)
             advice.save(fields, pan, expiry, request.operator)
         try:
             msg = self._exchange(k.mti, fields, True)
