@@ -198,3 +198,21 @@ def test_an_advice_already_journaled_is_not_sent_again():
     assert eng.pending_advice() is None
     assert len([e for e in eng.journal.records() if e.stan == done.stan]) == 1
     assert eng.totals() == host.book.totals(1)
+
+
+def test_a_pending_advice_counts_in_the_batch_capacity():
+    import struct
+
+    # batch_capacity 10: settle first from 8 records (2 kept for reversals).
+    store, host, eng, first = booked(((0x58, struct.pack(">H", 10)),))
+    for _ in range(6):
+        assert sale(eng, 1).approved
+    assert eng.journal.count() == 7 and eng.batch_warning() is None
+    lost_refund(eng, host, first)
+    assert eng.journal.count() == 7 and eng.batch_warning() == "settle_first"
+    refused = sale(eng, 1)
+    assert refused.error == "settle_first" and len(host.of("0220")) == 1
+    # The settlement delivers it, journals it, and balances.
+    result = eng.run(Request("settlement"))
+    assert result.approved and result.settlement["balanced"]
+    assert result.settlement["terminal"] == (506, 7, 100, 1)

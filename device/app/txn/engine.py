@@ -22,6 +22,10 @@ What the engine guarantees (spec §6):
   journal failure after an approval to 06; any valid answer removes it. It is sent before
   the next financial request and before settlement, `reversal_retries + 1` times, then
   dropped with a note ("reversal failed").
+- A refund or completion notice (0220) is preceded by its advice record (app.txn.advice):
+  kept while its answer is not journaled, sent again with its STAN (parameter
+  advice_repeat: 0220, 0221, off) before the next financial request and before settlement,
+  which it holds back ("advice_pending") until delivered; dropped once journaled or declined.
 - Every answer is validated (app.txn.messages.check_response); an invalid one counts as none.
 - After a sign-off (persisted, record "signoffN", before the 0820 leaves) nothing but a
   sign-on or an echo test goes until a sign-on succeeds.
@@ -205,7 +209,8 @@ class Engine:
     reversal; the journal sits beside them. `storage_key` seals keys, card numbers and the
     reversal record. `bearer`: app.comm.frames interface. `clock`: app.txn.clock.Clock
     (default: one on `store`). `events(name, value)`: called with "connecting", "sending"
-    (MTI), "received" (MTI), "duplicate" (MTI), "reversal" (STAN), "signing_on", "uploading"
+    (MTI), "received" (MTI), "duplicate" (MTI), "reversal" (STAN), "advice" (STAN),
+    "signing_on", "uploading"
     (count) as the run goes. `receive_timeout_ms` overrides the parameter (tests, `poskit txn
     --timeout`). `training`: the terminal is in training mode (module docstring). ValueError
     if the application has no parameters.
@@ -415,10 +420,13 @@ class Engine:
         app.txn.respcodes.terminal (its texts): "settle_first" when financial transactions
         are refused until a settlement (the journal holds its capacity less the records kept
         for reversals, or the flash is nearly full), "batch_near" from 90% of the capacity
-        on, else None. `self.journal.count()` is the journal's record count."""
+        on, else None. `self.journal.count()` is the journal's record count; a pending
+        advice counts as one more."""
         from app.store.records import free_blocks  # loaded already: no heap kept here
 
         count = self.journal.count()
+        if self._store.load(self.advice_name) is not None:
+            count += 1  # the pending advice's record, journaled when its answer comes
         capacity = self.params["batch_capacity"] or _CAPACITY
         if count + 1 + _RESERVE > capacity or free_blocks(self._store.root)[0] < _FLASH_BLOCKS:
             return "settle_first"
