@@ -25,6 +25,7 @@ value) items, all sealed.
 from app.crypto import seal
 from app.txn import messages as txnmsg
 from app.txn import respcodes
+from app.txn.reversal import items, put_items
 
 # The fields of the 0220 its repeat carries (the track goes as 2 + 14: module docstring).
 _KEPT = (2, 3, 4, 11, 14, 22, 25, 37, 38, 41, 42, 49, 60, 61, 63)
@@ -42,18 +43,12 @@ class PendingAdvice:
     def save(self, fields, pan, expiry, operator):
         """Persist the advice with `fields` ({number: value}) before it leaves; `pan` and
         `expiry` replace a swiped card's track, `operator` goes into its journal record."""
-        out = bytearray((operator or "01")[:2].encode())
+        kept = {}
         for number in _KEPT:
-            value = fields.get(number)
-            if number == 2:
-                value = pan
-            elif number == 14:
-                value = expiry
-            if value:
-                data = value.encode()
-                out.append(number)
-                out.append(len(data))
-                out.extend(data)
+            kept[number] = fields.get(number)
+        kept[2], kept[14] = pan, expiry
+        out = bytearray((operator or "01")[:2].encode())
+        put_items(out, kept, _KEPT)
         self._store.save(self.name, seal.seal(self._key, out))
 
     def load(self):
@@ -62,13 +57,7 @@ class PendingAdvice:
         if record is None:
             return None
         data = seal.unseal(self._key, record[1])
-        fields = {}
-        pos = 2
-        while pos + 2 <= len(data):
-            number, length = data[pos], data[pos + 1]
-            fields[number] = bytes(data[pos + 2 : pos + 2 + length]).decode()
-            pos += 2 + length
-        return bytes(data[:2]).decode(), fields
+        return bytes(data[:2]).decode(), items(data, 2)
 
     def delete(self):
         self._store.delete(self.name)
