@@ -216,3 +216,21 @@ def test_a_pending_advice_counts_in_the_batch_capacity():
     result = eng.run(Request("settlement"))
     assert result.approved and result.settlement["balanced"]
     assert result.settlement["terminal"] == (506, 7, 100, 1)
+
+
+def test_an_advice_kept_before_repeats_were_turned_off_is_dropped_and_said():
+    from test_txn import APP, engine, tlv
+
+    from app.store.params import Params, ParamStore
+
+    store, host, eng, first = booked()
+    lost = lost_refund(eng, host, first)
+    items = dict(APP)
+    items[0x59] = b"off"
+    ParamStore(store).save(1, Params.from_tlv(tlv(sorted(items.items())), 1), 1)
+    eng = engine(store, host)
+    assert eng.pending_advice() == (lost.stan, "refund")
+    result = sale(eng, 1)
+    assert result.approved and len(host.of("0220")) == 1
+    assert "refund %06d not sent again (advice_repeat off): dropped" % lost.stan in result.notes
+    assert eng.pending_advice() is None

@@ -80,21 +80,22 @@ def deliver(engine, result):
     pending = advice.load()
     if pending is None:
         return
-    mode = engine.params["advice_repeat"] or "0220"
-    if mode == "off":
-        # Kept under another setting: the installer turned repeats off since.
-        advice.delete()
-        return
     operator, fields = pending
     stan = int(fields[11])
+    what = _kind_name(fields)
     if engine.journal.find(stan, int(fields[60][2:8])) is not None:
         # Journaled, and the power cut before the record went: nothing to send again.
         advice.delete()
         return
+    mode = engine.params["advice_repeat"] or "0220"
+    if mode == "off":
+        # Kept under another setting: the installer has turned repeats off since.
+        advice.delete()
+        result.notes.append("%s %06d not sent again (advice_repeat off): dropped" % (what, stan))
+        return
     entry_mode = fields.get(22)
     if entry_mode:
         fields[22] = entry_mode[:2] + "2"  # the repeat carries no PIN block
-    what = _kind_name(fields)
     detail = "no valid answer"
     for _ in range(engine._retries + 1):
         engine._event("advice", stan)
