@@ -650,6 +650,47 @@ def test_refund_preauth_family(host, term):
     assert balance(host) == g0["balance"] - 2000
 
 
+def _refund(term, sale, amount, mti="0220", stan=None):
+    extra = {"37": sale["37"], "61": sale["60"][2:8] + sale["11"] + "0520", "63": "CUP"}
+    return term.financial(mti, "200000", "00", "25", amount, GOOD_TRACK, None, stan, extra=extra)
+
+
+def _booked(host, term, stan):
+    return host.store.find_txns(tid=term.tid, batch=term.batch, stan=int(stan))
+
+
+@pytest.mark.parametrize("mti", ["0220", "0221"])
+def test_an_advice_sent_again_is_answered_as_the_first_and_booked_once(host, term, mti):
+    # The terminal never got the answer to its refund (a line that dropped, a power cut) and
+    # sends it again with its STAN: as 0220 again or as 0221, by its advice_repeat.
+    sale = term.sale(3000)
+    fields = _refund(term, sale, 1000)
+    first = term.request(fields, mac=True)
+    assert first["39"] == "00"
+    before = balance(host)
+    again = term.request(dict(fields, t=mti), mac=True)
+    assert again["t"] == "0230" and again["39"] == "00" and term.mac_ok(again)
+    assert (again["37"], again["38"], again["11"]) == (first["37"], first["38"], fields["11"])
+    assert balance(host) == before and len(_booked(host, term, fields["11"])) == 1
+    assert host.engine.totals(term.tid, term.batch)["credit_count"] == 1
+    # Not the same advice (another amount) under that STAN: a duplicate STAN still.
+    assert term.request(dict(fields, t=mti, **{"4": "%012d" % 999}), mac=True)["39"] == "94"
+    # A declined advice is declined the same way again, booked once.
+    over = _refund(term, sale, 5000)
+    assert term.request(over, mac=True)["39"] == "64"
+    assert term.request(dict(over, t=mti), mac=True)["39"] == "64"
+    assert len(_booked(host, term, over["11"])) == 1
+
+
+def test_a_repeat_of_an_advice_never_received_is_booked_as_new(host, term):
+    sale = term.sale(3000)
+    before = balance(host)
+    fields = _refund(term, sale, 1000, mti="0221")
+    resp = term.request(fields, mac=True)
+    assert resp["t"] == "0230" and resp["39"] == "00" and term.mac_ok(resp)
+    assert balance(host) == before + 1000 and len(_booked(host, term, fields["11"])) == 1
+
+
 def test_reversal_of_void_and_completion(host, term):
     start = host.card(GOOD)
     sale = term.sale(4000)
@@ -995,8 +1036,8 @@ def test_fault_api_refuses_nonsense(host):
     with pytest.raises(FaultError) as exc:
         host.set_fault("decline", mti="0210")  # an answer's MTI: no request has it
     assert str(exc.value) == (
-        "unknown request MTI '0210': this host receives 0100, 0200, 0220, 0320, 0400, 0500, "
-        "0620, 0800, 0820"
+        "unknown request MTI '0210': this host receives 0100, 0200, 0220, 0221, 0320, 0400, "
+        "0500, 0620, 0800, 0820"
     )
     with pytest.raises(
         FaultError, match="unknown message type 'sales': this host knows balance, "

@@ -222,7 +222,7 @@ def test_layouts_read_back_as_tuples():
 
 def test_schema_rows_read_back():
     schema = paramschema.SCHEMA
-    assert len(schema) == 65 and [row[0] for row in schema] == sorted(row[0] for row in schema)
+    assert len(schema) == 66 and [row[0] for row in schema] == sorted(row[0] for row in schema)
     assert schema[0] == (0x01, "language", paramschema._CHOICE, 0, 0, 0x01, ("zh", "en"))
     apn = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-."
     assert schema[12] == (0x0D, "lockdown", paramschema._BOOL, 0, 1, 0x05, None)

@@ -311,3 +311,24 @@ def test_another_storage_key_is_reported_before_anything_is_sent(terminal_state,
         assert "reversal" not in out.stdout and "pending" not in out.stdout
         assert "does not verify" in out.stdout  # the detail names the key
     assert len(host.transactions(tid=TID)) == booked and host.settlements(TID) == []
+
+
+def test_advice_repeat_0221_with_the_host_simulator(terminal_state, host):
+    # A completion notice booked by the host, its answer lost: sent again as 0221 before the
+    # settlement, answered 0230 as the first time, booked once; the batch balances.
+    term = run_terminal(terminal_state('advice_repeat = "0221"'), host)
+    try:
+        approved(term("sign_on"))
+        pre = approved(term("preauth", amount=5000, track2=TRACK, pin=PIN))
+        host.set_fault("no_answer", tid=TID, txn="completion_notice")
+        lost = term("completion_notice", auth=pre["auth_code"], amount=5000)
+        assert lost["error"] == "timeout"
+        assert lost["pending_advice"] == [lost["stan"], "completion_notice"]
+        result = approved(term("settlement"))
+        assert any("sent again: approved" in note for note in result["notes"]), result["notes"]
+        assert result["settlement"]["balanced"]
+        assert result["settlement"]["terminal"] == host_totals(host, 1) == [5000, 1, 0, 0]
+        booked = [t for t in host.transactions(tid=TID, batch=1) if t["stan"] == lost["stan"]]
+        assert [t["mti"] for t in booked] == ["0220"]
+    finally:
+        term.close()

@@ -383,6 +383,33 @@ def test_lost_request_is_reversed_as_not_found(terminal, host):
     settle_balanced(term, host)
 
 
+def test_a_refund_whose_answer_is_lost_is_sent_again_and_booked_once(terminal, host):
+    # The host books the refund and its answer is lost: the terminal keeps the advice and
+    # sends it again (0220, its STAN) before the next sale; the host answers as the first time.
+    term = terminal
+    approved(term("sign_on"))
+    big = approved(sale(term, 2500))
+    host.set_fault("no_answer", tid=TID, txn="refund")
+    lost = term(
+        "refund",
+        rrn=big["rrn"],
+        date=big["date"][4:],
+        amount=500,
+        track2=TRACK,
+        supervisor=SUPERVISOR,
+    )
+    assert lost["error"] == "timeout" and lost["pending_advice"] == [lost["stan"], "refund"]
+    assert [r["status"] for r in rows(host, lost["stan"])] == ["approved"]
+    after = approved(sale(term, 100))
+    assert after["pending_advice"] is None
+    assert any("sent again: approved" in note for note in after["notes"]), after["notes"]
+    assert len(rows(host, lost["stan"])) == 1
+    reprint = term("reprint", trace=lost["stan"])  # its slip, from the journal
+    assert reprint["approved"] and any("REFUND" in line.upper() for line in reprint["slip"])
+    result = settle_balanced(term, host)
+    assert result["settlement"]["terminal"] == [2600, 2, 500, 1]
+
+
 def test_duplicate_answers_are_skipped(terminal, host):
     term = terminal
     approved(term("sign_on"))

@@ -255,6 +255,9 @@ FIELDS = (
     Field(0x57, "pinpad_tmk_slot", A, "u8", 0, 255, optional=True),
     # How many journal records a batch may hold before the terminal asks for a settlement.
     Field(0x58, "batch_capacity", A, "u16", 10, 65535, optional=True),
+    # How a refund or completion notice whose answer was lost is sent again (docs/iso8583.md
+    # §12): absent, 0220 with its STAN.
+    Field(0x59, "advice_repeat", A, "choice", choices=("0220", "0221", "off"), optional=True),
     Field(0x80, "job_reference", T, "text", 0, 32, chars=PRINTABLE, optional=True),
 )
 

@@ -507,6 +507,12 @@ def _show(result: dict, lines: list[bytes], out) -> None:
     if result.get("pending_reversal"):
         stan, reason = result["pending_reversal"]
         print("  pending   reversal of %06d (reason %s)" % (stan, reason), file=out)
+    if result.get("pending_advice"):
+        stan, kind = result["pending_advice"]
+        what = kind.replace("_", " ")
+        print(
+            "  pending   %s %06d, sent again before the next transaction" % (what, stan), file=out
+        )
     for note in result.get("notes") or ():
         print("  note      %s" % note, file=out)
     if lines:

@@ -34,9 +34,10 @@ class FakeHost:
     no_mac, wrong_mti, wrong_3, wrong_4, wrong_11, wrong_41, wrong_42, duplicate, decline:CODE,
     partial:AMOUNT (39 = 10 with that amount), unbalanced (0500), flags:XY (0500: the two flags
     of 48 as given), bad_cv (0800: a check value off by one bit), processing:N (header digit
-    6), set:N=TEXT (field N of the answer set to TEXT). Answers to MACed requests that approve
-    or carry a balance (54) are MACed, as a host must. `on_request(mti, fields)` is called as
-    each frame arrives, before the answer is made. `down = True`: connect fails.
+    6), set:N=TEXT (field N of the answer set to TEXT), drop:N (field N left out). Answers to
+    MACed requests that approve or carry a balance (54) are MACed, as a host must.
+    `on_request(mti, fields)` is called as each frame arrives, before the answer is made.
+    `down = True`: connect fails.
 
     The acquirer profile it answers with: `field62` (the sign-on's key block, F62_004), `mak`
     (the MAK inside it, for its MACs), `mac_method` ("cup", "x9.19", "x9.19-hex"), `lri`
@@ -151,7 +152,7 @@ class FakeHost:
         elif mti == "0800":
             if self.field62_360:
                 resp[62] = self.field62_360
-        elif mti in ("0100", "0200", "0220", "0400"):
+        elif mti in ("0100", "0200", "0220", "0221", "0400"):
             resp[37] = "052010%06d" % self._serial
             resp[38] = req.get(38) or "%06d" % (100000 + self._serial)
             if req.get(3) == "310000":
@@ -183,11 +184,14 @@ class FakeHost:
             elif kind.startswith("set:"):
                 number, _, text = kind[4:].partition("=")
                 resp[int(number)] = text
+            elif kind.startswith("drop:"):
+                resp.pop(int(kind[5:]), None)
             elif kind == "bad_cv":
                 block = bytearray(F62_004)
                 block[36] ^= 1
                 resp[62] = bytes(block)
-        resp_mti = "%04d" % (int(mti) + 10)
+        # A repeat (0221) is answered as the first was: 0230.
+        resp_mti = "%04d" % (int(mti) + 10 - (mti[3] == "1"))
         sign = None
         if (
             (approved(resp[39]) or 54 in resp)
@@ -202,6 +206,8 @@ class FakeHost:
                 return code
 
         header = msg.header[:5] + str(processing) + msg.header[6:]
+        if self.book is not None:
+            self.book.answered(mti, req, resp)
         frame = bytes(
             self._packer.pack(resp_mti, resp, reply_tpdu(msg.tpdu), header, sign, msg.lri)
         )
@@ -239,6 +245,9 @@ class HostBook:
     answers as a host that keeps books (the rules of tools' host simulator, in small):
 
     - a STAN received twice (field 11 of anything but an 0400): 94, and noted in `reused`;
+      but an advice (0220, 0221) repeated with the batch, STAN and amount of one it answered
+      is answered as the first time (the same code, RRN and auth code), booked once and
+      counted in `repeats`; a repeat (0221) of an advice it never saw is booked as new;
     - a financial request in a batch already settled: 77; a cancel (sale void, pre-auth
       cancel, completion void) of a transaction not approved in an open batch: 25;
     - an 0400 reverses the approval it names (a cancel's original is standing again): 00;
@@ -258,6 +267,8 @@ class HostBook:
         self.stans = {}
         self.reused = []
         self.unbalanced = False
+        self.advices = {}  # (batch, STAN) -> [amount, 39, 37, 38] of the answer given
+        self.repeats = 0
 
     def copy(self):
         other = HostBook()
@@ -267,6 +278,8 @@ class HostBook:
         other.stans = dict(self.stans)
         other.reused = list(self.reused)
         other.unbalanced = self.unbalanced
+        other.advices = {key: list(value) for key, value in self.advices.items()}
+        other.repeats = self.repeats
         return other
 
     def totals(self, batch):
@@ -296,13 +309,23 @@ class HostBook:
         """The faults (FakeHost.fault's words) that make the answer to `mti` what this host
         says."""
         stan = req.get(11)
+        f60 = req.get(60, "")
+        batch = int(f60[2:8]) if len(f60) >= 8 else 0
+        if mti in ("0220", "0221") and stan is not None:
+            first = self.advices.get((batch, int(stan)))
+            if first is not None and first[0] == int(req.get(4, "0")):
+                self.repeats += 1
+                same = ["set:39=" + first[1]]
+                for number, value in ((37, first[2]), (38, first[3])):
+                    same.append("set:%d=%s" % (number, value) if value else "drop:%d" % number)
+                return same
+            if mti == "0221" and first is None:
+                mti = "0220"  # the first never arrived: booked as new
         if stan is not None and mti != "0400":
             if stan in self.stans:
                 self.reused.append(int(stan))
                 return ["decline:94"]
             self.stans[stan] = mti
-        f60 = req.get(60, "")
-        batch = int(f60[2:8]) if len(f60) >= 8 else 0
         if mti == "0500":
             return self._settle(batch, req[48])
         if mti == "0400":
@@ -323,6 +346,20 @@ class HostBook:
             self.refs[key] = original
         self.txns[key] = [kind, int(req.get(4, "0")), "approved"]
         return []
+
+    def answered(self, mti, req, resp):
+        """The answer FakeHost made to `mti` with fields `req`: an advice's is remembered, so
+        that a repeat gets the same."""
+        if mti in ("0220", "0221") and 11 in req:
+            f60 = req.get(60, "")
+            key = (int(f60[2:8]), int(req[11]))
+            if key not in self.advices:
+                self.advices[key] = [
+                    int(req.get(4, "0")),
+                    resp[39],
+                    resp.get(37, ""),
+                    resp.get(38, ""),
+                ]
 
     def _reverse(self, key):
         entry = self.txns.get(key)

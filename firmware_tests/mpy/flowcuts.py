@@ -16,7 +16,8 @@ Then the terminal restarts (a remount, the record store's recovery, a new Engine
 recovery) and must show, before anything else:
 
 - every approval the host gave in a batch it has not settled is in the journal, or is the
-  pending reversal the terminal will send;
+  pending reversal or the pending advice (a refund, a completion notice) the terminal will
+  send;
 then
 - the next sale is approved, in a batch the host has not settled;
 - the terminal's totals of its batch are the host's;
@@ -337,9 +338,12 @@ def check(world, flow=None):
         _check_identity(flow, problems)
     eng = world.boot()
     pending = eng.pending_reversal()
+    advice = eng.pending_advice()
     journaled = {(e.batch, e.stan) for e in eng.journal.records() if not e.reversal}
     for key in book.approvals():
-        if key not in journaled and (pending is None or pending[0] != key[1]):
+        if key in journaled or (pending is not None and pending[0] == key[1]):
+            continue
+        if advice is None or advice[0] != key[1]:
             problems.append("host approval %06d/%06d neither journaled nor reversing" % key)
     if flow in ("key packet", "wipe"):
         # No working keys now: the terminal signs on (after a wipe, is set up anew) before its

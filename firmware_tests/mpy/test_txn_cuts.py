@@ -15,16 +15,18 @@ from fakehost import PowerOff
 from app.store.records import RecordStore
 from app.txn.engine import Request
 
-# Flows whose every cut point must recover. A refund and a completion notice (0220 advices,
-# which no reversal undoes: spec §6) cannot yet recover from a cut after the host's approval
-# and before the journal's record (docs/transactions.md §14): make cuts counts them.
+# Flows whose every cut point must recover: all of them. A refund and a completion notice
+# (0220 advices, which no reversal undoes: spec §6) recover through the pending advice, sent
+# again with its STAN after the restart (app.txn.advice).
 RECOVERING = (
     "sale",
     "sale void",
+    "refund",
     "pre-auth",
     "pre-auth cancel",
     "completion",
     "completion void",
+    "completion notice",
     "reversal delivery",
     "sign-on",
     "parameter packet",
@@ -139,5 +141,53 @@ def test_an_unanswered_settlement_is_sent_again_before_the_next_sale():
         assert "batch 000001: its settlement, unanswered, was sent again first" in result.notes[0]
         assert again.journal.find(result.stan, 2) is not None
         assert again.totals() == world.host.book.totals(2)
+    finally:
+        world.close()
+
+
+def _refund_approved_then_cut():
+    # A day, then a refund with the power cut at the first flash write after its 0220 left:
+    # the host has approved it, the terminal has not journaled it. Returns the world rebooted
+    # and the refund's STAN.
+    world = flowcuts.World(4096)
+    flowcuts._prepare(world, "refund")
+    world.restore()
+    eng = world.boot()
+    dev = world.flash.dev
+    sent = []
+
+    def cut_after_it_leaves(mti, fields):
+        if mti == "0220":
+            sent.append(int(fields[11]))
+            dev.cut(1)  # the next flash write: the journal's record
+
+    world.host.on_request = cut_after_it_leaves
+    try:
+        flowcuts._run(world, eng, "refund")
+    except PowerOff:
+        pass
+    assert dev.dead and len(sent) == 1
+    world.host.on_request = None
+    world.flash.reboot()
+    return world, sent[0]
+
+
+def test_a_refund_the_host_approved_before_a_power_cut_is_journaled_once_after_the_restart():
+    world, stan = _refund_approved_then_cut()
+    try:
+        book = world.host.book
+        assert book.txns[(1, stan)] == [25, 150, "approved"]
+        eng = world.boot()
+        assert eng.journal.find(stan, 1) is None and eng.pending_advice() == (stan, "refund")
+        world.host.requests = []
+        result = flowcuts._sale(eng, 1)
+        assert result.approved, (result.error, result.detail)
+        assert [m for m, _ in world.host.requests] == ["0220", "0200"]
+        assert world.host.requests[0][1][11] == "%06d" % stan
+        assert len([e for e in eng.journal.records() if e.stan == stan]) == 1
+        assert eng.totals() == book.totals(1) and book.repeats == 1 and not book.reused
+        assert eng.pending_advice() is None
+        settled = eng.run(Request("settlement"))
+        assert settled.approved and settled.settlement["balanced"]
     finally:
         world.close()

@@ -5,7 +5,10 @@ Checks run in the order a POSP runs them: format (30), terminal (97/03), request
 transaction type (40/12), duplicate STAN (94), the card (14/57/41/43/54), the PIN (55/99),
 amounts (13/61/51), then the per-type rules (original found 25, amount 64, same card 14).
 Every financial request that gets past the MAC is booked in `transactions` — declines too, so
-a repeated STAN is caught — except reversals, which are booked as their own rows.
+a repeated STAN is caught — except reversals, which are booked as their own rows. An advice
+(refund, completion notice: 0220, or 0221 its repeat) sent again with the batch, STAN and
+amount of one already answered gets that answer again and is not booked twice; a repeat of
+one never received is booked as new.
 """
 
 from __future__ import annotations
@@ -74,6 +77,9 @@ MESSAGE_NAMES = (
 # Statuses that still count in the batch totals (spec §3.4: "debit" = sales/completions,
 # "credit" = refunds; a voided or reversed transaction and its void count in neither).
 DEBIT_TYPES = ("sale", "completion", "completion_notice")
+# The advices (0220, spec §3.1): no reversal undoes them, so a terminal that never got the
+# answer sends them again with their STAN (0220 again, or 0221) and gets the first answer.
+ADVICES = ("refund", "completion_notice")
 LIVE = ("approved", "refunded")
 
 
@@ -188,7 +194,8 @@ class Engine:
             return "reversal/" + REVERSIBLE.get(f60[:2], "unknown")
         if mti == "0620":
             return "script_notice"
-        key = (mti, req.get("3", "")[:2], req.get("25", ""), f60[:2])
+        # An advice repeat (0221) is the advice (0220) it repeats.
+        key = ("0220" if mti == "0221" else mti, req.get("3", "")[:2], req.get("25", ""), f60[:2])
         return CLASSIFY.get(key) or UNSUPPORTED_601.get(f60[:2], "unknown")
 
     def _take_faults(self, ctx: _Ctx) -> list[faults.Fault]:
@@ -305,9 +312,9 @@ class Engine:
             return resp
         try:
             self._check_terminal(ctx)
-            if mti in ("0100", "0200", "0220", "0400", "0620"):
+            if mti in ("0100", "0200", "0220", "0221", "0400", "0620"):
                 self._verify_mac(ctx)
-            if mti in ("0100", "0200", "0220", "0400"):
+            if mti in ("0100", "0200", "0220", "0221", "0400"):
                 self._check_profile(ctx)
             decline = ctx.faults.get(faults.DECLINE)
             if decline is not None:
@@ -325,7 +332,7 @@ class Engine:
             resp["39"] = d.code
             ctx.why = d.why
             resp.pop("62", None)
-        if mti in ("0100", "0200", "0220", "0400"):
+        if mti in ("0100", "0200", "0220", "0221", "0400"):
             resp.setdefault("12", ctx.now.strftime("%H%M%S"))
             resp.setdefault("13", ctx.now.strftime("%m%d"))
             resp.setdefault("32", self.acquirer_id)
@@ -372,7 +379,7 @@ class Engine:
             raise Decline("A0", "request MAC does not verify")
 
     def _declined_by_fault(self, ctx: _Ctx, code: str) -> None:
-        if ctx.req["t"] in ("0100", "0200", "0220"):
+        if ctx.req["t"] in ("0100", "0200", "0220", "0221"):
             try:
                 presented = self._presented(ctx)  # for the log and the booking only
             except Decline:
@@ -479,10 +486,14 @@ class Engine:
         if name == "unknown":
             raise Decline("12", "unknown combination of MTI, 3, 25 and 60.1")
         batch, stan = self._batch_stan(ctx)
-        if any(
-            t["type"] != "reversal"
+        used = [
+            t
             for t in self.store.find_txns(tid=term["tid"], batch=batch, stan=stan)
-        ):
+            if t["type"] != "reversal"
+        ]
+        if used and name in ADVICES and self._repeat(ctx, resp, used[0]):
+            return
+        if used:
             raise Decline("94", f"STAN {stan:06d} already used in batch {batch:06d}")
         if req.get("49", CURRENCY) != CURRENCY:
             raise Decline("A1", "currency is not CNY (156)")
@@ -504,6 +515,25 @@ class Engine:
         resp["39"] = "00"
         resp["44"] = ISSUER_ID.ljust(11) + self.acquirer_id.ljust(11)
         resp["63"] = "CUP"
+
+    def _repeat(self, ctx: _Ctx, resp: dict[str, str], first: dict) -> bool:
+        """An advice (0220, or its repeat 0221) with the terminal, batch, STAN, type and
+        amount of one already answered: the terminal never got that answer (a line that
+        dropped, a power cut) and sends it again. Answered as the first time (its code, RRN
+        and auth code), not booked twice. False when it is not the same advice (94)."""
+        if first["type"] != ctx.name or first["amount"] != int(ctx.req.get("4", "0")):
+            return False
+        ctx.pan = first["pan"]
+        resp["39"] = first["response_code"]
+        if first["rrn"]:
+            resp["37"] = first["rrn"]
+        if first["status"] != "declined":
+            resp["38"] = first["auth_code"] or ""
+            resp["15"] = first["date"][4:]
+            resp["44"] = ISSUER_ID.ljust(11) + self.acquirer_id.ljust(11)
+            resp["63"] = "CUP"
+        ctx.why = "advice repeat, answered as the first: booked once"
+        return True
 
     def _batch_stan(self, ctx: _Ctx) -> tuple[int, int]:
         req, term = ctx.req, ctx.term
@@ -1009,4 +1039,5 @@ class Engine:
 
 
 def _resp_mti(mti: str) -> str:
-    return "%04d" % (int(mti) + 10)
+    # A repeat (0221) is answered as the first would be: 0230.
+    return "%04d" % (int(mti) + 10 - (mti[3] == "1"))

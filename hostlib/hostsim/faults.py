@@ -41,14 +41,14 @@ KINDS = {
     SETTLE_ERROR: "settle with flag 3 (totals error) in the domestic section",
 }
 # The request MTIs this host answers: a fault for any other could never match.
-REQUEST_MTIS = ("0100", "0200", "0220", "0320", "0400", "0500", "0620", "0800", "0820")
+REQUEST_MTIS = ("0100", "0200", "0220", "0221", "0320", "0400", "0500", "0620", "0800", "0820")
 TRANSPORT = (NO_ANSWER, LATE, CLOSE, DUPLICATE, PARTIAL)
 # Faults where the request may be lost before the host processes it (`process=False`).
 LOSABLE = (NO_ANSWER, CLOSE)
 
 # Requests whose responses carry a MAC or an amount; a fault of these kinds only matches
 # them, so a one-shot `bad_mac` is not spent on a sign-on.
-_MACED = frozenset({"0100", "0200", "0220", "0400", "0620"})
+_MACED = frozenset({"0100", "0200", "0220", "0221", "0400", "0620"})
 _ONLY = {
     BAD_MAC: _MACED,
     WRONG_AMOUNT: _MACED,

@@ -22,6 +22,10 @@ What the engine guarantees (spec §6):
   journal failure after an approval to 06; any valid answer removes it. It is sent before
   the next financial request and before settlement, `reversal_retries + 1` times, then
   dropped with a note ("reversal failed").
+- A refund or completion notice (0220) is preceded by its advice record (app.txn.advice):
+  kept while its answer is not journaled, sent again with its STAN (parameter
+  advice_repeat: 0220, 0221, off) before the next financial request and before settlement,
+  which it holds back ("advice_pending") until delivered; dropped once journaled or declined.
 - Every answer is validated (app.txn.messages.check_response); an invalid one counts as none.
 - After a sign-off (persisted, record "signoffN", before the 0820 leaves) nothing but a
   sign-on or an echo test goes until a sign-on succeeds.
@@ -111,6 +115,7 @@ _M_NO_LRI = const(29)
 _M_LRI = const(30)
 _M_LUHN = const(31)
 _M_ROOM = const(32)
+_M_ADVICE_KEPT = const(33)
 _MESSAGES = (
     "|parameter %s is missing"  # _M_MISSING
     "|application %d has no parameters: load them first"  # _M_NO_PARAMETERS
@@ -145,6 +150,7 @@ _MESSAGES = (
     "|answer carries an LRI header: the host wants dialup.lri on"  # _M_LRI
     "|%s fails the Luhn check"  # _M_LUHN
     "|batch capacity or flash reached: the journal holds %d records"  # _M_ROOM
+    "|%s %06d kept: sent again with its STAN before the next transaction"  # _M_ADVICE_KEPT
     "|"
 )
 
@@ -203,7 +209,8 @@ class Engine:
     reversal; the journal sits beside them. `storage_key` seals keys, card numbers and the
     reversal record. `bearer`: app.comm.frames interface. `clock`: app.txn.clock.Clock
     (default: one on `store`). `events(name, value)`: called with "connecting", "sending"
-    (MTI), "received" (MTI), "duplicate" (MTI), "reversal" (STAN), "signing_on", "uploading"
+    (MTI), "received" (MTI), "duplicate" (MTI), "reversal" (STAN), "advice" (STAN),
+    "signing_on", "uploading"
     (count) as the run goes. `receive_timeout_ms` overrides the parameter (tests, `poskit txn
     --timeout`). `training`: the terminal is in training mode (module docstring). ValueError
     if the application has no parameters.
@@ -239,6 +246,8 @@ class Engine:
         self.training = training
         self.journal = TransactionJournal(store.root, app_index, storage_key, training)
         self._reversal = PendingReversal(store, app_index, storage_key, training)
+        # The pending advice's record (app.txn.advice, imported only when there is one).
+        self.advice_name = ("trainadv%d" if training else "advice%d") % app_index
         self.clock = clock or Clock(store)
         self._events = events
         self._packer = Packer()
@@ -386,6 +395,19 @@ class Engine:
         kinds = (22,) if kind == "sale_void" else (20, 24)
         return self.journal.find(stan, self.batch, kinds)
 
+    def pending_advice(self):
+        """(STAN, kind name) of the refund or completion notice waiting to be sent again
+        (app.txn.advice), or None."""
+        if self._store.load(self.advice_name) is None:
+            return None  # without the module's heap
+        from app.txn.advice import PendingAdvice
+
+        pending = PendingAdvice(self._store, self.advice_name, self._storage_key).load()
+        if pending is None:
+            return None
+        fields = pending[1]
+        return int(fields[11]), "completion_notice" if fields[60][:2] == "24" else "refund"
+
     def pending_reversal(self):
         """(original STAN, reason) of the reversal waiting to be sent, or None."""
         pending = self._reversal.load()
@@ -398,10 +420,13 @@ class Engine:
         app.txn.respcodes.terminal (its texts): "settle_first" when financial transactions
         are refused until a settlement (the journal holds its capacity less the records kept
         for reversals, or the flash is nearly full), "batch_near" from 90% of the capacity
-        on, else None. `self.journal.count()` is the journal's record count."""
+        on, else None. `self.journal.count()` is the journal's record count; a pending
+        advice counts as one more."""
         from app.store.records import free_blocks  # loaded already: no heap kept here
 
         count = self.journal.count()
+        if self._store.load(self.advice_name) is not None:
+            count += 1  # the pending advice's record, journaled when its answer comes
         capacity = self.params["batch_capacity"] or _CAPACITY
         if count + 1 + _RESERVE > capacity or free_blocks(self._store.root)[0] < _FLASH_BLOCKS:
             return "settle_first"
@@ -657,6 +682,21 @@ class Engine:
         result.reversal_note = _text(_M_REVERSAL_DROPPED, (stan, attempts))
         raise EngineError("reversal", result.reversal_note)
 
+    # --- advice (app.txn.advice) ---------------------------------------------------------------
+
+    def _send_advice(self, result):
+        # The pending advice, if any, goes after the reversal: EngineError "advice_pending"
+        # if it cannot be delivered now. Its module is imported only when there is one.
+        if self._store.load(self.advice_name) is not None:
+            from app.txn.advice import deliver
+
+            deliver(self, result)
+
+    def _advice_kept(self, advice, stan, result):
+        # The 0220 left and its answer did not come back valid (or was not journaled).
+        if advice is not None:
+            result.notes.append(_text(_M_ADVICE_KEPT, (result.kind, stan)))
+
     # --- financial transactions ---------------------------------------------------------------
 
     def _financial(self, k, request, result):
@@ -770,6 +810,7 @@ class Engine:
 
         self._connect()
         self._send_reversal(result)
+        self._send_advice(result)
         stan = self._next_stan()
         fields = txnmsg.financial_fields(
             k,
@@ -793,22 +834,34 @@ class Engine:
         reversible = k.has("R")
         if reversible:
             self._reversal.save(k.mti, fields)
+        # A 0220 (refund, completion notice) is kept until its answer is journaled, to be sent
+        # again if that answer is lost (app.txn.advice): no reversal exists for it.
+        advice = None
+        if k.mti == "0220" and app["advice_repeat"] != "off":
+            from app.txn.advice import PendingAdvice
+
+            advice = PendingAdvice(self._store, self.advice_name, self._storage_key)
+            advice.save(fields, pan, expiry, request.operator)
         try:
             msg = self._exchange(k.mti, fields, True)
         except CommError as exc:
             if isinstance(exc, ConnectFailed) or (isinstance(exc, CommCancelled) and not exc.sent):
                 if reversible:
                     self._reversal.delete()  # the request never left
+                if advice is not None:
+                    advice.delete()
                 raise
             if reversible:
                 self._reversal.update("98")
                 result.reversal_note = _text(_M_QUEUED, (stan, "98"))
+            self._advice_kept(advice, stan, result)
             raise
         except txnmsg.ResponseError as exc:
             if reversible:
                 reason = "A0" if exc.reason == "mac" else "98"
                 self._reversal.update(reason, exc.auth_code)
                 result.reversal_note = _text(_M_QUEUED, (stan, reason))
+            self._advice_kept(advice, stan, result)
             raise
         got = msg.fields
         result.code(got[39], pin_block is not None)
@@ -817,6 +870,8 @@ class Engine:
         if not result.approved:
             if reversible:
                 self._reversal.delete()
+            if advice is not None:
+                advice.delete()  # a definite decline: nothing to send again
             return
         if got[39] == "10" and 4 in got:
             amount = result.amount = int(got[4])  # partial approval
@@ -857,9 +912,12 @@ class Engine:
             if reversible:
                 self._reversal.update("06", result.auth_code)
                 result.reversal_note = _text(_M_QUEUED, (stan, "06"))
+            self._advice_kept(advice, stan, result)
             raise EngineError("storage", str(exc))
         if reversible:
             self._reversal.delete()
+        if advice is not None:
+            advice.delete()
         result.entry = entry
         from app.txn import receipt
 

@@ -95,8 +95,9 @@ def _one(engine, r, write):
         }
     try:
         out["pending_reversal"] = engine.pending_reversal()
+        out["pending_advice"] = engine.pending_advice()
     except ValueError:  # sealed under another storage key: the result says so, nothing sent
-        out["pending_reversal"] = None
+        out["pending_reversal"] = out["pending_advice"] = None
     out["next_stan"] = engine.stan
     write("@R " + json.dumps(out))
     _lines(write, res.receipt_lines)

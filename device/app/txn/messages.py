@@ -103,18 +103,19 @@ class ResponseError(Exception):
 def check_response(mti, request, msg, mac=None, settlement=False):
     """Validate response `msg` (app.txn.iso8583.Message) to request `mti` with fields `request`.
 
-    MTI = request + 10; 3, 11, 41 equal; 4 equal unless 39 = 10 (partial approval: then at
-    most the amount asked, and above 0); 42 equal when 39 = 00; 39 present (settlement: 39 or
-    48). With `mac` (the request was MACed), an answer that approves (any approval code, not
-    only 00) or carries a balance (54), keys (62) or totals (48) must carry a MAC that
-    verifies: one missing counts as a bad one. Every field the engine reads must parse: the
-    balance (54), the host's date (13, MMDD) and time (12, hhmmss). Raises ResponseError:
-    reason "mac" for the MAC, "invalid" for the rest.
+    MTI = request + 10 (0230 to an 0221); 3, 11, 41 equal; 4 equal unless 39 = 10 (partial
+    approval: then at most the amount asked, and above 0); 42 equal when 39 = 00; 39 present
+    (settlement: 39 or 48). With `mac` (the request was MACed), an answer that approves (any
+    approval code, not only 00) or carries a balance (54), keys (62) or totals (48) must
+    carry a MAC that verifies: one missing counts as a bad one. Every field the engine reads
+    must parse: the balance (54), the host's date (13, MMDD) and time (12, hhmmss). Raises
+    ResponseError: reason "mac" for the MAC, "invalid" for the rest.
     """
     fields = msg.fields
     code = fields.get(39)
     auth = fields.get(38)
-    if msg.mti != "%04d" % (int(mti) + 10):
+    # A repeat (0221, ISO 8583's advice repeat) is answered as the first was: 0230.
+    if msg.mti != "%04d" % (int(mti) + 10 - (mti[3] == "1")):
         raise ResponseError("invalid", _text(_M_MTI, (msg.mti, mti)), auth)
     for number in (3, 11, 41):
         if fields.get(number) != request.get(number):

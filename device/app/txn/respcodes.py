@@ -60,6 +60,7 @@ invalid|Invalid answer from the host: a reversal will be sent|主机应答无效
 mac|Answer MAC check failed: a reversal will be sent, sign on again|应答MAC校验错,将自动冲正
 reversal|Reversal failed: call the acquirer about the previous transaction|冲正不成功,请联系收单行
 reversal_pending|Reversal not delivered: try again when the line works|冲正未完成,请稍后重试
+advice_pending|Refund/notice unconfirmed: try again when the line works|退货/通知未确认,请稍后重试
 not_signed_on|Not signed on: sign on first|未签到,请先签到
 key_check|Key check failed: keys not changed, call the acquirer|密钥校验错,请联系收单行
 password|Wrong supervisor password|主管密码错误

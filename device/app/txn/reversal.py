@@ -36,13 +36,7 @@ class PendingReversal:
     def _write(self, reason, mti, fields):
         out = bytearray(reason.encode())
         out.extend(mti.encode())
-        for number in _KEPT:
-            value = fields.get(number)
-            if value is not None:
-                data = value.encode() if isinstance(value, str) else bytes(value)
-                out.append(number)
-                out.append(len(data))
-                out.extend(data)
+        put_items(out, fields, _KEPT)
         self._store.save(self._name, seal.seal(self._key, out))
 
     def save(self, mti, fields, reason="06"):
@@ -56,13 +50,7 @@ class PendingReversal:
         if record is None:
             return None
         data = seal.unseal(self._key, record[1])
-        fields = {}
-        pos = 6
-        while pos + 2 <= len(data):
-            number, length = data[pos], data[pos + 1]
-            fields[number] = bytes(data[pos + 2 : pos + 2 + length]).decode()
-            pos += 2 + length
-        return bytes(data[:2]).decode(), bytes(data[2:6]).decode(), fields
+        return bytes(data[:2]).decode(), bytes(data[2:6]).decode(), items(data, 6)
 
     def update(self, reason, auth_code=None):
         """Change the reason (field 39 of the 0400) and, if one was received, set 38."""
@@ -76,3 +64,26 @@ class PendingReversal:
 
     def delete(self):
         self._store.delete(self._name)
+
+
+def put_items(out, fields, numbers):
+    """Append to `out` the (field, length, ASCII value) item of each of `numbers` that
+    `fields` ({number: str or bytes}) holds: the record layout of a reversal and of an advice
+    (app.txn.advice)."""
+    for number in numbers:
+        value = fields.get(number)
+        if value is not None:
+            data = value.encode() if isinstance(value, str) else bytes(value)
+            out.append(number)
+            out.append(len(data))
+            out.extend(data)
+
+
+def items(data, pos):
+    """{field: value} of the items in `data` from `pos` on (put_items' layout)."""
+    fields = {}
+    while pos + 2 <= len(data):
+        number, length = data[pos], data[pos + 1]
+        fields[number] = bytes(data[pos + 2 : pos + 2 + length]).decode()
+        pos += 2 + length
+    return fields

@@ -5,7 +5,10 @@ settled, so its code stays off the heap the rest of the day.
    `empty_batch` says: "ask" (the default) ends the request with error "confirm_empty" until
    the cashier confirms (Request.confirmed), "refuse" ends it with "empty_batch", "send"
    settles zero totals. Checked before anything is sent.
-1. The pending reversal goes first (spec §6).
+1. The pending reversal goes first (spec §6), then the pending advice (app.txn.advice): a
+   refund or completion notice whose answer was lost is journaled before the totals are
+   taken; if it cannot be delivered the settlement ends with "advice_pending" and the batch
+   stays open (its totals would disagree with the host's).
 2. 0500: 11, 41, 42, 48 = the journal's totals of the batch (app.store.journal rules), 49, 60 = 00
    + the batch being closed + 201, 63 = operator.
 3. 0510: field 48 carries a flag per section (domestic at 30, foreign at 61): 1 balanced,
@@ -166,7 +169,12 @@ def settle(engine, result, operator, confirmed=False, resume=False):
     """Settle the engine's current batch; the outcome goes into `result`. `confirmed`: the
     cashier agreed to settle a batch with no transactions; `resume`: a settlement whose
     answer never came is sent again (no question about an empty batch: it was asked)."""
-    if not resume and engine.journal.is_empty() and engine.pending_reversal() is None:
+    if (
+        not resume
+        and engine.journal.is_empty()
+        and engine.pending_reversal() is None
+        and engine.pending_advice() is None
+    ):
         policy = engine.params["empty_batch"] or "ask"
         if policy == "refuse":
             raise EngineError("empty_batch")
@@ -174,6 +182,9 @@ def settle(engine, result, operator, confirmed=False, resume=False):
             raise EngineError("confirm_empty")
     engine._connect()
     engine._send_reversal(result)
+    # A refund or notice the host may have approved is journaled before the totals are
+    # taken; one that cannot be delivered stops the settlement (advice_pending).
+    engine._send_advice(result)
     batch = engine.batch
     totals = engine.journal.totals(batch)
     stan = engine._next_stan()
