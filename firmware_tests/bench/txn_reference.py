@@ -352,6 +352,11 @@ def sale_flash(rows: dict | None = None) -> list[str]:
         "| flash bytes programmed per sale / journal record | %.1f | %.1f | |"
         % (device["sale"]["bytes"] / record, reference["sale"]["bytes"] / record),
         "",
+        "Goals: a sale at most 1.0x the reference's time; at most 2x the journal record in "
+        "flash bytes programmed. Now %.2fx and %.1fx. Most of the bytes are the journal's "
+        "append (below): LittleFS copies the file's partly filled last block to a fresh one "
+        "each time (docs/storage.md)." % (sale_us / ref_us, device["sale"]["bytes"] / record),
+        "",
         "The sale's flash parts, each alone (%d in a row):" % SALES,
         "",
         "| part | MicroPython µs | flash bytes | erases | reference | reference µs "
