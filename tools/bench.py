@@ -326,20 +326,21 @@ def _txn_section() -> list[str]:
         "## Transactions (app/txn/engine.py against the host simulator)",
         "",
         "A sale's parts on MicroPython beside the same work on CPython (pyiso8583, psec, "
-        "pycryptodome, files); then the smallest app heap each transaction runs in, from the "
+        "pycryptodome, files on C LittleFS with the terminal's flash geometry); then the smallest "
+        "app heap each transaction runs in, from the "
         "ROMFS image, on the 32-bit unix port (an ESP32's word size: the budget) and on the "
         "64-bit one.",
         "",
     ] + _reference("txn_reference.py")
 
 
-def _reference(script: str) -> list[str]:
+def _reference(script: str, *args: str) -> list[str]:
     """The lines a CPython bench script of firmware_tests/bench/ prints (it runs the
     MicroPython side and the host simulator itself)."""
     import subprocess
 
     proc = subprocess.run(
-        [sys.executable, str(BENCH / script)],
+        [sys.executable, str(BENCH / script), *args],
         capture_output=True,
         text=True,
         timeout=3600,
@@ -348,6 +349,31 @@ def _reference(script: str) -> list[str]:
     if proc.returncode != 0:
         raise RuntimeError("%s failed:\n%s%s" % (script, proc.stdout, proc.stderr))
     return proc.stdout.rstrip().splitlines()
+
+
+SALE_SECTION = "## A sale's flash work (like for like)"
+
+
+def _sale_section() -> list[str]:
+    """firmware_tests/bench/txn_reference.py --sale: a sale and its flash parts on MicroPython
+    beside the reference on C LittleFS of the same geometry (seconds: `make bench-sale`)."""
+    return [""] + _reference("txn_reference.py", "--sale")
+
+
+def write_sale_section(path: Path) -> str:
+    """Measure the sale's flash work and put its section into `path` in place of the one
+    there (after the Transactions section if there is none)."""
+    text = "\n".join(_sale_section()[1:]) + "\n"
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    kept = fuzz.section(old, SALE_SECTION)
+    if kept:
+        new = old.replace(kept, text + "\n" if kept.endswith("\n\n") else text)
+    else:
+        at = old.find("\n## ", old.find("## Transactions") + 1)
+        at = len(old) if at < 0 else at + 1
+        new = old[:at] + text + "\n" + old[at:]
+    path.write_text(new)
+    return text
 
 
 def _journal_section() -> list[str]:
@@ -672,7 +698,16 @@ def render(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-o", "--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument(
+        "--sale",
+        action="store_true",
+        help="measure only a sale's flash work beside its reference, and put that section "
+        "into the output in place of the one there (make bench-sale)",
+    )
     args = parser.parse_args(argv)
+    if args.sale:
+        print(write_sale_section(Path(args.output)))
+        return 0
     builds = Builds()
     if builds.b32 is None:
         print("bench: WARNING: %s" % micropython.missing32(), file=sys.stderr)
@@ -691,6 +726,8 @@ def main(argv: list[str] | None = None) -> int:
     drivers = builds.each(_driver_figures)
     print("measuring transactions (several minutes) ...", file=sys.stderr)
     txn = _txn_section()
+    print("measuring a sale's flash work ...", file=sys.stderr)
+    txn += _sale_section()
     print("measuring the terminal application (several minutes) ...", file=sys.stderr)
     txn += _terminal_section()
     print("measuring PosManage ...", file=sys.stderr)

@@ -13,6 +13,11 @@
 #   txn_counters_save      the STAN saved before the request leaves (two-slot record)
 #   txn_reversal_record    the reversal record written (sealed) and deleted
 #   txn_receipt            the merchant copy's lines
+#   txn_flash              flash work per operation on the RAM LittleFS (4096-byte blocks,
+#                          MicroPython's VfsLfs2 defaults: 32-byte reads and programs):
+#                          {"name", "sale"/"counters"/"reversal"/"journal": {"bytes"
+#                          programmed, "programs", "erases"} per operation (mean),
+#                          "record": bytes of one journal record on flash, framing included}
 # The answers are recorded once from fakehost.FakeHost (firmware_tests/mpy), then replayed:
 # the host's own work is not timed. Run by tools/bench.py (MicroPython only, no heap cap).
 import gc
@@ -119,8 +124,11 @@ class Replay:
         raise OSError("not used")
 
 
+DEV = RAMBlockDevice(4096, 64)  # the ESP32's erase block; a 256 KB data partition
+
+
 def setup():
-    dev = RAMBlockDevice(4096, 64)
+    dev = DEV
     vfs.VfsLfs2.mkfs(dev)
     vfs.mount(vfs.VfsLfs2(dev), MOUNT)
     store = RecordStore(ROOT)
@@ -131,10 +139,15 @@ def setup():
     return store
 
 
-def timed(fn, n, before=None):
-    """Best of 3 passes of `n` calls of fn(i): microseconds per call."""
+def _size(path):
+    with open(path, "rb") as f:
+        return f.seek(0, 2)
+
+
+def timed(fn, n, before=None, passes=3):
+    """Best of `passes` passes of `n` calls of fn(i): microseconds per call."""
     best = None
-    for _ in range(3):
+    for _ in range(passes):
         if before is not None:
             before()
         gc.collect()
@@ -155,6 +168,16 @@ def allocated(fn):
     used = gc.mem_alloc() - before
     gc.enable()
     return used
+
+
+def flash(fn, n, before=None):
+    """{"bytes", "programs", "erases"}: mean flash work of one of `n` calls of fn(i)."""
+    if before is not None:
+        before()
+    DEV.reset_counters()
+    for i in range(n):
+        fn(i)
+    return {"bytes": DEV.bytes_written / n, "programs": DEV.programs / n, "erases": DEV.erases / n}
 
 
 def row(name, us, heap, frame=None):
@@ -188,7 +211,10 @@ def main():
         replay.at = 0
 
     replay.playing = True
-    row("txn_sale", timed(sale, SALES, rewind), 0)
+    # Best of 7: the figure set beside the reference's (txn_reference.py, also best of 7).
+    row("txn_sale", timed(sale, SALES, rewind, 7), 0)
+    work = {"name": "txn_flash", "sale": flash(sale, SALES, rewind)}
+    work["record"] = _size(engine.journal._journal.path) // SALES
     rewind()
     sale(0)
     row("txn_sale_heap", 0, allocated(lambda: sale(1)))
@@ -255,11 +281,13 @@ def main():
         )
 
     row("txn_journal_append", timed(append, SALES, journal.clear), allocated(lambda: append(0)))
+    work["journal"] = flash(append, SALES, journal.clear)
 
     def counters(i):
         engine._save_counters(i + 1, 1)
 
     row("txn_counters_save", timed(counters, SALES), allocated(lambda: counters(0)))
+    work["counters"] = flash(counters, SALES)
     reversal = PendingReversal(store, 1, KEY)
 
     def reversal_record(i):
@@ -271,6 +299,8 @@ def main():
         timed(reversal_record, SALES),
         allocated(lambda: reversal_record(0)),
     )
+    work["reversal"] = flash(reversal_record, SALES)
+    print(json.dumps(work))
     journal.clear()
     append(0)
     entry = journal.last()

@@ -4,9 +4,11 @@ A power cut at any flash write leaves every record and journal in its old or its
 never a corrupt one. Two mechanisms give that, one per kind of data:
 
 - `RecordStore` keeps each named record (parameters, keys, identity) in two slots,
-  `name.a` and `name.b`. `save` writes the slot holding the older copy as `slot.tmp`, closes
-  it and renames it over that slot: LittleFS commits a rename atomically, so the slot holds
-  the old or the new file, and the newer copy in the other slot is never touched.
+  `name.a` and `name.b`. `save` rewrites the slot holding the older copy whole, in place:
+  LittleFS makes a file's new contents visible in one metadata commit, at close, so the slot
+  holds the old or the new file, and the newer copy in the other slot is never touched. One
+  commit a save (two for a slot's very first save: its creation is a commit of its own, and
+  an empty slot file, which that cut leaves, reads as a missing copy).
 - `Journal` is one file of records, each appended with a single write. LittleFS commits an
   append at close (copying the file's partly filled last block, never touching full ones), so
   earlier records are not rewritten; the framing still lets a torn tail be found, and it is
@@ -51,6 +53,8 @@ _SEQUENCE_LAST = const(0xFFFFFFFF)  # sequences count modulo 2**32
 _SEQUENCE_HALF = const(0x80000000)
 _CHUNK = const(128)  # LittleFS's cache on MicroPython is 4 x 32-byte reads: read the same
 _MISSING = const(-1)
+_SLOTS = (".a", ".b")
+_ABSENT = const(-1)  # RecordStore._newest: no copy on flash (never saved, or deleted)
 _DAMAGED = const(-2)
 _JOURNAL_VERSION = const(1)  # payload version byte of journal records
 _SCAN_PAYLOAD = const(
@@ -258,18 +262,28 @@ class RecordStore:
     def __init__(self, root="/data"):
         self.root = root
         self._reader = _Reader()
+        # name -> what the last save, load or delete of it found, so that a save need not read
+        # the slots first: `sequence << 2 | other << 1 | slot` of its newest valid copy (slot
+        # 0: .a, 1: .b; other: 1 if the other slot is known to have no file), or _ABSENT (no
+        # copy on flash), or None (or no entry): not known, read the slots. The store is the
+        # only writer of `root` (one per terminal). An int, not a tuple: nothing allocated a
+        # save (a small int below 2**28 saves of a name).
+        self._newest = {}
 
     def _path(self, name, slot):
         return self.root + "/" + name + slot
 
     def _slot(self, path):
-        """Sequence of the valid record in `path`, or _MISSING, or _DAMAGED."""
+        """Sequence of the valid record in `path`, or _MISSING (an empty file too: a first
+        save cut between the slot's creation and its close), or _DAMAGED."""
         f = _open_existing(path)
         if f is None:
             return _MISSING
         reader = self._reader
         with f:
             size = _size(f)
+            if not size:
+                return _MISSING
             if reader.scan(f, size) and _OVERHEAD + reader.length == size:
                 return reader.sequence
         return _DAMAGED
@@ -278,30 +292,42 @@ class RecordStore:
         """Store `payload` as record `name`; returns its sequence number.
 
         Atomic: after a power cut at any point, `load` returns the previous payload or this
-        one. The copy overwritten is a missing or damaged one if there is one, else the older.
+        one. The copy overwritten is a missing or damaged one if there is one, else the older:
+        what the last `save`, `load` or `delete` of `name` found is remembered, so only the
+        first save of a name after boot reads its slots.
         """
         _check_name(name)
         length = _check_payload(payload)
         if not 0 <= version <= 255:
             raise ValueError(_text(_M_VERSION, version))
-        path_a = self._path(name, ".a")
-        path_b = self._path(name, ".b")
-        seq_a = self._slot(path_a)
-        seq_b = self._slot(path_b)
-        if seq_a < 0 and seq_b < 0:
-            target, sequence = path_a, 1
-        elif seq_b < 0 or (seq_a >= 0 and not _newer(seq_b, seq_a)):
-            # a holds the newest copy: keep it.
-            target, sequence = path_b, _following(seq_a)
+        newest = self._newest.get(name)
+        other = 0  # 2: the slot not written has no file
+        if newest == _ABSENT:
+            slot, sequence, other = 0, 1, 2
+        elif newest is not None:
+            # The newest copy is in slot newest & 1: the other one is older, missing or damaged.
+            slot, sequence = 1 - (newest & 1), _following(newest >> 2)
         else:
-            target, sequence = path_a, _following(seq_b)
-        tmp = target + ".tmp"
+            seq_a = self._slot(self._path(name, ".a"))
+            seq_b = self._slot(self._path(name, ".b"))
+            if seq_a < 0 and seq_b < 0:
+                slot, sequence = 0, 1
+                if seq_b == _MISSING:
+                    other = 2
+            elif seq_b < 0 or (seq_a >= 0 and not _newer(seq_b, seq_a)):
+                # a holds the newest copy: keep it.
+                slot, sequence = 1, _following(seq_a)
+            else:
+                slot, sequence = 0, _following(seq_b)
         reader = self._reader
         _pack_header(reader.buf, version, length, sequence)
-        f = _open_for_writing(tmp, "wb")
+        # The older slot rewritten whole. Three writes, no joined copy of the payload:
+        # LittleFS makes nothing of them visible before the close, which commits them at once.
+        # A failure part-way leaves the slot damaged at worst, the newest copy untouched; it is
+        # forgotten, so the next save reads both slots again.
+        self._newest[name] = None
+        f = _open_for_writing(self._path(name, _SLOTS[slot]), "wb")
         try:
-            # Three writes, no joined copy of the payload: LittleFS makes nothing of them
-            # visible before the rename.
             _write_all(f, reader.head)
             _write_all(f, payload)
             crc32.start(reader.crc, reader.buf, _HEADER)
@@ -309,26 +335,31 @@ class RecordStore:
             _write_all(f, reader.crc)
         finally:
             f.close()
-        # Never remove the slot first: the rename replaces it in one LittleFS commit.
-        os.rename(tmp, target)
+        self._newest[name] = sequence << 2 | other | slot
         return sequence
 
     def load(self, name):
         """(version, payload) of the newest valid copy of record `name`, or None if it was
         never saved (or was deleted). Raises StoreError if copies exist but none is valid."""
         _check_name(name)
+        newest = self._newest
+        known = newest.get(name)
+        if known == _ABSENT:
+            return None  # deleted, or found missing, since: no need to look
+        if known is not None:
+            newest[name] = None
         reader = self._reader
         found = False
         first = second = None  # paths of copies whose header looks right, newest first
         first_sequence = 0
-        for slot in (".a", ".b"):
+        for slot in _SLOTS:
             path = self._path(name, slot)
             f = _open_existing(path)
             if f is None:
                 continue
-            found = True
             with f:
                 size = _size(f)
+                found = found or size > 0  # empty: a first save cut before its close
                 looks_right = reader.header(f, size) and _OVERHEAD + reader.length == size
             # Closed, but its object (1.2 KB with LittleFS's cache) must not stay referenced
             # while the other slot opens: two at once are a heap peak of their own.
@@ -347,29 +378,38 @@ class RecordStore:
             with open(path, "rb") as f:
                 payload = reader.read(f, _size(f))
             if payload is not None:
+                newest[name] = reader.sequence << 2 | (path[-1] == "b")
                 return reader.version, payload
         if found:
             raise StoreError(_text(_M_DAMAGED, (name,)))
+        newest[name] = _ABSENT
         return None
 
     def delete(self, name):
         """Remove record `name`. A power cut part-way leaves the record as it was before:
         the newest copy is removed last."""
         _check_name(name)
+        newest = self._newest.get(name)
+        if newest == _ABSENT:
+            return  # nothing on flash: a pending reversal's usual case
+        self._newest[name] = None
         path_a = self._path(name, ".a")
         path_b = self._path(name, ".b")
-        _remove(path_a + ".tmp")
-        _remove(path_b + ".tmp")
-        seq_a = self._slot(path_a)
-        seq_b = self._slot(path_b)
-        if seq_a >= 0 and (seq_b < 0 or not _newer(seq_b, seq_a)):
+        if newest is None:
+            seq_a = self._slot(path_a)
+            seq_b = self._slot(path_b)
+            newest = 0 if seq_a >= 0 and (seq_b < 0 or not _newer(seq_b, seq_a)) else 1
+        if newest & 1 == 0:
             path_a, path_b = path_b, path_a
-        _remove(path_a)
+        if not newest & 2:
+            _remove(path_a)  # the older copy first
         _remove(path_b)
+        self._newest[name] = _ABSENT
 
     def recover(self):
-        """At boot: remove the temporary files a power cut left in `root` (a save's
-        `slot.tmp`, a journal's `.tmp`). Returns how many were removed."""
+        """At boot: remove the temporary files a power cut left in `root` (a journal's
+        `.tmp`; a `slot.tmp` of the earlier layout, which saved through one and a rename).
+        Returns how many were removed."""
         try:
             names = os.listdir(self.root)
         except OSError as exc:
