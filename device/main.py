@@ -5,6 +5,9 @@ import sys
 
 if sys.platform == "esp32":
     from board import esp32_ref as board
+
+    # The terminal's LittleFS at /flash (the virtual terminal's host mounts its own first).
+    board.mount_flash()
 else:
     from board import unix_sim as board
 

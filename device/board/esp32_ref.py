@@ -21,7 +21,21 @@ Allocation in short (why: docs/board.md):
 - I2C0 (21/22, 400 kHz): the two bridges; the SSD1306 and TCA8418 variants also go here.
 - Untouched: flash pins 6-11; GPIO12 (MTDI strap: high at reset selects 1.8 V flash); GPIO0
   (BOOT button).
+
+Storage (docs/board.md, "Flash and the storage key"), the same calls as board.unix_sim:
+
+    board.mount_flash()     # LittleFS on the "poskit" partition at /flash; data in DATA_ROOT
+    board.storage_key()     # the 16-byte device storage key, from encrypted NVS
+
+A blank data partition is formatted on first boot; one that holds anything else and does
+not mount raises FlashError and is left as it is (its journal may still be read out). The
+storage key is a random value made on first boot and kept in NVS, which the lockdown
+encrypts (NVS encryption, its keys in a flash-encrypted partition): the classic ESP32 has no
+HMAC peripheral, and an eFuse block read-protected from software is readable by no one but
+the flash-encryption and secure-boot hardware.
 """
+
+from micropython import const
 
 # --- the pin map: (gpio, part, signal, direction) ---------------------------------------------
 # direction: "in", "out", "od" (open drain output), "io" (I2C). GPIO34-39 are input-only and
@@ -308,3 +322,128 @@ def keypad_i2c():
 def backlight():
     """The LCD backlight switch (bridge 0 GPIO 1, 1 = on)."""
     return bridge_pin("lcd_backlight")
+
+
+# --- storage: the data partition and the storage key (docs/board.md) ------------------------
+
+MOUNT = "/flash"
+DATA_ROOT = "/flash/data"
+# The LittleFS partition's label in docs/partitions-poskit.csv. Not MicroPython's "vfs": the
+# stock _boot.py mounts a "vfs" partition at / and formats it when it does not mount, which a
+# terminal must never do to its journal. Nothing else touches a "poskit" partition.
+DATA_PARTITION = "poskit"
+_PROG_SIZE = const(256)  # as board.unix_sim: the virtual terminal's heap figures hold here
+_BLANK_BLOCKS = const(2)  # LittleFS keeps its superblock pair in blocks 0 and 1
+_PIECE = const(256)  # the blank check reads this much at a time, not a 4 KB block
+KEY_NAMESPACE = "poskit"
+KEY_NAME = "storage_key"
+_KEY_SIZE = const(16)
+# ESP-IDF errors as esp32.NVS raises them: OSError(-code, name).
+_NVS_NOT_FOUND = const(-0x1102)  # ESP_ERR_NVS_NOT_FOUND
+_NVS_INVALID_LENGTH = const(-0x110C)  # ESP_ERR_NVS_INVALID_LENGTH: longer than the buffer
+
+
+class FlashError(OSError):
+    """The terminal's data partition is missing, or holds something that is not a LittleFS
+    filesystem. Nothing was formatted: the terminal stays out of service until a service
+    engineer has read the partition out or erased it."""
+
+
+class StorageKeyError(OSError):
+    """The storage key in NVS is not a 16-byte value (never replaced: keys sealed under it
+    would be lost)."""
+
+
+def data_partition():
+    """The esp32.Partition labelled DATA_PARTITION (FlashError if the table has none)."""
+    from esp32 import Partition
+
+    found = Partition.find(Partition.TYPE_DATA, label=DATA_PARTITION)
+    if not found:
+        raise FlashError("no %s data partition in the partition table" % DATA_PARTITION)
+    return found[0]
+
+
+def _blank(partition):
+    # True when LittleFS's two superblocks read as erased flash. On a flash-encrypted terminal
+    # the first boot encrypts the erased partition in place, so its decrypted view (what
+    # readblocks returns) still reads 0xFF until LittleFS writes there.
+    piece = bytearray(_PIECE)
+    for block in range(_BLANK_BLOCKS):
+        for offset in range(0, partition.ioctl(5, 0), _PIECE):
+            partition.readblocks(block, piece, offset)
+            for byte in piece:
+                if byte != 0xFF:
+                    return False
+    return True
+
+
+def mount_flash():
+    """Mount the data partition's LittleFS at /flash (DATA_ROOT inside it) and return it.
+
+    A blank partition (a new or erased terminal) is formatted first. One that does not mount
+    and is not blank raises FlashError and is never formatted: that would lose the terminal's
+    journal, its keys and its pending reversal without anyone knowing."""
+    import os
+    import vfs
+
+    partition = data_partition()
+    try:
+        fs = vfs.VfsLfs2(partition, progsize=_PROG_SIZE)
+    except OSError:
+        if not _blank(partition):
+            raise FlashError("%s partition is not a LittleFS filesystem" % DATA_PARTITION)
+        vfs.VfsLfs2.mkfs(partition, progsize=_PROG_SIZE)
+        fs = vfs.VfsLfs2(partition, progsize=_PROG_SIZE)
+    vfs.mount(fs, MOUNT)
+    try:
+        os.mkdir(DATA_ROOT)
+    except OSError:
+        pass  # already there
+    return fs
+
+
+def storage_key():
+    """The 16-byte device storage key (bytes), as board.unix_sim.storage_key().
+
+    Kept in NVS (namespace KEY_NAMESPACE, blob KEY_NAME). The first call on a terminal whose
+    NVS has none makes one from the hardware random number generator and stores it. An NVS
+    that cannot be read raises OSError, a value of another length StorageKeyError: the
+    terminal then starts out of service rather than seal keys under a new storage key."""
+    from esp32 import NVS
+
+    nvs = NVS(KEY_NAMESPACE)
+    key = bytearray(_KEY_SIZE)
+    try:
+        length = nvs.get_blob(KEY_NAME, key)
+    except OSError as exc:
+        if exc.args[0] == _NVS_INVALID_LENGTH:
+            raise StorageKeyError("storage key in NVS is longer than 16 bytes")
+        if exc.args[0] != _NVS_NOT_FOUND:
+            raise
+        return _new_storage_key(nvs)
+    if length != _KEY_SIZE:
+        raise StorageKeyError("storage key in NVS is %d bytes, not 16" % length)
+    return bytes(key)
+
+
+def _new_storage_key(nvs):
+    # The ESP32's random number generator is a true one only while its radio (or the
+    # bootloader's ADC entropy source) is on: the Wi-Fi station is switched on, unconnected,
+    # for the moment the key is drawn. The key is read back before it is used.
+    import network
+    import os
+
+    station = network.WLAN(network.STA_IF)
+    was_active = station.active()
+    station.active(True)
+    try:
+        key = os.urandom(_KEY_SIZE)
+    finally:
+        station.active(was_active)
+    nvs.set_blob(KEY_NAME, key)
+    nvs.commit()
+    stored = bytearray(_KEY_SIZE)
+    if nvs.get_blob(KEY_NAME, stored) != _KEY_SIZE or stored != key:
+        raise StorageKeyError("storage key did not read back from NVS")
+    return key
