@@ -16,10 +16,11 @@ two minutes on two cores, and the 32-bit one needs gcc's 32-bit libraries (gcc-m
 
 The check runs docs/examples/cashier-day.vts -- power-up with its sign-on, a sale with its
 PIN and slips, its void, a second sale, the settlement with its slip, all in one power
-cycle -- against the host simulator over each bearer (Ethernet, dial-up, SIM800, SIM7600:
-docs/examples/terminal-job.toml with its bearer swapped, BEARERS), in the heaps the terminal
-is budgeted: 64 KB on the 32-bit build (the goal for the application) and 110 KB on the
-64-bit one (an ESP32-WROOM's heap, on a build whose objects are larger).
+cycle -- against the host simulator, in the heaps the terminal is budgeted: over each bearer
+(Ethernet, dial-up, SIM800, SIM7600: docs/examples/terminal-job.toml with its bearer
+swapped, BEARERS) in 64 KB on the 32-bit build, the ESP32's word size, whose figure governs;
+and over Ethernet in 110 KB on the 64-bit build (an ESP32-WROOM's heap, on a build whose
+objects are larger: the other bearers' 64-bit figures scale, about 1.8 times the 32-bit ones).
 """
 
 from __future__ import annotations
@@ -247,7 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         print("%d-bit, frozen: %s" % (bits, os.path.relpath(path)))
     if args.build:
         return 0
-    results = [check(bits, path, bearer) for bits, path in built.items() for bearer in BEARERS]
+    # Every bearer in the budget (the 32-bit build's: the ESP32's word size governs), and
+    # the demo job's Ethernet in an ESP32's 110 KB on the 64-bit build too.
+    results = [check(32, built[32], bearer) for bearer in BEARERS]
+    results.append(check(64, built[64], "ethernet"))
     return 0 if all(results) else 1
 
 

@@ -120,7 +120,7 @@ class SocketUART(io.IOBase):
     The emulator closing the connection is indistinguishable from a silent UART.
     """
 
-    def __init__(self, host, port, *, timeout_ms=2000, buffer_size=512):
+    def __init__(self, host, port, *, timeout_ms=2000, buffer_size=128):
         self._sock = socket.socket()
         self._sock.settimeout(timeout_ms / 1000)
         self._sock.connect(socket.getaddrinfo(host, port)[0][-1])
@@ -224,10 +224,12 @@ class SocketUART(io.IOBase):
 
 _made = {}  # emulator links and singletons, made once (as the ESP32 board's buses are)
 
-# Read buffers of the links whose peripheral answers in a few bytes: the display answers
-# nothing, the keypad sends 5-byte records, the printer 1-byte statuses. An ESP32's UART
-# keeps its receive ring in the IDF's memory, not in MicroPython's heap, so what the links
-# hold here is heap the terminal would not spend; the others keep SocketUART's 512.
+# Read buffers of the links. An ESP32's UART keeps its receive ring in the IDF's memory, not
+# in MicroPython's heap, so what a link holds here is heap the terminal would not spend: each
+# holds a little (SocketUART's 128 bytes; the drivers read what `any()` says is there, as from
+# a UART, and the socket keeps the rest), and less where the peripheral answers in a few
+# bytes: the display answers nothing, the keypad sends 5-byte records, the printer 1-byte
+# statuses.
 _READ_BUFFER = {"display": 16, "keypad": 64, "printer": 64}
 
 

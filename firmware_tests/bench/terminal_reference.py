@@ -145,11 +145,13 @@ def peak_heap(
     low: int = 32 * 1024,
     script: Path = SCRIPT,
     bearer: str = "ethernet",
+    top: int = 256 * 1024,
 ) -> int:
     """See the module docstring; bisection from `low` to 1 KB, then the next 1 and 2 KB up
     checked (a heap cut into pieces can fail where a smaller one passed), a heap failing
     only if it fails twice. `upto`: run the script's first `upto` steps only (PHASES);
-    `bearer`: the terminal's (tools.frozen.BEARERS), the demo job's Ethernet by default."""
+    `bearer`: the terminal's (tools.frozen.BEARERS), the demo job's Ethernet by default;
+    `top`: a heap it runs in, where the bisection starts."""
     steps = parse_file(script)[:upto]
     gprs = frozen.BEARERS[bearer][1] or "sim800"  # the vterm's module where none matters
     with micropython.default(interpreter), tempfile.TemporaryDirectory() as tmp:
@@ -183,7 +185,7 @@ def peak_heap(
                     finally:
                         vt.stop()
 
-            high = 256 * 1024
+            high = top
             if not trial(high):
                 raise RuntimeError("the terminal does not run in %d bytes" % high)
             while True:
@@ -196,7 +198,7 @@ def peak_heap(
                 above = [size for size in (high + 1024, high + 2048) if not trial(size)]
                 if not above:
                     return high
-                low, high = above[-1], 256 * 1024
+                low, high = above[-1], top
 
 
 def device_rows(interpreter: str | None = None) -> dict:
@@ -240,10 +242,12 @@ def main() -> int:
     bearers = {}
     try:
         for bits in (32, 64):
-            day["frozen", bits] = peak_heap(frozen.build(bits), script=DAY)
+            day["frozen", bits] = peak_heap(frozen.build(bits), script=DAY, top=160 * 1024)
         # The other bearers on the budget's build: the frozen 32-bit one.
         for bearer in list(frozen.BEARERS)[1:]:
-            bearers[bearer] = peak_heap(frozen.build(32), script=DAY, bearer=bearer)
+            bearers[bearer] = peak_heap(
+                frozen.build(32), script=DAY, bearer=bearer, low=48 * 1024, top=96 * 1024
+            )
     except frozen.FrozenError as exc:
         print("frozen builds left out: %s" % exc, file=sys.stderr)
     rows = device_rows()
