@@ -166,6 +166,12 @@ def _text(number, args=None):
 _CAPACITY = const(2000)
 _RESERVE = const(2)
 _FLASH_BLOCKS = const(4)
+# The free blocks are counted (statvfs: LittleFS walks the whole filesystem, about an eighth
+# of a sale's time) when first asked and after a settlement; between counts the engine keeps
+# a bound, less _GROWTH blocks a request: the most one can keep for good (the journal's file
+# into a new block, a reversal's or an advice's record left pending, a directory's metadata
+# pair split in two). Counted again once the bound nears the reserve.
+_GROWTH = const(4)
 
 
 _out_of_service = None  # the self-test's failures, once out_of_service() was called
@@ -289,6 +295,7 @@ class Engine:
         # financial request. One attribute (-1: not looked at yet): the SIM7600's heap margin
         # is about 1 KB.
         self.settle_due = -1
+        self.free_bound = -1  # free flash blocks, at least (-1: to be counted; batch_warning)
 
     # --- small helpers ------------------------------------------------------------------------
 
@@ -421,14 +428,18 @@ class Engine:
         are refused until a settlement (the journal holds its capacity less the records kept
         for reversals, or the flash is nearly full), "batch_near" from 90% of the capacity
         on, else None. `self.journal.count()` is the journal's record count; a pending
-        advice counts as one more."""
-        from app.store.records import free_blocks  # loaded already: no heap kept here
-
+        advice counts as one more. The free flash is `free_bound`, counted only when it nears
+        the reserve (flash written by anything else than this engine is counted by the
+        next engine: the terminal makes one again after a packet or a key change)."""
         count = self.journal.count()
         if self._store.load(self.advice_name) is not None:
             count += 1  # the pending advice's record, journaled when its answer comes
         capacity = self.params["batch_capacity"] or _CAPACITY
-        if count + 1 + _RESERVE > capacity or free_blocks(self._store.root)[0] < _FLASH_BLOCKS:
+        if self.free_bound < _FLASH_BLOCKS + _GROWTH:
+            from app.store.records import free_blocks  # loaded already: no heap kept here
+
+            self.free_bound = free_blocks(self._store.root)[0]
+        if count + 1 + _RESERVE > capacity or self.free_bound < _FLASH_BLOCKS:
             return "settle_first"
         return "batch_near" if count * 10 >= capacity * 9 else None
 
@@ -502,6 +513,8 @@ class Engine:
                     self._host_requests(result, request.operator)
             finally:
                 self._close()
+                if self.free_bound >= 0:
+                    self.free_bound -= _GROWTH  # whatever this request left on flash
         except EngineError as exc:
             result.fail(exc.reason, exc.detail)
         except CommError as exc:
