@@ -7,8 +7,9 @@
 import os
 import struct
 
-from test_txn import ROOT, TRACK, Card, Request, sale, signed_on
+from test_txn import ROOT, TRACK, Card, Request, engine, sale, signed_on
 
+from app.store import records
 from app.store.records import free_blocks
 from app.txn import respcodes
 
@@ -70,15 +71,23 @@ def test_default_capacity_is_2000_records():
     assert host.requests == []
 
 
+def fill(path, leave):
+    # Flash written by something else than the engine, until fewer than `leave` blocks are free.
+    piece = bytes(512)
+    with open(path, "wb") as f:
+        while free_blocks(ROOT)[0] >= leave:
+            f.write(piece)
+            f.flush()
+
+
 def test_flash_nearly_full_refuses_before_sending():
     store, host, eng = signed_on()
     assert sale(eng).approved
     filler = ROOT + "/filler"
-    piece = bytes(512)
-    with open(filler, "wb") as f:
-        while free_blocks(ROOT)[0] >= 4:
-            f.write(piece)
-            f.flush()
+    fill(filler, 4)
+    # The terminal makes its engine again after anything else wrote to flash (a parameter or
+    # key packet, another application's engine), which counts the free blocks afresh.
+    eng = engine(store, host)
     sent = len(host.requests)
     result = sale(eng)
     assert result.error == "settle_first" and "1 records" in result.detail
@@ -86,3 +95,38 @@ def test_flash_nearly_full_refuses_before_sending():
     assert len(host.requests) == sent
     os.remove(filler)
     assert sale(eng).approved and eng.batch_warning() is None
+
+
+def test_the_journal_filling_the_flash_is_refused_in_time_without_counting_every_request():
+    # Between counts of the free blocks (statvfs walks the whole filesystem), the engine keeps
+    # a bound by its own growth: counted once, then again only near the reserve, and it still
+    # refuses before sending once the journal's own records leave fewer than 4 blocks.
+    store, host, eng = signed_on()
+    fill(ROOT + "/filler", 40)
+    eng = engine(store, host)
+    counts = []
+    real = records.free_blocks
+
+    def counted(path):
+        counts.append(1)
+        return real(path)
+
+    records.free_blocks = counted
+    try:
+        approved = 0
+        while True:
+            result = sale(eng)
+            if not result.approved:
+                break
+            approved += 1
+            assert approved < 400
+            host.requests = []  # the fake host's copies: not the terminal's heap
+    finally:
+        records.free_blocks = real
+    assert result.error == "settle_first" and eng.batch_warning() == "settle_first"
+    assert eng.journal.count() == approved  # every approval journaled
+    assert free_blocks(ROOT)[0] >= 4 - 1  # the reserve kept (one block: the last one's slack)
+    assert len(counts) < approved // 2  # not at each request
+    result = eng.run(Request("settlement"))
+    assert result.approved, result.message_en
+    assert sale(eng).approved

@@ -166,6 +166,12 @@ def _text(number, args=None):
 _CAPACITY = const(2000)
 _RESERVE = const(2)
 _FLASH_BLOCKS = const(4)
+# The free blocks are counted (statvfs: LittleFS walks the whole filesystem, about an eighth
+# of a sale's time) when first asked and after a settlement; between counts the engine keeps
+# a bound, less _GROWTH blocks a request: the most one can keep for good (the journal's file
+# into a new block, a reversal's or an advice's record left pending, a directory's metadata
+# pair split in two). Counted again once the bound nears the reserve.
+_GROWTH = const(4)
 
 
 _out_of_service = None  # the self-test's failures, once out_of_service() was called
@@ -289,6 +295,7 @@ class Engine:
         # financial request. One attribute (-1: not looked at yet): the SIM7600's heap margin
         # is about 1 KB.
         self.settle_due = -1
+        self.free_bound = -1  # free flash blocks, at least (-1: to be counted; batch_warning)
 
     # --- small helpers ------------------------------------------------------------------------
 
@@ -421,14 +428,18 @@ class Engine:
         are refused until a settlement (the journal holds its capacity less the records kept
         for reversals, or the flash is nearly full), "batch_near" from 90% of the capacity
         on, else None. `self.journal.count()` is the journal's record count; a pending
-        advice counts as one more."""
-        from app.store.records import free_blocks  # loaded already: no heap kept here
-
+        advice counts as one more. The free flash is `free_bound`, counted only when it nears
+        the reserve (flash written by anything else than this engine is counted by the
+        next engine: the terminal makes one again after a packet or a key change)."""
         count = self.journal.count()
         if self._store.load(self.advice_name) is not None:
             count += 1  # the pending advice's record, journaled when its answer comes
         capacity = self.params["batch_capacity"] or _CAPACITY
-        if count + 1 + _RESERVE > capacity or free_blocks(self._store.root)[0] < _FLASH_BLOCKS:
+        if self.free_bound < _FLASH_BLOCKS + _GROWTH:
+            from app.store.records import free_blocks  # loaded already: no heap kept here
+
+            self.free_bound = free_blocks(self._store.root)[0]
+        if count + 1 + _RESERVE > capacity or self.free_bound < _FLASH_BLOCKS:
             return "settle_first"
         return "batch_near" if count * 10 >= capacity * 9 else None
 
@@ -456,6 +467,11 @@ class Engine:
                 if _out_of_service is not None:
                     raise EngineError("out_of_service", _out_of_service)
                 kind = txnmsg.kind(request.kind)
+                if not request.pin and self._own_keys:
+                    # The PIK stays open from one PIN to the next (a sale's time: §14 of
+                    # docs/transactions.md); a request without one lets it go, its 0.9 KB off
+                    # the heap's peaks (a void after a sale, a settlement).
+                    self.keys.forget(self.app, "PIK")
                 if self._signed_off and request.kind != "sign_on" and request.kind != "echo":
                     raise EngineError("signed_off")
                 if self.settle_due == -1:
@@ -497,6 +513,8 @@ class Engine:
                     self._host_requests(result, request.operator)
             finally:
                 self._close()
+                if self.free_bound >= 0:
+                    self.free_bound -= _GROWTH  # whatever this request left on flash
         except EngineError as exc:
             result.fail(exc.reason, exc.detail)
         except CommError as exc:
@@ -795,12 +813,12 @@ class Engine:
             except ValueError as exc:
                 raise EngineError("input", str(exc))
             finally:
-                # The PIK reopens at the next PIN: kept, its schedule (1.1 KB for 3DES on the
-                # 64-bit port) is on the heap through the exchange and at a void's and a
-                # settlement's peaks, which need no PIN. The MAK, every request's, stays.
+                # The PIK's schedule stays cached in the key store, as the MAK's does: opening
+                # it (unseal, KCV check, 3DES key schedule) was a fifth of a sale's time, and
+                # it keeps 0.9 KB on the ESP32's 32-bit port (docs/transactions.md §14). The
+                # key store drops it whenever the keys change (sign-on, key packet, wipe),
+                # and the next request without a PIN lets it go (run).
                 pik = None
-                if self._own_keys:
-                    self.keys.forget(self.app, "PIK")
 
         # Field 60 after 60.1 + 60.2: nothing (8 digits), or 60.3 000 and the IC digits 60.4-60.6
         # (14 digits; by default 200: magnetic stripe only, no fallback, no partial approval).

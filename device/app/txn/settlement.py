@@ -99,6 +99,7 @@ def close(engine, batch):
     engine.journal.clear()
     engine._store.delete(_name(engine))
     engine.settle_due = None
+    engine.free_bound = -1  # the journal's blocks are free again: counted at the next check
 
 
 def parse_totals(field48):
