@@ -220,8 +220,11 @@ def build(bits: int) -> str:
     build_dir = "build-frozen%d" % bits
     command = ["make", jobs, "BUILD=%s" % build_dir, "FROZEN_MANIFEST=%s" % manifest]
     _run(command + _OPTIONS + _WORD[bits], port, log)
-    shutil.copyfile(port / build_dir / "micropython", binary_path(bits))
-    binary_path(bits).chmod(0o755)
+    # Copied beside it, then renamed over it: a terminal still running the old one keeps it.
+    fresh = binary_path(bits).with_suffix(".new")
+    shutil.copyfile(port / build_dir / "micropython", fresh)
+    fresh.chmod(0o755)
+    fresh.replace(binary_path(bits))
     got = micropython.word_bits(str(binary_path(bits)))
     if got != bits:
         raise FrozenError("%s is a %d-bit build, not %d-bit" % (binary_path(bits), got, bits))
