@@ -44,9 +44,10 @@ def test_a_balanced_settlement_shows_totals_verdict_and_prints_the_slip_by_type(
     assert board.printed(b"TERMINAL NO: 12345678") == 1
     assert board.printed(b"DEBIT") == 1 and board.printed(b"2 RMB 3.50") == 1
     slips = board.slips()
+    # The voided sale counts under 消费, its void under 消费撤销: 6.50 - 3.00 is the 3.50 debit.
     by_type = [line for line in slips if line.startswith(SALE_GB)]
     assert by_type == [
-        SALE_GB + b" " * 12 + b"  2" + b" " * 9 + b"3.50",
+        SALE_GB + b" " * 12 + b"  3" + b" " * 9 + b"6.50",
         VOID_GB + b" " * 8 + b"  1" + b" " * 8 + b"-3.00",
     ], slips
     assert term.engine(1).journal.is_empty() and term.engine(1).batch == 2

@@ -165,12 +165,13 @@ def _totals(word, count, fen):
 
 
 def _by_type(engine):
-    # [(kind, count, fen)] of the batch's transactions that stand (not voided or reversed),
-    # in the order the kinds first appear.
+    # [(kind, count, fen)] of the batch's transactions the host approved (a reversed one never
+    # happened), in the order the kinds first appear. A voided sale counts under 消费 and its
+    # void under 消费撤销, as the slip's convention is: the lines add up to the totals.
     kinds = []
     counts = {}
     for entry in engine.journal.entries(engine.batch):
-        if entry.status != "approved":
+        if entry.status == "reversed":
             continue
         kind = entry.kind
         if kind not in counts:
