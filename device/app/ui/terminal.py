@@ -62,7 +62,6 @@ _APPROVED_MS = const(2000)  # an approval's screen, before the slip prints
 _FAILED_MS = const(15000)  # a refusal's screen, unless a key is pressed first
 _TRAINING = "training"  # the record that says the terminal is in training mode
 
-# The screen title of each request kind (the engine's names) that has no flow of its own.
 # Power-up stopped by an error: what the out-of-service screen says.
 _OUT_OF_MEMORY = ("内存不足", "Out of memory")
 _PROGRAM_ERROR = ("程序错误", "Program error")
@@ -84,6 +83,7 @@ def _halted(term, exc, what):
         ui.keypad.get(ui.idle_ms)
 
 
+# The screen title of each request kind (the engine's names) that has no flow of its own.
 _TITLES = {
     "sale": text.SALE,
     "sale_void": text.VOID,
