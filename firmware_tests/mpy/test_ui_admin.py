@@ -191,6 +191,31 @@ def test_a_pending_reversal_refuses_it_too():
     assert term.display.saw("有冲正未完成")
 
 
+def test_a_pending_refund_advice_refuses_it_too():
+    # A refund the host may have approved, its answer lost: kept to be sent again, it is a
+    # transaction of the batch the journal does not hold yet.
+    host = FakeHost()
+    term = Terminal(LOGIN + ("8", kp.ENTER, kp.CANCEL), host=host)
+    engine = sold(term, 1)
+    sale = term.engine(1).journal.find(engine.stan, engine.batch)
+    engine._save_counters(engine.stan, engine.batch + 1)  # the sale's batch settled
+    host.fault("no_answer", "0220")
+    card = Card(track2="6224242900000113=28062013949031013")
+    refund = Request(
+        "refund",
+        amount=1,
+        card=card,
+        pin=bytearray(b"123456"),
+        rrn=sale.rrn,
+        original_date=sale.date[4:],
+        supervisor_password=b"123456",
+    )
+    assert not engine.run(refund).approved and engine.pending_advice() is not None
+    admin.run(term)
+    assert term.display.saw("有通知未完成")
+    assert not term.engine(1).journal.is_empty()
+
+
 def test_after_settlement_the_settled_records_left_behind_are_cleared():
     term = Terminal(LOGIN + ("8", kp.ENTER, kp.ENTER, kp.CANCEL))
     engine = sold(term, 1)

@@ -9,6 +9,8 @@ that is settled. It refuses, naming the application and the reason, while any ap
 still has:
 
 - a pending reversal ("有冲正未完成": the next transaction or settlement sends it);
+- a pending refund or completion notice ("有通知未完成": sent again before the next
+  transaction or settlement, its answer not yet journaled);
 - a transaction of its current batch, voided ones included ("有未结算交易 N笔": settle
   first; the host holds them in its batch too).
 
@@ -23,8 +25,8 @@ TITLE = ("清除流水", "Clear journal")
 
 
 def _engines(term):
-    # The engine of each application, without a bearer: only its journal, batch and pending
-    # reversal are read, nothing is sent.
+    # The engine of each application, without a bearer: only its journal, batch, pending
+    # reversal and advice are read, nothing is sent.
     from app.txn.engine import Engine
 
     for index, name in term.applications():
@@ -39,6 +41,11 @@ def run(term):
         if engine.pending_reversal() is not None:
             ui.message(
                 TITLE, app, ("有冲正未完成", "Reversal pending"), ("请先结算", "Settle first")
+            )
+            return
+        if engine.pending_advice() is not None:
+            ui.message(
+                TITLE, app, ("有通知未完成", "Advice pending"), ("请先结算", "Settle first")
             )
             return
         unsettled = 0
