@@ -38,6 +38,7 @@ What a flow finds on the Terminal (docs/menus.md, "For flow writers", says the s
     training           training mode (kept on flash; setting it persists it)
     printer(), card_reader(), pinpad()   the devices, or None when the board has none
     changed()          parameters or keys changed (an admin edit): forget what was read
+    receipt_copies     the parameter receipt_copies (1-3), read at the start and by changed()
 
 Only one engine lives at a time (the last application used): an engine holds a 1 KB
 packing buffer and its keys, and the terminal's heap is about 110 KB. Idle, power-up and
@@ -149,9 +150,17 @@ class Terminal:
         self._title = text.PLEASE_WAIT
         self.pad_keys = {}  # application -> True once its PIN key is in the PIN pad
         self._training = self.store.load(_TRAINING) is not None
+        self.receipt_copies = 1
+        self.ui = Screen(board.display(), board.keypad(), language="zh")
+        self._read_terminal()
+
+    def _read_terminal(self):
+        # The few terminal parameters every slip or screen needs, kept: reading the whole set
+        # (about 2 KB, and a file's 1 KB buffer) as a slip starts was the sale's heap peak.
         terminal = self.terminal_params()
-        language = terminal["language"] if terminal is not None else "zh"
-        self.ui = Screen(board.display(), board.keypad(), language=language or "zh")
+        if terminal is not None:
+            self.ui.language = terminal["language"] or "zh"
+            self.receipt_copies = terminal["receipt_copies"] or 1
 
     # --- parameters ------------------------------------------------------------------------
 
@@ -188,9 +197,7 @@ class Terminal:
         self.bearer = None
         self._apps = None
         self.pad_keys = {}
-        terminal = self.terminal_params()
-        if terminal is not None:
-            self.ui.language = terminal["language"] or "zh"
+        self._read_terminal()
         gc.collect()
 
     # --- training mode ---------------------------------------------------------------------
