@@ -17,7 +17,12 @@ procedure §5.3, §5.4.1; docs/menus.md, "Power-up").
    each page shown for a moment. Anything wrong: shown until ENTER
    (or the idle time), then the terminal goes on: the cashier is told again where it
    matters.
-3. Automatic sign-on of every application whose parameter power_up_signon is on and which
+3. Recovery, for every application a power cut left something to finish (docs/
+   transactions.md, §6 and §7): a batch the host had settled is closed and its settlement
+   slip printed; a settlement left unanswered is sent again (its slip printed when the host
+   settles); a reversal, an advice is sent. Its screen (交易恢复) and result, per application;
+   nothing shown where there is nothing to finish.
+4. Automatic sign-on of every application whose parameter power_up_signon is on and which
    has its master key, each result on screen.
 
 Imported once at power-up and let go afterwards (app.ui.terminal.run).
@@ -62,6 +67,7 @@ def run(term):
             ui.scroll(text.CHECKS, lines)
         except Idle:  # shown for the idle time: go on
             pass
+    recover(term)
     sign_on(term)
 
 
@@ -272,6 +278,25 @@ def _application(term, index, name, lines):
 
 def _named(name, words):
     return text.phrase(name + " ", words)
+
+
+def recover(term):
+    """Finish what a power cut interrupted, application by application (module docstring,
+    step 3): Request("recover") where the engine says something is due, its result on
+    screen, the settlement slip of a settlement it completed printed."""
+    for index, name in term.applications():
+        try:
+            due = term.engine(index).recovery_due()
+        except (OSError, ValueError):  # no parameters, no bearer: the checklist said so
+            continue
+        if not due:
+            continue
+        from app.txn.engine import Request
+
+        result = term.run(index, Request("recover"), title=text.RECOVERY)
+        term.show_result(_named(name, text.RECOVERY), result, wait_ms=_SIGNED_ON_MS)
+        if result.settlement is not None:
+            term.print_slip(index, result)
 
 
 def sign_on(term):
