@@ -257,7 +257,9 @@ class Engine:
         self.clock = clock or Clock(store)
         self._events = events
         self._packer = Packer()
-        tpdu = app["tpdu"] or value_of(term, value_of(term, "bearer") + ".tpdu")
+        # The application's own bearer (app.comm.bearers.chosen), else the terminal's.
+        kind = app["bearer"] or value_of(term, "bearer")
+        tpdu = app["tpdu"] or value_of(term, kind + ".tpdu")
         self._tpdu = binascii.unhexlify(tpdu)
         # Header digit 5, the terminal status (spec §1): 0 normal, 1 test (training).
         status = "10" if training else "00"
@@ -270,7 +272,7 @@ class Engine:
         # terminal knows neither number): zeros here. On every frame of a dial-up terminal
         # whose parameters ask for it, whatever carries it (`poskit txn --host` too).
         self._lri = None
-        if term["bearer"] == "dialup" and term["dialup.lri"]:
+        if kind == "dialup" and term["dialup.lri"]:
             self._lri = b"LRI\x00\x1c" + bytes(28)
         # The terminal-wide set is not kept (about 2 KB of heap): the supervisor password
         # check reads it again when a void or refund asks.

@@ -10,7 +10,8 @@ procedure §5.3, §5.4.1; docs/menus.md, "Power-up").
    REPL on a terminal that is not locked down; the admin menu is still there, FUNC). A
    terminal without its storage key is out of service the same way.
 2. The checklist, one line a check, and under each failing line what to do: printer present,
-   paper loaded or near its end, cover closed; the bearer ready (dial-up: the modem answers
+   paper loaded or near its end, cover closed; the bearer ready (each bearer in use, where
+   an application goes over one of its own) (dial-up: the modem answers
    and the line has a dial tone; GPRS: SIM, network registration, signal bars; Ethernet:
    link and address); the clock plausible (set by sign-on); per application: parameters,
    master key, signed on (not a fault where it signs on by itself in a moment). All well:
@@ -118,12 +119,17 @@ def checks(term):
     if terminal is None:
         ok = _wrong(lines, text.NO_TERMINAL_PARAMS, text.LOAD_PARAMS)
     ok = _printer(term, lines) and ok
-    if terminal is not None:
-        kind = terminal["bearer"]
-        terminal = None
-        ok = _bearer(term, kind, lines) and ok
-    ok = _clock(term, lines) and ok
     apps = term.applications()
+    if terminal is not None:
+        terminal = None
+        # The terminal's bearer, then any other an application goes over (its own bearer).
+        checked = []
+        for index in [0] + [index for index, _ in apps]:
+            kind = term.bearer_of(index)
+            if kind not in checked:
+                checked.append(kind)
+                ok = _bearer(term, index, kind, lines) and ok
+    ok = _clock(term, lines) and ok
     if not apps and term.terminal_params() is not None:
         ok = _wrong(lines, text.NO_APPLICATION, text.LOAD_PARAMS)
     for index, name in apps:
@@ -151,10 +157,11 @@ def _printer(term, lines):
     return True
 
 
-def _bearer(term, kind, lines):
-    # The device of the bearer the parameters select, asked between transactions.
+def _bearer(term, app, kind, lines):
+    # The device of application `app`'s bearer (0: the terminal's), of `kind`, asked
+    # between transactions.
     try:
-        bearer = term.make_bearer()
+        bearer = term.make_bearer(app)
     except (OSError, ValueError):  # the board has no such device
         bearer = None
     if kind == "dialup":
