@@ -264,4 +264,6 @@ def test_a_settlement_cut_after_the_host_closed_the_batch_is_finished_at_power_u
     assert len(board.host.of("0500")) == 1  # closed without the line
     engine = term.engine(1)
     assert engine.batch == 2 and engine.journal.is_empty()
-    assert not engine.recovery_due()
+    from app.txn import recovery
+
+    assert not recovery.due(engine)

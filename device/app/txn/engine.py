@@ -510,7 +510,9 @@ class Engine:
                 elif request.kind == "settlement":
                     self._settle(result, request.operator, request.confirmed)
                 elif recover:
-                    self._recover(result, request.operator)
+                    from app.txn import recovery
+
+                    recovery.run(self, result, request.operator)
                 else:
                     raise EngineError("input", _text(_M_UNKNOWN, request.kind))
                 if request.kind == "sign_on" and self._processing == 3:
@@ -948,36 +950,6 @@ class Engine:
         result.receipt_lines = receipt.lines(entry, app, "merchant")
 
     # --- settlement -----------------------------------------------------------------------------
-
-    def recovery_due(self):
-        """True when a power cut left this application something to finish: a settlement
-        (record "closingN"), a reversal or an advice to send. Power-up (app.ui.powerup) then
-        runs Request("recover")."""
-        store = self._store
-        return (
-            store.load(_closing(self)) is not None
-            or self._reversal.due()
-            or store.load(self.advice_name) is not None
-        )
-
-    def _recover(self, result, operator):
-        # Request("recover"), at power-up: the closing record was seen to at the top of run()
-        # (a batch the host settled is closed, its slip in `result`); a settlement left
-        # unanswered is sent again (the reversal and the advice first, as settle() sends
-        # them), else the reversal and the advice go on their own.
-        advice = self._store.load(self.advice_name) is not None
-        if self.settle_due is not None or advice or self._reversal.due():
-            if self._signed_off:
-                raise EngineError("signed_off")
-            if self.settle_due is not None:
-                self._settle(result, operator, True, resume=True)
-                return
-            self._mac_ready()
-            self._connect()
-            self._send_reversal(result)
-            self._send_advice(result)
-        if result.settlement is None:
-            result.code("00")
 
     def _settle(self, result, operator, confirmed, resume=False):
         from app.txn.settlement import settle

@@ -291,9 +291,12 @@ def recover(term):
     """Finish what a power cut interrupted, application by application (module docstring,
     step 3): Request("recover") where the engine says something is due, its result on
     screen, the settlement slip of a settlement it completed printed."""
+    from app.txn import recovery
+    from app.ui import forget
+
     for index, name in term.applications():
         try:
-            due = term.engine(index).recovery_due()
+            due = recovery.due(term.engine(index))
         except (OSError, ValueError):  # no parameters, no bearer: the checklist said so
             continue
         if not due:
@@ -304,6 +307,7 @@ def recover(term):
         term.show_result(_named(name, text.RECOVERY), result, wait_ms=_SIGNED_ON_MS)
         if result.settlement is not None:
             term.print_slip(index, result)
+    forget("app.txn.recovery")  # its code runs at power-up only
 
 
 def sign_on(term):
