@@ -104,14 +104,17 @@ def recover(engine, record, result=None):
         debit, debit_count, credit, credit_count, date, time, operator = struct.unpack_from(
             _SLIP, record, _SLIP_AT
         )
-        field48 = bytes(record[_SLIP_AT + struct.calcsize(_SLIP) :]).decode()
+        try:
+            host_said = parse_totals(bytes(record[_SLIP_AT + struct.calcsize(_SLIP) :]).decode())
+            result.date, result.time = date.decode(), time.decode()
+        except ValueError:  # totals that do not read: the batch is closed all the same
+            host_said = None
         result.batch = batch
-        result.date, result.time = date.decode(), time.decode()
-        result.settlement = _reading(
-            batch, (debit, debit_count, credit, credit_count), parse_totals(field48)
-        )
+        if host_said is not None:
+            totals = (debit, debit_count, credit, credit_count)
+            result.settlement = _reading(batch, totals, host_said)
+            _conclude(engine, result, operator.decode())
         result.notes.append("batch %06d: settled at the host, closed at power-up" % batch)
-        _conclude(engine, result, operator.decode())
     close(engine, batch)
 
 
