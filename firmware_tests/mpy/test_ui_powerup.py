@@ -267,3 +267,16 @@ def test_a_settlement_cut_after_the_host_closed_the_batch_is_finished_at_power_u
     from app.txn import recovery
 
     assert not recovery.due(engine)
+
+
+def test_a_settled_batch_whose_saved_totals_do_not_read_is_closed_without_its_slip():
+    board = Board()
+    term = board.terminal()
+    slip = struct.pack(">QIQI8s6s2s", 100, 1, 0, 0, b"20261207", b"120000", b"01")
+    term.store.save("closing1", struct.pack(">IB", 1, 1) + slip + b"not totals" * 4)
+    board.keys.play(None, None, None)
+    board.run(powerup.run, term)
+    engine = term.engine(1)
+    assert engine.batch == 2 and term.store.load("closing1") is None
+    assert ["CUP 交易恢复", "交易成功", "", ""] in board.screen.shown, board.screen.shown
+    assert board.host.requests == [] or all(mti == "0800" for mti, _ in board.host.requests)
