@@ -77,8 +77,7 @@ _MESSAGES = (
     "|parameters of %s cannot be saved as %s"  # _M_SAVED_AS
     "|stored %s parameters use layout %d; this firmware reads %d"  # _M_LAYOUT
     "|stored %s parameters are too short"  # _M_TOO_SHORT
-    "|bearer: application %d goes over %s, and the terminal's parameters have no %s section"
-    # _M_BEARER
+    "|bearer: application %d goes over %s; the terminal has no %s section"  # _M_BEARER
     "|"
 )
 
