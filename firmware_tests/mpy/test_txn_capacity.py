@@ -130,3 +130,32 @@ def test_the_journal_filling_the_flash_is_refused_in_time_without_counting_every
     result = eng.run(Request("settlement"))
     assert result.approved, result.message_en
     assert sale(eng).approved
+
+
+def test_a_full_journal_region_is_refused_before_sending_and_settles():
+    # The journal in a region of its own (app.store.logregion): the region's room, less the
+    # block kept for the clear at settlement, decides the refusal, before anything is sent.
+    from ramflash import RAMFlash
+
+    from app.store.logregion import Region
+
+    store, host, eng = signed_on()
+    store.journal_region = Region(RAMFlash(512, 4))  # room for a handful of records
+    eng = engine(store, host)
+    approved = 0
+    while True:
+        result = sale(eng)
+        if not result.approved:
+            break
+        approved += 1
+        assert approved < 20
+    assert approved >= 4 and result.error == "settle_first"
+    assert eng.batch_warning() == "settle_first"
+    sent = len(host.requests)
+    assert sale(eng).error == "settle_first" and len(host.requests) == sent
+    assert eng.journal.count() == approved  # every approval journaled
+    result = eng.run(Request("settlement"))
+    assert result.approved, result.message_en
+    assert eng.journal.count() == 0 and eng.batch_warning() is None
+    assert sale(eng).approved
+    assert [e.amount for e in engine(store, host).journal.records()] == [1]
