@@ -50,15 +50,18 @@ _UNUSABLE = 3
 PRELUDE = (
     """\
 from board import unix_sim as board
+from app.store import logregion
 try:
     board.mount_flash()
     storage_key = board.storage_key()
+    journal_region = logregion.for_board(board)
 except OSError as _exc:
     print("POSKIT-UNUSABLE", _exc)
     sys.exit(%d)
 from app.store.records import RecordStore
 store = RecordStore(board.DATA_ROOT)
 store.recover()
+store.journal_region = journal_region
 """
     % _UNUSABLE
 )

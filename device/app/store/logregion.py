@@ -137,6 +137,10 @@ class Region:
             raise ValueError("journal owner %r out of range 1-255" % (owner,))
         return RegionJournal(self, owner)
 
+    def owners(self):
+        """The owners with a journal on the device (a block of their newest epoch)."""
+        return sorted(self._newest)
+
     def epoch(self, owner):
         """The owner's newest epoch on the device, 0 if it has no block."""
         return self._newest.get(owner, 0)
@@ -311,3 +315,12 @@ class RegionJournal:
         self._blocks = [block]
         self._end = _HEADER
         self._next = 1
+
+
+def for_board(board):
+    """The Region on `board.journal_device()`, or None where the board has none (journals
+    are then LittleFS files, app.store.records.Journal). Whoever mounts the flash sets it as
+    the record store's `journal_region`, so every engine on the store uses it."""
+    make = getattr(board, "journal_device", None)
+    device = make() if make is not None else None
+    return Region(device) if device is not None else None
