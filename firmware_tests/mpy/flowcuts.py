@@ -53,8 +53,8 @@ SUPERVISOR = b"123456"
 # plus a save's third, and the journal region's blocks (app.store.logregion: the day's
 # journal, a block for the clear at settlement), at the ESP32's 4 KB blocks and at 512 bytes.
 GEOMETRY = {4096: 24, 512: 160}
-LOG_BLOCKS = {4096: 4, 512: 16}
-_IMAGE = 28 * 4096
+LOG_BLOCKS = {4096: 8, 512: 24}
+_IMAGE = 32 * 4096
 
 FLOWS = (
     "sale",

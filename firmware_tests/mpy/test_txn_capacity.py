@@ -140,7 +140,7 @@ def test_a_full_journal_region_is_refused_before_sending_and_settles():
     from app.store.logregion import Region
 
     store, host, eng = signed_on()
-    store.journal_region = Region(RAMFlash(512, 4))  # room for a handful of records
+    store.journal_region = Region(RAMFlash(512, 6))  # room for a handful of records
     eng = engine(store, host)
     approved = 0
     while True:

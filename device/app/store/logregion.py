@@ -25,8 +25,10 @@ Why it holds:
   before it leaves the whole journal, after it an empty one. The old epoch's blocks are free
   from then on: they are erased only when given out again, after the settlement that cleared
   them.
-- One block is kept free for the next `clear`: `room()` counts without it, and the engine
-  refuses a transaction it could not journal (docs/transactions.md, "Batch capacity").
+- An append never takes the last free block: it is kept for the next `clear`. `room()`
+  counts without it and one more (a pending reversal's log, app.txn.reversal, may take it),
+  and the engine refuses a transaction it could not journal (docs/transactions.md, "Batch
+  capacity").
 
 The region's device has the extended block protocol (readblocks/writeblocks with an offset,
 ioctl 4/5/6): esp32.Partition on the terminal, a file on the virtual terminal, RAM in tests.
@@ -51,6 +53,7 @@ _ALIGN = const(16)
 _OVERHEAD = const(14)  # a record's framing (app.store.records)
 _SCAN_PAYLOAD = const(160)  # records(reuse=True)'s buffer, as app.store.records.Journal's
 _LARGEST = const(176)  # a journal record's frame at most (160-byte payload), padded: room()
+_SPARE = const(2)  # free blocks room() leaves out
 _NONE = const(0)  # owner of a block with no valid header
 _ENOSPC = const(28)  # not in MicroPython's errno module
 _ERASED = b"\xff" * _ALIGN
@@ -116,6 +119,7 @@ class Region:
         self._next_free = 0  # where the search for a free block starts: wear goes round
         self._newest = {}  # owner -> its newest epoch on the device
         self._free = -1  # free blocks, counted again after each allocation
+        self._journals = {}  # owner -> its RegionJournal: one writer a journal
         head = bytearray(_HEADER)
         for block in range(count):
             _check(device.readblocks(block, head, 0))
@@ -132,10 +136,14 @@ class Region:
                 self._newest[head[3]] = self._epoch[block]
 
     def journal(self, owner):
-        """The journal of `owner` (1-255), recovered (see RegionJournal)."""
+        """The journal of `owner` (1-255), recovered (see RegionJournal) when first asked
+        for; the same object afterwards, so that two engines never append from two ends."""
         if not 0 < owner < 256:
             raise ValueError("journal owner %r out of range 1-255" % (owner,))
-        return RegionJournal(self, owner)
+        journal = self._journals.get(owner)
+        if journal is None:
+            journal = self._journals[owner] = RegionJournal(self, owner)
+        return journal
 
     def owners(self):
         """The owners with a journal on the device (a block of their newest epoch)."""
@@ -295,22 +303,24 @@ class RegionJournal:
 
     def room(self):
         """How many more records of the largest kind the journal can take for sure: the
-        current block's rest and the free blocks, less the one kept for `clear`."""
+        current block's rest and the free blocks, less _SPARE (the block an append never
+        takes, kept for `clear`, and one for a pending reversal's log, app.txn.reversal)."""
         region = self.region
         per_block = (region.block_size - _HEADER) // _LARGEST
         left = 0
         if self._blocks and self._end is not None:
             left = (region.block_size - self._end) // _LARGEST
-        return left + max(region.free() - 1, 0) * per_block
+        return left + max(region.free() - _SPARE, 0) * per_block
 
-    def clear(self):
-        """Empty the journal in one header write (a new epoch); after settlement."""
+    def clear(self, keep=0):
+        """Empty the journal in one header write (a new epoch); after settlement. `keep`: as
+        Region.allocate's (a log emptied on the way keeps the block for a settlement's)."""
         if self._next == 1 and len(self._blocks) <= 1 and self._end is not None:
             if not self._blocks or self._end == _HEADER:
                 return  # empty already, nothing torn in it
         epoch = self._epoch + 1
         self._end = None
-        block = self.region.allocate(self.owner, epoch, 0, 0)
+        block = self.region.allocate(self.owner, epoch, 0, keep)
         self._epoch = epoch
         self._blocks = [block]
         self._end = _HEADER
