@@ -36,6 +36,7 @@ ioctl 4/5/6): esp32.Partition on the terminal, a file on the virtual terminal, R
 
 import errno
 import struct
+from array import array
 
 from app.crypto import crc32
 from app.store import records
@@ -111,9 +112,11 @@ class Region:
         self.block_size = device.ioctl(5, 0)
         count = device.ioctl(4, 0)
         self.block_count = count
-        self._owner = bytearray(count)  # _NONE: free (no valid header)
-        self._epoch = [0] * count
-        self._ordinal = [0] * count
+        # Per block: owner (_NONE: no valid header), epoch, ordinal. Arrays of 32-bit words,
+        # not lists: 128 blocks' lists took 2 KB of the 64-bit port's heap, 1 KB of an ESP32's.
+        self._owner = bytearray(count)
+        self._epoch = array("I", bytes(4 * count))  # the bytes are the words' zeros
+        self._ordinal = array("I", bytes(4 * count))
         self._cursor = _Cursor(device, self.block_size)
         self._reader = records._Reader()
         self._next_free = 0  # where the search for a free block starts: wear goes round
