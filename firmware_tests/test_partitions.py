@@ -67,3 +67,16 @@ def test_factory_partition_holds_the_firmware_with_the_application_frozen():
     needed = FIRMWARE + FROZEN_PER_MPY * mpy + 4096  # + the secure boot signature block
     factory = {row[0]: row for row in partitions()}["factory"][4]
     assert needed <= factory, "firmware about %d bytes, factory partition %d" % (needed, factory)
+
+
+def test_the_journal_region_has_a_partition_of_its_own_sized_for_the_batch():
+    # app.store.logregion on esp32.Partition: found by the board's label, not flash-encrypted
+    # (erased flash must read 0xFF through it), and big enough for the default batch capacity
+    # (2,000 records of up to 176 bytes, 16-byte block headers) plus the block kept for the
+    # clear at settlement and a training journal's.
+    rows = {row[0]: row for row in partitions()}
+    board = (ROOT / "device" / "board" / "esp32_ref.py").read_text()
+    label = re.search(r'^JOURNAL_PARTITION = "(\w+)"', board, re.M).group(1)
+    assert rows[label][1] == "data" and "encrypted" not in rows[label][5]
+    per_block = (4096 - 16) // 176
+    assert rows[label][4] // 4096 >= -(-2000 // per_block) + 2

@@ -123,6 +123,21 @@ def test_wipe_refused_while_a_journal_holds_transactions(bench):
     assert left.stdout.strip() == "1"
 
 
+def test_wipe_refused_while_the_journal_region_holds_transactions(bench):
+    # The journals of this release are in their own flash region (app.store.logregion).
+    assert provision(bench).returncode == 0
+    TerminalState(bench[0]).run(
+        "store.journal_region.journal(1).append(b'approved sale')\n"
+    ).check()
+    out = wipe(bench)
+    assert out.returncode == 1
+    assert "unsettled transactions" in out.stderr
+    left = TerminalState(bench[0]).run(
+        "print(len(list(store.journal_region.journal(1).records())))\n"
+    )
+    assert left.check().stdout.strip() == "1"
+
+
 def test_bad_serial_is_refused_before_any_key_is_made(bench):
     out = provision(bench, "pk 12")
     assert out.returncode == 1

@@ -1,6 +1,8 @@
 """A terminal state folder: a virtual terminal's flash and storage key, kept on the host.
 
-    DIR/flash.img     LittleFS v2 image: the terminal's flash (parameters, keys, journal)
+    DIR/flash.img     LittleFS v2 image: the terminal's flash (parameters, keys, counters)
+    DIR/journal.img   the journal region: transaction journals and the pending reversal
+                      (made by the terminal at its first start, docs/storage.md)
     DIR/storage.key   16 bytes: the device storage key (on an ESP32 it never leaves the chip)
 
 `poskit provision --state DIR`, `poskit txn --state DIR` and the tests run the real device
@@ -50,15 +52,18 @@ _UNUSABLE = 3
 PRELUDE = (
     """\
 from board import unix_sim as board
+from app.store import logregion
 try:
     board.mount_flash()
     storage_key = board.storage_key()
+    journal_region = logregion.for_board(board)
 except OSError as _exc:
     print("POSKIT-UNUSABLE", _exc)
     sys.exit(%d)
 from app.store.records import RecordStore
 store = RecordStore(board.DATA_ROOT)
 store.recover()
+store.journal_region = journal_region
 """
     % _UNUSABLE
 )

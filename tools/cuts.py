@@ -50,7 +50,7 @@ FLOWS = {
     "provision": "the identity stored (serial, KBPK, link key)",
     "wipe": "a wipe: journal, keys, identity",
 }
-HEAP = "700K"  # the RAM flash and its snapshot, 192 KB, and the harness compiled from source
+HEAP = "768K"  # the RAM flash and its snapshot, 256 KB, and the harness compiled from source
 
 _PROGRAM = """
 import json, flowcuts

@@ -61,6 +61,9 @@ print("CHALLENGE", hexlify(identity.wipe_challenge()).decode())
 token = unhexlify(sys.stdin.readline().strip())
 journals = [Journal(board.DATA_ROOT + "/" + n) for n in os.listdir(board.DATA_ROOT)
             if n.startswith("journal") and n.endswith(".log")]
+if store.journal_region is not None:  # the applications' journals in their own region
+    journals += [store.journal_region.journal(owner)
+                 for owner in store.journal_region.owners() if owner < 0x40]
 try:
     print("WIPED", identity.wipe(token, journals))
 except IdentityError as exc:

@@ -364,6 +364,22 @@ def data_partition():
     return found[0]
 
 
+# The journal region's partition (app.store.logregion; docs/partitions-poskit.csv). Not
+# flash-encrypted: the region finds the end of its records by erased flash reading 0xFF,
+# which an encrypted partition's decrypted view does not; its card numbers are sealed under
+# the storage key already (app.store.journal).
+JOURNAL_PARTITION = "journal"
+
+
+def journal_device():
+    """The esp32.Partition labelled JOURNAL_PARTITION, or None on a terminal whose partition
+    table has none: its journals stay LittleFS files in DATA_ROOT."""
+    from esp32 import Partition
+
+    found = Partition.find(Partition.TYPE_DATA, label=JOURNAL_PARTITION)
+    return found[0] if found else None
+
+
 def _blank(partition):
     # True when LittleFS's two superblocks read as erased flash. On a flash-encrypted terminal
     # the first boot encrypts the erased partition in place, so its decrypted view (what

@@ -90,6 +90,33 @@ def mount_flash(path=None):
     return fs
 
 
+# The journal region (app.store.logregion): 128 blocks, 512 KB, as the ESP32's "journal"
+# partition (docs/partitions-poskit.csv).
+_JOURNAL_BLOCKS = const(128)
+
+
+def journal_device(path=None):
+    """The journal region's flash: `journal.img` beside the flash image (POSKIT_FLASH),
+    made erased (0xFF) when missing, as a new terminal's partition is. A state folder of an
+    earlier release gets one at its next start; its journal files move there at their next
+    settlement (docs/storage.md)."""
+    flash = path or os.getenv("POSKIT_FLASH")
+    if not flash:
+        raise OSError("POSKIT_FLASH does not name the flash image")
+    folder = flash.rpartition("/")[0]
+    path = (folder + "/" if folder else "") + "journal.img"
+    try:
+        os.stat(path)
+    except OSError:
+        # Made aside and renamed: a region cut short would be a smaller one.
+        erased = b"\xff" * _ERASE_PIECE
+        with open(path + ".tmp", "wb") as f:
+            for _ in range(_JOURNAL_BLOCKS * _BLOCK_SIZE // _ERASE_PIECE):
+                f.write(erased)
+        os.rename(path + ".tmp", path)
+    return FileBlockDevice(path)
+
+
 def storage_key():
     """The 16-byte device storage key, from the file named by POSKIT_STORAGE_KEY."""
     path = os.getenv("POSKIT_STORAGE_KEY")

@@ -185,6 +185,32 @@ class RAMBlockDevice:
         _copy(self.image, 0, self._saved, 0, self.size)
 
 
+class Part:
+    """Blocks `first`..`first + count - 1` of `flash.dev` as a block device of their own,
+    following `flash` across its power cycles: a partition of the RAM flash, sharing its
+    counters, cuts, snapshots and reboots. Allocates nothing (LittleFS calls it)."""
+
+    def __init__(self, flash, first, count):
+        self._flash = flash
+        self.first = first
+        self.count = count
+
+    def readblocks(self, block, buf, off=0):
+        return self._flash.dev.readblocks(self.first + block, buf, off)
+
+    def writeblocks(self, block, buf, off=None):
+        return self._flash.dev.writeblocks(self.first + block, buf, off)
+
+    def ioctl(self, op, arg):
+        if op == _IOCTL_BLOCK_COUNT:
+            return self.count
+        if op == _IOCTL_BLOCK_ERASE:
+            if arg < 0 or arg >= self.count:
+                return _EIO
+            return self._flash.dev.ioctl(op, self.first + arg)
+        return self._flash.dev.ioctl(op, arg)
+
+
 class Flash:
     """LittleFS v2 on a RAMBlockDevice, mounted at `mount`: the flash of a power-cut test.
 
@@ -194,20 +220,26 @@ class Flash:
         flash.reboot()                  # the power comes back: a new device, a fresh mount
 
     `image` and `saved` as for RAMBlockDevice. `reboot` is a power cycle (the old device stays
-    dead); `restore` is a power cycle back to the last snapshot."""
+    dead); `restore` is a power cycle back to the last snapshot. `log_blocks`: the last blocks
+    are not LittleFS's but `log`, a Part for the journal region (app.store.logregion)."""
 
-    def __init__(self, mount, block_size=512, block_count=64, *, image=None, saved=None):
+    def __init__(
+        self, mount, block_size=512, block_count=64, *, image=None, saved=None, log_blocks=0
+    ):
         import vfs
 
         self._vfs = vfs
         self.mount_point = mount
         self.dev = RAMBlockDevice(block_size, block_count, image=image, saved=saved)
-        vfs.VfsLfs2.mkfs(self.dev)
+        # LittleFS's blocks: a Part follows the device across power cycles by itself.
+        self._fs = Part(self, 0, block_count - log_blocks) if log_blocks else None
+        self.log = Part(self, block_count - log_blocks, log_blocks) if log_blocks else None
+        vfs.VfsLfs2.mkfs(self._fs or self.dev)
         self.mounted = False
         self.mount()
 
     def mount(self):
-        self._vfs.mount(self._vfs.VfsLfs2(self.dev), self.mount_point)
+        self._vfs.mount(self._vfs.VfsLfs2(self._fs or self.dev), self.mount_point)
         self.mounted = True
 
     def unmount(self):

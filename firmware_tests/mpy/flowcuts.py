@@ -40,6 +40,7 @@ from test_packet import KEY, LINK_KEY, SERIAL, pack
 from test_txn import APP, OTHER, STORAGE_KEY, TERMINAL, TMK, TRACK, tlv
 
 from app.keys.slots import KeyStore
+from app.store.logregion import Region
 from app.store.params import Params, ParamStore
 from app.store.records import RecordStore
 from app.txn.engine import Card, Engine, Request
@@ -48,10 +49,12 @@ MOUNT = "/cutflash"
 ROOT = MOUNT + "/data"
 SUPERVISOR = b"123456"
 
-# Flash geometry per erase block size: enough blocks for a day's journal and every record's
-# two copies plus a save's third, at the ESP32's 4 KB blocks and at 512 bytes.
+# Flash geometry per erase block size: LittleFS blocks enough for every record's two copies
+# plus a save's third, and the journal region's blocks (app.store.logregion: the day's
+# journal, a block for the clear at settlement), at the ESP32's 4 KB blocks and at 512 bytes.
 GEOMETRY = {4096: 24, 512: 160}
-_IMAGE = 24 * 4096
+LOG_BLOCKS = {4096: 8, 512: 24}
+_IMAGE = 32 * 4096
 
 FLOWS = (
     "sale",
@@ -96,7 +99,12 @@ class World:
     def __init__(self, block_size):
         image, saved = _buffers()
         self.flash = blockdev.Flash(
-            MOUNT, block_size, GEOMETRY[block_size], image=image, saved=saved
+            MOUNT,
+            block_size,
+            GEOMETRY[block_size] + LOG_BLOCKS[block_size],
+            image=image,
+            saved=saved,
+            log_blocks=LOG_BLOCKS[block_size],
         )
         self.host = FakeHost()
         self.host.book = HostBook()
@@ -111,9 +119,15 @@ class World:
         params.save(1, Params.from_tlv(tlv(APP), 1), 1)
         KeyStore(store, STORAGE_KEY).set_tmk(1, 1, TMK, "3DES")
 
+    def store(self):
+        """The record store as the terminal makes it: its journals in the region."""
+        store = RecordStore(ROOT)
+        store.journal_region = Region(self.flash.log)
+        return store
+
     def boot(self):
         """The terminal starting: the store's recovery, then the engine (and its own)."""
-        store = RecordStore(ROOT)
+        store = self.store()
         store.recover()
         self.host.close()
         return Engine(1, store, STORAGE_KEY, self.host)
@@ -130,9 +144,7 @@ class World:
         self.host.headers = []
 
     def journal_empty(self):
-        from app.store.records import Journal
-
-        return not any(True for _ in Journal(ROOT + "/journal1.log").records())
+        return not any(True for _ in Region(self.flash.log).journal(1).records())
 
     def close(self):
         self.flash.close()
@@ -295,18 +307,17 @@ def _wipe(store):
     # `poskit wipe`'s steps on the terminal: a challenge, the token made from it with the
     # link key, the wipe (journals, keys, identity).
     from app.keys.identity import wipe_token
-    from app.store.records import Journal
 
     identity = _identity(store)
     token = wipe_token(LINK_KEY, SERIAL, identity.wipe_challenge())
-    identity.wipe(token, [Journal(ROOT + "/journal1.log")])
+    identity.wipe(token, [store.journal_region.journal(1)])
     return True
 
 
-def _check_identity(flow, problems):
+def _check_identity(world, flow, problems):
     # Provision: the identity whole or absent, and then it provisions. Wipe: while the
     # identity is there the wipe can be done again; once it is gone, the keys are gone.
-    store = RecordStore(ROOT)
+    store = world.store()
     identity = _identity(store)
     serial = identity.serial()
     try:
@@ -335,7 +346,7 @@ def check(world, flow=None):
     if flow == "key packet":
         _check_keys(problems)
     if flow in ("provision", "wipe"):
-        _check_identity(flow, problems)
+        _check_identity(world, flow, problems)
     eng = world.boot()
     pending = eng.pending_reversal()
     advice = eng.pending_advice()

@@ -97,6 +97,18 @@ def test_flash_nearly_full_refuses_before_sending():
     assert sale(eng).approved and eng.batch_warning() is None
 
 
+def sell_until_refused(eng, host, most):
+    # Sales until one is not approved: (how many were, the refused one's result).
+    approved = 0
+    while True:
+        result = sale(eng)
+        if not result.approved:
+            return approved, result
+        approved += 1
+        assert approved < most
+        host.requests = []  # the fake host's copies: not the terminal's heap
+
+
 def test_the_journal_filling_the_flash_is_refused_in_time_without_counting_every_request():
     # Between counts of the free blocks (statvfs walks the whole filesystem), the engine keeps
     # a bound by its own growth: counted once, then again only near the reserve, and it still
@@ -113,14 +125,7 @@ def test_the_journal_filling_the_flash_is_refused_in_time_without_counting_every
 
     records.free_blocks = counted
     try:
-        approved = 0
-        while True:
-            result = sale(eng)
-            if not result.approved:
-                break
-            approved += 1
-            assert approved < 400
-            host.requests = []  # the fake host's copies: not the terminal's heap
+        approved, result = sell_until_refused(eng, host, 400)
     finally:
         records.free_blocks = real
     assert result.error == "settle_first" and eng.batch_warning() == "settle_first"
@@ -130,3 +135,25 @@ def test_the_journal_filling_the_flash_is_refused_in_time_without_counting_every
     result = eng.run(Request("settlement"))
     assert result.approved, result.message_en
     assert sale(eng).approved
+
+
+def test_a_full_journal_region_is_refused_before_sending_and_settles():
+    # The journal in a region of its own (app.store.logregion): the region's room, less the
+    # block kept for the clear at settlement, decides the refusal, before anything is sent.
+    from ramflash import RAMFlash
+
+    from app.store.logregion import Region
+
+    store, host, eng = signed_on()
+    store.journal_region = Region(RAMFlash(512, 6))  # room for a handful of records
+    eng = engine(store, host)
+    approved, result = sell_until_refused(eng, host, 20)
+    assert approved >= 4 and result.error == "settle_first"
+    assert eng.batch_warning() == "settle_first"
+    assert sale(eng).error == "settle_first" and host.requests == []  # nothing sent
+    assert eng.journal.count() == approved  # every approval journaled
+    result = eng.run(Request("settlement"))
+    assert result.approved, result.message_en
+    assert eng.journal.count() == 0 and eng.batch_warning() is None
+    assert sale(eng).approved
+    assert [e.amount for e in engine(store, host).journal.records()] == [1]

@@ -1,6 +1,6 @@
-# mpy-heap: 640K
-# The heap is for the RAM flash (a 24-block image at the ESP32's 4 KB erase size and its
-# snapshot: 192 KB) and this module, flowcuts, fakehost and test_txn compiled from source.
+# mpy-heap: 768K
+# The heap is for the RAM flash (a 32-block image at the ESP32's 4 KB erase size and its
+# snapshot: 256 KB) and this module, flowcuts, fakehost and test_txn compiled from source.
 """Power cuts across whole transaction flows (flowcuts.py): after a cut at a flash write of a
 settlement, a sale, a void... and a restart, the terminal and the host agree again, no STAN
 is used twice, and the next sale goes through. `make test` runs every cut point of both

@@ -28,6 +28,7 @@ neither, nor do pre-authorisations.
 """
 
 import binascii
+import os
 
 from app.crypto import seal
 from app.store.records import Journal
@@ -216,9 +217,24 @@ class TransactionJournal:
     card numbers under `storage_key`. `training`: the training journal (trainingN.log), kept
     apart so that training transactions never reach the real batch or its totals."""
 
-    def __init__(self, root, app_index, storage_key, training=False):
+    def __init__(self, root, app_index, storage_key, training=False, region=None):
         name = "training" if training else "journal"
-        self._journal = Journal("%s/%s%d.log" % (root, name, app_index))
+        path = "%s/%s%d.log" % (root, name, app_index)
+        self._region = None  # the journal region to move to after the next clear
+        self._owner = app_index | 0x80 if training else app_index
+        if region is None:
+            self._journal = Journal(path)
+        else:
+            # A journal file is the earlier layout: it stays in use until the settlement
+            # that clears it, then the journal moves to the region (clear, below). An empty
+            # one (cleared, or never written) goes at once.
+            self._journal = region.journal(self._owner)
+            if _exists(path):
+                old = Journal(path)
+                if old.count():
+                    self._journal, self._region = old, region
+                else:
+                    os.remove(path)
         self._key = storage_key
         self._kept = bytearray(0)  # _last()'s copy of the record it found, grown once
 
@@ -276,8 +292,21 @@ class TransactionJournal:
         return Entry(buf, sequence)
 
     def clear(self):
-        """Empty the journal (after settlement)."""
+        """Empty the journal (after settlement). A journal of the earlier layout (a LittleFS
+        file) is emptied, then removed, and the journal goes on in the region: a power cut
+        between the two leaves an empty file, which the next start removes the same way."""
         self._journal.clear()
+        region = self._region
+        if region is not None:
+            os.remove(self._journal.path)
+            self._journal = region.journal(self._owner)
+            self._region = None
+
+    def room(self):
+        """How many more records the journal can take for sure, or None where the flash
+        filesystem's free blocks say it (a journal file: the engine counts those)."""
+        room = getattr(self._journal, "room", None)
+        return room() if room is not None else None
 
     # --- reading -----------------------------------------------------------------------------
     # Every pass reads the journal through app.store.records.Journal.records(True): one record at a
@@ -447,6 +476,14 @@ class TransactionJournal:
                 debit += _number(p, _AMOUNT, 6)
                 debit_count += 1
         return debit, debit_count, credit, credit_count
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
 
 
 def _equal(p, at, want):

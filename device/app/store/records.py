@@ -261,6 +261,9 @@ class RecordStore:
 
     def __init__(self, root="/data"):
         self.root = root
+        # The journals' own flash region (app.store.logregion.Region), set by whoever mounts
+        # the flash when the board has one; None: journals are files in `root`.
+        self.journal_region: object = None
         self._reader = _Reader()
         # name -> what the last save, load or delete of it found, so that a save need not read
         # the slots first: `sequence << 2 | other << 1 | slot` of its newest valid copy (slot

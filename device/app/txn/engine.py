@@ -250,7 +250,9 @@ class Engine:
         self._own_keys = keys is None
         self.keys = keys or KeyStore(store, storage_key)
         self.training = training
-        self.journal = TransactionJournal(store.root, app_index, storage_key, training)
+        self.journal = TransactionJournal(
+            store.root, app_index, storage_key, training, getattr(store, "journal_region", None)
+        )
         self._reversal = PendingReversal(store, app_index, storage_key, training)
         # The pending advice's record (app.txn.advice, imported only when there is one).
         self.advice_name = ("trainadv%d" if training else "advice%d") % app_index
@@ -442,6 +444,9 @@ class Engine:
 
             self.free_bound = free_blocks(self._store.root)[0]
         if count + 1 + _RESERVE > capacity or self.free_bound < _FLASH_BLOCKS:
+            return "settle_first"
+        room = self.journal.room()  # a journal region's room (None: a file, counted above)
+        if room is not None and room < 1 + _RESERVE:
             return "settle_first"
         return "batch_near" if count * 10 >= capacity * 9 else None
 

@@ -49,6 +49,7 @@ the flows are imported when first needed and the rarely used ones let go afterwa
 
 import gc
 
+from app.store import logregion
 from app.store.params import ParamStore
 from app.store.records import RecordStore
 from app.ui import forget, text
@@ -137,6 +138,7 @@ class Terminal:
         self.board = board
         self.store = RecordStore(getattr(board, "DATA_ROOT", "/data"))
         self.store.recover()
+        self.store.journal_region = logregion.for_board(board)
         try:
             self.storage_key = board.storage_key()
         except (AttributeError, OSError):
