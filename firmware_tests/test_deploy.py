@@ -3,9 +3,10 @@ deploy runs on the terminal; a redeploy sends nothing; a changed file is all tha
 file tampered with on the terminal is sent again; a reset mid-deploy leaves the old
 application running and the next deploy completes it; a port with no terminal is told so.
 
-The tests share one virtual terminal and run in order, each from where the last left it.
-The applications deployed are device/ with a module of their own (app/edition.py) and a
-main.py that prints it, so what runs after a reset is seen on the console.
+The tests share one virtual terminal (per test worker); each first deploys what it starts
+from, so they run in any order. The applications deployed are device/ with a module of
+their own (app/edition.py) and a main.py that prints it, so what runs after a reset is seen
+on the console.
 """
 
 import os
@@ -74,7 +75,22 @@ def _deployed(terminal, source):
     return figures
 
 
+def _blank(terminal) -> None:
+    """Remove every deployed file from the terminal's flash."""
+    _device(
+        terminal,
+        "import os\n"
+        "def rm(p):\n"
+        " try:\n  m = os.stat(p)[0]\n except OSError:\n  return\n"
+        " if m & 0x4000:\n  [rm(p + '/' + e[0]) for e in os.ilistdir(p)]; os.rmdir(p)\n"
+        " else:\n  os.remove(p)\n"
+        "for p in ('app', 'board', 'drivers', 'fonts', 'boot.py', 'main.py', 'deploy.json',"
+        " '.deploy'):\n rm(p)",
+    )
+
+
 def test_a_full_deploy_runs_on_the_terminal(terminal, apps):
+    _blank(terminal)
     figures = _deployed(terminal, apps["v1"])
     assert figures["files_sent"] == figures["files"] > 80
     assert figures["mode"] == "files" and figures["arch"] in ("x64", "x86")
@@ -91,6 +107,7 @@ def test_a_full_deploy_runs_on_the_terminal(terminal, apps):
 
 
 def test_a_redeploy_with_nothing_changed_sends_almost_nothing(terminal, apps):
+    _deployed(terminal, apps["v1"])
     proc = subprocess.run(
         [POSKIT, "deploy", "--port", terminal.console.path, "--source", str(apps["v1"])],
         capture_output=True,
@@ -107,11 +124,13 @@ def test_a_redeploy_with_nothing_changed_sends_almost_nothing(terminal, apps):
 
 
 def test_one_changed_file_is_all_that_is_sent(terminal, apps):
+    _deployed(terminal, apps["v1"])
     figures = _deployed(terminal, apps["v2"])
     assert figures["files_sent"] == 1
 
 
 def test_a_file_tampered_with_on_the_terminal_is_sent_again(terminal, apps):
+    _deployed(terminal, apps["v2"])
     _device(
         terminal, "f = open('app/crypto/des.mpy', 'r+b'); f.seek(40); f.write(b'X'); f.close()"
     )
@@ -128,6 +147,7 @@ def test_a_file_tampered_with_on_the_terminal_is_sent_again(terminal, apps):
 def test_a_reset_mid_deploy_leaves_the_old_application_and_the_next_deploy_completes(
     terminal, apps
 ):
+    _deployed(terminal, apps["v2"])
     started = []
 
     def reset_at_the_second_file(done, total, path):
@@ -162,3 +182,46 @@ def test_a_port_with_no_terminal_behind_it_is_told_so(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.startswith("poskit: ") and "is not a terminal's console" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def romfs_terminal(tmp_path_factory):
+    """A virtual terminal whose firmware has a ROMFS partition (vfs.rom_ioctl)."""
+    with VirtualTerminal(tmp_path_factory.mktemp("romfs") / "flash.img", romfs="320K") as vt:
+        yield vt
+
+
+def test_with_a_romfs_partition_the_image_is_written_there_and_runs_in_place(romfs_terminal, apps):
+    figures = _deployed(romfs_terminal, apps["v1"])
+    assert figures["mode"] == "romfs"
+    out = _device(
+        romfs_terminal,
+        "import app, os; from app import deployed, edition\n"
+        "print(app.__file__, deployed.build(), edition.EDITION, sorted(os.listdir()))",
+    )
+    # The application from the image in the partition; only boot.py and main.py (which the
+    # firmware runs by name) and the manifest on the flash.
+    assert out.split() == [
+        "/rom/app/__init__.mpy",
+        deploy.build_hash(apps["v1"]),
+        "v1",
+        "['boot.py',",
+        "'data',",
+        "'deploy.json',",
+        "'main.py']",
+    ]
+    query = subprocess.run(
+        [MPREMOTE, "connect", romfs_terminal.console.path, "romfs", "query"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert "ROMFS0 partition has size 327680 bytes" in query.stdout
+    assert "Not a valid ROMFS" not in query.stdout
+
+    again = _deployed(romfs_terminal, apps["v1"])
+    assert again["files_sent"] == 0 and again["bytes_sent"] < again["app_bytes"] // 100
+
+    changed = _deployed(romfs_terminal, apps["v2"])  # a new image, whole
+    assert changed["mode"] == "romfs" and changed["bytes_sent"] > changed["app_bytes"] // 2
+    assert _device(romfs_terminal, "from app import edition; print(edition.EDITION)") == "v2\n"
