@@ -225,3 +225,34 @@ def test_with_a_romfs_partition_the_image_is_written_there_and_runs_in_place(rom
     changed = _deployed(romfs_terminal, apps["v2"])  # a new image, whole
     assert changed["mode"] == "romfs" and changed["bytes_sent"] > changed["app_bytes"] // 2
     assert _device(romfs_terminal, "from app import edition; print(edition.EDITION)") == "v2\n"
+
+
+def test_firmware_is_written_with_esptool_and_its_failure_is_one_line(tmp_path):
+    firmware = tmp_path / "ESP32_GENERIC.bin"
+    missing = subprocess.run(
+        [POSKIT, "deploy", "--port", "/dev/null", "--firmware", str(firmware)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 1
+    assert missing.stderr == "poskit: no firmware file %s\n" % firmware
+
+    firmware.write_bytes(b"\xe9" + bytes(4095))
+    controller, port = os.openpty()  # no ESP32 bootloader answers here
+    name = os.ttyname(port)
+    try:
+        proc = subprocess.run(
+            [POSKIT, "deploy", "--port", name, "--firmware", str(firmware)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(port)
+        os.close(controller)
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        "poskit: esptool write-flash failed on %s: Failed to connect to Espressif device: "
+        "No serial data received.\n" % name
+    )
