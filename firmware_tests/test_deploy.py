@@ -167,18 +167,26 @@ def test_a_reset_mid_deploy_leaves_the_old_application_and_the_next_deploy_compl
     assert figures["files_sent"] == len(TOUCHED)  # of len(TOUCHED) + 1 changed
 
 
-def test_a_port_with_no_terminal_behind_it_is_told_so(tmp_path):
-    controller, port = os.openpty()  # a serial port nothing answers on
+def _deploy_on_a_silent_port(*args: str) -> tuple[subprocess.CompletedProcess, str]:
+    """`poskit deploy ARGS --port P` on a serial port (a pseudo-terminal) nothing answers on;
+    the run and P."""
+    controller, port = os.openpty()
+    name = os.ttyname(port)
     try:
         proc = subprocess.run(
-            [POSKIT, "deploy", "--port", os.ttyname(port)],
+            [POSKIT, "deploy", *args, "--port", name],
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=120,
         )
     finally:
         os.close(port)
         os.close(controller)
+    return proc, name
+
+
+def test_a_port_with_no_terminal_behind_it_is_told_so():
+    proc, _ = _deploy_on_a_silent_port()
     assert proc.returncode == 1
     assert proc.stderr.startswith("poskit: ") and "is not a terminal's console" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -239,18 +247,7 @@ def test_firmware_is_written_with_esptool_and_its_failure_is_one_line(tmp_path):
     assert missing.stderr == "poskit: no firmware file %s\n" % firmware
 
     firmware.write_bytes(b"\xe9" + bytes(4095))
-    controller, port = os.openpty()  # no ESP32 bootloader answers here
-    name = os.ttyname(port)
-    try:
-        proc = subprocess.run(
-            [POSKIT, "deploy", "--port", name, "--firmware", str(firmware)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    finally:
-        os.close(port)
-        os.close(controller)
+    proc, name = _deploy_on_a_silent_port("--firmware", str(firmware))  # no ESP32 bootloader
     assert proc.returncode == 1
     assert proc.stderr == (
         "poskit: esptool write-flash failed on %s: Failed to connect to Espressif device: "
