@@ -253,3 +253,13 @@ def test_firmware_is_written_with_esptool_and_its_failure_is_one_line(tmp_path):
         "poskit: esptool write-flash failed on %s: Failed to connect to Espressif device: "
         "No serial data received.\n" % name
     )
+
+
+def test_an_image_larger_than_the_romfs_partition_is_refused_in_one_line(tmp_path, apps):
+    with VirtualTerminal(tmp_path / "flash.img", romfs="64K") as vt:
+        with pytest.raises(deploy.DeployError) as refused:
+            deploy.deploy(vt.console.path, apps["v1"])
+    assert str(refused.value) == (
+        "mpremote romfs deploy failed on %s: ROMFS image is too big for the target partition"
+        % vt.console.path
+    )

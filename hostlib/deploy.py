@@ -301,8 +301,8 @@ def _finish(session: Session) -> None:
     session.run(code + "\nfinish()\n")
 
 
-def _deploy_files(session, files, build_id, progress) -> tuple[int, int]:
-    """The staged, hashed, committed copy of `files`; returns (files sent, bytes of them)."""
+def _deploy_files(session, files, build_id, progress) -> int:
+    """The staged, hashed, committed copy of `files`; returns how many files were sent."""
     pending = "try:\n os.stat('deploy.new');print(1)\nexcept OSError:print(0)"
     if session.run(pending).strip() == "1":
         _finish(session)  # a deploy cut short after its commit: completed first
@@ -349,7 +349,7 @@ def _deploy_files(session, files, build_id, progress) -> tuple[int, int]:
         session.write_file(tmp, record, lambda n: None)
         session.run("os.rename(%r,%r)" % (tmp, COMMIT))
         _finish(session)
-    return len(to_send), total
+    return len(to_send)
 
 
 def deploy(
@@ -373,10 +373,10 @@ def deploy(
         with tempfile.TemporaryDirectory(prefix="poskit-deploy-") as tmp:
             if session.has_romfs:
                 mode = "romfs"
-                files_sent, _ = _deploy_romfs(session, Path(tmp), files, build_id, progress)
+                files_sent = _deploy_romfs(session, Path(tmp), files, build_id, progress)
             else:
                 mode = "files"
-                files_sent, _ = _deploy_files(session, files, build_id, progress)
+                files_sent = _deploy_files(session, files, build_id, progress)
         session.soft_reset()
         return {
             "files_sent": files_sent,
@@ -392,13 +392,14 @@ def deploy(
         session.close()
 
 
-def _deploy_romfs(session, tmp: Path, files, build_id, progress) -> tuple[int, int]:
+def _deploy_romfs(session, tmp: Path, files, build_id, progress) -> int:
     """The application as a ROMFS image in the firmware's partition 0, written by mpremote's
     romfs deploy; boot.py and main.py as files beside it, in a manifest of their own (which
     removes the files a files deploy left on the flash: they would shadow the image)."""
     import argparse
 
     from mpremote.commands import CommandError, _do_romfs_deploy
+    from mpremote.transport import TransportError
 
     on_rom = session.run(
         "try:\n with open('/rom/BUILD') as f:print(f.read())\nexcept OSError:print()"
@@ -426,15 +427,15 @@ def _deploy_romfs(session, tmp: Path, files, build_id, progress) -> tuple[int, i
                 pass
 
         args = argparse.Namespace(path=str(image), partition=0, mpy=False)
+        said = io.StringIO()  # mpremote's own progress and complaints
         try:
-            with contextlib.redirect_stdout(io.StringIO()) as said:
+            with contextlib.redirect_stdout(said):
                 _do_romfs_deploy(_State(), args)
-        except (CommandError, SystemExit):
-            raise DeployError(
-                "mpremote romfs deploy failed: %s" % said.getvalue().strip().splitlines()[-1:]
-            ) from None
+        except (CommandError, SystemExit, TransportError, OSError) as exc:
+            last = (said.getvalue().strip().splitlines() or [str(exc) or "no reason given"])[-1]
+            raise DeployError(f"mpremote romfs deploy failed on {session.port}: {last}") from None
         progress(size, size, "")
         sent = len(files)
     # The firmware runs boot.py and main.py from its filesystem only.
     _deploy_files(session, {p: files[p] for p in KEEP_PY if p in files}, build_id, progress)
-    return sent, 0
+    return sent
