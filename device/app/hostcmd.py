@@ -260,13 +260,17 @@ class Commands:
             raise ValueError("terminal is not provisioned (poskit provision first)")
         versions = packet.Versions(term.store)
         p = packet.verify(data, serial, identity.link_key(), versions)
+        loaded = None
         if p.kind == packet.PARAMETERS:
             packet.apply_parameters(p, ParamStore(term.store), versions)
         else:
             keys = KeyStore(term.store, term.storage_key)
-            packet.apply_keys(p, keys, identity.kbpk(), versions)
+            loaded = packet.apply_keys(p, keys, identity.kbpk(), versions)
         term.changed()
-        return self.read_back(p.kind, p.app_index)
+        out = self.read_back(p.kind, p.app_index)
+        if loaded is not None:
+            out["loaded"] = [list(row) for row in loaded]  # (slot, algorithm, KCV)
+        return out
 
     def read_back(self, kind, index):
         """What the terminal holds for packet kind `kind` of application `index`, read again
