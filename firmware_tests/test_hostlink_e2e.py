@@ -323,3 +323,37 @@ def test_txn_sign_on_and_a_sale_with_the_card_on_the_terminals_reader(bench):
     assert any("AMOUNT: RMB 0.01" in line for line in slip)
     # Nothing secret went by: no PIN and no full track in what the command printed.
     assert "123456=" not in out.stdout and "=2806" not in out.stdout
+
+
+def test_a_locked_down_terminal_takes_the_host_at_its_idle_screen(bench, tmp_path):
+    # The application on the flash (as deploy leaves it), the terminal parameters with
+    # lockdown, then a reset: the terminal powers up into its application, REPL closed.
+    main = tmp_path / "main.py"
+    main.write_text((ROOT / "device" / "main.py").read_text())
+    text = bench.job.read_text().replace(
+        'bearer = "ethernet"\n', 'bearer = "ethernet"\nlockdown = true\n'
+    )
+    job = jobs.loads(text, "locked.toml")
+    (_, data) = job.packets(SERIAL, bench.link_key(), 2, app_index=0)[0]
+    mpremote = str(Path(sys.executable).with_name("mpremote"))
+    out = subprocess.run(
+        [mpremote, "connect", bench.console, "fs", "cp", str(main), ":main.py"],
+        capture_output=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    with Terminal.open(bench.console) as term:
+        assert term.load(data)["version"] == 2
+        term.reset()
+    run_script(bench.vt, "timeout 90\nscreen-check 打印纸 正常\n", "power-up")
+    with Terminal.open(bench.console) as term:
+        assert not term.via_repl  # no REPL: the idle screen took the RESET frame
+        info = term.identify()
+        assert info["lockdown"] is True and info["serial"] == SERIAL
+        run_script(bench.vt, "screen-check 主机连接\n", "host link")
+    # Left: the idle screen again, and a cashier's key works.
+    run_script(
+        bench.vt,
+        "timeout 30\nscreen-check 打印纸 正常\nkeys ENTER/250\nscreen-check 1 消费\nkeys CANCEL/250\n",
+        "idle",
+    )

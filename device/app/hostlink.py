@@ -71,6 +71,9 @@ class ConsoleStream:
         self._at = 0
 
     def ready(self):
+        """Whether a byte waits (or one taken off the console before is still to read)."""
+        if self._at < len(self._first):
+            return True
         for _ in self._poll.ipoll(0):
             return True
         return False
@@ -101,6 +104,9 @@ class Watch:
     its console."""
 
     def __init__(self, stream=None):
+        from app.crypto import crc32
+
+        self._crc32 = crc32
         self._stream = stream or ConsoleStream()
         self._buf = bytearray(_RESET_FRAME)
         self._view = memoryview(self._buf)
@@ -108,10 +114,8 @@ class Watch:
         self._crc = bytearray(4)
 
     def poll(self):
-        from app.crypto import crc32
-
         buf = self._buf
-        while True:
+        while self._stream.ready():
             n = self._stream.readinto(self._view[self._have :])
             if not n:
                 return None
@@ -130,13 +134,14 @@ class Watch:
                     buf[i - 1] = buf[i]
                 self._have -= 1
             if self._have == _RESET_FRAME:
-                crc32.start(self._crc, buf, 6)
+                self._crc32.start(self._crc, buf, 6)
                 if self._crc == self._view[6:]:
                     self._have = 0
                     return bytes(buf)
                 for i in range(1, _RESET_FRAME):
                     buf[i - 1] = buf[i]
                 self._have -= 1
+        return None
 
 
 class Messages:
