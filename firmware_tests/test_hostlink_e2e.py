@@ -354,6 +354,7 @@ def test_a_locked_down_terminal_takes_the_host_at_its_idle_screen(bench, tmp_pat
     # Left: the idle screen again, and a cashier's key works.
     run_script(
         bench.vt,
-        "timeout 30\nscreen-check 打印纸 正常\nkeys ENTER/250\nscreen-check 1 消费\nkeys CANCEL/250\n",
+        "timeout 30\nscreen-check 打印纸 正常\nkeys ENTER/250\nscreen-check 1 消费\n"
+        "keys CANCEL/250\n",
         "idle",
     )

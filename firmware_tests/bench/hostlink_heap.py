@@ -94,7 +94,8 @@ def session(bench: Bench, heap_k: int, packet: bytes) -> str | None:
                     term.journal(1)
                     term.slips(1)
             except PoskitError as exc:
-                return str(exc)
+                tail = vt.console.output()[-1500:].decode("utf-8", "replace")
+                return "%s\nthe console's last output:\n%s" % (exc, tail)
             return None
         finally:
             vt.stop()
@@ -122,7 +123,10 @@ def main() -> int:
                     low = middle
                 else:
                     high = middle
-    print("host-link session on the %d-bit MicroPython: runs in %d KB, not in %d KB" % (bits, high, low))
+    print(
+        "host-link session on the %d-bit MicroPython: runs in %d KB, not in %d KB"
+        % (bits, high, low)
+    )
     return 0
 
 
