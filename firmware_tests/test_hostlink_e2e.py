@@ -321,8 +321,12 @@ def test_txn_sign_on_and_a_sale_with_the_card_on_the_terminals_reader(bench):
         (slip,) = term.slips(count=1)
     assert summary["transactions"] == 1 and summary["debit"] == [1, 1]
     assert any("AMOUNT: RMB 0.01" in line for line in slip)
-    # Nothing secret went by: no PIN and no full track in what the command printed.
-    assert "123456=" not in out.stdout and "=2806" not in out.stdout
+    # Nothing secret went by: no full track in what the command printed, nor in anything
+    # the terminal wrote on its console.
+    from hostlib.emulators.cardreader import TEST_TRACK2
+
+    assert TEST_TRACK2 not in out.stdout
+    assert TEST_TRACK2.encode() not in bench.vt.console.output()  # type: ignore[union-attr]
 
 
 def test_a_locked_down_terminal_takes_the_host_at_its_idle_screen(bench, tmp_path):
@@ -358,3 +362,13 @@ def test_a_locked_down_terminal_takes_the_host_at_its_idle_screen(bench, tmp_pat
         "keys CANCEL/250\n",
         "idle",
     )
+
+
+def test_wipe_over_the_port_is_authenticated_and_keeps_an_unsettled_journal(bench):
+    # The link key's token opens the wipe; the journal still holds the sale: refused.
+    out = bench.poskit("wipe", "--port", bench.console)
+    assert out.returncode == 1
+    assert "terminal refused the wipe: journal" in out.stderr
+    assert "settle before wiping" in out.stderr
+    with Terminal.open(bench.console) as term:
+        assert term.identify()["serial"] == SERIAL

@@ -99,6 +99,7 @@ class Commands:
     def handle(self, request, attachment):
         """The answer (a dict) to `request` (a dict with "cmd") and its attachment."""
         cmd = request.get("cmd")
+        gc.collect()
         try:
             if cmd == "identify":
                 answer = self.identify()
@@ -189,6 +190,8 @@ class Commands:
                     checks[label] = kcv[:6]
         terminal = None
         self._devices(out)
+        gc.collect()
+        out["heap_free"] = gc.mem_free()  # for the install record: what the mode leaves
         return out
 
     def _devices(self, out):
@@ -254,6 +257,7 @@ class Commands:
         from app.store.params import ParamStore
 
         term = self.term
+        term.changed()  # the engine and its keys go: the packet may change them
         identity = self.identity()
         serial = identity.serial()
         if serial is None:

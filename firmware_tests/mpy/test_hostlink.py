@@ -54,7 +54,7 @@ class FakeLink:
         self.started += 1
 
     def receive(self, timeout_ms):
-        return memoryview(self.inbox.pop(0)) if self.inbox else None
+        return memoryview(bytearray(self.inbox.pop(0))) if self.inbox else None
 
     def send(self, payload):
         self.sent.append(bytes(payload))
@@ -327,3 +327,18 @@ def test_the_idle_screen_hears_a_reset_frame_among_other_bytes():
     watch = hostlink.Watch(FakeConsole(bytes(damaged) + data, step=64))
     for _ in range(5):
         assert watch.poll() is None
+
+
+def test_the_mode_ends_when_the_host_falls_silent_or_cancel_is_pressed():
+    board = Board()
+    term = board.terminal()
+    board.keys.play(*([None] * 10))
+    assert hostlink.serve(term, FakeLink(), quiet_ms=600) == "quiet"
+    assert board.screen.saw("等待主机命令")
+    board.keys.play(None, kp.CANCEL)
+    assert hostlink.serve(term, FakeLink(), quiet_ms=60000) == "cancel"
+    # A request in between starts the count again; leave ends it at once.
+    board.keys.play(*([None] * 10))
+    link = FakeLink(parts(1, message({"cmd": "identify"})))
+    assert hostlink.serve(term, link, quiet_ms=400) == "quiet"
+    assert link.answers()[1]["ok"]
