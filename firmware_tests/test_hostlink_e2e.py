@@ -329,6 +329,16 @@ def test_txn_sign_on_and_a_sale_with_the_card_on_the_terminals_reader(bench):
     assert TEST_TRACK2.encode() not in bench.vt.console.output()  # type: ignore[union-attr]
 
 
+def test_a_host_that_goes_away_leaves_the_terminal_in_its_application(bench):
+    # A request sent, then the tool gone before its answer: the terminal's answer goes
+    # unacknowledged, and the terminal starts its application rather than wait at a REPL.
+    term = Terminal.open(bench.console)
+    assert term.via_repl
+    term.link.send(bytes((0x51, 1, 0, 1)) + b"\x00\x13" + b'{"cmd": "identify"}')
+    term.stream.close()
+    run_script(bench.vt, "timeout 60\nscreen-check 打印纸 正常\n", "application")
+
+
 def test_a_locked_down_terminal_takes_the_host_at_its_idle_screen(bench, tmp_path):
     # The application on the flash (as deploy leaves it), the terminal parameters with
     # lockdown, then a reset: the terminal powers up into its application, REPL closed.

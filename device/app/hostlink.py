@@ -356,14 +356,26 @@ def board_module():
 
 def run(board=None, quiet_ms=QUIET_MS):
     """Host-link mode from the REPL: the terminal made on `board` (default: this firmware's),
-    served until the host leaves; restarted if the host asked for a reset."""
+    served until the host leaves (its tool then soft-resets the terminal into its
+    application); restarted if the host asked for a reset; and if the host went away without
+    leaving (silent, the link failed) or CANCEL was pressed, the application started here."""
     from app.ui import forget
     from app.ui.terminal import Terminal
 
     # What the application stopped by Ctrl-C left loaded and the mode does not use.
     forget("app.ui.idle", "app.ui.admin", "app.ui.batch", "app.ui.payments")
     gc.collect()
-    term = Terminal(board or board_module())
+    board = board or board_module()
+    term = Terminal(board)
     gc.collect()
-    if serve(term, quiet_ms=quiet_ms) == "reset":
+    outcome = serve(term, quiet_ms=quiet_ms)
+    if outcome == "reset":
         restart()
+    if outcome == "leave":
+        return
+    term = None
+    forget("app.hostcmd")
+    gc.collect()
+    from app.ui import terminal
+
+    terminal.run(board)
