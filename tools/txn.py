@@ -169,12 +169,6 @@ def _mmdd(text: str) -> str:
 
 def _card_options(p: argparse.ArgumentParser, required: bool) -> None:
     group = p.add_mutually_exclusive_group(required=required)
-    group.add_argument(
-        "--reader",
-        action="store_true",
-        help="(--port) the card swiped on the terminal's own reader, the PIN entered on its "
-        "PIN pad or keypad, as the cashier does (a sale)",
-    )
     secretinput.add_option(
         group,
         "card",
@@ -186,6 +180,12 @@ def _card_options(p: argparse.ArgumentParser, required: bool) -> None:
         "pan",
         "the card number",
         ask_help="a card keyed in: ask for its number without echo (with --expiry)",
+    )
+    group.add_argument(
+        "--reader",
+        action="store_true",
+        help="(--port) the card swiped on the terminal's own reader, the PIN entered on its "
+        "PIN pad or keypad, as the cashier does (a sale)",
     )
     p.add_argument("--expiry", metavar="YYMM", help="expiry of a keyed-in card")
     secretinput.add_option(

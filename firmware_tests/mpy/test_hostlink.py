@@ -334,7 +334,7 @@ def test_the_mode_ends_when_the_host_falls_silent_or_cancel_is_pressed():
     term = board.terminal()
     board.keys.play(*([None] * 10))
     assert hostlink.serve(term, FakeLink(), quiet_ms=600) == "quiet"
-    assert board.screen.saw("等待主机命令")
+    assert board.screen.saw("等待主机...")
     board.keys.play(None, kp.CANCEL)
     assert hostlink.serve(term, FakeLink(), quiet_ms=60000) == "cancel"
     # A request in between starts the count again; leave ends it at once.
