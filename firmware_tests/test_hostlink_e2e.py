@@ -238,6 +238,8 @@ def test_a_tampered_packet_and_another_terminals_are_refused_and_nothing_changes
     )
     with Terminal.open(bench.console) as term:
         after = term.identify()
+    before.pop("heap_free")  # the one figure that may move between two sessions
+    after.pop("heap_free")
     assert after == before
 
 

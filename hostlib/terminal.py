@@ -110,21 +110,15 @@ class Terminal:
                     return seen
         return None
 
-    def enter(self, repl: bool = True, seconds: float = 10.0) -> None:
+    def enter(self, repl: bool = True, seconds: float = 20.0) -> None:
         """Put the terminal into host-link mode (see the module docstring) and start a
-        session; TerminalError when it does not answer within `seconds`."""
-        if repl:
-            self.stream.write(b"\r\x03\x03")
-            time.sleep(0.2)
-            self.stream.reset_input_buffer()
-            self.stream.write(b"\r\x01")
-            if self._read_until(RAW_PROMPT, 2.0) is not None:
-                self.stream.write(ENTRY + b"\x04")
-                if self._read_until(b"OK", 2.0) is None:
-                    raise TerminalError("%s did not run host-link mode from its REPL" % self.name)
-                self.via_repl = True
+        session; TerminalError when it does not answer within `seconds`. The raw REPL and
+        a RESET are tried in turn until then: a terminal still restarting (after the last
+        session's soft reset, on a loaded machine) answers one of them a moment later."""
         deadline = time.monotonic() + seconds
         while True:
+            if repl and not self.via_repl and self._raw_repl():
+                self.via_repl = True
             try:
                 self.link.start()
                 break
@@ -136,6 +130,19 @@ class Terminal:
                         "screen, or from the admin menu)" % self.name
                     ) from None
         self._open = True
+
+    def _raw_repl(self) -> bool:
+        # Ctrl-C (the application stops), Ctrl-A (the raw REPL), the mode's entry run.
+        self.stream.write(b"\r\x03\x03")
+        time.sleep(0.2)
+        self.stream.reset_input_buffer()
+        self.stream.write(b"\r\x01")
+        if self._read_until(RAW_PROMPT, 2.0) is None:
+            return False
+        self.stream.write(ENTRY + b"\x04")
+        if self._read_until(b"OK", 5.0) is None:
+            raise TerminalError("%s did not run host-link mode from its REPL" % self.name)
+        return True
 
     def close(self) -> None:
         """Leave host-link mode (the terminal goes back to its application) and close the
