@@ -103,7 +103,7 @@ def check_slip(slip: list[str], expected: dict) -> list[str]:
 
 
 class Cardholder:
-    """The person with the test card on a real terminal: the installer, told what to do."""
+    """The person with the test card at a real terminal: the installer, told what to do."""
 
     picture = False
 
@@ -113,7 +113,10 @@ class Cardholder:
     @contextlib.contextmanager
     def present(self, what: str):
         """While the terminal runs a transaction that reads the card (`what`: "sale")."""
-        self.say("    on the terminal: swipe the test card and enter its PIN for the %s" % what)
+        self.say(
+            "    at the terminal: swipe the test card, check the card number and RMB 0.01 and "
+            "press ENTER, enter the card's PIN, tear off the merchant copy and press ENTER"
+        )
         yield
 
     def screen_png(self) -> bytes | None:
@@ -121,14 +124,13 @@ class Cardholder:
 
 
 class VtermCardholder(Cardholder):
-    """The test card and its PIN on a virtual terminal, through its emulators
-    (hostlib.vterm_control): the card swiped when the terminal asks for it, the PIN typed
-    on its keypad (or its external PIN pad) when it asks for that."""
+    """The installer's hands at a virtual terminal, through its emulators
+    (hostlib.vterm_control): each step done once, when the screen asks for it, as a person
+    reads the screen before acting. The PIN goes to the external PIN pad ahead of its entry
+    when the terminal has one, else to the keypad when the PIN screen shows."""
 
     picture = True
-    # (text on the screen, what the cardholder does): each once per transaction.
-    SWIPE = "刷卡"
-    PIN = "密码"
+    _KEY = "/250"  # keys held 250 ms: none lost while a loaded machine scans slowly
 
     def __init__(self, control, say, *, track2: str, pin: str, pinpad: bool = False) -> None:
         super().__init__(say)
@@ -136,11 +138,24 @@ class VtermCardholder(Cardholder):
         self._track2 = track2
         self._pin = pin
         self._pinpad = pinpad
+        pan = track2.partition("=")[0]
+        self._masked = pan[:6] + "*" * (min(len(pan), 16) - 10) + pan[-4:]
         self.errors: list[str] = []
+        self._approved_png: bytes | None = None  # the screen when it said 交易成功
+
+    def _steps(self) -> list[tuple[str, str, bool]]:
+        # (text on the screen, the script line, whether the line holds the PIN)
+        enter = "keys ENTER" + self._KEY
+        steps = [("请刷卡", "swipe " + self._track2, False), (self._masked, enter, False)]
+        if not self._pinpad:
+            digits = " ".join(d + self._KEY for d in self._pin)
+            steps.append(("密码", "keys %s %s" % (digits, "ENTER" + self._KEY), True))
+        steps.append(("请撕下", enter, False))
+        return steps
 
     @contextlib.contextmanager
     def present(self, what: str):
-        self.say("    the test card swiped and its PIN typed on the virtual terminal")
+        self.say("    the test card swiped, the sale confirmed and its PIN typed, on the vterm")
         stop = threading.Event()
         if self._pinpad:
             self.control.do("pin %s" % self._pin, secret=True)
@@ -150,27 +165,29 @@ class VtermCardholder(Cardholder):
             yield
         finally:
             stop.set()
-            worker.join(timeout=10)
+            worker.join(timeout=30)
 
     def _act(self, stop: threading.Event) -> None:
-        swiped = typed = False
-        while not stop.is_set() and not (swiped and (typed or self._pinpad)):
+        steps = self._steps()
+        self._approved_png = None
+        while steps and not stop.is_set():
             try:
                 screen = " ".join(self.control.screen())
-                if not swiped and self.SWIPE in screen:
-                    self.control.do("swipe %s" % self._track2)
-                    swiped = True
-                elif swiped and not typed and not self._pinpad and self.PIN in screen:
-                    keys = " ".join("%s/150" % d for d in self._pin) + " ENTER/150"
-                    self.control.do("keys " + keys, secret=True)
-                    typed = True
+                if self._approved_png is None and "交易成功" in screen:
+                    self._approved_png = self.control.screen_png()
+                for number, (text, line, secret) in enumerate(steps):
+                    if text in screen:
+                        self.control.do(line, secret=secret)
+                        del steps[: number + 1]
+                        break
             except PoskitError as exc:
                 self.errors.append(str(exc))
                 return
             stop.wait(0.1)
 
     def screen_png(self) -> bytes | None:
-        return self.control.screen_png()
+        """The screen at the approval if it was seen, else as it is now."""
+        return self._approved_png or self.control.screen_png()
 
 
 class InstallRunner:
@@ -406,7 +423,7 @@ class InstallRunner:
             except KeyError:
                 continue
             app["terminal"] = {
-                k: held.get(k)
+                k: _text(held.get(k))
                 for k in (
                     "name",
                     "merchant_id",
@@ -501,11 +518,17 @@ class InstallRunner:
             if app.get("index") != index:
                 continue
             for name in ("merchant_id", "terminal_id", "merchant_name"):
-                if app.get(name) != want.get(name):
+                if _text(app.get(name)) != want.get(name):
                     raise InstallError(
                         "application %d on the terminal has %s %r, the job %r (same version "
                         "%s): raise [job] version so that the job's parameters are loaded"
-                        % (index, name, app.get(name), want.get(name), app.get("params_version"))
+                        % (
+                            index,
+                            name,
+                            _text(app.get(name)),
+                            want.get(name),
+                            app.get("params_version"),
+                        )
                     )
 
     def _keys(self, index: int) -> dict:
@@ -522,7 +545,7 @@ class InstallRunner:
         if check in (str(v).upper() for v in held.values()):
             return {"note": "slot %d already holds this key (KCV %s)" % (slot, check)}
         back = self.terminal.load(data)
-        got = _kcv_in(back)
+        got = _kcv_in(back, slot)
         if got is not None and got != check:
             raise InstallError(
                 "the terminal read back KCV %s for slot %d, the key's is %s" % (got, slot, check)
@@ -610,7 +633,6 @@ class InstallRunner:
             "kind": "sale_void",
             "trace": sale["stan"],
             "supervisor": self.job.terminal.get("supervisor_password"),
-            "card": "reader",
         }
         entry = self._txn(index, request, "void")
         return {"stan": entry["stan"], "note": "approved, STAN %s" % _stan(entry["stan"])}
@@ -631,12 +653,19 @@ def _stan(value) -> str:
     return "%06d" % value if isinstance(value, int) else str(value)
 
 
-def _kcv_in(back: dict) -> str | None:
-    """The check value a key packet's read-back reports, if one."""
-    for key in ("kcv", "check_value"):
-        if back.get(key):
-            return str(back[key]).upper()
-    values = back.get("key_check_values")
-    if isinstance(values, dict) and len(values) == 1:
-        return str(next(iter(values.values()))).upper()
+def _kcv_in(back: dict, slot: int) -> str | None:
+    """The check value (6 hex digits) a key packet's read-back reports for `slot`: its
+    "keys" rows are [slot, algorithm, check value]."""
+    if back.get("kcv"):
+        return str(back["kcv"]).upper()[:6]
+    for row in back.get("keys") or ():
+        if row and row[0] == slot:
+            return str(row[2]).upper()[:6]
     return None
+
+
+def _text(value):
+    """A parameter text from identify: str, or {"gb18030": hex} as the terminal holds it."""
+    if isinstance(value, dict) and "gb18030" in value:
+        return bytes.fromhex(value["gb18030"]).decode("gb18030", errors="replace")
+    return value
