@@ -293,11 +293,12 @@ class InstallRunner:
         first that fails (the record and progress written first)."""
         done = self.progress["done"]
         total = len(self.names)
-        skipped = [n for n in self.names if n in done and n != "identify"]
-        if skipped:
+        before = [n for n in self.names if n in done]
+        if before:
             self.say(
-                "resuming the install in %s: %d of %d steps done before, not repeated"
-                % (self.folder, len(skipped), total)
+                "resuming the install in %s: %d of %d steps were done; identify runs again, "
+                "the other %d are not repeated"
+                % (self.folder, len(before), total, len([n for n in before if n != "identify"]))
             )
         with contextlib.ExitStack() as stack:
             self._stack = stack
@@ -551,16 +552,22 @@ class InstallRunner:
                 "the terminal read back KCV %s for slot %d, the key's is %s" % (got, slot, check)
             )
         self._found = self.terminal.identify()
+        self._terminal_fields(self._found)
         return {"note": "slot %d %s KCV %s" % (slot, algorithm, check)}
 
     def _onsite(self) -> dict:
         settings = self.onsite_settings
-        for index in sorted(self.job.applications):
-            self.terminal.onsite(app=index, **settings)
+        if not any(name.startswith("dialup.") for name in self.job.terminal):
+            # Ethernet and GPRS dial no number: the line at the spot is not the terminal's.
+            return {"note": "no dial-up bearer in the job: nothing to set"}
+        held = self.terminal.onsite(app=min(self.job.applications), **settings)
         self.record["onsite"] = dict(settings)
-        line = settings.get("line")
+        if isinstance(held, dict) and held.get("line") not in (None, settings["line"]):
+            raise InstallError(
+                "the terminal kept line %s, not %s" % (held.get("line"), settings["line"])
+            )
         prefix = settings.get("prefix") or "none"
-        return {"note": "%s line, outside-line prefix %s" % (line, prefix)}
+        return {"note": "%s line, outside-line prefix %s" % (settings["line"], prefix)}
 
     def _txn(self, index: int, request: dict, kind: str) -> dict:
         request = dict(request, app=index)
