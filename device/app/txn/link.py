@@ -41,45 +41,32 @@ def _lines(write, lines):
         write("@L " + hexlify(text).decode())
 
 
-def _one(engine, r, write):
-    kind = r["kind"]
-    if kind == "reprint":
-        lines = engine.receipt(r.get("trace"), r.get("copy", "merchant"), True)
-        out = {"kind": kind, "approved": lines is not None, "error": None}
-        if lines is None:
-            from app.txn import respcodes
-
-            out["error"] = "not_found"
-            out["message_en"], out["message_zh"] = respcodes.terminal("not_found")
-        write("@R " + json.dumps(out))
-        _lines(write, lines)
-        return
-    try:
-        card = None
-        if r.get("track2") or r.get("pan"):
-            card = Card(track2=r.get("track2"), pan=r.get("pan"), expiry=r.get("expiry"))
-    except ValueError as exc:
-        write(
-            "@R "
-            + json.dumps({"kind": kind, "approved": False, "error": "input", "detail": str(exc)})
-        )
-        return
+def request(r):
+    """The engine Request of one JSON request `r` (a dict: kind, amount, track2 or pan and
+    expiry, pin, trace, rrn, auth, date, supervisor, confirmed); ValueError for a card that
+    cannot be read. The PIN goes into a bytearray the engine wipes."""
+    card = None
+    if r.get("track2") or r.get("pan"):
+        card = Card(track2=r.get("track2"), pan=r.get("pan"), expiry=r.get("expiry"))
     pin = bytearray(r["pin"].encode()) if r.get("pin") else None
     password = r.get("supervisor")
-    res = engine.run(
-        Request(
-            kind,
-            amount=r.get("amount"),
-            card=card,
-            pin=pin,
-            original_stan=r.get("trace"),
-            rrn=r.get("rrn"),
-            auth_code=r.get("auth"),
-            original_date=r.get("date"),
-            supervisor_password=password and password.encode(),
-            confirmed=bool(r.get("confirmed")),
-        )
+    return Request(
+        r["kind"],
+        amount=r.get("amount"),
+        card=card,
+        pin=pin,
+        original_stan=r.get("trace"),
+        rrn=r.get("rrn"),
+        auth_code=r.get("auth"),
+        original_date=r.get("date"),
+        supervisor_password=password and password.encode(),
+        confirmed=bool(r.get("confirmed")),
     )
+
+
+def fields(engine, res):
+    """The result fields of `res` (an engine Result) as a dict for JSON: _FIELDS, the
+    original transaction, what waits to be sent again, the next trace number."""
     out = {}
     for name in _FIELDS.split():
         out[name] = getattr(res, name)
@@ -99,7 +86,40 @@ def _one(engine, r, write):
     except ValueError:  # sealed under another storage key: the result says so, nothing sent
         out["pending_reversal"] = out["pending_advice"] = None
     out["next_stan"] = engine.stan
-    write("@R " + json.dumps(out))
+    return out
+
+
+def reprint(engine, r):
+    """(result dict, slip lines or None) of a reprint request."""
+    lines = engine.receipt(r.get("trace"), r.get("copy", "merchant"), True)
+    out = {"kind": "reprint", "approved": lines is not None, "error": None}
+    if lines is None:
+        from app.txn import respcodes
+
+        out["error"] = "not_found"
+        out["message_en"], out["message_zh"] = respcodes.terminal("not_found")
+    return out, lines
+
+
+def input_error(kind, exc):
+    """The result of a request refused before it reached the engine (a card unreadable)."""
+    return {"kind": kind, "approved": False, "error": "input", "detail": str(exc)}
+
+
+def _one(engine, r, write):
+    kind = r["kind"]
+    if kind == "reprint":
+        out, lines = reprint(engine, r)
+        write("@R " + json.dumps(out))
+        _lines(write, lines)
+        return
+    try:
+        req = request(r)
+    except ValueError as exc:
+        write("@R " + json.dumps(input_error(kind, exc)))
+        return
+    res = engine.run(req)
+    write("@R " + json.dumps(fields(engine, res)))
     _lines(write, res.receipt_lines)
 
 

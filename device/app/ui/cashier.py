@@ -107,14 +107,17 @@ def masked(pan):
     return pan[:6] + "*" * (min(len(pan), 16) - 10) + pan[-4:]
 
 
-def sale(term, card=None):
-    """A sale; see the module docstring."""
+def sale(term, card=None, amount=None, app=None):
+    """A sale; see the module docstring. The host link starts one with its `amount` (fen)
+    and application `app` given: the card, the confirmation, the PIN and the slips are the
+    cashier's steps as ever. Returns the engine's Result."""
     from app.txn.engine import Request
     from drivers.keypad import format_amount
 
     ui = term.ui
     title = text.SALE
-    app = application(term, title)
+    if app is None:
+        app = application(term, title)
     params = term.app_params(app)
     if params is None:
         raise Cancelled()
@@ -123,7 +126,7 @@ def sale(term, card=None):
     params = None
     if card is None:
         card = term.read_card(title, allow_keyed=bool(manual))
-    fen = ui.amount(title, maximum=int(limit) * 100 if limit else None)
+    fen = amount or ui.amount(title, maximum=int(limit) * 100 if limit else None)
     amount = "RMB " + format_amount(fen)
     if not ui.confirm(title, (masked(card.pan), amount, text.ENTER_TO_CONFIRM)):
         raise Cancelled()
@@ -133,6 +136,7 @@ def sale(term, card=None):
     term.show_result(title, result)
     if result.receipt_lines:
         term.print_slip(app, result)
+    return result
 
 
 def sign_on(term):
