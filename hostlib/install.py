@@ -242,6 +242,7 @@ class InstallRunner:
         self.record = self.progress["record"]
         self.terminal = None
         self._found: dict = {}  # what identify found this run
+        self._sales = 0  # card sales in this host-link session
 
     # --- progress ------------------------------------------------------------------------
 
@@ -595,6 +596,13 @@ class InstallRunner:
         return entry
 
     def _app_sign_on(self, index: int) -> dict:
+        if self._sales:
+            # Each application's tests in a session of their own: the terminal restarts its
+            # application between two (as after power-up), so one application's sale leaves
+            # nothing in the heap the next one's needs (measured: a second card sale in one
+            # host-link session ran out of a 176K heap on the 64-bit port).
+            self._reopen()
+            self._sales = 0
         entry = self._txn(index, {"kind": "sign_on"}, "sign_on")
         return {"stan": entry["stan"], "note": "approved, STAN %s" % _stan(entry["stan"])}
 
