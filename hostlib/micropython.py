@@ -276,10 +276,17 @@ def arch(interpreter: str | None = None) -> str:
     """The mpy-cross -march name for native code of `interpreter` (default binary()): x64
     for the 64-bit port on a PC, x86 for the 32-bit one. Code compiled for one does not load
     on the other, so build outputs are kept apart by this name (hostlib.build)."""
-    index = int(_ask(interpreter, "sys.implementation._mpy >> 10"))
-    if not 0 < index < len(_ARCH_NAMES):
+    name = arch_name(int(_ask(interpreter, "sys.implementation._mpy")))
+    if name is None:
         raise MicroPythonError("this MicroPython port reports no native architecture")
-    return _ARCH_NAMES[index]
+    return name
+
+
+def arch_name(mpy: int) -> str | None:
+    """The mpy-cross -march name of the native code a MicroPython loads, from its
+    `sys.implementation._mpy` (None: a port with no native code)."""
+    index = mpy >> 10
+    return _ARCH_NAMES[index] if 0 < index < len(_ARCH_NAMES) else None
 
 
 def version(interpreter: str | None = None) -> str:

@@ -29,6 +29,7 @@ COMMANDS = {
     "vterm": "tools.vterm",
     "txn": "tools.txn",
     "wipe": "tools.wipe",
+    "deploy": "tools.deploy",
     "install": "tools.install",
 }
 
