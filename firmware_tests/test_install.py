@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hostlib import install, install_record, jobs, packets
+from hostlib.errors import PoskitError
 
 ROOT = Path(__file__).resolve().parents[1]
 JOB = ROOT / "docs" / "examples" / "install-job.toml"
@@ -43,6 +44,8 @@ class FakeTerminal:
         self.fail_settlement = 0
         self.slip_override: dict | None = None
         self.stan = 0
+        self.last: dict[int, dict] = {}  # application -> its journal's last transaction
+        self.lose_sale_answer = 0
 
     def identify(self) -> dict:
         apps = []
@@ -92,13 +95,28 @@ class FakeTerminal:
     def onsite(self, app, line, prefix) -> None:
         self.calls.append("onsite %d %s %s" % (app, line, prefix))
 
-    def txn(self, request: dict) -> dict:
+    def journal(self, app: int) -> dict:
+        return {"app": app, "next_stan": self.stan + 1, "last": self.last.get(app)}
+
+    def slips(self, count: int, app: int) -> list:
+        return [_slip(self.params[app][1], "SALE") + ["REF NO: 1207%08d" % self.last[app]["stan"]]]
+
+    def txn(self, request: dict, timeout: float | None = None) -> dict:
         kind = request["kind"]
         self.calls.append("%s %d" % (kind, request["app"]))
         self.stan += 1
         if kind == "settlement" and self.fail_settlement:
             self.fail_settlement -= 1
             return {"kind": kind, "approved": False, "response_code": "96", "stan": self.stan}
+        self.last[request["app"]] = {
+            "stan": self.stan,
+            "kind": kind,
+            "amount": request.get("amount"),
+            "status": "approved",
+        }
+        if kind == "sale" and self.lose_sale_answer:
+            self.lose_sale_answer -= 1
+            raise PoskitError("/dev/ttyUSB0 did not answer within 180 s")
         values = dict(self.params[request["app"]][1])
         if self.slip_override:
             values.update(self.slip_override)
@@ -278,3 +296,17 @@ def test_the_wrong_terminal_is_refused_before_anything_changes(tmp_path):
     with pytest.raises(install.InstallError, match="the terminal is PK-999999; the job"):
         _runner(job, terminal, tmp_path / "rec").run()
     assert terminal.calls == []
+
+
+def test_a_sale_whose_answer_was_lost_is_taken_from_the_journal_not_made_again(tmp_path):
+    job = jobs.load(JOB)
+    terminal = FakeTerminal(job)
+    terminal.lose_sale_answer = 1
+    with pytest.raises(install.InstallError, match="0.01 sale, failed: .*did not answer"):
+        _runner(job, terminal, tmp_path / "rec").run()
+    record = _runner(job, terminal, tmp_path / "rec").run()
+    assert terminal.calls.count("sale 1") == 1
+    sale = install_record.application(record, 1)["tests"][1]
+    assert sale["kind"] == "sale" and sale["approved"]
+    assert sale["rrn"] == "1207%08d" % sale["stan"]
+    assert record["status"] == "complete"

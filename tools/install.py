@@ -202,17 +202,13 @@ def run(args: argparse.Namespace) -> int:
         return Terminal.open(port)
 
     deploy_fn = build_fn = None
-    try:
-        from hostlib import deploy as deploy_module
-    except ImportError:  # pragma: no cover - the deploy module is part of the kit
-        deploy_module = None
-    if deploy_module is not None:
+    if not args.vterm:
+        from hostlib import deploy
 
         def deploy_fn(progress):
-            return deploy_module.deploy(port, source="device", progress=progress)
+            return deploy.deploy(port, progress=progress)
 
-        def build_fn():
-            return deploy_module.build_hash("device")
+        build_fn = deploy.build_hash
 
     runner = install.InstallRunner(
         job,
@@ -227,6 +223,9 @@ def run(args: argparse.Namespace) -> int:
         build=build_fn,
         say=say,
         restart=args.restart,
+        # The virtual terminal runs device/ of this kit, packed into its image at its start.
+        no_deploy="the virtual terminal runs this kit's application (its image is built "
+        "from device/ when it starts): nothing to deploy",
     )
     say("installing %s (%s) on %s, record in %s" % (job.serial, job.reference, port, folder))
     with secretinput.no_echo():
