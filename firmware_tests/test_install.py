@@ -127,6 +127,7 @@ class FakeTerminal:
             "response_code": "00",
             "stan": self.stan,
             "rrn": "1207%08d" % self.stan,
+            "next_stan": self.stan + 1,
             "slips": slips,
         }
 

@@ -248,7 +248,8 @@ class InstallRunner:
         self.record = self.progress["record"]
         self.terminal = None
         self._found: dict = {}  # what identify found this run
-        self._sales = 0  # card sales in this host-link session
+        self._fresh = False  # no request yet in this host-link session
+        self._next_stan = None  # the trace number the terminal gives next, as last told
 
     # --- progress ------------------------------------------------------------------------
 
@@ -318,6 +319,7 @@ class InstallRunner:
                 started = time.monotonic()
                 try:
                     result = self._step(name)
+                    self._fresh = False
                 except PoskitError as exc:
                     self._mark(name, "failed", str(exc))
                     self._save()
@@ -338,6 +340,7 @@ class InstallRunner:
 
     def _open(self) -> None:
         self.terminal = self._stack.enter_context(self.connect())
+        self._fresh = True
 
     def _reopen(self) -> None:
         self._stack.close()
@@ -593,6 +596,7 @@ class InstallRunner:
         return self._entry(index, request["kind"], kind, result)
 
     def _entry(self, index: int, request_kind: str, kind: str, result: dict) -> dict:
+        self._next_stan = result.get("next_stan")
         entry = install_record.test_entry(request_kind, result)
         app = install_record.application(self.record, index)
         app["tests"] = [t for t in app["tests"] if t["kind"] != entry["kind"]] + [entry]
@@ -612,15 +616,12 @@ class InstallRunner:
         return entry
 
     def _app_sign_on(self, index: int) -> dict:
-        if self._sales:
-            # Each application's tests in a session of their own: the terminal restarts its
-            # application between two (as after power-up), so one application's sale leaves
-            # nothing in the heap the next one's needs (measured: a second card sale in one
-            # host-link session ran out of a 176K heap on the 64-bit port).
-            self._reopen()
-            self._sales = 0
         entry = self._txn(index, {"kind": "sign_on"}, "sign_on")
-        return {"stan": entry["stan"], "note": "approved, STAN %s" % _stan(entry["stan"])}
+        return {
+            "stan": entry["stan"],
+            "next_stan": self._next_stan,
+            "note": "approved, STAN %s" % _stan(entry["stan"]),
+        }
 
     def _app_sale(self, index: int) -> dict:
         name = "app%d.sale" % index
@@ -629,9 +630,15 @@ class InstallRunner:
         if name in attempts:
             entry = self._sale_already_made(index, attempts[name])
         if entry is None:
-            attempts[name] = {"next_stan": self.terminal.journal(app=index).get("next_stan")}
+            signed_on = self.progress["done"].get("app%d.sign_on" % index, {})
+            attempts[name] = {"next_stan": signed_on.get("next_stan")}
             self._save()
-            self._sales += 1
+            if not self._fresh:
+                # The sale in a host-link session of its own: the terminal restarts its
+                # application first (as at power-up), so the sale and its slips have the
+                # whole heap (measured: after other requests in one session, a sale's answer
+                # could run out of a 176K heap on the 64-bit port).
+                self._reopen()
             request = {"kind": "sale", "amount": TEST_AMOUNT, "card": "reader"}
             entry = self._txn(index, request, "sale")
         if self.cardholder.picture:
