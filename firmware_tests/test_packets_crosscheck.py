@@ -161,7 +161,7 @@ def mutated_bodies(draw):
     items = [(t, v) for t, _, v in packets.tlv_items(BODIES[app_index])]
     for _ in range(draw(st.integers(1, 3))):
         action = draw(st.integers(0, 3))
-        tags = [f.tag for f in packets.FIELDS] + [0x5A, 0x7F, 0x81, 0xFE]
+        tags = [f.tag for f in packets.FIELDS] + [0x5B, 0x7F, 0x81, 0xFE]
         if action == 0 and items:  # replace a value
             i = draw(st.integers(0, len(items) - 1))
             items[i] = (items[i][0], draw(interesting_bytes))
@@ -276,7 +276,7 @@ def bad_packets(good_app1):
         "older": sign(body, version=4),
         "equal": sign(body, version=5),
         "duplicate": sign(body + packets.tlv([(0x45, b"\x02")])),
-        "unknown_tag": sign(body + packets.tlv([(0x5A, b"x")])),
+        "unknown_tag": sign(body + packets.tlv([(0x5B, b"x")])),
         "scope": sign(body + packets.tlv([(0x01, b"zh")])),
         "tlv_length": sign(body + b"\x41\x10abc"),
         "tlv_form": sign(body + b"\xf0\x80\x05hello"),

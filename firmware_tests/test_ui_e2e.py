@@ -10,6 +10,7 @@ host simulator and terminal (about 3 s) plus its own run.
 """
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +110,47 @@ def test_a_heap_the_application_does_not_fit_is_said_on_screen(tmp_path):
             time.sleep(2)  # and it stays out of service
             assert "内存不足" in vt.display.picture().read_text()
             assert b"MemoryError" in vt.console.output(0)
+
+
+def test_each_application_signs_on_over_its_own_bearer(tmp_path):
+    # docs/examples/two-bearer-job.toml: application 1 over the terminal's Ethernet,
+    # application 2 over GPRS (its own bearer). Both sign on at power-up; the GPRS module
+    # carries application 2's sign-on and nothing of application 1's.
+    import subprocess
+    import sys
+
+    from hostlib.hostsim import HostSimulator
+    from tools.demo import TMK
+
+    job = EXAMPLES / "two-bearer-job.toml"
+    with Bench(tmp_path / "bench", job) as bench:
+        bench.stop()  # the same host, in this process, with application 2's terminal too
+        init = subprocess.run(
+            [str(Path(sys.executable).with_name("poskit")), "txn", "--state", str(bench.state)]
+            + ["--app", "2", "init", "--tmk-fd", "0"],
+            input=TMK + "\n",
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert init.returncode == 0, init.stdout + init.stderr
+        with HostSimulator(
+            db_path=str(bench.folder / "host.db"), seed=True, port=bench.port
+        ) as host:
+            host.add_terminal("12345679", "123456789012346", TMK)
+            vt = VirtualTerminal(
+                bench.state / "flash.img",
+                host=("127.0.0.1", bench.port),
+                heap=terminal_heap(),
+            )
+            with vt:
+                assert vt.display is not None and vt.gprs is not None
+                vt.display.wait_for_picture(lambda p: "打印纸 正常" in p.read_text(), timeout=90)
+                carried = bytes(vt.gprs.host_bytes)
+                commands = list(vt.gprs.commands)
+            signed_on = [tid for tid in ("12345678", "12345679") if host.working_keys(tid)]
+    assert signed_on == ["12345678", "12345679"]  # each application signed on at the host
+    assert any("CIPSTART" in command for command in commands)
+    # GPRS carried application 2's sign-on (its 41 and 42), nothing of application 1's
+    assert b"12345679123456789012346" in carried
+    assert b"12345678123456789012345" not in carried

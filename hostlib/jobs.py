@@ -186,6 +186,12 @@ def loads(text: str, name: str = "job.toml") -> Job:
             raise JobError("%s: %s: index %d is used twice" % (name, label, index))
         values = application_parameters(table, job.terminal)
         _check(name, label, values, index)
+        bearer = values.get("bearer")
+        if bearer is not None and not any(key.startswith(bearer + ".") for key in job.terminal):
+            # The terminal refuses the packet too (docs/packets.md): said here, in job terms.
+            raise JobError(
+                "%s: %s: bearer: %s needs a [terminal.%s] section" % (name, label, bearer, bearer)
+            )
         job.applications[index] = values
     return job
 

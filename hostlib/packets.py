@@ -258,6 +258,7 @@ FIELDS = (
     # How a refund or completion notice whose answer was lost is sent again (docs/iso8583.md
     # §12): absent, 0220 with its STAN.
     Field(0x59, "advice_repeat", A, "choice", choices=("0220", "0221", "off"), optional=True),
+    Field(0x5A, "bearer", A, "choice", choices=("dialup", "gprs", "ethernet"), optional=True),
     Field(0x80, "job_reference", T, "text", 0, 32, chars=PRINTABLE, optional=True),
 )
 

@@ -9,15 +9,21 @@
     gprs.attach("CMNET")              # CIPSHUT, CIPMUX=0, CIPHEAD=1, CSTT, CIICR, CIFSR
     gprs.open("posp.example", 5000)   # AT+CIPSTART="TCP",... -> CONNECT OK / ConnectFailed
     gprs.send(request)                # AT+CIPSEND=n, ">", data, SEND OK / LinkDown
-    n = gprs.readinto(buf)            # payload of +IPD,n: frames
+    n = gprs.readinto(buf)            # payload of +IPD,n: frames, copied into buf
+    gprs.use_buffer(frame_buffer)     # or: receive into the caller's buffer, read in place
+    n = gprs.buffered(2, 1000)        # bytes unread, once 2 are there (or at the timeout)
+    view = gprs.unread(); gprs.take(2)
     gprs.close()                      # AT+CIPCLOSE
     gprs.recover()                    # watchdog: re-attach, then PWRKEY power cycle
 
 Receive mode: non-transparent (AT+CIPMODE=0, the default) with AT+CIPHEAD=1, so every piece of
 data from the host arrives as CR LF `+IPD,<n>:` followed by exactly n raw bytes. The header
 gives the length, so binary ISO 8583 messages (which may hold CR, LF or "OK") are never
-mistaken for result codes. Payloads are kept in a receive buffer allocated once (`rx_size`),
-whatever command is in progress when they arrive.
+mistaken for result codes. Payloads are kept in one receive buffer, whatever command is in
+progress when they arrive: the one a bearer lends (`use_buffer`: app.comm.gprs lends its frame
+buffer and reads each frame where it arrived, with buffered(), unread() and take()), else one
+of `rx_size` bytes made when the first data arrives. A second buffer beside the
+bearer's would cost the terminal 1 KB of its heap (docs/board.md, "Heap").
 
 URCs handled at any point: `+IPD` (data), `CLOSED` (the host closed: LinkDown once the buffered
 data is read), `+PDP: DEACT` and SIM7600's `+CIPEVENT: NETWORK CLOSED UNEXPECTEDLY` (the packet
@@ -253,7 +259,8 @@ class Sim800:
     power-on, `command_timeout_ms`, `attach_timeout_ms` (AT+CIICR: up to 85 s),
     `connect_timeout_ms` (AT+CIPSTART: up to 75 s), `send_timeout_ms`, `read_timeout_ms`,
     `power_down_ms` (wait for NORMAL POWER DOWN), `power_cycle_after` (consecutive failures
-    before recover() power-cycles instead of re-attaching), `rx_size` (receive buffer).
+    before recover() power-cycles instead of re-attaching), `rx_size` (the receive buffer
+    made when none was lent: use_buffer).
     """
 
     _frame_prefix = _IPD  # the receive header the line reader stops at (its payload follows)
@@ -290,8 +297,8 @@ class Sim800:
         self._read_timeout = read_timeout_ms
         self._power_down_ms = power_down_ms
         self._power_cycle_after = power_cycle_after
-        self._rx = bytearray(rx_size)
-        self._rx_mv = memoryview(self._rx)
+        self._rx_size = rx_size
+        self._rx_mv = None  # the receive buffer: lent (use_buffer), or made at the first data
         self._rx_start = 0
         self._rx_end = 0
         self._overflow = False
@@ -348,16 +355,19 @@ class Sim800:
 
     def _store(self, n, deadline):
         # The next n bytes of the stream are host data: into the receive buffer.
+        mv = self._rx_mv
+        if mv is None:
+            mv = self._rx_mv = memoryview(bytearray(self._rx_size))
         if self._rx_start == self._rx_end:
             self._rx_start = self._rx_end = 0
-        elif len(self._rx) - self._rx_end < n:
+        elif len(mv) - self._rx_end < n:
             count = self._rx_end - self._rx_start
-            self._rx_mv[0:count] = self._rx_mv[self._rx_start : self._rx_end]
+            mv[0:count] = mv[self._rx_start : self._rx_end]
             self._rx_start = 0
             self._rx_end = count
-        fits = min(n, len(self._rx) - self._rx_end)
+        fits = min(n, len(mv) - self._rx_end)
         wait = max(ticks_left(deadline), self._command_timeout)
-        got = self._channel.read_exactly(self._rx_mv[self._rx_end : self._rx_end + fits], wait)
+        got = self._channel.read_exactly(mv[self._rx_end : self._rx_end + fits], wait)
         self._rx_end += got
         if got < fits:
             raise GprsTimeout(_text(_M_HALF_WAY_OF, (got, n)))
@@ -616,18 +626,36 @@ class Sim800:
                 self.failures += 1
                 raise LinkDown(_text(_M_SEND_FAILED, shown(line) or "CLOSED"))
 
+    def use_buffer(self, buffer):
+        """Keep the host's data in `buffer` (a bytearray) from now on, instead of a buffer of
+        the driver's own; what was received and not read is dropped. Its length bounds the
+        data held unread (more is dropped, and reading then raises GprsError)."""
+        self._rx_mv = memoryview(buffer)
+        self._rx_start = self._rx_end = 0
+        self._overflow = False
+
     def readinto(self, buf, timeout_ms=None):
         """Copy received data into `buf`; returns the count (>= 1) as soon as some is there.
         Raises LinkDown once the host closed and everything it sent has been read, and
         GprsTimeout when nothing arrived in time."""
-        deadline = deadline_in(timeout_ms or self._read_timeout)
+        n = self.buffered(1, timeout_ms or self._read_timeout)
+        if not n:
+            raise GprsTimeout(_text(_M_NO_DATA))
+        if n > len(buf):
+            n = len(buf)
+        buf[0:n] = self.unread()[:n]
+        self._rx_start += n
+        return n
+
+    def buffered(self, count, timeout_ms):
+        """The number of received bytes not yet read, as soon as there are `count`, or at
+        the end of `timeout_ms` (fewer, maybe 0). Raises LinkDown once the host closed with
+        fewer than `count` unread, GprsError when data was dropped (more than the buffer
+        holds) and fewer than `count` are unread."""
+        deadline = deadline_in(timeout_ms)
         while True:
             n = self._rx_end - self._rx_start
-            if n:
-                if n > len(buf):
-                    n = len(buf)
-                buf[0:n] = self._rx_mv[self._rx_start : self._rx_start + n]
-                self._rx_start += n
+            if n >= count:
                 return n
             if self._overflow:
                 self._overflow = False
@@ -635,7 +663,19 @@ class Sim800:
             if not self.connected:
                 raise LinkDown(_text(_M_CLOSED_BY_HOST))
             if self._poll(deadline) is None:
-                raise GprsTimeout(_text(_M_NO_DATA))
+                return n
+
+    def unread(self):
+        """The received bytes not yet read, in place: a memoryview of the receive buffer,
+        valid until the next call that reads the UART (any command, buffered())."""
+        mv = self._rx_mv
+        if mv is None:
+            return memoryview(b"")
+        return mv[self._rx_start : self._rx_end]
+
+    def take(self, count):
+        """Mark the first `count` unread bytes (at most buffered()) as read."""
+        self._rx_start += count
 
     def close(self):
         """Close the TCP connection (AT+CIPCLOSE); quiet if it is already closed."""

@@ -202,7 +202,7 @@ def bad_packets():
     dup = bytearray(body)
     put_tlv(dup, 0x45, b"\x02")
     unknown = bytearray(body)
-    put_tlv(unknown, 0x5A, b"x")
+    put_tlv(unknown, 0x5B, b"x")
     return (
         (
             "oversized",
@@ -229,7 +229,7 @@ def bad_packets():
         ("mac", ["MAC does not verify"], pack(body, key=bytes(32))),
         ("version", ["packet version 3 is not newer than installed version 3"], APP1),
         ("duplicate", ["duplicate tag 0x45 (tmk_slot)"], pack(dup)),
-        ("tag", ["unknown mandatory tag 0x5a"], pack(unknown)),
+        ("tag", ["unknown mandatory tag 0x5b"], pack(unknown)),
         ("tlv", ["bad TLV length", "announces 16 bytes, 3 left"], pack(body + b"\x41\x10abc")),
         (
             "value",
@@ -407,3 +407,18 @@ def test_verify_copies_no_packet():
     # The 8 KB item costs no more than a small packet: nothing of it is copied.
     assert used_big - used_small < 512, (used_small, used_big)
     print("verify allocated", used_small, "bytes (147-byte packet),", used_big, "(8192)")
+
+
+def test_an_application_s_own_bearer_needs_its_section_in_the_terminal_s_set():
+    # The terminal's set has GPRS and Ethernet sections, no dial-up one.
+    device, store = fresh()
+    install(store, TERMINAL)
+    before = image_hash(device)
+    body = bytearray(body_of(APP1))
+    put_tlv(body, 0x5A, b"dialup")
+    words = ["bearer: application 1 goes over dialup", "no dialup section"]
+    expect("value", words, install, store, pack(bytes(body), app=1, version=4))
+    assert image_hash(device) == before and store.load("app1") is None
+    body = bytearray(body_of(APP1))
+    put_tlv(body, 0x5A, b"gprs")
+    assert install(store, pack(bytes(body), app=1, version=4))["bearer"] == "gprs"

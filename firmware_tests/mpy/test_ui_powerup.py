@@ -224,3 +224,44 @@ def test_power_up_then_idle_from_the_terminals_entry_point():
     board.run(terminal.run, board)
     assert board.screen.shown[0][0] == "自检"
     assert board.screen.shown[-1][0] == "CUP"
+
+
+def test_a_settlement_cut_after_the_host_closed_the_batch_is_finished_at_power_up():
+    # The 0510 arrived (record "closing1" in state settled, with the slip's data) and the
+    # power went before the terminal closed the batch: the cut is the close never running.
+    from app.txn import settlement
+    from app.txn.engine import Card
+
+    class PowerCut(Exception):
+        pass
+
+    def cut(engine, batch):
+        raise PowerCut()
+
+    board = Board()
+    term = board.terminal()
+    assert term.run(1, Request("sign_on")).approved
+    card = Card(track2="6224242900000113=28062013949031013")
+    assert term.run(1, Request("sale", amount=150, card=card)).approved
+    close, settlement.close = settlement.close, cut
+    try:
+        term.engine(1).run(Request("settlement"))
+    except PowerCut:
+        pass
+    finally:
+        settlement.close = close
+    assert len(board.host.of("0500")) == 1
+    before = len(board.slips())
+
+    term = board.terminal()  # the power back: a new terminal on the same flash
+    board.keys.play(None, None, None, None)
+    board.run(powerup.run, term)
+
+    assert ["CUP 交易恢复", "结算完成,对账平", "", ""] in board.screen.shown
+    slip = board.slips()[before:]
+    assert any(b"000001" in line for line in slip), slip  # the settled batch's number
+    assert any(b"RMB 1.50" in line for line in slip), slip  # the terminal's totals
+    assert len(board.host.of("0500")) == 1  # closed without the line
+    engine = term.engine(1)
+    assert engine.batch == 2 and engine.journal.is_empty()
+    assert not engine.recovery_due()

@@ -1,7 +1,14 @@
-"""The bearer the terminal's parameters select, built on the board's devices.
+"""The bearer the terminal's parameters select, or an application chooses, built on the
+board's devices.
 
-    bearer = configured(ParamStore(store).load(0), board)
+    terminal = ParamStore(store).load(0)
+    bearer = configured(terminal, board, chosen(terminal, ParamStore(store).load(1)))
     engine = Engine(1, store, storage_key, bearer)
+
+An application may go over a bearer of its own (its parameter `bearer`: a terminal with
+application 1 on Ethernet and application 2 on GPRS); without one it uses the terminal's
+(`bearer`). Either way the bearer's settings are the terminal's section of it (the parameter
+checks make sure the section is there: docs/packets.md).
 
 - dialup: app.comm.dial.DialBearer over board.modem(), dialling dialup.phone1 then
   dialup.phone2, with dialup.prefix on an extension line (dialup.line = extension);
@@ -21,11 +28,18 @@ modules activate the APN with AT commands and do not use it.
 """
 
 
-def configured(terminal, board):
-    """The bearer `terminal` (the terminal's app.store.params.Params) selects, on the devices
-    `board` makes (board.modem(), board.gprs(), board.lan()). OSError if the board cannot
-    make the device (on the virtual terminal: its emulator is not there)."""
-    kind = terminal["bearer"]
+def chosen(terminal, app=None):
+    """The bearer ("dialup", "gprs", "ethernet") of requests for application `app` (its
+    Params, or None): the one it chooses (its parameter bearer), else the terminal's."""
+    return (app["bearer"] if app is not None else None) or terminal["bearer"]
+
+
+def configured(terminal, board, kind=None):
+    """The bearer `kind` (default: the one `terminal`, the terminal's app.store.params.Params,
+    selects; an application's own: chosen()) with its settings from `terminal`, on the
+    devices `board` makes (board.modem(), board.gprs(), board.lan()). OSError if the board
+    cannot make the device (on the virtual terminal: its emulator is not there)."""
+    kind = kind or terminal["bearer"]
     group = kind + "."  # the group's names are built: a long literal costs heap, a short not
     connect_ms = terminal["connect_timeout"] * 1000
     io_ms = terminal["send_timeout"] * 1000

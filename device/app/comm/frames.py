@@ -161,43 +161,64 @@ class FrameBearer:
         lends its packing buffer, since a request is sent whole before its answer is read."""
         self._mv = memoryview(buffer)
 
-    def _read(self, view, deadline, got, total):
-        # Fill `view` before `deadline`: CommTimeout or LinkDown otherwise, saying how much of
-        # the answer (`got` bytes before this view, `total` expected) had arrived.
-        have = 0
+    def _buffer(self):
+        # The receive buffer (a memoryview), made at the first receive unless one was lent.
+        mv = self._mv
+        if mv is None:
+            mv = self._mv = memoryview(bytearray(self._size))
+        return mv
+
+    def _arrived(self, want, have, timeout_ms):
+        # How many of the frame's first `want` bytes are in the receive buffer (`have` were),
+        # after waiting at most `timeout_ms` for more; LinkDown when the link is gone. A
+        # bearer that keeps the line's data itself reads the frame where it lies instead:
+        # _arrived, _received and _taken (app.comm.gprs).
+        return have + self._readinto(self._buffer()[have:want], timeout_ms)
+
+    def _received(self):
+        # The receive buffer from the frame's first byte.
+        return self._buffer()
+
+    def _taken(self, count):
+        # The frame's `count` bytes are handed to the engine.
+        pass
+
+    def _read(self, want, have, deadline, total):
+        # The buffer from the frame's start, once its first `want` bytes are there (`have`
+        # were), before `deadline`: CommTimeout or LinkDown otherwise, saying how much of the
+        # answer (`total` bytes expected) had arrived.
         watch = self.cancel is not None
-        while have < len(view):
+        while have < want:
             left = time.ticks_diff(deadline, time.ticks_ms())
             if left <= 0:
-                if got or have:
-                    raise CommTimeout(_text(_M_PART_ARRIVED, (got + have, total)))
+                if have:
+                    raise CommTimeout(_text(_M_PART_ARRIVED, (have, total)))
                 raise CommTimeout("no answer")
             if watch and left > _POLL_MS:
                 left = _POLL_MS  # short waits, so that CANCEL is seen between them
             try:
-                n = self._readinto(view[have:], left)
-                have += n
-                if watch and not n:
-                    self.cancelled(True)
+                more = self._arrived(want, have, left)
             except LinkDown as exc:
-                if got or have:
-                    raise LinkDown(_text(_M_AFTER_PART, (exc, got + have, total)))
+                if have:
+                    raise LinkDown(_text(_M_AFTER_PART, (exc, have, total)))
                 raise
+            if watch and more == have:
+                self.cancelled(True)
+            have = more
+        return self._received()
 
     def receive(self, timeout_ms):
         """One whole frame (memoryview from its length prefix on), within `timeout_ms`."""
         if not self.connected:
             raise LinkDown(_text(_M_NOT_CONNECTED))
         deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
-        mv = self._mv
-        if mv is None:
-            mv = self._mv = memoryview(bytearray(self._size))
-        self._read(mv[:_PREFIX], deadline, 0, _PREFIX)
-        length = mv[0] << 8 | mv[1]
-        if length + _PREFIX > len(mv):
-            raise CommError(_text(_M_TOO_LONG, (length, len(mv))))
-        self._read(mv[_PREFIX : _PREFIX + length], deadline, _PREFIX, _PREFIX + length)
-        return mv[: _PREFIX + length]
+        mv = self._read(_PREFIX, 0, deadline, _PREFIX)
+        total = _PREFIX + (mv[0] << 8 | mv[1])
+        if total > len(self._buffer()):
+            raise CommError(_text(_M_TOO_LONG, (total - _PREFIX, len(self._buffer()))))
+        mv = self._read(total, _PREFIX, deadline, total)[:total]
+        self._taken(total)
+        return mv
 
     def exchange(self, frame, timeout_ms):
         """Send `frame`, then read one whole frame within `timeout_ms`."""

@@ -7,10 +7,10 @@ the five methods of app.comm.frames.
     bearer.close()        # the TCP connection; the packet context stays up for the next run
 
 The module is used through the methods drivers/sim800.py defines (sync, sim_ready,
-wait_registered, attach, open, send, readinto, close, recover and the `connected` and
-`attached` flags), which drivers/sim7600.py keeps: either serves. Its errors are told apart by
-what the module says afterwards (still connected? still attached?) and by name (a ...Timeout),
-so this module imports neither driver.
+wait_registered, attach, open, send, use_buffer, buffered, unread, take, close, recover and
+the `connected` and `attached` flags), which drivers/sim7600.py keeps: either serves. Its
+errors are told apart by what the module says afterwards (still connected? still
+attached?) and by name (a ...Timeout), so this module imports neither driver.
 
 While connecting every failure is ConnectFailed with the module's reason ("GPRS: no SIM card",
 "GPRS: not registered (status 2)"). When the packet context has gone (+PDP: DEACT, a power
@@ -77,6 +77,7 @@ class GprsBearer(FrameBearer):
         if self.connected:
             return
         self.close()
+        self._buffer()  # the module's data goes into it from the first byte
         module = self._module
         recovered = False
         if not self._ready:
@@ -133,15 +134,37 @@ class GprsBearer(FrameBearer):
                 raise CommTimeout("GPRS: %s" % exc)
             raise LinkDown("GPRS: %s" % exc)
 
-    def _readinto(self, view, timeout_ms):
+    # The module keeps what the host sends in the bearer's receive buffer (the engine's,
+    # lent with use_buffer), and each frame is read where it arrived: one buffer, not the
+    # module's beside the frame layer's (1 KB of the terminal's heap: docs/board.md, "Heap").
+
+    def use_buffer(self, buffer):
+        super().use_buffer(buffer)
+        self._module.use_buffer(buffer)
+
+    def _buffer(self):
+        if self._mv is None:
+            self.use_buffer(bytearray(self._size))
+        return super()._buffer()
+
+    def _arrived(self, want, have, timeout_ms):
         module = self._module
+        unread = len(module.unread())
+        if unread > have:
+            return unread  # what is there counts before a wait (and in a LinkDown's text)
         try:
-            return module.readinto(view, timeout_ms)
+            return module.buffered(want, timeout_ms)
         except OSError as exc:
             if _timed_out(exc):
-                return 0
+                return have
             if not module.attached:
                 raise LinkDown("GPRS: the network dropped the data connection")
             if not module.connected:
                 raise LinkDown("GPRS: %s" % exc)
-            raise CommError("GPRS: %s" % exc)  # more data than the module's buffer holds
+            raise CommError("GPRS: %s" % exc)  # more data than the buffer holds
+
+    def _received(self):
+        return self._module.unread()
+
+    def _taken(self, count):
+        self._module.take(count)

@@ -23,9 +23,21 @@ class AES:
                 "AES key must be 16 or 32 bytes (cryptolib has no AES-192), got %d" % len(key)
             )
         self._key = bytes(key)
-        # A cryptolib object either encrypts or decrypts, never both: one of each, made once.
-        self._enc = cryptolib.aes(self._key, _ECB)
-        self._dec = cryptolib.aes(self._key, _ECB)
+        # A cryptolib object either encrypts or decrypts, never both: one of each, made at
+        # its first use and kept. Not before: each is about 500 bytes of heap, and the CBC
+        # calls (the storage seal of every journal record) use neither.
+        self._enc = None
+        self._dec = None
+
+    def _encryptor(self):
+        if self._enc is None:
+            self._enc = cryptolib.aes(self._key, _ECB)
+        return self._enc
+
+    def _decryptor(self):
+        if self._dec is None:
+            self._dec = cryptolib.aes(self._key, _ECB)
+        return self._dec
 
     def _check(self, data):
         if len(data) % 16:
@@ -39,23 +51,23 @@ class AES:
         self._check(data)
         buf = bytearray(data)
         if buf:
-            self._enc.encrypt(buf, buf)
+            self._encryptor().encrypt(buf, buf)
         return bytes(buf)
 
     def decrypt(self, data):
         self._check(data)
         buf = bytearray(data)
         if buf:
-            self._dec.decrypt(buf, buf)
+            self._decryptor().decrypt(buf, buf)
         return bytes(buf)
 
     def encrypt_into(self, buf):
         self._check(buf)
-        self._enc.encrypt(buf, buf)
+        self._encryptor().encrypt(buf, buf)
 
     def decrypt_into(self, buf):
         self._check(buf)
-        self._dec.decrypt(buf, buf)
+        self._decryptor().decrypt(buf, buf)
 
     def encrypt_cbc(self, data, iv):
         self._check(data)

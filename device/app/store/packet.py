@@ -343,7 +343,11 @@ def apply_parameters(packet, param_store, versions):
         except _params.ParamError as exc:
             raise PacketError(exc.reason, str(exc))
     _check_newer(packet, versions.get(PARAMETERS, packet.app_index))
-    param_store.save(packet.app_index, params, packet.version)
+    try:
+        # Checked against the other sets on the terminal: an application's own bearer.
+        param_store.save(packet.app_index, params, packet.version)
+    except _params.ParamError as exc:
+        raise PacketError(exc.reason, str(exc))
     versions.set(PARAMETERS, packet.app_index, packet.version)
     return params
 

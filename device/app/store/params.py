@@ -64,6 +64,7 @@ _M_KIND = const(7)
 _M_SAVED_AS = const(8)
 _M_LAYOUT = const(9)
 _M_TOO_SHORT = const(10)
+_M_BEARER = const(11)
 _MESSAGES = (
     "|password must be %d to %d digits, got %d"  # _M_PASSWORD_LENGTH
     "|password must be digits only"  # _M_PASSWORD_DIGITS
@@ -76,6 +77,8 @@ _MESSAGES = (
     "|parameters of %s cannot be saved as %s"  # _M_SAVED_AS
     "|stored %s parameters use layout %d; this firmware reads %d"  # _M_LAYOUT
     "|stored %s parameters are too short"  # _M_TOO_SHORT
+    "|bearer: application %d goes over %s, and the terminal's parameters have no %s section"
+    # _M_BEARER
     "|"
 )
 
@@ -161,6 +164,11 @@ class Params:
 
     def __contains__(self, name):
         return _schema.tag_of(name, self._scope) in self._values
+
+    def configured(self, bearer):
+        """True when these terminal parameters have the section of `bearer` ("dialup",
+        "gprs", "ethernet"): the one `bearer` selects, or one an application chooses."""
+        return self[bearer + (".phone1" if bearer == "dialup" else ".host")] is not None
 
     def __getattr__(self, name):
         if name[:1] == "_":  # no parameter name starts with "_"
@@ -263,6 +271,7 @@ class ParamStore:
                 _text(_M_SAVED_AS, (scope_name(params.app_index), scope_name(app_index)))
             )
         params.validate()
+        self._check_bearers(app_index, params)
         if packet_version is None:
             packet_version = self.version(app_index)
         body = params.to_tlv()
@@ -271,6 +280,25 @@ class ParamStore:
         payload[4:] = body
         self._store.save(self.record_name(app_index), payload, _RECORD_VERSION)
         params.packet_version = packet_version
+
+    def _check_bearers(self, app_index, params):
+        # An application that chooses its own bearer (parameter `bearer`) needs that
+        # bearer's section in the terminal's set: refused otherwise, whichever of the two
+        # sets is saved second. ParamError naming the application and the bearer.
+        if app_index:
+            wanted = params["bearer"]
+            terminal = self.load(0) if wanted is not None else None
+            if wanted is not None and (terminal is None or not terminal.configured(wanted)):
+                raise ParamError(_text(_M_BEARER, (app_index, wanted, wanted)))
+            return
+        for index in range(1, MAX_APPLICATIONS + 1):
+            try:
+                app = self.load(index)
+            except (OSError, ValueError):  # unreadable: its own load says so where it matters
+                continue
+            wanted = app["bearer"] if app is not None else None
+            if wanted is not None and not params.configured(wanted):
+                raise ParamError(_text(_M_BEARER, (index, wanted, wanted)))
 
     def _record(self, app_index):
         record = self._store.load(self.record_name(app_index))

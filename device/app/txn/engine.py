@@ -257,7 +257,9 @@ class Engine:
         self.clock = clock or Clock(store)
         self._events = events
         self._packer = Packer()
-        tpdu = app["tpdu"] or value_of(term, value_of(term, "bearer") + ".tpdu")
+        # The application's own bearer (app.comm.bearers.chosen), else the terminal's.
+        kind = app["bearer"] or value_of(term, "bearer")
+        tpdu = app["tpdu"] or value_of(term, kind + ".tpdu")
         self._tpdu = binascii.unhexlify(tpdu)
         # Header digit 5, the terminal status (spec §1): 0 normal, 1 test (training).
         status = "10" if training else "00"
@@ -270,7 +272,7 @@ class Engine:
         # terminal knows neither number): zeros here. On every frame of a dial-up terminal
         # whose parameters ask for it, whatever carries it (`poskit txn --host` too).
         self._lri = None
-        if term["bearer"] == "dialup" and term["dialup.lri"]:
+        if kind == "dialup" and term["dialup.lri"]:
             self._lri = b"LRI\x00\x1c" + bytes(28)
         # The terminal-wide set is not kept (about 2 KB of heap): the supervisor password
         # check reads it again when a void or refund asks.
@@ -472,16 +474,18 @@ class Engine:
                     # docs/transactions.md); a request without one lets it go, its 0.9 KB off
                     # the heap's peaks (a void after a sale, a settlement).
                     self.keys.forget(self.app, "PIK")
-                if self._signed_off and request.kind != "sign_on" and request.kind != "echo":
+                recover = request.kind == "recover"
+                if self._signed_off and request.kind not in ("sign_on", "echo", "recover"):
                     raise EngineError("signed_off")
                 if self.settle_due == -1:
-                    # Before any transaction: a settlement a power cut interrupted.
+                    # Before any transaction: a settlement a power cut interrupted (its slip
+                    # in the result of the power-up's recovery).
                     record = self._store.load(_closing(self))
                     self.settle_due = None
                     if record is not None:
                         from app.txn import settlement
 
-                        settlement.recover(self, record[1])
+                        settlement.recover(self, record[1], result if recover else None)
                 if self._sign_on_due and (kind is not None or request.kind == "settlement"):
                     self._due_sign_on(result, request.operator)
                 if self.settle_due is not None and kind is not None:
@@ -505,6 +509,8 @@ class Engine:
                     self._management(result, "0820", "301", False)
                 elif request.kind == "settlement":
                     self._settle(result, request.operator, request.confirmed)
+                elif recover:
+                    self._recover(result, request.operator)
                 else:
                     raise EngineError("input", _text(_M_UNKNOWN, request.kind))
                 if request.kind == "sign_on" and self._processing == 3:
@@ -943,8 +949,38 @@ class Engine:
 
     # --- settlement -----------------------------------------------------------------------------
 
-    def _settle(self, result, operator, confirmed):
+    def recovery_due(self):
+        """True when a power cut left this application something to finish: a settlement
+        (record "closingN"), a reversal or an advice to send. Power-up (app.ui.powerup) then
+        runs Request("recover")."""
+        store = self._store
+        return (
+            store.load(_closing(self)) is not None
+            or self._reversal.due()
+            or store.load(self.advice_name) is not None
+        )
+
+    def _recover(self, result, operator):
+        # Request("recover"), at power-up: the closing record was seen to at the top of run()
+        # (a batch the host settled is closed, its slip in `result`); a settlement left
+        # unanswered is sent again (the reversal and the advice first, as settle() sends
+        # them), else the reversal and the advice go on their own.
+        advice = self._store.load(self.advice_name) is not None
+        if self.settle_due is not None or advice or self._reversal.due():
+            if self._signed_off:
+                raise EngineError("signed_off")
+            if self.settle_due is not None:
+                self._settle(result, operator, True, resume=True)
+                return
+            self._mac_ready()
+            self._connect()
+            self._send_reversal(result)
+            self._send_advice(result)
+        if result.settlement is None:
+            result.code("00")
+
+    def _settle(self, result, operator, confirmed, resume=False):
         from app.txn.settlement import settle
 
         self._mac_ready()  # signed on, and the storage key opens the keys and the cards
-        settle(self, result, self._operator(operator), confirmed)
+        settle(self, result, self._operator(operator), confirmed, resume)

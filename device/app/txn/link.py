@@ -145,10 +145,11 @@ def serve(store, storage_key, stream, write, board=None):
         write("@X no host given, and no board to make the terminal's bearer on")
         return
     else:
-        from app.comm.bearers import configured
+        from app.comm.bearers import chosen, configured
 
         try:
-            bearer = configured(terminal, board)
+            kind = chosen(terminal, ParamStore(store).load(app))  # the application's own
+            bearer = configured(terminal, board, kind)
         except (OSError, ValueError) as exc:  # no such device on this board
             write("@X %s bearer: %s" % (terminal["bearer"], exc))
             return

@@ -44,6 +44,10 @@ class PendingReversal:
         fields a reversal keeps are stored."""
         self._write(reason, mti, fields)
 
+    def due(self):
+        """True when a reversal waits to be sent (without opening it)."""
+        return self._store.load(self._name) is not None
+
     def load(self):
         """(reason, original MTI, {field: value}) of the pending reversal, or None."""
         record = self._store.load(self._name)

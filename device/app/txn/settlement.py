@@ -28,12 +28,15 @@ record, "closingN" ("trainclosingN" in training), of where it stands: batch + st
 
 - Saved with state 0 just before the 0500 leaves: the host may settle the batch and its
   answer be lost (a cut, a line that drops). While it stands the engine retries the
-  settlement (`settle(resume=True)`) at the start of the next financial request, before
-  the request goes; the cashier's own settlement does the same.
-- Saved with state 1 as soon as the host's totals arrive: the batch is closed at the host.
-  The terminal closes it too (`close`: batch advanced, journal cleared, record deleted).
-  When the power is cut before the end, the engine finishes the close at its first run after
-  the start, before that run's request and without the line; every step can run again.
+  settlement (`settle(resume=True)`) at power-up's recovery, else at the start of the next
+  financial request, before the request goes; the cashier's own settlement does the same.
+- Saved with state 1 as soon as the host's totals arrive, with what the settlement slip is
+  made of (the terminal's totals, the host's 48, date and time, the operator): the batch is
+  closed at the host. The terminal closes it too (`close`: batch advanced, journal cleared,
+  record deleted). When the power is cut before the end, power-up's recovery
+  (Request("recover"), app.ui.powerup) finishes the close without the line and prints the
+  slip from the record; where nothing ran it (`poskit txn`), the engine's first run does the
+  close, without the slip. Every step can run again.
 - Deleted when the host refuses the settlement (a response code, no totals): the batch stays
   open on both sides.
 
@@ -57,22 +60,59 @@ def _name(engine):
     return ("trainclosing%d" if engine.training else "closing%d") % engine.app
 
 
-def mark(engine, batch, state):
-    """Record that the settlement of `batch` is at `state` (SENT, SETTLED)."""
-    engine._store.save(_name(engine), struct.pack(">IB", batch, state))
+# After the batch and state of a SETTLED record: what its slip needs once the journal is
+# cleared (the terminal's totals, the host's date and time, the operator), then the 0510's 48.
+_SLIP = ">QIQI8s6s2s"
+_SLIP_AT = 5
 
 
-def recover(engine, record):
-    """At the start, with the closing record's payload: close a batch the host settled, or
-    have the settlement sent again before the next financial request."""
-    if len(record) != 5:
+def mark(engine, batch, state, slip=b""):
+    """Record that the settlement of `batch` is at `state` (SENT, SETTLED); `slip`: what
+    the settlement slip is made of (SETTLED: _slip_data)."""
+    engine._store.save(_name(engine), struct.pack(">IB", batch, state) + slip)
+
+
+def _slip_data(totals, date, time, operator, field48):
+    debit, debit_count, credit, credit_count = totals
+    return (
+        struct.pack(
+            _SLIP,
+            debit,
+            debit_count,
+            credit,
+            credit_count,
+            date.encode(),
+            time.encode(),
+            operator[:2].encode(),
+        )
+        + field48.encode()
+    )
+
+
+def recover(engine, record, result=None):
+    """At the start, with the closing record's payload: close a batch the host settled (its
+    settlement slip into `result` when one is given: power-up prints it), or have the
+    settlement sent again (engine.settle_due)."""
+    if len(record) < _SLIP_AT:
         engine._store.delete(_name(engine))  # not a closing record
         return
-    batch, state = struct.unpack(">IB", record)
-    if state == SETTLED:
-        close(engine, batch)
-    else:
+    batch, state = struct.unpack_from(">IB", record)
+    if state != SETTLED:
         engine.settle_due = batch
+        return
+    if result is not None and len(record) > _SLIP_AT + struct.calcsize(_SLIP):
+        debit, debit_count, credit, credit_count, date, time, operator = struct.unpack_from(
+            _SLIP, record, _SLIP_AT
+        )
+        field48 = bytes(record[_SLIP_AT + struct.calcsize(_SLIP) :]).decode()
+        result.batch = batch
+        result.date, result.time = date.decode(), time.decode()
+        result.settlement = _reading(
+            batch, (debit, debit_count, credit, credit_count), parse_totals(field48)
+        )
+        result.notes.append("batch %06d: settled at the host, closed at power-up" % batch)
+        _conclude(engine, result, operator.decode())
+    close(engine, batch)
 
 
 def resume(engine, result, operator):
@@ -215,29 +255,16 @@ def settle(engine, result, operator, confirmed=False, resume=False):
         engine.settle_due = None
         result.code(code)
         return
-    mark(engine, batch, SETTLED)
-    host, domestic, host_foreign, foreign = parse_totals(f48)
     result.date, result.time = engine._date_time(got)
+    slip = _slip_data(totals, result.date, result.time, operator, f48)
+    mark(engine, batch, SETTLED, slip)
     # The 0500 and its answer are not needed for the upload and the batch end: their 1.5 KB
     # (64-bit port) would add to the settlement's heap peak.
-    msg = got = fields = f48 = None
-    states = (
-        section_state(domestic, not any(totals) and not any(host)),
-        # This terminal takes domestic cards only: its foreign section is always empty.
-        section_state(foreign, not any(host_foreign or ())),
-    )
-    balanced = states == ("balanced", "balanced")
+    msg = got = fields = slip = None
+    result.settlement = _reading(batch, totals, parse_totals(f48))
+    f48 = None
+    balanced = result.settlement["balanced"]
     count = totals[1] + totals[3]
-    result.settlement = {
-        "batch": batch,
-        "balanced": balanced,
-        "flags": (domestic or " ") + (foreign or " "),
-        "domestic": states[0],
-        "foreign": states[1],
-        "terminal": totals,
-        "host": host,
-        "uploaded": 0,
-    }
     try:
         if not balanced:
             result.settlement["uploaded"] = _upload(engine, batch, result)
@@ -251,14 +278,43 @@ def settle(engine, result, operator, confirmed=False, resume=False):
         result.notes.append("batch upload incomplete: %s" % exc)
     # A training settlement closes the training journal only: the real batch stays.
     close(engine, batch)
+    _conclude(engine, result, operator)
+
+
+def _reading(batch, totals, host_said):
+    # Result.settlement: the terminal's `totals` of `batch` beside what the host said of
+    # them (parse_totals of its 0510's 48).
+    host, domestic, host_foreign, foreign = host_said
+    states = (
+        section_state(domestic, not any(totals) and not any(host)),
+        # This terminal takes domestic cards only: its foreign section is always empty.
+        section_state(foreign, not any(host_foreign or ())),
+    )
+    return {
+        "batch": batch,
+        "balanced": states == ("balanced", "balanced"),
+        "flags": (domestic or " ") + (foreign or " "),
+        "domestic": states[0],
+        "foreign": states[1],
+        "terminal": totals,
+        "host": host,
+        "uploaded": 0,
+    }
+
+
+def _conclude(engine, result, operator):
+    # A settled batch's outcome, and its slip, into `result`.
     result.code("00")
-    if balanced:
+    settled = result.settlement
+    if settled["balanced"]:
         outcome = "balanced"
+    elif "error" in (settled["domestic"], settled["foreign"]):
+        outcome = "settle_error"
     else:
-        outcome = "settle_error" if "error" in states else "unbalanced"
+        outcome = "unbalanced"
     result.message_en, result.message_zh = respcodes.terminal(outcome)
     from app.txn import receipt
 
     result.receipt_lines = receipt.settlement_lines(
-        result.settlement, engine.params, result.date, result.time, operator[:2]
+        settled, engine.params, result.date, result.time, operator[:2]
     )

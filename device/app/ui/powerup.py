@@ -10,14 +10,20 @@ procedure §5.3, §5.4.1; docs/menus.md, "Power-up").
    REPL on a terminal that is not locked down; the admin menu is still there, FUNC). A
    terminal without its storage key is out of service the same way.
 2. The checklist, one line a check, and under each failing line what to do: printer present,
-   paper loaded or near its end, cover closed; the bearer ready (dial-up: the modem answers
+   paper loaded or near its end, cover closed; the bearer ready (each bearer in use, where
+   an application goes over one of its own) (dial-up: the modem answers
    and the line has a dial tone; GPRS: SIM, network registration, signal bars; Ethernet:
    link and address); the clock plausible (set by sign-on); per application: parameters,
    master key, signed on (not a fault where it signs on by itself in a moment). All well:
    each page shown for a moment. Anything wrong: shown until ENTER
    (or the idle time), then the terminal goes on: the cashier is told again where it
    matters.
-3. Automatic sign-on of every application whose parameter power_up_signon is on and which
+3. Recovery, for every application a power cut left something to finish (docs/
+   transactions.md, §6 and §7): a batch the host had settled is closed and its settlement
+   slip printed; a settlement left unanswered is sent again (its slip printed when the host
+   settles); a reversal, an advice is sent. Its screen (交易恢复) and result, per application;
+   nothing shown where there is nothing to finish.
+4. Automatic sign-on of every application whose parameter power_up_signon is on and which
    has its master key, each result on screen.
 
 Imported once at power-up and let go afterwards (app.ui.terminal.run).
@@ -62,6 +68,7 @@ def run(term):
             ui.scroll(text.CHECKS, lines)
         except Idle:  # shown for the idle time: go on
             pass
+    recover(term)
     sign_on(term)
 
 
@@ -112,12 +119,17 @@ def checks(term):
     if terminal is None:
         ok = _wrong(lines, text.NO_TERMINAL_PARAMS, text.LOAD_PARAMS)
     ok = _printer(term, lines) and ok
-    if terminal is not None:
-        kind = terminal["bearer"]
-        terminal = None
-        ok = _bearer(term, kind, lines) and ok
-    ok = _clock(term, lines) and ok
     apps = term.applications()
+    if terminal is not None:
+        terminal = None
+        # The terminal's bearer, then any other an application goes over (its own bearer).
+        checked = []
+        for index in [0] + [index for index, _ in apps]:
+            kind = term.bearer_of(index)
+            if kind not in checked:
+                checked.append(kind)
+                ok = _bearer(term, index, kind, lines) and ok
+    ok = _clock(term, lines) and ok
     if not apps and term.terminal_params() is not None:
         ok = _wrong(lines, text.NO_APPLICATION, text.LOAD_PARAMS)
     for index, name in apps:
@@ -145,10 +157,11 @@ def _printer(term, lines):
     return True
 
 
-def _bearer(term, kind, lines):
-    # The device of the bearer the parameters select, asked between transactions.
+def _bearer(term, app, kind, lines):
+    # The device of application `app`'s bearer (0: the terminal's), of `kind`, asked
+    # between transactions.
     try:
-        bearer = term.make_bearer()
+        bearer = term.make_bearer(app)
     except (OSError, ValueError):  # the board has no such device
         bearer = None
     if kind == "dialup":
@@ -272,6 +285,25 @@ def _application(term, index, name, lines):
 
 def _named(name, words):
     return text.phrase(name + " ", words)
+
+
+def recover(term):
+    """Finish what a power cut interrupted, application by application (module docstring,
+    step 3): Request("recover") where the engine says something is due, its result on
+    screen, the settlement slip of a settlement it completed printed."""
+    for index, name in term.applications():
+        try:
+            due = term.engine(index).recovery_due()
+        except (OSError, ValueError):  # no parameters, no bearer: the checklist said so
+            continue
+        if not due:
+            continue
+        from app.txn.engine import Request
+
+        result = term.run(index, Request("recover"), title=text.RECOVERY)
+        term.show_result(_named(name, text.RECOVERY), result, wait_ms=_SIGNED_ON_MS)
+        if result.settlement is not None:
+            term.print_slip(index, result)
 
 
 def sign_on(term):

@@ -63,9 +63,7 @@ def print_result(term, app, result):
     if result.settlement is not None:
         term.store.save("settle%d" % app, b"\n".join(lines))
         return _print(term, lines, training)
-    terminal = term.terminal_params()
-    copies = terminal["receipt_copies"] if terminal is not None else 1
-    terminal = None
+    copies = term.receipt_copies
     stan, batch = result.stan or 0, result.batch or 0
     record = bytearray(12)
     struct.pack_into(">BBBBII", record, 0, app, copies, 0, training, stan, batch)

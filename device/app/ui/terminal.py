@@ -21,7 +21,9 @@ What a flow finds on the Terminal (docs/menus.md, "For flow writers", says the s
                        not loaded); app_params(app); applications(): [(index, name)]
     operator_no        the operator number ("01".."99") signed on, sent with every request
     engine(app)        the transaction engine of application `app`, built on first use
-    make_bearer()      the bearer the parameters select (made once; `bearer_kind` names it)
+    make_bearer(app)   the bearer of application `app`'s requests: its own (parameter
+                       bearer), else the terminal's (app 0, the default), made once; the
+                       terminal's is `bearer`, `bearer_kind` names it; bearer_of(app) the kind
     run(app, request)  engine.run with the send/receive indicator on the screen and CANCEL
                        watched while dialling and waiting; the operator, training mode, the
                        PIN pad's key after a sign-on and the sign-off/sign-on after a
@@ -38,6 +40,7 @@ What a flow finds on the Terminal (docs/menus.md, "For flow writers", says the s
     training           training mode (kept on flash; setting it persists it)
     printer(), card_reader(), pinpad()   the devices, or None when the board has none
     changed()          parameters or keys changed (an admin edit): forget what was read
+    receipt_copies     the parameter receipt_copies (1-3), read at the start and by changed()
 
 Only one engine lives at a time (the last application used): an engine holds a 1 KB
 packing buffer and its keys, and the terminal's heap is about 110 KB. Idle, power-up and
@@ -140,8 +143,12 @@ class Terminal:
             self.storage_key = None  # power-up puts the terminal out of service
         self.params = ParamStore(self.store)
         self.operator_no = "01"
-        self.bearer = None  # the configured bearer, made with the first engine
+        self.bearer = None  # the last bearer asked for (make_bearer), and its kind
         self.bearer_kind = None
+        self._bearers = {}  # kind -> the bearer of that kind applications go over, if not
+        # the terminal's: made when first needed
+        self._kind = None  # the kind of bearer of the request under way
+        self._kinds = {}  # application (0: the terminal) -> the kind of its bearer
         self._engine = None
         self._engine_app = 0
         self._devices = {}
@@ -149,9 +156,17 @@ class Terminal:
         self._title = text.PLEASE_WAIT
         self.pad_keys = {}  # application -> True once its PIN key is in the PIN pad
         self._training = self.store.load(_TRAINING) is not None
+        self.receipt_copies = 1
+        self.ui = Screen(board.display(), board.keypad(), language="zh")
+        self._read_terminal()
+
+    def _read_terminal(self):
+        # The few terminal parameters every slip or screen needs, kept: reading the whole set
+        # (about 2 KB, and a file's 1 KB buffer) as a slip starts was the sale's heap peak.
         terminal = self.terminal_params()
-        language = terminal["language"] if terminal is not None else "zh"
-        self.ui = Screen(board.display(), board.keypad(), language=language or "zh")
+        if terminal is not None:
+            self.ui.language = terminal["language"] or "zh"
+            self.receipt_copies = terminal["receipt_copies"] or 1
 
     # --- parameters ------------------------------------------------------------------------
 
@@ -186,11 +201,11 @@ class Terminal:
         again now."""
         self._engine = None
         self.bearer = None
+        self._bearers = {}
+        self._kinds = {}
         self._apps = None
         self.pad_keys = {}
-        terminal = self.terminal_params()
-        if terminal is not None:
-            self.ui.language = terminal["language"] or "zh"
+        self._read_terminal()
         gc.collect()
 
     # --- training mode ---------------------------------------------------------------------
@@ -252,7 +267,7 @@ class Terminal:
             app,
             self.store,
             self.storage_key,
-            self.make_bearer(),
+            self.make_bearer(app),
             events=self._event,
             training=self._training,
         )
@@ -271,19 +286,42 @@ class Terminal:
         except (OSError, ValueError):  # no parameters or storage: the checks say so
             return None
 
-    def make_bearer(self):
-        """The bearer the terminal's parameters select (app.comm.bearers.configured), made
-        once and shared by the engines; `bearer_kind` names it. ValueError without
+    def bearer_of(self, app=0):
+        """The kind of bearer ("dialup", "gprs", "ethernet") of application `app`'s requests
+        (app.comm.bearers.chosen; 0: the terminal's). ValueError without parameters."""
+        kind = self._kinds.get(app)
+        if kind is None:
+            terminal = self.terminal_params()
+            if terminal is None:
+                raise ValueError("the terminal has no parameters")
+            from app.comm.bearers import chosen
+
+            kind = self._kinds[app] = chosen(terminal, self.app_params(app) if app else None)
+        return kind
+
+    def _own_bearer(self, app):
+        # The kind of application `app`'s own bearer, where it is not the terminal's; None.
+        kind = self.bearer_of(app) if app else None
+        return kind if kind != self.bearer_of(0) else None
+
+    def make_bearer(self, app=0):
+        """The bearer of application `app`'s requests (bearer_of; app.comm.bearers.configured),
+        made once and shared by the engines: the terminal's (`bearer`, `bearer_kind` names
+        it), or one of another kind an application goes over. ValueError without
         parameters, OSError when the board cannot make its device."""
-        bearer = self.bearer
+        own = self._own_bearer(app)
+        bearer = self.bearer if own is None else self._bearers.get(own)
         if bearer is None:
             from app.comm.bearers import configured
 
             terminal = self.terminal_params()
             if terminal is None:
                 raise ValueError("the terminal has no parameters")
-            bearer = self.bearer = configured(terminal, self.board)
-            self.bearer_kind = terminal["bearer"]
+            bearer = configured(terminal, self.board, own)
+            if own is None:
+                self.bearer, self.bearer_kind = bearer, terminal["bearer"]
+            else:
+                self._bearers[own] = bearer
         return bearer
 
     def run(self, app, request, title=None):
@@ -303,7 +341,8 @@ class Terminal:
         self._event("start", None)
         self.ui.keypad.flush()  # a CANCEL typed before now is not a CANCEL of this run
         gc.collect()  # the transaction's peak starts from a compacted heap
-        bearer = self.make_bearer()
+        bearer = self.make_bearer(app)
+        self._kind = self._own_bearer(app) or self.bearer_kind  # for the indicator
         bearer.watch(self.ui.cancel_pressed)
         try:
             result = engine.run(request)
@@ -323,7 +362,7 @@ class Terminal:
     def _event(self, name, value):
         # The send/receive indicator: the engine's events, as they happen, on line 2.
         if name == "connecting":
-            state = text.DIALLING if self.bearer_kind == "dialup" else text.CONNECTING
+            state = text.DIALLING if self._kind == "dialup" else text.CONNECTING
         elif name == "sending":
             state = text.SENDING
         elif name == "received":

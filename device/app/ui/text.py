@@ -150,6 +150,8 @@ CLOSE_COVER_ENTER = const(97)
 PRINTER_SILENT = const(98)
 RETRY_OR_CANCEL = const(99)
 REPRINT_LATER = const(100)
+# --- power-up, again (app/ui/powerup.py) -------------------------------------------------------
+RECOVERY = const(101)
 
 
 _WORDS = (
@@ -261,6 +263,8 @@ _WORDS = (
     "|打印机无应答|Printer silent"  # PRINTER_SILENT
     "|确认键重试|ENTER to retry"  # RETRY_OR_CANCEL
     "|可在重打印补打|Reprint it later"  # REPRINT_LATER
+    # power-up, again (app/ui/powerup.py)
+    "|交易恢复|Recovery"  # RECOVERY
     "|"
 )
 
