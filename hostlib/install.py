@@ -616,6 +616,8 @@ class InstallRunner:
         return entry
 
     def _app_sign_on(self, index: int) -> dict:
+        if not self._fresh:
+            self._reopen()  # each application's bearer brought up on a whole heap
         entry = self._txn(index, {"kind": "sign_on"}, "sign_on")
         return {
             "stan": entry["stan"],
