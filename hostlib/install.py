@@ -342,9 +342,19 @@ class InstallRunner:
         self.terminal = self._stack.enter_context(self.connect())
         self._fresh = True
 
-    def _reopen(self) -> None:
+    def _reopen(self, tries: int = 3) -> None:
+        """Close the session and open a new one. The terminal restarts its application in
+        between, which takes a moment longer on a loaded machine than the link's entry
+        waits: tried again, 2 s apart."""
         self._stack.close()
-        self._open()
+        for attempt in range(tries):
+            try:
+                self._open()
+                return
+            except PoskitError:
+                if attempt == tries - 1:
+                    raise
+                time.sleep(2)
 
     def _title(self, name: str) -> str:
         if name.startswith("app"):

@@ -71,6 +71,7 @@ def new_record(job, *, installer: str, port: str, job_sha256: str = "") -> dict:
                     "merchant_id": values.get("merchant_id"),
                     "terminal_id": values.get("terminal_id"),
                     "merchant_name": values.get("merchant_name"),
+                    "bearer": values.get("bearer") or job.terminal.get("bearer"),
                 },
                 "tests": [],
                 "slip_check": None,
@@ -255,7 +256,8 @@ def _application_html(app: dict, pictures: dict[str, bytes]) -> list[str]:
                     held.get("merchant_name", app["expected"]["merchant_name"]),
                 ),
                 ("parameters version", held.get("params_version")),
-                ("bearer", held.get("bearer")),
+                ("bearer (job)", app["expected"].get("bearer")),
+                ("bearer (terminal)", held.get("bearer")),
                 ("slip check (MID, TID, name)", _slip_check(app.get("slip_check"))),
             ]
         ),
