@@ -160,7 +160,8 @@ def catalogue(module):
     source = Path(module.__file__).read_text()
     table = source[source.index("_MESSAGES = (") :]
     table = table[: table.index("\n)\n")]
-    marked = re.findall(r"^    [\"']\|.*[\"']  # (_M_\w+)$", table, re.M)
+    # The marker ends the message's line, or has the next line to itself (a long message).
+    marked = re.findall(r"^    [\"']\|.*[\"'](?:  |\n    )# (_M_\w+)$", table, re.M)
     return [(getattr(module, name), name) for name in marked]
 
 
@@ -224,7 +225,7 @@ def test_layouts_read_back_as_tuples():
 
 def test_schema_rows_read_back():
     schema = paramschema.SCHEMA
-    assert len(schema) == 66 and [row[0] for row in schema] == sorted(row[0] for row in schema)
+    assert len(schema) == 67 and [row[0] for row in schema] == sorted(row[0] for row in schema)
     assert schema[0] == (0x01, "language", paramschema._CHOICE, 0, 0, 0x01, ("zh", "en"))
     apn = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-."
     assert schema[12] == (0x0D, "lockdown", paramschema._BOOL, 0, 1, 0x05, None)
