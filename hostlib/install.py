@@ -80,12 +80,11 @@ def check_slip(slip: list[str], expected: dict) -> list[str]:
     found = {"merchant_id": None, "terminal_id": None, "merchant_name": None}
     for number, line in enumerate(slip):
         text = line.strip()
-        if text.startswith(_SLIP_MID):
-            found["merchant_id"] = text[len(_SLIP_MID) :].split()[0] if text[12:].strip() else ""
-        elif text.startswith(_SLIP_TID):
-            rest = text[len(_SLIP_TID) :].split()
-            found["terminal_id"] = rest[0] if rest else ""
-        elif text.startswith(_SLIP_NAME):
+        for name, label in (("merchant_id", _SLIP_MID), ("terminal_id", _SLIP_TID)):
+            if text.startswith(label):
+                words = text[len(label) :].split()  # "TERMINAL NO: 12345678 OPER: 01"
+                found[name] = words[0] if words else ""
+        if text.startswith(_SLIP_NAME):
             rest = text[len(_SLIP_NAME) :].strip()
             if not rest and number + 1 < len(slip):
                 rest = slip[number + 1].strip()  # the name has a line of its own

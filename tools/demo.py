@@ -156,15 +156,19 @@ class Bench:
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
     def stop(self) -> None:
-        host = self._host
+        _end(self._host)
         self._host = None
-        if host is not None and host.poll() is None:
-            host.terminate()
-            try:
-                host.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                host.kill()
-                host.wait(timeout=10)
+
+
+def _end(process: subprocess.Popen | None) -> None:
+    """Stop `process` if it runs: SIGTERM (it cleans up), SIGKILL after 10 s."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 # The installer's first hour: a job with two acquirer applications, the second one a terminal
@@ -277,15 +281,8 @@ class InstallBench(Bench):
         )
 
     def stop(self) -> None:
-        vterm = self._vterm
+        _end(self._vterm)
         self._vterm = None
-        if vterm is not None and vterm.poll() is None:
-            vterm.terminate()
-            try:
-                vterm.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                vterm.kill()
-                vterm.wait(timeout=10)
         super().stop()
 
 

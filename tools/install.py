@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import sys
 from pathlib import Path
 
 from hostlib import install, jobs, keys, packets, secretinput
@@ -236,13 +235,3 @@ def run(args: argparse.Namespace) -> int:
 
 def _say(text: str) -> None:
     print(text, flush=True)
-
-
-if __name__ == "__main__":  # pragma: no cover - `poskit install` is the way in
-    parser = argparse.ArgumentParser(prog="poskit install", description=HELP)
-    add_arguments(parser)
-    try:
-        sys.exit(run(parser.parse_args()))
-    except PoskitError as exc:
-        print("poskit: %s" % exc, file=sys.stderr)
-        sys.exit(1)
