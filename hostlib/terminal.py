@@ -45,11 +45,21 @@ ENTRY = b"from app import hostlink\nhostlink.run()\n"
 
 
 class TerminalError(PoskitError):
-    """The terminal refused a request, or could not be reached; `reason` says which rule."""
+    """The terminal refused a request, or could not be reached; `reason` says which rule
+    (None: not the terminal's refusal), `detail` the terminal's own words."""
 
-    def __init__(self, message: str, reason: str | None = None):
+    def __init__(self, message: str, reason: str | None = None, detail: str | None = None):
         super().__init__(message)
         self.reason = reason
+        self.detail = detail or message
+
+
+def connect(port: str | None, timeout: float = 30.0) -> Terminal:
+    """The terminal on `port`, or on the one terminal plugged in when `port` is None
+    (hostlib.ports.find_port), in host-link mode: `with connect(args.port) as t: ...`."""
+    from hostlib.ports import find_port
+
+    return Terminal.open(find_port(port), timeout)
 
 
 def _open_port(port: str):
@@ -178,7 +188,9 @@ class Terminal:
         answer = self._answer(number, self.timeout if timeout is None else timeout)
         if not answer.get("ok"):
             raise TerminalError(
-                "%s refused: %s" % (self.name, answer.get("error")), answer.get("reason")
+                "%s refused: %s" % (self.name, answer.get("error")),
+                answer.get("reason") or "refused",
+                answer.get("error"),
             )
         return answer
 

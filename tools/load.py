@@ -1,6 +1,8 @@
-"""`poskit load`: apply parameter and key packets to a virtual terminal, as the terminal does
-when they arrive over the host link: each is verified (serial, version, CRC, MAC under the
-terminal's link key) and applied, or refused with its reason and nothing changed."""
+"""`poskit load`: apply parameter and key packets to a terminal: over its serial port (`--port`,
+the host link: the terminal verifies and applies each, and its read-back is checked), or to
+a virtual terminal's state folder (`--state`, the same device code run on MicroPython). Each
+is verified (serial, version, CRC, MAC under the terminal's link key) and applied, or
+refused with its reason and nothing changed."""
 
 import argparse
 import sys
@@ -9,7 +11,7 @@ from pathlib import Path
 from hostlib.errors import PoskitError
 from hostlib.state import TerminalState
 
-HELP = "apply parameter and key packets to a virtual terminal (verified as the terminal does)"
+HELP = "apply parameter and key packets to a terminal (verified and applied whole by it)"
 
 # Device side: packet paths arrive on stdin, one per line; one outcome line per packet.
 _LOAD = """
@@ -47,18 +49,51 @@ for line in sys.stdin:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--state", required=True, help="terminal state folder (virtual terminal)")
+    from tools.provision import add_target
+
+    add_target(parser, "terminal state folder (virtual terminal)")
     parser.add_argument("packets", nargs="+", help="parameter or key packet files, in order")
 
 
+def outcome(back: dict) -> str:
+    """What a terminal's read-back says, in the words `poskit load` prints."""
+    where = "application %d" % back["app"] if back["app"] else "terminal"
+    if back["kind"] == "parameters":
+        return "parameters for %s, version %d" % (where, back["version"])
+    slots = ", ".join("slot %d %s KCV %s" % tuple(row) for row in back.get("loaded") or ())
+    return "keys for %s, version %d: %s" % (where, back["version"], slots)
+
+
+def _run_port(args: argparse.Namespace, given: dict) -> int:
+    """Each packet sent over the host link, applied whole or refused with the terminal's
+    reason; the read-back checked against the packet (hostlib.terminal)."""
+    from hostlib.terminal import TerminalError, connect
+
+    refused = 0
+    with connect(args.port) as term:
+        for path, name in given.items():
+            try:
+                back = term.load(Path(path).read_bytes())
+            except TerminalError as exc:
+                if exc.reason is None:
+                    raise  # the link, not the packet: stop here
+                refused += 1
+                print("refused %s %s" % (name, exc.detail), file=sys.stderr)
+                continue
+            print("applied %s %s" % (name, outcome(back)))
+    return 1 if refused else 0
+
+
 def run(args: argparse.Namespace) -> int:
-    state = TerminalState(args.state)
     given = {}  # the path the device reads -> the name the installer gave
     for name in args.packets:
         path = Path(name).resolve()
         if not path.is_file():
             raise PoskitError("no packet file %s" % name)
         given[str(path)] = name
+    if not args.state:
+        return _run_port(args, given)
+    state = TerminalState(args.state)
     out = state.run(_LOAD, stdin="\n".join(given) + "\n").check()
     refused = 0
     for line in out.stdout.splitlines():

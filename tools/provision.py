@@ -68,17 +68,27 @@ except IdentityError as exc:
 """
 
 
+PORT_HELP = (
+    "the terminal's serial port (its USB console, e.g. /dev/ttyUSB0); without --state or "
+    "--port, the one terminal plugged in"
+)
+
+
 class ProvisionError(PoskitError):
     pass
 
 
+def add_target(parser: argparse.ArgumentParser, state_help: str) -> None:
+    """--state DIR (a virtual terminal's folder) or --port P (a terminal on a serial port,
+    through its host-link mode): the terminal a command works on."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--state", help=state_help)
+    group.add_argument("--port", help=PORT_HELP)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--serial", required=True, help="terminal serial, e.g. PK-000123")
-    parser.add_argument(
-        "--state",
-        required=True,
-        help="terminal state folder of a virtual terminal (created blank if missing)",
-    )
+    add_target(parser, "terminal state folder of a virtual terminal (created blank if missing)")
     parser.add_argument("--keystore", help=KEYSTORE_HELP)
     parser.add_argument(
         "--derive",
@@ -154,6 +164,8 @@ def _check_store(store: KeyStore, serial: str, replace: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_serial(args.serial)
+    if not args.state:
+        return _run_port(args)
     state = TerminalState(args.state)
     with state.hold():
         if state.exists():
@@ -172,6 +184,53 @@ def run(args: argparse.Namespace) -> int:
         return _provision(state, store, args.serial, args.derive)
 
 
+def _open_store(args, confirm: bool = False) -> KeyStore:
+    path = Path(args.keystore).expanduser() if args.keystore else default_path()
+    passphrase = passphrase_from_env_or_prompt(confirm=confirm and not path.exists())
+    return KeyStore.open(path, passphrase, create=confirm)
+
+
+def _run_port(args: argparse.Namespace) -> int:
+    """provision over --port: the same checks, the same keys, the same lines printed; the
+    terminal's own check values compared with the host's."""
+    from hostlib.terminal import connect
+
+    with connect(args.port) as term:
+        current = term.identify()["serial"]
+        if current is not None:
+            raise ProvisionError(
+                "terminal is already provisioned as %s; wipe it first (poskit wipe)" % current
+            )
+        store = _open_store(args, confirm=True)
+        _check_store(store, args.serial, getattr(args, "replace", False))
+        store.remove_terminal(args.serial)
+        keys = store.add_terminal(args.serial, derive=args.derive)
+        store.save()  # the host holds the keys before the terminal does
+        try:
+            back = term.provision(args.serial, keys["kbpk"], keys["link_key"])
+        except PoskitError as exc:
+            store.remove_terminal(args.serial)
+            store.save()
+            detail = getattr(exc, "detail", str(exc))
+            raise ProvisionError("terminal refused: %s" % detail) from None
+    kbpk_kcv, link_kcv = check_values(keys)
+    if (back["kbpk_kcv"], back["link_check"]) != (kbpk_kcv, link_kcv):
+        raise ProvisionError(
+            "the terminal holds keys with check values %s / %s, the key store %s / %s: "
+            "wipe it and provision again"
+            % (back["kbpk_kcv"], back["link_check"], kbpk_kcv, link_kcv)
+        )
+    _report(back["serial"], kbpk_kcv, link_kcv, store, args.derive)
+    return 0
+
+
+def _report(serial: str, kbpk_kcv: str, link_kcv: str, store: KeyStore, derive: bool) -> None:
+    print("provisioned %s" % serial)
+    print("  KBPK      AES-128, KCV %s" % kbpk_kcv)
+    print("  link key  HMAC-SHA256, check %s" % link_kcv)
+    print("  keys %s in %s" % ("derived" if derive else "generated", store.path))
+
+
 def _provision(state: TerminalState, store: KeyStore, serial: str, derive: bool) -> int:
     store.remove_terminal(serial)
     keys = store.add_terminal(serial, derive=derive)
@@ -186,10 +245,7 @@ def _provision(state: TerminalState, store: KeyStore, serial: str, derive: bool)
         out.check()
         raise ProvisionError("the terminal did not answer as expected:\n%s" % out.stdout)
     kbpk_kcv, link_kcv = check_values(keys)
-    print("provisioned %s" % _answer(out.stdout, "PROVISIONED"))
-    print("  KBPK      AES-128, KCV %s" % kbpk_kcv)
-    print("  link key  HMAC-SHA256, check %s" % link_kcv)
-    print("  keys %s in %s" % ("derived" if derive else "generated", store.path))
+    _report(_answer(out.stdout, "PROVISIONED"), kbpk_kcv, link_kcv, store, derive)
     return 0
 
 
@@ -197,11 +253,34 @@ WIPE_HELP = "erase a terminal's identity, keys and (settled) journals, authentic
 
 
 def add_wipe_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--state", required=True, help="terminal state folder")
+    add_target(parser, "terminal state folder")
     parser.add_argument("--keystore", help=KEYSTORE_HELP)
 
 
+def _wipe_port(args: argparse.Namespace) -> int:
+    from hostlib.terminal import connect
+
+    with connect(args.port) as term:
+        serial = term.identify()["serial"]
+        if serial is None:
+            raise ProvisionError("terminal is not provisioned: nothing to wipe")
+        store = _open_store(args)
+        keys = store.terminal(serial)
+        challenge = term.wipe_challenge()
+        try:
+            done = term.wipe(wipe_token(keys["link_key"], serial, challenge))
+        except PoskitError as exc:
+            detail = getattr(exc, "detail", str(exc))
+            raise ProvisionError("terminal refused the wipe: %s" % detail) from None
+    store.mark_wiped(serial)
+    store.save()
+    print("%s %s" % (serial, done))
+    return 0
+
+
 def run_wipe(args: argparse.Namespace) -> int:
+    if not args.state:
+        return _wipe_port(args)
     state = TerminalState(args.state)
     serial = terminal_serial(state)
     if serial is None:

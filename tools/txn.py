@@ -169,6 +169,12 @@ def _mmdd(text: str) -> str:
 
 def _card_options(p: argparse.ArgumentParser, required: bool) -> None:
     group = p.add_mutually_exclusive_group(required=required)
+    group.add_argument(
+        "--reader",
+        action="store_true",
+        help="(--port) the card swiped on the terminal's own reader, the PIN entered on its "
+        "PIN pad or keypad, as the cashier does (a sale)",
+    )
     secretinput.add_option(
         group,
         "card",
@@ -281,7 +287,9 @@ def _command_parsers(sub) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--state", required=True, help="terminal state folder")
+    from tools.provision import add_target
+
+    add_target(parser, "terminal state folder (virtual terminal)")
     parser.add_argument("--host", metavar="HOST:PORT", help="acquirer host (default: params)")
     parser.add_argument("--app", type=int, default=1, help="acquirer application (default 1)")
     parser.add_argument(
@@ -337,6 +345,8 @@ def _request(args: argparse.Namespace, base: Path | None = None, label: str = ""
         req["confirmed"] = True
     if getattr(args, "amount", None) is not None:
         req["amount"] = args.amount
+    if getattr(args, "reader", False):
+        req["card"] = "reader"
     track2 = _secret(args, "card", "card's track 2", base, label + "card track 2 (not echoed): ")
     if track2 is not None:
         req["track2"] = track2
@@ -722,8 +732,42 @@ def _report_init(stdout: str) -> bool:
     return ok
 
 
+def _run_port(args: argparse.Namespace, requests: list[dict]) -> int:
+    """The requests sent to the terminal on --port (its host link), one at a time; each
+    result printed as for a state folder. Exit status 0 only if every one was approved."""
+    from hostlib.terminal import connect
+
+    if args.host:
+        raise TxnError(
+            "--host is for a virtual terminal's state folder: a terminal on a port reaches "
+            "its acquirer over its own bearer"
+        )
+    timeout = 180.0 if args.timeout is None else args.timeout * 6 + 30
+    failed = 0
+    with connect(args.port, timeout=timeout) as term:
+        for req in requests:
+            result = term.txn(dict(req, app=args.app))
+            slips = result.pop("slips", [])
+            if args.json:
+                record = dict(result)
+                record["receipt"] = slips[0] if slips else []
+                print(json.dumps(record, ensure_ascii=False))
+            else:
+                lines = [line.encode("gb18030") for line in slips[0]] if slips else []
+                _show(result, lines, sys.stdout)
+            sys.stdout.flush()
+            if not result.get("approved"):
+                failed += 1
+    return 1 if failed else 0
+
+
 def run(args: argparse.Namespace) -> int:
-    state = TerminalState(args.state)
+    if not args.state and args.txn_command == "init":
+        raise TxnError(
+            "init sets up a virtual terminal's state folder (--state); a terminal on a port "
+            "is set up with poskit provision and poskit load"
+        )
+    state = TerminalState(args.state or ".")
     if args.txn_command == "init":
         return _init(state, args)
     if args.script and args.txn_command:
@@ -735,6 +779,13 @@ def run(args: argparse.Namespace) -> int:
             requests = _requests_from_script(args.script)
         else:
             requests = [_request(args)]
+    if any(req.get("card") == "reader" for req in requests):
+        if args.state:
+            raise TxnError("--reader is for a terminal on --port: a state folder has no reader")
+        if any(req.get("card") == "reader" and req["kind"] != "sale" for req in requests):
+            raise TxnError("--reader is for a sale")
+    if not args.state:
+        return _run_port(args, requests)
     if not state.exists():
         raise TxnError(
             "%s is not a terminal state folder: poskit txn --state DIR init" % args.state

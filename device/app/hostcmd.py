@@ -99,6 +99,7 @@ class Commands:
     def handle(self, request, attachment):
         """The answer (a dict) to `request` (a dict with "cmd") and its attachment."""
         cmd = request.get("cmd")
+        gc.collect()
         try:
             if cmd == "identify":
                 answer = self.identify()
@@ -189,6 +190,8 @@ class Commands:
                     checks[label] = kcv[:6]
         terminal = None
         self._devices(out)
+        gc.collect()
+        out["heap_free"] = gc.mem_free()  # for the install record: what the mode leaves
         return out
 
     def _devices(self, out):
@@ -254,19 +257,24 @@ class Commands:
         from app.store.params import ParamStore
 
         term = self.term
+        term.changed()  # the engine and its keys go: the packet may change them
         identity = self.identity()
         serial = identity.serial()
         if serial is None:
             raise ValueError("terminal is not provisioned (poskit provision first)")
         versions = packet.Versions(term.store)
         p = packet.verify(data, serial, identity.link_key(), versions)
+        loaded = None
         if p.kind == packet.PARAMETERS:
             packet.apply_parameters(p, ParamStore(term.store), versions)
         else:
             keys = KeyStore(term.store, term.storage_key)
-            packet.apply_keys(p, keys, identity.kbpk(), versions)
+            loaded = packet.apply_keys(p, keys, identity.kbpk(), versions)
         term.changed()
-        return self.read_back(p.kind, p.app_index)
+        out = self.read_back(p.kind, p.app_index)
+        if loaded is not None:
+            out["loaded"] = [list(row) for row in loaded]  # (slot, algorithm, KCV)
+        return out
 
     def read_back(self, kind, index):
         """What the terminal holds for packet kind `kind` of application `index`, read again

@@ -18,12 +18,12 @@ entry and acts on it only once the last part is in: a request cut short (a lost 
 reset) is dropped whole, never half-applied. A part out of order is answered with the error
 "incomplete", and the host sends the message again.
 
-Memory: on entry, the link's buffers (about 4.1 KB) and two of a part's size (2 KB): a
-request of one part is gathered in one of them; a longer one (a packet) in a buffer of its
-size (at most MAX_MESSAGE, 8.7 KB) made when its first part comes and let go once it was
-acted on. Each answer is encoded once (json) and sent from that copy. The commands' modules
-are let go after each request (app.ui.forget), so the mode's heap between requests is what
-it was on entry.
+Memory: on entry, the link's buffers (about 4.1 KB) and one of a part's size (1 KB, for
+the answers): a request of one part is read where the link received it; a longer one (a
+packet) is gathered in a buffer of its size (at most MAX_MESSAGE, 8.7 KB) made when its
+first part comes and let go once it was acted on. Each answer is encoded once (json) and
+sent from that copy. The commands' modules are let go after each request (app.ui.forget),
+so the mode's heap between requests is what it was on entry.
 """
 
 import gc
@@ -71,6 +71,9 @@ class ConsoleStream:
         self._at = 0
 
     def ready(self):
+        """Whether a byte waits (or one taken off the console before is still to read)."""
+        if self._at < len(self._first):
+            return True
         for _ in self._poll.ipoll(0):
             return True
         return False
@@ -101,6 +104,9 @@ class Watch:
     its console."""
 
     def __init__(self, stream=None):
+        from app.crypto import crc32
+
+        self._crc32 = crc32
         self._stream = stream or ConsoleStream()
         self._buf = bytearray(_RESET_FRAME)
         self._view = memoryview(self._buf)
@@ -108,10 +114,8 @@ class Watch:
         self._crc = bytearray(4)
 
     def poll(self):
-        from app.crypto import crc32
-
         buf = self._buf
-        while True:
+        while self._stream.ready():
             n = self._stream.readinto(self._view[self._have :])
             if not n:
                 return None
@@ -130,13 +134,14 @@ class Watch:
                     buf[i - 1] = buf[i]
                 self._have -= 1
             if self._have == _RESET_FRAME:
-                crc32.start(self._crc, buf, 6)
+                self._crc32.start(self._crc, buf, 6)
                 if self._crc == self._view[6:]:
                     self._have = 0
                     return bytes(buf)
                 for i in range(1, _RESET_FRAME):
                     buf[i - 1] = buf[i]
                 self._have -= 1
+        return None
 
 
 class Messages:
@@ -149,39 +154,33 @@ class Messages:
     def __init__(self, link, max_message=MAX_MESSAGE):
         self.link = link
         self._max = max_message
-        self._part = bytearray(PART_HEADER + PART_DATA)  # answers' parts; one-part requests
+        self._part = bytearray(PART_HEADER + PART_DATA)  # answers' parts
         self._partv = memoryview(self._part)
-        self._small = bytearray(PART_DATA)
-        self._buf = self._small
-        self._view = memoryview(self._small)
+        self._buf = None  # a request of several parts, while it is gathered and acted on
+        self._view = None
         self._len = -1  # bytes of the request gathered so far; -1: none begun
         self._number = 0
         self._next = 0
 
     def release(self):
         """Let go of a long request's buffer (after it was acted on)."""
-        if self._buf is not self._small:
-            self._buf = self._small
-            self._view = memoryview(self._small)
+        self._buf = self._view = None
 
     def _begin(self, number, parts):
-        # A request of `parts` parts begins: a buffer for it (one-part ones: the fixed one).
+        # A request of `parts` parts begins: a buffer for it.
         self.release()
         self._len = 0
         self._number = number
         self._next = 0
-        if parts > 1:
-            gc.collect()
-            self._buf = bytearray(min(parts * PART_DATA, self._max))
-            self._view = memoryview(self._buf)
+        gc.collect()
+        self._buf = bytearray(min(parts * PART_DATA, self._max))
+        self._view = memoryview(self._buf)
 
     def receive(self, timeout_ms):
         """The next whole request as (number, dict, memoryview of its attachment), or
         (number, None, reason) for one that cannot be taken (answer it with the reason);
         None when nothing has come for `timeout_ms` (a request begun stays begun: its next
         part may come; a new request drops it)."""
-        import json
-
         while True:
             payload = self.link.receive(timeout_ms)
             if payload is None:
@@ -189,6 +188,12 @@ class Messages:
             if len(payload) < PART_HEADER or payload[0] != REQUEST:
                 continue  # not a request: nothing to do with it
             number, part, parts = payload[1], payload[2], payload[3]
+            if part == 0 and parts == 1:
+                # One part: read where the link received it (valid until its next call,
+                # after the request was acted on).
+                self._len = -1
+                self.release()
+                return self._request(number, payload[PART_HEADER:], len(payload) - PART_HEADER)
             if part == 0:
                 if parts * PART_DATA > self._max + PART_DATA:
                     self._len = -1
@@ -199,7 +204,7 @@ class Messages:
                 self.release()
                 return number, None, "incomplete"
             n = len(payload) - PART_HEADER
-            if self._len + n > len(self._buf):
+            if self._view is None or self._len + n > len(self._view):
                 self._len = -1
                 self.release()
                 return number, None, "too_long"
@@ -209,18 +214,24 @@ class Messages:
             if part + 1 < parts:
                 continue
             size, self._len = self._len, -1
-            if size < 2:
-                return number, None, "format"
-            length = self._buf[0] << 8 | self._buf[1]
-            if 2 + length > size:
-                return number, None, "format"
-            try:
-                request = json.loads(bytes(self._view[2 : 2 + length]))
-            except ValueError:
-                return number, None, "format"
-            if not isinstance(request, dict):
-                return number, None, "format"
-            return number, request, self._view[2 + length : size]
+            return self._request(number, self._view, size)
+
+    def _request(self, number, view, size):
+        # (number, request, attachment) of the whole message in view[:size].
+        import json
+
+        if size < 2:
+            return number, None, "format"
+        length = view[0] << 8 | view[1]
+        if 2 + length > size:
+            return number, None, "format"
+        try:
+            request = json.loads(bytes(view[2 : 2 + length]))
+        except ValueError:
+            return number, None, "format"
+        if not isinstance(request, dict):
+            return number, None, "format"
+        return number, request, view[2 + length : size]
 
     def answer(self, number, answer):
         """Send `answer` (a dict) as the answer to request `number`, in as many parts as it
@@ -345,10 +356,26 @@ def board_module():
 
 def run(board=None, quiet_ms=QUIET_MS):
     """Host-link mode from the REPL: the terminal made on `board` (default: this firmware's),
-    served until the host leaves; restarted if the host asked for a reset."""
+    served until the host leaves (its tool then soft-resets the terminal into its
+    application); restarted if the host asked for a reset; and if the host went away without
+    leaving (silent, the link failed) or CANCEL was pressed, the application started here."""
+    from app.ui import forget
     from app.ui.terminal import Terminal
 
-    term = Terminal(board or board_module())
+    # What the application stopped by Ctrl-C left loaded and the mode does not use.
+    forget("app.ui.idle", "app.ui.admin", "app.ui.batch", "app.ui.payments")
     gc.collect()
-    if serve(term, quiet_ms=quiet_ms) == "reset":
+    board = board or board_module()
+    term = Terminal(board)
+    gc.collect()
+    outcome = serve(term, quiet_ms=quiet_ms)
+    if outcome == "reset":
         restart()
+    if outcome == "leave":
+        return
+    term = None
+    forget("app.hostcmd")
+    gc.collect()
+    from app.ui import terminal
+
+    terminal.run(board)

@@ -54,7 +54,7 @@ class FakeLink:
         self.started += 1
 
     def receive(self, timeout_ms):
-        return memoryview(self.inbox.pop(0)) if self.inbox else None
+        return memoryview(bytearray(self.inbox.pop(0))) if self.inbox else None
 
     def send(self, payload):
         self.sent.append(bytes(payload))
@@ -291,3 +291,54 @@ def test_unknown_command_is_refused():
     answer = hostcmd.Commands(board.terminal()).handle({"cmd": "format"}, b"")
     assert answer == {"ok": False, "reason": "command", "error": "no such command: format"}
     expect_error(KeyError, [], {}.__getitem__, "x")
+
+
+class FakeConsole:
+    """The console's bytes as they arrive, a few at a time."""
+
+    def __init__(self, data, step=3):
+        self.data = bytes(data)
+        self.step = step
+
+    def ready(self):
+        return bool(self.data)
+
+    def readinto(self, buf):
+        n = min(len(buf), self.step, len(self.data))
+        buf[:n] = self.data[:n]
+        self.data = self.data[n:]
+        return n
+
+
+RESET0 = bytes.fromhex("504c02000000" + "8a46d497")  # docs/link.md: a RESET, sequence 0
+
+
+def test_the_idle_screen_hears_a_reset_frame_among_other_bytes():
+    # Typed keys, a Ctrl-C, a frame's start that breaks off, then the RESET: found whole.
+    watch = hostlink.Watch(FakeConsole(b"\r\x03PL\x02\x00" + b"abcPPL" + RESET0 + b"more"))
+    found = None
+    for _ in range(20):
+        found = watch.poll() or found
+    assert found == RESET0
+    # A RESET with one bit flipped is not one; a DATA frame is not one either.
+    damaged = bytearray(RESET0)
+    damaged[8] ^= 1
+    data = bytes.fromhex("504c010100056865 6c6c6fec915f13".replace(" ", ""))
+    watch = hostlink.Watch(FakeConsole(bytes(damaged) + data, step=64))
+    for _ in range(5):
+        assert watch.poll() is None
+
+
+def test_the_mode_ends_when_the_host_falls_silent_or_cancel_is_pressed():
+    board = Board()
+    term = board.terminal()
+    board.keys.play(*([None] * 10))
+    assert hostlink.serve(term, FakeLink(), quiet_ms=600) == "quiet"
+    assert board.screen.saw("等待主机命令")
+    board.keys.play(None, kp.CANCEL)
+    assert hostlink.serve(term, FakeLink(), quiet_ms=60000) == "cancel"
+    # A request in between starts the count again; leave ends it at once.
+    board.keys.play(*([None] * 10))
+    link = FakeLink(parts(1, message({"cmd": "identify"})))
+    assert hostlink.serve(term, link, quiet_ms=400) == "quiet"
+    assert link.answers()[1]["ok"]

@@ -129,7 +129,7 @@ def test_cancel_in_an_item_comes_back_to_the_menu_and_the_modules_go():
 
     term = Terminal(LOGIN + ("7", kp.CANCEL, kp.CANCEL))
     admin.run(term)
-    assert term.display.shown[-1] == ["管理", "7 培训模式", "8 清除流水", ""]  # back, at 7
+    assert term.display.shown[-1] == ["管理", "7 培训模式", "8 清除流水", "9 主机连接"]  # at 7
     for name in ("app.ui.admin_training", "app.ui.admin_ui", "app.store.lockout", "app.ui.admin"):
         assert name not in sys.modules, name
 

@@ -21,6 +21,7 @@ The menu (docs/menus.md, "PosManage", has every screen):
     6 设备检测  the device check (app.hwtest)
     7 培训模式  training mode on or off
     8 清除流水  clear the journal, only after settlement
+    9 主机连接  host-link mode: the installer's tools over the console (app.hostlink)
 
 Each screen family is its own module (app.ui.admin_*), imported when chosen and let go when
 it returns, so none of it is on the heap at idle or in a sale. CANCEL on a screen comes back
@@ -43,6 +44,7 @@ ITEMS = (
     ("设备检测", "Device check"),
     ("培训模式", "Training mode"),
     ("清除流水", "Clear journal"),
+    ("主机连接", "Host link"),
 )
 # The module of each item, in order (app.ui.<name>.run(term)).
 _MODULES = (
@@ -54,6 +56,7 @@ _MODULES = (
     None,  # the device check: app.hwtest
     "admin_training",
     "admin_journal",
+    "admin_hostlink",
 )
 _LOCK_RECORD = "adminlock"
 

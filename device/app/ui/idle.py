@@ -15,7 +15,10 @@
 
 - a card swiped: the cashier menu, the card already read (刷卡 -> 选择"消费");
 - ENTER (or F1-F4): the cashier menu; a digit: that item of the cashier menu at once;
-- FUNC: the admin menu (PosManage, app.ui.admin).
+- FUNC: the admin menu (PosManage, app.ui.admin);
+- a RESET frame of the console link on the console (an installer's tool: docs/link.md):
+  host-link mode (app.hostlink), then back here. Bytes typed ahead during power-up are
+  read at the first wait, so a RESET sent while the terminal powers up is taken too.
 
 A flow ends back here, whether it finished, was cancelled or timed out. An error a flow did
 not expect is printed on the console, said on the screen, and the terminal goes on.
@@ -68,7 +71,11 @@ def run(term):
 
 
 def dispatch(term, event):
-    """Open what `event` asks for: a Card (swiped), or a key code."""
+    """Open what `event` asks for: a Card (swiped), a key code, or the bytes of a RESET
+    frame (host-link mode)."""
+    if isinstance(event, bytes):
+        host_link(term, event)
+        return
     if isinstance(event, int):
         if event == kp.FUNC:
             admin(term)
@@ -83,6 +90,21 @@ def dispatch(term, event):
     from app.ui import cashier
 
     cashier.run(term, card=event)
+
+
+def host_link(term, first):
+    """Host-link mode (app.hostlink) for a host whose RESET frame `first` has come."""
+    from app import hostlink
+    from app.ui import forget
+
+    try:
+        outcome = hostlink.serve(term, first=first)
+        term.changed()  # parameters or keys the host loaded
+        if outcome == "reset":
+            hostlink.restart()
+    finally:
+        hostlink = None
+        forget("app.hostcmd")
 
 
 def admin(term):
@@ -102,6 +124,11 @@ class Idle:
 
     def __init__(self, term):
         self.term = term
+        self.watch = None  # the console, where the terminal application owns it
+        if getattr(term, "watch_console", False):
+            from app.hostlink import Watch
+
+            self.watch = Watch()
         self.minute = -1
         self.status_due = 0
         self.lines = [None, None]  # bearer, paper
@@ -163,6 +190,10 @@ class Idle:
             now = time.ticks_ms()
             if time.ticks_diff(now, looked) >= _CLOCK_MS:
                 looked = now
+                if self.watch is not None:
+                    frame = self.watch.poll()
+                    if frame is not None:
+                        return frame
                 if time.ticks_diff(now, self.status_due) >= 0:
                     self.refresh()
                 elif self.clock.now()[4] != self.minute:

@@ -104,6 +104,7 @@ def run(board):
     KeyboardInterrupt (Ctrl-C on the console) ends it, unless the terminal is locked down
     (parameter `lockdown`: Ctrl-C is then an ordinary character)."""
     term = Terminal(board)
+    term.watch_console = True  # the idle screen takes a host's RESET frame (app.hostlink)
     terminal = term.terminal_params()
     if terminal is not None and terminal["lockdown"]:
         import micropython
@@ -137,6 +138,7 @@ class Terminal:
         self.board = board
         self.store = RecordStore(getattr(board, "DATA_ROOT", "/data"))
         self.store.recover()
+        self.watch_console = False  # terminal.run: the idle screen listens for a host
         try:
             self.storage_key = board.storage_key()
         except (AttributeError, OSError):
