@@ -8,6 +8,7 @@ try:
     from app import deployed
 
     deployed.finish()
+    del deployed
 except ImportError:
     pass  # a firmware without the application: nothing deployed to finish
 # The application imports afresh what it needs, from the files now in place.

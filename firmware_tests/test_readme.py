@@ -214,7 +214,7 @@ def test_the_readme_lists_every_document():
     assert every - listed == set(), "not in the README's Documents list"
 
 
-_COMMANDS = set(COMMANDS)  # the `poskit` command's table
+_COMMANDS = set(COMMANDS)  # poskit's command table
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)

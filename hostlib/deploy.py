@@ -50,9 +50,10 @@ STAGE = ".deploy"
 COMMIT = "deploy.new"
 # Raw bytes per chunk sent: a few KB of heap on the terminal to receive and inflate.
 _CHUNK = 4096
-# How long the terminal may take to answer the raw REPL (it stops the application first).
-_REPL_TIMEOUT = 3
-_REPL_TRIES = 2
+# How long the terminal may take to answer the raw REPL, each of _REPL_TRIES times: a
+# terminal still starting up (just reset) lets the first Ctrl-C go by.
+_REPL_TIMEOUT = 2
+_REPL_TRIES = 3
 _DEPLOYED_PY = DEVICE / "app" / "deployed.py"
 
 # Defined once in the raw REPL's globals, then called by the short commands below.

@@ -94,16 +94,62 @@ _BOOT_LOOP = 5
 # or main.py is a soft reset on the firmware; the unix port would go on to its REPL (-i), so
 # the program asks the host to end it ("X").
 _BOOT = """\
-def _vterm_boot(image, ready, raw):
+def _vterm_partition(path):
+    # The ROMFS partition (a file beside the flash) behind vfs.rom_ioctl, as a firmware built
+    # with one has it: `mpremote romfs query/deploy` work on it. 1: how many partitions;
+    # 2: the partition's memory; 3: erase (offset, length); 4: write; 5: done; 6: block size.
+    # Erases and writes go to the file; the copy in memory, from which the modules imported
+    # at start-up (the unix board's flash driver among them) run in place, is read again at
+    # the next start, which is when a new image is used on the terminal too.
+    import os, sys, vfs
+    part = bytearray(os.stat(path)[6])
+    with open(path, "rb") as f:
+        f.readinto(part)
+    def save(offset, data):
+        with open(path, "r+b") as f:
+            f.seek(offset)
+            f.write(data)
+    class Vfs:
+        def __getattr__(self, name):
+            return getattr(vfs, name)
+        def rom_ioctl(self, op, *args):
+            if op == 1:
+                return 1
+            if not args or args[0] != 0:
+                return -19
+            if op == 2:
+                return memoryview(part)
+            if op == 3:
+                offset, length = (0, args[1]) if len(args) == 2 else args[1:3]
+                save(offset, b"\\xff" * min(length, len(part) - offset))
+                return 4
+            if op == 4:
+                save(args[1], args[2])
+                return 0
+            if op == 5:
+                return 0
+            if op == 6:
+                return 4096
+            return -22
+    sys.modules["vfs"] = Vfs()
+    return part
+def _vterm_boot(image, ready, raw, partition):
     import gc, os, sys, time, vfs
     def signal(code):
         with open("/dev/fd/%%d" %% ready, "wb") as f:
             f.write(code)
     try:
-        rom = bytearray(os.stat(image)[6])
-        with open(image, "rb") as f:
-            f.readinto(rom)
+        rom = _vterm_partition(partition) if partition else None
+        if rom is None or rom[:3] != b"\\xd2\\xcd\\x31":
+            # No image in the partition (or none): the one built from device/.
+            rom = bytearray(os.stat(image)[6])
+            with open(image, "rb") as f:
+                f.readinto(rom)
         vfs.mount(vfs.VfsRom(rom), "/rom")
+        if partition:
+            # Kept alive past an unmount (mpremote romfs deploy unmounts /rom): modules
+            # imported from it run their bytecode in place, from this buffer.
+            sys.modules["vfs"].image = rom
         sys.path[:] = ["", ".frozen", "/rom", "/rom/lib", "/flash/lib"]
         from board import unix_sim
         unix_sim.mount_flash()
@@ -129,8 +175,8 @@ def _vterm_boot(image, ready, raw):
                 sys.print_exception(exc)
     except KeyboardInterrupt:
         pass
-_vterm_boot(%r, %d, %s)
-del _vterm_boot
+_vterm_boot(%r, %d, %s, %r)
+del _vterm_boot, _vterm_partition
 """
 
 # Started in place of the interpreter: it makes the pseudo-terminal on its stdin its
@@ -749,6 +795,7 @@ class VirtualTerminal:
         host: tuple[str, int] | None = None,
         gprs: str = "sim800",
         heap=micropython.ESP32_HEAP,
+        romfs=None,
     ) -> None:
         if gprs not in GPRS_MODELS:
             raise VtermError(
@@ -761,6 +808,11 @@ class VirtualTerminal:
         self.host = host
         self.gprs_model = gprs
         self.heap = parse_size(heap)
+        # A ROMFS partition of this size (bytes), kept in romfs.img beside the flash: the
+        # terminal then runs the image deployed there (`poskit deploy`, `mpremote romfs
+        # deploy`), and the one built from device/ only while the partition holds none.
+        self.romfs_size = parse_size(romfs) if romfs else 0
+        self.romfs = self.flash.with_name("romfs.img")
         self.printer: PrinterEmulator | None = None
         self.display: DisplayEmulator | None = None
         self.keypad: KeypadEmulator | None = None
@@ -787,10 +839,19 @@ class VirtualTerminal:
             image = self._snapshot_image()
             env = self._start_emulators()
             binary = micropython.binary()
-            total_heap = self.heap + image_heap(self.image_size, micropython.word_bits(binary))
+            bits = micropython.word_bits(binary)
+            partition = self._prepare_partition()
 
             def argv(raw: bool, ready_fd: int) -> list[str]:
-                program = _BOOT % (str(image), ready_fd, raw)
+                # The buffers the image is read into are the terminal's flash, not its heap.
+                if partition is None:
+                    total_heap = self.heap + image_heap(self.image_size, bits)
+                else:
+                    total_heap = self.heap + image_heap(self.romfs_size, bits)
+                    with open(partition, "rb") as f:
+                        if f.read(3) != b"\xd2\xcd\x31":  # no ROMFS image deployed there
+                            total_heap += image_heap(self.image_size, bits)
+                program = _BOOT % (str(image), ready_fd, raw, partition and str(partition))
                 # -i: the REPL follows the boot program (even after a SystemExit, hence
                 # the boot program's "X").
                 return [binary, "-X", "heapsize=%d" % total_heap, "-i", "-c", program]
@@ -875,6 +936,20 @@ class VirtualTerminal:
                     f.write(os.urandom(16))
         elif os.fstat(fd).st_size < 2 * 4096:
             raise VtermError("%s is not a flash image (too small)" % self.flash)
+
+    def _prepare_partition(self) -> Path | None:
+        """The ROMFS partition's file (created erased if missing), or None without one."""
+        if not self.romfs_size:
+            return None
+        if not self.romfs.exists():
+            with open(self.romfs, "wb") as f:
+                f.write(b"\xff" * self.romfs_size)
+        elif self.romfs.stat().st_size != self.romfs_size:
+            raise VtermError(
+                "%s holds a %d-byte ROMFS partition, not %d: give that size, or remove it"
+                % (self.romfs, self.romfs.stat().st_size, self.romfs_size)
+            )
+        return self.romfs
 
     def _snapshot_image(self) -> Path:
         """A private copy of the application image: the terminal's ROMFS does not change

@@ -410,6 +410,13 @@ def _journal_section() -> list[str]:
     return lines + _reference("soak.py")
 
 
+def _deploy_section() -> list[str]:
+    """firmware_tests/bench/deploy_reference.py: bytes poskit deploy writes for a full deploy,
+    a redeploy and one file changed, beside the application's size; the heap its modules take
+    from .mpy files beside a ROMFS image."""
+    return [""] + _reference("deploy_reference.py")
+
+
 def _terminal_section() -> list[str]:
     """firmware_tests/bench/terminal_reference.py: the whole terminal's peak heap on both
     builds (the virtual terminal running docs/examples/cashier-sale.vts), and the time from
@@ -734,6 +741,8 @@ def main(argv: list[str] | None = None) -> int:
     txn += _admin_section()
     print("measuring journal lookups and the soak (several minutes) ...", file=sys.stderr)
     txn += _journal_section()
+    print("measuring deploys ...", file=sys.stderr)
+    txn += _deploy_section()
     print("timing CPython references ...", file=sys.stderr)
     text = render(builds, device, _references(), heaps, _image_sizes(), storage, iso, drivers, txn)
     output = Path(args.output)

@@ -50,8 +50,11 @@ def _esptool(port: str, *command: str) -> None:
         text=True,
     )
     if proc.returncode != 0:
-        said = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["no output"]
-        raise PoskitError(f"esptool {command[0]} failed on {port}: {said[0]}")
+        # esptool's own reason is its "A fatal error occurred: ..." line.
+        lines = (proc.stderr + proc.stdout).splitlines()
+        said = [line for line in lines if "fatal error" in line] or lines[-1:] or ["no output"]
+        reason = said[0].split("fatal error occurred:", 1)[-1].strip()
+        raise PoskitError(f"esptool {command[0]} failed on {port}: {reason}")
 
 
 def write_firmware(port: str, firmware: Path) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from hostlib import micropython, vterm, vterm_control, vterm_screen, vterm_script
 from hostlib.errors import PoskitError
-from hostlib.state import heap_size
+from hostlib.state import SizeError, heap_size, parse_size
 
 HELP = (
     "run the virtual terminal (device code on MicroPython, flash image, emulated printer and "
@@ -73,6 +73,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "application needs more on the 64-bit port, whose objects are larger (docs/vterm.md)",
     )
     parser.add_argument(
+        "--romfs",
+        metavar="SIZE",
+        type=romfs_size,
+        help="give the terminal a ROMFS partition of SIZE (e.g. 320K), kept in romfs.img "
+        "beside the flash: `poskit deploy` and `mpremote romfs deploy` write the application "
+        "image there and the terminal runs it (docs/deploy.md)",
+    )
+    parser.add_argument(
         "--headless",
         action="store_true",
         help="do not draw the LCD or read the keyboard (scripts and programs drive the "
@@ -106,6 +114,19 @@ def flash_image(args: argparse.Namespace) -> Path:
     return flash
 
 
+def romfs_size(text: str) -> str:
+    """argparse type of --romfs: a size (320K, 1M) in whole 4 KB flash blocks."""
+    try:
+        size = parse_size(text)
+    except SizeError:
+        size = 0
+    if size % 4096 or not size:
+        raise argparse.ArgumentTypeError(
+            "ROMFS partition size %r is not a size in 4 KB blocks, such as 320K" % text
+        )
+    return text.strip().upper()
+
+
 def run(args: argparse.Namespace) -> int:
     steps = None
     if args.script:
@@ -113,7 +134,9 @@ def run(args: argparse.Namespace) -> int:
         steps = vterm_script.parse_file(path)
     flash = flash_image(args)
     host = vterm.parse_host(args.host) if args.host else None
-    terminal = vterm.VirtualTerminal(flash, host=host, gprs=args.gprs, heap=args.heap)
+    terminal = vterm.VirtualTerminal(
+        flash, host=host, gprs=args.gprs, heap=args.heap, romfs=args.romfs
+    )
     # Signal handlers only in the main thread (tests may call run() from another).
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_stop)
