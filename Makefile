@@ -35,15 +35,16 @@ $(DSTAMP): Makefile $(STAMP)
 	touch $@
 
 # The self-test, then the installer's device check on a throw-away virtual terminal: every
-# peripheral driven through its emulator (docs/examples/vterm-device-check.vts); then a sale
-# on the terminal's own keypad against the host simulator (docs/examples/cashier-sale.vts,
-# tools/demo.py), its slips in build/demo-sale/term/receipts/.
+# peripheral driven through its emulator (docs/examples/vterm-device-check.vts); then the
+# installer's first hour: `poskit install` of a two-application job on a blank virtual
+# terminal against the host simulator (docs/install.md, tools/demo.py), its record, report
+# and slips in build/demo-install/record/.
 demo: $(STAMP)
 	$(BIN)/poskit selftest
 	rm -rf build/demo-vterm
 	$(BIN)/poskit vterm --headless --flash build/demo-vterm/flash.img \
 	    --script docs/examples/vterm-device-check.vts
-	$(BIN)/python -m tools.demo
+	$(BIN)/python -m tools.demo --install
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check .

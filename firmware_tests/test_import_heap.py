@@ -160,7 +160,8 @@ def catalogue(module):
     source = Path(module.__file__).read_text()
     table = source[source.index("_MESSAGES = (") :]
     table = table[: table.index("\n)\n")]
-    marked = re.findall(r"^    [\"']\|.*[\"']  # (_M_\w+)$", table, re.M)
+    # The marker ends the message's line, or has the next line to itself (a long message).
+    marked = re.findall(r"^    [\"']\|.*[\"'](?:  |\n    )# (_M_\w+)$", table, re.M)
     return [(getattr(module, name), name) for name in marked]
 
 

@@ -6,6 +6,8 @@ A job file (docs/examples/job.toml, explained in docs/packets.md) has the tables
     [merchant]       the application form: kept for the register, never sent to the terminal
     [terminal]       terminal-wide parameters, with [terminal.dialup] / .gprs / .ethernet
     [[application]]  one per acquirer application, in index order (or with `index = N`)
+    [install]        what `poskit install` checks the terminal against (model, firmware);
+                     never sent (docs/install.md)
 
 Values use the parameter names of docs/packets.md. Where the installer usually leaves a
 value as the operator's procedure sets it, the job may leave it out and gets the default
@@ -42,7 +44,7 @@ BEARER_DEFAULTS = {
 # The sign-on (field 60.3) that goes with a key algorithm when the job names none.
 SIGNON_FOR_ALGORITHM = {"DES": "001", "3DES": "004", "SM4": "006"}
 APPLICATION_DEFAULTS = {"header_version": "6031", "header_subversion": "000000"}
-_TABLES = ("job", "merchant", "terminal", "application")
+_TABLES = ("job", "merchant", "terminal", "application", "install")
 
 
 class JobError(PoskitError):
@@ -58,6 +60,7 @@ class Job:
     serial: str | None = None
     version: int | None = None
     merchant: dict = field(default_factory=dict)
+    install: dict = field(default_factory=dict)
     terminal: dict = field(default_factory=dict)
     applications: dict = field(default_factory=dict)  # index -> parameters
 
@@ -154,6 +157,7 @@ def loads(text: str, name: str = "job.toml") -> Job:
         serial=head.get("serial"),
         version=head.get("version"),
         merchant=dict(doc.get("merchant", {})),
+        install=dict(doc.get("install", {})),
     )
     if job.serial is not None:
         try:

@@ -30,6 +30,7 @@ COMMANDS = {
     "txn": "tools.txn",
     "wipe": "tools.wipe",
     "deploy": "tools.deploy",
+    "install": "tools.install",
 }
 
 

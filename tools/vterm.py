@@ -3,7 +3,9 @@ its flash a LittleFS image, its USB console a pseudo-terminal (mpremote works on
 printer, display, keypad, PIN pad, card reader, modem and GPRS module emulated — until
 Ctrl-C, or through a script.
 
-Prints what a client needs, the console last (programs wait for that line):
+Prints what a client needs, the console last (programs wait for that line); while it runs,
+vterm.json beside the flash image tells `poskit install --vterm DIR` (another process) where
+to reach its card reader, keypad, PIN pad and display (hostlib/vterm_control.py):
 
     flash: /home/me/vterm/flash.img
     printer: 127.0.0.1:40213
@@ -22,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from hostlib import micropython, vterm, vterm_screen, vterm_script
+from hostlib import micropython, vterm, vterm_control, vterm_screen, vterm_script
 from hostlib.errors import PoskitError
 from hostlib.state import SizeError, heap_size, parse_size
 
@@ -139,9 +141,12 @@ def run(args: argparse.Namespace) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_stop)
         signal.signal(signal.SIGHUP, _raise_stop)
+    control = None
     try:
         terminal.start()
         assert terminal.console is not None
+        # For `poskit install --vterm DIR`: the card reader, keypad, PIN pad and display.
+        control = vterm_control.ControlServer(terminal).start()
         print("flash: %s" % terminal.flash)
         print("receipts: %s" % terminal.receipts)
         for name, address in terminal.peripherals().items():
@@ -168,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, _Stop):
         return 0
     finally:
+        if control is not None:
+            control.stop()
         terminal.stop()
 
 
