@@ -29,7 +29,7 @@ from hostlib.keystore import KeyStore
 from hostlib.terminal import Terminal
 from hostlib.vterm import VirtualTerminal
 from hostlib.vterm_script import run_script
-from tools.demo import JOB, TMK, free_port, terminal_heap
+from tools.demo import JOB, TMK, free_port, install_heap
 
 pytestmark = pytest.mark.e2e
 
@@ -63,7 +63,7 @@ class Bench:
             time.sleep(0.05)
         self.job = folder / "job.toml"
         self.job.write_text(JOB.read_text().replace("port = 5000\n", "port = %d\n" % self.port))
-        self.vt = VirtualTerminal(folder / "term" / "flash.img", heap=terminal_heap()).start()
+        self.vt = VirtualTerminal(folder / "term" / "flash.img", heap=install_heap()).start()
         assert self.vt.console is not None
         self.console = self.vt.console.path
 

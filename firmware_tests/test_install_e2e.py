@@ -73,6 +73,7 @@ def test_an_install_stopped_at_settlement_goes_on_from_there_and_records_the_ter
     for name in ("serial", "chip_id", "micropython", "app_build", "key_check_values"):
         assert record["terminal"][name] == held[name], name
     assert record["terminal"]["serial"] == "PK-000777"
+    assert held["iccid"] and record["terminal"]["iccid"] == held["iccid"]  # application 2's SIM
     assert any(name.startswith("app2 TMK") for name in held["key_check_values"])
     by_index = {app["index"]: app for app in held["applications"]}
     for app in record["applications"]:
@@ -80,6 +81,8 @@ def test_an_install_stopped_at_settlement_goes_on_from_there_and_records_the_ter
         assert app["terminal"]["merchant_id"] == by_index[index]["merchant_id"]
         assert app["terminal"]["terminal_id"] == by_index[index]["terminal_id"]
         assert app["terminal"]["params_version"] == by_index[index]["params_version"] == 1
+        # each application over the bearer the job chose for it (1 Ethernet, 2 GPRS)
+        assert by_index[index]["bearer"] == app["expected"]["bearer"]
         assert app["slip_check"] == {"ok": True, "problems": []}
         tests = {test["kind"]: test for test in app["tests"]}
         assert list(tests) == ["sign_on", "sale", "sale_void", "settlement"]

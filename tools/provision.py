@@ -52,18 +52,14 @@ print("SERIAL", Identity(store, storage_key).serial())
 
 # Device side of a wipe: a one-time challenge out, the token in, the outcome out.
 _WIPE = """
-import os, sys
+import sys
 from binascii import hexlify, unhexlify
 from app.keys.identity import Identity, IdentityError
-from app.store.records import Journal
+from app.store import journal
 identity = Identity(store, storage_key)
 print("CHALLENGE", hexlify(identity.wipe_challenge()).decode())
 token = unhexlify(sys.stdin.readline().strip())
-journals = [Journal(board.DATA_ROOT + "/" + n) for n in os.listdir(board.DATA_ROOT)
-            if n.startswith("journal") and n.endswith(".log")]
-if store.journal_region is not None:  # the applications' journals in their own region
-    journals += [store.journal_region.journal(owner)
-                 for owner in store.journal_region.owners() if owner < 0x40]
+journals = journal.stored(store)  # both layouts: journalN.log files, the journal region
 try:
     print("WIPED", identity.wipe(token, journals))
 except IdentityError as exc:

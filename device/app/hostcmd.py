@@ -177,7 +177,7 @@ class Commands:
                     "merchant_name": _text(params["merchant_name"]),
                     "params_version": versions.get(PARAMETERS, index),
                     "keys_version": versions.get(KEYS, index),
-                    "bearer": out["bearer"],
+                    "bearer": _bearer_of(term, index),
                 }
             )
             params = None
@@ -197,9 +197,10 @@ class Commands:
     def _devices(self, out):
         # The SIM and the PIN pad, where fitted; a device that does not answer is left None.
         term = self.term
-        if out["bearer"] == "gprs":
+        gprs = [a["index"] for a in out["applications"] if a["bearer"] == "gprs"]
+        if out["bearer"] == "gprs" or gprs:
             try:
-                module = term.make_bearer().module
+                module = term.make_bearer(gprs[0] if gprs else 0).module
                 out["iccid"] = module.iccid()
                 out["signal"] = module.signal()[0]
             except (OSError, ValueError, AttributeError):
@@ -232,16 +233,11 @@ class Commands:
         return {"ok": True, "challenge": hexlify(self.identity().wipe_challenge()).decode()}
 
     def wipe(self, request):
-        import os
         from binascii import unhexlify
 
-        from app.store.records import Journal
+        from app.store import journal
 
-        root = self.term.store.root
-        journals = []
-        for name in os.listdir(root):
-            if name.startswith("journal") and name.endswith(".log"):
-                journals.append(Journal(root + "/" + name))
+        journals = journal.stored(self.term.store)
         serial = self.identity().serial()
         done = self.identity().wipe(unhexlify(request.get("token") or ""), journals)
         self.term.changed()
@@ -453,6 +449,15 @@ def _lines(lines):
     for line in lines:
         out.append(hexlify(line).decode())
     return out
+
+
+def _bearer_of(term, app):
+    # The kind of bearer application `app`'s requests go over (its own, else the terminal's);
+    # None while the terminal has no parameters to say.
+    try:
+        return term.bearer_of(app)
+    except ValueError:
+        return None
 
 
 def _identity_checks(identity):

@@ -78,6 +78,21 @@ _NAMES = (
 )
 
 
+def stored(store):
+    """Every application's journal the terminal holds, of either layout: the files
+    `journalN.log` under the data root and the journals in the journal region (its owners
+    under 0x40; the pending-reversal logs are 0x40 and up). What a wipe checks is settled."""
+    found = [
+        Journal(store.root + "/" + name)
+        for name in os.listdir(store.root)
+        if name.startswith("journal") and name.endswith(".log")
+    ]
+    region = store.journal_region
+    if region is not None:
+        found += [region.journal(owner) for owner in region.owners() if owner < 0x40]
+    return found
+
+
 def kind_name(kind):
     """The request name of a kind code ("sale" for 22); reversals get "reversal/sale"."""
     words = _NAMES.split()
