@@ -595,7 +595,10 @@ def test_poskit_txn_refuses_bad_input(state, tmp_path):
     out = txn_cli_run("--state", str(tmp_path / "none"), "sign-on")
     assert out.returncode == 1 and "not a terminal state folder" in out.stderr
     for text, reason in (
-        (b"sale --amount 1\n", "bad.txt:1: one of the arguments --reader --card"),
+        (
+            b"sale --amount 1\n",
+            "bad.txt:1: one of the arguments --card --card-fd --card-file --pan",
+        ),
         (b"echo\nsale --amount 1 --card-file 'card.txt\n", "bad.txt:2: no closing quotation"),
         (b"echo\n\nsale --amount 1e3 --card-file card.txt\n", "bad.txt:3: argument --amount"),
         (b"echo\nsale\x00\x01 --amount 1\n", "bad.txt:2: holds a control character"),
