@@ -22,8 +22,8 @@ standard input) and `poskit vterm --state FOLDER/term --host 127.0.0.1:PORT --he
 HEAP: the terminal application with its drivers and the transaction engine, loaded from
 the ROMFS image, needs about 94 KB of heap on the 32-bit MicroPython (an ESP32's word size:
 the 110 KB it has) and 156 KB on the 64-bit one, whose objects are larger
-(docs/benchmarks.md); frozen into the firmware, as a production build is, a whole day fits
-64 KB on the 32-bit one (docs/board.md, "Heap"; `make frozen`): `terminal_heap()` gives the
+(docs/benchmarks.md); frozen into the firmware, as a production build is, a whole day runs
+in 70 KB on the 32-bit one (docs/board.md, "Heap"; `make frozen`): `terminal_heap()` gives the
 ROMFS image 110K or 192K accordingly.
 """
 
