@@ -1,0 +1,103 @@
+"""Set-up shared by the register's tests: a register made at a URL with one user of each
+role, an application form, an acquirer profile, and a merchant walked to approval.
+
+    register, people = open_with_users(url)          # people["reviewer"] is a User
+    with register.transaction(people["sales"]) as s:
+        m = service.create_merchant(s, people["sales"], application())
+    approve(register, people, m.id)                  # phone, site, submission, decision
+"""
+
+from hostlib.register import auth, db, service
+from hostlib.register.models import User
+
+PASSWORD = "correct horse 1"
+# One hash for every test user: scrypt's cost is the point of it, not worth paying per user.
+_HASH = auth.hash_password(PASSWORD)
+USERS = (
+    # key, username, name, role, staff id
+    ("admin", "admin", "系统管理员", "admin", "A0001"),
+    ("sales", "li.na", "李娜", "salesperson", "S0042"),
+    ("sales2", "zhou.qi", "周琦", "salesperson", "S0043"),
+    ("reviewer", "chen.jie", "陈杰", "reviewer", "R0007"),
+    ("installer", "wang.li", "王力", "installer", "I0101"),
+    ("installer2", "zhao.lei", "赵磊", "installer", "I0102"),
+)
+
+PROFILE = """\
+# The shop's acquirer over Ethernet: the register fills MID, TID and the slip name.
+[install]
+firmware = "1.29"
+
+[terminal]
+operator_password = "0000"
+supervisor_password = "123456"
+admin_password = "20240815"
+key_algorithm = "3DES"
+connect_timeout = 10
+send_timeout = 10
+receive_timeout = 30
+bearer = "ethernet"
+
+[terminal.ethernet]
+dhcp = true
+host = "127.0.0.1"
+port = 5000
+tpdu = "6000030000"
+
+[terminal.dialup]
+phone1 = "95555"
+tpdu = "6000030000"
+
+[[application]]
+name = "CUP"
+key_algorithm = "3DES"
+tmk_slot = 1
+signon_mode = "004"
+header_version = "6031"
+header_subversion = "310000"
+max_amount = 50000
+"""
+
+
+def open_with_users(url: str):
+    """A new register at `url` (its schema made), with one user of each role."""
+    db.upgrade(url)
+    register = db.open(url)
+    people = {}
+    with register.transaction(None) as s:
+        for key, username, name, role, staff_id in USERS:
+            user = User(
+                username=username, name=name, role=role, staff_id=staff_id, password_hash=_HASH
+            )
+            s.add(user)
+            people[key] = user
+    return register, people
+
+
+def application(**changes) -> dict:
+    """An application form's fields, as a salesperson enters them."""
+    fields = {
+        "contract_no": "SH-2026-0001",
+        "company_name": "上海某某商贸有限公司",
+        "slip_name": "某某商贸",
+        "address": "上海市浦东新区某某路88号1楼",
+        "contact": "张经理",
+        "phone": "021-5555-0123",
+        "terminal_price": "299.00",
+        "fee_rate": "0.60",
+        "install_location": "收银台",
+        "install_date": "2026-12-10",
+        "signing_date": "2026-12-01",
+        "channel": "cold_visit",
+    }
+    fields.update(changes)
+    return fields
+
+
+def approve(register, people, merchant_id: int, party: str = "中国银联上海分公司") -> None:
+    reviewer = people["reviewer"]
+    with register.transaction(reviewer) as s:
+        service.record_review(s, reviewer, merchant_id, "phone", "pass", "老板本人确认")
+        service.record_review(s, reviewer, merchant_id, "site", "pass", "门头、收银台与执照一致")
+        service.record_review(s, reviewer, merchant_id, "submission", "", party=party)
+        service.record_review(s, reviewer, merchant_id, "decision", "approved")
