@@ -1229,6 +1229,24 @@ def record_install(
     return install
 
 
+def record_install_folder(s: Session, actor: User, work_order_id: int, folder) -> Install:
+    """record_install with the record `poskit install` left in `folder` (install.json,
+    install.html)."""
+    from pathlib import Path
+
+    from hostlib import install_record
+
+    folder = Path(folder)
+    try:
+        record = json.loads((folder / install_record.JSON_NAME).read_text(encoding="utf-8"))
+        page = (folder / install_record.HTML_NAME).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise NotFound("no install record in %s: %s is missing" % (folder, exc.filename)) from None
+    except (OSError, ValueError) as exc:
+        raise Invalid({"record": "%s: cannot be read: %s" % (folder, exc)}) from None
+    return record_install(s, actor, work_order_id, record, page)
+
+
 def record_training(
     s: Session, actor: User, merchant_id: int, items: dict, manager_name: str
 ) -> Training:
