@@ -168,7 +168,7 @@ def test_every_refusal_is_one_line(script, tmp_path):
          "No such file or directory"),
         ("wang.li", ["show", "1"], "poskit: merchant 1 is not one of yours"),
         ("chen.jie", ["work-order", "add", "1", "--installer", "wang.li"],
-         "poskit: merchant 1 is applied: only an approved merchant gets a work order"),
+         "poskit: merchant 1 is at stage applied: only an approved merchant gets a work order"),
         ("chen.jie", ["terminal", "release", "PK-1"], "poskit: no terminal PK-1 in the register"),
         ("nobody", ["list"], "poskit: wrong user name or password for nobody (or the user is "
          "disabled)"),

@@ -244,7 +244,7 @@ def test_only_an_approved_merchant_gets_a_work_order_and_approval_needs_the_chec
     reviewer = people["reviewer"]
     merchant_id = _merchant(register, people)
     with register.transaction(reviewer) as s:
-        with pytest.raises(Conflict, match="merchant 1 is applied: only an approved merchant"):
+        with pytest.raises(Conflict, match="merchant 1 is at stage applied: only an approved"):
             sv.create_work_order(s, reviewer, merchant_id, {})
         with pytest.raises(Conflict, match="submitted once its phone and site checks"):
             sv.record_review(s, reviewer, merchant_id, "submission", "", party="银联")
@@ -264,7 +264,7 @@ def test_only_an_approved_merchant_gets_a_work_order_and_approval_needs_the_chec
         m = sv.get_merchant(s, reviewer, merchant_id)
         assert m.stage == "declined" and m.reviews[-1].decided_on == datetime.date(2026, 12, 3)
         assert m.reviews[-1].party == "中国银联"
-        with pytest.raises(Conflict, match="is declined: only an approved merchant"):
+        with pytest.raises(Conflict, match="is at stage declined: only an approved merchant"):
             sv.create_work_order(s, reviewer, merchant_id, {})
 
 

@@ -84,8 +84,8 @@ def test_a_work_order_not_to_install_is_refused_before_the_terminal(tmp_path):
     out = poskit("install", "--work-order", str(order_id), *common)
     assert out.returncode == 1
     assert out.stderr == (
-        "poskit: merchant 1 (上海某某商贸有限公司) is declined, not approved: it gets no "
-        "terminal\n"
+        "poskit: merchant 1 (上海某某商贸有限公司) is at stage declined, not approved: it "
+        "gets no terminal\n"
     )
     with engine.begin() as connection:
         connection.execute(text("UPDATE merchants SET stage = 'work_order'"))

@@ -589,7 +589,7 @@ def _terminal_line(t) -> str:
         "app %d %s MID %s TID %s %s" % (a.app_index, a.acquirer, a.mid, a.tid, a.slip_name)
         for a in t.apps
     )
-    return "%s %s%s" % (t.serial, t.model or "", ": " + apps if apps else "")
+    return "%s%s%s" % (t.serial, " " + t.model if t.model else "", ": " + apps if apps else "")
 
 
 def _show_work_order(o) -> None:
