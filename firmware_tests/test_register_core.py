@@ -565,3 +565,20 @@ def test_passwords_are_scrypt_hashes_and_logins_check_them(reg):
         sv.set_active(s, admin, "new.one", False)
     with register.transaction(admin) as s:
         assert sv.authenticate(s, "new.one", "a long password") is None
+
+
+def test_a_failed_install_is_kept_and_leaves_the_work_order_open(reg):
+    register, people = reg
+    _, order_id = _approved_with_terminal(register, people)
+    installer = people["installer"]
+    record = _record(tid="10012399")  # what a half-done run may have found: not taken
+    record["status"] = "incomplete"
+    with register.transaction(installer) as s:
+        install = sv.record_install(s, installer, order_id, record, "")
+        assert install.outcome == "failed"
+    with register.session() as s:
+        order = sv.get_work_order(s, installer, order_id)
+        assert order.status == "open" and order.merchant.stage == "work_order"
+        assert [a.tid for a in order.terminal.apps] == ["10012345"]
+        assert [i.outcome for i in order.installs] == ["failed"]
+        sv.job_toml(s, installer, order_id)  # the same job, for the run that goes on

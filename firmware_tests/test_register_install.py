@@ -13,6 +13,7 @@ from registerbench import PASSWORD, PROFILE, application, approve, open_with_use
 from sqlalchemy import text
 
 from hostlib.register import service as sv
+from tools import cli
 from tools.demo import _POSKIT, ROOT, TMK, InstallBench
 
 # The host simulator's seeded terminal (docs/hostsim.md): its MID and TID.
@@ -69,7 +70,23 @@ def poskit(*args: str, stdin: str = "", timeout: float = 120):
     )
 
 
-def test_a_work_order_not_to_install_is_refused_before_the_terminal(tmp_path):
+@pytest.fixture
+def poskit_here(monkeypatch, capsys):
+    """poskit(*argv) in this process (no second of start-up each): a CompletedProcess-like
+    result with returncode, stdout, stderr."""
+    monkeypatch.setenv("POSKIT_REGISTER_PASSWORD", PASSWORD)
+    monkeypatch.delenv("POSKIT_REGISTER", raising=False)
+
+    def run(*argv: str):
+        status = cli.main(list(argv))
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(argv, status, out.out, out.err)
+
+    return run
+
+
+def test_a_work_order_not_to_install_is_refused_before_the_terminal(tmp_path, poskit_here):
+    poskit = poskit_here
     url = "sqlite:///%s" % (tmp_path / "register.db")
     order_id = ready(url)
     missing = str(tmp_path / "no-terminal")
@@ -99,7 +116,8 @@ def test_a_work_order_not_to_install_is_refused_before_the_terminal(tmp_path):
     engine.dispose()
 
 
-def test_a_job_file_that_disagrees_with_the_register_is_refused(tmp_path):
+def test_a_job_file_that_disagrees_with_the_register_is_refused(tmp_path, poskit_here):
+    poskit = poskit_here
     url = "sqlite:///%s" % (tmp_path / "register.db")
     order_id = ready(url)
     job = tmp_path / "job.toml"
