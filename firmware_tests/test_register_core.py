@@ -7,7 +7,7 @@ import datetime
 import json
 
 import pytest
-from registerbench import PROFILE, application, approve, open_with_users
+from registerbench import PROFILE, application, approve, open_with_users, ready_to_install
 from sqlalchemy import select, text
 
 from hostlib import jobs
@@ -39,33 +39,8 @@ def _approved_with_terminal(
     if merchant_id is None:
         merchant_id = _merchant(register, people)
         approve(register, people, merchant_id)
-    admin, reviewer = people["admin"], people["reviewer"]
-    with register.transaction(admin) as s:
-        if "cup-ethernet" not in [p.name for p in sv.profiles(s, admin)]:
-            sv.add_profile(s, admin, "cup-ethernet", PROFILE)
-    with register.transaction(reviewer) as s:
-        sv.set_mid(s, reviewer, merchant_id, mid)
-        order = sv.create_work_order(
-            s,
-            reviewer,
-            merchant_id,
-            {
-                "installer": "wang.li",
-                "appointment_at": "2026-12-10 09:30",
-                "place": "上海市浦东新区某某路88号1楼 收银台",
-                "requirements_confirmed": True,
-                "deposit_collected": "yes",
-                "kind": "desktop",
-                "line": "extension",
-                "outside_prefix": "9",
-                "power_position": "收银台下左侧插座",
-                "line_position": "墙上电话口",
-                "profile": "cup-ethernet",
-                "serial": serial,
-            },
-        )
-        sv.add_terminal_app(s, reviewer, serial, 1, "CUP", mid, "10012345", "某某商贸")
-    return merchant_id, order.id
+    order_id = ready_to_install(register, people, merchant_id, serial=serial, mid=mid)
+    return merchant_id, order_id
 
 
 def _record(serial="PK-000777", mid="898310048161234", tid="10012345", name="某某商贸"):

@@ -9,7 +9,14 @@ import os
 import subprocess
 
 import pytest
-from registerbench import PASSWORD, PROFILE, application, approve, open_with_users
+from registerbench import (
+    PASSWORD,
+    PROFILE,
+    application,
+    approve,
+    open_with_users,
+    ready_to_install,
+)
 from sqlalchemy import text
 
 from hostlib.register import service as sv
@@ -24,32 +31,21 @@ def ready(url: str, port: int = 5000) -> int:
     """A register at `url` with an approved merchant and a work order for wang.li to install
     PK-000777 with the simulator's terminal as application 1; the work order's id."""
     register, people = open_with_users(url)
-    sales, reviewer, admin = people["sales"], people["reviewer"], people["admin"]
+    sales = people["sales"]
     with register.transaction(sales) as s:
         merchant_id = sv.create_merchant(s, sales, application()).id
     approve(register, people, merchant_id)
-    with register.transaction(admin) as s:
-        sv.add_profile(s, admin, "cup", PROFILE.replace("port = 5000", "port = %d" % port))
-    with register.transaction(reviewer) as s:
-        sv.set_mid(s, reviewer, merchant_id, MID)
-        order = sv.create_work_order(
-            s,
-            reviewer,
-            merchant_id,
-            {
-                "installer": "wang.li",
-                "appointment_at": "2026-12-10 09:30",
-                "place": "收银台",
-                "kind": "desktop",
-                "line": "extension",
-                "outside_prefix": "9",
-                "profile": "cup",
-                "serial": "PK-000777",
-            },
-        )
-        sv.add_terminal_app(s, reviewer, "PK-000777", 1, "CUP", MID, TID, "POSKIT测试商户")
+    order_id = ready_to_install(
+        register,
+        people,
+        merchant_id,
+        mid=MID,
+        tid=TID,
+        slip_name="POSKIT测试商户",
+        profile=PROFILE.replace("port = 5000", "port = %d" % port),
+    )
     register.close()
-    return order.id
+    return order_id
 
 
 def poskit(*args: str, stdin: str = "", timeout: float = 120):
