@@ -174,6 +174,11 @@ def test_every_refusal_is_one_line(script, tmp_path):
          "disabled)"),
         (None, ["list"], "poskit: who is acting? give --user NAME (or set "
          "$POSKIT_REGISTER_USER): the register acts only for its users"),
+        ("li.na", ["list", "--db", "sqlite:///%s" % (tmp_path / "form.toml")],
+         "poskit: cannot use the register sqlite:///%s: file is not a database"
+         % (tmp_path / "form.toml")),
+        ("li.na", ["list", "--db", "sqlite:////proc/none/register.db"],
+         "poskit: cannot make the register's folder /proc/none: No such file or directory"),
         ("li.na", ["list", "--db", "sqlite:///%s" % (tmp_path / "empty.db")],
          "poskit: sqlite:///%s is not a register yet: run poskit register init (or upgrade)"
          % (tmp_path / "empty.db")),
