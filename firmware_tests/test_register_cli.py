@@ -218,3 +218,21 @@ def test_a_password_is_never_taken_from_the_command_line_and_no_traceback_reache
     assert broken.returncode == 1 and "Traceback" not in broken.stderr
     assert broken.stderr.startswith("poskit: cannot use the register postgresql+psycopg://")
     assert "hunter2" not in broken.stderr and len(broken.stderr.splitlines()) == 1
+
+
+def test_users_change_their_password_and_an_administrator_disables_a_login(script, tmp_path):
+    secret = tmp_path / "new.password"
+    secret.write_text("li.na new pass\n")
+    secret.chmod(0o600)
+    change = ["user", "password", "li.na", "--new-password-file", str(secret)]
+    assert script("chen.jie", *change)[2] == (
+        "poskit: only an administrator sets another user's password\n"
+    )
+    assert script("li.na", *change)[1] == "password of li.na changed\n"
+    assert script("li.na", "list")[2].startswith("poskit: wrong user name or password for li.na")
+    assert script("admin", "user", "disable", "li.na")[1] == "user li.na disabled\n"
+    assert script("admin", "user", "disable", "admin")[2] == (
+        "poskit: admin is the last active administrator: enable another first\n"
+    )
+    status, out, _ = script("admin", "user", "list")
+    assert "li.na            salesperson  S0042    li.na  (disabled)" in out
