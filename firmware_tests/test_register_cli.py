@@ -8,7 +8,7 @@ import json
 import subprocess
 
 import pytest
-from registerbench import PROFILE
+from registerbench import FORM, PROFILE
 
 from hostlib import jobs
 from tools import cli
@@ -16,22 +16,6 @@ from tools.demo import _POSKIT, ROOT
 
 ADMIN_PASSWORD = "admin password 1"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
-
-FORM = """\
-[merchant]
-contract_no = "SH-2026-0001"
-company_name = "上海某某商贸有限公司"
-slip_name = "某某商贸"
-address = "上海市浦东新区某某路88号1楼"
-contact = "张经理"
-phone = "021-5555-0123"
-terminal_price = "299.00"
-fee_rate = "0.60"
-channel = "cold_visit"
-install_location = "收银台"
-install_date = 2026-12-10
-signing_date = 2026-12-01
-"""
 
 
 @pytest.fixture
@@ -131,8 +115,13 @@ def test_a_merchant_from_its_application_file_to_the_job_and_the_export(script, 
     assert "phone pass by chen.jie: 老板本人确认" in out
     assert " decision approved on 2026-12-05 by chen.jie" in out
     assert "1 photo_sign sign.png (image/png, 72 bytes, sha256 " in out
+    status, out, err = script(
+        "wang.li", "visit", "PK-000777", "--reason", "卡纸", "--action", "重新装纸"
+    )
+    assert (status, out, err) == (0, "visit 1 to terminal PK-000777 recorded\n", "")
     status, out, _ = script("wang.li", "show", "--terminal", "pk-000777")
     assert "  applications   1 CUP MID 898310048161234 TID 10012345 某某商贸" in out
+    assert " by wang.li: 卡纸; done: 重新装纸" in out
 
     status, out, err = script("chen.jie", "export", "--format", "csv", "-o", "acquirer.csv")
     assert (status, err.strip()) == (0, "the CSV export written to acquirer.csv")

@@ -614,9 +614,18 @@ def _show_merchant(m) -> None:
                     for o in m.work_orders
                 ],
             ),
+            ("terminals", [_terminal_line(t) for t in m.terminals]),
             (
-                "terminals",
-                [_terminal_line(t) for t in m.terminals],
+                "training",
+                [
+                    "%s confirmed by %s: %s"
+                    % (
+                        _time(t.confirmed_at),
+                        t.manager_name,
+                        ", ".join(k for k, done in t.items.items() if done) or "nothing",
+                    )
+                    for t in m.trainings
+                ],
             ),
         ]
     )
@@ -699,6 +708,20 @@ def _show_terminal(t) -> None:
                 [
                     "%d %s %s, work order %d" % (i.id, _time(i.at), i.outcome, i.work_order_id)
                     for i in t.installs
+                ],
+            ),
+            (
+                "visits",
+                [
+                    "%s by %s: %s%s%s"
+                    % (
+                        _time(v.at),
+                        v.by.username,
+                        v.reason,
+                        "; found: " + v.findings if v.findings else "",
+                        "; done: " + v.action if v.action else "",
+                    )
+                    for v in t.visits
                 ],
             ),
         ]

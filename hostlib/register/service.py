@@ -1046,13 +1046,13 @@ def job_toml(s: Session, actor: User, work_order_id: int) -> str:
                 % (terminal.serial, index, app.get("name", "unnamed"), terminal.serial, index)
             )
         apps.append(
-            dict(
-                app,
-                index=index,
-                merchant_id=held.mid,
-                terminal_id=held.tid,
-                merchant_name=held.slip_name,
-            )
+            {
+                "index": index,
+                **{k: v for k, v in app.items() if k != "index"},
+                "merchant_id": held.mid,
+                "terminal_id": held.tid,
+                "merchant_name": held.slip_name,
+            }
         )
     if registered:
         raise Conflict(
