@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import subprocess
+import tomllib
 
 import pytest
 from registerbench import FORM, PROFILE
@@ -225,3 +226,19 @@ def test_users_change_their_password_and_an_administrator_disables_a_login(scrip
     )
     status, out, _ = script("admin", "user", "list")
     assert "li.na            salesperson  S0042    li.na  (disabled)" in out
+
+
+def test_an_application_from_a_json_file_or_from_flags_alone(script, tmp_path):
+    form = tomllib.loads(FORM)["merchant"]
+    (tmp_path / "form.json").write_text(json.dumps(form, default=str, ensure_ascii=False))
+    assert script("li.na", "add", "form.json")[1] == (
+        "merchant 1 SH-2026-0001 上海某某商贸有限公司: applied\n"
+    )
+    flags = ["--set=%s=%s" % item for item in form.items() if item[0] != "contract_no"]
+    status, out, err = script("li.na", "add", "--set", "contract_no=SH-2026-0002", *flags)
+    assert (status, out, err) == (0, "merchant 2 SH-2026-0002 上海某某商贸有限公司: applied\n", "")
+    status, out, _ = script("li.na", "list")
+    assert [line.split()[:3] for line in out.splitlines()] == [
+        ["2", "SH-2026-0002", "applied"],
+        ["1", "SH-2026-0001", "applied"],
+    ]
