@@ -133,3 +133,27 @@ def hangup_host():
     host = TcpHost(close_after_reply=True)
     yield host
     host.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throw-away PostgreSQL server for the register's tests, one per test process
+    (hostlib.register.pgserver); skipped where PostgreSQL is not installed, except in CI."""
+    from hostlib.register import pgserver
+
+    if pgserver.find_bin() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL is not installed: %s" % pgserver.INSTALL_HINT)
+        pytest.skip("PostgreSQL is not installed: %s" % pgserver.INSTALL_HINT)
+    with pgserver.PgServer() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def register_url(request, tmp_path):
+    """The URL of a new, empty register: a SQLite file, then a database on the PostgreSQL
+    server (`postgres_server`); a test that takes it runs on both."""
+    if request.param == "sqlite":
+        return "sqlite:///%s" % (tmp_path / "register.db")
+    server = request.getfixturevalue("postgres_server")
+    return server.create_database("t%d_%s" % (os.getpid(), tmp_path.name.lower()[-40:]))
