@@ -71,6 +71,8 @@ def create_app(register, secret_key: str, *, testing: bool = False) -> Flask:
             "kind_names": labels.WORK_ORDER_KINDS,
             "line_names": labels.LINES,
             "yuan": lambda fen: "%d.%02d" % divmod(fen or 0, 100),
+            # 0.600 as 0.60, 0.625 as 0.625: two decimals at least, as the form writes it
+            "percent": lambda rate: "%.2f" % rate if rate == round(rate, 2) else str(rate),
         }
 
     @app.after_request

@@ -13,6 +13,7 @@ PostgreSQL register has no file of its own to sit beside: its key comes from the
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 import stat
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from hostlib.errors import PoskitError
 
+HELP = "serve the register's back-office web app (logins, pipeline, forms, work orders)"
 SECRET_ENV = "POSKIT_REGISTER_SECRET"
 SECRET_SUFFIX = ".secret"
 _MIN_SECRET = 16  # characters: shorter is a password, not a key
@@ -91,6 +93,25 @@ def _read_key_file(path: Path) -> str:
     return key
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`poskit register serve`'s options (--db is the register command's own)."""
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0: the "
+        "back office's network)",
+    )
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """`poskit register serve`: until Ctrl-C."""
+    from hostlib.register import db
+
+    serve(args.db or db.default_url(), host=args.host, port=args.port)
+    return 0
+
+
 def serve(url: str, *, host: str = "127.0.0.1", port: int = 8080, threads: int = 4) -> None:
     """Open the register at `url` and serve its web app until Ctrl-C."""
     import waitress
@@ -112,5 +133,8 @@ def serve(url: str, *, host: str = "127.0.0.1", port: int = 8080, threads: int =
         )
     try:
         server.run()
+    except KeyboardInterrupt:
+        print("poskit register: stopped")
     finally:
         server.close()
+        register.close()
