@@ -517,6 +517,7 @@ def test_the_audit_trail_has_who_when_before_after_and_no_secret(reg):
         trail = sv.audit(s, admin)
         inserted = [a for a in trail if a.table == "merchants" and a.action == "insert"][0]
         assert inserted.username == "li.na" and inserted.user_id == sales.id
+        assert inserted.row_id == merchant_id
         assert inserted.after["contract_no"] == "SH-2026-0001" and inserted.before is None
         changed = [a for a in sv.audit(s, admin, "merchants", merchant_id) if a.action == "update"]
         assert (changed[0].before, changed[0].after) == (

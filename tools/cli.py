@@ -31,6 +31,7 @@ COMMANDS = {
     "wipe": "tools.wipe",
     "deploy": "tools.deploy",
     "install": "tools.install",
+    "register": "tools.register",
 }
 
 

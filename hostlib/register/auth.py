@@ -14,7 +14,9 @@ import hashlib
 import hmac
 import os
 
-ROLES = ("salesperson", "reviewer", "installer", "admin")
+from hostlib.register.terms import ROLES
+
+__all__ = ["PERMISSIONS", "ROLES", "allowed", "hash_password", "verify_password"]
 
 _N, _R, _P = 2**14, 8, 1
 _LENGTH = 32

@@ -205,13 +205,12 @@ class Register:
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
-        """A session for reading: whatever it changed is rolled back at the end."""
+        """A session for reading: whatever it changed is rolled back at the end. What it
+        loaded stays readable after it (closed, not expired: a user logged in here can act
+        in a transaction later)."""
         with self._sessions() as s:
             s.info["actor"] = None
-            try:
-                yield s
-            finally:
-                s.rollback()
+            yield s
 
     def close(self) -> None:
         self.engine.dispose()
@@ -274,7 +273,7 @@ def _audit(s: Session, _context) -> None:
                 "user_id": getattr(actor, "id", None),
                 "username": getattr(actor, "username", None) or "system",
                 "table_name": obj.__tablename__,
-                "row_id": inspect(obj).identity[0] if inspect(obj).identity else 0,
+                "row_id": obj.__mapper__.primary_key_from_instance(obj)[0],
                 "action": action,
                 "before": before,
                 "after": after,

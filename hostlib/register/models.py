@@ -35,46 +35,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-ROLES = ("salesperson", "reviewer", "installer", "admin")
-CHANNELS = ("online", "phone_list", "cold_visit", "referral")
-STAGES = (
-    "applied",
-    "phone_checked",
-    "site_checked",
-    "submitted",
-    "approved",
-    "declined",
-    "work_order",
-    "installed",
-    "trained",
-)
-DOCUMENT_KINDS = (
-    "licence_copy",
-    "legal_id_copy",
-    "tax_copy",
-    "org_code_copy",
-    "account_permit",
-    "photo_licence",
-    "photo_sign",
-    "photo_desk",
-    "photo_premises",
-)
-CONTENT_TYPES = ("application/pdf", "image/jpeg", "image/png")
-REVIEW_STEPS = ("phone", "site", "submission", "decision")
-WORK_ORDER_KINDS = ("desktop", "mobile")
-LINES = ("direct", "extension")
-WORK_ORDER_STATUSES = ("open", "installed", "cancelled")
-INSTALL_OUTCOMES = ("passed", "failed")
-TRAINING_ITEMS = (
-    "sign_on",
-    "sale",
-    "void",
-    "pre_auth",
-    "refund",
-    "settlement",
-    "paper_loading",
-    "paper_jam",
-    "near_end",
+from hostlib.register.terms import (  # noqa: F401 (the models' names for them)
+    CHANNELS,
+    CONTENT_TYPES,
+    DOCUMENT_KINDS,
+    INSTALL_OUTCOMES,
+    LINES,
+    REVIEW_STEPS,
+    ROLES,
+    STAGES,
+    TRAINING_ITEMS,
+    WORK_ORDER_KINDS,
+    WORK_ORDER_STATUSES,
 )
 
 

@@ -253,6 +253,11 @@ def terminals(s: Session, actor: User) -> list[Terminal]:
     return list(s.scalars(query.order_by(Terminal.serial)))
 
 
+def user_count(s: Session) -> int:
+    """How many users the register has (none: `poskit register init` makes the first)."""
+    return s.scalar(select(func.count()).select_from(User)) or 0
+
+
 def users(s: Session, actor: User) -> list[User]:
     _require(actor, "user.read")
     return list(s.scalars(select(User).order_by(User.username)))
