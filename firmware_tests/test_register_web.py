@@ -635,6 +635,9 @@ def test_the_audit_trail_shows_who_when_before_and_after(site):
         page.text,
         re.S,
     )
+    inserted = [r for r in rows if "insert" in r[2] and "merchants" in r[2]]
+    assert inserted and inserted[0][1] == "sales"
+    assert "<th>contract_no</th><td>SH-2026-0001</td>" in page.text
     update = [r for r in rows if "update" in r[2]]
     assert update and update[0][1] == "sales"
     assert "021-5555-0101" in update[0][3] and "021-5555-0199" in update[0][4]
