@@ -92,8 +92,10 @@ def server(tmp_path):
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
                 log.close()
-                pytest.fail("poskit register serve did not start: %s"
-                            % (tmp_path / "serve.log").read_text())
+                pytest.fail(
+                    "poskit register serve did not start: %s"
+                    % (tmp_path / "serve.log").read_text()
+                )
             time.sleep(0.1)
     try:
         yield register, "http://127.0.0.1:%d" % port
