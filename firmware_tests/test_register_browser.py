@@ -183,12 +183,17 @@ class Back:
 
     def submit(self, css: str) -> None:
         """Click a form's button and wait for the page that answers it."""
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.ui import WebDriverWait
 
         page = self.find("html")
         self.find(css).click()
-        WebDriverWait(self.driver, 15).until(expected_conditions.staleness_of(page))
+        # Asked in the middle of the navigation, ChromeDriver may answer neither "still
+        # there" nor "stale" but "node ... does not belong to the document": ask again.
+        WebDriverWait(self.driver, 15, ignored_exceptions=(WebDriverException,)).until(
+            expected_conditions.staleness_of(page)
+        )
 
     def follow(self, css: str) -> None:
         """Follow a link (a click that loads another page)."""

@@ -667,3 +667,24 @@ def test_the_secret_key_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.delenv(serve.SECRET_ENV)
     with pytest.raises(PoskitError, match="POSKIT_REGISTER_SECRET"):
         serve.secret_key("postgresql://poskit@db/register")
+
+
+def test_a_user_changes_their_password_and_their_other_logins_end(site):
+    client = site.client("sales")
+    elsewhere = site.client("sales")
+    wrong = post(client, "/password", {"current": "nope", "password": "new-pass-12", "again": "x"})
+    assert wrong.status_code == 400 and "not your current password" in wrong.text
+    differ = post(
+        client, "/password", {"current": PASSWORD, "password": "new-pass-12", "again": "other-12"}
+    )
+    assert differ.status_code == 400 and "the two new passwords differ" in differ.text
+    done = post(
+        client,
+        "/password",
+        {"current": PASSWORD, "password": "new-pass-12", "again": "new-pass-12"},
+    )
+    assert done.status_code == 302
+    assert client.get("/").status_code == 200  # this login goes on
+    assert elsewhere.get("/").status_code == 302  # the other one ends
+    with site.register.session() as s:
+        assert service.authenticate(s, "sales", "new-pass-12") is not None

@@ -2,6 +2,7 @@
 
     /login   the form; a user name and password checked by service.authenticate
     /logout  (POST, with its CSRF token: a link elsewhere cannot log anyone out)
+    /password  one's own password changed (the current one asked first)
 
 The session cookie holds the user's id and a fingerprint of their password hash: a password
 changed, or a user made inactive, ends every session of theirs at the next click. A wrong
@@ -16,6 +17,7 @@ import hashlib
 from flask import (
     Blueprint,
     current_app,
+    flash,
     g,
     redirect,
     render_template,
@@ -24,7 +26,7 @@ from flask import (
     url_for,
 )
 
-from hostlib.register import auth, models, service
+from hostlib.register import Invalid, auth, models, service
 
 blueprint = Blueprint("login", __name__)
 
@@ -132,3 +134,28 @@ def login():
 def logout():
     session.clear()
     return redirect(url_for("login.login"))
+
+
+@blueprint.route("/password", methods=["GET", "POST"])
+def password():
+    errors = {}
+    if request.method == "POST":
+        current = request.form.get("current", "")
+        new = request.form.get("password", "")
+        with register().session() as s:
+            right = service.authenticate(s, g.user.username, current) is not None
+        if not right:
+            errors["current"] = "not your current password"
+        elif new != request.form.get("again", ""):
+            errors["again"] = "the two new passwords differ"
+        else:
+            try:
+                with register().transaction(g.user) as s:
+                    user = service.set_password(s, g.user, g.user.username, new)
+                    session["pw"] = _fingerprint(user)
+            except Invalid as exc:
+                errors = dict(exc.errors)
+        if not errors:
+            flash("Password changed.", "ok")
+            return redirect(url_for("merchants.pipeline"))
+    return render_template("password.html", errors=errors, values={}), (400 if errors else 200)
