@@ -5,6 +5,7 @@ role, an application form, an acquirer profile, and a merchant walked to approva
     with register.transaction(people["sales"]) as s:
         m = service.create_merchant(s, people["sales"], application())
     approve(register, people, m.id)                  # phone, site, submission, decision
+    order_id = ready_to_install(register, people, m.id)   # MID, profile, work order, TID
 """
 
 from hostlib.register import auth, db, service
@@ -101,3 +102,46 @@ def approve(register, people, merchant_id: int, party: str = "中国银联上海
         service.record_review(s, reviewer, merchant_id, "site", "pass", "门头、收银台与执照一致")
         service.record_review(s, reviewer, merchant_id, "submission", "", party=party)
         service.record_review(s, reviewer, merchant_id, "decision", "approved")
+
+
+def ready_to_install(
+    register,
+    people,
+    merchant_id: int,
+    *,
+    serial: str = "PK-000777",
+    mid: str = "898310048161234",
+    tid: str = "10012345",
+    slip_name: str = "某某商贸",
+    profile: str = PROFILE,
+) -> int:
+    """An approved merchant's MID set, the acquirer profile "cup" (added once), a work order
+    for wang.li to install `serial` on an extension line, and the terminal's application 1;
+    the work order's id."""
+    admin, reviewer = people["admin"], people["reviewer"]
+    with register.transaction(admin) as s:
+        if "cup" not in [p.name for p in service.profiles(s, admin)]:
+            service.add_profile(s, admin, "cup", profile)
+    with register.transaction(reviewer) as s:
+        service.set_mid(s, reviewer, merchant_id, mid)
+        order = service.create_work_order(
+            s,
+            reviewer,
+            merchant_id,
+            {
+                "installer": "wang.li",
+                "appointment_at": "2026-12-10 09:30",
+                "place": "上海市浦东新区某某路88号1楼 收银台",
+                "requirements_confirmed": True,
+                "deposit_collected": "yes",
+                "kind": "desktop",
+                "line": "extension",
+                "outside_prefix": "9",
+                "power_position": "收银台下左侧插座",
+                "line_position": "墙上电话口",
+                "profile": "cup",
+                "serial": serial,
+            },
+        )
+        service.add_terminal_app(s, reviewer, serial, 1, "CUP", mid, tid, slip_name)
+    return order.id

@@ -7,7 +7,7 @@ import datetime
 import json
 
 import pytest
-from registerbench import PROFILE, application, approve, open_with_users
+from registerbench import PROFILE, application, approve, open_with_users, ready_to_install
 from sqlalchemy import select, text
 
 from hostlib import jobs
@@ -39,33 +39,8 @@ def _approved_with_terminal(
     if merchant_id is None:
         merchant_id = _merchant(register, people)
         approve(register, people, merchant_id)
-    admin, reviewer = people["admin"], people["reviewer"]
-    with register.transaction(admin) as s:
-        if "cup-ethernet" not in [p.name for p in sv.profiles(s, admin)]:
-            sv.add_profile(s, admin, "cup-ethernet", PROFILE)
-    with register.transaction(reviewer) as s:
-        sv.set_mid(s, reviewer, merchant_id, mid)
-        order = sv.create_work_order(
-            s,
-            reviewer,
-            merchant_id,
-            {
-                "installer": "wang.li",
-                "appointment_at": "2026-12-10 09:30",
-                "place": "上海市浦东新区某某路88号1楼 收银台",
-                "requirements_confirmed": True,
-                "deposit_collected": "yes",
-                "kind": "desktop",
-                "line": "extension",
-                "outside_prefix": "9",
-                "power_position": "收银台下左侧插座",
-                "line_position": "墙上电话口",
-                "profile": "cup-ethernet",
-                "serial": serial,
-            },
-        )
-        sv.add_terminal_app(s, reviewer, serial, 1, "CUP", mid, "10012345", "某某商贸")
-    return merchant_id, order.id
+    order_id = ready_to_install(register, people, merchant_id, serial=serial, mid=mid)
+    return merchant_id, order_id
 
 
 def _record(serial="PK-000777", mid="898310048161234", tid="10012345", name="某某商贸"):
@@ -244,7 +219,7 @@ def test_only_an_approved_merchant_gets_a_work_order_and_approval_needs_the_chec
     reviewer = people["reviewer"]
     merchant_id = _merchant(register, people)
     with register.transaction(reviewer) as s:
-        with pytest.raises(Conflict, match="merchant 1 is applied: only an approved merchant"):
+        with pytest.raises(Conflict, match="merchant 1 is at stage applied: only an approved"):
             sv.create_work_order(s, reviewer, merchant_id, {})
         with pytest.raises(Conflict, match="submitted once its phone and site checks"):
             sv.record_review(s, reviewer, merchant_id, "submission", "", party="银联")
@@ -264,7 +239,7 @@ def test_only_an_approved_merchant_gets_a_work_order_and_approval_needs_the_chec
         m = sv.get_merchant(s, reviewer, merchant_id)
         assert m.stage == "declined" and m.reviews[-1].decided_on == datetime.date(2026, 12, 3)
         assert m.reviews[-1].party == "中国银联"
-        with pytest.raises(Conflict, match="is declined: only an approved merchant"):
+        with pytest.raises(Conflict, match="is at stage declined: only an approved merchant"):
             sv.create_work_order(s, reviewer, merchant_id, {})
 
 
@@ -565,3 +540,20 @@ def test_passwords_are_scrypt_hashes_and_logins_check_them(reg):
         sv.set_active(s, admin, "new.one", False)
     with register.transaction(admin) as s:
         assert sv.authenticate(s, "new.one", "a long password") is None
+
+
+def test_a_failed_install_is_kept_and_leaves_the_work_order_open(reg):
+    register, people = reg
+    _, order_id = _approved_with_terminal(register, people)
+    installer = people["installer"]
+    record = _record(tid="10012399")  # what a half-done run may have found: not taken
+    record["status"] = "incomplete"
+    with register.transaction(installer) as s:
+        install = sv.record_install(s, installer, order_id, record, "")
+        assert install.outcome == "failed"
+    with register.session() as s:
+        order = sv.get_work_order(s, installer, order_id)
+        assert order.status == "open" and order.merchant.stage == "work_order"
+        assert [a.tid for a in order.terminal.apps] == ["10012345"]
+        assert [i.outcome for i in order.installs] == ["failed"]
+        sv.job_toml(s, installer, order_id)  # the same job, for the run that goes on

@@ -6,11 +6,21 @@ and keep the install record (docs/install.md).
     poskit install JOB.toml --vterm DIR                  # the virtual terminal on DIR
     poskit install JOB.toml --port P                     # again after a failure: goes on
     poskit install JOB.toml --port P --restart           # the whole install again
+    poskit install --work-order 12 --port P --user wang.li   # the job from the register;
+                                                         #   the record written back to it
 
 The record and its report go into --record DIR (default: install-<work order> in the current
 folder), with the progress of the steps; hostlib/install.py runs the steps. The master key of
 each application is asked for without echo (or read a line an application from --tmk-fd N),
 the key store's passphrase as every command asks it.
+
+With the register (docs/register.md): `--work-order N` takes the job the register composes
+for that work order (refused for a merchant not approved, a work order cancelled or already
+installed), keeps it in the record folder as job.toml, and writes the install record back to
+the register after the run: the terminal, its applications, the slips, the work order marked
+installed. A job file run with `--db URL` (or with $POSKIT_REGISTER set) is checked against
+the register first: a MID, TID or merchant name that disagrees is refused before anything
+reaches the terminal.
 """
 
 from __future__ import annotations
@@ -31,7 +41,28 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("job", metavar="JOB.toml", help="the installation job")
+    parser.add_argument(
+        "job", metavar="JOB.toml", nargs="?", help="the installation job (or --work-order)"
+    )
+    parser.add_argument(
+        "--work-order",
+        type=int,
+        metavar="N",
+        help="install work order N of the register: its job composed there, the record "
+        "written back (docs/register.md)",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="the register (default: $POSKIT_REGISTER, else ~/.poskit/register.db with "
+        "--work-order); a job file is checked against it",
+    )
+    parser.add_argument(
+        "--user",
+        metavar="NAME",
+        help="with --work-order: the register's user who installs (default: "
+        "$POSKIT_REGISTER_USER); the password from $POSKIT_REGISTER_PASSWORD, else asked",
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--port",
@@ -182,10 +213,21 @@ def _cardholder(args: argparse.Namespace, job, say):
 
 
 def run(args: argparse.Namespace) -> int:
-    job = jobs.load(args.job)
+    if (args.job is None) == (args.work_order is None):
+        raise PoskitError("give the job: a JOB.toml file, or --work-order N from the register")
+    register = None
+    if args.work_order is not None:
+        register = RegisterLink(args)
+        job_path = register.job_file(args.record)
+        folder = job_path.parent
+    else:
+        job_path = Path(args.job)
+    job = jobs.load(job_path)
     if job.serial is None:
         raise PoskitError("%s: [job] serial is needed: the terminal's serial" % args.job)
-    folder = Path(args.record or "install-%s" % (job.reference or job.serial))
+    if register is None:
+        check_against_register(args, job)
+        folder = Path(args.record or "install-%s" % (job.reference or job.serial))
     onsite = onsite_settings(args, job)
     say = _say
     port, cardholder = _cardholder(args, job, say)
@@ -193,7 +235,12 @@ def run(args: argparse.Namespace) -> int:
         from hostlib import ports
 
         port = ports.find_port(args.port)
-    installer = args.installer or os.environ.get("POSKIT_INSTALLER") or getpass.getuser()
+    installer = (
+        args.installer
+        or (register and register.user.username)
+        or os.environ.get("POSKIT_INSTALLER")
+        or getpass.getuser()
+    )
 
     def connect():
         from hostlib.terminal import Terminal
@@ -227,10 +274,90 @@ def run(args: argparse.Namespace) -> int:
         "from device/ when it starts): nothing to deploy",
     )
     say("installing %s (%s) on %s, record in %s" % (job.serial, job.reference, port, folder))
-    with secretinput.no_echo():
-        runner.run()
+    try:
+        with secretinput.no_echo():
+            runner.run()
+    except install.InstallError:
+        if register is not None:
+            # The failed attempt, for the back office; the install's own failure is the
+            # message that matters, whatever the register says.
+            try:
+                register.record_back(folder, say)
+            except PoskitError as exc:
+                say("note: %s" % exc)
+        raise
     say("install complete: %s, %s" % (folder / "install.html", folder / "install.json"))
+    if register is not None:
+        register.record_back(folder, say)
     return 0
+
+
+class RegisterLink:
+    """`--work-order N`: the register, the user acting there, the job it composes and the
+    record it takes back."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from hostlib.register import db
+        from tools import register as register_cli
+
+        self.work_order = args.work_order
+        self.register = db.open(args.db)
+        self.user = register_cli.login(args.user, self.register)
+
+    def job_file(self, record: str | None) -> Path:
+        """The work order's job, composed by the register (refused for a merchant not
+        approved, a work order cancelled or installed), as FOLDER/job.toml: the file the
+        install's progress is kept against, as a job file's would be."""
+        from hostlib.register import service
+
+        with self.register.session() as s:
+            text = service.job_toml(s, self.user, self.work_order)
+            reference = service.job_reference(
+                service.get_work_order(s, self.user, self.work_order)
+            )
+        folder = Path(record or "install-%s" % reference)
+        path = folder / "job.toml"
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name("job.toml.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        return path
+
+    def record_back(self, folder: Path, say) -> None:
+        """The install record in FOLDER written to the register (one transaction)."""
+        from hostlib.register import RegisterError, service
+
+        try:
+            with self.register.transaction(self.user) as s:
+                done = service.record_install_folder(s, self.user, self.work_order, folder)
+                serial = done.terminal.serial
+        except RegisterError as exc:
+            raise PoskitError(
+                "the register did not take the install record of work order %d: %s; the "
+                "record is in %s: poskit register record-install %d %s writes it there later"
+                % (self.work_order, exc, folder, self.work_order, folder)
+            ) from None
+        say(
+            "the register has it: work order %d, install %d %s, terminal %s"
+            % (self.work_order, done.id, done.outcome, serial)
+        )
+
+
+def check_against_register(args: argparse.Namespace, job) -> None:
+    """A job file against the register given (--db, else $POSKIT_REGISTER): its terminal,
+    MIDs, TIDs and merchant names must be the register's. Nothing without a register."""
+    url = args.db or os.environ.get("POSKIT_REGISTER")
+    if not url:
+        return
+    from hostlib.register import db, service
+
+    register = db.open(url)
+    try:
+        with register.session() as s:
+            service.check_job(s, job)
+    finally:
+        register.close()
 
 
 def _say(text: str) -> None:

@@ -206,6 +206,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = command("job", "the installation job of a work order, as TOML", _job)
     p.add_argument("work_order", type=int)
     p.add_argument("-o", "--output", metavar="FILE", help="write it here (default: print it)")
+    p = command(
+        "record-install",
+        "write an install record (the folder poskit install left) to its work order",
+        _record_install,
+    )
+    p.add_argument("work_order", type=int)
+    p.add_argument("folder", help="the install's record folder (install.json, install.html)")
     p = command("training", "the merchant's training, confirmed by its manager", _training)
     p.add_argument("merchant")
     p.add_argument("--manager", required=True, help="the manager who confirms it")
@@ -274,8 +281,12 @@ def password(username: str) -> str:
     )
 
 
-def _login(args, register):
-    username = args.user or os.environ.get(USER_ENV)
+def login(user: str | None, register):
+    """The register's user `user` (else $POSKIT_REGISTER_USER), logged in with the password
+    from $POSKIT_REGISTER_PASSWORD or asked for."""
+    from hostlib.register import service
+
+    username = user or os.environ.get(USER_ENV)
     if not username:
         raise PoskitError(
             "who is acting? give --user NAME (or set $%s): the register acts only for its "
@@ -297,7 +308,7 @@ class _Acting:
     def __init__(self, args) -> None:
         self.register = db.open(args.db)
         try:
-            self.user = _login(args, self.register)
+            self.user = login(args.user, self.register)
         except BaseException:
             self.register.close()
             raise
@@ -582,7 +593,7 @@ def _terminal_line(t) -> str:
         "app %d %s MID %s TID %s %s" % (a.app_index, a.acquirer, a.mid, a.tid, a.slip_name)
         for a in t.apps
     )
-    return "%s %s%s" % (t.serial, t.model or "", ": " + apps if apps else "")
+    return "%s%s%s" % (t.serial, " " + t.model if t.model else "", ": " + apps if apps else "")
 
 
 def _show_work_order(o) -> None:
@@ -847,6 +858,16 @@ def _job(args) -> int:
     with _Acting(args) as acting, acting.register.session() as s:
         text = service.job_toml(s, acting.user, args.work_order)
     _write(text, args.output, "the job of work order %d" % args.work_order)
+    return 0
+
+
+def _record_install(args) -> int:
+    with _Acting(args) as acting, acting.transaction() as s:
+        done = service.record_install_folder(s, acting.user, args.work_order, args.folder)
+        print(
+            "work order %d: install %d %s, terminal %s"
+            % (args.work_order, done.id, done.outcome, done.terminal.serial)
+        )
     return 0
 
 

@@ -435,7 +435,7 @@ def update_merchant(s: Session, actor: User, merchant_id: int, fields: dict) -> 
     merchant = get_merchant(s, actor, merchant_id)
     if actor.role == "salesperson" and merchant.stage not in _EDITABLE_BY_SALES:
         raise Conflict(
-            "merchant %d is %s: a salesperson changes an application only until it is "
+            "merchant %d is at stage %s: a salesperson changes an application only until it is "
             "submitted" % (merchant.id, merchant.stage)
         )
     if "mid" in fields:
@@ -638,7 +638,7 @@ def set_mid(s: Session, actor: User, merchant_id: int, mid: str) -> Merchant:
     mid = str(mid).strip()
     if merchant.stage not in _APPROVED:
         raise Conflict(
-            "merchant %d is %s: the acquirer assigns the MID when it approves"
+            "merchant %d is at stage %s: the acquirer assigns the MID when it approves"
             % (merchant.id, merchant.stage)
         )
     other = s.scalar(select(Merchant).where(Merchant.mid == mid, Merchant.id != merchant.id))
@@ -714,7 +714,7 @@ def create_work_order(s: Session, actor: User, merchant_id: int, fields: dict) -
     merchant = get_merchant(s, actor, merchant_id)
     if merchant.stage not in _APPROVED:
         raise Conflict(
-            "merchant %d is %s: only an approved merchant gets a work order"
+            "merchant %d is at stage %s: only an approved merchant gets a work order"
             % (merchant.id, merchant.stage)
         )
     values, errors = validate.clean_work_order(fields)
@@ -784,7 +784,7 @@ def update_work_order(s: Session, actor: User, work_order_id: int, fields: dict)
 def _check_merchant_for_terminal(s: Session, actor: User, merchant: Merchant) -> None:
     if merchant.stage not in _APPROVED:
         raise Conflict(
-            "merchant %d is %s: only an approved merchant gets a terminal"
+            "merchant %d is at stage %s: only an approved merchant gets a terminal"
             % (merchant.id, merchant.stage)
         )
 
@@ -1006,7 +1006,7 @@ def job_toml(s: Session, actor: User, work_order_id: int) -> str:
         )
     if merchant.stage not in _APPROVED:
         raise Conflict(
-            "merchant %d (%s) is %s, not approved: it gets no terminal"
+            "merchant %d (%s) is at stage %s, not approved: it gets no terminal"
             % (merchant.id, merchant.company_name, merchant.stage)
         )
     if order.profile is None:
@@ -1127,7 +1127,7 @@ def check_job(s: Session, job) -> None:
         )
     if merchant.stage not in _APPROVED:
         raise Conflict(
-            "%s: terminal %s's merchant %d (%s) is %s, not approved"
+            "%s: terminal %s's merchant %d (%s) is at stage %s, not approved"
             % (name, job.serial, merchant.id, merchant.company_name, merchant.stage)
         )
     registered = {app.app_index: app for app in terminal.apps}
@@ -1229,6 +1229,24 @@ def record_install(
     return install
 
 
+def record_install_folder(s: Session, actor: User, work_order_id: int, folder) -> Install:
+    """record_install with the record `poskit install` left in `folder` (install.json,
+    install.html)."""
+    from pathlib import Path
+
+    from hostlib import install_record
+
+    folder = Path(folder)
+    try:
+        record = json.loads((folder / install_record.JSON_NAME).read_text(encoding="utf-8"))
+        page = (folder / install_record.HTML_NAME).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise NotFound("no install record in %s: %s is missing" % (folder, exc.filename)) from None
+    except (OSError, ValueError) as exc:
+        raise Invalid({"record": "%s: cannot be read: %s" % (folder, exc)}) from None
+    return record_install(s, actor, work_order_id, record, page)
+
+
 def record_training(
     s: Session, actor: User, merchant_id: int, items: dict, manager_name: str
 ) -> Training:
@@ -1251,7 +1269,8 @@ def record_training(
         raise Invalid(errors)
     if merchant.stage not in ("installed", "trained"):
         raise Conflict(
-            "merchant %d is %s: training follows the install" % (merchant.id, merchant.stage)
+            "merchant %d is at stage %s: training follows the install"
+            % (merchant.id, merchant.stage)
         )
     done = {item: bool((items or {}).get(item)) for item in TRAINING_ITEMS}
     install = s.scalar(

@@ -30,6 +30,14 @@ _MERCHANT_TEXT = {
     "install_location": (False, 200),
     "remarks": (False, 2000),
 }
+_WORK_ORDER_TEXT = {
+    "place": (True, 200),
+    "power_position": (False, 200),
+    "line_position": (False, 200),
+    "installer": (True, 32),
+    "profile": (False, 64),
+    "chosen_spot": (False, 100),
+}
 MERCHANT_FIELDS = (
     "contract_no company_name slip_name address contact phone terminal_price fee_rate "
     "install_location install_date remarks salesperson signing_date channel referrer mid"
@@ -169,6 +177,21 @@ def flag(value) -> tuple[bool | None, str | None]:
     return None, "yes or no"
 
 
+def _texts(fields: dict, specs: dict, partial: bool, values: dict, errors: dict) -> None:
+    """Text fields by their specs ({field: (required, longest)}) into values or errors;
+    `partial`: only those given."""
+    for name, (required, longest) in specs.items():
+        if partial and name not in fields:
+            continue
+        text = _text(fields.get(name))
+        if required and not text:
+            errors[name] = "required"
+        elif len(text) > longest:
+            errors[name] = "at most %d characters" % longest
+        else:
+            values[name] = text
+
+
 def clean_merchant(fields: dict, partial: bool = False) -> tuple[dict, dict]:
     """(values to store, {field: message}) for an application form's fields. `partial`: only
     the fields given are checked (an update). The salesperson and the referrer are returned
@@ -182,16 +205,7 @@ def clean_merchant(fields: dict, partial: bool = False) -> tuple[dict, dict]:
     def given(name: str) -> bool:
         return name in fields and _text(fields[name]) != ""
 
-    for name, (required, longest) in _MERCHANT_TEXT.items():
-        if partial and name not in fields:
-            continue
-        text = _text(fields.get(name))
-        if required and not text:
-            errors[name] = "required"
-        elif len(text) > longest:
-            errors[name] = "at most %d characters" % longest
-        else:
-            values[name] = text
+    _texts(fields, _MERCHANT_TEXT, partial, values, errors)
     if "contract_no" in values and not re.fullmatch(
         r"[A-Za-z0-9][A-Za-z0-9/_.-]*", values["contract_no"]
     ):
@@ -271,23 +285,7 @@ def clean_work_order(fields: dict, partial: bool = False) -> tuple[dict, dict]:
             errors["appointment_at"] = message
         else:
             values["appointment_at"] = value
-    for name, longest, required in (
-        ("place", 200, True),
-        ("power_position", 200, False),
-        ("line_position", 200, False),
-        ("installer", 32, True),
-        ("profile", 64, False),
-        ("chosen_spot", 100, False),
-    ):
-        if not wanted(name):
-            continue
-        text = _text(fields.get(name))
-        if required and not text:
-            errors[name] = "required"
-        elif len(text) > longest:
-            errors[name] = "at most %d characters" % longest
-        else:
-            values[name] = text
+    _texts(fields, _WORK_ORDER_TEXT, partial, values, errors)
     for name in ("requirements_confirmed", "deposit_collected"):
         if wanted(name):
             value, message = flag(fields.get(name))
