@@ -6,6 +6,7 @@ Shared by test_register_web.py (Flask's test client) and test_register_browser.p
 from __future__ import annotations
 
 import re
+import shutil
 
 from hostlib import install_record as records
 from hostlib.register import db, service
@@ -37,21 +38,28 @@ class Site:
     """A register with one user of each role (and a second salesperson and installer), its
     web app, and a logged-in test client for each user."""
 
-    def __init__(self, tmp_path):
-        self.url = "sqlite:///%s" % (tmp_path / "register.db")
-        db.upgrade(self.url)
+    def __init__(self, tmp_path, template=None):
+        """A new register in `tmp_path`; a copy of `template` (a register file a Site made
+        before) when given: its users' password hashes are slow to make on purpose."""
+        path = tmp_path / "register.db"
+        self.url = "sqlite:///%s" % path
+        if template is not None:
+            shutil.copyfile(template, path)
+        else:
+            db.upgrade(self.url)
         self.register = db.open(self.url)
-        with self.register.transaction(None) as s:
-            admin = service.add_user(s, None, "admin", "Administrator", "admin", PASSWORD)
-        with self.register.transaction(admin) as s:
-            for username, name, role, staff in (
-                ("sales", "Li Na", "salesperson", "S0042"),
-                ("sales2", "Zhou Qiang", "salesperson", "S0043"),
-                ("review", "Chen Jing", "reviewer", ""),
-                ("install", "Wang Li", "installer", ""),
-                ("install2", "Sun Wei", "installer", ""),
-            ):
-                service.add_user(s, admin, username, name, role, PASSWORD, staff_id=staff)
+        if template is None:
+            with self.register.transaction(None) as s:
+                admin = service.add_user(s, None, "admin", "Administrator", "admin", PASSWORD)
+            with self.register.transaction(admin) as s:
+                for username, name, role, staff in (
+                    ("sales", "Li Na", "salesperson", "S0042"),
+                    ("sales2", "Zhou Qiang", "salesperson", "S0043"),
+                    ("review", "Chen Jing", "reviewer", ""),
+                    ("install", "Wang Li", "installer", ""),
+                    ("install2", "Sun Wei", "installer", ""),
+                ):
+                    service.add_user(s, admin, username, name, role, PASSWORD, staff_id=staff)
         self.app = create_app(self.register, secret_key="k" * 32, testing=True)
 
     def user(self, username):

@@ -28,9 +28,17 @@ from hostlib.register import models, service
 from hostlib.register.web import serve
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """The users' register, made once: each test gets its own copy."""
+    folder = tmp_path_factory.mktemp("template")
+    Site(folder).register.close()
+    return folder / "register.db"
+
+
 @pytest.fixture
-def site(tmp_path):
-    site = Site(tmp_path)
+def site(tmp_path, template):
+    site = Site(tmp_path, template)
     yield site
     site.register.close()
 
@@ -223,12 +231,14 @@ def test_a_refused_document_on_the_form_saves_nothing_and_says_which(site):
     client = site.client("sales")
     data = dict(
         APPLICATION,
+        fee_rate="0",
         doc_photo_licence=(io.BytesIO(PNG), "licence.png"),
         doc_tax_copy=(io.BytesIO(b"plain text"), "tax.pdf"),
     )
     response = post(client, "/merchants/new", data, content_type="multipart/form-data")
     assert response.status_code == 400
     assert re.search(r'id="e-doc_tax_copy">[^<]*not a PDF, JPEG or PNG', response.text)
+    assert re.search(r'id="e-fee_rate">must be above 0', response.text)  # in the same answer
     assert "choose them again" in response.text
     with site.register.session() as s:
         assert s.query(models.Merchant).count() == 0
@@ -263,6 +273,7 @@ def test_a_salesperson_has_no_approve_button_and_a_forged_approval_is_refused(si
     assert page.status_code == 200
     assert 'id="review-decision"' not in page.text
     assert "Record the decision" not in page.text
+    assert "edit the application" not in page.text  # submitted: no longer the salesperson's
     forged = post(
         client,
         "/merchants/%d/reviews" % merchant_id,

@@ -88,7 +88,12 @@ def new():
     if request.method == "POST":
         values = form_values(validate.MERCHANT_FIELDS)
         try:
-            uploads = _uploads()
+            try:
+                uploads = _uploads()
+            except Invalid as exc:
+                # the fields' messages too, not one round after the files'
+                fields = validate.validate_merchant(_merchant_fields(values))
+                raise Invalid(dict(fields, **exc.errors)) from None
             with register().transaction(g.user) as s:
                 merchant = service.create_merchant(s, g.user, _merchant_fields(values))
                 for kind, (filename, data) in uploads.items():
