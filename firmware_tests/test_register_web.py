@@ -433,33 +433,16 @@ def test_a_work_order_keeps_the_spot_and_says_what_it_lacks(site):
         r'id="e-outside_prefix">an extension needs its outside-line number', extension.text
     )
     assert 'value="behind the counter"' in extension.text
-    mobile = post(
-        client,
-        path,
-        work_order_form(
-            kind="mobile",
-            spot_1="counter",
-            csq_1="18",
-            spot_2="door",
-            csq_2="40",
-            chosen_spot="counter",
-        ),
-    )
-    assert mobile.status_code == 400
-    assert "CSQ is a number 0 to 31" in mobile.text
-    assert 'value="door"' in mobile.text
-    made = post(
-        client,
-        path,
-        work_order_form(
-            kind="mobile",
-            spot_1="counter",
-            csq_1="18",
-            spot_2="door",
-            csq_2="11",
-            chosen_spot="counter",
-        ),
-    )
+
+    def mobile(door_csq):
+        readings = {"spot_1": "counter", "csq_1": "18", "spot_2": "door", "csq_2": door_csq}
+        return work_order_form(kind="mobile", chosen_spot="counter", **readings)
+
+    refused = post(client, path, mobile("40"))
+    assert refused.status_code == 400
+    assert "CSQ is a number 0 to 31" in refused.text
+    assert 'value="door"' in refused.text
+    made = post(client, path, mobile("11"))
     assert made.status_code == 302
     page = client.get(made.headers["Location"])
     assert "counter: CSQ 18; door: CSQ 11" in page.text

@@ -109,12 +109,18 @@ def new():
                 "_files", "The files chosen were not kept: choose them again after correcting."
             )
         errors.setdefault("_form", "The application was not saved: see the fields marked.")
+    return _form_page(values, errors)
+
+
+def _form_page(values: dict, errors: dict, merchant_id: int | None = None):
+    """The application form: a new one, or merchant `merchant_id`'s to correct."""
     with register().session() as s:
+        merchant = service.get_merchant(s, g.user, merchant_id) if merchant_id else None
         return render_template(
             "merchant_form.html",
             values=values,
             errors=errors,
-            merchant=None,
+            merchant=merchant,
             documents=labels.DOCUMENTS,
             **_choices(s),
         ), (400 if errors else 200)
@@ -205,16 +211,7 @@ def edit(merchant_id: int):
         else:
             flash("Application saved.", "ok")
             return redirect(url_for("merchants.merchant", merchant_id=merchant_id))
-    with register().session() as s:
-        m = service.get_merchant(s, g.user, merchant_id)
-        return render_template(
-            "merchant_form.html",
-            values=values,
-            errors=errors,
-            merchant=m,
-            documents=labels.DOCUMENTS,
-            **_choices(s),
-        ), (400 if errors else 200)
+    return _form_page(values, errors, merchant_id)
 
 
 def _shown(value) -> str:

@@ -18,6 +18,7 @@ record can act on the register, whatever it holds.
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
 
 from hostlib.register import Invalid, NotFound, models, service
 from hostlib.register.web import labels
@@ -43,11 +44,19 @@ def terminal(serial: str):
 def _terminal_page(s, serial: str, errors=None, values=None, status=200):
     t = service.get_terminal(s, g.user, serial)
     m = t.merchant
-    trainings, visits = [], []
+    trainings = []
     if m is not None:
-        trainings = s.query(models.Training).filter_by(merchant_id=m.id).all()
-    visits = s.query(models.MaintenanceVisit).filter_by(terminal_id=t.id).all()
-    users = {u.id: u for u in s.query(models.User).all()}
+        trainings = s.scalars(
+            select(models.Training)
+            .where(models.Training.merchant_id == m.id)
+            .order_by(models.Training.id)
+        ).all()
+    visits = s.scalars(
+        select(models.MaintenanceVisit)
+        .where(models.MaintenanceVisit.terminal_id == t.id)
+        .order_by(models.MaintenanceVisit.at)
+    ).all()
+    users = {u.id: u for u in s.scalars(select(models.User))}
     return render_template(
         "terminal.html",
         t=t,
