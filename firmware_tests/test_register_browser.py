@@ -158,7 +158,7 @@ class Back:
         capture beyond the window leaves the install record's frame blank); the page's text."""
         self.shots += 1
         height = self.driver.execute_script("return document.documentElement.scrollHeight")
-        self.driver.set_window_size(1280, max(900, height + 140))  # + the window's own bars
+        self.driver.set_window_size(1280, max(900, height + 200))  # + the window's own bars
         try:
             self.driver.save_screenshot(str(SCREENS / ("%02d-%s.png" % (self.shots, name))))
         finally:

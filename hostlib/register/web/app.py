@@ -71,6 +71,7 @@ def create_app(register, secret_key: str, *, testing: bool = False) -> Flask:
             "kind_names": labels.WORK_ORDER_KINDS,
             "line_names": labels.LINES,
             "yuan": lambda fen: "%d.%02d" % divmod(fen or 0, 100),
+            "size": _size,
             # 0.600 as 0.60, 0.625 as 0.625: two decimals at least, as the form writes it
             "percent": lambda rate: "%.2f" % rate if rate == round(rate, 2) else str(rate),
         }
@@ -146,3 +147,12 @@ def _install_errors(app: Flask) -> None:
             % type(exc).__name__,
             "The server's log has the details for whoever looks after it.",
         )
+
+
+def _size(size: int) -> str:
+    """A document's size as people say it: 812 bytes, 245 KB, 3.1 MB."""
+    if size < 1024:
+        return "%d bytes" % size
+    if size < 1024 * 1024:
+        return "%d KB" % round(size / 1024)
+    return "%.1f MB" % (size / (1024 * 1024))
