@@ -8,9 +8,12 @@ role, an application form, an acquirer profile, and a merchant walked to approva
     order_id = ready_to_install(register, people, m.id)   # MID, profile, work order, TID
 """
 
+from pathlib import Path
+
 from hostlib.register import auth, db, service
 from hostlib.register.models import User
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
 PASSWORD = "correct horse 1"
 # One hash for every test user: scrypt's cost is the point of it, not worth paying per user.
 _HASH = auth.hash_password(PASSWORD)
@@ -24,40 +27,10 @@ USERS = (
     ("installer2", "zhao.lei", "赵磊", "installer", "I0102"),
 )
 
-PROFILE = """\
-# The shop's acquirer over Ethernet: the register fills MID, TID and the slip name.
-[install]
-firmware = "1.29"
-
-[terminal]
-operator_password = "0000"
-supervisor_password = "123456"
-admin_password = "20240815"
-key_algorithm = "3DES"
-connect_timeout = 10
-send_timeout = 10
-receive_timeout = 30
-bearer = "ethernet"
-
-[terminal.ethernet]
-dhcp = true
-host = "127.0.0.1"
-port = 5000
-tpdu = "6000030000"
-
-[terminal.dialup]
-phone1 = "95555"
-tpdu = "6000030000"
-
-[[application]]
-name = "CUP"
-key_algorithm = "3DES"
-tmk_slot = 1
-signon_mode = "004"
-header_version = "6031"
-header_subversion = "310000"
-max_amount = 50000
-"""
+# The acquirer profile of the documents: CUP over Ethernet, a dial-up line beside it.
+PROFILE = (EXAMPLES / "acquirer-profile.toml").read_text(encoding="utf-8")
+# The application form of the documents, as a salesperson enters it.
+FORM = (EXAMPLES / "merchant-application.toml").read_text(encoding="utf-8")
 
 
 def open_with_users(url: str):

@@ -6,9 +6,10 @@ import csv
 import io
 import json
 import subprocess
+import tomllib
 
 import pytest
-from registerbench import PROFILE
+from registerbench import FORM, PROFILE
 
 from hostlib import jobs
 from tools import cli
@@ -16,22 +17,6 @@ from tools.demo import _POSKIT, ROOT
 
 ADMIN_PASSWORD = "admin password 1"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
-
-FORM = """\
-[merchant]
-contract_no = "SH-2026-0001"
-company_name = "上海某某商贸有限公司"
-slip_name = "某某商贸"
-address = "上海市浦东新区某某路88号1楼"
-contact = "张经理"
-phone = "021-5555-0123"
-terminal_price = "299.00"
-fee_rate = "0.60"
-channel = "cold_visit"
-install_location = "收银台"
-install_date = 2026-12-10
-signing_date = 2026-12-01
-"""
 
 
 @pytest.fixture
@@ -131,8 +116,13 @@ def test_a_merchant_from_its_application_file_to_the_job_and_the_export(script, 
     assert "phone pass by chen.jie: 老板本人确认" in out
     assert " decision approved on 2026-12-05 by chen.jie" in out
     assert "1 photo_sign sign.png (image/png, 72 bytes, sha256 " in out
+    status, out, err = script(
+        "wang.li", "visit", "PK-000777", "--reason", "卡纸", "--action", "重新装纸"
+    )
+    assert (status, out, err) == (0, "visit 1 to terminal PK-000777 recorded\n", "")
     status, out, _ = script("wang.li", "show", "--terminal", "pk-000777")
     assert "  applications   1 CUP MID 898310048161234 TID 10012345 某某商贸" in out
+    assert " by wang.li: 卡纸; done: 重新装纸" in out
 
     status, out, err = script("chen.jie", "export", "--format", "csv", "-o", "acquirer.csv")
     assert (status, err.strip()) == (0, "the CSV export written to acquirer.csv")
@@ -174,6 +164,11 @@ def test_every_refusal_is_one_line(script, tmp_path):
          "disabled)"),
         (None, ["list"], "poskit: who is acting? give --user NAME (or set "
          "$POSKIT_REGISTER_USER): the register acts only for its users"),
+        ("li.na", ["list", "--db", "sqlite:///%s" % (tmp_path / "form.toml")],
+         "poskit: cannot use the register sqlite:///%s: file is not a database"
+         % (tmp_path / "form.toml")),
+        ("li.na", ["list", "--db", "sqlite:////proc/none/register.db"],
+         "poskit: cannot make the register's folder /proc/none: No such file or directory"),
         ("li.na", ["list", "--db", "sqlite:///%s" % (tmp_path / "empty.db")],
          "poskit: sqlite:///%s is not a register yet: run poskit register init (or upgrade)"
          % (tmp_path / "empty.db")),
@@ -213,3 +208,37 @@ def test_a_password_is_never_taken_from_the_command_line_and_no_traceback_reache
     assert broken.returncode == 1 and "Traceback" not in broken.stderr
     assert broken.stderr.startswith("poskit: cannot use the register postgresql+psycopg://")
     assert "hunter2" not in broken.stderr and len(broken.stderr.splitlines()) == 1
+
+
+def test_users_change_their_password_and_an_administrator_disables_a_login(script, tmp_path):
+    secret = tmp_path / "new.password"
+    secret.write_text("li.na new pass\n")
+    secret.chmod(0o600)
+    change = ["user", "password", "li.na", "--new-password-file", str(secret)]
+    assert script("chen.jie", *change)[2] == (
+        "poskit: only an administrator sets another user's password\n"
+    )
+    assert script("li.na", *change)[1] == "password of li.na changed\n"
+    assert script("li.na", "list")[2].startswith("poskit: wrong user name or password for li.na")
+    assert script("admin", "user", "disable", "li.na")[1] == "user li.na disabled\n"
+    assert script("admin", "user", "disable", "admin")[2] == (
+        "poskit: admin is the last active administrator: enable another first\n"
+    )
+    status, out, _ = script("admin", "user", "list")
+    assert "li.na            salesperson  S0042    li.na  (disabled)" in out
+
+
+def test_an_application_from_a_json_file_or_from_flags_alone(script, tmp_path):
+    form = tomllib.loads(FORM)["merchant"]
+    (tmp_path / "form.json").write_text(json.dumps(form, default=str, ensure_ascii=False))
+    assert script("li.na", "add", "form.json")[1] == (
+        "merchant 1 SH-2026-0001 上海某某商贸有限公司: applied\n"
+    )
+    flags = ["--set=%s=%s" % item for item in form.items() if item[0] != "contract_no"]
+    status, out, err = script("li.na", "add", "--set", "contract_no=SH-2026-0002", *flags)
+    assert (status, out, err) == (0, "merchant 2 SH-2026-0002 上海某某商贸有限公司: applied\n", "")
+    status, out, _ = script("li.na", "list")
+    assert [line.split()[:3] for line in out.splitlines()] == [
+        ["2", "SH-2026-0002", "applied"],
+        ["1", "SH-2026-0001", "applied"],
+    ]

@@ -101,6 +101,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p, "new-password", "the new user's password", ask_help="ask for it (the default)"
     )
     command("list", "the users", _user_list, parent=users)
+    p = command(
+        "password",
+        "a new password: your own, or anyone's (administrator)",
+        _user_password,
+        parent=users,
+    )
+    p.add_argument("username")
+    secretinput.add_option(
+        p, "new-password", "the new password", ask_help="ask for it (the default)"
+    )
+    for name, active in (("disable", False), ("enable", True)):
+        p = command(
+            name,
+            "%s a user's login (administrator); their records stay" % name,
+            _user_active,
+            parent=users,
+        )
+        p.add_argument("username")
+        p.set_defaults(active=active)
 
     p = command("add", "add a merchant application from a TOML or JSON file, or --set", _add)
     p.add_argument(
@@ -372,14 +391,33 @@ def _upgrade(args) -> int:
 
 def _user_add(args) -> int:
     with _Acting(args) as acting:
-        secret = secretinput.read(args, "new-password", "password of %s" % args.username)
-        if secret is None:
-            secret = _ask_twice("password of %s" % args.username)
+        secret = _new_password(args)
         with acting.transaction() as s:
             user = service.add_user(
                 s, acting.user, args.username, args.name, args.role, secret, args.staff_id
             )
         print("user %s (%s, %s) added" % (user.username, user.name, user.role))
+    return 0
+
+
+def _new_password(args) -> str:
+    secret = secretinput.read(args, "new-password", "password of %s" % args.username)
+    return secret if secret is not None else _ask_twice("password of %s" % args.username)
+
+
+def _user_password(args) -> int:
+    with _Acting(args) as acting:
+        secret = _new_password(args)
+        with acting.transaction() as s:
+            service.set_password(s, acting.user, args.username, secret)
+        print("password of %s changed" % args.username)
+    return 0
+
+
+def _user_active(args) -> int:
+    with _Acting(args) as acting, acting.transaction() as s:
+        user = service.set_active(s, acting.user, args.username, args.active)
+        print("user %s %s" % (user.username, "enabled" if user.active else "disabled"))
     return 0
 
 
@@ -580,9 +618,18 @@ def _show_merchant(m) -> None:
                     for o in m.work_orders
                 ],
             ),
+            ("terminals", [_terminal_line(t) for t in m.terminals]),
             (
-                "terminals",
-                [_terminal_line(t) for t in m.terminals],
+                "training",
+                [
+                    "%s confirmed by %s: %s"
+                    % (
+                        _time(t.confirmed_at),
+                        t.manager_name,
+                        ", ".join(k for k, done in t.items.items() if done) or "nothing",
+                    )
+                    for t in m.trainings
+                ],
             ),
         ]
     )
@@ -665,6 +712,20 @@ def _show_terminal(t) -> None:
                 [
                     "%d %s %s, work order %d" % (i.id, _time(i.at), i.outcome, i.work_order_id)
                     for i in t.installs
+                ],
+            ),
+            (
+                "visits",
+                [
+                    "%s by %s: %s%s%s"
+                    % (
+                        _time(v.at),
+                        v.by.username,
+                        v.reason,
+                        "; found: " + v.findings if v.findings else "",
+                        "; done: " + v.action if v.action else "",
+                    )
+                    for v in t.visits
                 ],
             ),
         ]

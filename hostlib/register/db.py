@@ -79,7 +79,12 @@ def engine_for(url: str | None = None) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             path = Path(parsed.database).expanduser()
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise RegisterError(
+                    "cannot make the register's folder %s: %s" % (path.parent, exc.strerror)
+                ) from None
             parsed = parsed.set(database=str(path))
     try:
         engine = create_engine(parsed)
@@ -210,7 +215,10 @@ class Register:
         in a transaction later)."""
         with self._sessions() as s:
             s.info["actor"] = None
-            yield s
+            try:
+                yield s
+            except DBAPIError as exc:
+                raise RegisterError("cannot read the register: %s" % _first_line(exc)) from None
 
     def close(self) -> None:
         self.engine.dispose()

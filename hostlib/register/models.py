@@ -138,6 +138,7 @@ class Merchant(Base):
     terminals: Mapped[list[Terminal]] = relationship(
         back_populates="merchant", order_by="Terminal.id"
     )
+    trainings: Mapped[list[Training]] = relationship(order_by="Training.id")
 
     def __repr__(self) -> str:
         return "<Merchant %s %s (%s)>" % (self.contract_no, self.company_name, self.stage)
@@ -222,6 +223,7 @@ class Terminal(Base):
     installs: Mapped[list[Install]] = relationship(
         back_populates="terminal", order_by="Install.id"
     )
+    visits: Mapped[list[MaintenanceVisit]] = relationship(order_by="MaintenanceVisit.id")
 
 
 class WorkOrder(Base):
@@ -332,6 +334,8 @@ class MaintenanceVisit(Base):
     reason: Mapped[str] = mapped_column(String(200))
     findings: Mapped[str] = mapped_column(Text, default="")
     action: Mapped[str] = mapped_column(Text, default="")
+
+    by: Mapped[User] = relationship()
 
 
 class Audit(Base):

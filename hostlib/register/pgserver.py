@@ -74,7 +74,11 @@ class PgServer:
                 raise RegisterError(
                     "running as root, PostgreSQL needs the postgres user: %s" % INSTALL_HINT
                 ) from None
-            self._as = ["runuser", "-u", "postgres", "--"]
+            # runuser lives in /usr/sbin, which a non-login root shell's PATH may lack.
+            runuser = shutil.which("runuser", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+            if runuser is None:
+                raise RegisterError("running as root, PostgreSQL needs runuser (util-linux)")
+            self._as = [runuser, "-u", "postgres", "--"]
 
     def _run(self, *command: str, timeout: float = 120) -> None:
         done = subprocess.run(

@@ -340,8 +340,16 @@ def set_password(s: Session, actor: User, username: str, password: str) -> User:
 
 
 def set_active(s: Session, actor: User, username: str, active: bool) -> User:
+    """Enable or disable a user's login (an administrator); their records stay theirs. The
+    last active administrator stays: the register would have nobody to manage it."""
     _require(actor, "user.add")
     user = get_user(s, username)
+    if not active and user.role == "admin":
+        admins = s.scalar(
+            select(func.count()).select_from(User).where(User.role == "admin", User.active)
+        )
+        if user.active and admins <= 1:
+            raise Conflict("%s is the last active administrator: enable another first" % username)
     user.active = bool(active)
     s.flush()
     return user
@@ -1038,13 +1046,13 @@ def job_toml(s: Session, actor: User, work_order_id: int) -> str:
                 % (terminal.serial, index, app.get("name", "unnamed"), terminal.serial, index)
             )
         apps.append(
-            dict(
-                app,
-                index=index,
-                merchant_id=held.mid,
-                terminal_id=held.tid,
-                merchant_name=held.slip_name,
-            )
+            {
+                "index": index,
+                **{k: v for k, v in app.items() if k != "index"},
+                "merchant_id": held.mid,
+                "terminal_id": held.tid,
+                "merchant_name": held.slip_name,
+            }
         )
     if registered:
         raise Conflict(
