@@ -581,7 +581,8 @@ def test_the_pipeline_counts_each_stage_and_compares_the_channels(site):
     page = site.client("review").get("/")
     counts = dict(
         re.findall(
-            r'id="stage-(\w+)">\s*<h3><span class="label">[^<]*<br>[^<]*</span> <span class="count">(\d+)',
+            r'id="stage-(\w+)">\s*<h3><span class="label">[^<]*<br>[^<]*</span> '
+            r'<span class="count">(\d+)',
             page.text,
         )
     )
