@@ -8,6 +8,7 @@ line, for scripts and for the back office (docs/register.md).
     poskit register work-order add 1 --installer wang.li --at "2026-12-10 09:30" ...
     poskit register job 1 > wo1.toml                      # the job the install runs
     poskit register export --format csv -o merchants.csv
+    poskit register serve --port 8080                     # the back office's web app
 
 Every command acts as a user of the register (`--user NAME`, else $POSKIT_REGISTER_USER),
 whose password comes from $POSKIT_REGISTER_PASSWORD or is asked without echo, never from the
@@ -29,6 +30,7 @@ from hostlib import secretinput
 from hostlib.errors import PoskitError
 from hostlib.register import RegisterError
 from hostlib.register.terms import DOCUMENT_KINDS, ROLES, STAGES, TRAINING_ITEMS
+from hostlib.register.web import serve as web_serve
 
 # The database side (SQLAlchemy, a second of imports) is loaded when a register command runs,
 # not for every `poskit` command's parser: see run().
@@ -84,6 +86,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--admin", default="admin", help="the administrator's user name (admin)")
     p.add_argument("--name", default="Administrator", help="the administrator's full name")
     command("upgrade", "bring the register's schema up to this poskit's", _upgrade, user=False)
+    p = command("serve", web_serve.HELP, web_serve.run, user=False)
+    web_serve.add_arguments(p)
 
     users = sub.add_parser("user", help="users of the register").add_subparsers(
         dest="user_command", metavar="COMMAND", required=True
