@@ -31,7 +31,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from hostlib import jobs
-from hostlib.register import Conflict, Forbidden, Invalid, NotFound, auth, validate
+from hostlib.register import Conflict, Forbidden, Invalid, NotFound, auth, terms, validate
 from hostlib.register.models import (
     DOCUMENT_KINDS,
     REVIEW_STEPS,
@@ -750,16 +750,7 @@ def update_work_order(s: Session, actor: User, work_order_id: int, fields: dict)
     if order.status != "open":
         raise Conflict("work order %d is %s: it changes no more" % (order.id, order.status))
     if actor.role == "installer":
-        allowed = {
-            "line",
-            "outside_prefix",
-            "power_position",
-            "line_position",
-            "signal_readings",
-            "chosen_spot",
-            "serial",
-        }
-        refused = sorted(set(fields) - allowed)
+        refused = sorted(set(fields) - set(terms.SPOT_FIELDS))
         if refused:
             raise Forbidden(
                 "an installer changes only the spot's details, not %s" % ", ".join(refused)

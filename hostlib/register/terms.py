@@ -30,6 +30,17 @@ CONTENT_TYPES = ("application/pdf", "image/jpeg", "image/png")
 REVIEW_STEPS = ("phone", "site", "submission", "decision")
 WORK_ORDER_KINDS = ("desktop", "mobile")
 LINES = ("direct", "extension")
+# What an installer finds at the spot and may change on their own work order (every other
+# field of a work order is the back office's).
+SPOT_FIELDS = (
+    "line",
+    "outside_prefix",
+    "power_position",
+    "line_position",
+    "signal_readings",
+    "chosen_spot",
+    "serial",
+)
 WORK_ORDER_STATUSES = ("open", "installed", "cancelled")
 INSTALL_OUTCOMES = ("passed", "failed")
 TRAINING_ITEMS = (

@@ -20,24 +20,13 @@ import datetime
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from hostlib.register import Invalid, models, service, validate
+from hostlib.register import Invalid, models, service, terms, validate
 from hostlib.register.web import labels
 from hostlib.register.web.login import register
 from hostlib.register.web.merchants import form_values
 
 blueprint = Blueprint("work", __name__)
 
-# What an installer finds at the spot and may change on their work order (the service's rule;
-# the form offers them only these).
-SPOT_FIELDS = (
-    "line",
-    "outside_prefix",
-    "power_position",
-    "line_position",
-    "signal_readings",
-    "chosen_spot",
-    "serial",
-)
 _TERMINAL_FIELDS = ("serial", "model", "iccid", "pinpad_serial")
 # Candidate spots a form offers for signal readings (more: save, and the form offers more).
 _SPOT_ROWS = 4
@@ -140,7 +129,7 @@ def new_work_order(merchant_id: int):
 def _fields(values: dict) -> dict:
     fields = {k: v for k, v in values.items() if k not in ("serial", "status") or v}
     if g.user.role == "installer":
-        fields = {k: v for k, v in fields.items() if k in SPOT_FIELDS}
+        fields = {k: v for k, v in fields.items() if k in terms.SPOT_FIELDS}
     if not fields.get("profile"):
         fields.pop("profile", None)
     if fields.get("kind") == "mobile":
@@ -216,7 +205,7 @@ def _work_order_page(work_order_id: int, errors=None, values=None):
             m=order.merchant,
             values=_form_rows(shown),
             errors=errors or {},
-            spot_fields=SPOT_FIELDS,
+            spot_fields=terms.SPOT_FIELDS,
             **_choices(s),
         ), (400 if errors else 200)
 
