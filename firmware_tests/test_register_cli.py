@@ -200,6 +200,17 @@ def test_a_password_is_never_taken_from_the_command_line_and_no_traceback_reache
     )  # fmt: skip
     assert given.returncode == 2 and "secret123" not in given.stderr
     assert "leave the value off to be asked without echo" in given.stderr
+    # the new user's password is not the acting user's $POSKIT_REGISTER_PASSWORD
+    unasked = subprocess.run(
+        _POSKIT + ["register", "user", "add", "x.y", "--name", "X", "--role", "admin",
+                   "--user", "admin"],
+        capture_output=True, text=True, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=60,
+    )  # fmt: skip
+    assert unasked.returncode == 1
+    assert unasked.stderr == (
+        "poskit: no terminal to ask for the password of x.y: give --new-password-fd N or "
+        "--new-password-file FILE\n"
+    )
     broken = subprocess.run(
         _POSKIT + ["register", "list", "--user", "admin", "--db",
                    "postgresql://poskit:hunter2@127.0.0.1:1/register"],

@@ -368,9 +368,9 @@ def _init(args) -> int:
     return 0
 
 
-def _ask_twice(what: str) -> str:
-    first = secretinput.ask("%s: " % what, what, instead="$%s" % PASSWORD_ENV)
-    if secretinput.ask("again: ", what, instead="$%s" % PASSWORD_ENV) != first:
+def _ask_twice(what: str, instead: str = "$" + PASSWORD_ENV) -> str:
+    first = secretinput.ask("%s: " % what, what, instead=instead)
+    if secretinput.ask("again: ", what, instead=instead) != first:
         raise PoskitError("the two passwords differ")
     return first
 
@@ -402,7 +402,12 @@ def _user_add(args) -> int:
 
 def _new_password(args) -> str:
     secret = secretinput.read(args, "new-password", "password of %s" % args.username)
-    return secret if secret is not None else _ask_twice("password of %s" % args.username)
+    if secret is not None:
+        return secret
+    # Not $POSKIT_REGISTER_PASSWORD: that one is the acting user's own.
+    return _ask_twice(
+        "password of %s" % args.username, "--new-password-fd N or --new-password-file FILE"
+    )
 
 
 def _user_password(args) -> int:
