@@ -191,6 +191,8 @@ def test_a_password_is_never_taken_from_the_command_line_and_no_traceback_reache
     assert made.stderr == (
         "poskit: no terminal to ask for the password for admin: give $POSKIT_REGISTER_PASSWORD\n"
     )
+    # the merchants' details and the password hashes: the file is its owner's alone
+    assert (tmp_path / "register.db").stat().st_mode & 0o777 == 0o600
     env["POSKIT_REGISTER_PASSWORD"] = ADMIN_PASSWORD
     subprocess.run(_POSKIT + ["register", "init"], env=env, cwd=ROOT, timeout=60, check=True)
     given = subprocess.run(

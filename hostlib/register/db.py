@@ -8,7 +8,7 @@ runs in (with the audit trail written inside it).
         service.merchants(s, actor)
     db.upgrade("postgresql+psycopg://poskit@db.example/register")   # poskit register upgrade
 
-The URL is a SQLAlchemy URL: `sqlite:///PATH` (a file; its folder is made), or
+The URL is a SQLAlchemy URL: `sqlite:///PATH` (a file, owner-only; its folder is made), or
 `postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE` (`postgresql://` is taken as
 psycopg 3). Without one: $POSKIT_REGISTER, else ~/.poskit/register.db.
 
@@ -84,6 +84,14 @@ def engine_for(url: str | None = None) -> Engine:
             except OSError as exc:
                 raise RegisterError(
                     "cannot make the register's folder %s: %s" % (path.parent, exc.strerror)
+                ) from None
+            try:
+                # Owner-only, as the key store is: it holds the merchants' personal details
+                # and the password hashes (SQLite gives its journal the file's mode).
+                os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
+            except OSError as exc:
+                raise RegisterError(
+                    "cannot make the register %s: %s" % (path, exc.strerror)
                 ) from None
             parsed = parsed.set(database=str(path))
     try:
