@@ -154,10 +154,7 @@ def test_lri_on_both_sides_over_the_dial_up_modem(terminal_state, host):
     # puts the call through to the simulator; every frame carries the LRI header.
     host.set_profile(TID, lri=True)
     state = terminal_state(dialup_lri=True)
-    # 120K, not 110K: this 64-bit port's objects are larger than the ESP32's, whose heap
-    # bound governs (scaled by the 32-bit figure: docs/board.md, "Heap"); with the journal
-    # region the dial-up sale with its 33-byte LRI header no longer fits 110K here.
-    where = ["--state", str(state), "--host", "127.0.0.1:%d" % host.address[1], "--heap", "120K"]
+    where = ["--state", str(state), "--host", "127.0.0.1:%d" % host.address[1]]
     out = txn_cli_run(*where, "sign-on")
     assert out.returncode == 0, out.stdout + out.stderr
     out = cli_sale(where, "0.01")

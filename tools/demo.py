@@ -23,7 +23,7 @@ HEAP: the terminal application with its drivers and the transaction engine, load
 the ROMFS image, needs about 94 KB of heap on the 32-bit MicroPython (an ESP32's word size:
 the 110 KB it has) and 156 KB on the 64-bit one, whose objects are larger
 (docs/benchmarks.md); frozen into the firmware, as a production build is, a whole day runs
-in 70 KB on the 32-bit one (docs/board.md, "Heap"; `make frozen`): `terminal_heap()` gives the
+in 64 KB on the 32-bit one (docs/board.md, "Heap"; `make frozen`): `terminal_heap()` gives the
 ROMFS image 110K or 192K accordingly.
 """
 
@@ -56,8 +56,8 @@ class DemoError(PoskitError):
 
 def terminal_heap(interpreter: str | None = None) -> str:
     """The heap the terminal application runs in on `interpreter` (default: the one poskit
-    runs): an ESP32's 110K on a 32-bit build, 192K on a 64-bit one (docs/vterm.md; 176K until
-    the journal region's tables, and an admin menu's parameter slip, ran out of it)."""
+    runs): an ESP32's 110K on a 32-bit build, 192K on a 64-bit one (docs/vterm.md: PosManage's
+    parameter slip, from the ROMFS image, has run out of 176K there since the journal region)."""
     return micropython.ESP32_HEAP if micropython.word_bits(interpreter) == 32 else "192K"
 
 

@@ -3,7 +3,9 @@
     from app import hostlink
     hostlink.run()                  # from the REPL (the host tool does this over the raw REPL)
     hostlink.serve(term)            # from the admin menu, or the idle screen (below)
-    watch = hostlink.Watch()        # the idle screen: watch.poll() -> a RESET frame's bytes
+
+The idle screen listens for a host's RESET frame with app.comm.console.Watch, which keeps
+this module off the heap until a host comes.
 
 The mode shows 主机连接 / Host link on the screen, takes requests (app.hostcmd) in the
 messages of docs/link.md, answers each, and returns to the application when the host says
@@ -51,97 +53,6 @@ _TRANSIENT = (
     "app.keys.identity app.crypto.tr31 app.ui.cashier app.ui.slips"
 )
 _SLICE_MS = const(200)  # between two looks at the keypad (CANCEL) while the host is quiet
-_RESET_FRAME = const(10)  # a RESET frame's size: header 6, no payload, CRC 4
-
-
-class ConsoleStream:
-    """The console (sys.stdin / sys.stdout) as the UART-like stream ConsoleLink reads and
-    writes: readinto takes what has arrived, byte by byte, without waiting; `first` is
-    bytes already taken off the console (the RESET frame the idle screen saw), read first."""
-
-    def __init__(self, first=b""):
-        import select
-
-        self._poll = select.poll()
-        self._poll.register(sys.stdin, select.POLLIN)
-        self._in = sys.stdin.buffer
-        self._out = sys.stdout.buffer
-        self._one = bytearray(1)
-        self._first = first
-        self._at = 0
-
-    def ready(self):
-        """Whether a byte waits (or one taken off the console before is still to read)."""
-        if self._at < len(self._first):
-            return True
-        for _ in self._poll.ipoll(0):
-            return True
-        return False
-
-    def readinto(self, buf):
-        n = 0
-        size = len(buf)
-        first = self._first
-        while n < size and self._at < len(first):
-            buf[n] = first[self._at]
-            self._at += 1
-            n += 1
-        while n < size and self.ready():
-            if not self._in.readinto(self._one):
-                break  # end of input: nothing more will come
-            buf[n] = self._one[0]
-            n += 1
-        return n
-
-    def write(self, buf):
-        return self._out.write(buf)
-
-
-class Watch:
-    """The idle screen's ear on the console: poll() takes what has arrived (without waiting)
-    and returns the 10 bytes of a RESET frame (docs/link.md) once one has come whole, else
-    None. Anything else is dropped: a terminal at its idle screen takes nothing else from
-    its console."""
-
-    def __init__(self, stream=None):
-        from app.crypto import crc32
-
-        self._crc32 = crc32
-        self._stream = stream or ConsoleStream()
-        self._buf = bytearray(_RESET_FRAME)
-        self._view = memoryview(self._buf)
-        self._have = 0
-        self._crc = bytearray(4)
-
-    def poll(self):
-        buf = self._buf
-        while self._stream.ready():
-            n = self._stream.readinto(self._view[self._have :])
-            if not n:
-                return None
-            self._have += n
-            # Keep the bytes from the first that can start a frame ("P").
-            while self._have and (
-                buf[0] != 0x50
-                or self._have > 1
-                and buf[1] != 0x4C
-                or self._have > 2
-                and buf[2] != 0x02
-                or self._have > 5
-                and (buf[4] or buf[5])
-            ):
-                for i in range(1, self._have):
-                    buf[i - 1] = buf[i]
-                self._have -= 1
-            if self._have == _RESET_FRAME:
-                self._crc32.start(self._crc, buf, 6)
-                if self._crc == self._view[6:]:
-                    self._have = 0
-                    return bytes(buf)
-                for i in range(1, _RESET_FRAME):
-                    buf[i - 1] = buf[i]
-                self._have -= 1
-        return None
 
 
 class Messages:
@@ -265,6 +176,7 @@ def serve(term, link=None, quiet_ms=QUIET_MS, first=b""):
     import micropython
 
     from app import hostcmd
+    from app.comm.console import ConsoleStream
     from app.comm.consolelink import ConsoleLink, LinkError
     from app.ui import forget
     from drivers import keypad as kp

@@ -332,7 +332,12 @@ DATA_ROOT = "/flash/data"
 # stock _boot.py mounts a "vfs" partition at / and formats it when it does not mount, which a
 # terminal must never do to its journal. Nothing else touches a "poskit" partition.
 DATA_PARTITION = "poskit"
-_PROG_SIZE = const(256)  # as board.unix_sim: the virtual terminal's heap figures hold here
+# LittleFS reads and programs 32 bytes at a time (MicroPython's default; a multiple of the
+# 16 bytes flash encryption writes), and its caches are four of those: the filesystem keeps
+# 2 x 128 bytes of the heap and each open file 128 (with 256, 2 KB and 1 KB a file, which a
+# whole day in 64 KB cannot spare). LittleFS does not record it: a partition formatted with
+# another size mounts alike. board.unix_sim mounts with the same.
+_PROG_SIZE = const(32)
 _BLANK_BLOCKS = const(2)  # LittleFS keeps its superblock pair in blocks 0 and 1
 _PIECE = const(256)  # the blank check reads this much at a time, not a 4 KB block
 KEY_NAMESPACE = "poskit"

@@ -11,7 +11,6 @@ named in POSKIT_UART_<NAME> (hostlib.vterm starts them).
 import errno
 import io
 import os
-import select
 import socket
 import time
 import vfs
@@ -19,6 +18,11 @@ from micropython import const
 
 _BLOCK_SIZE = const(4096)
 _ERASE_PIECE = const(256)
+_PROG_SIZE = const(32)  # as board.esp32_ref's (why: there)
+# Erased flash reads 0xFF; a block is erased a piece at a time, so the stand-in for the flash
+# costs the heap 256 bytes (one piece for every device: the flash and the journal region),
+# not a whole 4 KB block the ESP32 never spends.
+_ERASED = b"\xff" * _ERASE_PIECE
 MOUNT = "/flash"
 DATA_ROOT = "/flash/data"
 
@@ -55,7 +59,7 @@ class FileBlockDevice:
         if op == 6:  # erase one block: flash reads 0xFF after an erase
             self._file.seek(arg * self._block_size)
             for _ in range(self._block_size // _ERASE_PIECE):
-                self._file.write(self._erased)
+                self._file.write(_ERASED)
             return 0
         return None
 
@@ -74,14 +78,14 @@ def mount_flash(path=None):
     # have: any object with the block protocol is right, hence the ignores below.
     device = FileBlockDevice(path)
     try:
-        fs = vfs.VfsLfs2(device, progsize=256)  # pyright: ignore[reportArgumentType]
+        fs = vfs.VfsLfs2(device, progsize=_PROG_SIZE)  # pyright: ignore[reportArgumentType]
     except OSError:
         first = bytearray(16)
         device.readblocks(0, first)
         if first != b"\xff" * 16:
             raise OSError("flash image %s is not a LittleFS v2 filesystem" % path)
-        vfs.VfsLfs2.mkfs(device, progsize=256)  # pyright: ignore[reportArgumentType]
-        fs = vfs.VfsLfs2(device, progsize=256)  # pyright: ignore[reportArgumentType]
+        vfs.VfsLfs2.mkfs(device, progsize=_PROG_SIZE)  # pyright: ignore[reportArgumentType]
+        fs = vfs.VfsLfs2(device, progsize=_PROG_SIZE)  # pyright: ignore[reportArgumentType]
     vfs.mount(fs, MOUNT)
     try:
         os.mkdir(DATA_ROOT)
@@ -109,10 +113,9 @@ def journal_device(path=None):
         os.stat(path)
     except OSError:
         # Made aside and renamed: a region cut short would be a smaller one.
-        erased = b"\xff" * _ERASE_PIECE
         with open(path + ".tmp", "wb") as f:
             for _ in range(_JOURNAL_BLOCKS * _BLOCK_SIZE // _ERASE_PIECE):
-                f.write(erased)
+                f.write(_ERASED)
         os.rename(path + ".tmp", path)
     return FileBlockDevice(path)
 
@@ -152,8 +155,6 @@ class SocketUART(io.IOBase):
         self._sock.settimeout(timeout_ms / 1000)
         self._sock.connect(socket.getaddrinfo(host, port)[0][-1])
         self._sock.setblocking(False)
-        self._poller = select.poll()
-        self._poller.register(self._sock, select.POLLIN)
         self._timeout = timeout_ms
         self._buf = bytearray(buffer_size)
         self._mv = memoryview(self._buf)
@@ -235,15 +236,18 @@ class SocketUART(io.IOBase):
 
     def ioctl(self, request, arg):
         if request == _POLL:
+            # Readable once bytes are buffered: a non-blocking read looks, where a poll object
+            # for each link would keep 160 bytes of the heap that an ESP32's UART does not.
             ready = arg & _POLLOUT
-            if arg & _POLLIN and (self._end > self._start or self._poller.poll(0)):
-                ready |= _POLLIN
+            if arg & _POLLIN:
+                self._pull()
+                if self._end > self._start:
+                    ready |= _POLLIN
             return ready
         return -1
 
     def deinit(self):
         """Close the connection."""
-        self._poller.unregister(self._sock)
         self._sock.close()
 
     close = deinit

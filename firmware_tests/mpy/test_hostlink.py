@@ -13,6 +13,7 @@ from fakeboard import TRACK, Board
 from mptest import expect_error
 
 from app import hostcmd, hostlink
+from app.comm import console
 from app.crypto.mac import hmac_sha256
 from app.keys.identity import wipe_token
 from app.txn.engine import Request
@@ -315,7 +316,7 @@ RESET0 = bytes.fromhex("504c02000000" + "8a46d497")  # docs/link.md: a RESET, se
 
 def test_the_idle_screen_hears_a_reset_frame_among_other_bytes():
     # Typed keys, a Ctrl-C, a frame's start that breaks off, then the RESET: found whole.
-    watch = hostlink.Watch(FakeConsole(b"\r\x03PL\x02\x00" + b"abcPPL" + RESET0 + b"more"))
+    watch = console.Watch(FakeConsole(b"\r\x03PL\x02\x00" + b"abcPPL" + RESET0 + b"more"))
     found = None
     for _ in range(20):
         found = watch.poll() or found
@@ -324,7 +325,7 @@ def test_the_idle_screen_hears_a_reset_frame_among_other_bytes():
     damaged = bytearray(RESET0)
     damaged[8] ^= 1
     data = bytes.fromhex("504c010100056865 6c6c6fec915f13".replace(" ", ""))
-    watch = hostlink.Watch(FakeConsole(bytes(damaged) + data, step=64))
+    watch = console.Watch(FakeConsole(bytes(damaged) + data, step=64))
     for _ in range(5):
         assert watch.poll() is None
 

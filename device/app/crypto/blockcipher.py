@@ -1,9 +1,10 @@
 """The ECB/CBC front shared by the terminal's own block ciphers (app.crypto.des, app.crypto.sm4).
 
-A subclass computes its key schedules and calls `super().__init__(enc, dec, crypt)`, where
+A subclass computes its key schedules and calls `super().__init__(enc, crypt, dec)`, where
 `crypt(buf, schedule, iv, mode)` is its module's core (mode 0 ECB, 1 CBC encrypt, 2 CBC
 decrypt), working in place. `crypt` is kept as an instance attribute, so a viper function is
-called as is, not bound as a method.
+called as is, not bound as a method. A subclass that gives no `dec` makes it from `enc` in
+its `_reversed(enc)`, at the first decryption.
 """
 
 # Module-level tuples: a tuple display of names is built (allocated) on every call.
@@ -25,8 +26,11 @@ class BlockCipher:
     block_size = 8
     name = ""
 
-    def __init__(self, enc, dec, crypt):
+    def __init__(self, enc, crypt, dec=None):
         self._enc = enc
+        # The decryption schedule, made at the first decryption when not given: a PIN or MAC
+        # key only ever encrypts, and one kept for the day (a 3DES one: app.keys.slots) then
+        # keeps 400 bytes less of the heap.
         self._dec = dec
         self._iv = bytearray(self.block_size)  # CBC chaining block, allocated once
         self._crypt = crypt
@@ -57,6 +61,15 @@ class BlockCipher:
             raise ValueError("IV must be %d bytes, got %d" % (self.block_size, n))
         self._iv[:] = iv
 
+    def _decryption(self):
+        # The decryption schedule (see __init__).
+        if self._dec is None:
+            self._dec = self._reversed(self._enc)
+        return self._dec
+
+    def _reversed(self, enc):
+        raise NotImplementedError  # a subclass that gives no `dec` has one
+
     def _run(self, data, schedule, mode):
         out = bytearray(data)
         self._crypt(out, schedule, self._iv, mode)
@@ -70,7 +83,7 @@ class BlockCipher:
     def decrypt(self, data):
         """ECB-decrypt `data` (whole blocks) and return the plaintext as bytes."""
         self._blocks(data)
-        return self._run(data, self._dec, 0)
+        return self._run(data, self._decryption(), 0)
 
     def encrypt_cbc(self, data, iv):
         """CBC-encrypt `data` (whole blocks) with a one-block `iv`; no padding."""
@@ -82,7 +95,7 @@ class BlockCipher:
         """CBC-decrypt `data` (whole blocks) with a one-block `iv`."""
         self._blocks(data)
         self._set_iv(iv)
-        return self._run(data, self._dec, 2)
+        return self._run(data, self._decryption(), 2)
 
     def encrypt_into(self, buf):
         """ECB-encrypt a writable buffer (bytearray or memoryview) in place; allocates nothing."""
@@ -90,6 +103,7 @@ class BlockCipher:
         self._crypt(buf, self._enc, self._iv, 0)
 
     def decrypt_into(self, buf):
-        """ECB-decrypt a writable buffer (bytearray or memoryview) in place; allocates nothing."""
+        """ECB-decrypt a writable buffer (bytearray or memoryview) in place; allocates nothing
+        after the first decryption (which makes the decryption schedule)."""
         self._writable(buf)
-        self._crypt(buf, self._dec, self._iv, 0)
+        self._crypt(buf, self._decryption(), self._iv, 0)

@@ -198,9 +198,9 @@ _SP = (
 )
 
 
-def _schedule(key, offset, fwd, fwd_pos, rev, rev_pos):
-    # Subkeys of the single-DES key at key[offset:offset + 8], written in encryption order to
-    # fwd[fwd_pos:fwd_pos + 32] and in decryption order to rev[rev_pos:rev_pos + 32].
+def _schedule(key, offset, ks, pos):
+    # Subkeys of the single-DES key at key[offset:offset + 8], in encryption order, written to
+    # ks[pos:pos + 32].
     # Round r is two words: even S-box fields (S1 S3 S5 S7) and odd ones (S8 S2 S4 S6), each
     # field a byte holding 6 bits. All values stay below 2**30 (small ints on the ESP32).
     c = 0
@@ -230,10 +230,21 @@ def _schedule(key, offset, fwd, fwd_pos, rev, rev_pos):
                 odd |= g << (24 - 8 * (((j + 1) >> 1) & 3))
             else:
                 even |= g << (24 - 8 * (j >> 1))
-        fwd[fwd_pos + 2 * r] = even
-        fwd[fwd_pos + 2 * r + 1] = odd
-        rev[rev_pos + 30 - 2 * r] = even
-        rev[rev_pos + 31 - 2 * r] = odd
+        ks[pos + 2 * r] = even
+        ks[pos + 2 * r + 1] = odd
+
+
+def _reverse(ks, start, end):
+    # The rounds of ks[start:end] in the opposite order, in place (a round is two words): the
+    # subkeys of one direction become the other's. Over a whole 3DES schedule it also turns
+    # E(K1) D(K2) E(K3) into D(K3) E(K2) D(K1).
+    i = start
+    j = end - 2
+    while i < j:
+        ks[i], ks[j] = ks[j], ks[i]
+        ks[i + 1], ks[j + 1] = ks[j + 1], ks[i + 1]
+        i += 2
+        j -= 2
 
 
 # --- block loop -----------------------------------------------------------------------------
@@ -559,8 +570,9 @@ else:
 class DES(BlockCipher):
     """DES (8-byte key) or triple DES EDE (16-byte 2-key or 24-byte 3-key), ECB and CBC.
 
-    The key is scheduled once in the constructor; the raw key is not kept. A 3DES key whose
-    halves are equal behaves as single DES, as the EDE construction implies.
+    The key is scheduled once in the constructor (its decryption subkeys at the first
+    decryption); the raw key is not kept. A 3DES key whose halves are equal behaves as single
+    DES, as the EDE construction implies.
     """
 
     block_size = 8
@@ -573,18 +585,20 @@ class DES(BlockCipher):
         # 32 words of subkeys per stage: 128 bytes each way for DES, 384 for 3DES.
         words = 32 if n == 8 else 96
         enc = array("I", range(words))
-        dec = array("I", range(words))
-        if n == 8:
-            _schedule(key, 0, enc, 0, dec, 0)
-        else:
+        _schedule(key, 0, enc, 0)
+        if n != 8:
             self.name = "3DES"
             # EDE: encrypt = E(K1) D(K2) E(K3); decrypt = D(K3) E(K2) D(K1).
-            _schedule(key, 0, enc, 0, dec, 64)
-            _schedule(key, 8, dec, 32, enc, 32)
+            _schedule(key, 8, enc, 32)
+            _reverse(enc, 32, 64)
             if n == 24:
-                _schedule(key, 16, enc, 64, dec, 0)
+                _schedule(key, 16, enc, 64)
             else:  # 2-key: K3 = K1
                 for i in range(32):
                     enc[64 + i] = enc[i]
-                    dec[i] = dec[64 + i]
-        super().__init__(enc, dec, _crypt)
+        super().__init__(enc, _crypt)
+
+    def _reversed(self, enc):
+        dec = array("I", enc)
+        _reverse(dec, 0, len(dec))
+        return dec

@@ -365,4 +365,4 @@ class SM4(BlockCipher):
         enc = array("I", range(32))
         dec = array("I", range(32))
         _expand(key, enc, dec)
-        super().__init__(enc, dec, _crypt)
+        super().__init__(enc, _crypt, dec)

@@ -36,7 +36,6 @@ ioctl 4/5/6): esp32.Partition on the terminal, a file on the virtual terminal, R
 
 import errno
 import struct
-from array import array
 
 from app.crypto import crc32
 from app.store import records
@@ -112,11 +111,10 @@ class Region:
         self.block_size = device.ioctl(5, 0)
         count = device.ioctl(4, 0)
         self.block_count = count
-        # Per block: owner (_NONE: no valid header), epoch, ordinal. Arrays of 32-bit words,
-        # not lists: 128 blocks' lists took 2 KB of the 64-bit port's heap, 1 KB of an ESP32's.
+        # Per block: the owner whose current journal (newest epoch) it holds, _NONE if it is
+        # free. Epochs and ordinals stay in the headers, read again where a journal is
+        # opened: a table of them would keep 1 KB of an ESP32's heap for the region's life.
         self._owner = bytearray(count)
-        self._epoch = array("I", bytes(4 * count))  # the bytes are the words' zeros
-        self._ordinal = array("I", bytes(4 * count))
         self._cursor = _Cursor(device, self.block_size)
         self._reader = records._Reader()
         self._next_free = 0  # where the search for a free block starts: wear goes round
@@ -125,18 +123,22 @@ class Region:
         self._journals = {}  # owner -> its RegionJournal: one writer a journal
         head = bytearray(_HEADER)
         for block in range(count):
-            _check(device.readblocks(block, head, 0))
-            if head[0] != _MAGIC_P or head[1] != _MAGIC_J or head[2] != _FORMAT or not head[3]:
-                continue
-            crc = bytearray(4)
-            crc32.start(crc, head, 12)
-            if crc != head[12:16]:
-                continue
-            self._owner[block] = head[3]
-            self._epoch[block] = _word(head, 4)
-            self._ordinal[block] = _word(head, 8)
-            if self._epoch[block] > self._newest.get(head[3], 0):
-                self._newest[head[3]] = self._epoch[block]
+            owner = self._header(block, head)
+            if owner and _word(head, 4) > self._newest.get(owner, 0):
+                self._newest[owner] = _word(head, 4)
+        for block in range(count):
+            owner = self._header(block, head)
+            if owner and _word(head, 4) == self._newest[owner]:
+                self._owner[block] = owner
+
+    def _header(self, block, head):
+        """Read `block`'s header into `head`; its owner, or _NONE if it does not check."""
+        _check(self.device.readblocks(block, head, 0))
+        if head[0] != _MAGIC_P or head[1] != _MAGIC_J or head[2] != _FORMAT:
+            return _NONE
+        crc = bytearray(4)
+        crc32.start(crc, head, 12)
+        return head[3] if crc == head[12:16] else _NONE
 
     def journal(self, owner):
         """The journal of `owner` (1-255), recovered (see RegionJournal) when first asked
@@ -156,21 +158,21 @@ class Region:
         """The owner's newest epoch on the device, 0 if it has no block."""
         return self._newest.get(owner, 0)
 
-    def blocks(self, owner, epoch):
-        """The owner's blocks of `epoch`, in journal order."""
-        found = [b for b in range(self.block_count) if self._owner[b] == owner]
-        found = [b for b in found if self._epoch[b] == epoch]
-        found.sort(key=lambda b: self._ordinal[b])
-        return found
-
-    def _in_use(self, block):
-        owner = self._owner[block]
-        return owner != _NONE and self._epoch[block] == self.epoch(owner)
+    def blocks(self, owner):
+        """The owner's blocks of its newest epoch, in journal order (their headers say it)."""
+        head = bytearray(_HEADER)
+        found = []
+        for block in range(self.block_count):
+            if self._owner[block] == owner:
+                self._header(block, head)
+                found.append((_word(head, 8), block))
+        found.sort()
+        return [block for _, block in found]
 
     def free(self):
         """How many blocks hold no journal's current records."""
         if self._free < 0:
-            self._free = sum(1 for block in range(self.block_count) if not self._in_use(block))
+            self._free = sum(1 for owner in self._owner if owner == _NONE)
         return self._free
 
     def allocate(self, owner, epoch, ordinal, keep=1):
@@ -181,12 +183,10 @@ class Region:
         count = self.block_count
         for i in range(count):
             block = (self._next_free + i) % count
-            if not self._in_use(block):
+            if self._owner[block] == _NONE:
                 break
         else:
             raise OSError(_ENOSPC)
-        self._owner[block] = _NONE  # erased from here on, whatever the erase leaves
-        self._free = -1
         _check(self.device.ioctl(6, block))
         head = bytearray(_HEADER)
         head[0] = _MAGIC_P
@@ -198,11 +198,13 @@ class Region:
         crc32.start(crc, head, 12)
         head[12:16] = crc
         _check(self.device.writeblocks(block, head, 0))
-        self._owner[block] = owner
-        self._epoch[block] = epoch
-        self._ordinal[block] = ordinal
         if epoch > self._newest.get(owner, 0):
+            # A new epoch (a clear): the owner's older blocks are free from this write on.
+            for other in range(count):
+                if self._owner[other] == owner:
+                    self._owner[other] = _NONE
             self._newest[owner] = epoch
+        self._owner[block] = owner
         self._free = -1
         self._next_free = (block + 1) % count
         return block
@@ -235,7 +237,7 @@ class RegionJournal:
     def _recover(self):
         region = self.region
         self._epoch = region.epoch(self.owner)
-        self._blocks = region.blocks(self.owner, self._epoch)
+        self._blocks = region.blocks(self.owner)
         self._end = region.block_size  # where the next record goes in the last block
         last = 0
         cursor, reader = region._cursor, region._reader

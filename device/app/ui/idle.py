@@ -104,7 +104,7 @@ def host_link(term, first):
             hostlink.restart()
     finally:
         hostlink = None
-        forget("app.hostcmd")
+        forget("app.hostcmd", "app.hostlink")
 
 
 def admin(term):
@@ -126,7 +126,7 @@ class Idle:
         self.term = term
         self.watch = None  # the console, where the terminal application owns it
         if getattr(term, "watch_console", False):
-            from app.hostlink import Watch
+            from app.comm.console import Watch
 
             self.watch = Watch()
         self.minute = -1

@@ -443,7 +443,14 @@ class Terminal:
         cardholder copy; paper-out asks for paper and goes on. True when all were printed."""
         from app.ui import slips
 
-        return slips.print_result(self, app, result)
+        try:
+            return slips.print_result(self, app, result)
+        finally:
+            # Off the heap until the next slip, with the slip layout the engine made it with:
+            # the next transaction's record is sealed and journaled without them (a void's,
+            # with the void's own screens loaded, is the day's heap peak).
+            slips = None
+            forget("app.ui.slips", "app.txn.receipt")
 
     def read_card(self, title, allow_keyed=True):
         """Wait for a swipe (or, with `allow_keyed`, a card number keyed in: its first digit
