@@ -12,7 +12,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.store.packet import PacketError, verify
@@ -125,21 +125,30 @@ def resigned(draw):
     return sign(header, bytes(body))
 
 
+# A fuzz campaign, cheap per input: 1,000 inputs a target in `make test` (more with the full
+# profile), whatever the default profile's count for properties.
+FUZZ = settings(max_examples=max(1000, settings().max_examples), deadline=None)
+
+
+@FUZZ
 @given(damaged())
 def _damaged_packets(data):
     check_packet(data, "damaged")
 
 
+@FUZZ
 @given(resigned())
 def _resigned_packets(data):
     check_packet(data, "resigned")
 
 
+@FUZZ
 @given(st.lists(tlv_item(), max_size=12).map(b"".join), st.integers(0, 9))
 def _random_bodies(body, app_index):
     check_body(body, app_index, "bodies")  # index 9 is out of range: a ParamError too
 
 
+@FUZZ
 @given(st.binary(max_size=400))
 def _raw_bytes(data):
     check_packet(data, "raw packets")
