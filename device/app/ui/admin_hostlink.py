@@ -8,17 +8,9 @@ The screen says 主机连接 / Host link until the host leaves, falls silent for
 CANCEL is pressed; then PosManage again (the terminal restarts if the host asked for it).
 """
 
-from app.ui import forget
+from app.ui import idle
 
 
 def run(term):
-    from app import hostlink
-
-    try:
-        outcome = hostlink.serve(term)
-        term.changed()  # parameters or keys the host loaded
-        if outcome == "reset":
-            hostlink.restart()
-    finally:
-        hostlink = None
-        forget("app.hostcmd", "app.hostlink")
+    # The idle screen's own entry (loaded: PosManage is reached from it), waiting for a host.
+    idle.host_link(term)

@@ -92,8 +92,9 @@ def dispatch(term, event):
     cashier.run(term, card=event)
 
 
-def host_link(term, first):
-    """Host-link mode (app.hostlink) for a host whose RESET frame `first` has come."""
+def host_link(term, first=b""):
+    """Host-link mode (app.hostlink): for a host whose RESET frame `first` has come, or
+    waiting for one (PosManage's 主机连接, app.ui.admin_hostlink)."""
     from app import hostlink
     from app.ui import forget
 
