@@ -1,12 +1,15 @@
 """Loading cards: the built-in ones by name, a user's card file (TOML) with readable errors for a
 bad one, and the accounts the host simulator needs for them."""
 
+from pathlib import Path
+
 import pytest
 from cardkernel import CREDIT_AID, DEBIT_AID, Kernel, expected_ac, sw
 
 from hostlib.card import CardFileError, list_cards, load_card
 from hostlib.card.profiles import host_accounts, luhn_ok
 
+ROOT = Path(__file__).resolve().parents[1]
 BUILTIN = [
     "pboc-debit",
     "pboc-credit",
@@ -111,6 +114,7 @@ label = "MY DEBIT"
         ('pan = "6224242900000113"\necash_balance = "1O.00"', "an amount in yuan"),
         ('pan = "6224242900000113"\ncontactless = true\noda = "sda"', "fDDA"),
         ('pan = "6224242900000113"\n[behaviour]\nchip = "broken"', "chip 'broken'"),
+        ('pan = "6224242900000113"\necash_balance = "1.00"', "set contactless"),
         ('description = "no pan"', "no pan"),
         ('pan = "6224242900000113"\n[[application]]\npan = "6224242900001079"', "not both"),
         ("pan = ", "not valid TOML"),
@@ -121,6 +125,11 @@ def test_a_bad_card_file_says_what_is_wrong(tmp_path, text, message):
     with pytest.raises(CardFileError, match=message) as caught:
         load_card(path)
     assert str(path) in str(caught.value)
+
+
+def test_the_documented_example_card_file_loads():
+    card = load_card(ROOT / "docs" / "examples" / "card.toml")
+    assert card.contactless and card.track2.startswith("6224242900000113=2806201")
 
 
 def test_a_missing_card_file(tmp_path):

@@ -188,6 +188,8 @@ def check_profile(profile: CardProfile) -> None:
     for what in ("ecash_balance", "ecash_limit", "ecash_single_limit", "ecash_reset_threshold"):
         if not 0 <= getattr(profile, what) <= 999_999_999_999:
             raise ValueError("%s: 0 to 9,999,999,999.99 yuan" % what)
+    if profile.ecash_balance and not profile.contactless:
+        raise ValueError("ecash_balance: e-cash is spent by contactless taps; set contactless")
     if profile.ecash_balance > profile.ecash_limit:
         raise ValueError("ecash_balance is above ecash_limit (9F77)")
     if not 0 <= profile.offline_limit <= 255:
