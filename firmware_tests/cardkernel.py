@@ -169,6 +169,13 @@ class Kernel:
         self.signed_records: list[tuple[int, bytes]] = []
         self.log: list[tuple[bytes, bytes]] = []
 
+    def start(self, aid: bytes = DEBIT_AID) -> Kernel:
+        """SELECT the application, GET PROCESSING OPTIONS, READ RECORD every AFL entry."""
+        self.select_app(aid)
+        self.processing_options()
+        self.read_application_data()
+        return self
+
     def send(self, hex_or_bytes) -> bytes:
         command = bytes.fromhex(hex_or_bytes) if isinstance(hex_or_bytes, str) else hex_or_bytes
         answer = self.card.apdu(command)

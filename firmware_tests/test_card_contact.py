@@ -19,7 +19,7 @@ from cardkernel import (
     verify_sdad,
 )
 
-from hostlib.card import load_card
+from hostlib.card import issuer, load_card
 
 ARQC, TC, AAC = 0x80, 0x40, 0x00
 
@@ -28,9 +28,7 @@ def contact(name: str) -> Kernel:
     """A kernel that has selected, processed and read the card's first application."""
     kernel = Kernel(load_card(name))
     entries = kernel.directory()
-    kernel.select_app(entries[0]["4F"])
-    kernel.processing_options()
-    kernel.read_application_data()
+    kernel.start(entries[0]["4F"])
     return kernel
 
 
@@ -54,9 +52,7 @@ def test_the_pse_lists_each_application_with_label_and_priority():
         (CREDIT_AID, b"PBOC CREDIT", b"\x02"),
     ]
     # The cardholder picks the credit application: its own PAN, its own cryptograms.
-    kernel.select_app(CREDIT_AID)
-    kernel.processing_options()
-    kernel.read_application_data()
+    kernel.start(CREDIT_AID)
     assert kernel.pan == "6224242900001087"
     first = kernel.generate_ac(ARQC)
     assert first["9F26"] == expected_ac(
@@ -99,9 +95,7 @@ def test_a_format_1_card_has_no_pdol_and_answers_gpo_and_generate_ac_with_tag_80
     assert answer[2:4] == bytes.fromhex("5C00")  # SDA, CVM, risk management, issuer auth
     assert answer[4:-2] == bytes.fromhex("080101001001010118010300")
     kernel.card.reset()
-    kernel.select_app(DEBIT_AID)
-    kernel.processing_options()
-    kernel.read_application_data()
+    kernel.start(DEBIT_AID)
     result = kernel.generate_ac(ARQC)
     assert result["9F27"] == b"\x80" and len(result["9F10"]) == 19
 
@@ -140,9 +134,7 @@ def test_the_arqc_is_the_issuers_and_the_atc_counts_each_transaction():
     for amount in ("000000001234", "000000099999"):
         kernel = Kernel(card)
         kernel.terminal["9F02"] = bytes.fromhex(amount)
-        kernel.select_app(DEBIT_AID)
-        kernel.processing_options()
-        kernel.read_application_data()
+        kernel.start(DEBIT_AID)
         first, second = online(kernel)
         assert first["9F27"] == b"\x80"
         for result in (first, second):
@@ -166,6 +158,19 @@ def test_the_arqc_is_the_issuers_and_the_atc_counts_each_transaction():
     assert int.from_bytes(atc, "big") == atcs[1] == int.from_bytes(last_online, "big")
 
 
+def test_the_host_side_helpers_check_the_arqc_and_answer_the_arpc_the_card_takes():
+    kernel = contact("pboc-credit")
+    first = kernel.generate_ac(ARQC)
+    field55 = {int(tag, 16): value for tag, value in dict(kernel.terminal, **first).items()}
+    field55[0x82] = kernel.tags["82"]
+    assert issuer.check_cryptogram(kernel.pan, kernel.psn, field55)
+    assert not issuer.check_cryptogram(kernel.pan, "02", field55)  # another card's keys
+    issuer_data = issuer.issuer_authentication_data(kernel.pan, kernel.psn, field55, b"00")
+    assert issuer_data == arpc(kernel.pan, kernel.psn, first["9F36"], first["9F26"], b"00") + b"00"
+    second = kernel.generate_ac(TC, "8D", {"8A": b"00", "91": issuer_data})
+    assert second["9F27"] == b"\x40"
+
+
 def test_the_iad_carries_the_cvr_of_what_happened():
     kernel = contact("pboc-debit")
     first, second = online(kernel)
@@ -179,18 +184,12 @@ def test_the_iad_carries_the_cvr_of_what_happened():
 
 def test_a_bad_arpc_makes_the_card_decline_and_say_so_next_time():
     card = load_card("pboc-debit")
-    kernel = Kernel(card)
-    kernel.select_app(DEBIT_AID)
-    kernel.processing_options()
-    kernel.read_application_data()
+    kernel = Kernel(card).start(DEBIT_AID)
     first, second = online(kernel, good_arpc=False)
     assert second["9F27"] == b"\x00"  # AAC
     assert second["9F10"][4] & 0x08  # issuer authentication failed
     card.reset()
-    again = Kernel(card)
-    again.select_app(DEBIT_AID)
-    again.processing_options()
-    again.read_application_data()
+    again = Kernel(card).start(DEBIT_AID)
     assert again.generate_ac(ARQC)["9F10"][5] & 0x08  # failure on the last online one
 
 
@@ -227,10 +226,7 @@ def test_the_card_decides_offline_within_its_limit_then_goes_online():
     card = load_card("pboc-credit")  # up to 3 offline TCs in a row
     answers = []
     for _ in range(4):
-        kernel = Kernel(card)
-        kernel.select_app(CREDIT_AID)
-        kernel.processing_options()
-        kernel.read_application_data()
+        kernel = Kernel(card).start(CREDIT_AID)
         answers.append(kernel.generate_ac(TC)["9F27"])
         card.reset()
     assert answers == [b"\x40", b"\x40", b"\x40", b"\x80"]
@@ -308,10 +304,7 @@ def test_offline_pin_counts_down_and_blocks():
 
 def test_issuer_scripts_need_a_good_mac_and_act():
     card = load_card("pboc-dual")
-    kernel = Kernel(card)
-    kernel.select_app(DEBIT_AID)
-    kernel.processing_options()
-    kernel.read_application_data()
+    kernel = Kernel(card).start(DEBIT_AID)
     first = kernel.generate_ac(ARQC)
     atc, arqc = first["9F36"], first["9F26"]
     load = script_command(
@@ -331,9 +324,7 @@ def test_issuer_scripts_need_a_good_mac_and_act():
     card.reset()
     again = Kernel(card)
     assert sw(again.select(DEBIT_AID)) == "6283"  # blocked: SELECT says so
-    again.select_app(DEBIT_AID)
-    again.processing_options()
-    again.read_application_data()
+    again.start(DEBIT_AID)
     assert again.generate_ac(ARQC)["9F27"] == b"\x00"  # and it only declines
 
 
@@ -344,10 +335,7 @@ def test_scripts_outside_an_online_transaction_are_refused():
 
 def test_the_transaction_log_records_each_transaction():
     card = load_card("pboc-credit")
-    kernel = Kernel(card)
-    kernel.select_app(CREDIT_AID)
-    kernel.processing_options()
-    kernel.read_application_data()
+    kernel = Kernel(card).start(CREDIT_AID)
     kernel.generate_ac(TC)
     record = kernel.read_record(11, 1)
     assert sw(record) == "9000"

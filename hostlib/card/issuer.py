@@ -6,7 +6,11 @@ a host simulator recomputes to check them.
     session = issuer.session_key(keys.ac, atc)               # atc: 2 bytes
     arqc = issuer.cryptogram(session, issuer.ac_data(values, aip, atc, cvr))
     arpc = issuer.arpc(session, arqc, b"00")                 # ARPC method 1, ARC "00"
-    mac = issuer.script_mac(keys.smi, arqc, command_without_mac)
+    mac = issuer.script_mac(keys.smi, atc, arqc, command_without_mac)
+
+    # A host with field 55's tags by number (9F02 ... 9F37, 82, 9F36, 9F10, 9F26):
+    issuer.check_cryptogram(pan, psn, tags)                   # True when 9F26 is the card's
+    issuer.issuer_authentication_data(pan, psn, tags, b"00")  # the value of tag 91
 
 The issuer master keys are TEST keys, derived from the fixed, public seed TEST_ISSUER_SEED
 ("poskit test issuer master key, never a real one"): SHA-256(seed || "/" || purpose), first
@@ -147,3 +151,29 @@ def script_mac(icc_smi_key: bytes, atc: bytes, arqc: bytes, command: bytes) -> b
     return _quiet(
         pyemv.sm.generate_command_mac, session, command[:5] + atc + arqc + command[5:], 4
     )
+
+
+def expected_cryptogram(pan: str, psn: str, tags: dict[int, bytes]) -> bytes:
+    """The cryptogram the card `pan`/`psn` computes for the data in `tags` (field 55's
+    objects by tag number: the terminal data, 82, 9F36 and 9F10); KeyError if one of 82, 9F36,
+    9F10 is missing, ValueError if 9F10 is too short to hold a CVR."""
+    iad = tags[0x9F10]
+    if len(iad) < 7:
+        raise ValueError("9F10 of %d bytes holds no CVR (bytes 4-7)" % len(iad))
+    atc = tags[0x9F36]
+    session = session_key(issuer_keys(pan, psn).ac, atc)
+    return cryptogram(session, ac_data(tags, tags[0x82], atc, iad[3:7]))
+
+
+def check_cryptogram(pan: str, psn: str, tags: dict[int, bytes]) -> bool:
+    """Whether 9F26 in `tags` is the cryptogram of the card `pan`/`psn` over that data."""
+    return tags.get(0x9F26) == expected_cryptogram(pan, psn, tags)
+
+
+def issuer_authentication_data(pan: str, psn: str, tags: dict[int, bytes], arc: bytes) -> bytes:
+    """Tag 91 for the answer to the ARQC in `tags`: ARPC (method 1) || ARC (2 ASCII bytes,
+    field 39)."""
+    if len(arc) != 2:
+        raise ValueError("the authorisation response code is 2 bytes, got %d" % len(arc))
+    session = session_key(issuer_keys(pan, psn).ac, tags[0x9F36])
+    return arpc(session, tags[0x9F26], arc) + arc

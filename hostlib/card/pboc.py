@@ -94,7 +94,6 @@ CVR2_OFFLINE_LIMIT_EXCEEDED = 0x20
 CVR2_NEW_CARD = 0x10
 CVR2_ISSUER_AUTH_FAILED_LAST = 0x08
 CVR2_ISSUER_AUTH_NOT_PERFORMED = 0x04
-CVR2_BLOCKED_BY_PIN = 0x02
 CVR2_SDA_FAILED_LAST = 0x01
 CVR3_SCRIPT_FAILED = 0x08
 CVR3_DDA_FAILED_LAST = 0x04
@@ -106,7 +105,6 @@ TTQ1_OFFLINE_ONLY = 0x08
 TTQ1_ODA_FOR_ONLINE = 0x01
 TTQ2_ONLINE_REQUIRED = 0x80
 CTQ1_ONLINE_PIN = 0x80
-CTQ1_SIGNATURE = 0x40
 FDDA_VERSION = 0x01
 
 # Issuer script instructions (CLA 84, or 04 for PUT DATA).
@@ -411,7 +409,7 @@ class Card:
             return self._dispatch(parsed)
         except CardStatus as status:
             return apdu.response(sw=status.sw)
-        except Exception:  # noqa: BLE001 - a card never throws; it says 6F00
+        except Exception:  # a card never throws: whatever went wrong inside, it says 6F00
             return apdu.response(sw=apdu.SW_NO_PRECISE_DIAGNOSIS)
 
     # -- dispatch ------------------------------------------------------------------------
