@@ -2,6 +2,8 @@
 checked with independent code (firmware_tests/cardkernel.py: pyemv's TLV decoder and
 cryptograms from the documented test seed, RSA recovery by pow)."""
 
+import hashlib
+
 import pytest
 from cardkernel import (
     CREDIT_AID,
@@ -11,8 +13,11 @@ from cardkernel import (
     OdaError,
     arpc,
     decode,
+    dol_data,
     expected_ac,
     icc_public_key,
+    parse_dol,
+    recover,
     script_command,
     sw,
     verify_sda,
@@ -121,6 +126,38 @@ def test_dda_signature_verifies_through_the_certificate_chain_and_the_bad_card_f
         else:
             with pytest.raises(OdaError):
                 verify_sdad(icc_key, sdad, unpredictable)
+
+
+def test_cda_signs_the_cryptogram_and_the_transaction_data():
+    kernel = contact("pboc-cda")
+    assert kernel.tags["82"] == bytes.fromhex("3D00")  # DDA and CDA
+    icc_key = icc_public_key(kernel.tags, kernel.signed_records, kernel.tags["82"])
+    pdol_data = dol_data(parse_dol(kernel.tags["9F38"]), kernel.terminal)
+    cdol1_data = dol_data(parse_dol(kernel.tags["8C"]), kernel.terminal)
+    first = kernel.generate_ac(ARQC | 0x10)
+    assert "9F26" not in first
+    block = recover(*icc_key, first["9F4B"])
+    dynamic = block[4 : 4 + block[3]]
+    verify_sdad(icc_key, first["9F4B"], kernel.terminal["9F37"])
+    number_length = dynamic[0]
+    cid, cryptogram = (
+        dynamic[1 + number_length : 2 + number_length],
+        dynamic[2 + number_length : 10 + number_length],
+    )
+    assert cid == first["9F27"] == b"\x80"
+    assert cryptogram == expected_ac(
+        kernel.pan, kernel.psn, kernel.terminal, kernel.tags["82"], first["9F36"], first["9F10"]
+    )
+    others = b"".join(
+        bytes.fromhex(tag) + bytes([len(first[tag])]) + first[tag]
+        for tag in ("9F27", "9F36", "9F10")
+    )
+    assert dynamic[-20:] == hashlib.sha1(pdol_data + cdol1_data + others).digest()
+    # Asked for an AAC, the card signs nothing (EMV Book 2 6.6.1).
+    declined = contact("pboc-cda").generate_ac(AAC | 0x10)
+    assert "9F26" in declined and "9F4B" not in declined
+    # Without P1 b5 a CDA card answers as any other.
+    assert "9F26" in contact("pboc-cda").generate_ac(ARQC)
 
 
 def test_an_sda_card_refuses_internal_authenticate():

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILTIN = [
     "pboc-debit",
     "pboc-credit",
+    "pboc-cda",
     "pboc-dual",
     "sda-bad",
     "dda-bad",
@@ -107,12 +108,13 @@ label = "MY DEBIT"
         ("pan = 6224242900000113", "pan must be a quoted string"),
         ('pan = "6224242900000114"', "fails the Luhn check"),
         ('pan = "62242429"', "12 to 19 digits"),
-        ('pan = "6224242900000113"\noda = "cda"', "oda 'cda': one of none, sda, dda"),
+        ('pan = "6224242900000113"\noda = "xda"', "oda 'xda': one of none, sda, dda, cda"),
         ('pan = "6224242900000113"\nexpiry = "2813"', "expiry '2813': YYMM"),
         ('pan = "6224242900000113"\ncolour = "gold"', "unknown key 'colour'"),
         ('pan = "6224242900000113"\nkey = "0123"', "unknown key 'key'"),
         ('pan = "6224242900000113"\necash_balance = "1O.00"', "an amount in yuan"),
         ('pan = "6224242900000113"\ncontactless = true\noda = "sda"', "fDDA"),
+        ('pan = "6224242900000113"\noda = "cda"\nresponse_format = 1', "format 2"),
         ('pan = "6224242900000113"\n[behaviour]\nchip = "broken"', "chip 'broken'"),
         ('pan = "6224242900000113"\necash_balance = "1.00"', "set contactless"),
         ('description = "no pan"', "no pan"),
@@ -153,7 +155,7 @@ def test_a_fresh_load_is_a_fresh_card_and_reset_keeps_the_counters():
 
 def test_the_host_simulator_gets_an_account_for_every_application():
     accounts = {account["pan"]: account for account in host_accounts()}
-    assert len(accounts) == 10  # nine cards, two-apps has two
+    assert len(accounts) == len(BUILTIN) + 1  # two-apps has two
     for name in BUILTIN:
         track2 = load_card(name).track2
         assert accounts[track2.split("=")[0]]["track2"] == track2

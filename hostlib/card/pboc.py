@@ -189,7 +189,7 @@ class Application:
     def _personalise(self) -> None:
         card, app = self.card, self.app
         oda = card.oda
-        self.aip = bytes([0x1C | {"none": 0, "sda": 0x40, "dda": 0x20}[oda], 0x00])
+        self.aip = bytes([0x1C | {"none": 0, "sda": 0x40, "dda": 0x20, "cda": 0x21}[oda], 0x00])
         self.track2_equivalent = _bcd_padded(
             app.pan + "D" + card.expiry + card.service_code + card.track2_discretionary
         )
@@ -213,7 +213,7 @@ class Application:
             (0x9F42, CURRENCY_CNY),
             (0x9F44, b"\x02"),
         ]
-        if oda == "dda":
+        if oda in ("dda", "cda"):
             application_data.append((0x9F49, DDOL))
         if oda != "none":
             application_data.append((0x9F4A, b"\x82"))
@@ -368,12 +368,14 @@ class _Transaction:
         self.app = app
         self.contactless = contactless
         self.terminal = terminal  # terminal data by tag: PDOL, then CDOL1, CDOL2
+        self.dol_data: list[bytes] = []  # PDOL, CDOL1, CDOL2 data as sent (the CDA hash)
         self.stage = "processing"  # "online" after an ARQC, "done" after TC/AAC
         self.arqc = b""
         self.cvr = bytearray(3)
         self.issuer_auth: bool | None = None  # None: not performed
         self.external_auth_done = False
         self.scripts = 0
+        self.cda = False  # this GENERATE AC asked for a CDA signature (and the card has CDA)
         self.script_failed = False
 
 
@@ -551,6 +553,7 @@ class Card:
         if app.atc >= 0xFFFF:
             raise CardStatus(apdu.SW_CONDITIONS_NOT_SATISFIED)  # the ATC is spent: card dead
         transaction = _Transaction(app, terminal, contactless)
+        transaction.dol_data.append(data[2:])
         if contactless:
             answer = self._qpboc(transaction)
         else:
@@ -576,13 +579,14 @@ class Card:
         if len(command.data) != tlv.dol_length(dol):
             raise CardStatus(apdu.SW_WRONG_LENGTH)
         values = tlv.split_dol_data(dol, command.data)
+        transaction.dol_data.append(command.data)
+        transaction.cda = bool(command.p1 & CDA_REQUESTED) and self.profile.oda == "cda"
         if first:
             answer = self._first_ac(transaction, requested, values)
         else:
             if requested == ARQC:
                 raise CardStatus(apdu.SW_CONDITIONS_NOT_SATISFIED)
             answer = self._second_ac(transaction, requested, values)
-        # CDA (P1 b5) is not offered in the AIP; a terminal that asks anyway gets no signature.
         return apdu.response(answer)
 
     def _first_ac(self, transaction: _Transaction, requested: int, values: dict) -> bytes:
@@ -704,11 +708,33 @@ class Card:
     def _ac_response(self, transaction: _Transaction, cid: int, cryptogram: bytes) -> bytes:
         atc = transaction.app.atc.to_bytes(2, "big")
         iad = self._issuer_application_data(transaction)
+        if transaction.cda and cid != AAC:
+            return self._cda_response(transaction, cid, cryptogram, atc, iad)
         if self.profile.response_format == 1:
             return tlv.encode(0x80, bytes([cid]) + atc + cryptogram + iad)
         return tlv.template(
             0x77, [(0x9F27, bytes([cid])), (0x9F36, atc), (0x9F26, cryptogram), (0x9F10, iad)]
         )
+
+    def _cda_response(
+        self, transaction: _Transaction, cid: int, cryptogram: bytes, atc: bytes, iad: bytes
+    ) -> bytes:
+        """EMV Book 2 6.6: the cryptogram travels inside the signature (9F4B), with the hash of
+        the PDOL, CDOL1 (and CDOL2) data and of this answer's other objects."""
+        app = transaction.app
+        assert app.icc_key is not None  # check_profile: oda "cda" has an ICC key
+        others = [(0x9F27, bytes([cid])), (0x9F36, atc), (0x9F10, iad)]
+        transaction_hash = hashlib.sha1(
+            b"".join(transaction.dol_data) + tlv.encode_all(others)
+        ).digest()
+        number = app.dynamic_number(b"cda%d" % len(transaction.dol_data))
+        dynamic = bytes([len(number)]) + number + bytes([cid]) + cryptogram + transaction_hash
+        signed = certs.dynamic_signature(
+            app.icc_key, dynamic, transaction.terminal.get(0x9F37, bytes(4))
+        )
+        if self.profile.fault == "sdad":
+            signed = _spoil(signed)
+        return tlv.template(0x77, others[:2] + [(0x9F4B, signed)] + others[2:])
 
     # -- issuer authentication ------------------------------------------------------------
 

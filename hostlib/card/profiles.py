@@ -39,7 +39,7 @@ TEST_PIN = "123456"  # the offline PIN of every emulated card; the host simulato
 DEBIT_AID = bytes.fromhex("A000000333010101")
 CREDIT_AID = bytes.fromhex("A000000333010102")
 KINDS = {"debit": DEBIT_AID, "credit": CREDIT_AID}
-ODA_METHODS = ("none", "sda", "dda")
+ODA_METHODS = ("none", "sda", "dda", "cda")
 CHIP_STATES = {
     "ok": "answers as a working chip",
     "mute": "no answer to reset (an empty ATR), every APDU 6F00",
@@ -183,8 +183,10 @@ def check_profile(profile: CardProfile) -> None:
         raise ValueError("fault %r: one of %s" % (profile.fault, ", ".join(FAULTS)))
     if profile.response_format not in (1, 2):
         raise ValueError("response_format %r: 1 or 2" % profile.response_format)
-    if profile.contactless and profile.oda != "dda":
-        raise ValueError('a contactless (qPBOC) card signs with fDDA: it needs oda = "dda"')
+    if profile.contactless and profile.oda not in ("dda", "cda"):
+        raise ValueError('a contactless (qPBOC) card signs with fDDA: oda = "dda" or "cda"')
+    if profile.oda == "cda" and profile.response_format != 2:
+        raise ValueError("a CDA card answers GENERATE AC in format 2 (response_format = 2)")
     for what in ("ecash_balance", "ecash_limit", "ecash_single_limit", "ecash_reset_threshold"):
         if not 0 <= getattr(profile, what) <= 999_999_999_999:
             raise ValueError("%s: 0 to 9,999,999,999.99 yuan" % what)
@@ -228,6 +230,12 @@ BUILTIN = {
             _credit("6224242900001020"),
             oda="dda",
             offline_limit=3,
+        ),
+        CardProfile(
+            "pboc-cda",
+            "contact debit card with CDA: the cryptogram signed in the GENERATE AC answer",
+            _debit("6224242900001111"),
+            oda="cda",
         ),
         CardProfile(
             "pboc-dual",
