@@ -24,7 +24,7 @@ from cardkernel import (
     verify_sdad,
 )
 
-from hostlib.card import issuer, load_card
+from hostlib.card import Card, issuer, load_card, profiles
 
 ARQC, TC, AAC = 0x80, 0x40, 0x00
 
@@ -393,6 +393,15 @@ def test_the_expired_card_says_so_in_its_records():
     kernel = contact("expired")
     assert kernel.tags["5F24"] == bytes.fromhex("201231")
     assert kernel.tags["57"].hex().upper().startswith("6224242900001061D2012201")
+    verify_sda(kernel.tags, kernel.signed_records, kernel.tags["82"])  # only the dates fail
+
+
+@pytest.mark.parametrize("fault", ["icc-cert", "issuer-cert"])
+def test_a_spoiled_certificate_breaks_the_chain(fault):
+    profile = profiles.with_changes(profiles.builtin("pboc-credit"), fault=fault)
+    kernel = Kernel(Card(profile)).start(CREDIT_AID)
+    with pytest.raises(OdaError):
+        icc_public_key(kernel.tags, kernel.signed_records, kernel.tags["82"])
 
 
 def test_a_working_card_has_an_emv_atr():

@@ -261,8 +261,11 @@ BUILTIN = {
         ),
         CardProfile(
             "expired",
-            "contact debit card that expired in December 2020 (5F24 201231)",
+            "contact debit card, SDA, that expired in December 2020 (5F24 201231)",
             _debit("6224242900001061"),
+            # SDA: a DDA card's ICC certificate would expire with it and fail DDA too, where
+            # this card is for the terminal's own expiry check.
+            oda="sda",
             expiry="2012",
             effective="1501",
         ),
