@@ -51,6 +51,7 @@ def balance(card) -> int:
 def test_the_ppse_lists_the_application_and_the_fci_asks_for_the_qpboc_pdol():
     card = load_card("pboc-dual")
     assert card.contactless
+    assert len(card.uid) == 4 and card.uid[0] == 0x08 and card.uid != load_card("pboc-cda").uid
     kernel = Kernel(card)
     fci = decode(kernel.select(PPSE)[:-2])["6F"]
     assert fci["84"] == PPSE

@@ -389,6 +389,9 @@ class Card:
         self.contactless = profile.contactless
         self.atr = b"" if profile.chip == "mute" else ATR
         self.track2 = profile.track2
+        # A contactless reader's anticollision sees this: a random-ID UID (first byte 08, ISO
+        # 14443-3), fixed per card so a reader log can tell two cards apart.
+        self.uid = b"\x08" + hashlib.sha256(profile.track2.encode()).digest()[:3]
         self.applications = [Application(profile, app) for app in profile.apps]
         self.card_blocked = False
         self._session = _Session(None)
