@@ -404,6 +404,26 @@ def test_a_spoiled_certificate_breaks_the_chain(fault):
         icc_public_key(kernel.tags, kernel.signed_records, kernel.tags["82"])
 
 
+def test_t0_case_4_commands_answer_61xx_and_give_their_data_to_get_response():
+    card = load_card("pboc-debit")
+    kernel = Kernel(card)
+    assert kernel.send("00A404000E315041592E5359532E4444463031").hex().upper() == "6122"
+    assert sw(kernel.send("00C0000010")) == "6112"  # part of it: the rest still waiting
+    rest = kernel.send("00C0000012")
+    assert sw(rest) == "9000" and len(rest) == 0x12 + 2
+    assert sw(kernel.send("00C0000012")) == "6985"  # nothing left
+    record = kernel.send("00B2010C05")  # Le too short: 6Cxx says the record's length
+    assert record[0] == 0x6C
+    whole = kernel.send(bytes.fromhex("00B2010C") + record[1:2])
+    assert sw(whole) == "9000" and len(whole) == record[1] + 2
+    # A warning comes alone; GET RESPONSE then gives the data with 90 00.
+    blocked = load_card("pboc-debit")
+    blocked.applications[0].blocked = True  # as an APPLICATION BLOCK script leaves it
+    assert blocked.apdu(bytes.fromhex("00A4040008A000000333010101")).hex().upper() == "6283"
+    fci = blocked.apdu(bytes.fromhex("00C0000000"))
+    assert sw(fci) == "9000" and decode(fci[:-2])["6F"]["84"] == DEBIT_AID
+
+
 def test_a_working_card_has_an_emv_atr():
     atr = load_card("pboc-debit").atr
     assert atr[0] == 0x3B and atr[1] >> 4 == 0x6 and len(atr) == 4 + (atr[1] & 0x0F)

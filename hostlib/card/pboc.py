@@ -113,6 +113,7 @@ INS_APPLICATION_UNBLOCK = 0x18
 INS_APPLICATION_BLOCK = 0x1E
 INS_PIN_UNBLOCK = 0x24
 INS_PUT_DATA = 0xDA
+INS_GET_RESPONSE = 0xC0
 SCRIPT_MAC_LENGTH = 4
 PUT_DATA_TAGS = (0x9F79, 0x9F77, 0x9F78, 0x9F6D)
 
@@ -359,6 +360,7 @@ class _Session:
         self.selected: object = None  # PSE, PPSE, an Application, or None
         self.last_match: Application | None = None  # for SELECT next occurrence
         self.transaction: _Transaction | None = None
+        self.pending = b""  # T=0: the data of the last answer, for GET RESPONSE
 
 
 class _Transaction:
@@ -409,13 +411,47 @@ class Card:
         """One C-APDU in, one R-APDU (data + SW1 SW2) out; never raises."""
         if self.profile.chip != "ok":
             return apdu.response(sw=apdu.SW_NO_PRECISE_DIAGNOSIS)
+        pending, self._session.pending = self._session.pending, b""
         try:
             parsed = Command.parse(command)
-            return self._dispatch(parsed)
+            if parsed.cla == 0x00 and parsed.ins == INS_GET_RESPONSE:
+                return self._get_response(parsed, pending)
+            answer = self._dispatch(parsed)
         except CardStatus as status:
             return apdu.response(sw=status.sw)
         except Exception:  # a card never throws: whatever went wrong inside, it says 6F00
             return apdu.response(sw=apdu.SW_NO_PRECISE_DIAGNOSIS)
+        return self._t0(parsed, answer)
+
+    def _t0(self, command: Command, answer: bytes) -> bytes:
+        """T=0 (EMV Book 1 9.3.1): a command that came without Le (the way T=0 carries case
+        4) is answered 61xx, or the warning alone, and its data kept for GET RESPONSE; one
+        whose Le is short of the data is answered 6Cxx. Contactless (ISO 14443-4) and
+        commands with Le 00 get the answer in one piece."""
+        data, sw = answer[:-2], answer[-2:]
+        if not data or self._session.interface == "contactless":
+            return answer
+        if command.le is not None:
+            # Le 00 takes whatever there is; a smaller Le than the data is told the length.
+            return answer if command.le >= len(data) else bytes([0x6C, len(data) & 0xFF])
+        self._session.pending = data
+        if sw == b"\x90\x00":
+            return bytes([0x61, len(data) & 0xFF])
+        return sw  # a warning (62xx, 63xx): the data follows on GET RESPONSE, with 90 00
+
+    def _get_response(self, command: Command, pending: bytes) -> bytes:
+        if command.p1 or command.p2:
+            raise CardStatus(apdu.SW_WRONG_P1P2)
+        if not pending:
+            raise CardStatus(apdu.SW_CONDITIONS_NOT_SATISFIED)
+        if command.data:
+            raise CardStatus(apdu.SW_WRONG_LENGTH)
+        wanted = 256 if command.le is None else command.le
+        rest = pending[wanted:]
+        self._session.pending = rest
+        if rest:
+            return pending[:wanted] + bytes([0x61, len(rest) & 0xFF])
+        return apdu.response(pending)
 
     # -- dispatch ------------------------------------------------------------------------
 
