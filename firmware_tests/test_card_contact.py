@@ -273,6 +273,28 @@ def test_the_card_decides_offline_within_its_limit_then_goes_online():
     assert asked_aac.generate_ac(AAC)["9F27"] == b"\x00"
 
 
+def test_contact_e_cash_pays_a_tc_from_the_balance():
+    card = load_card("pboc-dual")
+    kernel = Kernel(card).start(DEBIT_AID)  # PDOL: 9F7A 01, 12.34 yuan
+    result = kernel.generate_ac(TC)
+    assert result["9F27"] == b"\x40"
+    assert decode(kernel.send("80CA9F7900")[:-2])["9F79"] == bytes.fromhex("000000008766")
+    card.reset()
+    # A terminal without e-cash (9F7A 00): the debit application goes online.
+    no_ecash = Kernel(card, dict(kernel.terminal, **{"9F7A": b"\x00"})).start(DEBIT_AID)
+    assert no_ecash.generate_ac(TC)["9F27"] == b"\x80"
+    card.reset()
+    # Another amount at GENERATE AC than the PDOL announced: not e-cash either.
+    changed = Kernel(card).start(DEBIT_AID)
+    assert (
+        changed.generate_ac(TC, extra={"9F02": bytes.fromhex("000000000001")})["9F27"] == b"\x80"
+    )
+    card.reset()
+    assert decode(Kernel(card).start(DEBIT_AID).send("80CA9F7900")[:-2])["9F79"] == bytes.fromhex(
+        "000000008766"
+    )
+
+
 def test_generate_ac_sequencing():
     kernel = Kernel(load_card("pboc-credit"))
     kernel.select_app(CREDIT_AID)

@@ -335,6 +335,22 @@ class Application:
         else:
             self.ecash_reset_threshold = amount
 
+    def ecash_covers(self, terminal: dict[int, bytes]) -> bool:
+        """Whether e-cash may pay this purchase offline: the terminal supports e-cash (9F7A
+        01), in yuan, a purchase (9C 00), within the balance and the single limit (9F78)."""
+        try:
+            amount = amount_of(terminal.get(0x9F02, bytes(6)))
+        except ValueError:
+            return False
+        return (
+            self.ecash
+            and terminal.get(0x9F7A) == b"\x01"
+            and terminal.get(0x5F2A) == CURRENCY_CNY
+            and terminal.get(0x9C, b"\0") == b"\x00"
+            and amount <= self.balance
+            and amount <= self.ecash_single_limit
+        )
+
     def add_log(self, terminal: dict[int, bytes]) -> None:
         values = dict(terminal)
         values[0x9F36] = self.atc.to_bytes(2, "big")
@@ -378,6 +394,7 @@ class _Transaction:
         self.external_auth_done = False
         self.scripts = 0
         self.cda = False  # this GENERATE AC asked for a CDA signature (and the card has CDA)
+        self.ecash_amount: bytes | None = None  # contact e-cash: a TC for it is paid offline
         self.script_failed = False
 
 
@@ -597,6 +614,9 @@ class Card:
             answer = self._qpboc(transaction)
         else:
             app.atc += 1
+            # PBOC contact e-cash: the PDOL told the card enough to pay from the balance.
+            if app.ecash_covers(terminal):
+                transaction.ecash_amount = terminal[0x9F02]
             if self.profile.response_format == 1:
                 answer = tlv.encode(0x80, app.aip + app.afl)
             else:
@@ -638,10 +658,14 @@ class Card:
             decision = AAC
         elif requested == ARQC:
             decision = ARQC
-        elif app.offline_count >= self.profile.offline_limit or tvr[0] & 0x4C:
-            # Offline would be the card's risk (or offline data authentication failed): online.
-            decision = ARQC
-            if app.offline_count >= self.profile.offline_limit and self.profile.offline_limit:
+        elif tvr[0] & 0x4C:
+            decision = ARQC  # offline data authentication failed: the issuer decides
+        elif transaction.ecash_amount and values.get(0x9F02) == transaction.ecash_amount:
+            decision = TC  # the amount the PDOL announced, paid from the e-cash balance
+            app.balance -= amount_of(transaction.ecash_amount)
+        elif app.offline_count >= self.profile.offline_limit:
+            decision = ARQC  # offline would be the card's risk: online
+            if self.profile.offline_limit:
                 cvr[1] |= CVR2_OFFLINE_LIMIT_EXCEEDED
         else:
             decision = TC
@@ -903,15 +927,7 @@ class Card:
             raise CardStatus(apdu.SW_WRONG_DATA) from None
         app.atc += 1
         self._history_bits(transaction)
-        offline_possible = (
-            app.ecash
-            and terminal.get(0x9F7A) == b"\x01"
-            and terminal.get(0x5F2A) == CURRENCY_CNY
-            and terminal.get(0x9C, b"\0") == b"\x00"
-            and amount <= app.balance
-            and amount <= app.ecash_single_limit
-            and not ttq[1] & TTQ2_ONLINE_REQUIRED
-        )
+        offline_possible = app.ecash_covers(terminal) and not ttq[1] & TTQ2_ONLINE_REQUIRED
         if app.blocked:
             decision = AAC
         elif offline_possible:
