@@ -98,7 +98,7 @@ def test_a_format_1_card_has_no_pdol_and_answers_gpo_and_generate_ac_with_tag_80
     answer = kernel.gpo()
     assert answer[0] == 0x80 and sw(answer) == "9000"
     assert answer[2:4] == bytes.fromhex("5C00")  # SDA, CVM, risk management, issuer auth
-    assert answer[4:-2] == bytes.fromhex("080101001001010118010300")
+    assert answer[4:-2] == bytes.fromhex("08010100 10010101 18010300")
     kernel.card.reset()
     kernel.start(DEBIT_AID)
     result = kernel.generate_ac(ARQC)

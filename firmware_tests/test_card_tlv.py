@@ -54,7 +54,7 @@ def test_malformed_tlv_is_refused(data, message):
 
 
 def test_dols():
-    cdol = bytes.fromhex("9F02069F03069F1A0295055F2A029A039C019F37049F2103")
+    cdol = bytes.fromhex("9F0206 9F0306 9F1A02 9505 5F2A02 9A03 9C01 9F3704 9F2103")
     assert tlv.parse_dol(cdol)[:2] == [(0x9F02, 6), (0x9F03, 6)]
     assert tlv.dol_length(cdol) == 32
     values = tlv.split_dol_data(bytes.fromhex("9F37045F2A02"), bytes.fromhex("112233440156"))

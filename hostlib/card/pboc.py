@@ -52,19 +52,19 @@ COUNTRY_CHINA = bytes.fromhex("0156")
 CURRENCY_CNY = bytes.fromhex("0156")
 
 # Data object lists. The contact PDOL asks what PBOC e-cash needs; format 1 cards have none.
-CONTACT_PDOL = bytes.fromhex("9F7A019F02065F2A02")
-CONTACTLESS_PDOL = bytes.fromhex("9F66049F02069F03069F1A0295055F2A029A039C019F37049F7A01")
-CDOL1 = bytes.fromhex("9F02069F03069F1A0295055F2A029A039C019F37049F2103")
-CDOL2 = bytes.fromhex("8A02910A95059F3704")
+CONTACT_PDOL = bytes.fromhex("9F7A01 9F0206 5F2A02")
+CONTACTLESS_PDOL = bytes.fromhex("9F6604 9F0206 9F0306 9F1A02 9505 5F2A02 9A03 9C01 9F3704 9F7A01")
+CDOL1 = bytes.fromhex("9F0206 9F0306 9F1A02 9505 5F2A02 9A03 9C01 9F3704 9F2103")
+CDOL2 = bytes.fromhex("8A02 910A 9505 9F3704")
 DDOL = bytes.fromhex("9F3704")
 # The transaction log (9F4D, 9F4F): SFI 11, ten records, newest first.
 LOG_SFI = 11
 LOG_RECORDS = 10
-LOG_FORMAT = bytes.fromhex("9A039F21039F02069F03069F1A025F2A029C019F3602")
+LOG_FORMAT = bytes.fromhex("9A03 9F2103 9F0206 9F0306 9F1A02 5F2A02 9C01 9F3602")
 
 # Cardholder verification method lists (8E): amounts X and Y zero, then the rules.
-CVM_DEBIT = bytes.fromhex("000000000000000042031E031F00")  # online PIN, signature
-CVM_CREDIT = bytes.fromhex("000000000000000041031E031F00")  # offline PIN, sign.
+CVM_DEBIT = bytes.fromhex("00000000 00000000 4203 1E03 1F00")  # online PIN, signature
+CVM_CREDIT = bytes.fromhex("00000000 00000000 4103 1E03 1F00")  # offline PIN, signature
 
 AUC = bytes.fromhex("FF00")  # valid at ATMs and elsewhere, domestic and international
 IAC_DEFAULT = bytes.fromhex("D84004A800")
