@@ -294,8 +294,7 @@ BUILTIN = {
 
 
 def builtin(name: str) -> CardProfile:
-    """A built-in card by name; KeyError-free: an unknown name raises CardFileError listing
-    the names."""
+    """A built-in card by name; an unknown name raises CardFileError listing the names."""
     try:
         return BUILTIN[name]
     except KeyError:
