@@ -23,6 +23,8 @@ from cardkernel import (
     verify_sda,
     verify_sdad,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hostlib.card import Card, issuer, load_card, profiles
 
@@ -456,3 +458,35 @@ def test_garbage_never_raises():
     for command in (b"", b"\x00\xa4", bytes(300), bytes(range(256)), b"\x80\xae\x80\x00\x00"):
         answer = card.apdu(command)
         assert len(answer) == 2 and answer != b"\x90\x00"
+
+
+COMMANDS = st.builds(
+    lambda cla, ins, p1, p2, data, le: (
+        bytes([cla, ins, p1, p2])
+        + (bytes([len(data)]) + data if data else b"")
+        + (bytes([le]) if le is not None else b"")
+    ),
+    st.sampled_from([0x00, 0x80, 0x84, 0x04, 0xA0]),
+    st.sampled_from(
+        [0xA4, 0xB2, 0xA8, 0xAE, 0x88, 0x82, 0xCA, 0x20, 0x1E, 0x18, 0x24, 0xDA, 0xC0]
+    ),
+    st.integers(0, 255),
+    st.integers(0, 255),
+    st.binary(max_size=40),
+    st.one_of(st.none(), st.integers(0, 255)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(COMMANDS, max_size=6), st.sampled_from(["pboc-credit", "pboc-dual", "pboc-cda"]))
+def test_no_command_in_any_state_makes_the_card_fail_inside(commands, name):
+    """6F00 is what the card says when its own code fails: no command may reach that, before
+    or during a transaction, contact or contactless."""
+    card = load_card(name)
+    kernel = Kernel(card).start(CREDIT_AID if name == "pboc-credit" else DEBIT_AID)
+    kernel.generate_ac(ARQC)
+    for interface in ("contact", "contactless"):
+        for command in commands:
+            answer = card.apdu(command)
+            assert len(answer) >= 2 and sw(answer) != "6F00", command.hex()
+        card.reset(interface)
