@@ -219,17 +219,34 @@ def _digits(data):
     return text if end < 0 else text[:end]
 
 
-def _key(block, remainder, modulus_at, room, method, reason):
-    """The certified key's modulus: its length from block[modulus_at - 2], the leading bytes
-    from the block and the rest from the remainder."""
-    length = block[modulus_at - 2]
-    if length <= room:
-        return bytes(block[modulus_at : modulus_at + length])
-    if remainder is None:
-        raise OdaError(OdaError.DATA_MISSING, method)
-    if len(remainder) != length - room:
+def _certificate(signer, certificate, fmt, remainder, exponent, static, method, reason):
+    """(recovered block, certified modulus) of an issuer (format 02) or ICC (04) public key
+    certificate, its frame, indicators and hash checked (Book 2 5.3 and 6.4 steps 1-7); the
+    caller checks the identity (issuer identifier or PAN) and the dates. `reason`: the
+    certificate's "malformed" reason; `static`: static_data()'s list, or None (format 02)."""
+    block = _open(signer, certificate, fmt, reason, method)
+    # The fixed fields before the key: 14 bytes for an issuer, 20 for an ICC (its PAN is 10).
+    modulus_at = 15 if fmt == 0x02 else 21
+    if (
+        block[modulus_at - 4] != _SHA1
+        or block[modulus_at - 3] != _RSA
+        or block[modulus_at - 1] != len(exponent)
+    ):
         raise OdaError(reason, method)
-    return bytes(block[modulus_at : modulus_at + room]) + bytes(remainder)
+    end = signer.size - 21  # the hash's first byte
+    length = block[modulus_at - 2]
+    room = end - modulus_at
+    if length <= room:
+        modulus = bytes(block[modulus_at : modulus_at + length])
+    elif remainder is None:
+        raise OdaError(OdaError.DATA_MISSING, method)
+    elif len(remainder) != length - room:
+        raise OdaError(reason, method)
+    else:
+        modulus = bytes(block[modulus_at:end]) + bytes(remainder)
+    if _digest(block, end, remainder, exponent, static) != block[end:-1]:
+        raise OdaError(OdaError.ISSUER_HASH if fmt == 0x02 else OdaError.ICC_HASH, method)
+    return block, modulus
 
 
 def issuer_key(card, ca_keys, rid, today, method, revoked=()):
@@ -246,15 +263,9 @@ def issuer_key(card, ca_keys, rid, today, method, revoked=()):
     ca = find_ca_key(ca_keys, rid, index[0])
     if ca is None:
         raise OdaError(OdaError.CA_KEY_NOT_FOUND, method)
-    bad = OdaError.ISSUER_CERTIFICATE
-    block = _open(ca, certificate, 0x02, bad, method)
-    n_ca = ca.size
-    if block[11] != _SHA1 or block[12] != _RSA or block[14] != len(exponent):
-        raise OdaError(bad, method)
-    remainder = card.get(0x92)
-    modulus = _key(block, remainder, 15, n_ca - 36, method, bad)
-    if _digest(block, n_ca - 21, remainder, exponent) != block[n_ca - 21 : n_ca - 1]:
-        raise OdaError(OdaError.ISSUER_HASH, method)
+    block, modulus = _certificate(
+        ca, certificate, 0x02, card.get(0x92), exponent, None, method, OdaError.ISSUER_CERTIFICATE
+    )
     issuer_id = _digits(block[2:6])
     if len(issuer_id) < 3 or not _digits(pan).startswith(issuer_id):
         raise OdaError(OdaError.ISSUER_ID, method)
@@ -274,15 +285,16 @@ def icc_key(card, issuer, static, today, method=DDA):
     certificate = _needed(card, 0x9F46, method)
     exponent = _needed(card, 0x9F47, method)
     pan = _needed(card, 0x5A, method)
-    bad = OdaError.ICC_CERTIFICATE
-    block = _open(issuer, certificate, 0x04, bad, method)
-    n_i = issuer.size
-    if block[17] != _SHA1 or block[18] != _RSA or block[20] != len(exponent):
-        raise OdaError(bad, method)
-    remainder = card.get(0x9F48)
-    modulus = _key(block, remainder, 21, n_i - 42, method, bad)
-    if _digest(block, n_i - 21, remainder, exponent, static) != block[n_i - 21 : n_i - 1]:
-        raise OdaError(OdaError.ICC_HASH, method)
+    block, modulus = _certificate(
+        issuer,
+        certificate,
+        0x04,
+        card.get(0x9F48),
+        exponent,
+        static,
+        method,
+        OdaError.ICC_CERTIFICATE,
+    )
     if _digits(block[2:12]) != _digits(pan):
         raise OdaError(OdaError.ICC_PAN, method)
     if _expired(block[12:14], today):
