@@ -168,7 +168,8 @@ def _find(view, start, end, wanted):
 def collect(data, into):
     """Put every primitive object of `data`, at any depth, into the dict `into` ({tag:
     memoryview}) and return it. A tag already in `into` raises TlvError(DUPLICATE): a card
-    giving one data object twice must stop the transaction (Book 3 10.2)."""
+    giving one data object twice must stop the transaction (Book 3 10.2). For the records
+    and GPO answer; a PPSE, whose entries repeat 4F and 87, is read with iterate()."""
     view = memoryview(data)
     _check(view, 0, len(view), 0)
     _collect(view, 0, len(view), into)
