@@ -184,8 +184,8 @@ def test_a_length_that_differs_follows_the_format():
     # Others: cut on the right, padded with 00 on the right; cn with FF on the right.
     assert dol.build(h("9F1C 04 9F4E 06"), terminal) == b"TERMSHOP\x00\x00"
     assert dol.build(h("5A 0A 5A 04"), terminal) == h("6212345678901234FFFF 62123456")
-    # Values as tlv.collect gives them, views of the card's answer.
-    assert dol.build(h("5A 08 5F24 02"), tlv.collect(RECORD, {})) == h("6212345678901234 3012")
+    # Values as tlv.collect gives them, views of the card's answer (5F24 YYMMDD is numeric).
+    assert dol.build(h("5A 08 5F24 02"), tlv.collect(RECORD, {})) == h("6212345678901234 1231")
     # Absent and constructed: zeros of the length asked.
     assert dol.build(h("9F37 04 70 03"), terminal) == bytes(7)
     assert dol.build(b"", terminal) == b""
