@@ -3,6 +3,8 @@ and OpenSSL through `cryptography` for the keys) and read back field by field ag
 Book 2's layouts, written out again here from the book."""
 
 import hashlib
+import re
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -53,6 +55,16 @@ def test_the_test_ca_keys_and_their_check_values():
     assert certs.ca_key(0x84).key.exponent_bytes == b"\x01\x00\x01"
     with pytest.raises(CertificateError, match="no test CA key 7F"):
         certs.ca_key(0x7F)
+
+
+def test_the_test_ca_keys_table_of_docs_emv_md_is_theirs():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "emv.md").read_text()
+    rows = re.findall(r"^\| (8[0-9]) \| (\d+) \| (\d+) \| `([0-9A-F]{40})` \|$", page, re.M)
+    assert len(rows) == len(certs.TEST_CA_KEYS)
+    for index, bits, exponent, check in rows:
+        ca = certs.ca_key(int(index, 16))
+        assert (ca.key.modulus.bit_length(), ca.key.exponent) == (int(bits), int(exponent))
+        assert ca.check_value().hex().upper() == check
 
 
 @pytest.mark.parametrize(
