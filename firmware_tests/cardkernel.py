@@ -44,10 +44,6 @@ def decode(data: bytes) -> dict:
     return pyemv.tlv.decode(data)
 
 
-def flat(data: bytes) -> dict:
-    return pyemv.tlv.decode(data, flatten=True)
-
-
 def sw(rapdu: bytes) -> str:
     return rapdu[-2:].hex().upper()
 
@@ -167,6 +163,7 @@ class Kernel:
         self.terminal = dict(TERMINAL if terminal is None else terminal)
         self.tags: dict = {}
         self.signed_records: list[tuple[int, bytes]] = []
+        self.card_data: set[str] = set()  # primitive tags from the GPO answer and the records
         self.log: list[tuple[bytes, bytes]] = []
 
     def start(self, aid: bytes = DEBIT_AID) -> Kernel:
@@ -223,7 +220,7 @@ class Kernel:
         else:
             fields = decode(body)["77"]
             aip, afl = fields["82"], fields["94"]
-            self.tags.update(fields)
+            self.collect(fields)
         self.tags["82"], self.tags["94"] = aip, afl
         return aip, afl
 
@@ -236,9 +233,18 @@ class Kernel:
                 assert sw(answer) == "9000", (sfi, number, answer.hex())
                 record = answer[:-2]
                 assert record[0] == 0x70
-                self.tags.update(flat(record))
+                self.collect(decode(record)["70"])
                 if number < first + oda:
                     self.signed_records.append((sfi, record))
+
+    def collect(self, objects: dict) -> None:
+        """Take the GPO answer's or a record's primitives: each may come only once (EMV Book 3
+        10.2: a kernel terminates the transaction on a redundant one)."""
+        for tag, value in objects.items():
+            assert not isinstance(value, dict), "a template inside a record: " + tag
+            assert tag not in self.card_data, "the card gave %s twice" % tag
+            self.card_data.add(tag)
+            self.tags[tag] = value
 
     def generate_ac(self, p1: int, dol_tag: str = "8C", extra: dict | None = None) -> dict:
         values = dict(self.terminal, **(extra or {}))

@@ -220,11 +220,13 @@ class Application:
             application_data.append((0x9F4A, b"\x82"))
         sfi2 = [tlv.template(0x70, application_data)]
         self.records = {1: sfi1, 2: sfi2}
-        afl = bytes([1 << 3, 1, 1, 0, 2 << 3, 1, 1, 1 if oda != "none" else 0])
+        # The qPBOC GPO answer carries 57 itself, and a data object may come only once from
+        # the GPO and the records (EMV Book 3 10.2): a tap's AFL leaves SFI 1 out.
+        self.contactless_afl = bytes([2 << 3, 1, 1, 1 if oda != "none" else 0])
         if oda != "none":
             self.records[3] = self._oda_records(sfi2[0])
-            afl += bytes([3 << 3, 1, len(self.records[3]), 0])
-        self.afl = afl
+            self.contactless_afl += bytes([3 << 3, 1, len(self.records[3]), 0])
+        self.afl = bytes([1 << 3, 1, 1, 0]) + self.contactless_afl
 
     def _oda_records(self, signed_record: bytes) -> list[bytes]:
         """SFI 3: the CA index and issuer certificate, then SSAD (SDA) or the ICC
@@ -950,13 +952,12 @@ class Card:
             transaction.arqc = cryptogram
         items = [
             (0x82, app.aip),
-            (0x94, app.afl),
+            (0x94, app.contactless_afl),
             (0x9F36, atc),
             (0x9F27, bytes([decision])),
             (0x9F26, cryptogram),
             (0x9F10, self._issuer_application_data(transaction)),
             (0x57, app.track2_equivalent),
-            (0x5F34, bytes.fromhex(app.app.psn)),
             (0x9F6C, ctq),
         ]
         if decision == TC or (decision == ARQC and ttq[0] & TTQ1_ODA_FOR_ONLINE):
