@@ -57,6 +57,7 @@ TARGETS = {
     "sim7600": "SIM7600 answers: the same, LTE registration, NETOPEN, CIPOPEN, +IPD",
     "cardreader": "magstripe reader bytes (LRC and Luhn recomputed)",
     "pinpad": "PIN pad frames and ACK/NAK (CRC recomputed)",
+    "tlv": "chip card answers as BER-TLV (SELECT, GPO, READ RECORD, GENERATE AC), and DOLs",
 }
 DEFAULT_COUNT = 1_000_000
 # Where a target keeps its flash files (the engine's record store): in memory when the machine
