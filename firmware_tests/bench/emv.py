@@ -63,8 +63,8 @@ ops = (
     ("all", everything),
 )
 for name, fn in ops:
-    # The best of three timings: the machine may be busy with other work meanwhile.
-    runs = [timed(fn, 200000) for _ in range(3)]
+    # The best of seven timings: the machine may be busy with other work meanwhile.
+    runs = [timed(fn, 100000) for _ in range(7)]
     print(json.dumps({"name": name, "us": min(r[0] for r in runs), "heap": runs[0][1]}))
 """
 
@@ -106,7 +106,7 @@ def device_figures(interpreter, folder) -> dict:
 
 
 def best_us(fn, number=20) -> float:
-    return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
+    return min(timeit.repeat(fn, number=number, repeat=9)) / number * 1e6
 
 
 def cpython_figures(ca, tags, sdad) -> dict:

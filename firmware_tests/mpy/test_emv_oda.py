@@ -208,6 +208,19 @@ def test_dda_fails_on_other_terminal_data_or_a_changed_signature():
     refused(OdaError.SDAD_HASH, 0x04, oda.verify_dda, icc, data[0x9F4B], b"", oda.CDA)
 
 
+def test_a_key_too_short_for_the_format_is_refused_not_crashed():
+    # Exponent 1: the "recovered" block is the certificate itself, framed as the format asks,
+    # under a 16-byte key, shorter than an ICC certificate's fixed fields.
+    key = oda.PublicKey(b"\xff" * 16, b"\x01")
+    framed = b"\x6a\x04" + bytes(13) + b"\xbc"
+    data = card()
+    data[0x9F46] = framed
+    refused(OdaError.ICC_CERTIFICATE, 0x08, oda.icc_key, data, key, static(), TODAY)
+    data[0x93] = b"\x6a\x03" + bytes(13) + b"\xbc"
+    refused(OdaError.SSAD, 0x40, oda.verify_sda, data, key, static())
+    refused(OdaError.SDAD, 0x08, oda.verify_dda, key, b"\x6a\x05" + bytes(13) + b"\xbc", UN)
+
+
 # fmt: off
 # --- vectors made by hostlib.card.certs: firmware_tests/test_emv_oda.py --write ---
 V = {

@@ -52,6 +52,9 @@ DDA = DDA_FAILED
 CDA = CDA_FAILED
 
 _SHA1 = const(0x01)  # hash algorithm indicator
+# The longest fixed part of a recovered block (an ICC certificate's 42 bytes) and a byte of
+# key: a key shorter (no CA certifies one) would leave the fields nowhere to be read.
+_SMALLEST = const(43)
 _RSA = const(0x01)  # public key algorithm indicator
 
 
@@ -183,10 +186,16 @@ def _digest(block, end, *parts):
 
 
 def _open(key, signed, fmt, reason, method):
-    """The block recovered from `signed` with its frame checked: length of the key, 6A,
-    format `fmt`, BC, hash algorithm SHA-1 in byte 2 (format 02, 04) or 2 (03, 05)."""
+    """The block recovered from `signed` with its frame checked: as long as the key, at least
+    as long as the format's fixed fields, 6A, format `fmt`, BC."""
     block = key.recover(signed)
-    if block is None or block[0] != 0x6A or block[1] != fmt or block[-1] != 0xBC:
+    if (
+        block is None
+        or len(block) < _SMALLEST
+        or block[0] != 0x6A
+        or block[1] != fmt
+        or block[-1] != 0xBC
+    ):
         raise OdaError(reason, method)
     return block
 
