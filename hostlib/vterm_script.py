@@ -22,6 +22,12 @@ the current timeout (10 s until a `timeout` line changes it).
                              simulator, or TRACK2 (`6224...=2806...`); FAULT makes it a bad
                              read (lrc, no-start, no-end, character, too-long, check-digit).
                              Sent as soon as the terminal has opened its reader
+    insert CARD              insert a chip card into the contact reader: a test card of the
+                             card emulator by name (pboc-debit) or a card file (beside the
+                             script unless absolute); it stays in until `remove`
+    tap CARD [SECONDS]       hold a card to the contactless reader: until `remove`, or for
+                             SECONDS (a card without a contactless interface is not seen)
+    remove                   take the card out of the contact reader and the field
     pin PIN | cancel | timeout
                              what the cardholder does at the PIN pad's next PIN entry
     screen-check TEXT        wait until the display shows TEXT (read back off the glass
@@ -83,12 +89,14 @@ _NEEDS_TEXT = (
     "snapshot",
     "modem-result",
     "gprs-signal",
+    "insert",
+    "tap",
 )
 _NEEDS_NUMBER = ("timeout", "sleep")
 # Seconds as a person writes them; "nan", "inf" and "1e9" are refused, not waited for.
 _SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
 _MAX_SECONDS = 3600
-_BARE = ("reset", "load-paper", "gprs-drop")
+_BARE = ("reset", "load-paper", "gprs-drop", "remove")
 _OPTIONAL = ("swipe", "paper-out")
 
 
@@ -197,6 +205,17 @@ def _swipe_arguments(argument: str) -> tuple[str, str | None]:
     return track, fault
 
 
+def _tap_arguments(argument: str) -> tuple[str, float | None]:
+    """(card, seconds or None) of a tap line: a last word that is a number is the time."""
+    card, _, last = argument.rpartition(" ")
+    if card and _SECONDS.fullmatch(last):
+        seconds = float(last)
+        if seconds > _MAX_SECONDS:
+            raise ValueError("a tap lasts at most %d seconds" % _MAX_SECONDS)
+        return card.strip(), seconds
+    return argument, None
+
+
 def _check_argument(step: Step) -> None:
     """ValueError for an argument the verb cannot take (so a typo is caught before the
     terminal starts)."""
@@ -205,6 +224,8 @@ def _check_argument(step: Step) -> None:
         keypad_timeline(argument)
     elif command == "swipe":
         _swipe_arguments(argument)
+    elif command == "tap":
+        _tap_arguments(argument)
     elif command == "pin":
         if argument not in ("cancel", "timeout") and not (
             argument.isdigit() and 4 <= len(argument) <= 12
@@ -342,6 +363,35 @@ class ScriptRunner:
     def _swipe(self, argument: str) -> None:
         track, fault = _swipe_arguments(argument)
         self._device("card_reader").queue_swipe(track, fault)
+
+    def _load_card(self, name: str):
+        """The card named on an insert or tap line (hostlib.card, imported only now)."""
+        try:
+            from hostlib.card import load_card
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("hostlib.card",):
+                raise
+            raise ScriptError(
+                "chip cards need the card emulator (hostlib.card), which this poskit lacks"
+            ) from None
+        path = self.base / name if self.base is not None else Path(name)
+        try:
+            return load_card(str(path) if path.exists() else name)
+        except (PoskitError, OSError, ValueError, KeyError) as exc:
+            raise ScriptError("cannot load card %r: %s" % (name, exc)) from None
+
+    def _insert(self, argument: str) -> None:
+        reader = self._device("chip_reader")
+        reader.insert(self._load_card(argument))
+
+    def _tap(self, argument: str) -> None:
+        name, seconds = _tap_arguments(argument)
+        reader = self._device("contactless_reader")
+        reader.tap(self._load_card(name), seconds)
+
+    def _remove(self, argument: str) -> None:
+        self._device("chip_reader").remove()
+        self._device("contactless_reader").remove()
 
     def _pin(self, argument: str) -> None:
         pad = self._device("pinpad")

@@ -57,6 +57,8 @@ TARGETS = {
     "sim7600": "SIM7600 answers: the same, LTE registration, NETOPEN, CIPOPEN, +IPD",
     "cardreader": "magstripe reader bytes (LRC and Luhn recomputed)",
     "pinpad": "PIN pad frames and ACK/NAK (CRC recomputed)",
+    "tda8029": "chip reader ALPAR frames, refusals, card events, APDU rules (LRC recomputed)",
+    "pn532": "contactless reader frames, ACK/NACK, error frames, chaining (LCS, DCS recomputed)",
 }
 DEFAULT_COUNT = 1_000_000
 # Where a target keeps its flash files (the engine's record store): in memory when the machine

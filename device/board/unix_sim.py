@@ -266,11 +266,11 @@ _READ_BUFFER = {"display": 16, "keypad": 64, "printer": 64}
 
 def uart(name, **options):
     """The UART wired to peripheral `name` ("printer", "modem", "gprs", "pinpad",
-    "cardreader", "chipreader", "contactless"; "display" and "keypad" carry the emulated SPI and key matrix): on the
-    virtual terminal, a SocketUART to the host-side emulator whose address the host gives in
-    POSKIT_UART_<NAME> ("127.0.0.1:40123"). Made once; `options` go to SocketUART on the
-    first make. OSError if this terminal has no such peripheral (the vterm starts the modem
-    and GPRS module only when it is given an acquirer host)."""
+    "cardreader", "chipreader", "contactless"; "display" and "keypad" carry the emulated SPI
+    and key matrix): on the virtual terminal, a SocketUART to the host-side emulator whose
+    address the host gives in POSKIT_UART_<NAME> ("127.0.0.1:40123"). Made once; `options` go
+    to SocketUART on the first make. OSError if this terminal has no such peripheral (the
+    vterm starts the modem and GPRS module only when it is given an acquirer host)."""
     port = _made.get("uart:" + name)
     if port is not None:
         return port

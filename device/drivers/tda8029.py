@@ -180,9 +180,9 @@ class Tda8029(CardChannel):
     # --- frames ----------------------------------------------------------------------------
 
     def _command(self, cmd, data, timeout_ms):
-        """Send command `cmd` with `data` (bytes-like, b"" for none); the DATA length of the answer (at
-        _buf[4:]). A refusal raises its named error; a frame the reader got garbled is sent
-        once more."""
+        """Send command `cmd` with `data` (bytes-like, b"" for none); the DATA length of the
+        answer (at _buf[4:]). A refusal raises its named error; a frame the reader got
+        garbled is sent once more."""
         n = len(data)
         if n > _FRAME - 5:
             raise ValueError("command of %d bytes is too long for the reader" % n)
