@@ -216,6 +216,25 @@ def _tap_arguments(argument: str) -> tuple[str, float | None]:
     return argument, None
 
 
+def load_card(name: str, base: Path | None = None):
+    """The chip card `name`: a test card of the card emulator (hostlib.card, imported only
+    now: a terminal without chip cards runs without it), or a card file, taken from `base`
+    when relative. ScriptError with a readable reason if it cannot be had."""
+    try:
+        from hostlib.card import load_card as load
+    except ModuleNotFoundError as exc:
+        if exc.name != "hostlib.card":
+            raise
+        raise ScriptError(
+            "chip cards need the card emulator (hostlib.card), which this poskit lacks"
+        ) from None
+    path = base / name if base is not None else Path(name)
+    try:
+        return load(str(path) if path.exists() else name)
+    except (PoskitError, OSError, ValueError, KeyError) as exc:
+        raise ScriptError("cannot load card %r: %s" % (name, exc)) from None
+
+
 def _check_argument(step: Step) -> None:
     """ValueError for an argument the verb cannot take (so a typo is caught before the
     terminal starts)."""
@@ -364,30 +383,14 @@ class ScriptRunner:
         track, fault = _swipe_arguments(argument)
         self._device("card_reader").queue_swipe(track, fault)
 
-    def _load_card(self, name: str):
-        """The card named on an insert or tap line (hostlib.card, imported only now)."""
-        try:
-            from hostlib.card import load_card
-        except ModuleNotFoundError as exc:
-            if exc.name not in ("hostlib.card",):
-                raise
-            raise ScriptError(
-                "chip cards need the card emulator (hostlib.card), which this poskit lacks"
-            ) from None
-        path = self.base / name if self.base is not None else Path(name)
-        try:
-            return load_card(str(path) if path.exists() else name)
-        except (PoskitError, OSError, ValueError, KeyError) as exc:
-            raise ScriptError("cannot load card %r: %s" % (name, exc)) from None
-
     def _insert(self, argument: str) -> None:
         reader = self._device("chip_reader")
-        reader.insert(self._load_card(argument))
+        reader.insert(load_card(argument, self.base))
 
     def _tap(self, argument: str) -> None:
         name, seconds = _tap_arguments(argument)
         reader = self._device("contactless_reader")
-        reader.tap(self._load_card(name), seconds)
+        reader.tap(load_card(name, self.base), seconds)
 
     def _remove(self, argument: str) -> None:
         self._device("chip_reader").remove()
