@@ -28,6 +28,8 @@ Buffers are allocated once per reader: the data handed back is a view of the rea
 buffer, overwritten by the next transmit.
 """
 
+import time
+
 try:
     from micropython import const
 except ImportError:  # CPython host tests: const() of an int is the int
@@ -94,13 +96,16 @@ def apdu_case(apdu):
 class CardChannel:
     """Base of the readers: transmit() with the transport rules over the reader's
     `_exchange(command, timeout_ms)`, which sends one command and returns the card's raw
-    answer (data + SW1 SW2) as a memoryview. `t0`: the card speaks T=0 (case 4 goes without
-    its Le). `contactless`: which interface this is."""
+    answer (data + SW1 SW2) as a memoryview; and the reads from the reader's UART both
+    readers make. `t0`: the card speaks T=0 (case 4 goes without its Le). `contactless`:
+    which interface this is."""
 
     contactless = False
 
-    def __init__(self, *, t0=False):
+    def __init__(self, uart, *, t0=False):
+        self._uart = uart
         self._t0 = t0
+        self._scratch = memoryview(bytearray(16))
         self._data = bytearray(_MAX_DATA)
         self._resend = bytearray(5)  # GET RESPONSE, or a case 2 resent with another Le
         self._resend[1] = _INS_GET_RESPONSE
@@ -166,3 +171,36 @@ class CardChannel:
         command[3] = 0
         command[4] = le
         return command
+
+    # --- the reader's line -----------------------------------------------------------------
+
+    def _fill(self, view, at, n, deadline):
+        """Read exactly n bytes into memoryview view[at:] by `deadline` (ticks_ms); False if
+        they did not come."""
+        uart = self._uart
+        end = at + n
+        while at < end:
+            if uart.any():
+                got = uart.readinto(view[at:end], end - at)
+                if got:
+                    at += got
+                    continue
+            if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                return False
+            time.sleep_ms(1)
+        return True
+
+    def _flush(self):
+        """Drop what is on the line until it has been quiet for 20 ms (at most 200 ms): the
+        rest of a garbled frame, so the next answer is read from its start."""
+        uart = self._uart
+        end = time.ticks_add(time.ticks_ms(), 200)
+        quiet = time.ticks_add(time.ticks_ms(), 20)
+        while time.ticks_diff(end, time.ticks_ms()) > 0:
+            if uart.any():
+                uart.readinto(self._scratch, 16)
+                quiet = time.ticks_add(time.ticks_ms(), 20)
+            elif time.ticks_diff(quiet, time.ticks_ms()) <= 0:
+                return
+            else:
+                time.sleep_ms(1)

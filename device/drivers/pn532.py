@@ -102,10 +102,9 @@ class PN532(CardChannel):
     def __init__(
         self, uart, *, ack_timeout_ms=500, answer_timeout_ms=1000, frame_timeout_ms=200, tries=3
     ):
-        super().__init__()
+        super().__init__(uart)
         if tries < 1:
             raise ValueError("tries must be at least 1")
-        self._uart = uart
         self._ack_timeout = ack_timeout_ms
         self._answer_timeout = answer_timeout_ms
         self._frame_timeout = frame_timeout_ms
@@ -341,38 +340,9 @@ class PN532(CardChannel):
         self._rx_len = length
         return 1
 
-    def _fill(self, view, at, n, deadline):
-        """Read exactly n bytes into memoryview view[at:] by `deadline`; False if not."""
-        uart = self._uart
-        end = at + n
-        while at < end:
-            if uart.any():
-                got = uart.readinto(view[at:end], end - at)
-                if got:
-                    at += got
-                    continue
-            if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
-                return False
-            time.sleep_ms(1)
-        return True
-
     def _discard(self):
         # Whatever waits before a command is sent (an answer that came too late for the
         # last one) is not the answer to this one.
         uart = self._uart
         while uart.any():
-            uart.readinto(self._rx_mv[:16], 16)
-
-    def _flush(self):
-        """Drop what is on the line until it has been quiet for 20 ms (at most 200 ms)."""
-        uart = self._uart
-        end = time.ticks_add(time.ticks_ms(), 200)
-        quiet = time.ticks_add(time.ticks_ms(), 20)
-        while time.ticks_diff(end, time.ticks_ms()) > 0:
-            if uart.any():
-                uart.readinto(self._rx_mv[:16], 16)
-                quiet = time.ticks_add(time.ticks_ms(), 20)
-            elif time.ticks_diff(quiet, time.ticks_ms()) <= 0:
-                return
-            else:
-                time.sleep_ms(1)
+            uart.readinto(self._scratch, 16)

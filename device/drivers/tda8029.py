@@ -95,8 +95,7 @@ class Tda8029(CardChannel):
     """
 
     def __init__(self, uart, *, answer_timeout_ms=500, frame_timeout_ms=200, t0=None):
-        super().__init__()
-        self._uart = uart
+        super().__init__(uart)
         self._answer_timeout = answer_timeout_ms
         self._frame_timeout = frame_timeout_ms
         self._force_t0 = t0
@@ -215,7 +214,7 @@ class Tda8029(CardChannel):
         while True:
             # The first byte of a frame; anything else is noise between frames.
             while True:
-                if not self._fill(0, 1, deadline):
+                if not self._fill(mv, 0, 1, deadline):
                     if cmd < 0:
                         raise ReaderTimeout("nothing waiting")
                     raise ReaderTimeout("card reader did not answer (power, cable, baud rate)")
@@ -224,14 +223,14 @@ class Tda8029(CardChannel):
             rest = time.ticks_add(time.ticks_ms(), self._frame_timeout)
             if time.ticks_diff(rest, deadline) > 0:
                 deadline = rest
-            if not self._fill(1, 3, deadline):
+            if not self._fill(mv, 1, 3, deadline):
                 self._flush()
                 raise FrameError("card reader frame cut short")
             n = buf[1] << 8 | buf[2]
             if n > _FRAME - 5:
                 self._flush()
                 raise FrameError("card reader frame of %d bytes" % n)
-            if not self._fill(4, n + 1, deadline):
+            if not self._fill(mv, 4, n + 1, deadline):
                 self._flush()
                 raise FrameError("card reader frame cut short")
             if lrc(mv[: 5 + n]):
@@ -275,36 +274,6 @@ class Tda8029(CardChannel):
                 self._read_frame(-1, 0)
             except CardError:
                 break
-
-    def _fill(self, at, n, deadline):
-        """Read exactly n bytes into _buf[at:] by `deadline`; False if they did not come."""
-        uart = self._uart
-        mv = self._mv
-        end = at + n
-        while at < end:
-            if uart.any():
-                got = uart.readinto(mv[at:end], end - at)
-                if got:
-                    at += got
-                    continue
-            if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
-                return False
-            time.sleep_ms(1)
-        return True
-
-    def _flush(self):
-        """Drop what is on the line until it has been quiet for 20 ms (at most 200 ms)."""
-        uart = self._uart
-        end = time.ticks_add(time.ticks_ms(), 200)
-        quiet = time.ticks_add(time.ticks_ms(), 20)
-        while time.ticks_diff(end, time.ticks_ms()) > 0:
-            if uart.any():
-                uart.readinto(self._mv[:16], 16)
-                quiet = time.ticks_add(time.ticks_ms(), 20)
-            elif time.ticks_diff(quiet, time.ticks_ms()) <= 0:
-                return
-            else:
-                time.sleep_ms(1)
 
 
 def protocol(atr):

@@ -6,7 +6,7 @@
 # card errors (CardError and its named subclasses) may come out.
 from fuzzlib import Clock, Line, below, choose, random_bytes, record, use_clock
 
-from drivers import pn532
+from drivers import cardchannel, pn532
 from drivers.cardchannel import CardError
 from drivers.pn532 import ACK, NACK, PN532, WAKE
 
@@ -164,7 +164,7 @@ SEEDS = ()
 
 def setup(workdir, root):
     global SEEDS
-    use_clock(clock, pn532)
+    use_clock(clock, cardchannel, pn532)
     seeds = []
     for program, script in SCRIPTS:
         clock.reset()

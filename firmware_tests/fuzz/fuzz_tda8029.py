@@ -6,7 +6,7 @@
 # are reached. Only the card errors (CardError and its named subclasses) may come out.
 from fuzzlib import Clock, Line, below, choose, random_bytes, record, use_clock
 
-from drivers import tda8029
+from drivers import cardchannel, tda8029
 from drivers.cardchannel import CardError
 from drivers.tda8029 import Tda8029, lrc
 
@@ -156,7 +156,7 @@ SEEDS = ()
 
 def setup(workdir, root):
     global SEEDS
-    use_clock(clock, tda8029)
+    use_clock(clock, cardchannel, tda8029)
     seeds = []
     for program, script in SCRIPTS:
         clock.reset()
