@@ -101,8 +101,6 @@ class Tda8029(CardChannel):
         self._force_t0 = t0
         self._buf = bytearray(_FRAME)
         self._mv = memoryview(self._buf)
-        self._length = 0  # DATA bytes of the last frame read (at _buf[4:])
-        self._present = None  # the last insertion/removal message, None before any
         self._event = None  # "inserted"/"removed" not yet collected by event()
         self._removed = False  # a removal message came during the current command
         self._powered = False
@@ -123,17 +121,12 @@ class Tda8029(CardChannel):
         n = self._command(CMD_PRESENCE, b"", self._answer_timeout)
         if n != 1:
             raise FrameError("card presence answer of %d bytes" % n)
-        self._present = self._buf[4] == 1
-        return self._present
+        return self._buf[4] == 1
 
     def event(self):
         """ "inserted" or "removed" if the reader said so since the last call, else None.
         Reads only what is waiting on the line; never waits, never sends."""
-        while self._uart.any():
-            try:
-                self._read_frame(-1, 0)
-            except CardError:
-                break
+        self._drain_events()
         event = self._event
         self._event = None
         return event
@@ -168,9 +161,6 @@ class Tda8029(CardChannel):
             raise NoCard("no card powered: power_up() first")
         try:
             n = self._command(CMD_CARD, command, timeout_ms)
-        except NoCard as exc:
-            self._powered = False
-            raise CardRemoved("card removed during the command") from exc
         except CardRemoved:
             self._powered = False
             raise
@@ -261,9 +251,8 @@ class Tda8029(CardChannel):
         raise ReaderError("card reader refused the command: status %02X" % status, status)
 
     def _note_event(self, inserted):
-        self._present = inserted == 1
-        self._event = "inserted" if self._present else "removed"
-        if not self._present:
+        self._event = "inserted" if inserted == 1 else "removed"
+        if inserted != 1:
             self._removed = True
 
     def _drain_events(self):
