@@ -284,6 +284,16 @@ def test_contact_silent_reader_is_reader_timeout():
     assert out == {"silent": "ReaderTimeout"}
 
 
+def test_readers_on_a_line_of_noise_give_up_at_their_deadline():
+    # A wrong baud rate: bytes keep coming, never a frame. The wait ends all the same.
+    with Tda8029Emulator() as reader, Pn532Emulator(awake=True) as nfc_emulator:
+        reader.noise = nfc_emulator.noise = True
+        out = contact(reader.port, 'out["noise"] = attempt(reader.present)')
+        assert out == {"noise": "FrameError"}
+        out = contactless(nfc_emulator.port, 'out["noise"] = attempt(nfc.firmware_version)')
+        assert out == {"noise": "FrameError"}
+
+
 # --- contactless: PN532 ---------------------------------------------------------------------
 
 

@@ -314,6 +314,9 @@ class PN532(CardChannel):
             if previous == 0 and one[0] == 0xFF:
                 break
             previous = one[0]
+            if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                # Noise up to the deadline (a wrong baud rate): no frame came.
+                raise FrameError("PN532 sends no frames (baud rate?)")
         rest = time.ticks_add(time.ticks_ms(), self._frame_timeout)
         if time.ticks_diff(rest, deadline) > 0:
             deadline = rest
@@ -344,5 +347,7 @@ class PN532(CardChannel):
         # Whatever waits before a command is sent (an answer that came too late for the
         # last one) is not the answer to this one.
         uart = self._uart
-        while uart.any():
+        for _ in range(64):  # 1 KB at most: a line that never stops is no reason to hang
+            if not uart.any():
+                return
             uart.readinto(self._scratch, 16)

@@ -210,6 +210,10 @@ class Tda8029(CardChannel):
                     raise ReaderTimeout("card reader did not answer (power, cable, baud rate)")
                 if buf[0] in (_ACK, _NACK):
                     break
+                if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                    # Noise up to the deadline (a wrong baud rate): no frame came.
+                    self._flush()
+                    raise FrameError("card reader sends no frames (baud rate?)")
             rest = time.ticks_add(time.ticks_ms(), self._frame_timeout)
             if time.ticks_diff(rest, deadline) > 0:
                 deadline = rest
@@ -258,11 +262,13 @@ class Tda8029(CardChannel):
     def _drain_events(self):
         # Messages that came while nobody asked (a card inserted, taken out) are noted, so
         # the answer read next is the one to this command.
-        while self._uart.any():
+        for _ in range(16):  # a reader can have little to say between two commands
+            if not self._uart.any():
+                return
             try:
                 self._read_frame(-1, 0)
             except CardError:
-                break
+                return
 
 
 def protocol(atr):

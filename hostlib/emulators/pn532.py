@@ -8,6 +8,7 @@
     nfc.lose_during_next_exchange()   # faults, each for the next command
     nfc.corrupt_next_answer()         # the next answer frame's DCS is wrong (once)
     nfc.max_chunk = 16                # answers in MI-chained pieces of 16 bytes
+    nfc.noise = True                  # the line carries noise, no frames (wrong baud rate)
 
 The frames of the PN532 user manual (docs/drivers.md, drivers/pn532.py): 00 00 FF LEN LCS TFI
 DATA DCS 00, ACK 00 00 FF 00 FF 00, NACK 00 00 FF FF 00 00 (the terminal asks for the last
@@ -80,6 +81,7 @@ class Pn532Emulator(Emulator):
         self._outgoing = b""  # the rest of an answer sent in MI pieces
         self._lose_next = False
         self._corrupt_next = False
+        self.noise = False
 
     # --- the person at the terminal, and faults -------------------------------------------
 
@@ -120,12 +122,16 @@ class Pn532Emulator(Emulator):
         self._rx.clear()
 
     def tick(self, now: float) -> None:
+        if self.noise:
+            self.send(b"\x5a" * 2048)  # more than the terminal reads: never a gap
         if self._until is not None and now >= self._until:
             self.card = None
             self.active = False
             self._until = None
 
     def received(self, data: bytes) -> None:
+        if self.noise:
+            return
         if not self.awake:
             at = data.find(b"\x55")
             if at < 0:

@@ -8,6 +8,7 @@
     reader.mute()                        # the card stops answering (until the next insert)
     reader.corrupt_next_answer()         # the next answer's LRC is wrong
     reader.refuse_next_command(0x20)     # the next command refused with a status byte
+    reader.noise = True                  # the line carries noise, no frames (wrong baud rate)
 
 The frames (docs/drivers.md, drivers/tda8029.py): 60 LEN_H LEN_L CMD DATA LRC both ways, E0
 00 01 CMD STATUS LRC for a refusal, LRC the XOR of every byte before it; card insertion and
@@ -69,6 +70,7 @@ class Tda8029Emulator(Emulator):
         self._remove_next = False
         self._corrupt_next = False
         self._refuse_next: int | None = None
+        self.noise = False
 
     # --- the person at the terminal, and faults -------------------------------------------
 
@@ -125,7 +127,13 @@ class Tda8029Emulator(Emulator):
             # A card already in the slot when the terminal opens the reader.
             self.send(build_frame(CMD_EVENT, b"\x01"))
 
+    def tick(self, now: float) -> None:
+        if self.noise:
+            self.send(b"\x55" * 2048)  # more than the terminal reads: never a gap
+
     def received(self, data: bytes) -> None:
+        if self.noise:
+            return
         self._rx += data
         while self._rx:
             start = self._rx.find(ACK)
