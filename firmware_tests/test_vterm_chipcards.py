@@ -13,6 +13,7 @@ from test_chip_readers import FCI, SELECT, FakeCard
 
 from hostlib import vterm_script
 from hostlib.vterm import VirtualTerminal
+from hostlib.vterm_control import ControlServer, VtermControl
 
 
 @pytest.fixture
@@ -64,6 +65,16 @@ def test_insert_tap_and_remove_reach_the_readers_and_the_device_reads_the_card(
         assert contact.received == [SELECT[:-1], bytes.fromhex("00C0000012")]
         assert contactless.resets == 1
         assert terminal.chip_reader is not None and not terminal.chip_reader.present
+        # The same lines from another program, through `poskit vterm`'s control interface.
+        server = ControlServer(terminal).start()
+        try:
+            control = VtermControl.find(tmp_path)
+            control.do("insert pboc-debit")
+            assert terminal.chip_reader.present
+            control.do("remove")
+            assert not terminal.chip_reader.present
+        finally:
+            server.stop()
         # A card the emulator does not know, and no card emulator at all: readable errors.
         with pytest.raises(vterm_script.ScriptError, match="cannot load card 'no-such-card'"):
             vterm_script.run_script(terminal, "insert no-such-card\n")
