@@ -70,7 +70,8 @@ pin = {"yes": lambda: True, "bypass": lambda: False, "none": None}[cfg["pin"]]
 term = terminal.TerminalData(cfg["amount"], (2026, 12, 7, 18, 55, 0),
                              terminal_id="10000001", merchant_id="123456789012345")
 term.set(0x9F41, h("00000123"))
-k = kernel.Kernel(reader, term, aids, ca_key, choose=choose, pin=pin)
+k = kernel.Kernel(reader, term, aids, ca_key, choose=choose, pin=pin,
+                  offline_allowed=cfg["offline"])
 tags = [int(t, 16) for t in cfg["field55"].split()]
 def state():
     return {"result": k.result, "reason": k.reason, "detail": k.detail, "tvr": x(term.tvr),
@@ -90,7 +91,15 @@ say(state())
 
 
 def transaction(
-    card, host=None, choose=None, pin="yes", amount=1234, aids=(DEBIT_AID, CREDIT_AID), fault=None
+    card,
+    offline=False,
+    params=None,
+    host=None,
+    choose=None,
+    pin="yes",
+    amount=1234,
+    aids=(DEBIT_AID, CREDIT_AID),
+    fault=None,
 ):
     """Run one transaction of `card` (a name or a Card); `host(state) -> (host55, code)`
     answers an ARQC, `choose(labels) -> index` the application choice. Returns the list of
@@ -100,7 +109,8 @@ def transaction(
     config = {
         "rid": RID.hex(),
         "ca": [[0x82, ca.key.modulus_bytes.hex(), ca.key.exponent_bytes.hex()]],
-        "params": AID_PARAMETERS,
+        "params": dict(AID_PARAMETERS, **(params or {})),
+        "offline": offline,
         "aids": [a.hex() for a in aids],
         "pin": pin,
         "amount": amount,
@@ -248,11 +258,28 @@ def test_card_declines_after_approval_is_named_for_the_reversal():
     assert final["result"] == "declined" and final["reason"] == "card_declined"
 
 
-def test_unable_to_go_online_the_default_action_codes_decline():
-    # Floor limit 0: "exceeds floor limit" is set, and TAC-default D84000A800 holds it.
+def test_unable_to_go_online_the_card_is_told_the_decline():
     first, final = transaction("pboc-debit", host=lambda state: (None, None))
+    assert final["result"] == "declined" and final["reason"] == "unable_online"
+    assert tags_of(final["field55"])[0x9F27] == b"\x00"
+
+
+def test_unable_to_go_online_the_default_action_codes_decide_when_offline_is_allowed():
+    # Floor limit 0: "exceeds floor limit" is set, and TAC-default D84000A800 holds it.
+    first, final = transaction("pboc-debit", offline=True, host=lambda state: (None, None))
     assert tvr(first, 4, 0x80)
     assert final["result"] == "declined" and final["reason"] == "unable_online"
+
+
+def test_below_the_floor_limit_a_terminal_allowed_offline_gets_a_tc_from_the_card():
+    # 100.00 floor limit, no random selection: nothing in the TVR asks for online.
+    below = {"9F1B": "00002710", "DF16": "00", "DF17": "00"}
+    (first,) = transaction("pboc-credit", offline=True, params=below, aids=(CREDIT_AID,))
+    assert first["result"] == "approved" and not tvr(first, 4, 0x80)
+    assert tags_of(first["field55"])[0x9F27] == b"\x40"
+    # The same card at a terminal that approves online only: an ARQC.
+    (first,) = transaction("pboc-credit", params=below, aids=(CREDIT_AID,))
+    assert first["result"] == "online"
 
 
 def test_pin_bypassed_the_debit_card_falls_to_signature_with_the_tvr_saying_so():

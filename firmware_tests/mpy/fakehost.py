@@ -37,7 +37,8 @@ class FakeHost:
     6), set:N=TEXT (field N of the answer set to TEXT), drop:N (field N left out). Answers to
     MACed requests that approve or carry a balance (54) are MACed, as a host must.
     `on_request(mti, fields)` is called as each frame arrives, before the answer is made.
-    `down = True`: connect fails.
+    `down = True`: connect fails. `extra`: {field: value} added to the answers of 0100 and
+    0200 (field 55 of an issuer's answer to a chip card).
 
     The acquirer profile it answers with: `field62` (the sign-on's key block, F62_004), `mak`
     (the MAK inside it, for its MACs), `mac_method` ("cup", "x9.19", "x9.19-hex"), `lri`
@@ -68,6 +69,7 @@ class FakeHost:
         self.lri = False
         self.book = None
         self.power = None
+        self.extra = {}  # fields added to the answer of a financial request (55: a chip's)
 
     def fault(self, kind, mti=None, count=1):
         self._faults.append([kind, mti, count])
@@ -155,6 +157,8 @@ class FakeHost:
         elif mti in ("0100", "0200", "0220", "0221", "0400"):
             resp[37] = "052010%06d" % self._serial
             resp[38] = req.get(38) or "%06d" % (100000 + self._serial)
+            if mti in ("0100", "0200"):
+                resp.update(self.extra)
             if req.get(3) == "310000":
                 resp[54] = "1002156C000000123456"
         elif mti == "0500":

@@ -381,7 +381,7 @@ class Kernel:
         authentication, scripts 71, the second GENERATE AC (8A the response code), scripts
         72. Returns `result`: APPROVED (TC) or DECLINED (AAC; `reason` "card_declined" when
         the host had approved, "host_declined" when it had not, "unable_online" when unable
-        to go online and the default codes decline)."""
+        to go online: an AAC, unless `offline_allowed` and the default codes allow a TC)."""
         if self.result != ONLINE:
             return self.result
         return self._run(self._complete, host55, response_code)
@@ -396,8 +396,11 @@ class Kernel:
                 elif tag in (0x71, 0x72) and len(scripts) < _MAX_SCRIPTS:
                     scripts.append((tag, bytes(value)))
         if response_code is None:
-            # Book 3 10.7: unable to go online, the default action codes decide.
-            wanted = checks.default_action(self.card, self.term)
+            # Book 3 10.7: unable to go online, the default action codes decide -- when the
+            # terminal may approve offline at all; else the card is told the decline.
+            wanted = "AAC"
+            if self.offline_allowed:
+                wanted = checks.default_action(self.card, self.term)
             self.term.set(0x8A, b"Y3" if wanted == "TC" else b"Z3")
             host_approved = None
         else:

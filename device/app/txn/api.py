@@ -40,6 +40,7 @@ class Card:
         self.pan = pan
         self.expiry = expiry
         self.entry = entry or ("02" if track2 else "01")
+        self.fallback = False  # a swipe after the chip failed (app.txn.chip.fallback_card)
 
 
 def luhn(digits):

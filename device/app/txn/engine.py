@@ -838,6 +838,15 @@ class Engine:
         field60 = None
         if app["field60_length"] == "14":
             field60 = "000" + (app["field60_capability"] or "200")
+        # A chip card (app.txn.chip.ChipCard) or the swipe after its chip failed: 55, 23,
+        # 60.4 = 5 and 60.5 (the chip's module only then).
+        chip = None  # app.txn.chip when the card is a chip card
+        if card is not None and (getattr(card, "kernel", None) is not None or card.fallback):
+            from app.txn import chip as ic
+
+            field60 = ic.field60(app, card.fallback)
+            if not card.fallback:
+                chip = ic
 
         self._connect()
         self._send_reversal(result)
@@ -861,10 +870,14 @@ class Engine:
             field60=field60,
             pin_capture=app["pin_capture_code"],
         )
+        if chip is not None:
+            chip.add_request_fields(fields, card, stan)
         result.stan, result.batch, result.amount = stan, self.batch, amount
         reversible = k.has("R")
         if reversible:
-            self._reversal.save(k.mti, fields)
+            self._reversal.save(
+                k.mti, fields if chip is None else chip.reversal_fields(fields, card)
+            )
         # A 0220 (refund, completion notice) is kept until its answer is journaled, to be sent
         # again if that answer is lost (app.txn.advice): no reversal exists for it.
         advice = None
@@ -886,6 +899,8 @@ class Engine:
                 self._reversal.update("98")
                 result.reversal_note = _text(_M_QUEUED, (stan, "98"))
             self._advice_kept(advice, stan, result)
+            if chip is not None:
+                chip.unable_online(card)
             raise
         except txnmsg.ResponseError as exc:
             if reversible:
@@ -893,9 +908,13 @@ class Engine:
                 self._reversal.update(reason, exc.auth_code)
                 result.reversal_note = _text(_M_QUEUED, (stan, reason))
             self._advice_kept(advice, stan, result)
+            if chip is not None:
+                chip.unable_online(card)
             raise
         got = msg.fields
         result.code(got[39], pin_block is not None)
+        if chip is not None and not chip.complete(card, got) and result.approved:
+            chip.card_declined(self, result, k, card, fields, got)
         result.rrn = (got.get(37) or "").strip() or None
         result.auth_code = (got.get(38) or "").strip() or None
         if not result.approved:

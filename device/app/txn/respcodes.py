@@ -82,6 +82,7 @@ unbalanced|Settled, totals differ from the host: details uploaded|结算完成,�
 settle_error|Settled, host reports a totals error: details uploaded|结算完成,对账出错,请联系收单行
 balanced|Settled, totals agree with the host|结算完成,对账平
 declined|Declined: call the acquirer|交易失败,请联系收单行
+card_declined|Declined by the card after the host approved: reversed|卡片拒绝交易,已冲正
 settle_first|Batch full: settle first, nothing was sent|批次已满,请先结算,交易未发送
 batch_near|Batch nearly full: settle soon|批次将满,请结算"""
 

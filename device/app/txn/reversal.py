@@ -34,7 +34,7 @@ except ImportError:  # CPython host tests
     const = lambda value: value  # noqa: E731
 
 # Fields of the original request that the 0400 keeps (spec §3.5 and the S5 reversal dump).
-_KEPT = (2, 3, 4, 11, 14, 22, 23, 25, 38, 41, 42, 49, 60, 61, 63)
+_KEPT = (2, 3, 4, 11, 14, 22, 23, 25, 38, 41, 42, 49, 55, 60, 61, 63)
 _LOG_OWNER = const(0x40)  # | the application's index (| 0x80 in training): the region's log
 _LOG_RECORDS = const(24)  # a delete that finds this many records empties the log instead
 
@@ -142,6 +142,7 @@ def items(data, pos):
     fields = {}
     while pos + 2 <= len(data):
         number, length = data[pos], data[pos + 1]
-        fields[number] = bytes(data[pos + 2 : pos + 2 + length]).decode()
+        value = bytes(data[pos + 2 : pos + 2 + length])
+        fields[number] = value if number == 55 else value.decode()  # 55: the chip's TLV
         pos += 2 + length
     return fields

@@ -1,0 +1,148 @@
+"""A chip card in a financial request: the contact PBOC kernel's outcome (app.emv.kernel) as
+the 0200's fields, and the host's answer back to the card (docs/transactions.md, the chip
+sale; spec §2 fields 22, 23, 55, 60, §3.5, §6).
+
+    from app.txn import chip
+
+    term = chip.terminal_data(engine, amount)     # the terminal's EMV data from its parameters
+    k = kernel.Kernel(reader, term, aids, ca_key, choose=..., pin=...)
+    if k.start() == kernel.ONLINE:
+        result = engine.run(Request("sale", amount, card=chip.ChipCard(k), pin=pin))
+    elif k.result == kernel.FALLBACK:
+        card = chip.fallback_card(swiped_track2)  # 22 = 02x, 60.5 = 2
+
+Imported by the engine only when the request's card is a chip card or a fallback swipe.
+"""
+
+from app.emv import kernel as emv
+from app.emv import terminal
+from app.txn.api import Card, EngineError
+
+# Field 55 of a request (spec §2: the tags CUP hosts take with an ARQC, in the order of the
+# spec's S4 dump). An acquirer asking for more or fewer changes this tuple.
+REQUEST_TAGS = (
+    0x9F26,  # application cryptogram
+    0x9F27,  # cryptogram information data
+    0x9F10,  # issuer application data
+    0x9F37,  # unpredictable number
+    0x9F36,  # ATC
+    0x95,  # TVR
+    0x9A,  # transaction date
+    0x9C,  # transaction type
+    0x9F02,  # amount, authorised
+    0x5F2A,  # transaction currency
+    0x82,  # AIP
+    0x9F1A,  # terminal country
+    0x9F03,  # amount, other
+    0x9F33,  # terminal capabilities
+    0x9F34,  # CVM results
+    0x9F35,  # terminal type
+    0x9F1E,  # IFD serial number
+    0x84,  # dedicated file name (the AID)
+    0x9F09,  # application version (terminal)
+    0x9F41,  # transaction sequence counter
+)
+# Field 55 of a reversal (spec §3.5: 95, 9F1E, 9F10, 9F36 mandatory, DF31 the scripts'
+# results).
+REVERSAL_TAGS = (0x95, 0x9F1E, 0x9F10, 0x9F36, 0xDF31)
+# What the journal's IC record keeps of a TC for the batch's IC detail upload.
+UPLOAD_TAGS = REQUEST_TAGS
+
+
+class ChipCard(Card):
+    """The card of a chip transaction: PAN, expiry and track 2 equivalent (57) from the card,
+    entry mode 05 (contact IC); `kernel` the transaction in progress (its first GENERATE AC
+    answered ARQC)."""
+
+    def __init__(self, kernel):
+        super().__init__(track2=kernel.track2(), pan=kernel.pan(), expiry=kernel.expiry())
+        self.entry = "05"
+        self.kernel = kernel
+
+
+def fallback_card(track2):
+    """The magnetic stripe swiped after the chip failed (kernel outcome FALLBACK): entry
+    mode 02 and 60.5 = 2 (spec §2, §5: S1 keeps 02 and marks the fallback in 60.5)."""
+    card = Card(track2=track2)
+    card.fallback = True
+    return card
+
+
+def terminal_data(engine, amount, kind="sale"):
+    """app.emv.terminal.TerminalData of a transaction of `amount` fen on `engine` (its
+    application's parameters and clock)."""
+    params = engine.params
+    return terminal.TerminalData(
+        amount,
+        engine.clock.now(),
+        kind=kind,
+        terminal_id=params["terminal_id"],
+        merchant_id=params["merchant_id"],
+        merchant_name=params["merchant_name"] or b"",
+    )
+
+
+def field60(app, fallback):
+    """60.3-60.6 of a chip or fallback request: 000, 5 (contact IC capable), 0 or 2
+    (fallback), and 60.6 from the application's capability parameter."""
+    capability = app["field60_capability"] or "200"
+    return "0005" + ("2" if fallback else "0") + capability[2:3]
+
+
+def add_request_fields(fields, card, stan):
+    """Fields 2, 14, 23, 55 of a chip request (35 is 57's, already there)."""
+    k = card.kernel
+    k.term.set(0x9F41, terminal.bcd(stan, 4))  # the sequence counter: the STAN
+    fields[2] = card.pan
+    fields[14] = card.expiry
+    psn = k.card.get(0x5F34)
+    if psn is not None and len(psn):
+        fields[23] = "%03X" % psn[0]  # spec: S1's %03X of 5F34, right-aligned n3
+    fields[55] = k.field55(REQUEST_TAGS)
+
+
+def reversal_fields(fields, card):
+    """The fields to keep for the reversal: 55 as the reversal's subset."""
+    out = dict(fields)
+    out[55] = _reversal55(card.kernel)
+    return out
+
+
+def _reversal55(k):
+    if k.scripts:
+        k.term.set(0xDF31, bytes(k.scripts))
+    return k.field55(REVERSAL_TAGS)
+
+
+def complete(card, answer):
+    """The host's answer (`answer`: its fields) to the card: issuer authentication, scripts,
+    second GENERATE AC. Returns True when the card approves (TC), False when it declines;
+    `card.kernel.reason` says why."""
+    k = card.kernel
+    return k.complete(answer.get(55), answer.get(39)) == emv.APPROVED
+
+
+def unable_online(card):
+    """The host could not be reached or its answer was not valid: the card gets the second
+    GENERATE AC of "unable to go online" (an AAC: this terminal approves offline never)."""
+    card.kernel.complete(None)
+
+
+def card_declined(engine, result, k, card, fields, got):
+    """The host approved, the card declined at its second GENERATE AC (an AAC): the approval
+    is reversed (spec §6: reason 06, 38 the auth code) with the card's final 55 (its TVR,
+    ATC, IAD, the scripts' results), sent at once while the line is open (if it cannot be, it
+    stays pending for the next request); the sale is not approved: EngineError
+    "card_declined"."""
+    result.approved = False
+    if k.has("R"):
+        reversal = dict(fields)
+        reversal[55] = _reversal55(card.kernel)
+        if got.get(38):
+            reversal[38] = got[38]
+        engine._reversal.save(k.mti, reversal, "06")
+        try:
+            engine._send_reversal(result)
+        except EngineError:
+            pass  # kept: it goes before the next request
+    raise EngineError("card_declined", "card: " + (card.kernel.reason or "AAC"))

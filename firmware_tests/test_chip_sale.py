@@ -1,0 +1,192 @@
+"""A chip sale through the transaction engine (app.txn.engine.Engine.run with
+app.txn.chip.ChipCard) on MicroPython: the contact kernel on the TDA8029 driver against the
+reader's emulator holding a built-in test card, the engine against the device tests' fake host
+(firmware_tests/mpy/fakehost.py). The 0200's frame is decoded here by pyiso8583
+(hostlib.cup8583) and its field 55 checked with the card's issuer keys (hostlib.card.issuer):
+the ARQC must verify; the fake host's answer carries the ARPC this side computes.
+"""
+
+import json
+from pathlib import Path
+
+from test_emv_kernel import AID_PARAMETERS, DEBIT_AID, RID, approving, tags_of
+
+from hostlib import cup8583, micropython
+from hostlib.card import certs, load_card
+from hostlib.emulators.tda8029 import Tda8029Emulator
+
+MPY = Path(__file__).parent / "mpy"
+HEAP = "1M"  # the engine, its test helpers and the kernel compile from source here
+
+DEVICE = """
+import sys, json, binascii
+cfg = json.loads(sys.stdin.readline())
+sys.path.append(cfg["mpy"])
+from test_txn import signed_on, pending
+from board.unix_sim import SocketUART
+from drivers import tda8029
+from app.emv import kernel, oda
+from app.txn import chip
+from app.txn.engine import Request
+
+h = binascii.unhexlify
+def x(value):
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return binascii.hexlify(bytes(value)).decode().upper()
+    return value
+def say(what):
+    print("@" + json.dumps(what))
+def ask(what):
+    say(what)
+    return json.loads(sys.stdin.readline())
+
+store, host, eng = signed_on()
+frames = []
+send = host.send
+def recording(frame):
+    frames.append(x(frame))
+    return send(frame)
+host.send = recording
+def on_request(mti, fields):
+    if mti == "0200":
+        reply = ask({"frame": frames[-1]})
+        host.extra = {55: h(reply["host55"])} if reply["host55"] else {}
+        if reply["fault"]:
+            host.fault(reply["fault"], "0200")
+host.on_request = on_request
+
+reader = tda8029.Tda8029(SocketUART("127.0.0.1", cfg["port"]))
+ca = cfg["ca"]
+key = oda.CaKey(h(cfg["rid"]), ca[0], h(ca[1]), h(ca[2]))
+params = {}
+for tag, value in cfg["params"].items():
+    params[int(tag, 16)] = h(value)
+term = chip.terminal_data(eng, cfg["amount"])
+k = kernel.Kernel(reader, term, [(h(cfg["aid"]), params)],
+                  lambda rid, index: key if index == key.index else None, pin=lambda: True)
+k.start()
+say({"first": k.result, "reason": k.reason})
+result = eng.run(Request("sale", amount=cfg["amount"], card=chip.ChipCard(k),
+                         pin=bytearray(b"123456")))
+k.finish()
+say({"approved": result.approved, "error": result.error, "code": result.response_code,
+     "kernel": k.result, "reason": k.reason, "note": result.reversal_note,
+     "message": result.message_en, "pending": pending(store) is not None,
+     "requests": [[mti, {str(n): x(v) for n, v in f.items()}] for mti, f in host.requests],
+     "frames": frames, "journal": eng.journal.count()})
+"""
+
+
+def chip_sale(card, host):
+    """Run a chip sale of 12.34 with `card`; `host(frame) -> (host55 or None, fault or None)`
+    answers the 0200 (its frame bytes). Returns the device's last report."""
+    ca = certs.ca_key(0x82)
+    config = {
+        "mpy": str(MPY),
+        "port": 0,
+        "rid": RID.hex(),
+        "ca": [0x82, ca.key.modulus_bytes.hex(), ca.key.exponent_bytes.hex()],
+        "params": AID_PARAMETERS,
+        "aid": DEBIT_AID.hex(),
+        "amount": 1234,
+    }
+    reports, other = [], []
+    with Tda8029Emulator() as reader:
+        reader.insert(load_card(card))
+        config["port"] = reader.port
+        proc = micropython.popen(DEVICE, heap=HEAP)
+        try:
+            proc.stdin.write(json.dumps(config) + "\n")
+            proc.stdin.flush()
+            for line in proc.stdout:
+                if not line.startswith("@"):
+                    other.append(line)
+                    continue
+                message = json.loads(line[1:])
+                if "frame" in message:
+                    host55, fault = host(bytes.fromhex(message["frame"]))
+                    reply = {"host55": host55.hex() if host55 else None, "fault": fault}
+                    proc.stdin.write(json.dumps(reply) + "\n")
+                    proc.stdin.flush()
+                else:
+                    reports.append(message)
+            proc.wait(timeout=120)
+            assert proc.returncode == 0, "".join(other) + proc.stderr.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert reports[0]["first"] == "online", reports
+    return reports[-1]
+
+
+def decoded(frame: bytes):
+    return cup8583.decode(frame)
+
+
+def issuer(code="00", spoil=False, fault=None):
+    """A host answering `code` with the ARPC for the 0200's ARQC (checked first)."""
+    answer = approving(code, spoil)
+
+    def host(frame):
+        message = decoded(frame)
+        fields = message.fields
+        state = {"field55": fields[55].hex(), "pan": fields[2], "psn": int(fields[23])}
+        return answer(state)[0], fault or (None if code == "00" else "decline:" + code)
+
+    return host
+
+
+def test_chip_sale_sends_the_ic_fields_and_the_card_approves_after_the_host():
+    seen = []
+
+    def host(frame):
+        seen.append(decoded(frame))
+        return issuer()(frame)
+
+    report = chip_sale("pboc-debit", host)
+    assert report["approved"] and report["kernel"] == "approved", report
+    fields = seen[0].fields
+    assert seen[0].mti == "0200"
+    assert fields[2] == "6224242900001012" and fields[14] == "3012"
+    assert fields[22] == "051" and fields[23] == "001"
+    assert fields[35].startswith("6224242900001012=3012201")
+    assert fields[60][8:] == "000500"  # 60.3 000, 60.4 5 contact IC, 60.5 0, 60.6 0
+    tags = tags_of(fields[55].hex())
+    assert [f"{t:X}" for t in tags][:5] == ["9F26", "9F27", "9F10", "9F37", "9F36"]
+    assert tags[0x9F41] == bytes.fromhex("%08d" % int(fields[11]))  # the STAN
+    assert report["journal"] == 1 and not report["pending"]
+
+
+def test_the_card_declining_after_the_host_approved_is_reversed_with_06_and_its_55():
+    report = chip_sale("card-declines", issuer())
+    assert not report["approved"] and report["error"] == "card_declined", report
+    assert report["reason"] == "card_declined"
+    mtis = [mti for mti, _ in report["requests"]]
+    assert mtis == ["0200", "0400"]
+    reversal = report["requests"][1][1]
+    assert reversal["39"] == "06" and reversal["11"] == report["requests"][0][1]["11"]
+    assert reversal["38"]  # the approval's auth code
+    tags = tags_of(reversal["55"])
+    assert sorted(tags) == sorted([0x95, 0x9F1E, 0x9F10, 0x9F36])
+    assert "35" not in reversal and "52" not in reversal
+    assert not report["pending"] and report["journal"] == 1  # the reversal's own record
+
+
+def test_a_wrong_arpc_the_card_declines_and_the_sale_is_reversed():
+    report = chip_sale("pboc-debit", issuer(spoil=True))
+    assert not report["approved"] and report["error"] == "card_declined"
+    assert [mti for mti, _ in report["requests"]] == ["0200", "0400"]
+
+
+def test_host_decline_the_card_gets_an_aac_and_nothing_is_reversed():
+    report = chip_sale("pboc-debit", issuer(code="51"))
+    assert not report["approved"] and report["code"] == "51"
+    assert report["kernel"] == "declined" and report["reason"] == "host_declined"
+    assert [mti for mti, _ in report["requests"]] == ["0200"] and not report["pending"]
+
+
+def test_no_answer_the_card_is_told_and_a_reversal_98_waits():
+    report = chip_sale("pboc-debit", issuer(fault="no_answer"))
+    assert not report["approved"] and report["error"] == "timeout"
+    assert report["kernel"] == "declined" and report["reason"] == "unable_online"
+    assert report["pending"]
