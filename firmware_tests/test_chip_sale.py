@@ -1,19 +1,22 @@
 """A chip sale through the transaction engine (app.txn.engine.Engine.run with
 app.txn.chip.ChipCard) on MicroPython: the contact kernel on the TDA8029 driver against the
 reader's emulator holding a built-in test card, the engine against the device tests' fake host
-(firmware_tests/mpy/fakehost.py). The 0200's frame is decoded here by pyiso8583
-(hostlib.cup8583) and its field 55 checked with the card's issuer keys (hostlib.card.issuer):
-the ARQC must verify; the fake host's answer carries the ARPC this side computes.
+(firmware_tests/mpy/fakehost.py), the AIDs and CA keys those the host simulator downloads
+(hostlib.hostsim.icsets' defaults, written with app.store.icsets as a download does). The
+0200's frame is decoded here by pyiso8583 (hostlib.cup8583) and its field 55 checked with the
+card's issuer keys (hostlib.card.issuer): the ARQC must verify; the fake host's answer carries
+the ARPC this side computes.
 """
 
 import json
 from pathlib import Path
 
-from test_emv_kernel import AID_PARAMETERS, DEBIT_AID, RID, approving, tags_of
+from test_emv_kernel import approving, tags_of
 
 from hostlib import cup8583, micropython
-from hostlib.card import certs, load_card
+from hostlib.card import load_card
 from hostlib.emulators.tda8029 import Tda8029Emulator
+from hostlib.hostsim import icsets
 
 MPY = Path(__file__).parent / "mpy"
 HEAP = "1M"  # the engine, its test helpers and the kernel compile from source here
@@ -25,7 +28,7 @@ sys.path.append(cfg["mpy"])
 from test_txn import signed_on, pending
 from board.unix_sim import SocketUART
 from drivers import tda8029
-from app.emv import kernel, oda
+from app.store.icsets import AID, CAPK, ICSets
 from app.txn import chip
 from app.txn.engine import Request
 
@@ -55,16 +58,15 @@ def on_request(mti, fields):
             host.fault(reply["fault"], "0200")
 host.on_request = on_request
 
+# The IC sets as the host's download leaves them (app.store.icsets).
+sets = ICSets(store.root)
+for kind, entries in ((CAPK, cfg["capks"]), (AID, cfg["aids"])):
+    writer = sets.writer(kind)
+    for entry in entries:
+        writer.add(h(entry))
+    writer.commit("20261207185500")
 reader = tda8029.Tda8029(SocketUART("127.0.0.1", cfg["port"]))
-ca = cfg["ca"]
-key = oda.CaKey(h(cfg["rid"]), ca[0], h(ca[1]), h(ca[2]))
-params = {}
-for tag, value in cfg["params"].items():
-    params[int(tag, 16)] = h(value)
-term = chip.terminal_data(eng, cfg["amount"])
-k = kernel.Kernel(reader, term, [(h(cfg["aid"]), params)],
-                  lambda rid, index: key if index == key.index else None, pin=lambda: True)
-k.start()
+k = chip.start(eng, reader, cfg["amount"], pin=lambda: True)
 say({"first": k.result, "reason": k.reason})
 result = eng.run(Request("sale", amount=cfg["amount"], card=chip.ChipCard(k),
                          pin=bytearray(b"123456")))
@@ -80,14 +82,11 @@ say({"approved": result.approved, "error": result.error, "code": result.response
 def chip_sale(card, host):
     """Run a chip sale of 12.34 with `card`; `host(frame) -> (host55 or None, fault or None)`
     answers the 0200 (its frame bytes). Returns the device's last report."""
-    ca = certs.ca_key(0x82)
     config = {
         "mpy": str(MPY),
         "port": 0,
-        "rid": RID.hex(),
-        "ca": [0x82, ca.key.modulus_bytes.hex(), ca.key.exponent_bytes.hex()],
-        "params": AID_PARAMETERS,
-        "aid": DEBIT_AID.hex(),
+        "capks": [entry.tlv.hex() for entry in icsets.default_capks()],
+        "aids": [entry.tlv.hex() for entry in icsets.default_aids()],
         "amount": 1234,
     }
     reports, other = [], []

@@ -4,9 +4,8 @@ sale; spec §2 fields 22, 23, 55, 60, §3.5, §6).
 
     from app.txn import chip
 
-    term = chip.terminal_data(engine, amount)     # the terminal's EMV data from its parameters
-    k = kernel.Kernel(reader, term, aids, ca_key, choose=..., pin=...)
-    if k.start() == kernel.ONLINE:
+    k = chip.start(engine, reader, amount, choose=ui_choose, pin=ui_pin)
+    if k.result == kernel.ONLINE:
         result = engine.run(Request("sale", amount, card=chip.ChipCard(k), pin=pin))
     elif k.result == kernel.FALLBACK:
         card = chip.fallback_card(swiped_track2)  # 22 = 02x, 60.5 = 2
@@ -66,6 +65,25 @@ def fallback_card(track2):
     card = Card(track2=track2)
     card.fallback = True
     return card
+
+
+def start(engine, reader, amount, choose=None, pin=None, kind="sale"):
+    """A chip transaction of `amount` fen on `reader` (app.emv.kernel.Kernel) with the AIDs
+    and CA keys the host downloaded (app.store.icsets), started: up to its first GENERATE AC.
+    `choose` and `pin`: the Kernel's callbacks (the UI's)."""
+    from app.store.icsets import ICSets
+
+    sets = ICSets(engine._store.root)
+    k = emv.Kernel(
+        reader,
+        terminal_data(engine, amount, kind),
+        emv.aids_from(sets),
+        emv.ca_key_from(sets),
+        choose=choose,
+        pin=pin,
+    )
+    k.start()
+    return k
 
 
 def terminal_data(engine, amount, kind="sale"):
