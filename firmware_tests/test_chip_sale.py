@@ -29,7 +29,7 @@ from test_txn import signed_on, pending
 from board.unix_sim import SocketUART
 from drivers import tda8029
 from app.store.icsets import AID, CAPK, ICSets
-from app.txn import chip
+from app.txn import chip, icdata
 from app.txn.engine import Request
 
 h = binascii.unhexlify
@@ -75,7 +75,8 @@ say({"approved": result.approved, "error": result.error, "code": result.response
      "kernel": k.result, "reason": k.reason, "note": result.reversal_note,
      "message": result.message_en, "pending": pending(store) is not None,
      "requests": [[mti, {str(n): x(v) for n, v in f.items()}] for mti, f in host.requests],
-     "frames": frames, "journal": eng.journal.count()})
+     "frames": frames, "journal": eng.journal.count(),
+     "ic": [[s, b, p, x(f)] for s, b, p, f in icdata.entries(eng)]})
 """
 
 
@@ -154,6 +155,10 @@ def test_chip_sale_sends_the_ic_fields_and_the_card_approves_after_the_host():
     assert [f"{t:X}" for t in tags][:5] == ["9F26", "9F27", "9F10", "9F37", "9F36"]
     assert tags[0x9F41] == bytes.fromhex("%08d" % int(fields[11]))  # the STAN
     assert report["journal"] == 1 and not report["pending"]
+    # The TC's 55 and the PSN, kept for the batch's IC upload.
+    ((stan, batch, psn, kept),) = report["ic"]
+    assert stan == int(fields[11]) and psn == 1 and batch == int(fields[60][2:8])
+    assert tags_of(kept)[0x9F27] == b"\x40" and tags_of(kept)[0x9F36] == tags[0x9F36]
 
 
 def test_the_card_declining_after_the_host_approved_is_reversed_with_06_and_its_55():
@@ -169,6 +174,7 @@ def test_the_card_declining_after_the_host_approved_is_reversed_with_06_and_its_
     assert sorted(tags) == sorted([0x95, 0x9F1E, 0x9F10, 0x9F36])
     assert "35" not in reversal and "52" not in reversal
     assert not report["pending"] and report["journal"] == 1  # the reversal's own record
+    assert report["ic"] == []
 
 
 def test_a_wrong_arpc_the_card_declines_and_the_sale_is_reversed():

@@ -86,6 +86,20 @@ def start(engine, reader, amount, choose=None, pin=None, kind="sale"):
     return k
 
 
+def keep(engine, stan, card, result):
+    """Keep the TC's field 55 and the PSN of approved chip transaction `stan` for the batch's
+    IC upload (app.txn.icdata). A flash failure here leaves the sale approved (its journal
+    record is written), noted for the cashier."""
+    from app.txn import icdata
+
+    k = card.kernel
+    psn = k.card.get(0x5F34)
+    try:
+        icdata.keep(engine, stan, psn[0] if psn else None, k.field55(UPLOAD_TAGS))
+    except OSError as exc:
+        result.notes.append("IC data not kept: %s" % exc)
+
+
 def terminal_data(engine, amount, kind="sale"):
     """app.emv.terminal.TerminalData of a transaction of `amount` fen on `engine` (its
     application's parameters and clock)."""

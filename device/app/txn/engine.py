@@ -979,6 +979,8 @@ class Engine:
         if advice is not None:
             advice.delete()
         result.entry = entry
+        if chip is not None:
+            chip.keep(self, stan, card, result)
         from app.txn import receipt
 
         result.receipt_lines = receipt.lines(entry, app, "merchant")

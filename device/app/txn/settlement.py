@@ -140,6 +140,9 @@ def close(engine, batch):
     if not engine.training and engine.batch == batch:
         engine._save_counters(engine.stan, txnmsg.next_number(batch))
     engine.journal.clear()
+    from app.txn import icdata
+
+    icdata.forget(engine)  # the chip transactions' IC data go with the journal
     engine._store.delete(_name(engine))
     engine.settle_due = None
     engine.free_bound = -1  # the journal's blocks are free again: counted at the next check
