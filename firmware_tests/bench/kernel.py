@@ -1,0 +1,340 @@
+"""A chip sale's kernel timed and its heap measured: app.emv.kernel on MicroPython (64-bit and
+32-bit unix ports) beside firmware_tests/cardkernel.py (pyemv, independent of the device code)
+on CPython doing the same card commands, in the same run. Prints the Markdown of docs/emv.md's
+"The kernel's figures".
+
+    .venv/bin/python firmware_tests/bench/kernel.py
+
+The card's side is taken out of the measure: each card (hostlib.card's pboc-debit, SDA, and
+pboc-credit, DDA) runs the transaction once on CPython through the device kernel, its
+commands and answers recorded; MicroPython then replays the answers from memory (a channel
+whose transmit returns the next recorded answer), so what is timed is the terminal's work:
+building commands, parsing answers, DOLs, RSA and SHA-1, the decisions. Steps: selection
+(PSE, directory, final SELECT), GPO + records, ODA, the checks (restrictions, CVM, risk
+management, action analysis), first GENERATE AC, and after the host's approval the second.
+The heap figure is the smallest heap the whole transaction runs in on the 32-bit port
+(hostlib.micropython.min_heap), the device modules compiled to .mpy first as on the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+import timeit
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "device"))
+sys.path.insert(0, str(ROOT / "firmware_tests"))
+
+import cardkernel  # noqa: E402
+
+from app.emv import kernel, oda, terminal  # noqa: E402
+from hostlib import build, micropython  # noqa: E402
+from hostlib.card import certs, issuer, load_card  # noqa: E402
+from hostlib.card import tlv as host_tlv  # noqa: E402
+from tools.bench import _cpu  # noqa: E402
+
+NOW = (2026, 12, 7, 18, 55, 0)
+UN = bytes.fromhex("11223344")
+PARAMS = {
+    0xDF01: b"\x00",
+    0x9F09: b"\x00\x30",
+    0xDF11: bytes.fromhex("D84000A800"),
+    0xDF12: bytes.fromhex("D84004F800"),
+    0xDF13: bytes.fromhex("0010000000"),
+    0x9F1B: bytes(4),
+    0xDF14: bytes.fromhex("9F3704"),
+    0xDF18: b"\x01",
+}
+AIDS = [(cardkernel.DEBIT_AID, PARAMS), (cardkernel.CREDIT_AID, PARAMS)]
+CARDS = (("pboc-debit", "SDA"), ("pboc-credit", "DDA"))
+STEPS = ("selection", "records", "oda", "checks", "first_ac", "second_ac", "all")
+MODULES = (
+    "app/emv/tlv.py",
+    "app/emv/dol.py",
+    "app/emv/oda.py",
+    "app/emv/terminal.py",
+    "app/emv/select.py",
+    "app/emv/checks.py",
+    "app/emv/kernel.py",
+    "drivers/cardchannel.py",
+)
+
+
+class Recorder:
+    """A card channel over a hostlib card, keeping each answer."""
+
+    def __init__(self, card):
+        self.card = card
+        self.answers = []
+
+    def power_up(self, timeout_ms):
+        return self.card.atr
+
+    def power_off(self):
+        pass
+
+    def transmit(self, apdu, timeout_ms=0):
+        answer = self.card.apdu(bytes(apdu))
+        self.answers.append(answer)
+        return answer[:-2], answer[-2] << 8 | answer[-1]
+
+
+def record(name):
+    """The card's answers to one sale, and the host's field 55 for its ARQC."""
+    card = load_card(name)
+    channel = Recorder(card)
+    ca = certs.ca_key(0x82)
+    key = oda.CaKey(ca.rid, 0x82, ca.key.modulus_bytes, ca.key.exponent_bytes)
+    term = terminal.TerminalData(1234, NOW, terminal_id="10000001")
+    term.set(0x9F37, UN)
+    k = kernel.Kernel(channel, term, AIDS, lambda rid, i: key, choose=lambda labels: 0)
+    assert k.start() == kernel.ONLINE, (k.result, k.reason)
+    tags = dict(
+        host_tlv.decode(
+            k.field55(
+                (0x9F26, 0x9F36, 0x9F10, 0x82) + tuple(t for t, _ in issuer.AC_TERMINAL_DATA)
+            )
+        )
+    )
+    pan, psn = k.pan(), "%02d" % k.psn()
+    host55 = host_tlv.encode(0x91, issuer.issuer_authentication_data(pan, psn, tags, b"00"))
+    assert k.complete(host55, "00") == kernel.APPROVED
+    return channel.answers, host55, key
+
+
+DEVICE = """
+import gc, json, sys, time
+sys.path.insert(0, %(mpy)r)
+from app.emv import kernel, oda, terminal
+ANSWERS = %(answers)r
+HOST55 = %(host55)r
+KEY = oda.CaKey(%(rid)r, 0x82, %(modulus)r, %(exponent)r)
+PARAMS = %(params)r
+AIDS = [(%(debit)r, PARAMS), (%(credit)r, PARAMS)]
+
+class Replay:
+    def __init__(self):
+        self.i = 0
+    def power_up(self, timeout_ms):
+        return b"\\x3b\\x00"
+    def power_off(self):
+        pass
+    def transmit(self, apdu, timeout_ms=0):
+        answer = ANSWERS[self.i]
+        self.i += 1
+        return memoryview(answer)[:-2], answer[-2] << 8 | answer[-1]
+
+def sale(times=None):
+    term = terminal.TerminalData(1234, (2026, 12, 7, 18, 55, 0), terminal_id="10000001")
+    term.set(0x9F37, %(un)r)
+    k = kernel.Kernel(Replay(), term, AIDS, lambda rid, i: KEY, choose=lambda labels: 0)
+    marks = [time.ticks_us()]
+    k.reader.power_up(0)
+    from app.emv import select
+    aids = [(a, True) for a, _ in AIDS]
+    candidates = select.candidates(k._send, aids)
+    marks.append(time.ticks_us())
+    fci = select.final(k._send, candidates[0])
+    k.aid, k.label = candidates[0].aid, candidates[0].label
+    term.application(k.aid, PARAMS)
+    term.set(0x84, k.aid)
+    k._processing_options(fci.get(0x9F38))
+    k._read_application_data()
+    marks.append(time.ticks_us())
+    k._authenticate()
+    marks.append(time.ticks_us())
+    from app.emv import checks
+    checks.restrictions(k.card, term)
+    k.cvm = checks.cardholder_verification(k.card, term, lambda: True)
+    checks.risk_management(k.card, term, k._send)
+    wanted = checks.action_analysis(k.card, term, False)
+    marks.append(time.ticks_us())
+    k._generate_ac(wanted, 0x8C)
+    k.result = kernel.ONLINE
+    marks.append(time.ticks_us())
+    k.complete(HOST55, "00")
+    marks.append(time.ticks_us())
+    assert k.result == kernel.APPROVED, (k.result, k.reason, k.oda_failure)
+    if times is not None:
+        for i, name in enumerate(("selection", "records", "oda", "checks", "first_ac",
+                                  "second_ac")):
+            times[name].append(time.ticks_diff(marks[i + 1], marks[i]))
+        times["all"].append(time.ticks_diff(marks[-1], marks[0]))
+
+if %(timing)r:
+    times = {}
+    for name in %(steps)r:
+        times[name] = []
+    sale()
+    for _ in range(15):
+        sale(times)
+    out = {}
+    for name in times:
+        out[name] = min(times[name])
+    print(json.dumps(out))
+else:
+    sale()
+"""
+
+
+def device_code(answers, host55, key, folder, timing):
+    return DEVICE % {
+        "mpy": str(folder),
+        "answers": answers,
+        "host55": host55,
+        "rid": key.rid,
+        "modulus": key.modulus,
+        "exponent": key.exponent,
+        "params": PARAMS,
+        "debit": cardkernel.DEBIT_AID,
+        "credit": cardkernel.CREDIT_AID,
+        "un": UN,
+        "timing": timing,
+        "steps": STEPS,
+    }
+
+
+def compiled(folder, interpreter):
+    arch = micropython.arch(interpreter)
+    for rel in MODULES:
+        out = Path(folder) / Path(rel).with_suffix(".mpy")
+        build.compile_file(ROOT / "device", Path(rel), out, arch)
+    for package in ("app", "app/emv", "drivers"):
+        init = ROOT / "device" / package / "__init__.py"
+        if init.exists():
+            build.compile_file(
+                ROOT / "device",
+                init.relative_to(ROOT / "device"),
+                Path(folder) / package / "__init__.mpy",
+                arch,
+            )
+
+
+def best_us(fn, number=5) -> float:
+    return min(timeit.repeat(fn, number=number, repeat=7)) / number * 1e6
+
+
+def reference(name):
+    """cardkernel (pyemv) doing the same commands against the card emulator, per step."""
+    aid = cardkernel.DEBIT_AID if name == "pboc-debit" else cardkernel.CREDIT_AID
+    out = {}
+
+    def fresh():
+        k = cardkernel.Kernel(load_card(name))
+        k.terminal["9F37"] = UN
+        return k
+
+    def selection():
+        k = fresh()
+        k.directory()
+        return k
+
+    def records():
+        k = fresh()
+        k.select_app(aid)
+        k.processing_options()
+        k.read_application_data()
+        return k
+
+    ready = records()
+
+    def authenticate():
+        k = ready
+        aip = k.tags["82"]
+        if name == "pboc-debit":
+            cardkernel.verify_sda(k.tags, k.signed_records, aip)
+        else:
+            icc = cardkernel.icc_public_key(k.tags, k.signed_records, aip)
+            sdad = cardkernel.decode(k.send("0088000004" + UN.hex() + "00")[:-2])
+            cardkernel.verify_sdad(icc, sdad.get("9F4B", sdad.get("80")), UN)
+
+    out["selection"] = best_us(selection)
+    out["records"] = best_us(records)
+    out["oda"] = best_us(authenticate)
+
+    def first_ac():
+        k = records()
+        k.generate_ac(0x80)
+
+    out["first_ac"] = best_us(first_ac) - out["records"]
+    return out
+
+
+def main():
+    interpreters = [(micropython.NAME_64, micropython.binary())]
+    if micropython.binary32():
+        interpreters.append((micropython.NAME_32, micropython.binary32()))
+    rows = {}
+    heaps = {}
+    for name, method in CARDS:
+        answers, host55, key = record(name)
+        rows[name] = {"reference": reference(name)}
+        for label, interpreter in interpreters:
+            with tempfile.TemporaryDirectory() as folder:
+                compiled(folder, interpreter)
+                run = micropython.run(
+                    code=device_code(answers, host55, key, folder, True),
+                    heap=None,
+                    timeout=600,
+                    interpreter=interpreter,
+                ).check()
+                rows[name][label] = json.loads(run.stdout.strip().splitlines()[-1])
+                if label == micropython.NAME_32 or len(interpreters) == 1:
+                    heaps[name] = micropython.min_heap(
+                        device_code(answers, host55, key, folder, False),
+                        interpreter=interpreter,
+                    )
+    names = {
+        "selection": "selection (PSE, directory)",
+        "records": "final SELECT, GPO, READ RECORDs",
+        "oda": "offline data authentication",
+        "checks": "restrictions, CVM, risk management, action analysis",
+        "first_ac": "first GENERATE AC (ARQC)",
+        "second_ac": "issuer data, second GENERATE AC (TC)",
+        "all": "the whole kernel",
+    }
+    lines = [
+        "Measured %s on %s, load average %.1f (`.venv/bin/python firmware_tests/bench/kernel.py`);"
+        " microseconds per step, best of 15 sales, the card's answers replayed from memory on "
+        "MicroPython (the card's own time left out). The reference is firmware_tests/cardkernel.py"
+        " (pyemv's TLV decoder, plain `pow` RSA) on CPython sending the same commands to the card"
+        " emulator, so its column includes the emulated card's work: read it as an upper bound."
+        % (time.strftime("%Y-%m-%d"), _cpu(), os.getloadavg()[0]),
+        "",
+        "| card | step | MicroPython 64-bit | MicroPython 32-bit | cardkernel.py on CPython |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for name, method in CARDS:
+        for step in STEPS:
+            ref = rows[name]["reference"].get(step)
+            lines.append(
+                "| %s (%s) | %s | %s | %s | %s |"
+                % (
+                    name,
+                    method,
+                    names[step],
+                    "{:,}".format(rows[name][micropython.NAME_64][step]),
+                    "{:,}".format(rows[name][micropython.NAME_32][step])
+                    if micropython.NAME_32 in rows[name]
+                    else "-",
+                    "{:,.0f}".format(ref) if ref is not None else "-",
+                )
+            )
+    lines.append("")
+    lines.append(
+        "Smallest heap the whole transaction runs in on the 32-bit port, the kernel's modules "
+        "compiled to .mpy (imports, the card's answers held as the reader's buffers would be, "
+        "the kernel's state): "
+        + ", ".join("%s %s bytes" % (name, "{:,}".format(heaps[name])) for name, _ in CARDS)
+        + "."
+    )
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
