@@ -271,7 +271,7 @@ def main():
         interpreters.append((micropython.NAME_32, micropython.binary32()))
     rows = {}
     heaps = {}
-    for name, method in CARDS:
+    for name, _ in CARDS:
         answers, host55, key = record(name)
         rows[name] = {"reference": reference(name)}
         for label, interpreter in interpreters:
