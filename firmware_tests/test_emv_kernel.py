@@ -307,3 +307,29 @@ def _pull_at(reader, card, when):
         return original(command)
 
     card.apdu = apdu
+
+
+def test_issuer_scripts_run_before_and_after_the_second_ac_and_their_results_are_kept():
+    def host(state):
+        pan, psn = state["pan"], "%02d" % state["psn"]
+        tags = tags_of(state["field55"])
+        keys = issuer.issuer_keys(pan, psn)
+        head = bytes.fromhex("8424000004")  # PIN unblock, Lc counting the MAC
+        good = head + issuer.script_mac(keys.smi, tags[0x9F36], tags[0x9F26], head)
+        bad = head + bytes(4)  # a MAC the card refuses (69 82)
+        before = host_tlv.template(0x71, [(0x9F18, b"\0\0\0\x01"), (0x86, bad)])
+        after = host_tlv.template(0x72, [(0x9F18, b"\0\0\0\x02"), (0x86, good)])
+        data = issuer.issuer_authentication_data(pan, psn, tags, b"00")
+        return host_tlv.encode(0x91, data) + before + after, "00"
+
+    first, final = transaction("pboc-debit", host=host)
+    assert final["result"] == "approved"
+    # 71: failed at its first command; 72: done. TVR "script failed before the final AC".
+    assert final["scripts"] == "11" + "00000001" + "20" + "00000002"
+    assert tvr(final, 5, 0x20) and not tvr(final, 5, 0x10)
+    assert bytes.fromhex(final["tsi"])[0] & 0x04  # script processing performed
+
+
+def test_a_host_field_55_that_is_not_tlv_ends_the_transaction_without_a_second_ac():
+    first, final = transaction("pboc-debit", host=lambda state: (b"\x91\x0a\x01", "00"))
+    assert final["result"] == "terminated" and final["reason"] == "host_data"

@@ -22,7 +22,7 @@ pad's block, field 52), not through the card.
 Outcomes (`result`): ONLINE (the card asks for an ARQC: send field 55 to the host), APPROVED
 (TC), DECLINED (AAC), FALLBACK (the chip cannot be used: swipe the stripe, fields 22 and
 60.5 mark it), TERMINATED (stop; `reason`: card_removed, card_mute, reader, card_blocked,
-card_data, card_status, cancelled, no_ca_key...). After an approval by the host, DECLINED with
+card_data, card_status, cancelled; host_data: the host's 55 is not TLV). After an approval by the host, DECLINED with
 `reason` "card_declined" means the host's approval must be reversed.
 
 Every card error ends in an outcome, never an exception: drivers.cardchannel.CardError,
@@ -389,8 +389,13 @@ class Kernel:
     def _complete(self, host55, response_code):
         scripts = []
         issuer_data = None
-        if host55:
-            for tag, value in tlv.parse(host55):
+        try:
+            parsed = tlv.parse(host55) if host55 else ()
+        except tlv.TlvError as exc:
+            # The host's field 55 is not TLV: nothing of it can go to the card.
+            raise _Stop(TERMINATED, "host_data", str(exc))
+        if parsed:
+            for tag, value in parsed:
                 if tag == 0x91:
                     issuer_data = bytes(value)
                 elif tag in (0x71, 0x72) and len(scripts) < _MAX_SCRIPTS:
