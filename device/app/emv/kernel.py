@@ -22,8 +22,9 @@ pad's block, field 52), not through the card.
 Outcomes (`result`): ONLINE (the card asks for an ARQC: send field 55 to the host), APPROVED
 (TC), DECLINED (AAC), FALLBACK (the chip cannot be used: swipe the stripe, fields 22 and
 60.5 mark it), TERMINATED (stop; `reason`: card_removed, card_mute, reader, card_blocked,
-card_data, card_status, cancelled; host_data: the host's 55 is not TLV). After an approval by the host, DECLINED with
-`reason` "card_declined" means the host's approval must be reversed.
+card_data, card_status, cancelled; host_data: the host's 55 is not TLV). After an approval
+by the host, DECLINED with `reason` "card_declined" (or TERMINATED) means the host's approval
+must be reversed.
 
 Every card error ends in an outcome, never an exception: drivers.cardchannel.CardError,
 tlv.TlvError, dol.DolError and unexpected status words are named. What the card gave is kept
