@@ -1151,7 +1151,7 @@ def test_cli_refuses_a_missing_db_and_unknown_fault_mti(tmp_path):
     )
     assert not db.exists()  # refused before anything was made
     out = hostsim_cli_run("--db", str(db), "--create", "--seed")  # made, and nothing else
-    assert out.returncode == 0 and out.stdout == f"{db}: 1 terminal(s), 6 card(s)\n"
+    assert out.returncode == 0 and out.stdout == f"{db}: 1 terminal(s), 17 card(s)\n"
     out = hostsim_cli_run("--db", str(db), "--fault", "decline:mti=0200")
     assert out.returncode == 0 and out.stdout == "fault #1 decline on\n"
     out = hostsim_cli_run("--db", str(db), "--fault", "late:mti=0200,delay=2")
