@@ -15,11 +15,11 @@ import logging
 
 import iso8583
 import pytest
-from cardkernel import TERMINAL, Kernel, decode, sw
+from cardkernel import PPSE, TERMINAL, Kernel, decode, sw
 from test_hostsim import HEADER, LRI, MID, NOW, SPEC, TID, TPDU, Terminal, _b
 
 from hostlib.card import load_card
-from hostlib.hostsim import FaultError, HostSimulator
+from hostlib.hostsim import FaultError, HostSimError, HostSimulator, faults
 
 CHIP_SPEC = {**SPEC, "55": _b(255, 2)}
 AMOUNT = 1234  # cardkernel.TERMINAL's 9F02: 12.34
@@ -507,3 +507,34 @@ def test_settlement_balanced_with_offline_sales(host, term):
     resp = term.settle(AMOUNT + 500, 2)
     assert resp["48"][30] == "1"
     assert host.settlements(TID)[0]["result"] == "balanced"
+
+
+def test_contactless_tap_online(host, term):
+    """qPBOC: the ARQC comes from the GPO (PDOL data), there is no second GENERATE AC."""
+    values = dict(TERMINAL, **{"9F02": bytes.fromhex("000000020000")})  # 200.00: above e-cash
+    kernel = Kernel(load_card(DUAL), values)
+    kernel.select(PPSE)
+    kernel.select_app()
+    kernel.processing_options()
+    kernel.read_application_data()
+    assert kernel.tags["9F27"] == b"\x80"
+    tags = {**values, **kernel.tags}
+    f55 = tlv((t, tags[t]) for t in ONLINE_TAGS if t in tags).hex().upper()
+    tags["9F37"] = b"\xff\xff\xff\xff"  # another unpredictable number than the card's
+    wrong = tlv((t, tags[t]) for t in ONLINE_TAGS if t in tags).hex().upper()
+    track = kernel.tags["57"].hex().upper().rstrip("F")
+    f = term.financial("0200", "000000", "00", "22", 20000, track, "123456")
+    f.update({"2": kernel.pan, "22": "071", "23": "001", "55": f55})
+    resp = term.request(f, mac=True)
+    assert resp["39"] == "00" and "91" in decode(bytes.fromhex(resp["55"]))
+    f = dict(f, **{"11": term.next_stan(), "55": wrong})
+    assert term.request(f, mac=True)["39"] == "05"
+
+
+def test_fault_script_from_the_command_line_and_profile_code_checked(host):
+    spec = faults.parse_spec("issuer_script:script=71:ecash:10.00,count=2")
+    assert spec == {"kind": "issuer_script", "script": "71:ecash:10.00", "count": 2}
+    host.set_fault(**spec)
+    assert host.faults()[0]["script"] == "71:ecash:10.00"
+    with pytest.raises(HostSimError, match="cryptogram_fail_code"):
+        host.set_profile(TID, cryptogram_fail_code="5")
