@@ -1,7 +1,8 @@
 """The virtual terminal's face (hostlib/vterm_screen.py): which keyboard key presses which
 terminal key, where typed digits go while the PIN pad waits, and what the frame shows."""
 
-from types import SimpleNamespace
+import sys
+from types import ModuleType, SimpleNamespace
 
 from hostlib.emulators import DisplayEmulator
 from hostlib.vterm_screen import ScreenView, braille, half_blocks, key_for
@@ -28,6 +29,15 @@ class Recorder:
     def press_cancel(self):
         self.calls.append(("cancel",))
 
+    def insert(self, card):
+        self.calls.append(("insert", card))
+
+    def tap(self, card):
+        self.calls.append(("tap", card))
+
+    def remove(self):
+        self.calls.append(("remove",))
+
 
 class Console:
     path = "/dev/pts/9"
@@ -53,6 +63,8 @@ def terminal(waiting=False):
         display=display,
         keypad=Recorder(),
         card_reader=Recorder(),
+        chip_reader=Recorder(),
+        contactless_reader=Recorder(),
         pinpad=Recorder(waiting),
         printer=printer,
         console=Console(),
@@ -82,6 +94,23 @@ def test_keys_go_to_the_keypad_and_s_swipes_the_test_card():
     assert t.keypad.calls == [("play", "1"), ("play", "ENTER"), ("play", "F1")]
     assert t.card_reader.calls == [("swipe", "6224242900000113=28062013949031013")]
     assert view.note == "no key for 'x'"
+
+
+def test_i_t_r_insert_tap_and_remove_the_test_chip_card(monkeypatch):
+    t = terminal()
+    view = ScreenView(t, fd=0)
+    monkeypatch.setitem(sys.modules, "hostlib.card", None)  # no card emulator
+    view.handle("i")
+    assert "card emulator (hostlib.card)" in view.note and t.chip_reader.calls == []
+    card = object()
+    module = ModuleType("hostlib.card")
+    module.load_card = {"pboc-debit": card}.__getitem__  # pyright: ignore[reportAttributeAccessIssue]
+    monkeypatch.setitem(sys.modules, "hostlib.card", module)
+    for sequence in ("i", "t", "r"):
+        view.handle(sequence)
+    assert t.chip_reader.calls == [("insert", card), ("remove",)]
+    assert t.contactless_reader.calls == [("tap", card), ("remove",)]
+    assert view.note == "card removed"
 
 
 def test_c_starts_the_device_check_at_the_console_unless_something_runs():

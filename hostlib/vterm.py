@@ -25,10 +25,11 @@ What runs, and how it maps onto the reference terminal (an ESP32 without PSRAM):
   terminal was in, as the firmware does.
 - **Peripherals**: host-side emulators (hostlib.emulators) on 127.0.0.1, reached by the
   device through `board.unix_sim` (`printer()`, `display()`, `keypad()`, `pinpad()`,
-  `card_reader()`, `modem()`, `gprs()`: the reference board's factories), whose links read
-  `POSKIT_UART_<NAME>=host:port`: printer, display (ST7567), keypad, PIN pad and card reader
-  always; the dial-up modem and the GPRS module when an acquirer host is given (every number
-  dialled and every TCP connection opened reaches that host).
+  `card_reader()`, `chip_reader()`, `contactless_reader()`, `modem()`, `gprs()`: the
+  reference board's factories), whose links read `POSKIT_UART_<NAME>=host:port`: printer,
+  display (ST7567), keypad, PIN pad, magstripe reader and the two chip card readers (TDA8029
+  contact, PN532 contactless) always; the dial-up modem and the GPRS module when an acquirer
+  host is given (every number dialled and every TCP connection opened reaches that host).
 """
 
 from __future__ import annotations
@@ -55,8 +56,10 @@ from hostlib.emulators import (
     KeypadEmulator,
     ModemEmulator,
     PinPadEmulator,
+    Pn532Emulator,
     PrinterEmulator,
     Sim800Emulator,
+    Tda8029Emulator,
 )
 from hostlib.emulators.base import Emulator
 from hostlib.errors import PoskitError
@@ -818,6 +821,8 @@ class VirtualTerminal:
         self.keypad: KeypadEmulator | None = None
         self.pinpad: PinPadEmulator | None = None
         self.card_reader: CardReaderEmulator | None = None
+        self.chip_reader: Tda8029Emulator | None = None
+        self.contactless_reader: Pn532Emulator | None = None
         self.modem: ModemEmulator | None = None
         self.gprs: Sim800Emulator | None = None  # a Sim7600Emulator with gprs="sim7600"
         self.console: Console | None = None
@@ -871,6 +876,7 @@ class VirtualTerminal:
         for _, emulator in self._emulators():
             emulator.stop()
         self.printer = self.display = self.keypad = self.pinpad = self.card_reader = None
+        self.chip_reader = self.contactless_reader = None
         self.modem = self.gprs = None
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
@@ -892,6 +898,8 @@ class VirtualTerminal:
             ("keypad", self.keypad),
             ("pinpad", self.pinpad),
             ("cardreader", self.card_reader),
+            ("chipreader", self.chip_reader),
+            ("contactless", self.contactless_reader),
             ("modem", self.modem),
             ("gprs", self.gprs),
         )
@@ -991,6 +999,10 @@ class VirtualTerminal:
         self.pinpad.start()
         self.card_reader = CardReaderEmulator()
         self.card_reader.start()
+        self.chip_reader = Tda8029Emulator()
+        self.chip_reader.start()
+        self.contactless_reader = Pn532Emulator()
+        self.contactless_reader.start()
         if self.host is not None:
             # Every number dialled and every host opened reaches the acquirer host.
             self.modem = ModemEmulator(guard_s=1.0, default=self.host)

@@ -6,6 +6,7 @@ the installer does by hand on a real terminal.
     control = VtermControl.find("DIR")       # VtermError if no virtual terminal runs there
     control.console                          # /dev/pts/N, its USB console
     control.do("swipe")                      # one line of the vterm script language
+    control.do("insert pboc-debit")          # a chip card in the contact reader; "remove"
     control.do("keys 1 2 3 4 5 6 ENTER")     # (docs/vterm.md), run on the terminal now
     control.screen()                         # the text lines the LCD shows
     control.screen_png()                     # the LCD as a PNG (bytes)

@@ -9,6 +9,7 @@ Keys (the reference keypad, drivers/keypad.py):
     Esc               CANCEL         F1-F4       F1-F4 (or Alt+1..4 where F-keys are taken)
     f                 FUNC
     s                 swipe the acquirer host simulator's test card
+    i / t / r         insert the card emulator's test chip card, tap it, remove it
     c                 start the installer's device check (app/hwtest.py) at the console
     Ctrl-C            stop the virtual terminal
 
@@ -26,6 +27,9 @@ import termios
 import tty
 
 from hostlib.emulators.cardreader import TEST_TRACK2
+from hostlib.errors import PoskitError
+
+TEST_CHIP_CARD = "pboc-debit"  # the card emulator's test card (hostlib.card)
 
 _REFRESH_S = 0.1
 _ESCAPE_WAIT_S = 0.05  # an Esc alone vs the start of an F-key's sequence
@@ -54,8 +58,8 @@ _F_KEYS = {
     "\x1b4": "F4",
 }
 _HELP = (
-    "keys: 0-9 . # | Enter=ENTER Bksp=CLEAR Esc=CANCEL F1-F4 f=FUNC | s=swipe c=check | "
-    "Ctrl-C=stop"
+    "keys: 0-9 . # | Enter=ENTER Bksp=CLEAR Esc=CANCEL F1-F4 f=FUNC | s=swipe i/t/r=chip "
+    "c=check | Ctrl-C=stop"
 )
 # The installer's device check (app/hwtest.py), typed at the console's REPL by `c`.
 DEVICE_CHECK = b"from board import unix_sim; from app import hwtest; hwtest.run(unix_sim)\r"
@@ -154,6 +158,9 @@ class ScreenView:
             self.terminal.card_reader.queue_swipe(TEST_TRACK2)
             self.note = "card swiped"
             return
+        if sequence in ("i", "I", "t", "T", "r", "R"):
+            self._chip_card(sequence.lower())
+            return
         if sequence in ("c", "C"):
             console = self.terminal.console
             if console.running():
@@ -168,6 +175,27 @@ class ScreenView:
             return
         self.terminal.keypad.play(key)
         self.note = "key " + key
+
+    def _chip_card(self, action: str) -> None:
+        from hostlib import vterm_script
+
+        terminal = self.terminal
+        if action == "r":
+            terminal.chip_reader.remove()
+            terminal.contactless_reader.remove()
+            self.note = "card removed"
+            return
+        try:
+            card = vterm_script.load_card(TEST_CHIP_CARD)
+        except PoskitError as exc:
+            self.note = str(exc)
+            return
+        if action == "i":
+            terminal.chip_reader.insert(card)
+            self.note = "chip card inserted (r removes it)"
+        else:
+            terminal.contactless_reader.tap(card)
+            self.note = "card held to the contactless reader (r takes it away)"
 
     def _pin_key(self, pad, sequence: str) -> None:
         if sequence.isdigit():

@@ -22,6 +22,12 @@ the current timeout (10 s until a `timeout` line changes it).
                              simulator, or TRACK2 (`6224...=2806...`); FAULT makes it a bad
                              read (lrc, no-start, no-end, character, too-long, check-digit).
                              Sent as soon as the terminal has opened its reader
+    insert CARD              insert a chip card into the contact reader: a test card of the
+                             card emulator by name (pboc-debit) or a card file (beside the
+                             script unless absolute); it stays in until `remove`
+    tap CARD [SECONDS]       hold a card to the contactless reader: until `remove`, or for
+                             SECONDS (a card without a contactless interface is not seen)
+    remove                   take the card out of the contact reader and the field
     pin PIN | cancel | timeout
                              what the cardholder does at the PIN pad's next PIN entry
     screen-check TEXT        wait until the display shows TEXT (read back off the glass
@@ -83,12 +89,14 @@ _NEEDS_TEXT = (
     "snapshot",
     "modem-result",
     "gprs-signal",
+    "insert",
+    "tap",
 )
 _NEEDS_NUMBER = ("timeout", "sleep")
 # Seconds as a person writes them; "nan", "inf" and "1e9" are refused, not waited for.
 _SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
 _MAX_SECONDS = 3600
-_BARE = ("reset", "load-paper", "gprs-drop")
+_BARE = ("reset", "load-paper", "gprs-drop", "remove")
 _OPTIONAL = ("swipe", "paper-out")
 
 
@@ -197,6 +205,36 @@ def _swipe_arguments(argument: str) -> tuple[str, str | None]:
     return track, fault
 
 
+def _tap_arguments(argument: str) -> tuple[str, float | None]:
+    """(card, seconds or None) of a tap line: a last word that is a number is the time."""
+    card, _, last = argument.rpartition(" ")
+    if card and _SECONDS.fullmatch(last):
+        seconds = float(last)
+        if seconds > _MAX_SECONDS:
+            raise ValueError("a tap lasts at most %d seconds" % _MAX_SECONDS)
+        return card.strip(), seconds
+    return argument, None
+
+
+def load_card(name: str, base: Path | None = None):
+    """The chip card `name`: a test card of the card emulator (hostlib.card, imported only
+    now: a terminal without chip cards runs without it), or a card file, taken from `base`
+    when relative. ScriptError with a readable reason if it cannot be had."""
+    try:
+        from hostlib.card import load_card as load
+    except ModuleNotFoundError as exc:
+        if exc.name != "hostlib.card":
+            raise
+        raise ScriptError(
+            "chip cards need the card emulator (hostlib.card), which this poskit lacks"
+        ) from None
+    path = base / name if base is not None else Path(name)
+    try:
+        return load(str(path) if path.exists() else name)
+    except (PoskitError, OSError, ValueError, KeyError) as exc:
+        raise ScriptError("cannot load card %r: %s" % (name, exc)) from None
+
+
 def _check_argument(step: Step) -> None:
     """ValueError for an argument the verb cannot take (so a typo is caught before the
     terminal starts)."""
@@ -205,6 +243,8 @@ def _check_argument(step: Step) -> None:
         keypad_timeline(argument)
     elif command == "swipe":
         _swipe_arguments(argument)
+    elif command == "tap":
+        _tap_arguments(argument)
     elif command == "pin":
         if argument not in ("cancel", "timeout") and not (
             argument.isdigit() and 4 <= len(argument) <= 12
@@ -342,6 +382,19 @@ class ScriptRunner:
     def _swipe(self, argument: str) -> None:
         track, fault = _swipe_arguments(argument)
         self._device("card_reader").queue_swipe(track, fault)
+
+    def _insert(self, argument: str) -> None:
+        reader = self._device("chip_reader")
+        reader.insert(load_card(argument, self.base))
+
+    def _tap(self, argument: str) -> None:
+        name, seconds = _tap_arguments(argument)
+        reader = self._device("contactless_reader")
+        reader.tap(load_card(name, self.base), seconds)
+
+    def _remove(self, argument: str) -> None:
+        self._device("chip_reader").remove()
+        self._device("contactless_reader").remove()
 
     def _pin(self, argument: str) -> None:
         pad = self._device("pinpad")

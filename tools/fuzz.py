@@ -58,6 +58,8 @@ TARGETS = {
     "cardreader": "magstripe reader bytes (LRC and Luhn recomputed)",
     "pinpad": "PIN pad frames and ACK/NAK (CRC recomputed)",
     "tlv": "chip card answers as BER-TLV (SELECT, GPO, READ RECORD, GENERATE AC), and DOLs",
+    "tda8029": "chip reader ALPAR frames, refusals, card events, APDU rules (LRC recomputed)",
+    "pn532": "contactless reader frames, ACK/NACK, error frames, chaining (LCS, DCS recomputed)",
 }
 DEFAULT_COUNT = 1_000_000
 # Where a target keeps its flash files (the engine's record store): in memory when the machine

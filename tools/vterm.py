@@ -1,7 +1,7 @@
 """`poskit vterm`: run the virtual terminal — the device code on the MicroPython unix port,
 its flash a LittleFS image, its USB console a pseudo-terminal (mpremote works on it), its
-printer, display, keypad, PIN pad, card reader, modem and GPRS module emulated — until
-Ctrl-C, or through a script.
+printer, display, keypad, PIN pad, card readers (magstripe, chip, contactless), modem and GPRS
+module emulated — until Ctrl-C, or through a script.
 
 Prints what a client needs, the console last (programs wait for that line); while it runs,
 vterm.json beside the flash image tells `poskit install --vterm DIR` (another process) where

@@ -14,7 +14,9 @@ Allocation in short (why: docs/board.md):
 - UART1: not used. Pins, not UART peripherals, run out first: the 4x5 keypad takes 9 GPIOs.
 - Two SC16IS752 I2C dual UARTs: PIN pad, card reader, printer, and the dial-up modem (with
   RTS/CTS so a busy app never loses its data); their GPIOs drive GPRS PWRKEY, LCD reset and
-  backlight.
+  backlight. A third one carries the chip card readers: the TDA8029 contact reader (ALPAR,
+  38400 bit/s) and the PN532 contactless reader (HSU, 115200 bit/s); no native UART has pins
+  left for them.
 - VSPI (18/19/23, CS 5, INT 35): the W5500, owned by the ESP-IDF Ethernet driver, which runs
   SPI transactions from its own task; the ST7567 therefore has HSPI (14/13, CS 15, DC 4) to
   itself, so a display write can never be clocked into the W5500 or the other way round.
@@ -78,6 +80,7 @@ I2C_FREQ = 400000
 I2C_ADDRESSES = (
     ("bridge0", 0x48),
     ("bridge1", 0x49),
+    ("bridge2", 0x4A),  # A1 = VDD, A0 = SCL: the chip card readers
     ("tca8418", 0x34),  # keypad controller variant (not fitted with the GPIO matrix)
     ("ssd1306", 0x3C),  # OLED display variant (not fitted with the ST7567)
 )
@@ -89,6 +92,12 @@ BRIDGE_PORTS = (
     ("cardreader", 0, 1, 9600, False),
     ("printer", 1, 0, 9600, False),
     ("modem", 1, 1, 9600, True),
+    # The readers' own default rates. Neither has flow control: a TDA8029 answer (up to 263
+    # bytes) fills the 64-byte FIFO in 17 ms, a PN532 frame (up to 262) in 5.6 ms, while the
+    # driver reads the FIFO in a loop for as long as an answer is due: 64 bytes cost 1.7 ms
+    # of I2C at 400 kHz. docs/board.md, "Bridges" (the bring-up check).
+    ("chipreader", 2, 0, 38400, False),
+    ("contactless", 2, 1, 115200, False),
 )
 # Bridge GPIOs: (signal, bridge, gpio, idle level).
 BRIDGE_IO = (
@@ -144,7 +153,7 @@ def i2c():
 
 
 def bridge(index):
-    """SC16IS752 number `index` (0 or 1), reset and checked on first use."""
+    """SC16IS752 number `index` (0, 1 or 2), reset and checked on first use."""
     key = "bridge%d" % index
     chip = _made.get(key)
     if chip is None:
@@ -166,7 +175,8 @@ def bridge_pin(signal):
 
 def uart(name, **options):
     """The UART-like bus of serial part `name`: "gprs" (UART2), or a bridge channel for
-    "pinpad", "cardreader", "printer", "modem". Made once; `options` go to the first make."""
+    "pinpad", "cardreader", "printer", "modem", "chipreader", "contactless". Made once;
+    `options` go to the first make."""
     port = _made.get("uart:" + name)
     if port is not None:
         return port
@@ -233,6 +243,21 @@ def card_reader(**options):
     from drivers.cardreader import CardReader
 
     return CardReader(uart("cardreader"), **options)
+
+
+def chip_reader(**options):
+    """The contact chip card reader, a TDA8029 (bridge 2, channel A). Imported only when a
+    card is inserted: the idle screen does not hold it."""
+    from drivers.tda8029 import Tda8029
+
+    return Tda8029(uart("chipreader"), **options)
+
+
+def contactless_reader(**options):
+    """The contactless reader, a PN532 on its HSU (bridge 2, channel B); wake() it first."""
+    from drivers.pn532 import PN532
+
+    return PN532(uart("contactless"), **options)
 
 
 def lan(**options):

@@ -266,11 +266,11 @@ _READ_BUFFER = {"display": 16, "keypad": 64, "printer": 64}
 
 def uart(name, **options):
     """The UART wired to peripheral `name` ("printer", "modem", "gprs", "pinpad",
-    "cardreader"; "display" and "keypad" carry the emulated SPI and key matrix): on the
-    virtual terminal, a SocketUART to the host-side emulator whose address the host gives in
-    POSKIT_UART_<NAME> ("127.0.0.1:40123"). Made once; `options` go to SocketUART on the
-    first make. OSError if this terminal has no such peripheral (the vterm starts the modem
-    and GPRS module only when it is given an acquirer host)."""
+    "cardreader", "chipreader", "contactless"; "display" and "keypad" carry the emulated SPI
+    and key matrix): on the virtual terminal, a SocketUART to the host-side emulator whose
+    address the host gives in POSKIT_UART_<NAME> ("127.0.0.1:40123"). Made once; `options` go
+    to SocketUART on the first make. OSError if this terminal has no such peripheral (the
+    vterm starts the modem and GPRS module only when it is given an acquirer host)."""
     port = _made.get("uart:" + name)
     if port is not None:
         return port
@@ -340,6 +340,20 @@ def card_reader(**options):
     from drivers.cardreader import CardReader
 
     return CardReader(uart("cardreader"), **options)
+
+
+def chip_reader(**options):
+    """The contact chip card reader (drivers.tda8029, the TDA8029 emulator)."""
+    from drivers.tda8029 import Tda8029
+
+    return Tda8029(uart("chipreader"), **options)
+
+
+def contactless_reader(**options):
+    """The contactless reader (drivers.pn532, the PN532 emulator); wake() it first."""
+    from drivers.pn532 import PN532
+
+    return PN532(uart("contactless"), **options)
 
 
 def lan(**options):

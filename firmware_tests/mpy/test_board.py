@@ -37,10 +37,10 @@ class _SPI(_Bus):
 
 
 class _I2C(_Bus):
-    # Two SC16IS752s on one bus, at 0x48 and 0x49.
+    # Three SC16IS752s on one bus, at 0x48, 0x49 and 0x4A.
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.chips = {0x48: FakeBridge(0x48), 0x49: FakeBridge(0x49)}
+        self.chips = {a: FakeBridge(a) for a in (0x48, 0x49, 0x4A)}
 
     def writeto_mem(self, addr, memaddr, buf):
         self._chip(addr).writeto_mem(addr, memaddr, buf)
@@ -148,6 +148,18 @@ def test_driver_factories():
     lte = board.gprs(model="sim7600")
     assert type(lte).__name__ == "Sim7600" and lte._pwrkey_active == 1
     expect_error(ValueError, ("sim800 or sim7600", "sim900"), board.gprs, model="sim900")
+
+
+def test_chip_card_readers_on_the_third_bridge():
+    fresh()
+    assert type(board.chip_reader()).__name__ == "Tda8029"
+    contact = board.uart("chipreader")
+    assert (contact.index, contact.baudrate, contact._chip.address) == (0, 38400, 0x4A)
+    assert type(board.contactless_reader()).__name__ == "PN532"
+    nfc = board.uart("contactless")
+    assert (nfc.index, nfc.baudrate, nfc._chip.address) == (1, 115200, 0x4A)
+    chip = board.i2c().chips[0x4A]
+    assert chip.dll[0] == 24 and chip.dll[1] == 8  # 14.7456 MHz / 16 / divisor, exact
 
 
 def test_lan_factory():
