@@ -16,7 +16,7 @@ import logging
 import iso8583
 import pytest
 from cardkernel import PPSE, TERMINAL, Kernel, decode, sw
-from test_hostsim import HEADER, LRI, MID, NOW, SPEC, TID, TPDU, Terminal, _b
+from test_hostsim import HEADER, LRI, MID, NOW, SPEC, TID, TPDU, Terminal, _b, hostsim_cli_run
 
 from hostlib.card import load_card
 from hostlib.hostsim import FaultError, HostSimError, HostSimulator, faults
@@ -538,3 +538,19 @@ def test_fault_script_from_the_command_line_and_profile_code_checked(host):
     assert host.faults()[0]["script"] == "71:ecash:10.00"
     with pytest.raises(HostSimError, match="cryptogram_fail_code"):
         host.set_profile(TID, cryptogram_fail_code="5")
+
+
+def test_cli_chip_profile_and_script_fault(tmp_path):
+    db = tmp_path / "host.db"
+    assert hostsim_cli_run("--db", str(db), "--create", "--seed").returncode == 0
+    out = hostsim_cli_run(
+        "--db", str(db), "set-terminal", "--tid", TID, "--cryptogram-fail-code", "A7"
+    )
+    assert out.returncode == 0 and "profile: cryptogram_fail_code=A7" in out.stdout
+    out = hostsim_cli_run("--db", str(db), "--fault", "issuer_script:script=71:ecash:5.00")
+    assert out.returncode == 0 and out.stdout == "fault #1 issuer_script on\n"
+    out = hostsim_cli_run("--db", str(db), "--fault", "issuer_script:script=erase")
+    assert out.returncode == 1 and "issuer script 'erase'" in out.stderr
+    shown = hostsim_cli_run("--db", str(db), "--show")
+    assert "fault #1 issuer_script tid=* mti=* txn=* script=71:ecash:5.00 left=1" in shown.stdout
+    assert "card 622424******1012 exp 3012 active" in shown.stdout
