@@ -554,3 +554,20 @@ def test_cli_chip_profile_and_script_fault(tmp_path):
     shown = hostsim_cli_run("--db", str(db), "--show")
     assert "fault #1 issuer_script tid=* mti=* txn=* script=71:ecash:5.00 left=1" in shown.stdout
     assert "card 622424******1012 exp 3012 active" in shown.stdout
+
+
+def test_contactless_ecash_tap_uploaded(host, term):
+    """A tap paid from the e-cash balance (TC in the GPO answer) is uploaded as 60.1 = 36."""
+    kernel = Kernel(load_card(DUAL), dict(TERMINAL))  # 12.34: within the e-cash balance
+    kernel.select(PPSE)
+    kernel.select_app()
+    kernel.processing_options()
+    kernel.read_application_data()
+    assert kernel.tags["9F27"] == b"\x40"
+    tags = {**kernel.terminal, **kernel.tags}
+    f = term.financial("0200", "000000", "00", "36", AMOUNT, None, None)
+    f55 = tlv((t, tags[t]) for t in ONLINE_TAGS if t in tags).hex().upper()
+    f.update({"2": kernel.pan, "22": "072", "23": "001", "55": f55})
+    resp = term.request(f, mac=True)
+    assert resp["39"] == "00" and "55" not in resp
+    assert host.totals(TID)["debit_amount"] == AMOUNT
