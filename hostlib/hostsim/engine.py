@@ -943,7 +943,7 @@ class Engine:
         assert ctx.icc is not None
         atc = ctx.icc[0x9F36]
         for t in self.store.find_txns(pan=pan, type="ic_offline_sale", status="approved"):
-            if t["psn"] == psn and chip.parse(t["icc_data"] or "00").get(0x9F36) == atc:
+            if t["psn"] == psn and _atc(t) == atc:
                 raise Decline(
                     "94", f"offline sale ATC {atc.hex()} already uploaded (STAN {t['stan']:06d})"
                 )
@@ -1209,9 +1209,8 @@ class Engine:
         atc = tags.get(0x9F36)
         found = None
         for t in self.store.find_txns(tid=term["tid"], batch=batch, pan=pan, amount=amount):
-            if t["icc_data"] and t["type"] != "reversal":
-                if chip.parse(t["icc_data"]).get(0x9F36) == atc:
-                    found = t
+            if atc is not None and t["type"] != "reversal" and _atc(t) == atc:
+                found = t
         self.store.add_upload(
             tid=term["tid"],
             batch=batch,
@@ -1231,6 +1230,14 @@ class Engine:
             if found
             else "IC detail matches no transaction of the batch"
         ) + (f"; {why}" if why else "")
+
+
+def _atc(row: dict) -> bytes | None:
+    """The ATC (9F36) in a booked transaction's field 55, or None."""
+    try:
+        return chip.parse(row["icc_data"]).get(0x9F36) if row["icc_data"] else None
+    except chip.IccError:
+        return None
 
 
 def _is_chip(req: dict[str, str]) -> bool:
