@@ -32,6 +32,7 @@ BAD_ARPC = "bad_arpc"  # 91 with a corrupted ARPC (the card's issuer authenticat
 NO_ARPC = "no_arpc"  # no 91 in the answer
 ISSUER_SCRIPT = "issuer_script"  # an issuer script (71/72) in the answer, `script` says which
 CHIP_DECLINE = "chip_decline"  # decline with `code` after a good ARQC, 91 with that ARC
+BAD_CHECK = "bad_check"  # a CA key download (0800/370) carries a wrong check value (DF03)
 
 KINDS = {
     NO_ANSWER: "read the request and never answer (connection stays open)",
@@ -49,6 +50,7 @@ KINDS = {
     NO_ARPC: "answer a chip request without 91",
     ISSUER_SCRIPT: "answer a chip request with the issuer script SCRIPT (default 72:block)",
     CHIP_DECLINE: "decline a chip request with CODE (default 05) after a good ARQC",
+    BAD_CHECK: "send a CA key (0800/370) with a wrong check value (DF03)",
 }
 # The request MTIs this host answers: a fault for any other could never match.
 REQUEST_MTIS = ("0100", "0200", "0220", "0221", "0320", "0400", "0500", "0620", "0800", "0820")
@@ -69,6 +71,8 @@ _ONLY = {
     UNBALANCED: frozenset({"0500"}),
     SETTLE_ERROR: frozenset({"0500"}),
 }
+# Faults that only match one message type (a 0800 is a sign-on or a download).
+_ONLY_TXN = {BAD_CHECK: "capk_download"}
 
 
 class FaultError(PoskitError):
@@ -125,6 +129,9 @@ def matches(row: dict, tid: str, mti: str, txn: str, online_chip: bool = False) 
     want = row["txn"]
     if want is not None and want != txn and not txn.startswith(want + "/"):
         return False  # "reversal" matches every "reversal/<type>"
+    only_txn = _ONLY_TXN.get(row["kind"])
+    if only_txn is not None and txn != only_txn:
+        return False
     only = _ONLY.get(row["kind"])
     return only is None or mti in only
 
