@@ -16,6 +16,7 @@ from test_emv_kernel import approving, tags_of
 from hostlib import cup8583, micropython
 from hostlib.card import load_card
 from hostlib.emulators.tda8029 import Tda8029Emulator
+from hostlib.hostsim import chip as hostchip
 from hostlib.hostsim import icsets
 
 MPY = Path(__file__).parent / "mpy"
@@ -195,3 +196,20 @@ def test_no_answer_the_card_is_told_and_a_reversal_98_waits():
     assert not report["approved"] and report["error"] == "timeout"
     assert report["kernel"] == "declined" and report["reason"] == "unable_online"
     assert report["pending"]
+
+
+def test_the_host_simulators_chip_code_checks_the_arqc_and_its_script_runs_on_the_card():
+    # The acquirer side of `poskit hostsim` (hostlib.hostsim.chip): it finds the card's PSN
+    # in field 23, checks the ARQC, answers 91 and a PIN unblock script after the second AC.
+    def host(frame):
+        fields = decoded(frame).fields
+        tags = hostchip.parse(fields[55].hex())
+        psn = hostchip.psn(fields[23], tags)
+        assert hostchip.check(fields[2], psn, tags) == "" and hostchip.missing(tags) == []
+        script = hostchip.Script.parse("72:pin_unblock")
+        return hostchip.answer(fields[2], psn, tags, "00", script=script), None
+
+    report = chip_sale("pboc-debit", host)
+    assert report["approved"] and report["kernel"] == "approved", report
+    ((_, _, _, kept),) = report["ic"]
+    assert tags_of(kept)[0x9F27] == b"\x40"
