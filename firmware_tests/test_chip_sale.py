@@ -8,14 +8,13 @@ card's issuer keys (hostlib.card.issuer): the ARQC must verify; the fake host's 
 the ARPC this side computes.
 """
 
-import json
 from pathlib import Path
 
+from chipdevice import converse
 from test_emv_kernel import approving, tags_of
 
-from hostlib import cup8583, micropython
+from hostlib import cup8583
 from hostlib.card import load_card
-from hostlib.emulators.tda8029 import Tda8029Emulator
 from hostlib.hostsim import chip as hostchip
 from hostlib.hostsim import icsets
 
@@ -86,36 +85,18 @@ def chip_sale(card, host):
     answers the 0200 (its frame bytes). Returns the device's last report."""
     config = {
         "mpy": str(MPY),
-        "port": 0,
         "capks": [entry.tlv.hex() for entry in icsets.default_capks()],
         "aids": [entry.tlv.hex() for entry in icsets.default_aids()],
         "amount": 1234,
     }
-    reports, other = [], []
-    with Tda8029Emulator() as reader:
-        reader.insert(load_card(card))
-        config["port"] = reader.port
-        proc = micropython.popen(DEVICE, heap=HEAP)
-        try:
-            proc.stdin.write(json.dumps(config) + "\n")
-            proc.stdin.flush()
-            for line in proc.stdout:
-                if not line.startswith("@"):
-                    other.append(line)
-                    continue
-                message = json.loads(line[1:])
-                if "frame" in message:
-                    host55, fault = host(bytes.fromhex(message["frame"]))
-                    reply = {"host55": host55.hex() if host55 else None, "fault": fault}
-                    proc.stdin.write(json.dumps(reply) + "\n")
-                    proc.stdin.flush()
-                else:
-                    reports.append(message)
-            proc.wait(timeout=120)
-            assert proc.returncode == 0, "".join(other) + proc.stderr.read()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+
+    def answer(message, reports):
+        if "frame" not in message:
+            return None
+        host55, fault = host(bytes.fromhex(message["frame"]))
+        return {"host55": host55.hex() if host55 else None, "fault": fault}
+
+    reports = converse(load_card(card), DEVICE, config, HEAP, answer)
     assert reports[0]["first"] == "online", reports
     return reports[-1]
 

@@ -6,33 +6,19 @@ choice) and the acquirer host: field 55's ARQC is checked with hostlib.card.issu
 answer's ARPC (tag 91) computed by it, good or deliberately wrong.
 """
 
-import json
-
 import pytest
+from chipdevice import converse
 
-from hostlib import micropython
 from hostlib.card import certs, issuer, load_card
 from hostlib.card import tlv as host_tlv
-from hostlib.emulators.tda8029 import Tda8029Emulator
+from hostlib.hostsim import icsets
 
 RID = bytes.fromhex("A000000333")
 DEBIT_AID = bytes.fromhex("A000000333010101")
 CREDIT_AID = bytes.fromhex("A000000333010102")
-# The acquirer's IC parameters for both AIDs (the host simulator's defaults: TACs, floor
+# The acquirer's IC parameters for both AIDs: the host simulator's defaults (TACs, floor
 # limit 0, so every sale goes online, default DDOL 9F37, online PIN capable).
-AID_PARAMETERS = {
-    "DF01": "00",
-    "9F09": "0030",
-    "DF11": "D84000A800",
-    "DF12": "D84004F800",
-    "DF13": "0010000000",
-    "9F1B": "00000000",
-    "DF15": "00000000",
-    "DF16": "99",
-    "DF17": "99",
-    "DF14": "9F3704",
-    "DF18": "01",
-}
+AID_PARAMETERS = {"%X" % tag: value.hex() for tag, value in icsets.DEFAULT_AID_PARAMETERS.items()}
 HEAP = "512K"  # the kernel and drivers compile from source here (the bench measures the heap)
 FIELD55 = (
     "9F26 9F27 9F10 9F37 9F36 95 9A 9C 9F02 5F2A 82 9F1A 9F03 9F33 9F34 9F35 9F1E 84 9F09 9F41"
@@ -104,7 +90,6 @@ def transaction(
     """Run one transaction of `card` (a name or a Card); `host(state) -> (host55, code)`
     answers an ARQC, `choose(labels) -> index` the application choice. Returns the list of
     states the device printed: [first AC] or [first AC, final]."""
-    card = load_card(card) if isinstance(card, str) else card
     ca = certs.ca_key(0x82)
     config = {
         "rid": RID.hex(),
@@ -117,40 +102,19 @@ def transaction(
         "field55": FIELD55,
         "host": host is not None,
     }
-    states = []
-    other = []
-    with Tda8029Emulator() as reader:
-        reader.insert(card)
-        if fault is not None:
-            fault(reader)
-        config["port"] = reader.port
-        proc = micropython.popen(DEVICE, heap=HEAP)
-        try:
-            proc.stdin.write(json.dumps(config) + "\n")
-            proc.stdin.flush()
-            for line in proc.stdout:
-                if not line.startswith("@"):
-                    other.append(line)
-                    continue
-                message = json.loads(line[1:])
-                if "choose" in message:
-                    assert choose is not None, "the kernel asked for a choice: %s" % message
-                    reply = {"index": choose(message["choose"])}
-                elif message["result"] == "online" and len(states) == 0 and host is not None:
-                    states.append(message)
-                    host55, code = host(message)
-                    reply = {"host55": host55.hex() if host55 else None, "code": code}
-                else:
-                    states.append(message)
-                    continue
-                proc.stdin.write(json.dumps(reply) + "\n")
-                proc.stdin.flush()
-            proc.wait(timeout=60)
-            assert proc.returncode == 0, "".join(other) + proc.stderr.read()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    return states
+
+    def answer(message, states):
+        if "choose" in message:
+            assert choose is not None, "the kernel asked for a choice: %s" % message
+            return {"index": choose(message["choose"])}
+        if message["result"] == "online" and not states and host is not None:
+            states.append(message)
+            host55, code = host(message)
+            return {"host55": host55.hex() if host55 else None, "code": code}
+        return None
+
+    card = load_card(card) if isinstance(card, str) else card
+    return converse(card, DEVICE, config, HEAP, answer, fault)
 
 
 def tags_of(field55: str) -> dict[int, bytes]:

@@ -27,6 +27,9 @@ import timeit
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# This folder's iso8583.py (a MicroPython bench) would hide pyiso8583 from hostlib.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "device"))
 sys.path.insert(0, str(ROOT / "firmware_tests"))
 
@@ -36,20 +39,12 @@ from app.emv import kernel, oda, terminal  # noqa: E402
 from hostlib import build, micropython  # noqa: E402
 from hostlib.card import certs, issuer, load_card  # noqa: E402
 from hostlib.card import tlv as host_tlv  # noqa: E402
+from hostlib.hostsim import icsets  # noqa: E402
 from tools.bench import _cpu  # noqa: E402
 
 NOW = (2026, 12, 7, 18, 55, 0)
 UN = bytes.fromhex("11223344")
-PARAMS = {
-    0xDF01: b"\x00",
-    0x9F09: b"\x00\x30",
-    0xDF11: bytes.fromhex("D84000A800"),
-    0xDF12: bytes.fromhex("D84004F800"),
-    0xDF13: bytes.fromhex("0010000000"),
-    0x9F1B: bytes(4),
-    0xDF14: bytes.fromhex("9F3704"),
-    0xDF18: b"\x01",
-}
+PARAMS = icsets.DEFAULT_AID_PARAMETERS  # the host simulator's, as its download gives them
 AIDS = [(cardkernel.DEBIT_AID, PARAMS), (cardkernel.CREDIT_AID, PARAMS)]
 CARDS = (("pboc-debit", "SDA"), ("pboc-credit", "DDA"))
 STEPS = ("selection", "records", "oda", "checks", "first_ac", "second_ac", "all")

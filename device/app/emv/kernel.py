@@ -152,6 +152,17 @@ class Kernel:
         apdu[5 : 5 + len(data)] = data
         return self._send(apdu)
 
+    def _answer(self, answer, sw, name):
+        # The (tag, value) of a GPO or GENERATE AC answer: one template, 80 or 77 (Book 3
+        # 6.5.5, 6.5.8); the answer kept, as the card dict's values point into it.
+        if sw != 0x9000:
+            raise _Stop(TERMINATED, "card_status", "%s %04X" % (name, sw))
+        self._records.append(answer)
+        top = tlv.parse(answer)
+        if len(top) != 1:
+            raise _Stop(TERMINATED, "card_data", name + " answer")
+        return top[0]
+
     def _run(self, step, *args):
         # Run `step`; its _Stop, or a malformed answer, becomes the outcome.
         try:
@@ -247,13 +258,7 @@ class Kernel:
         answer, sw = self._command(b"\x80\xa8\x00\x00", tlv.build(0x83, data))
         if sw == 0x6985:
             return False
-        if sw != 0x9000:
-            raise _Stop(TERMINATED, "card_status", "GPO %04X" % sw)
-        self._records.append(answer)
-        top = tlv.parse(answer)
-        if len(top) != 1:
-            raise _Stop(TERMINATED, "card_data", "GPO answer")
-        tag, value = top[0]
+        tag, value = self._answer(answer, sw, "GPO")
         if tag == 0x80:  # format 1: AIP and AFL
             if len(value) < 6 or (len(value) - 2) % 4:
                 raise _Stop(TERMINATED, "card_data", "GPO format 1")
@@ -346,13 +351,7 @@ class Kernel:
         # (80: CID ATC AC IAD) or 2 (77) read into self.ac. Returns what the card gave.
         data = dol.build(self.card[cdol_tag], self.term)
         answer, sw = self._command(bytes((0x80, 0xAE, _P1[wanted], 0x00)), data)
-        if sw != 0x9000:
-            raise _Stop(TERMINATED, "card_status", "GENERATE AC %04X" % sw)
-        self._records.append(answer)
-        top = tlv.parse(answer)
-        if len(top) != 1:
-            raise _Stop(TERMINATED, "card_data", "GENERATE AC answer")
-        tag, value = top[0]
+        tag, value = self._answer(answer, sw, "GENERATE AC")
         ac = {}
         if tag == 0x80:
             if len(value) < 11:

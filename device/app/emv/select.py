@@ -62,11 +62,16 @@ def _select(send, name, next_occurrence=False):
     return send(apdu)
 
 
+def _matches(aid, terminal_aid, partial):
+    # The card's `aid` matches the terminal's: exactly, or by its start when the terminal
+    # allows a partial match for it (Book 1 12.3.1).
+    return aid == terminal_aid or (partial and aid[: len(terminal_aid)] == terminal_aid)
+
+
 def _match(aid, aids):
-    # The terminal's entry `aid` (the card's) matches: exactly, or by its start when the
-    # terminal allows a partial match for it (Book 1 12.3.1).
+    # The terminal's entry the card's `aid` matches, or None.
     for terminal_aid, partial in aids:
-        if aid == terminal_aid or (partial and aid[: len(terminal_aid)] == terminal_aid):
+        if _matches(aid, terminal_aid, partial):
             return terminal_aid
     return None
 
@@ -79,8 +84,17 @@ def _text(value):
 
 
 def _add(out, aid, label, indicator, terminal_aid):
+    # A candidate from its directory entry or FCI: `label` (50) and `indicator` (87) as found
+    # there, or None.
     if len(out) < _MAX_CANDIDATES:
-        out.append(Candidate(aid, label, indicator, terminal_aid))
+        out.append(
+            Candidate(
+                aid,
+                _text(label) if label is not None else "",
+                indicator[0] if indicator is not None and len(indicator) else 0,
+                terminal_aid,
+            )
+        )
 
 
 def candidates(send, aids):
@@ -130,15 +144,7 @@ def _from_pse(send, aids):
             terminal_aid = _match(aid, aids)
             if terminal_aid is None:
                 continue
-            indicator = tlv.find(entry, 0x87)
-            label = tlv.find(entry, 0x50)
-            _add(
-                out,
-                aid,
-                _text(label) if label is not None else "",
-                indicator[0] if indicator is not None and len(indicator) else 0,
-                terminal_aid,
-            )
+            _add(out, aid, tlv.find(entry, 0x50), tlv.find(entry, 0x87), terminal_aid)
     return out
 
 
@@ -164,16 +170,8 @@ def _from_list(send, aids):
             if name is None:
                 break
             name = bytes(name)
-            if sw == SW_OK and (
-                name == terminal_aid or (partial and name[: len(terminal_aid)] == terminal_aid)
-            ):
-                _add(
-                    out,
-                    name,
-                    _text(label) if label is not None else "",
-                    indicator[0] if indicator is not None and len(indicator) else 0,
-                    terminal_aid,
-                )
+            if sw == SW_OK and _matches(name, terminal_aid, partial):
+                _add(out, name, label, indicator, terminal_aid)
             if not partial:
                 break
             next_occurrence = True

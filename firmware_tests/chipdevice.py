@@ -1,0 +1,54 @@
+"""A chip card test's conversation with MicroPython: the device code runs the kernel on the
+TDA8029 driver, against the reader's emulator holding a card, and this side answers what it
+asks (the cardholder's choice, the host's answer) over its stdin and stdout."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from hostlib import micropython
+from hostlib.emulators.tda8029 import Tda8029Emulator
+
+
+def converse(
+    card,
+    code: str,
+    config: dict,
+    heap: str,
+    answer: Callable[[dict, list], dict | None],
+    fault: Callable[[Tda8029Emulator], None] | None = None,
+    timeout: float = 120,
+) -> list[dict]:
+    """Run `code` with `card` in the emulated reader; `config` (the reader's port added as
+    "port") is its first line of input. Each line it prints starting "@" is a JSON message:
+    `answer(message, reports)` returns the reply to send back as one line, or None to keep
+    the message as a report. `fault(reader)` arms an emulator fault first. Returns the
+    reports, in order; a device failure fails the test with its traceback."""
+    reports: list[dict] = []
+    other: list[str] = []
+    with Tda8029Emulator() as reader:
+        reader.insert(card)
+        if fault is not None:
+            fault(reader)
+        proc = micropython.popen(code, heap=heap)
+        try:
+            proc.stdin.write(json.dumps(dict(config, port=reader.port)) + "\n")
+            proc.stdin.flush()
+            for line in proc.stdout:
+                if not line.startswith("@"):
+                    other.append(line)
+                    continue
+                message = json.loads(line[1:])
+                reply = answer(message, reports)
+                if reply is None:
+                    reports.append(message)
+                    continue
+                proc.stdin.write(json.dumps(reply) + "\n")
+                proc.stdin.flush()
+            proc.wait(timeout=timeout)
+            assert proc.returncode == 0, "".join(other) + proc.stderr.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    return reports
