@@ -1016,3 +1016,16 @@ def test_training_marks_the_header_and_keeps_its_own_journal_and_batch():
     assert Engine(1, store, STORAGE_KEY, host).batch == batch  # the real batch stays open
     assert eng.totals() == (300, 1, 0, 0)
     assert sale(eng).approved and host.headers[-1] == "603100310000"
+
+
+def test_a_swipe_after_the_chip_failed_is_marked_fallback_in_60_5():
+    # Spec §2/§5: S1 keeps entry mode 02 and sets 60.5 = 2; 60.4 = 5, the terminal reads chips.
+    from app.txn import chip
+
+    store, host, eng = signed_on()
+    card = chip.fallback_card(TRACK)
+    result = eng.run(Request("sale", amount=51, card=card, pin=bytearray(b"123456")))
+    assert result.approved
+    f = host.of("0200")[0]
+    assert f[22] == "021" and f[35] == TRACK and f[60] == "22000001000520"
+    assert 55 not in f and 23 not in f and 2 not in f

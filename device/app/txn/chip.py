@@ -10,12 +10,14 @@ sale; spec §2 fields 22, 23, 55, 60, §3.5, §6).
     elif k.result == kernel.FALLBACK:
         card = chip.fallback_card(swiped_track2)  # 22 = 02x, 60.5 = 2
 
-Imported by the engine only when the request's card is a chip card or a fallback swipe.
+Imported by the engine only when the request's card is a chip card or a fallback swipe; it
+imports app.emv only for a chip card.
 """
 
-from app.emv import kernel as emv
-from app.emv import terminal
 from app.txn.api import Card, EngineError
+
+# The kernel's modules (app.emv) are imported by the functions that use them: a fallback
+# swipe needs none of them.
 
 # Field 55 of a request (spec §2: the tags CUP hosts take with an ARQC, in the order of the
 # spec's S4 dump). An acquirer asking for more or fewer changes this tuple.
@@ -71,6 +73,7 @@ def start(engine, reader, amount, choose=None, pin=None, kind="sale"):
     """A chip transaction of `amount` fen on `reader` (app.emv.kernel.Kernel) with the AIDs
     and CA keys the host downloaded (app.store.icsets), started: up to its first GENERATE AC.
     `choose` and `pin`: the Kernel's callbacks (the UI's)."""
+    from app.emv import kernel as emv
     from app.store.icsets import ICSets
 
     sets = ICSets(engine._store.root)
@@ -104,6 +107,8 @@ def terminal_data(engine, amount, kind="sale"):
     """app.emv.terminal.TerminalData of a transaction of `amount` fen on `engine` (its
     application's parameters and clock)."""
     params = engine.params
+    from app.emv import terminal
+
     return terminal.TerminalData(
         amount,
         engine.clock.now(),
@@ -123,6 +128,8 @@ def field60(app, fallback):
 
 def add_request_fields(fields, card, stan):
     """Fields 2, 14, 23, 55 of a chip request (35 is 57's, already there)."""
+    from app.emv import terminal
+
     k = card.kernel
     k.term.set(0x9F41, terminal.bcd(stan, 4))  # the sequence counter: the STAN
     fields[2] = card.pan
@@ -150,8 +157,9 @@ def complete(card, answer):
     """The host's answer (`answer`: its fields) to the card: issuer authentication, scripts,
     second GENERATE AC. Returns True when the card approves (TC), False when it declines;
     `card.kernel.reason` says why."""
-    k = card.kernel
-    return k.complete(answer.get(55), answer.get(39)) == emv.APPROVED
+    from app.emv import kernel as emv
+
+    return card.kernel.complete(answer.get(55), answer.get(39)) == emv.APPROVED
 
 
 def unable_online(card):
