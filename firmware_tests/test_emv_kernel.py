@@ -297,3 +297,43 @@ def test_issuer_scripts_run_before_and_after_the_second_ac_and_their_results_are
 def test_a_host_field_55_that_is_not_tlv_ends_the_transaction_without_a_second_ac():
     first, final = transaction("pboc-debit", host=lambda state: (b"\x91\x0a\x01", "00"))
     assert final["result"] == "terminated" and final["reason"] == "host_data"
+
+
+def _answering(card, when, answer):
+    # The card answers `answer` instead of its own to the first command `when(command)` picks.
+    original = card.apdu
+    done = [False]
+
+    def apdu(command):
+        if not done[0] and when(command):
+            done[0] = True
+            return answer
+        return original(command)
+
+    card.apdu = apdu
+    return card
+
+
+def _record_of_sfi(sfi):
+    return lambda command: command[1] == 0xB2 and command[3] == sfi << 3 | 4
+
+
+@pytest.mark.parametrize(
+    "when, answer, reason",
+    [
+        (_record_of_sfi(2), bytes.fromhex("70055A08622424" + "9000"), "card_data"),  # past end
+        (_record_of_sfi(3), bytes.fromhex("7003 5F3401 01 9000".replace(" ", "")), "card_data"),
+        (lambda command: command[1] == 0xA8, bytes.fromhex("6A80"), "card_status"),
+        (lambda command: command[1] == 0xAE, bytes.fromhex("77039F2701"), "card_status"),
+        (
+            lambda command: command[1] == 0xAE,
+            bytes.fromhex("770A9F2701809F360200019000"),
+            "card_data",
+        ),
+    ],
+    ids=["record past its end", "PSN given twice", "GPO refused", "no status word", "no AC"],
+)
+def test_bad_card_answers_end_with_a_named_outcome(when, answer, reason):
+    card = _answering(load_card("pboc-debit"), when, answer)
+    (first,) = transaction(card)
+    assert first["result"] == "terminated" and first["reason"] == reason, first
