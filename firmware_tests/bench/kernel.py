@@ -331,7 +331,90 @@ def main():
         )
         + "."
     )
+    if micropython.binary32():
+        peaks = sale_peaks(micropython.binary32())
+        lines.append("")
+        lines.append(
+            "Smallest heap of a whole sale through Engine.run against the host simulator on the "
+            "32-bit port (bisection to 512 bytes; modules from the device ROMFS image, not "
+            "counted; the emulated reader's link about 0.7 KB of it), from the same signed-on "
+            "terminal: a swipe with PIN %s bytes, a chip sale (pboc-debit: SDA, online PIN, "
+            "ARQC, the host's ARPC, TC) %s bytes."
+            % ("{:,}".format(peaks["swipe"]), "{:,}".format(peaks["chip"]))
+        )
     print("\n".join(lines))
+
+
+# A sale through Engine.run against the host simulator (its chip code checks the ARQC and
+# answers the ARPC), as docs/benchmarks.md's peak heap table runs one: the terminal's flash
+# (`poskit txn init`, signed on: the IC sets downloaded), modules from the device ROMFS image.
+_ENGINE = (
+    "from app.comm.frames import TcpBearer\n"
+    "from app.txn.engine import Card, Engine, Request\n"
+    "e = Engine(1, store, storage_key, TcpBearer('127.0.0.1', %d))\n"
+)
+SWIPE_SALE = (
+    "r = e.run(Request('sale', amount=1, card=Card(track2='6224242900000113=28062013949031013'),"
+    " pin=bytearray(b'123456')))\n"
+)
+CHIP_SALE = (
+    "from board.unix_sim import SocketUART\n"
+    "from drivers.tda8029 import Tda8029\n"
+    "from app.txn import chip\n"
+    "k = chip.start(e, Tda8029(SocketUART('127.0.0.1', %d)), 1, pin=lambda: True)\n"
+    "assert k.result == 'online', (k.result, k.reason)\n"
+    "r = e.run(Request('sale', amount=1, card=chip.ChipCard(k), pin=bytearray(b'123456')))\n"
+    "k.finish()\n"
+    "assert r.approved and k.result == 'approved', (r.error, r.detail, k.result, k.reason)\n"
+)
+
+
+def sale_peaks(interpreter) -> dict:
+    """Smallest app heap (the ROMFS image not counted) of a swipe sale and of a chip sale
+    (pboc-debit, SDA, online PIN), each from the same signed-on terminal state."""
+    import subprocess
+
+    from hostlib.emulators.tda8029 import Tda8029Emulator
+    from hostlib.hostsim import HostSimulator
+    from hostlib.state import TerminalState
+
+    figures = {}
+    with tempfile.TemporaryDirectory() as tmp, micropython.default(interpreter):
+        template, template_db = Path(tmp) / "t", Path(tmp) / "t.db"
+        subprocess.run(
+            [sys.executable, "-m", "tools.txn", "--state", str(template), "init"]
+            + ["--params", str(ROOT / "docs/examples/hostsim-job.toml"), "--tmk-fd", "0"],
+            input=b"70F2A84CCBC2AE8625CBB0F2C22AB923\n",
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        with HostSimulator(db_path=str(template_db), seed=True) as host:
+            code = _ENGINE % host.address[1] + "r = e.run(Request('sign_on'))\nassert r.approved"
+            TerminalState(template).run(code, heap=512 * 1024).check()
+
+        def trial(snippet, heap):
+            state, db = Path(tmp) / "s", Path(tmp) / "s.db"
+            shutil.rmtree(state, ignore_errors=True)
+            shutil.copytree(template, state)
+            shutil.copyfile(template_db, db)
+            with HostSimulator(db_path=str(db)) as host, Tda8029Emulator() as reader:
+                reader.insert(load_card("pboc-debit"))
+                code = _ENGINE % host.address[1] + snippet.replace("%d", str(reader.port))
+                return TerminalState(state).run(code + "\nassert r.approved", heap=heap).ok
+
+        for name, snippet in (("swipe", SWIPE_SALE), ("chip", CHIP_SALE)):
+            low, high = 4096, 200 * 1024
+            if not trial(snippet, high):
+                raise RuntimeError("the %s sale does not run in %d bytes" % (name, high))
+            while high - low > 512:
+                mid = (low + high) // 2
+                if trial(snippet, mid):
+                    high = mid
+                else:
+                    low = mid
+            figures[name] = high
+    return figures
 
 
 if __name__ == "__main__":

@@ -196,8 +196,10 @@ class Kernel:
         if not atr:
             raise _Stop(FALLBACK, "card_mute", "no ATR")
         self._select_and_initiate()
+        self.aids = ()  # the AID list's parameters (about 1 KB): the chosen one is in term
         self._read_application_data()
         self._authenticate()
+        self._static = []  # the signed records' list: not kept through the online exchange
         checks.restrictions(self.card, self.term)
         if self.card[0x82][0] & _AIP_CVM:
             self.cvm = checks.cardholder_verification(self.card, self.term, self.pin)
