@@ -8,16 +8,21 @@ card's issuer keys (hostlib.card.issuer): the ARQC must verify; the fake host's 
 the ARPC this side computes.
 """
 
+import subprocess
+import sys
 from pathlib import Path
 
 from chipdevice import converse
 from test_emv_kernel import approving, tags_of
 
-from hostlib import cup8583
+from hostlib import cup8583, micropython
 from hostlib.card import load_card
+from hostlib.emulators.tda8029 import Tda8029Emulator
+from hostlib.hostsim import HostSimulator, icsets
 from hostlib.hostsim import chip as hostchip
-from hostlib.hostsim import icsets
+from hostlib.state import TerminalState
 
+ROOT = Path(__file__).resolve().parents[1]
 MPY = Path(__file__).parent / "mpy"
 HEAP = "1M"  # the engine, its test helpers and the kernel compile from source here
 
@@ -194,3 +199,41 @@ def test_the_host_simulators_chip_code_checks_the_arqc_and_its_script_runs_on_th
     assert report["approved"] and report["kernel"] == "approved", report
     ((_, _, _, kept),) = report["ic"]
     assert tags_of(kept)[0x9F27] == b"\x40"
+
+
+def test_a_chip_sale_against_the_host_simulator_in_the_esp32_heap(tmp_path):
+    # The whole path as the terminal runs it: `poskit txn init`, a sign-on that downloads the
+    # IC sets, the kernel on the emulated reader, the sale verified and answered by `poskit
+    # hostsim`; modules from the ROMFS image, the ESP32's 110 KB heap on the 32-bit build (its
+    # objects are the ESP32's size; the 64-bit one, where they are twice that, gets 160 KB).
+    state = tmp_path / "term"
+    subprocess.run(
+        [sys.executable, "-m", "tools.txn", "--state", str(state), "init"]
+        + ["--params", str(ROOT / "docs/examples/hostsim-job.toml"), "--tmk-fd", "0"],
+        input=b"70F2A84CCBC2AE8625CBB0F2C22AB923\n",
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    code = """
+from board.unix_sim import SocketUART
+from drivers.tda8029 import Tda8029
+from app.comm.frames import TcpBearer
+from app.txn import chip
+from app.txn.engine import Engine, Request
+e = Engine(1, store, storage_key, TcpBearer("127.0.0.1", %d))
+assert e.run(Request("sign_on")).approved
+k = chip.start(e, Tda8029(SocketUART("127.0.0.1", %d)), 1234, pin=lambda: True)
+r = e.run(Request("sale", amount=1234, card=chip.ChipCard(k), pin=bytearray(b"123456")))
+k.finish()
+print("@", r.approved, r.response_code, k.result, k.aid.hex(), e.journal.count())
+"""
+    interpreter = micropython.binary32()
+    heap = "110K" if interpreter else "160K"
+    with HostSimulator(db_path=str(tmp_path / "host.db"), seed=True) as host:
+        with Tda8029Emulator() as reader, micropython.default(interpreter or micropython.binary()):
+            reader.insert(load_card("pboc-debit"))
+            code = code % (host.address[1], reader.port)
+            run = TerminalState(state).run(code, heap=heap).check()
+    line = run.stdout.split("@")[-1].split()
+    assert line == ["True", "00", "approved", "a000000333010101", "1"], run.stdout
