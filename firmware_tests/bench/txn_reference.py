@@ -364,8 +364,13 @@ def sale_flash(rows: dict | None = None) -> list[str]:
         "flash bytes programmed. Now %.2fx and %.1fx. A LittleFS append copies the file's "
         "partly filled last block to a fresh one each time (the reference's 1,552 bytes "
         'below); the journal region programs the record alone (docs/storage.md, "The '
-        "journal region\"). What is left besides the journal's record is the STAN record "
-        "(LittleFS) and the pending reversal's record and its end marker (the region)."
+        'journal region"). Besides it a sale programs one record, its pre-send record in '
+        "the region: the pending reversal and its STAN (in clear: a swiped card's request "
+        "keeps no card number once its track is dropped), which the approval's journal "
+        'record ends (docs/storage.md, "The pre-send record"); the log it is in is emptied, '
+        "and the STAN saved into the counters (LittleFS), every 24 sales. The reference "
+        "saves the STAN and the reversal as files before the request, and removes the "
+        "reversal's after the answer, as a program usually does."
         % (sale_us / ref_us, device["sale"]["bytes"] / record),
         "",
         "The sale's flash parts, each alone (%d in a row):" % SALES,

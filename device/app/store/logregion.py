@@ -311,8 +311,9 @@ class RegionJournal:
         return self._next - 1
 
     def epoch(self):
-        """The journal's generation: it grows at each `clear` (0 before the first record)."""
-        return self._epoch
+        """The journal's generation: 1 until its first `clear`, one more after each (its first
+        block's header, given out by its first append, says 1 too)."""
+        return self._epoch or 1
 
     def room(self):
         """How many more records of the largest kind the journal can take for sure: the

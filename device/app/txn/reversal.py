@@ -70,7 +70,6 @@ _EARLIER = const(1)  # payload version of the earlier layout (all sealed), and o
 _PRESEND = const(2)  # payload version of the pre-send record (module docstring)
 _SEALED = const(1)  # flags: the items are sealed
 _HEAD = const(12)  # flags, STAN, the journal's generation and count
-_READ = const(160)  # the buffer the log's last record is copied into (grown if it must be)
 _LOG_OWNER = const(0x40)  # | the application's index (| 0x80 in training): the region's log
 _LOG_RECORDS = const(24)  # the log is emptied before a record that would make more
 
@@ -83,8 +82,6 @@ class PendingReversal:
 
     def __init__(self, store, app_index, storage_key, training=False, journal=None):
         self._store = store
-        self._app = app_index
-        self._training = training
         self._name = ("trainrev%d" if training else "reversal%d") % app_index
         self._key = storage_key
         self._journal = journal
@@ -104,28 +101,28 @@ class PendingReversal:
         log = self._log
         if log is None:
             return (0, b"")
-        if self._last is not None:
-            return self._last
-        keep = bytearray(_READ)
-        version = length = 0
-        for _, payload in log.records(True):
-            version, length = log.version, len(payload)
-            if length > len(keep):
-                keep = bytearray(length)
-            keep[:length] = payload  # the scan's buffer holds the next record in a moment
-            if version == _PRESEND and length >= _HEAD:
-                self._stan = _stan(payload)
-        self._last = (version, bytes(keep[:length]))
+        if self._last is None:
+            version, last = 0, b""
+            for _, payload in log.records():  # a copy each: none kept but the last
+                version, last = log.version, payload
+                if version == _PRESEND and len(payload) >= _HEAD:
+                    self._stan = _stan(payload)
+            self._last = (version, last)
         return self._last
 
     def _mark(self):
-        # The journal as it is now: (generation, count).
+        # The journal as it is now: (generation, count); in the store, where a record is
+        # deleted rather than ended by the journal, (0, 0).
+        if self._log is None:
+            return 0, 0
         if self._journal is None:
             from app.store.journal import TransactionJournal
 
-            region = self._store.journal_region
-            root, key = self._store.root, self._key
-            self._journal = TransactionJournal(root, self._app, key, self._training, region)
+            # The log's owner says whose: 0x40 | the application's index (| 0x80 in training).
+            owner, store = self._log.owner, self._store
+            app, training = owner & 0x3F, bool(owner & 0x80)
+            region = store.journal_region
+            self._journal = TransactionJournal(store.root, app, self._key, training, region)
         return self._journal.mark()
 
     def _pending(self):
@@ -135,6 +132,7 @@ class PendingReversal:
             if version == _PRESEND:
                 if struct.unpack_from(">II", payload, 4) == self._mark():
                     return self._last
+                self._last = (_EARLIER, b"")  # ended by the journal: its copy let go
             elif payload:
                 return self._last  # the earlier layout
         return self._store.load(self._name)  # the store's own, or the earlier layout's
@@ -186,7 +184,7 @@ class PendingReversal:
             return
         self._last = None  # unknown until the append is done
         self._log.append(out, _PRESEND)
-        self._last = (_PRESEND, bytes(out))
+        self._last = (_PRESEND, out)
         self._stan = int(stan)
 
     def _open(self, record):
@@ -235,6 +233,8 @@ class PendingReversal:
         ended this one (nothing is written); the store's record is deleted."""
         if self._log is None:
             self._store.delete(self._name)
+        else:
+            self._last = (_EARLIER, b"")  # nothing pending: the record's copy let go
 
     def end(self):
         """Nothing is owed any more: the request was declined or never left, or its reversal
