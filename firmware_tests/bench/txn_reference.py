@@ -62,7 +62,7 @@ KEY = b"0123456789abcdef"
 PIK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
 MAK = DES.new(bytes.fromhex("C24A8FB57AA20123"), DES.MODE_ECB)
 LABELS = {
-    "txn_sale": "a whole sale with PIN: all of the rows below",
+    "txn_sale": "a whole sale with PIN: the rows below but the counters",
     "txn_build": "the request's fields",
     "txn_pin_block": "PIN block format 0, 3DES",
     "txn_pack_mac": "pack the 0200 + CUP MAC",
@@ -258,7 +258,7 @@ def references(rows: dict, flash: Flash) -> dict:
         slip()
 
     return {
-        "txn_sale": ("the reference rows below, in sequence", sale),
+        "txn_sale": ("the rows below in sequence, the counters in the pre-send row's", sale),
         "txn_build": ("a Python dict", build),
         "txn_pin_block": ("psec ISO-0 + encrypt_tdes_ecb", pin),
         "txn_pack_mac": ("pyiso8583 encode + MAC (pycryptodome DES)", pack),
