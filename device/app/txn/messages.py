@@ -1,8 +1,7 @@
 """The messages of the transaction engine: which fields each request carries (spec §3.1, §3.2,
 §3.5), how a response is validated (spec §6), and the settlement formats (spec §3.4).
 
-Financial kinds, one line each (text: a .mpy keeps it in flash; `kind(name)` finds and parses
-a line):
+Financial kinds, one line each (text: a .mpy keeps it in flash; `kind(name)` parses a line):
 
     name               MTI  F3     F25 60.1 flags
     sale               0200 000000 00  22   R J C A P
@@ -22,9 +21,7 @@ try:
 except ImportError:  # CPython host tests (a lambda, as the stubs' const is positional-only)
     const = lambda value: value  # noqa: E731
 
-# A line a kind, each after a newline: `kind` finds a name's line without splitting the table.
-_KINDS = """
-balance 0200 310000 00 01 CP
+_KINDS = """balance 0200 310000 00 01 CP
 sale 0200 000000 00 22 RJCAP
 sale_void 0200 200000 00 23 RJcSTP
 refund 0220 200000 00 25 JCASNP
@@ -81,17 +78,15 @@ class Kind:
 
 def kind(name):
     """The Kind named `name`, or None (a management request, or unknown)."""
-    # The line found, not the table split: a string of every line took 3% of a sale.
-    at = _KINDS.find("\n%s " % name) if isinstance(name, str) and " " not in name else -1
-    if at < 0:
-        return None
-    end = _KINDS.find("\n", at + 1)
-    return Kind(_KINDS[at + 1 : end] if end > 0 else _KINDS[at + 1 :])
+    for line in _KINDS.split("\n"):
+        if line.split(" ", 1)[0] == name:
+            return Kind(line)
+    return None
 
 
 def names():
     """Every financial kind's name."""
-    return tuple(line.split(" ", 1)[0] for line in _KINDS[1:].split("\n"))
+    return tuple(line.split(" ", 1)[0] for line in _KINDS.split("\n"))
 
 
 class ResponseError(Exception):

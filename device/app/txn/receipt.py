@@ -21,9 +21,8 @@ except ImportError:  # CPython host tests (a lambda, as the stubs' const is posi
 
 WIDTH = const(32)
 
-# 60.1 code, English name, GB18030 hex of the Chinese name; a line each, after a newline.
-_KINDS = """
-22 SALE cffbb7d1
+# 60.1 code, English name, GB18030 hex of the Chinese name.
+_KINDS = """22 SALE cffbb7d1
 23 VOID cffbb7d1b3b7cffa
 25 REFUND cdcbbbf5
 10 PRE-AUTH d4a4cadac8a8
@@ -120,12 +119,11 @@ _S_BY_TYPE = const(9)
 
 def kind_label(kind):
     """(English, GB18030 Chinese) name of a transaction kind code."""
-    at = _KINDS.find("\n%d " % kind)  # found, not split: a slip's time
-    if at < 0:
-        return ("TXN %d" % kind).encode(), b""
-    end = _KINDS.find("\n", at + 1)
-    _, english, chinese = (_KINDS[at + 1 : end] if end > 0 else _KINDS[at + 1 :]).split()
-    return english.replace("_", " ").encode(), binascii.unhexlify(chinese)
+    for line in _KINDS.split("\n"):
+        code, english, chinese = line.split()
+        if int(code) == kind:
+            return english.replace("_", " ").encode(), binascii.unhexlify(chinese)
+    return ("TXN %d" % kind).encode(), b""
 
 
 def _char_size(text, i):
