@@ -312,6 +312,9 @@ _SALE_PARTS = (
 )
 
 
+_ROUNDS = 5  # the whole sale timed on each side in turn, this many times
+
+
 def sale_flash(rows: dict | None = None) -> list[str]:
     """The "A sale's flash work" section of docs/benchmarks.md: bench/txn.py's sale and its
     flash parts on the 64-bit MicroPython beside the reference on C LittleFS (`rows`:
@@ -327,6 +330,11 @@ def sale_flash(rows: dict | None = None) -> list[str]:
     record = device["record"]
     sale_us = rows["txn_sale"]["us"]
     ref_us = time_reference("txn_sale", refs["txn_sale"][1], flash)
+    for _ in range(_ROUNDS - 1):
+        # The two sides again, in turn: a machine busy with other work for a second weighs
+        # on the side measured then, and the best of each round is kept.
+        sale_us = min(sale_us, device_rows()["txn_sale"]["us"])
+        ref_us = min(ref_us, time_reference("txn_sale", refs["txn_sale"][1], flash))
     lines = [
         "## A sale's flash work (like for like)",
         "",
@@ -341,9 +349,10 @@ def sale_flash(rows: dict | None = None) -> list[str]:
         "it); the reference keeps them as LittleFS files and saves a record the way a "
         "program usually does, a temporary file renamed over it. Times: best of 7 passes of "
         "%d sales (3 for the "
-        "parts), the journal emptied before each pass (0-%d records, as in a day); flash: "
+        "parts), the journal emptied before each pass (0-%d records, as in a day), the "
+        "sale's in %d rounds taking the two sides in turn, the best kept; flash: "
         "the mean over one such pass, bytes programmed (and erases of 4096-byte blocks)."
-        % (SALES, SALES),
+        % (SALES, SALES, _ROUNDS),
         "",
         "| | MicroPython | reference | MicroPython / reference |",
         "|---|---:|---:|---:|",
@@ -361,7 +370,9 @@ def sale_flash(rows: dict | None = None) -> list[str]:
         % (device["sale"]["bytes"] / record, reference["sale"]["bytes"] / record),
         "",
         "Goals: a sale at most 1.0x the reference's time; at most 2x the journal record in "
-        "flash bytes programmed. Now %.2fx and %.1fx. A LittleFS append copies the file's "
+        "flash bytes programmed. Now %.2fx and %.1fx (the time's ratio moves by about a "
+        "tenth from one run to the next on a PC busy with other work). A LittleFS append "
+        "copies the file's "
         "partly filled last block to a fresh one each time (the reference's 1,552 bytes "
         'below); the journal region programs the record alone (docs/storage.md, "The '
         'journal region"). Besides it a sale programs one record, its pre-send record in '
