@@ -26,7 +26,8 @@ The record holds the fields of the 0400 to be, already stripped (spec §3.5: 35,
 items. Payload version 2 (the record's frame says which):
 
     0  flags (1): 1 = the items are sealed    1  STAN (3, BCD): field 11
-    4  the journal's generation (4) and record count (4) as the request left (big-endian)
+    4  the journal's generation (4) and record count (4) as the request left (big-endian;
+       zeros in the record store, where the record is deleted instead)
     12 reason (2) + original MTI (4) + the items but 11; sealed (app.crypto.seal, under the
        storage key) when the request carried a card number (field 2: a keyed card, or a void
        sent with the journal's copy of it). A swiped card's request carries no card number
