@@ -462,6 +462,13 @@ class TransactionJournal:
     def is_empty(self):
         return self._journal.count() == 0
 
+    def mark(self):
+        """(generation, count): changes with every record appended and every clear. A pending
+        reversal's record notes it (app.txn.reversal): the journal's next record ends it. A
+        journal file (no journal region) has generation 0 whatever it went through."""
+        epoch = getattr(self._journal, "epoch", None)
+        return (epoch() if epoch is not None else 0), self._journal.count()
+
     def standing(self, batch):
         """The transactions of `batch` that count in the settlement totals (see the module
         docstring), as Entries; `entry.kind == REFUND` is a credit."""
