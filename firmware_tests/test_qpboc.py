@@ -1,0 +1,211 @@
+"""qPBOC (device/app/emv/qpboc.py) on MicroPython, through the PN532 driver, against the PN532
+emulator holding the test cards of hostlib.card: the bytes the card got, what it did with its
+e-cash, and the outcome the terminal reached. The cryptograms of field 55 are checked with the
+test issuer's keys (hostlib.card.issuer), as the acquirer's host checks them.
+"""
+
+import json
+import textwrap
+
+import pyemv
+import pytest
+
+from hostlib import micropython
+from hostlib.card import certs, issuer, load_card
+from hostlib.emulators.pn532 import Pn532Emulator
+
+HEAP = "512K"  # app.emv compiles from source here
+DUAL_PAN = "6224242900001038"
+AID = "A000000333010101"
+# The simulator's IC parameters (docs/iso8583.md section 13), in fen: offline floor limit
+# DF19 500.00, transaction limit DF20 5,000.00, CVM limit DF21 1,000.00, e-cash 9F7B 1,000.00.
+LIMITS = {"DF19": 50000, "DF20": 500000, "DF21": 100000, "9F7B": 100000}
+
+DEVICE = """
+import json, binascii
+from board.unix_sim import SocketUART
+from drivers import pn532
+from app.emv import qpboc, terminal
+h = binascii.unhexlify
+
+class Sets:
+    # app.store.icsets.ICSets' reading side, holding one AID and one CA key.
+    def __init__(self, aid, params, rid, index, modulus, exponent):
+        self._aid, self._params = aid, params
+        self._key = (rid, index, {0xDF02: modulus, 0xDF04: exponent})
+    def aid_list(self):
+        return [self._aid]
+    def aid(self, aid):
+        return self._params if aid == self._aid else None
+    def ca_key(self, rid, index):
+        return self._key[2] if (rid, index) == self._key[:2] else None
+
+def bcd12(fen):
+    return h("%012d" % fen)
+
+nfc = pn532.PN532(SocketUART("127.0.0.1", @PORT@))
+sets = Sets(h("@AID@"), {0xDF19: bcd12(@DF19@), 0xDF20: bcd12(@DF20@), 0xDF21: bcd12(@DF21@),
+            0x9F7B: bcd12(@ECASH@), 0xDF01: b"\\x00"}, h("A000000333"), @CA_INDEX@,
+            h("@CA_MODULUS@"), h("@CA_EXPONENT@"))
+term = terminal.TerminalData(@AMOUNT@, (2026, 12, 7, 18, 55, 0), terminal_id="10000001",
+                             merchant_id="123456789012345")
+out = {}
+try:
+    nfc.power_up(3000)
+    outcome = qpboc.transact(nfc, term, sets)
+finally:
+    nfc.power_off()
+for name in ("result", "reason", "pan", "psn", "expiry", "amount", "balance", "atc", "cvm",
+             "oda_reason"):
+    out[name] = getattr(outcome, name)
+for name in ("field55", "cryptogram", "track2", "tvr"):
+    value = getattr(outcome, name)
+    out[name] = None if value is None else binascii.hexlify(value).decode().upper()
+print(json.dumps(out))
+"""
+
+
+def tap(card, amount, *, limits=LIMITS, during=None):
+    """Tap `card` for a sale of `amount` fen; (outcome as a dict, APDUs the card got)."""
+    ca = certs.ca_key(0x82)
+    values = {
+        "AID": AID,
+        "DF19": str(limits["DF19"]),
+        "DF20": str(limits["DF20"]),
+        "DF21": str(limits["DF21"]),
+        "ECASH": str(limits["9F7B"]),
+        "CA_INDEX": "0x82",
+        "CA_MODULUS": ca.key.modulus_bytes.hex(),
+        "CA_EXPONENT": ca.key.exponent_bytes.hex(),
+        "AMOUNT": str(amount),
+    }
+    code = textwrap.dedent(DEVICE)
+    for name, value in values.items():
+        code = code.replace("@%s@" % name, value)
+    with Pn532Emulator(awake=True) as nfc:
+        nfc.tap(card)
+        if during is not None:
+            during(nfc)
+        run = micropython.run(code=code.replace("@PORT@", str(nfc.port)), heap=HEAP, timeout=60)
+        run.check()
+        commands = [command for command, _ in nfc.exchanges]
+    return json.loads(run.stdout.strip().splitlines()[-1]), commands
+
+
+def tags55(field55: str) -> dict[int, bytes]:
+    """Field 55 read by pyemv's decoder (not the terminal's), keyed by tag number."""
+    return {int(tag, 16): value for tag, value in pyemv.tlv.decode(bytes.fromhex(field55)).items()}
+
+
+def ins(commands):
+    return [c[1] for c in commands]
+
+
+def balance(card) -> int:
+    return card.applications[0].balance
+
+
+def test_tap_within_the_e_cash_balance_is_approved_offline_with_fdda_verified():
+    card = load_card("pboc-dual")
+    out, commands = tap(card, 1234)
+    assert out["result"] == "offline approved", out["reason"]
+    assert out["pan"] == DUAL_PAN and out["psn"] == "01" and out["expiry"] == "3012"
+    assert out["balance"] == 10000 - 1234 == balance(card)
+    assert out["oda_reason"] is None and out["cvm"] == ""
+    # PPSE, SELECT, GPO, then the AFL's records (10010101 18010N00: SFI 2 and SFI 3).
+    assert commands[0] == bytes.fromhex("00A404000E") + b"2PAY.SYS.DDF01" + b"\x00"
+    assert ins(commands)[:3] == [0xA4, 0xA4, 0xA8] and set(ins(commands)[3:]) == {0xB2}
+    tags = tags55(out["field55"])
+    assert tags[0x9F27] == b"\x40"  # a TC
+    assert tags[0x9F02] == bytes.fromhex("000000001234") and tags[0x5F2A] == b"\x01\x56"
+    assert issuer.check_cryptogram(DUAL_PAN, "01", tags)  # what the upload takes to the host
+    assert tags[0x9F5D] == bytes.fromhex("000000008766")
+    # The reader's qualifiers in the GPO: qPBOC, contact, online PIN, signature; nothing
+    # required under the offline floor limit.
+    gpo = commands[2]
+    assert gpo[7:11] == bytes.fromhex("36000080")
+
+
+def test_e_cash_short_goes_online_with_field_55_and_online_pin():
+    card = load_card("pboc-dual")
+    out, commands = tap(card, 15000)  # 150.00: under the offline limit, over the balance
+    assert out["result"] == "online", out["reason"]
+    assert balance(card) == 10000  # nothing spent
+    tags = tags55(out["field55"])
+    assert tags[0x9F27] == b"\x80"  # ARQC
+    assert issuer.check_cryptogram(DUAL_PAN, "01", tags)
+    assert out["cvm"] == "online PIN"
+    assert out["track2"].startswith(DUAL_PAN + "D")
+    assert out["pan"] == DUAL_PAN
+
+
+def test_amount_at_the_contactless_transaction_limit_asks_for_insert_or_swipe():
+    card = load_card("pboc-dual")
+    out, commands = tap(card, 500000)
+    assert out["result"] == "try another interface"
+    assert "insert or swipe" in out["reason"]
+    assert ins(commands) == [0xA4, 0xA4]  # no GET PROCESSING OPTIONS: nothing spent
+    assert balance(card) == 10000
+
+
+def test_amount_over_the_cvm_limit_asks_for_a_cvm_and_the_card_for_an_online_pin():
+    card = load_card("pboc-dual")
+    out, commands = tap(card, 100000)  # 1,000.00: at the CVM limit (and over the floor)
+    assert out["result"] == "online" and out["cvm"] == "online PIN"
+    ttq = commands[2][7:11]
+    assert ttq[1] & 0x40 and ttq[1] & 0x80  # CVM required, online cryptogram required
+    # The same amount with the CVM limit above it: no CVM asked of the card.
+    limits = dict(LIMITS, DF21=200000)
+    _, commands = tap(load_card("pboc-dual"), 100000, limits=limits)
+    assert not commands[2][8] & 0x40
+
+
+def test_bad_fdda_signature_declines_as_the_card_qualifiers_say(tmp_path):
+    path = tmp_path / "bad-fdda.toml"
+    path.write_text(
+        'pan = "6224242900001038"\ncontactless = true\necash_balance = "100.00"\n'
+        '[behaviour]\nfault = "sdad"\n'
+    )
+    card = load_card(str(path))
+    out, _ = tap(card, 1234)
+    # The card gave a TC (and spent its e-cash) but its signature does not hold: its CTQ
+    # asks neither "online if ODA fails" nor "switch interface", so the terminal declines.
+    assert out["result"] == "declined"
+    assert out["reason"].startswith("fDDA failed")
+    assert out["oda_reason"] in (
+        "signed dynamic data malformed",
+        "signed dynamic data hash differs",
+    )
+    assert int(out["tvr"][:2], 16) & 0x08  # TVR "DDA failed"
+
+
+def test_card_removed_mid_read_is_a_card_error_to_tap_again():
+    class LeavesAfterGpo:
+        # The card answers the GPO, then leaves the field during the first READ RECORD.
+        def __init__(self, card, nfc_holder):
+            self._card = card
+            self._holder = nfc_holder
+            self.contactless = True
+
+        def __getattr__(self, name):
+            return getattr(self._card, name)
+
+        def apdu(self, command):
+            answer = self._card.apdu(command)
+            if command[1] == 0xA8:
+                self._holder[0].lose_during_next_exchange()
+            return answer
+
+    holder = []
+    card = LeavesAfterGpo(load_card("pboc-dual"), holder)
+    out, commands = tap(card, 1234, during=holder.append)
+    assert out["result"] == "card error"
+    assert out["reason"] == "card removed: tap again"
+    assert ins(commands) == [0xA4, 0xA4, 0xA8]
+
+
+@pytest.mark.parametrize("amount", [0])
+def test_zero_amount_goes_online(amount):
+    out, commands = tap(load_card("pboc-dual"), amount)
+    assert commands[2][8] & 0x80  # online cryptogram required
+    assert out["result"] == "online"
