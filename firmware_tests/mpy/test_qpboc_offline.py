@@ -2,7 +2,7 @@
 # MicroPython, in the journal region over a RAM flash that cuts the power: the record, its slip,
 # the batch totals, "to upload" until the host took it, and a power cut (clean and torn) at
 # every flash write of the approval's append and of its upload record, at both block sizes.
-# mpy-heap: 256K
+# mpy-heap: 400K
 
 from blockdev import RAMBlockDevice
 from mptest import expect_error
@@ -142,3 +142,42 @@ def test_a_power_cut_at_every_write_of_an_offline_approval_and_its_upload_esp32_
 
 def test_a_power_cut_at_every_write_of_an_offline_approval_and_its_upload_small_blocks():
     assert _campaign(512, 12) >= 4
+
+
+# --- the upload at settlement ---------------------------------------------------------------
+
+
+def test_settlement_uploads_the_offline_sale_before_its_totals():
+    from test_txn import sale as swiped_sale
+    from test_txn import signed_on
+
+    from app.txn.engine import Request
+
+    store, host, eng = signed_on()
+    assert swiped_sale(eng, 100).approved
+    entry = offline.approve(eng, approval(1234), "01")
+    assert entry.stan == eng.stan and entry.batch == eng.batch  # the next STAN, saved
+    assert [e.stan for e in eng.journal.to_upload(eng.batch)] == [entry.stan]
+    result = eng.run(Request("settlement"))
+    assert result.approved and result.settlement["balanced"], (result.notes, host.requests)
+    assert [m for m, _ in host.requests] == ["0200", "0200", "0500", "0320"]
+    upload = host.requests[1][1]
+    assert upload[60][:8] == "36000001" and upload[3] == "000000" and upload[25] == "00"
+    assert upload[11] == "%06d" % entry.stan and upload[4] == "000000001234"
+    assert upload[2] == PAN and upload[14] == "3012" and upload[22] == "072"
+    assert upload[23] == "001" and bytes(upload[55]) == FIELD55 and 64 in upload
+    # The offline sale counts in the 0500's debit totals.
+    assert host.of("0500")[0][48][:15] == "000000001334002"
+
+
+def test_an_upload_the_host_refuses_stays_to_upload_and_the_settlement_goes_on():
+    from test_txn import signed_on
+
+    from app.txn.engine import Request
+
+    store, host, eng = signed_on()
+    entry = offline.approve(eng, approval(1234))
+    host.fault("decline:05", "0200")
+    result = eng.run(Request("settlement"))
+    assert "offline sale %06d refused by the host: 05" % entry.stan in result.notes
+    assert host.of("0500")[0][48][:15] == "000000001234001"
