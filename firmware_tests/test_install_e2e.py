@@ -70,8 +70,10 @@ def test_an_install_stopped_at_settlement_goes_on_from_there_and_records_the_ter
     record = json.loads((bench.record / "install.json").read_text())
     assert record["status"] == "complete"
     assert record["installer"] == "demo"
-    for name in ("serial", "chip_id", "micropython", "app_build", "key_check_values"):
+    for name in ("serial", "chip_id", "micropython", "app_build", "key_check_values", "ic_sets"):
         assert record["terminal"][name] == held[name], name
+    # the CA keys and IC parameters the host simulator downloaded at the first sign-on
+    assert held["ic_sets"]["capk"][0] == 5 and held["ic_sets"]["aid"][0] == 3
     assert record["terminal"]["serial"] == "PK-000777"
     assert held["iccid"] and record["terminal"]["iccid"] == held["iccid"]  # application 2's SIM
     assert any(name.startswith("app2 TMK") for name in held["key_check_values"])

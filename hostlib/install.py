@@ -434,7 +434,7 @@ class InstallRunner:
     def _terminal_fields(self, info: dict) -> None:
         fields = (
             "serial chip_id model micropython app_build lockdown terminal_params_version "
-            "iccid signal pinpad_serial key_check_values"
+            "iccid signal pinpad_serial key_check_values ic_sets"
         ).split()
         self.record["terminal"] = {name: info.get(name) for name in fields}
         for held in info.get("applications") or ():

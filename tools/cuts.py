@@ -43,6 +43,7 @@ FLOWS = {
     "completion notice": "a completion notice (0220)",
     "reversal delivery": "a sale with a reversal pending, sent first",
     "sign-on": "a sign-on: the working keys stored",
+    "ic download": "a sign-on with the host's new CA keys and IC parameters downloaded",
     "settlement": "a settlement, balanced",
     "settlement with upload": "a settlement the host finds unbalanced: batch upload",
     "parameter packet": "a parameter packet applied (verify, save, version)",

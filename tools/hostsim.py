@@ -34,6 +34,7 @@ from hostlib.hostsim import (
     HostSimulator,
     check_fault,
     faults,
+    icsets,
     mask_pan,
 )
 
@@ -121,6 +122,19 @@ def _subcommands(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--holder", default="", help="a name to recognise it by")
     p.add_argument("--track2", help="track 2 (default: PAN=YYMM201)")
     sub.add_parser("cards", parents=[where], help="list the test cards")
+    p = sub.add_parser(
+        "ic-sets",
+        parents=[where],
+        help="list the CA keys and IC parameters terminals download at sign-on, and each "
+        "terminal's last download; --capk-file/--aid-file replace a set",
+    )
+    p.add_argument(
+        "--capk-file",
+        metavar="FILE",
+        help="the CA key set: one entry a line, its TLV in hex (9F06 RID, 9F22 index, DF05, "
+        "DF06, DF07, DF02 modulus, DF04 exponent, DF03 check value)",
+    )
+    p.add_argument("--aid-file", metavar="FILE", help="the AID set, likewise (9F06 AID, ...)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -322,10 +336,46 @@ def _command(sim: HostSimulator, args: argparse.Namespace) -> int:
             holder=args.holder,
         )
         print(_card_line(sim.card(args.pan)))
+    elif command == "ic-sets":
+        _ic_sets(sim, args)
     else:  # cards
         for c in sim.store.cards():
             print(_card_line(c))
     return 0
+
+
+def _ic_sets(sim: HostSimulator, args: argparse.Namespace) -> None:
+    # Replace the sets given (both checked before either is written), then list.
+    given = {}
+    for kind, path in (("capk", args.capk_file), ("aid", args.aid_file)):
+        if path is None:
+            continue
+        try:
+            lines = Path(path).read_text().split()
+        except OSError as exc:
+            raise HostSimError(f"cannot read the {kind} file {path}: {exc.strerror}") from None
+        given[kind] = [
+            icsets.entry(kind, line, f"{path} entry {n}") for n, line in enumerate(lines, 1)
+        ]
+    for kind, entries in given.items():
+        sim.set_ic_set(kind, entries)
+    for kind, label in (("capk", "CA keys"), ("aid", "IC parameters")):
+        entries = sim.ic_set(kind)
+        print(f"{label}: {len(entries)}, check {sim.ic_check(kind)}")
+        for entry in entries:
+            fields = entry.fields
+            if kind == "capk":
+                expiry = fields.get(0xDF05, b"?").decode("ascii", "replace")
+                detail = f"{len(fields.get(0xDF02, b'')) * 8} bits, expiry {expiry}"
+            else:
+                floor = int.from_bytes(fields.get(0x9F1B, bytes(4)), "big")
+                detail = f"floor limit {floor / 100:,.2f}"
+            print(f"  {entry.key}  {detail}")
+    for t in sim.store.terminals():
+        print(
+            f"terminal {t['tid']}: CA keys {t['capk_check'] or 'never downloaded'}, "
+            f"IC parameters {t['aid_check'] or 'never downloaded'}"
+        )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -189,6 +189,7 @@ class Commands:
                         label = "app%d %s" % (index, usage)
                     checks[label] = kcv[:6]
         terminal = None
+        out["ic_sets"] = _ic_sets(term.store)
         self._devices(out)
         gc.collect()
         out["heap_free"] = gc.mem_free()  # for the install record: what the mode leaves
@@ -458,6 +459,19 @@ def _bearer_of(term, app):
         return term.bearer_of(app)
     except ValueError:
         return None
+
+
+def _ic_sets(store):
+    # The IC sets the host downloaded (app.store.icsets): {"capk": [count, check] or None,
+    # "aid": ...}, for the install record.
+    from app.store.icsets import AID, CAPK, ICSets
+
+    sets = ICSets(store.root)
+    out = {}
+    for kind, name in ((CAPK, "capk"), (AID, "aid")):
+        summary = sets.summary(kind)
+        out[name] = None if summary is None else [summary[0], summary[1]]
+    return out
 
 
 def _identity_checks(identity):

@@ -68,6 +68,13 @@ class FakeHost:
         self.lri = False
         self.book = None
         self.power = None
+        # The IC sets it downloads (0820/0800 372/370/371, 382/380/381, docs/iso8583.md §13):
+        # each entry's TLV; `ic_page` entries a query's answer; `ic_after_capk`: the header
+        # digit 6 of the answer to the CA keys' end (5: the IC parameters next).
+        self.capks = []
+        self.aids = []
+        self.ic_page = 4
+        self.ic_after_capk = 0
 
     def fault(self, kind, mti=None, count=1):
         self._faults.append([kind, mti, count])
@@ -145,7 +152,9 @@ class FakeHost:
         resp[39] = "00"
         code60 = req.get(60, "")[8:11]
         processing = 0
-        if mti == "0800" and code60 != "360":
+        if code60[:2] in ("37", "38"):
+            processing = self._ic(code60, req, resp)
+        elif mti == "0800" and code60 != "360":
             resp[37] = "052010%06d" % self._serial
             resp[60] = "00%06d%s" % (self.batch, code60)
             resp[62] = self.field62
@@ -215,6 +224,31 @@ class FakeHost:
             frame = frame[:-3] + b"\x00\x00\x00\x00"  # LEN now lies: undecodable
         return frame
 
+    def _ic(self, code60, req, resp):
+        # The IC downloads: the list a page at a time, one entry, the end.
+        entries = self.capks if code60[:2] == "37" else self.aids
+        if code60[2] == "2":
+            start = int(req[62][1:3])
+            page = entries[start : start + self.ic_page]
+            more = start + len(page) < len(entries)
+            listed = bytearray(b"2" if more else b"1")
+            for entry in page:
+                found = _tlv_items(entry)
+                listed += _tlv(0x9F06, found[0x9F06])
+                if 0x9F22 in found:
+                    listed += _tlv(0x9F22, found[0x9F22]) + _tlv(0xDF05, found[0xDF05])
+            resp[62] = bytes(listed)
+        elif code60[2] == "0":
+            asked = _tlv_items(req[62])
+            resp[62] = b"0"
+            for entry in entries:
+                found = _tlv_items(entry)
+                if found[0x9F06] == asked[0x9F06] and found.get(0x9F22) == asked.get(0x9F22):
+                    resp[62] = b"1" + entry
+        elif code60 == "371":
+            return self.ic_after_capk
+        return 0
+
     def mac(self, mab):
         """The MAC over `mab` the host computes (its mac_method, its MAK)."""
         if self.mac_method == "cup":
@@ -226,6 +260,52 @@ class FakeHost:
     def of(self, mti):
         """Fields of the requests of `mti` received so far."""
         return [fields for m, fields in self.requests if m == mti]
+
+
+def _tlv(tag, value):
+    return (
+        (bytes((tag >> 8, tag & 0xFF)) if tag > 0xFF else bytes((tag,)))
+        + (bytes((len(value),)) if len(value) < 0x80 else bytes((0x81, len(value))))
+        + value
+    )
+
+
+def _tlv_items(data):
+    from app.store.icsets import tlv
+
+    return tlv(data)
+
+
+def capk(rid, index, modulus, exponent=b"\x03", expiry=b"20301231", check=None):
+    """A CA key entry's TLV as a host sends it (DF03: its SHA-1 check value, or `check`)."""
+    from app.txn.icdownload import ca_check_value
+
+    if check is None:
+        check = ca_check_value(rid, index, modulus, exponent)
+    return b"".join(
+        (
+            _tlv(0x9F06, rid),
+            _tlv(0x9F22, bytes((index,))),
+            _tlv(0xDF05, expiry),
+            _tlv(0xDF06, b"\x01"),
+            _tlv(0xDF07, b"\x01"),
+            _tlv(0xDF02, modulus),
+            _tlv(0xDF04, exponent),
+            _tlv(0xDF03, check),
+        )
+    )
+
+
+def aid_entry(aid, floor_limit=b"\x00\x00\x00\x00"):
+    """An AID entry's TLV (a few of its parameters: 9F09, 9F1B, DF18)."""
+    return b"".join(
+        (
+            _tlv(0x9F06, aid),
+            _tlv(0x9F09, b"\x00\x30"),
+            _tlv(0x9F1B, floor_limit),
+            _tlv(0xDF18, b"\x01"),
+        )
+    )
 
 
 class PowerOff(Exception):

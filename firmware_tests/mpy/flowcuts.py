@@ -67,6 +67,7 @@ FLOWS = (
     "completion notice",
     "reversal delivery",
     "sign-on",
+    "ic download",
     "settlement",
     "settlement with upload",
     "parameter packet",
@@ -170,6 +171,12 @@ def _prepare(world, flow):
         world.host.fault("no_answer", "0200")
         assert _sale(eng, 400).reversal_note
         assert eng.pending_reversal() is not None
+    if flow == "ic download":
+        # Yesterday's CA keys and IC parameters, then the host's new ones (app.txn.icdownload).
+        _ic_sets(world.host, 0)
+        world.host.fault("processing:4", "0800")
+        assert "CA keys: 2 loaded" in " ".join(eng.run(Request("sign_on")).notes)
+        _ic_sets(world.host, 1)
     if flow == "wipe":
         # A wipe is refused while a journal holds transactions: the day is settled first.
         assert eng.run(Request("settlement")).approved
@@ -215,6 +222,12 @@ def _run(world, eng, flow):
         return eng.run(Request("completion_notice", amount=500, auth_code=day["auth"]))
     if flow == "sign-on":
         return eng.run(Request("sign_on"))
+    if flow == "ic download":
+        world.host.fault("processing:4", "0800")
+        result = eng.run(Request("sign_on"))
+        if result.approved and not any("IC parameters: 3 loaded" in n for n in result.notes):
+            result.fail("flash", " ".join(result.notes))
+        return result
     if flow == "parameter packet":
         return _apply_parameters(eng._store)
     if flow == "key packet":
@@ -297,6 +310,35 @@ def _check_keys(problems):
             problems.append("the key packet does not apply again: %r" % exc)
 
 
+def _ic_sets(host, day):
+    # Day 0: two CA keys and two AIDs; day 1: three of each (the host's sets changed).
+    from fakehost import aid_entry, capk
+
+    rid = b"\xa0\x00\x00\x03\x33"
+    host.capks = [capk(rid, index, bytes(range(day, day + 176))) for index in range(2 + day)]
+    host.aids = [aid_entry(rid + bytes((1, 1, n))) for n in range(1, 3 + day)]
+    host.ic_page = 2
+    host.ic_after_capk = 5
+
+
+def _check_ic(world, problems):
+    # Each set is yesterday's or the new one, whole (its entries agree with its summary);
+    # when it is yesterday's, the next sign-on the host asks again loads the new one.
+    from app.store.icsets import AID, CAPK, ICSets
+
+    sets = ICSets(ROOT)
+    for kind, entries in ((CAPK, world.host.capks), (AID, world.host.aids)):
+        summary = sets.summary(kind)
+        count = len(list(sets.entries(kind)))
+        if summary is None or summary[0] != count or count not in (len(entries) - 1, len(entries)):
+            problems.append("set %d: %r with %d entries" % (kind, summary, count))
+    eng = world.boot()
+    world.host.fault("processing:4", "0800")
+    eng.run(Request("sign_on"))
+    if [sets.summary(kind)[0] for kind in (CAPK, AID)] != [3, 3]:
+        problems.append("the next sign-on does not load the new sets")
+
+
 def _identity(store):
     from app.keys.identity import Identity
 
@@ -347,6 +389,8 @@ def check(world, flow=None):
         _check_keys(problems)
     if flow in ("provision", "wipe"):
         _check_identity(world, flow, problems)
+    if flow == "ic download":
+        _check_ic(world, problems)
     eng = world.boot()
     pending = eng.pending_reversal()
     advice = eng.pending_advice()

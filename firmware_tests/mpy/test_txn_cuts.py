@@ -18,8 +18,10 @@ from app.txn.engine import Request
 # Every flow must recover from every cut point. A refund and a completion notice (0220
 # advices, which no reversal undoes: spec §6) recover through the pending advice, sent again
 # with its STAN after the restart (app.txn.advice). The two settlements are cut at every
-# write by their own tests; the others at every fourth.
-RECOVERING = tuple(flow for flow in flowcuts.FLOWS if not flow.startswith("settlement"))
+# write by their own tests, and so is the IC download; the others at every fourth.
+RECOVERING = tuple(
+    flow for flow in flowcuts.FLOWS if not flow.startswith("settlement") and flow != "ic download"
+)
 
 
 def _no_loss(flow, every=1, block_size=4096):
@@ -37,6 +39,13 @@ def test_settlement_recovers_from_a_cut_at_every_flash_write():
 
 def test_settlement_with_upload_recovers_from_a_cut_at_every_flash_write():
     _no_loss("settlement with upload")
+
+
+def test_an_ic_download_leaves_the_old_or_the_new_sets_at_every_flash_write():
+    # Every entry written as it comes, the set renamed into place once whole
+    # (app.store.icsets): a cut anywhere leaves yesterday's sets or the new ones, and the
+    # next sign-on the host asks again loads the new ones.
+    _no_loss("ic download")
 
 
 def test_other_flows_recover_from_cuts():

@@ -32,6 +32,8 @@ def test_the_version_screen_says_every_version_and_check_value():
     assert lines[:4] == [version, "应用 0.1.0", "摘要 1A2B3C4D", "序列号 PK-000123"]
     assert lines[4:] == [
         "终端参数 v3",
+        "CAPK -",
+        "AID -",
         "应用1 CUP v2",
         "应用1密钥 v0",
         "T01 3DES 47F816",
@@ -41,6 +43,24 @@ def test_the_version_screen_says_every_version_and_check_value():
         "应用2 ACQ2 v2",
         "应用2密钥 v0",
     ]
+
+
+def test_the_ic_sets_the_host_downloaded_are_counted_with_their_check_values():
+    from fakehost import aid_entry, capk
+
+    from app.store.icsets import AID, CAPK, ICSets
+
+    term = Terminal()
+    rid = b"\xa0\x00\x00\x03\x33"
+    term.host.capks = [capk(rid, index, bytes(range(index, index + 128))) for index in (1, 2)]
+    term.host.aids = [aid_entry(rid + b"\x01\x01\x01")]
+    term.host.ic_after_capk = 5
+    term.host.fault("processing:4", "0800")
+    assert term.engine(1).run(Request("sign_on")).approved
+    sets = ICSets(term.store.root)
+    lines = lines_of(term)
+    assert "CAPK 2 %s" % sets.summary(CAPK)[1] in lines
+    assert "AID 1 %s" % sets.summary(AID)[1] in lines
 
 
 def test_an_edit_on_site_is_marked():
@@ -56,10 +76,10 @@ def test_the_screen_pages_three_lines_at_a_time():
     admin.run(term)
     titles = [s[0] for s in term.display.shown if s[0].startswith("Versions")]
     assert titles[0] == "Versions" and titles[1:] == [
-        "Versions 1/3",
-        "Versions 2/3",
-        "Versions 3/3",
-        "Versions 2/3",
+        "Versions 1/4",
+        "Versions 2/4",
+        "Versions 3/4",
+        "Versions 2/4",
     ]
     assert term.display.saw("Serial PK-000123")
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from hostlib import packets
 from hostlib.errors import PoskitError
-from hostlib.hostsim import crypto, faults, seed
+from hostlib.hostsim import crypto, faults, icsets, seed
 from hostlib.hostsim.engine import MESSAGE_NAMES, SIGNON_MODES, Engine, Outcome, mask_pan
 from hostlib.hostsim.faults import KINDS as FAULT_KINDS
 from hostlib.hostsim.faults import FaultError
@@ -34,6 +34,7 @@ __all__ = [
     "HostSimError",
     "HostSimulator",
     "WireError",
+    "icsets",
     "mask_pan",
 ]
 
@@ -202,6 +203,47 @@ class HostSimulator:
             for card in seed.TEST_CARDS:
                 if self.store.card(card["pan"]) is None:
                     self.add_card(**card)
+            # The IC sets terminals download at sign-on (docs/hostsim.md, "IC sets").
+            for kind, entries in (
+                (icsets.CAPK, icsets.default_capks),
+                (icsets.AID, icsets.default_aids),
+            ):
+                if not self.store.ic_entries(kind):
+                    self.set_ic_set(kind, entries())
+
+    # -- the IC sets ------------------------------------------------------------------------
+
+    def ic_set(self, kind: str) -> list[icsets.Entry]:
+        """The entries of IC set `kind` ("capk" or "aid") in download order."""
+        self._ic_kind(kind)
+        with self._lock:
+            rows = self.store.ic_entries(kind)
+        return [icsets.Entry(row["key"], bytes.fromhex(row["tlv"])) for row in rows]
+
+    def ic_check(self, kind: str) -> str:
+        """The check value of IC set `kind` (8 hex digits): the version a terminal shows once
+        it has downloaded the set."""
+        return icsets.set_check([entry.tlv for entry in self.ic_set(kind)])
+
+    def set_ic_set(self, kind: str, entries: list[icsets.Entry]) -> None:
+        """Replace IC set `kind`: every terminal whose last download differs from it is asked
+        (header 4 or 5) at its next sign-on. Each entry must parse and name its key."""
+        self._ic_kind(kind)
+        keys = set()
+        for entry in entries:
+            fields = entry.fields  # ICSetError when it does not parse
+            if 0x9F06 not in fields or (kind == icsets.CAPK and 0x9F22 not in fields):
+                raise HostSimError(f"IC entry {entry.key}: 9F06 (and a CA key's 9F22) missing")
+            if entry.key in keys:
+                raise HostSimError(f"IC entry {entry.key} is there twice")
+            keys.add(entry.key)
+        with self._lock, self.store.transaction():
+            self.store.replace_ic_set(kind, [(e.key, e.tlv.hex().upper()) for e in entries])
+
+    @staticmethod
+    def _ic_kind(kind: str) -> None:
+        if kind not in (icsets.CAPK, icsets.AID):
+            raise HostSimError(f"IC set {kind!r}: capk or aid")
 
     def add_terminal(
         self,

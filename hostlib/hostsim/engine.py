@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from hostlib import packets
-from hostlib.hostsim import crypto, faults, wire
+from hostlib.hostsim import crypto, faults, icsets, wire
 from hostlib.hostsim.store import Store
 
 log = logging.getLogger("poskit.hostsim")
@@ -62,14 +62,39 @@ REVERSIBLE = {
 # type -> (F3[0:2], F25), to check that a reversal's fields describe its 60.1.
 _SIGNATURE = {name: (key[1], key[2]) for key, name in CLASSIFY.items()}
 SIGNON_MODES = {"001": "DES", "003": "3DES", "004": "3DES", "006": "SM4"}
-MGMT_0800 = {"360": "param_download"}
-MGMT_0820 = {"002": "sign_off", "301": "echo", "362": "status_upload"}
+MGMT_0800 = {
+    "360": "param_download",
+    "370": "capk_download",
+    "371": "capk_end",
+    "380": "aid_download",
+    "381": "aid_end",
+}
+MGMT_0820 = {
+    "002": "sign_off",
+    "301": "echo",
+    "362": "status_upload",
+    "372": "capk_query",
+    "382": "aid_query",
+}
+# The IC downloads (icsets.py): 60.3 -> (set, step); header digit 6 asking for each set.
+IC_CODES = {
+    "372": (icsets.CAPK, "query"),
+    "370": (icsets.CAPK, "download"),
+    "371": (icsets.CAPK, "end"),
+    "382": (icsets.AID, "query"),
+    "380": (icsets.AID, "download"),
+    "381": (icsets.AID, "end"),
+}
+IC_PROCESSING = {icsets.CAPK: "4", icsets.AID: "5"}
+IC_PAGE = 8  # entries a query's answer lists (8 CA keys: 185 bytes of field 62)
 
 # Every message type name the host gives a request (the `txn` of a fault, the log's names).
 MESSAGE_NAMES = (
     tuple(CLASSIFY.values())
     + tuple("reversal/" + name for name in REVERSIBLE.values())
     + ("sign_on", "sign_off", "echo", "status_upload", "param_download", "settlement")
+    + tuple(MGMT_0800.values())[1:]
+    + tuple(MGMT_0820.values())[3:]
     + ("batch_upload", "batch_end", "ic_upload", "script_notice")
     + tuple(UNSUPPORTED_601.values())
 )
@@ -113,6 +138,7 @@ class _Ctx:
     now: datetime = field(default_factory=datetime.now)
     pan: str | None = None
     why: str = ""
+    processing: str = "0"  # header digit 6 the host asks with (the IC downloads)
 
 
 def next_batch(batch: int) -> int:
@@ -140,6 +166,7 @@ class Engine:
         self.store = store
         self.clock = clock
         self.acquirer_id = acquirer_id
+        self.ic_page = IC_PAGE
 
     # -- entry point ----------------------------------------------------------------------
 
@@ -238,7 +265,7 @@ class Engine:
 
     def _encode(self, ctx: _Ctx, resp: dict[str, str]) -> bytes:
         term = ctx.term
-        digit = "0"
+        digit = ctx.processing
         if term is not None and term["proc_req"] != "0":
             digit = term["proc_req"]
             if not term["proc_req_persistent"]:
@@ -397,6 +424,9 @@ class Engine:
         now = ctx.now
         resp["12"] = now.strftime("%H%M%S")
         resp["13"] = now.strftime("%m%d")
+        if code in IC_CODES:
+            self._ic(ctx, resp, code)
+            return
         if code not in SIGNON_MODES:
             if code == "360":
                 # No parameters to deliver: this host keeps none for terminals.
@@ -457,6 +487,65 @@ class Engine:
                 "62": out.hex().upper(),
             }
         )
+        ctx.processing = self._ic_due(term)
+
+    # -- the IC downloads (icsets.py) ------------------------------------------------------
+
+    def _ic_due(self, term: dict, done: str | None = None) -> str:
+        """Header digit 6 asking for the first IC set this terminal lacks (4 CA keys, 5 IC
+        parameters), "0" when it has both; `done`: the set it has just completed."""
+        for kind, digit in IC_PROCESSING.items():
+            if kind == done:
+                continue
+            tlvs = [bytes.fromhex(e["tlv"]) for e in self.store.ic_entries(kind)]
+            if tlvs and term[kind + "_check"] != icsets.set_check(tlvs):
+                return digit
+        return "0"
+
+    def _ic(self, ctx: _Ctx, resp: dict[str, str], code: str) -> None:
+        term = ctx.term
+        assert term is not None
+        kind, step = IC_CODES[code]
+        entries = self.store.ic_entries(kind)
+        resp["39"] = "00"
+        if step == "end":
+            check = icsets.set_check([bytes.fromhex(e["tlv"]) for e in entries])
+            self.store.update_terminal(term["tid"], **{kind + "_check": check})
+            ctx.why = f"{kind} set {check} downloaded"
+            ctx.processing = self._ic_due(term, done=kind)
+            return
+        data = bytes.fromhex(ctx.req.get("62", ""))
+        if step == "query":
+            # 62 = "1" + how many the terminal has received (2 digits).
+            if len(data) != 3 or data[:1] != b"1" or not data[1:].isdigit():
+                raise Decline("30", f"{code}: field 62 is not '1' + 2 digits")
+            start = int(data[1:])
+            page = entries[start : start + self.ic_page]
+            more = start + len(page) < len(entries)
+            control = b"2" if more else (b"1" if entries else b"0")
+            listed = b"".join(
+                icsets.Entry(e["key"], bytes.fromhex(e["tlv"])).listing() for e in page
+            )
+            resp["62"] = (control + listed).hex().upper()
+            ctx.why = f"{kind} list {start + 1}-{start + len(page)} of {len(entries)}"
+            return
+        try:
+            asked = dict(icsets.parse(data))
+        except icsets.ICSetError as exc:
+            raise Decline("30", f"{code}: field 62: {exc}") from None
+        key = asked.get(0x9F06, b"").hex().upper()
+        if kind == icsets.CAPK:
+            key += asked.get(0x9F22, b"").hex().upper()
+        found = next((e for e in entries if e["key"] == key), None)
+        if found is None:
+            resp["62"] = "30"  # "0": not in the host's set
+            ctx.why = f"{kind} {key or '?'} is not in the host's set"
+            return
+        body = bytes.fromhex(found["tlv"])
+        if faults.BAD_CHECK in ctx.faults and kind == icsets.CAPK:
+            body = body[:-1] + bytes([body[-1] ^ 0x01])  # DF03 comes last
+        resp["62"] = (b"1" + body).hex().upper()
+        ctx.why = f"{kind} {key}"
 
     def _mgmt_0820(self, ctx: _Ctx, resp: dict[str, str]) -> None:
         term = ctx.term
@@ -471,6 +560,9 @@ class Engine:
             used = self.store.find_txns(tid=term["tid"], batch=term["batch"])
             batch = next_batch(term["batch"]) if used else term["batch"]
             self.store.update_terminal(term["tid"], signed_on=0, batch=batch)
+        elif code in IC_CODES:
+            self._ic(ctx, resp, code)
+            return
         elif code not in ("301", "362"):
             raise Decline("40", f"0820 with 60.3 {code or '?'} is not supported")
         resp["39"] = "00"

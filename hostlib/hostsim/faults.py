@@ -26,6 +26,7 @@ WRONG_AMOUNT = "wrong_amount"  # response field 4 = request amount + 1 fen
 DECLINE = "decline"  # decline with `code` without processing the request
 UNBALANCED = "unbalanced"  # settlement answers "unbalanced" (flag 2) whatever the totals
 SETTLE_ERROR = "settle_error"  # settlement answers "error" (flag 3, 对账出错)
+BAD_CHECK = "bad_check"  # a CA key download (0800/370) carries a wrong check value (DF03)
 
 KINDS = {
     NO_ANSWER: "read the request and never answer (connection stays open)",
@@ -39,6 +40,7 @@ KINDS = {
     DECLINE: "decline with CODE (default 05) without processing",
     UNBALANCED: "settle as unbalanced whatever the totals",
     SETTLE_ERROR: "settle with flag 3 (totals error) in the domestic section",
+    BAD_CHECK: "send a CA key (0800/370) with a wrong check value (DF03)",
 }
 # The request MTIs this host answers: a fault for any other could never match.
 REQUEST_MTIS = ("0100", "0200", "0220", "0221", "0320", "0400", "0500", "0620", "0800", "0820")
@@ -55,6 +57,8 @@ _ONLY = {
     UNBALANCED: frozenset({"0500"}),
     SETTLE_ERROR: frozenset({"0500"}),
 }
+# Faults that only match one message type (a 0800 is a sign-on or a download).
+_ONLY_TXN = {BAD_CHECK: "capk_download"}
 
 
 class FaultError(PoskitError):
@@ -93,6 +97,9 @@ def matches(row: dict, tid: str, mti: str, txn: str) -> bool:
     want = row["txn"]
     if want is not None and want != txn and not txn.startswith(want + "/"):
         return False  # "reversal" matches every "reversal/<type>"
+    only_txn = _ONLY_TXN.get(row["kind"])
+    if only_txn is not None and txn != only_txn:
+        return False
     only = _ONLY.get(row["kind"])
     return only is None or mti in only
 

@@ -37,7 +37,9 @@ CREATE TABLE IF NOT EXISTS terminals (
     field26 TEXT,                           -- 12 or 06 when a PIN is sent; NULL any
     mac_method TEXT NOT NULL DEFAULT 'cup', -- cup, x9.19, x9.19-hex
     lri INTEGER,                            -- 1 LRI header required, 0 refused, NULL either
-    settle_empty_flag TEXT NOT NULL DEFAULT '1' -- 0510 flag of a section with nothing in it
+    settle_empty_flag TEXT NOT NULL DEFAULT '1', -- 0510 flag of a section with nothing in it
+    capk_check TEXT,                        -- check value of the CA key set last downloaded
+    aid_check TEXT                          -- and of the IC parameter set; NULL: never
 );
 CREATE TABLE IF NOT EXISTS working_keys (
     tid TEXT PRIMARY KEY REFERENCES terminals(tid),
@@ -115,6 +117,13 @@ CREATE TABLE IF NOT EXISTS faults (
     code TEXT,
     process INTEGER NOT NULL DEFAULT 1
 );
+CREATE TABLE IF NOT EXISTS ic_entries (   -- the IC sets downloaded at sign-on (icsets.py)
+    kind TEXT NOT NULL,                     -- capk or aid
+    position INTEGER NOT NULL,              -- download order
+    key TEXT NOT NULL,                      -- RID+index or AID, hex
+    tlv TEXT NOT NULL,                      -- the entry as a 370/380 answer carries it, hex
+    PRIMARY KEY (kind, position)
+);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
@@ -127,6 +136,8 @@ _ADDED = (
     ("terminals", "mac_method", "TEXT NOT NULL DEFAULT 'cup'"),
     ("terminals", "lri", "INTEGER"),
     ("terminals", "settle_empty_flag", "TEXT NOT NULL DEFAULT '1'"),
+    ("terminals", "capk_check", "TEXT"),
+    ("terminals", "aid_check", "TEXT"),
 )
 
 
@@ -215,6 +226,18 @@ class Store:
 
     def update_terminal(self, tid: str, **changes: Any) -> None:
         self._update("terminals", "tid", tid, changes)
+
+    def ic_entries(self, kind: str) -> list[dict]:
+        """The entries of IC set `kind` (capk, aid) in download order: key, tlv (hex)."""
+        return self._all("SELECT key, tlv FROM ic_entries WHERE kind = ? ORDER BY position", kind)
+
+    def replace_ic_set(self, kind: str, entries: list[tuple[str, str]]) -> None:
+        """Set `kind` becomes `entries`: (key, TLV hex) in download order."""
+        self.db.execute("DELETE FROM ic_entries WHERE kind = ?", (kind,))
+        self.db.executemany(
+            "INSERT INTO ic_entries (kind, position, key, tlv) VALUES (?, ?, ?, ?)",
+            [(kind, n, key, body) for n, (key, body) in enumerate(entries)],
+        )
 
     def put_keys(self, tid: str, **cols: Any) -> None:
         cols["tid"] = tid

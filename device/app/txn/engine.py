@@ -659,6 +659,16 @@ class Engine:
                     # Kept as the host sent it: its layout is acquirer-specific.
                     self._store.save(_text(_M_HOST_PARAMS, self.app), data)
                 result.notes.append(_text(_M_DOWNLOAD, len(data) if data else 0))
+            elif need in (4, 5):
+                # The CA keys (4) or IC parameters (5) the host has changed: the answer to
+                # the end of one download may ask for the other (app.txn.icdownload).
+                from app.txn import icdownload
+
+                icdownload.run(self, need, result)
+                again, self._processing = self._processing, 0
+                if again in (4, 5) and again != need:
+                    need = again
+                    icdownload.run(self, need, result)
             else:
                 result.notes.append(_text(_M_NOT_SUPPORTED, need))
         except (CommError, txnmsg.ResponseError, EngineError) as exc:

@@ -12,6 +12,8 @@ The screen, three lines at a time (F2/ENTER the next page, F1 back, CANCEL back 
     摘要 1A2B3C4D         its build hash: the first 8 hex digits of image_hash()
     序列号 PK-000123       the terminal serial (identity, set once by provisioning)
     终端参数 v3 改         the terminal parameters' packet version; 改: edited on site
+    CAPK 5 750046DB       the CA public keys the host downloaded: how many, the set's check
+    AID 3 29F3CB09        value; the IC (AID) parameters likewise ("-": none downloaded yet)
     应用1 CUP v3          each application: its parameter version,
     应用1密钥 v2           its key packet version (0: keys entered by hand only),
     T01 3DES 47F816       each master key slot with its algorithm and check value,
@@ -108,6 +110,7 @@ def facts(term, build_hash=None):
     out.append(
         (("终端参数", "Terminal"), ("v%d%s" % (version, mark[0]), "v%d%s" % (version, mark[1])))
     )
+    out.extend(_ic_sets(store))
     keys = KeyStore(store, term.storage_key)
     for index, name in term.applications():
         mark = edited if edits.edited(store, index) else ("", "")
@@ -124,6 +127,23 @@ def facts(term, build_hash=None):
                 out.append(("T%02d" % slot, "%s %s" % (algorithm, kcv)))
             else:
                 out.append((usage, kcv))
+    return out
+
+
+def _ic_sets(store):
+    # The IC sets the host downloaded (app.store.icsets): count and check value, which the
+    # host's `poskit hostsim ic-sets` shows too.
+    from app.store.icsets import AID, CAPK, ICSets
+
+    sets = ICSets(store.root)
+    out = []
+    for kind, label in ((CAPK, ("CAPK", "CAPK")), (AID, ("AID", "AID"))):
+        try:
+            summary = sets.summary(kind)
+            value = "-" if summary is None else "%d %s" % summary[:2]
+        except (OSError, ValueError):  # a set whose file is damaged: downloaded again
+            value = ("损坏", "damaged")
+        out.append((label, value))
     return out
 
 

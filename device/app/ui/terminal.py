@@ -354,6 +354,9 @@ class Terminal:
             bearer.watch(None)
         if result.approved:
             if request.kind == "sign_on":
+                # A download the host asked for (app.txn.icdownload) runs a sign-on in ten:
+                # its modules go again.
+                forget("app.txn.icdownload", "app.store.icsets")
                 self._load_pad_key(app, result)
             elif request.kind == "settlement":
                 # Settlement's code runs once a batch: let go before the sign-off and sign-on
