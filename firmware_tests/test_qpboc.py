@@ -11,42 +11,33 @@ import pyemv
 import pytest
 
 from hostlib import micropython
-from hostlib.card import certs, issuer, load_card
+from hostlib.card import issuer, load_card
 from hostlib.emulators.pn532 import Pn532Emulator
+from hostlib.hostsim import icsets
 
 HEAP = "512K"  # app.emv compiles from source here
 DUAL_PAN = "6224242900001038"
-AID = "A000000333010101"
-# The simulator's IC parameters (docs/iso8583.md section 13), in fen: offline floor limit
-# DF19 500.00, transaction limit DF20 5,000.00, CVM limit DF21 1,000.00, e-cash 9F7B 1,000.00.
-LIMITS = {"DF19": 50000, "DF20": 500000, "DF21": 100000, "9F7B": 100000}
+# The host simulator's IC parameters (docs/iso8583.md section 13), in fen: offline floor
+# limit DF19 500.00, transaction limit DF20 5,000.00, CVM limit DF21 1,000.00, e-cash 9F7B
+# 1,000.00.
 
 DEVICE = """
 import json, binascii
 from board.unix_sim import SocketUART
 from drivers import pn532
 from app.emv import qpboc, terminal
+from app.store.icsets import AID, CAPK, ICSets
 h = binascii.unhexlify
 
-class Sets:
-    # app.store.icsets.ICSets' reading side, holding one AID and one CA key.
-    def __init__(self, aid, params, rid, index, modulus, exponent):
-        self._aid, self._params = aid, params
-        self._key = (rid, index, {0xDF02: modulus, 0xDF04: exponent})
-    def aid_list(self):
-        return [self._aid]
-    def aid(self, aid):
-        return self._params if aid == self._aid else None
-    def ca_key(self, rid, index):
-        return self._key[2] if (rid, index) == self._key[:2] else None
-
-def bcd12(fen):
-    return h("%012d" % fen)
+# The IC sets as the terminal keeps them after its IC download at sign-on.
+sets = ICSets("@ROOT@")
+for kind, entries in ((CAPK, "@CAPKS@"), (AID, "@AIDS@")):
+    writer = sets.writer(kind)
+    for entry in entries.split():
+        writer.add(h(entry))
+    writer.commit("20261207185000")
 
 nfc = pn532.PN532(SocketUART("127.0.0.1", @PORT@))
-sets = Sets(h("@AID@"), {0xDF19: bcd12(@DF19@), 0xDF20: bcd12(@DF20@), 0xDF21: bcd12(@DF21@),
-            0x9F7B: bcd12(@ECASH@), 0xDF01: b"\\x00"}, h("A000000333"), @CA_INDEX@,
-            h("@CA_MODULUS@"), h("@CA_EXPONENT@"))
 term = terminal.TerminalData(@AMOUNT@, (2026, 12, 7, 18, 55, 0), terminal_id="10000001",
                              merchant_id="123456789012345")
 out = {}
@@ -65,18 +56,18 @@ print(json.dumps(out))
 """
 
 
-def tap(card, amount, *, limits=LIMITS, during=None):
-    """Tap `card` for a sale of `amount` fen; (outcome as a dict, APDUs the card got)."""
-    ca = certs.ca_key(0x82)
+def tap(card, amount, root, *, limits=None, during=None, downloaded=True):
+    """Tap `card` for a sale of `amount` fen, the terminal holding the host simulator's IC
+    sets (its AIDs' parameters changed by `limits`, {tag: fen}) in folder `root`; returns
+    (the outcome as a dict, the APDUs the card got). `downloaded` False: no AID set."""
+    parameters = {tag: bytes.fromhex("%012d" % fen) for tag, fen in (limits or {}).items()}
+    aids = [icsets.aid_entry(bytes.fromhex(aid), parameters) for aid in icsets.DEFAULT_AIDS]
+    if not downloaded:
+        aids = []
     values = {
-        "AID": AID,
-        "DF19": str(limits["DF19"]),
-        "DF20": str(limits["DF20"]),
-        "DF21": str(limits["DF21"]),
-        "ECASH": str(limits["9F7B"]),
-        "CA_INDEX": "0x82",
-        "CA_MODULUS": ca.key.modulus_bytes.hex(),
-        "CA_EXPONENT": ca.key.exponent_bytes.hex(),
+        "ROOT": str(root),
+        "CAPKS": " ".join(e.tlv.hex() for e in icsets.default_capks()),
+        "AIDS": " ".join(e.tlv.hex() for e in aids),
         "AMOUNT": str(amount),
     }
     code = textwrap.dedent(DEVICE)
@@ -105,9 +96,9 @@ def balance(card) -> int:
     return card.applications[0].balance
 
 
-def test_tap_within_the_e_cash_balance_is_approved_offline_with_fdda_verified():
+def test_tap_within_the_e_cash_balance_is_approved_offline_with_fdda_verified(tmp_path):
     card = load_card("pboc-dual")
-    out, commands = tap(card, 1234)
+    out, commands = tap(card, 1234, tmp_path)
     assert out["result"] == "offline approved", out["reason"]
     assert out["pan"] == DUAL_PAN and out["psn"] == "01" and out["expiry"] == "3012"
     assert out["balance"] == 10000 - 1234 == balance(card)
@@ -126,9 +117,10 @@ def test_tap_within_the_e_cash_balance_is_approved_offline_with_fdda_verified():
     assert gpo[7:11] == bytes.fromhex("36000080")
 
 
-def test_e_cash_short_goes_online_with_field_55_and_online_pin():
+def test_e_cash_short_goes_online_with_field_55_and_online_pin(tmp_path):
     card = load_card("pboc-dual")
-    out, commands = tap(card, 15000)  # 150.00: under the offline limit, over the balance
+    # 150.00: under the offline floor limit, over the e-cash balance.
+    out, commands = tap(card, 15000, tmp_path)
     assert out["result"] == "online", out["reason"]
     assert balance(card) == 10000  # nothing spent
     tags = tags55(out["field55"])
@@ -139,24 +131,24 @@ def test_e_cash_short_goes_online_with_field_55_and_online_pin():
     assert out["pan"] == DUAL_PAN
 
 
-def test_amount_at_the_contactless_transaction_limit_asks_for_insert_or_swipe():
+def test_amount_at_the_contactless_transaction_limit_asks_for_insert_or_swipe(tmp_path):
     card = load_card("pboc-dual")
-    out, commands = tap(card, 500000)
+    out, commands = tap(card, 500000, tmp_path)
     assert out["result"] == "try another interface"
     assert "insert or swipe" in out["reason"]
     assert ins(commands) == [0xA4, 0xA4]  # no GET PROCESSING OPTIONS: nothing spent
     assert balance(card) == 10000
 
 
-def test_amount_over_the_cvm_limit_asks_for_a_cvm_and_the_card_for_an_online_pin():
+def test_amount_over_the_cvm_limit_asks_for_a_cvm_and_the_card_for_an_online_pin(tmp_path):
     card = load_card("pboc-dual")
-    out, commands = tap(card, 100000)  # 1,000.00: at the CVM limit (and over the floor)
+    # 1,000.00: at the CVM limit (and over the offline floor limit).
+    out, commands = tap(card, 100000, tmp_path)
     assert out["result"] == "online" and out["cvm"] == "online PIN"
     ttq = commands[2][7:11]
     assert ttq[1] & 0x40 and ttq[1] & 0x80  # CVM required, online cryptogram required
     # The same amount with the CVM limit above it: no CVM asked of the card.
-    limits = dict(LIMITS, DF21=200000)
-    _, commands = tap(load_card("pboc-dual"), 100000, limits=limits)
+    _, commands = tap(load_card("pboc-dual"), 100000, tmp_path, limits={0xDF21: 200000})
     assert not commands[2][8] & 0x40
 
 
@@ -167,7 +159,7 @@ def test_bad_fdda_signature_declines_as_the_card_qualifiers_say(tmp_path):
         '[behaviour]\nfault = "sdad"\n'
     )
     card = load_card(str(path))
-    out, _ = tap(card, 1234)
+    out, _ = tap(card, 1234, tmp_path)
     # The card gave a TC (and spent its e-cash) but its signature does not hold: its CTQ
     # asks neither "online if ODA fails" nor "switch interface", so the terminal declines.
     assert out["result"] == "declined"
@@ -179,7 +171,7 @@ def test_bad_fdda_signature_declines_as_the_card_qualifiers_say(tmp_path):
     assert int(out["tvr"][:2], 16) & 0x08  # TVR "DDA failed"
 
 
-def test_card_removed_mid_read_is_a_card_error_to_tap_again():
+def test_card_removed_mid_read_is_a_card_error_to_tap_again(tmp_path):
     class LeavesAfterGpo:
         # The card answers the GPO, then leaves the field during the first READ RECORD.
         def __init__(self, card, nfc_holder):
@@ -198,14 +190,22 @@ def test_card_removed_mid_read_is_a_card_error_to_tap_again():
 
     holder = []
     card = LeavesAfterGpo(load_card("pboc-dual"), holder)
-    out, commands = tap(card, 1234, during=holder.append)
+    out, commands = tap(card, 1234, tmp_path, during=holder.append)
     assert out["result"] == "card error"
     assert out["reason"] == "card removed: tap again"
     assert ins(commands) == [0xA4, 0xA4, 0xA8]
 
 
 @pytest.mark.parametrize("amount", [0])
-def test_zero_amount_goes_online(amount):
-    out, commands = tap(load_card("pboc-dual"), amount)
+def test_zero_amount_goes_online(amount, tmp_path):
+    out, commands = tap(load_card("pboc-dual"), amount, tmp_path)
     assert commands[2][8] & 0x80  # online cryptogram required
     assert out["result"] == "online"
+
+
+def test_a_terminal_without_the_card_s_application_asks_for_insert_or_swipe(tmp_path):
+    card = load_card("pboc-dual")
+    out, commands = tap(card, 1234, tmp_path, downloaded=False)
+    assert out["result"] == "try another interface"
+    assert out["reason"] == "no application the terminal accepts: insert or swipe"
+    assert ins(commands) == [0xA4] and balance(card) == 10000

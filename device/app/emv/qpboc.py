@@ -250,17 +250,17 @@ def candidates(ppse, sets):
             continue
         aid = bytes(aid)
         for terminal_aid in accepted:
-            params = sets.aid(terminal_aid)
-            exact = aid == terminal_aid
-            partial = (
-                aid.startswith(terminal_aid) and bytes(params.get(TAG_PARTIAL, b"\x00")) == b"\x00"
-            )
-            if exact or partial:
-                priority = tlv.find(entry, 0x87)
-                rank = priority[0] & 0x0F if priority is not None and len(priority) else 0
-                found.append(((rank or 16) * 256 + position, aid, params))
-                position += 1
-                break
+            if not aid.startswith(terminal_aid):
+                continue
+            params = sets.aid(terminal_aid) or {}
+            # A longer AID on the card matches when the acquirer allows partial names (DF01).
+            if aid != terminal_aid and bytes(params.get(TAG_PARTIAL, b"\x00")) != b"\x00":
+                continue
+            priority = tlv.find(entry, 0x87)
+            rank = priority[0] & 0x0F if priority is not None and len(priority) else 0
+            found.append(((rank or 16) * 256 + position, aid, params))
+            position += 1
+            break
     found.sort(key=lambda item: item[0])
     return found
 
