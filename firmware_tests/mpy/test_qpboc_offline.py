@@ -181,3 +181,19 @@ def test_an_upload_the_host_refuses_stays_to_upload_and_the_settlement_goes_on()
     result = eng.run(Request("settlement"))
     assert "offline sale %06d refused by the host: 05" % entry.stan in result.notes
     assert host.of("0500")[0][48][:15] == "000000001234001"
+
+
+def test_an_upload_the_host_already_has_is_taken_and_not_sent_again():
+    # Its 00 was lost (or the power went before the terminal wrote it down): the host answers
+    # the same STAN again 94, "duplicate", and the terminal records the sale as taken.
+    from test_txn import signed_on
+
+    from app.txn.api import Result
+
+    store, host, eng = signed_on()
+    offline.approve(eng, approval(1234))
+    host.fault("decline:94", "0200")
+    result = Result("settlement")
+    assert offline.upload(eng, result) == 1 and result.notes == []
+    assert list(eng.journal.to_upload(eng.batch)) == []
+    assert offline.upload(eng, result) == 0 and len(host.of("0200")) == 1

@@ -79,7 +79,8 @@ def ic_fields(entry):
 
 def upload(engine, result):
     """Send each offline sale of the engine's batch the host has not taken (0200, 60.1 =
-    36, with 2, 14, 22, 23 and 55), and journal each one it takes (39 = 00). Returns how
+    36, with 2, 14, 22, 23 and 55), and journal each one it takes (39 = 00, or 94: it had
+    it already). Returns how
     many it took. A refusal is noted in `result`; the sale still counts in the totals (the
     card approved it and spent its e-cash), so the host's totals disagree and the batch
     upload (0320) carries it. A CommError or ResponseError ends the upload there (the sale
@@ -108,7 +109,9 @@ def upload(engine, result):
         engine._event("uploading", entry.stan)
         msg = engine._exchange("0200", fields, maced=True)
         code = msg.fields.get(39)
-        if code == "00":
+        # 94, "duplicate": the host has this STAN already -- its 00 to an earlier upload was
+        # lost, or the power went before the record of it was written.
+        if code in ("00", "94"):
             journal.uploaded(entry)
             taken += 1
         else:
