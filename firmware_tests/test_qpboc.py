@@ -40,7 +40,7 @@ for kind, entries in ((CAPK, "@CAPKS@"), (AID, "@AIDS@")):
 nfc = pn532.PN532(SocketUART("127.0.0.1", @PORT@))
 term = terminal.TerminalData(@AMOUNT@, (2026, 12, 7, 18, 55, 0), terminal_id="10000001",
                              merchant_id="123456789012345")
-out = {}
+out = {"refused": qpboc.refused_amount(@AMOUNT@, sets)}
 try:
     nfc.power_up(3000)
     outcome = qpboc.transact(nfc, term, sets)
@@ -103,6 +103,7 @@ def test_tap_within_the_e_cash_balance_is_approved_offline_with_fdda_verified(tm
     assert out["pan"] == DUAL_PAN and out["psn"] == "01" and out["expiry"] == "3012"
     assert out["balance"] == 10000 - 1234 == balance(card)
     assert out["oda_reason"] is None and out["cvm"] == ""
+    assert not out["refused"]
     # PPSE, SELECT, GPO, then the AFL's records (10010101 18010N00: SFI 2 and SFI 3).
     assert commands[0] == bytes.fromhex("00A404000E") + b"2PAY.SYS.DDF01" + b"\x00"
     assert ins(commands)[:3] == [0xA4, 0xA4, 0xA8] and set(ins(commands)[3:]) == {0xB2}
@@ -137,6 +138,7 @@ def test_amount_at_the_contactless_transaction_limit_asks_for_insert_or_swipe(tm
     assert out["result"] == "try another interface"
     assert "insert or swipe" in out["reason"]
     assert ins(commands) == [0xA4, 0xA4]  # no GET PROCESSING OPTIONS: nothing spent
+    assert out["refused"]  # what the terminal can say before asking for the tap
     assert balance(card) == 10000
 
 
@@ -209,3 +211,12 @@ def test_a_terminal_without_the_card_s_application_asks_for_insert_or_swipe(tmp_
     assert out["result"] == "try another interface"
     assert out["reason"] == "no application the terminal accepts: insert or swipe"
     assert ins(commands) == [0xA4] and balance(card) == 10000
+
+
+def test_amount_over_the_e_cash_terminal_limit_tells_the_card_no_e_cash(tmp_path):
+    card = load_card("pboc-dual")
+    out, commands = tap(card, 1234, tmp_path, limits={0x9F7B: 1000})  # e-cash up to 10.00
+    gpo = commands[2]
+    assert gpo[-2] == 0x00  # 9F7A, the PDOL's last entry: e-cash not supported
+    assert gpo[8] & 0x80  # online cryptogram required
+    assert out["result"] == "online" and balance(card) == 10000
