@@ -46,8 +46,8 @@ try:
     outcome = qpboc.transact(nfc, term, sets)
 finally:
     nfc.power_off()
-for name in ("result", "reason", "pan", "psn", "expiry", "amount", "balance", "atc", "cvm",
-             "oda_reason"):
+for name in ("result", "reason", "detail", "pan", "psn", "expiry", "amount", "balance",
+             "atc", "cvm", "oda_failure"):
     out[name] = getattr(outcome, name)
 for name in ("field55", "cryptogram", "track2", "tvr"):
     value = getattr(outcome, name)
@@ -99,10 +99,10 @@ def balance(card) -> int:
 def test_tap_within_the_e_cash_balance_is_approved_offline_with_fdda_verified(tmp_path):
     card = load_card("pboc-dual")
     out, commands = tap(card, 1234, tmp_path)
-    assert out["result"] == "offline approved", out["reason"]
+    assert out["result"] == "approved" and out["reason"] == "offline", out["detail"]
     assert out["pan"] == DUAL_PAN and out["psn"] == "01" and out["expiry"] == "3012"
     assert out["balance"] == 10000 - 1234 == balance(card)
-    assert out["oda_reason"] is None and out["cvm"] == ""
+    assert out["oda_failure"] is None and out["cvm"] == "none"
     assert not out["refused"]
     # PPSE, SELECT, GPO, then the AFL's records (10010101 18010N00: SFI 2 and SFI 3).
     assert commands[0] == bytes.fromhex("00A404000E") + b"2PAY.SYS.DDF01" + b"\x00"
@@ -122,12 +122,12 @@ def test_e_cash_short_goes_online_with_field_55_and_online_pin(tmp_path):
     card = load_card("pboc-dual")
     # 150.00: under the offline floor limit, over the e-cash balance.
     out, commands = tap(card, 15000, tmp_path)
-    assert out["result"] == "online", out["reason"]
+    assert out["result"] == "online" and out["reason"] == "online", out["detail"]
     assert balance(card) == 10000  # nothing spent
     tags = tags55(out["field55"])
     assert tags[0x9F27] == b"\x80"  # ARQC
     assert issuer.check_cryptogram(DUAL_PAN, "01", tags)
-    assert out["cvm"] == "online PIN"
+    assert out["cvm"] == "online_pin"
     assert out["track2"].startswith(DUAL_PAN + "D")
     assert out["pan"] == DUAL_PAN
 
@@ -135,8 +135,7 @@ def test_e_cash_short_goes_online_with_field_55_and_online_pin(tmp_path):
 def test_amount_at_the_contactless_transaction_limit_asks_for_insert_or_swipe(tmp_path):
     card = load_card("pboc-dual")
     out, commands = tap(card, 500000, tmp_path)
-    assert out["result"] == "try another interface"
-    assert "insert or swipe" in out["reason"]
+    assert out["result"] == "try_another" and out["reason"] == "over_limit"
     assert ins(commands) == [0xA4, 0xA4]  # no GET PROCESSING OPTIONS: nothing spent
     assert out["refused"]  # what the terminal can say before asking for the tap
     assert balance(card) == 10000
@@ -146,7 +145,7 @@ def test_amount_over_the_cvm_limit_asks_for_a_cvm_and_the_card_for_an_online_pin
     card = load_card("pboc-dual")
     # 1,000.00: at the CVM limit (and over the offline floor limit).
     out, commands = tap(card, 100000, tmp_path)
-    assert out["result"] == "online" and out["cvm"] == "online PIN"
+    assert out["result"] == "online" and out["cvm"] == "online_pin"
     ttq = commands[2][7:11]
     assert ttq[1] & 0x40 and ttq[1] & 0x80  # CVM required, online cryptogram required
     # The same amount with the CVM limit above it: no CVM asked of the card.
@@ -165,8 +164,8 @@ def test_bad_fdda_signature_declines_as_the_card_qualifiers_say(tmp_path):
     # The card gave a TC (and spent its e-cash) but its signature does not hold: its CTQ
     # asks neither "online if ODA fails" nor "switch interface", so the terminal declines.
     assert out["result"] == "declined"
-    assert out["reason"].startswith("fDDA failed")
-    assert out["oda_reason"] in (
+    assert out["reason"] == "fdda_failed" and out["detail"].startswith("fDDA failed")
+    assert out["oda_failure"] in (
         "signed dynamic data malformed",
         "signed dynamic data hash differs",
     )
@@ -193,8 +192,7 @@ def test_card_removed_mid_read_is_a_card_error_to_tap_again(tmp_path):
     holder = []
     card = LeavesAfterGpo(load_card("pboc-dual"), holder)
     out, commands = tap(card, 1234, tmp_path, during=holder.append)
-    assert out["result"] == "card error"
-    assert out["reason"] == "card removed: tap again"
+    assert out["result"] == "terminated" and out["reason"] == "card_removed"
     assert ins(commands) == [0xA4, 0xA4, 0xA8]
 
 
@@ -208,8 +206,7 @@ def test_zero_amount_goes_online(amount, tmp_path):
 def test_a_terminal_without_the_card_s_application_asks_for_insert_or_swipe(tmp_path):
     card = load_card("pboc-dual")
     out, commands = tap(card, 1234, tmp_path, downloaded=False)
-    assert out["result"] == "try another interface"
-    assert out["reason"] == "no application the terminal accepts: insert or swipe"
+    assert out["result"] == "try_another" and out["reason"] == "no_application"
     assert ins(commands) == [0xA4] and balance(card) == 10000
 
 

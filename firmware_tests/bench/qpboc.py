@@ -73,7 +73,7 @@ def one():
     term = terminal.TerminalData(tap.AMOUNT, tap.NOW)
     term.set(0x9F37, tap.UN)
     outcome = qpboc.transact(Replay(), term, sets)
-    if outcome.result != qpboc.OFFLINE_APPROVED:
+    if outcome.result != qpboc.APPROVED:
         raise ValueError(outcome.reason)
 
 if tap.TIME:
@@ -129,7 +129,7 @@ def record():
     recorder = Recorder(load_card("pboc-dual"))
     recorder.card.reset("contactless")
     outcome = qpboc.transact(recorder, terminal_data(), Sets())
-    if outcome.result != qpboc.OFFLINE_APPROVED:
+    if outcome.result != qpboc.APPROVED:
         raise SystemExit("the recorded tap was not approved offline: " + outcome.reason)
     return recorder.exchanges
 
@@ -246,7 +246,7 @@ def main():
                 return memoryview(data), sw
 
         outcome = qpboc.transact(Replay(), terminal_data(), sets)
-        assert outcome.result == qpboc.OFFLINE_APPROVED, outcome.reason
+        assert outcome.result == qpboc.APPROVED, outcome.reason
 
     interpreters = [(micropython.NAME_64, micropython.binary())]
     if micropython.binary32():

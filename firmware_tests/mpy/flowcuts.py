@@ -254,7 +254,7 @@ def _offline_sale(eng, amount):
     from app.emv import qpboc
     from app.txn import offline
 
-    outcome = qpboc.Outcome(qpboc.OFFLINE_APPROVED)
+    outcome = qpboc.Outcome(qpboc.APPROVED)
     outcome.amount = amount
     outcome.pan, outcome.psn, outcome.expiry = "6224242900001038", "01", "3012"
     outcome.field55 = b"\x9f\x26\x08" + bytes(8) + b"\x9f\x27\x01\x40"

@@ -21,7 +21,7 @@ FIELD55 = bytes.fromhex("9F260870A74F0FF3A799B99F2701409F101307010103901000000A0
 
 
 def approval(amount=1234):
-    outcome = qpboc.Outcome(qpboc.OFFLINE_APPROVED, "approved offline")
+    outcome = qpboc.Outcome(qpboc.APPROVED, "offline")
     outcome.amount = amount
     outcome.pan = PAN
     outcome.psn = "01"

@@ -1,5 +1,7 @@
 """qPBOC, the contactless fast path (PBOC 3.0 part 12, the qVSDC way): one tap, and the card
-decides in its answer to GET PROCESSING OPTIONS.
+decides in its answer to GET PROCESSING OPTIONS. The outcome speaks the contact kernel's
+words (app.emv.kernel: result APPROVED, ONLINE, DECLINED, TERMINATED, a `reason` word and a
+`detail` line, cvm "online_pin"/"signature"/"none"), plus TRY_ANOTHER: insert the card.
 
     from app.emv import qpboc, terminal
 
@@ -8,8 +10,8 @@ decides in its answer to GET PROCESSING OPTIONS.
     reader.power_up(15000)                          # the tap (drivers.pn532)
     outcome = qpboc.transact(reader, term, sets)    # reader: a card channel
     reader.power_off()
-    if outcome.result == qpboc.OFFLINE_APPROVED:
-        ... journal it (app.store.journal OFFLINE_SALE, outcome.ic_data), print the slip ...
+    if outcome.result == qpboc.APPROVED:          # offline: the card paid from its e-cash
+        ... app.txn.offline.approve(engine, outcome): journaled, then the slip ...
     elif outcome.result == qpboc.ONLINE:
         ... 0200 with outcome.pan / track2 / psn, field 55 = outcome.field55, PIN if
             outcome.cvm == qpboc.CVM_ONLINE_PIN ...
@@ -32,13 +34,13 @@ The steps, and what each decides:
    9A, 9C ... from the terminal data). 6984/6985/6986 -> TRY_ANOTHER (the card wants contact).
    The answer's 9F27: AAC -> DECLINED; ARQC -> ONLINE; TC -> the offline checks.
 4. READ RECORD over the AFL (not after an AAC). The card may leave the field any time: a
-   CardError -> CARD_ERROR ("tap again").
+   CardError -> TERMINATED, reason card_removed ("tap again").
 5. Offline (TC): processing restrictions (5F25 effective, 5F24 expiry: expired -> ONLINE if
    the CTQ says "online if expired", else DECLINED), then fDDA: the ICC key recovered through
    the CA key 8F names, 90 and 9F46 (app.emv.oda), the signature 9F4B checked over 9F37 ||
    9F02 || 5F2A || 9F69 (docs/cards.md). fDDA failed -> ONLINE when the CTQ (9F6C byte 1
    bit 6) says "online if ODA fails", TRY_ANOTHER when bit 5 says "switch interface", else
-   DECLINED. Passed -> OFFLINE_APPROVED.
+   DECLINED. Passed -> APPROVED.
 
 Whatever the result, `Outcome` carries what the next step needs; nothing here writes to flash
 or talks to the host. The rule it keeps: only an answer the terminal has checked whole -- a TC
@@ -54,18 +56,18 @@ except ImportError:  # CPython host tests (a lambda, as the stubs' const is posi
     const = lambda value: value  # noqa: E731
 
 from app.emv import dol, oda, tlv
-from drivers.cardchannel import CardError
+from drivers.cardchannel import CardError, CardMute, CardRemoved, NoCard
 
-# Outcome.result
-OFFLINE_APPROVED = "offline approved"
+# Outcome.result: the contact kernel's words (app.emv.kernel), and one of the tap's own.
+APPROVED = "approved"  # offline, by the card's TC
 ONLINE = "online"
 DECLINED = "declined"
-TRY_ANOTHER = "try another interface"
-CARD_ERROR = "card error"
+TERMINATED = "terminated"  # stop: `reason` says why (card_removed, card_data...)
+TRY_ANOTHER = "try_another"  # contactless cannot do it: insert (or swipe) the card
 
-# Outcome.cvm
-CVM_NONE = ""
-CVM_ONLINE_PIN = "online PIN"
+# Outcome.cvm, as the contact kernel names them.
+CVM_NONE = "none"
+CVM_ONLINE_PIN = "online_pin"
 CVM_SIGNATURE = "signature"
 
 # 9F66 terminal transaction qualifiers (PBOC part 12 Annex; the qVSDC layout).
@@ -126,20 +128,25 @@ FIELD55 = (
 
 
 class Outcome:
-    """What a tap came to. `result`: OFFLINE_APPROVED, ONLINE, DECLINED, TRY_ANOTHER or
-    CARD_ERROR; `reason`: a line for the screen and the log ("fDDA failed: ...", "amount
-    over the contactless limit: insert or swipe", "card removed: tap again").
+    """What a tap came to. `result`: APPROVED (offline), ONLINE, DECLINED, TRY_ANOTHER or
+    TERMINATED; `reason`: why, as a word the screens look up -- approved: offline; online:
+    online (the card asked), expired, fdda_failed; declined: card_declined, expired,
+    not_effective, fdda_failed; try_another: over_limit, no_ppse, no_application,
+    not_selected, card_asks_contact, fdda_failed; terminated: card_removed, no_card,
+    card_mute, reader, card_status, card_data. `detail`: a line for the log
+    ("fDDA failed (signed dynamic data hash differs)", "READ RECORD 2/1 refused (6A83)").
 
     Card data (None when the tap did not get that far): `aid`, `pan` (digits), `psn` (2
     digits or None), `expiry` (YYMM), `track2` (57 as bytes, for the 0200's field 35),
     `cryptogram` (9F26), `atc` (int), `balance` (fen after this tap: 9F5D, else 9F79, else
     None), `field55` (bytes: FIELD55's objects the transaction has), `cvm` (CVM_ONLINE_PIN,
     CVM_SIGNATURE or CVM_NONE), `tvr` (5 bytes: what the terminal found, e.g. DDA failed),
-    `oda_reason` (OdaError.reason when fDDA failed)."""
+    `oda_failure` (OdaError.reason when fDDA failed)."""
 
-    def __init__(self, result, reason=""):
+    def __init__(self, result, reason="", detail=""):
         self.result = result
         self.reason = reason
+        self.detail = detail
         self.aid = None
         self.pan = None
         self.psn = None
@@ -152,17 +159,21 @@ class Outcome:
         self.field55 = b""
         self.cvm = CVM_NONE
         self.tvr = bytes(5)
-        self.oda_reason = None
+        self.oda_failure = None
 
     def __repr__(self):
-        return "<qpboc %s %s>" % (self.result, self.reason)
+        return "<qpboc %s %s %s>" % (self.result, self.reason, self.detail)
+
+    def end(self, result, reason, detail=""):
+        self.result, self.reason, self.detail = result, reason, detail
+        return self
 
 
 class _Stop(Exception):
     # A step ends the transaction with `outcome`.
-    def __init__(self, result, reason):
-        super().__init__(reason)
-        self.outcome = Outcome(result, reason)
+    def __init__(self, result, reason, detail=""):
+        super().__init__(detail or reason)
+        self.outcome = Outcome(result, reason, detail)
 
 
 def amount_of(value):
@@ -274,37 +285,39 @@ def transact(channel, term, sets, today=None):
     except _Stop as stop:
         return stop.outcome
     except CardError as exc:
-        return Outcome(CARD_ERROR, "%s: tap again" % _card_error(exc))
+        return Outcome(TERMINATED, _card_error(exc), "%s: %s" % (type(exc).__name__, exc))
     except (tlv.TlvError, dol.DolError) as exc:
-        return Outcome(CARD_ERROR, "card data malformed: %s" % exc.args[0])
+        return Outcome(TERMINATED, "card_data", "card data malformed: %s" % exc.args[0])
 
 
 def _card_error(exc):
-    name = type(exc).__name__
-    if name in ("TargetLost", "CardRemoved"):
-        return "card removed"
-    if name in ("NoTarget", "NoCard"):
-        return "no card"
-    return "card not read (%s)" % name
+    # The reason of a reader's error: tap again (removed, none), or the reader's fault.
+    if isinstance(exc, CardRemoved):
+        return "card_removed"
+    if isinstance(exc, NoCard):
+        return "no_card"
+    if isinstance(exc, CardMute):
+        return "card_mute"
+    return "reader"
 
 
 def _transact(channel, term, sets, today):
     ppse, sw = _select(channel, PPSE)
     if not _ok(sw):
-        raise _Stop(TRY_ANOTHER, "no contactless application (PPSE %04X): insert or swipe" % sw)
+        raise _Stop(TRY_ANOTHER, "no_ppse", "SELECT PPSE answered %04X" % sw)
     found = candidates(ppse, sets)
     if not found:
-        raise _Stop(TRY_ANOTHER, "no application the terminal accepts: insert or swipe")
+        raise _Stop(TRY_ANOTHER, "no_application", "no PPSE entry the terminal accepts")
     for _, aid, params in found:
         fci, sw = _select(channel, aid)
         if _ok(sw):
             break
     else:
-        raise _Stop(TRY_ANOTHER, "application not selected (%04X): insert or swipe" % sw)
+        raise _Stop(TRY_ANOTHER, "not_selected", "SELECT of the application answered %04X" % sw)
     term.application(aid, params)
     ttq, ecash, refused = qualifiers(term.amount, params)
     if refused:
-        raise _Stop(TRY_ANOTHER, "amount over the contactless limit: insert or swipe")
+        raise _Stop(TRY_ANOTHER, "over_limit", "amount at or over the contactless limit")
     term.set(0x9F66, ttq)
     term.set(0x9F7A, ecash)
     term.set(0x9F39, b"\x07")  # POS entry mode: contactless chip
@@ -319,11 +332,11 @@ def _transact(channel, term, sets, today):
     command[7 : 7 + len(data)] = data
     answer, sw = _send(channel, command)
     if sw in (0x6984, 0x6985, 0x6986):
-        raise _Stop(TRY_ANOTHER, "the card asks for contact (%04X): insert the card" % sw)
+        raise _Stop(TRY_ANOTHER, "card_asks_contact", "GPO answered %04X" % sw)
     if not _ok(sw):
-        raise _Stop(CARD_ERROR, "GET PROCESSING OPTIONS refused (%04X)" % sw)
+        raise _Stop(TERMINATED, "card_status", "GPO answered %04X" % sw)
     if not answer or answer[0] != 0x77:
-        raise _Stop(CARD_ERROR, "GET PROCESSING OPTIONS answer not template 77")
+        raise _Stop(TERMINATED, "card_data", "GPO answer not template 77")
     card = {}
     tlv.collect(answer, card)
     term.card = card
@@ -332,48 +345,41 @@ def _transact(channel, term, sets, today):
     outcome.aid = aid
     outcome.amount = term.amount
     if cid == _AAC:
-        outcome.result, outcome.reason = DECLINED, "declined by the card"
+        outcome.end(DECLINED, "card_declined", "AAC")
         _describe(outcome, card, term, ttq)
         return outcome
     records = _read_records(channel, _needed(card, 0x94), card)
     _describe(outcome, card, term, ttq)
     if cid == _ARQC:
-        outcome.reason = "online authorisation"
-        return outcome
+        return outcome.end(ONLINE, "online", "ARQC")
     if cid != _TC:
-        raise _Stop(CARD_ERROR, "cryptogram type %02X" % cid)
+        raise _Stop(TERMINATED, "card_data", "cryptogram type %02X" % cid)
     ctq = card.get(0x9F6C, b"\x00\x00")[0]
     problem = _restrictions(card, today)
     if problem:
-        if ctq & CTQ1_ONLINE_IF_EXPIRED:
-            outcome.reason = problem + ": online"
-        else:
-            outcome.result, outcome.reason = DECLINED, problem
-        return outcome
+        if problem == "expired" and ctq & CTQ1_ONLINE_IF_EXPIRED:
+            return outcome.end(ONLINE, problem, "TC from an expired card: online")
+        return outcome.end(DECLINED, problem, "TC from a card " + problem.replace("_", " "))
     try:
         _fdda(card, records, sets, aid, term, today)
     except oda.OdaError as exc:
-        outcome.oda_reason = exc.reason
+        outcome.oda_failure = exc.reason
         tvr = bytearray(term.tvr)
         tvr[0] |= exc.tvr
         outcome.tvr = bytes(tvr)
+        detail = "fDDA failed (%s)" % exc.reason
         if ctq & CTQ1_ONLINE_IF_ODA_FAILS:
-            outcome.reason = "fDDA failed (%s): online" % exc.reason
-        elif ctq & CTQ1_SWITCH_IF_ODA_FAILS:
-            outcome.result = TRY_ANOTHER
-            outcome.reason = "fDDA failed (%s): insert the card" % exc.reason
-        else:
-            outcome.result = DECLINED
-            outcome.reason = "fDDA failed (%s)" % exc.reason
-        return outcome
-    outcome.result, outcome.reason = OFFLINE_APPROVED, "approved offline"
-    return outcome
+            return outcome.end(ONLINE, "fdda_failed", detail)
+        if ctq & CTQ1_SWITCH_IF_ODA_FAILS:
+            return outcome.end(TRY_ANOTHER, "fdda_failed", detail)
+        return outcome.end(DECLINED, "fdda_failed", detail)
+    return outcome.end(APPROVED, "offline", "TC, fDDA verified")
 
 
 def _needed(card, tag):
     value = card.get(tag)
     if value is None or not len(value):
-        raise _Stop(CARD_ERROR, "card data missing: %X" % tag)
+        raise _Stop(TERMINATED, "card_data", "card data missing: %X" % tag)
     return value
 
 
@@ -382,21 +388,27 @@ def _read_records(channel, afl, card):
     records the AFL marks for offline data authentication, in the order read."""
     signed = []
     if len(afl) % 4:
-        raise _Stop(CARD_ERROR, "AFL not a multiple of 4 bytes")
+        raise _Stop(TERMINATED, "card_data", "AFL not a multiple of 4 bytes")
     afl = bytes(afl)
     command = bytearray(b"\x00\xb2\x00\x00\x00")
     for at in range(0, len(afl), 4):
         sfi, first, last, count = afl[at] >> 3, afl[at + 1], afl[at + 2], afl[at + 3]
         if not 1 <= sfi <= 30 or first == 0 or last < first or count > last - first + 1:
-            raise _Stop(CARD_ERROR, "AFL entry malformed")
+            raise _Stop(TERMINATED, "card_data", "AFL entry malformed")
         for number in range(first, last + 1):
             command[2] = number
             command[3] = sfi << 3 | 4
             record, sw = _send(channel, command)
             if not _ok(sw):
-                raise _Stop(CARD_ERROR, "READ RECORD %d/%d refused (%04X)" % (sfi, number, sw))
+                raise _Stop(
+                    TERMINATED,
+                    "card_status",
+                    "READ RECORD %d/%d answered %04X" % (sfi, number, sw),
+                )
             if sfi <= 10 and (not record or record[0] != 0x70):
-                raise _Stop(CARD_ERROR, "record %d/%d not template 70" % (sfi, number))
+                raise _Stop(
+                    TERMINATED, "card_data", "record %d/%d not template 70" % (sfi, number)
+                )
             tlv.collect(record, card)
             if number < first + count:
                 signed.append((sfi, record))
@@ -405,13 +417,13 @@ def _read_records(channel, afl, card):
 
 def _restrictions(card, today):
     """The processing restrictions a tap checks (part 12): effective date and expiry
-    (YYMMDD, compared with today's 9A); "" when both pass."""
+    (YYMMDD, compared with today's 9A): "not_effective", "expired", or "" when both pass."""
     effective = card.get(0x5F25)
     if effective is not None and _date(effective) > _date(today):
-        return "card not yet effective"
+        return "not_effective"
     expiry = card.get(0x5F24)
     if expiry is None or _date(expiry) < _date(today):
-        return "card expired"
+        return "expired"
     return ""
 
 

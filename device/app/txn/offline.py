@@ -50,7 +50,7 @@ def approve(engine, outcome, operator=""):
 
 
 def journal_approval(journal, outcome, stan, batch, date, time, operator=""):
-    """Append `outcome` (an OFFLINE_APPROVED qpboc.Outcome) to `journal` as an offline sale
+    """Append `outcome` (an APPROVED qpboc.Outcome: the card's TC) to `journal` as an offline sale
     with STAN `stan` of batch `batch` at `date` (YYYYMMDD) `time` (hhmmss); returns its
     Entry. Response code Y1 (EMV: approved offline), entry mode 07 (contactless chip)."""
     return journal.append(
