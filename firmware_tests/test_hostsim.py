@@ -140,6 +140,8 @@ class Terminal:
     """A minimal CUP terminal: frames, MAC, PIN blocks, STAN, batch; no device code.
     `mac_method` cup, x9.19 or x9.19-hex; `lri` True: frames carry LRI (above)."""
 
+    spec = SPEC  # the codec's field table (a subclass may add fields)
+
     def __init__(self, address, tid=TID, mid=MID, tmk=TMK, sm4=False, timeout=5.0):
         self.address, self.tid, self.mid, self.tmk, self.sm4 = address, tid, mid, tmk, sm4
         self.mac_method = "cup"
@@ -170,7 +172,7 @@ class Terminal:
         doc = dict(fields)
         if mac:
             doc["64"] = "00" * 8
-        body, _ = iso8583.encode(doc, SPEC)
+        body, _ = iso8583.encode(doc, self.spec)
         body = bytes(body)
         if mac:
             body = body[:-8] + self.mac(body[:-8])
@@ -206,7 +208,7 @@ class Terminal:
         payload = payload[:5] + payload[5 + len(self.last_lri) :]
         self.last_tpdu, self.last_header = payload[:5], payload[5:11]
         body = payload[11:]
-        fields, _ = iso8583.decode(body, SPEC)
+        fields, _ = iso8583.decode(body, self.spec)
         fields["_body"] = body
         return fields
 
@@ -1151,7 +1153,7 @@ def test_cli_refuses_a_missing_db_and_unknown_fault_mti(tmp_path):
     )
     assert not db.exists()  # refused before anything was made
     out = hostsim_cli_run("--db", str(db), "--create", "--seed")  # made, and nothing else
-    assert out.returncode == 0 and out.stdout == f"{db}: 1 terminal(s), 6 card(s)\n"
+    assert out.returncode == 0 and out.stdout == f"{db}: 1 terminal(s), 17 card(s)\n"
     out = hostsim_cli_run("--db", str(db), "--fault", "decline:mti=0200")
     assert out.returncode == 0 and out.stdout == "fault #1 decline on\n"
     out = hostsim_cli_run("--db", str(db), "--fault", "late:mti=0200,delay=2")

@@ -70,6 +70,11 @@ def _profile_options(p: argparse.ArgumentParser) -> None:
         metavar="DIGIT",
         help="the 0510 flag of a section with no transactions (default 1; some hosts 0)",
     )
+    group.add_argument(
+        "--cryptogram-fail-code",
+        metavar="CODE",
+        help="39 when a chip card's ARQC or TC does not verify (default 05)",
+    )
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> None:
@@ -140,7 +145,7 @@ def _subcommands(parser: argparse.ArgumentParser) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = (
-        "faults (KIND[:tid=,mti=,txn=,count=N|always,delay=S,code=XX,process=0]):\n"
+        "faults (KIND[:tid=,mti=,txn=,count=N|always,delay=S,code=XX,process=0,script=S]):\n"
         + ("\n".join(f"  {k:13} {v}" for k, v in FAULT_KINDS.items()))
     )
     parser.add_argument(
@@ -209,7 +214,8 @@ def _show(sim: HostSimulator) -> None:
         print(
             f"fault #{f['id']} {f['kind']} tid={f['tid'] or '*'} mti={f['mti'] or '*'} "
             f"txn={f['txn'] or '*'} "
-            f"left={'always' if f['remaining'] is None else f['remaining']}"
+            + (f"script={f['script']} " if f["script"] else "")
+            + f"left={'always' if f['remaining'] is None else f['remaining']}"
         )
     for t in sim.transactions()[-20:]:
         print(
@@ -267,6 +273,8 @@ def _profile(args: argparse.Namespace) -> dict:
         given["lri"] = {"yes": True, "no": False}.get(args.lri)
     if args.settle_empty_flag is not None:
         given["settle_empty_flag"] = args.settle_empty_flag
+    if args.cryptogram_fail_code is not None:
+        given["cryptogram_fail_code"] = args.cryptogram_fail_code
     return given
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from hostlib import packets
+from hostlib.card import profiles
 from hostlib.errors import PoskitError
 from hostlib.hostsim import crypto, faults, icsets, seed
 from hostlib.hostsim.engine import MESSAGE_NAMES, SIGNON_MODES, Engine, Outcome, mask_pan
@@ -64,7 +65,7 @@ def check_fault(kind: str, **options: Any) -> None:
     it opens a database, so a mistake changes nothing."""
     mti, txn = options.get("mti"), options.get("txn")
     count, delay, code = options.get("count", 1), options.get("delay", 0.0), options.get("code")
-    faults.validate(kind, delay, code, mti)
+    faults.validate(kind, delay, code, mti, script=options.get("script"))
     if txn is not None and txn not in MESSAGE_NAMES and txn != "reversal":
         raise FaultError(
             f"unknown message type {txn!r}: this host knows {', '.join(MESSAGE_NAMES)}"
@@ -80,6 +81,7 @@ PROFILE_DEFAULTS: dict[str, Any] = {
     "mac_method": "cup",
     "lri": None,
     "settle_empty_flag": "1",
+    "cryptogram_fail_code": "05",
 }
 
 
@@ -111,6 +113,9 @@ def _profile(profile: dict, key_alg: str, partial: bool = False) -> dict:
     flag = values.get("settle_empty_flag", "1")
     if not isinstance(flag, str) or len(flag) != 1 or not flag.isdigit():
         raise HostSimError("settle_empty_flag must be one digit")
+    code = values.get("cryptogram_fail_code", "05")
+    if not isinstance(code, str) or len(code) != 2 or not code.isalnum():
+        raise HostSimError("cryptogram_fail_code must be 2 letters or digits (a 39 code)")
     if "lri" in values and values["lri"] is not None:
         values["lri"] = int(values["lri"])
     return values
@@ -200,7 +205,8 @@ class HostSimulator:
             t = seed.DEFAULT_TERMINAL
             if self.store.terminal(t["tid"]) is None:
                 self.add_terminal(t["tid"], t["mid"], t["tmk"], name=t["name"])
-            for card in seed.TEST_CARDS:
+            # The emulated chip cards' accounts (hostlib.card), so a chip card is known.
+            for card in seed.TEST_CARDS + profiles.host_accounts():
                 if self.store.card(card["pan"]) is None:
                     self.add_card(**card)
             # The IC sets terminals download at sign-on (docs/hostsim.md, "IC sets").
@@ -297,7 +303,9 @@ class HostSimulator:
         docs/keys.md describes it; None: the one of 60.3), field60_length (8, 14; None: any),
         field26 ("12", "06"; None: any), mac_method ("cup", "x9.19", "x9.19-hex"), lri (True:
         its frames carry the LRI header, False: they must not, None: either),
-        settle_empty_flag (the 0510 flag of a section with no transactions, "1" or "0"...)."""
+        settle_empty_flag (the 0510 flag of a section with no transactions, "1" or "0"...),
+        cryptogram_fail_code (39 when an ARQC or TC does not verify: the spec names no code;
+        "05" by default)."""
         term = self.terminal(tid)
         columns = _profile(profile, term["key_alg"], partial=True)
         with self._lock, self.store.transaction():
@@ -394,12 +402,15 @@ class HostSimulator:
         delay: float = 0.0,
         code: str | None = None,
         process: bool = True,
+        script: str | None = None,
     ) -> int:
         """Switch a fault on; returns its id. `tid`/`mti`/`txn` narrow it to one terminal,
         request MTI ("0200") or message type name ("sale", "sign_on", "reversal/sale"...);
         `count` uses (None: persistent). `delay` for late, `code` for decline; `process`
-        False makes no_answer/close lose the request before the host books it."""
-        check_fault(kind, mti=mti, txn=txn, count=count, delay=delay, code=code)
+        False makes no_answer/close lose the request before the host books it. `script` for
+        issuer_script: `[71:|72:]block`, `unblock`, `pin_unblock`, `card_block` or
+        `ecash:YUAN` (default 72:block)."""
+        check_fault(kind, mti=mti, txn=txn, count=count, delay=delay, code=code, script=script)
         with self._lock, self.store.transaction():
             return self.store.add_fault(
                 kind=kind,
@@ -410,6 +421,7 @@ class HostSimulator:
                 delay=delay,
                 code=code,
                 process=int(process),
+                script=script,
             )
 
     def clear_faults(self, tid: str | None = None) -> int:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from hostlib import packets
-from hostlib.hostsim import crypto, faults, icsets, wire
+from hostlib.hostsim import chip, crypto, faults, icsets, wire
 from hostlib.hostsim.store import Store
 
 log = logging.getLogger("poskit.hostsim")
@@ -41,13 +41,13 @@ CLASSIFY = {
     ("0200", "20", "00", "23"): "sale_void",
     ("0220", "00", "06", "24"): "completion_notice",
     ("0220", "20", "00", "25"): "refund",
+    ("0200", "00", "00", "36"): "ic_offline_sale",  # an IC card's offline TC, uploaded
 }
 # 60.1 of the types spec §3.1 lists that this host does not process (offline uploads etc.).
 UNSUPPORTED_601 = {
     "30": "offline_settlement",
     "32": "settle_adjust",
     "34": "tip_adjust",
-    "36": "ic_offline_sale",
 }
 # Reversible types (spec §3.1 "reversal?" column), by 60.1: a reversal carries MTI 0400 and
 # the original's 3/25/60.
@@ -99,12 +99,21 @@ MESSAGE_NAMES = (
     + tuple(UNSUPPORTED_601.values())
 )
 
+# Chip (spec §2 field 22 = 05x contact, 07x contactless): the types a card authorises online
+# with an ARQC, which the host checks and answers with 91 (docs/hostsim.md, "Chip cards").
+CHIP_ENTRY = ("05", "07")
+CHIP_ONLINE = ("sale", "preauth", "balance")
+# 60.3 of the IC transaction detail uploads at settlement (spec §3.2): 203/205 online
+# (balanced/unbalanced), 204 failed, 206 offline ([1]: handled alike).
+IC_UPLOADS = ("203", "204", "205", "206")
+SCRIPT_NOTICE = "951"  # 60.3 of the 0620 script result notice
+
 # Statuses that still count in the batch totals (spec §3.4: "debit" = sales/completions,
 # "credit" = refunds; a voided or reversed transaction and its void count in neither).
-DEBIT_TYPES = ("sale", "completion", "completion_notice")
+DEBIT_TYPES = ("sale", "completion", "completion_notice", "ic_offline_sale")
 # The advices (0220, spec §3.1): no reversal undoes them, so a terminal that never got the
 # answer sends them again with their STAN (0220 again, or 0221) and gets the first answer.
-ADVICES = ("refund", "completion_notice")
+ADVICES = ("refund", "completion_notice", "ic_offline_sale")
 LIVE = ("approved", "refunded")
 
 
@@ -138,6 +147,10 @@ class _Ctx:
     now: datetime = field(default_factory=datetime.now)
     pan: str | None = None
     why: str = ""
+    icc: dict[int, bytes] | None = None  # field 55's objects, when the request has one
+    chip: tuple[str, str] | None = None  # (PAN, PSN) whose ARQC verified: answer with 91
+    booked: int | None = None  # the row of the financial request booked
+    icc_note: str = ""  # what the host made of field 55, for the log
     processing: str = "0"  # header digit 6 the host asks with (the IC downloads)
 
 
@@ -228,8 +241,11 @@ class Engine:
     def _take_faults(self, ctx: _Ctx) -> list[faults.Fault]:
         tid = ctx.req.get("41", "").strip()
         taken: dict[str, faults.Fault] = {}
+        online_chip = ctx.name in CHIP_ONLINE and _is_chip(ctx.req)
         for row in self.store.faults():
-            if row["kind"] in taken or not faults.matches(row, tid, ctx.req["t"], ctx.name):
+            if row["kind"] in taken or not faults.matches(
+                row, tid, ctx.req["t"], ctx.name, online_chip
+            ):
                 continue
             self.store.consume_fault(row)
             taken[row["kind"]] = faults.Fault(
@@ -238,6 +254,7 @@ class Engine:
                 delay=row["delay"],
                 code=row["code"],
                 process=bool(row["process"]),
+                script=row["script"],
             )
         return list(taken.values())
 
@@ -303,6 +320,8 @@ class Engine:
             parts.append("amt %d.%02d" % divmod(int(req["4"]), 100))
         if ctx.pan:
             parts.append("pan " + mask_pan(ctx.pan))
+        if ctx.icc_note:
+            parts.append("icc " + ctx.icc_note)
         parts.append("-> " + (resp.get("39", "--") if resp else "no answer"))
         if why:
             parts.append("(" + why + ")")
@@ -343,6 +362,12 @@ class Engine:
                 self._verify_mac(ctx)
             if mti in ("0100", "0200", "0220", "0221", "0400"):
                 self._check_profile(ctx)
+            if "55" in req:
+                try:
+                    ctx.icc = chip.parse(req["55"])
+                except chip.IccError as exc:
+                    raise Decline("30", str(exc)) from None
+                ctx.icc_note = chip.describe(ctx.icc)
             decline = ctx.faults.get(faults.DECLINE)
             if decline is not None:
                 self._declined_by_fault(ctx, decline.code or "05")
@@ -359,6 +384,8 @@ class Engine:
             resp["39"] = d.code
             ctx.why = d.why
             resp.pop("62", None)
+        if ctx.chip is not None:
+            self._chip_answer(ctx, resp)
         if mti in ("0100", "0200", "0220", "0221", "0400"):
             resp.setdefault("12", ctx.now.strftime("%H%M%S"))
             resp.setdefault("13", ctx.now.strftime("%m%d"))
@@ -594,13 +621,18 @@ class Engine:
         resp["37"] = rrn
         resp["15"] = ctx.now.strftime("%m%d")
         try:
+            if name in CHIP_ONLINE and _is_chip(req):
+                ctx.chip = self._verify_chip(ctx, "ARQC")
+                fault = ctx.faults.get(faults.CHIP_DECLINE)
+                if fault is not None:
+                    raise Decline(fault.code or "05", "chip_decline fault, after a good ARQC")
             result = getattr(self, "_do_" + name)(ctx, resp, amount)
         except Decline as d:
-            self._book(ctx, name, d.code, "declined", amount=amount, rrn=rrn)
+            ctx.booked = self._book(ctx, name, d.code, "declined", amount=amount, rrn=rrn)
             raise
         orig_id, auth_code = result
         auth_code = auth_code or auth
-        self._book(
+        ctx.booked = self._book(
             ctx, name, "00", "approved", amount=amount, rrn=rrn, auth=auth_code, orig=orig_id
         )
         resp["38"] = auth_code
@@ -671,6 +703,8 @@ class Engine:
             time=ctx.now.strftime("%H%M%S"),
             orig_id=orig,
             reason=reason,
+            psn=chip.psn(req.get("23"), ctx.icc) if ctx.icc is not None else None,
+            icc_data=req.get("55"),
         )
 
     # card, PIN and amount checks ----------------------------------------------------------
@@ -698,6 +732,16 @@ class Engine:
             return pan, rest[:4]
         if "2" in req:
             return req["2"], req.get("14")
+        if ctx.icc is not None:
+            # A chip request may name its card only in field 55: 57, or 5A (and 5F24).
+            track = chip.track2(ctx.icc) or ""
+            pan, sep, rest = track.partition("D")
+            if sep and pan.isdigit() and rest[:4].isdigit():
+                return pan, rest[:4]
+            pan = chip.card_pan(ctx.icc)
+            if pan and pan.isdigit():
+                expiry = ctx.icc.get(0x5F24, b"").hex()[:4]
+                return pan, expiry if len(expiry) == 4 and expiry.isdigit() else None
         return None
 
     def _card(self, ctx: _Ctx, required: bool = True, checks: bool = True) -> dict | None:
@@ -740,6 +784,67 @@ class Engine:
             raise Decline("99", "PIN block does not decode") from None
         if card["pin"] is None or pin != card["pin"]:
             raise Decline("55", "wrong PIN")
+
+    # chip ----------------------------------------------------------------------------------
+
+    def _verify_chip(self, ctx: _Ctx, want: str) -> tuple[str, str]:
+        """The card's cryptogram in field 55 checked (docs/hostsim.md, "Chip cards"):
+        `want` is the one the request must carry (ARQC online, TC in an offline upload).
+        Returns (PAN, PSN) for the answer's 91; Decline 30 for a 55 that cannot be checked,
+        14 for another card's 55, the profile's cryptogram_fail_code when it does not
+        verify."""
+        req, tags, term = ctx.req, ctx.icc, ctx.term
+        assert term is not None
+        if tags is None:
+            raise Decline("30", f"{ctx.name} with IC entry mode (22 = 05x/07x) but no field 55")
+        presented = self._presented(ctx)
+        if presented is None:
+            raise Decline("14", "no card data")
+        pan = presented[0]
+        ctx.pan = pan
+        wrong = chip.check_pan(pan, tags)
+        if wrong:
+            raise Decline("14", wrong)
+        gone = chip.missing(tags)
+        if gone:
+            raise Decline("30", "field 55 lacks " + " ".join(gone))
+        kind = chip.cryptogram_type(tags)
+        if kind is not None and kind != want:
+            raise Decline("30", f"9F27 says {kind}: {ctx.name} needs {want}")
+        signed = tags.get(0x9F02, b"").hex()
+        if signed.isdigit() and "4" in req and int(signed) != int(req["4"]):
+            raise Decline("30", "field 4 is not the amount the card signed (9F02)")
+        psn = chip.psn(req.get("23"), tags)
+        why = chip.check(pan, psn, tags)
+        if why:
+            ctx.icc_note += " does not verify"
+            raise Decline(term["cryptogram_fail_code"], why)
+        ctx.icc_note += " verified"
+        return pan, psn
+
+    def _chip_answer(self, ctx: _Ctx, resp: dict[str, str]) -> None:
+        """Field 55 of the answer to a verified ARQC: 91 with the ARC of 39 (so a decline
+        reaches the card as one too), and the faults' doing (bad or no ARPC, a script)."""
+        assert ctx.chip is not None and ctx.icc is not None
+        pan, psn = ctx.chip
+        hit = ctx.faults
+        script = None
+        if faults.ISSUER_SCRIPT in hit:
+            text = hit[faults.ISSUER_SCRIPT].script or faults.DEFAULT_SCRIPT
+            script = chip.Script.parse(text)
+        arpc = faults.NO_ARPC not in hit
+        bad = faults.BAD_ARPC in hit
+        data = chip.answer(
+            pan, psn, ctx.icc, resp.get("39", "96"), arpc=arpc, bad_arpc=bad, script=script
+        )
+        notes = ["91 with a bad ARPC" if bad else "91"] if arpc else ["no 91"]
+        if script is not None:
+            notes.append(f"script {script}")
+        ctx.icc_note += ", " + ", ".join(notes)
+        if data:
+            resp["55"] = data.hex().upper()
+            if ctx.booked is not None:
+                self.store.update_txn(ctx.booked, icc_response=resp["55"])
 
     def _check_amount(self, card: dict, amount: int) -> None:
         if amount <= 0:
@@ -920,6 +1025,26 @@ class Engine:
 
     _do_completion_notice = _do_completion
 
+    def _do_ic_offline_sale(self, ctx: _Ctx, resp: dict[str, str], amount: int) -> tuple:
+        """An IC card's offline approval (TC) uploaded (spec §3.1, 60.1 = 36): the money is
+        spent already, so no PIN, funds or limit check -- the TC must verify, and the same
+        card transaction (PAN, PSN, ATC) is taken once."""
+        card = self._card(ctx, checks=False)
+        assert card is not None
+        pan, psn = self._verify_chip(ctx, "TC")
+        assert ctx.icc is not None
+        atc = ctx.icc[0x9F36]
+        for t in self.store.find_txns(pan=pan, type="ic_offline_sale", status="approved"):
+            if t["psn"] == psn and _atc(t) == atc:
+                raise Decline(
+                    "94", f"offline sale ATC {atc.hex()} already uploaded (STAN {t['stan']:06d})"
+                )
+        if amount <= 0:
+            raise Decline("13", "amount must be positive")
+        # One balance per account: what the card spent offline comes off it.
+        self.store.adjust_card(card["pan"], balance=-amount)
+        return None, None
+
     def _do_completion_void(self, ctx: _Ctx, resp: dict[str, str], amount: int) -> tuple:
         orig = self._original_in_batch(ctx, ("completion", "completion_notice"))
         card = self._same_card(ctx, orig)
@@ -1011,7 +1136,33 @@ class Engine:
                 self.store.update_txn(pre["id"], status="completed")
 
     def _script_notice(self, ctx: _Ctx, resp: dict[str, str]) -> None:
-        resp["39"] = "00"  # IC script results are acknowledged, not booked
+        """0620 (60.3 = 951): the card's issuer script results (DF31 or 9F5B in 55) for the
+        transaction 61 names (batch + STAN), kept on it; booked as its own row, and
+        acknowledged even when the original is unknown (an advice: no retries wanted)."""
+        req, term, tags = ctx.req, ctx.term, ctx.icc
+        assert term is not None
+        code = req.get("60", "")[8:11]
+        if code != SCRIPT_NOTICE:
+            raise Decline("40", f"0620 with 60.3 {code or '?'} is not supported")
+        words = chip.script_results(tags) if tags is not None else ""
+        if tags is None or not words:
+            raise Decline("30", "script result notice without DF31/9F5B in field 55")
+        f61 = req.get("61", "")
+        if len(f61) < 12 or not f61[:12].isdigit():
+            raise Decline("30", "field 61 (original batch and STAN) missing")
+        batch, stan = int(f61[:6]), int(f61[6:12])
+        found = self.store.find_txns(tid=term["tid"], batch=batch, stan=stan, type=CHIP_ONLINE)
+        orig = found[-1] if found else None
+        results = (tags.get(0xDF31) or tags.get(0x9F5B) or b"").hex().upper()
+        if orig is not None:
+            self.store.update_txn(orig["id"], script_result=results)
+            ctx.pan = orig["pan"]
+        amount = int(req.get("4", "0") or 0)
+        self._book(
+            ctx, "script_notice", "00", "approved", amount, orig=orig["id"] if orig else None
+        )
+        ctx.why = f"script results: {words}" + ("" if orig else "; original not found")
+        resp["39"] = "00"
 
     # -- settlement and batch upload ------------------------------------------------------
 
@@ -1125,9 +1276,65 @@ class Engine:
                 raise Decline("30", "batch end without a total in 48")
             self.store.update_settlement(term["tid"], batch, upload_total=int(f48))
             ctx.why = f"end, total {int(f48)}"
-        elif code not in ("203", "204", "205", "206"):
+        elif code in IC_UPLOADS:
+            self._ic_detail(ctx, batch, code)
+        else:
             raise Decline("40", f"0320 with 60.3 {code} is not supported")
         resp["39"] = "00"
+
+    def _ic_detail(self, ctx: _Ctx, batch: int, code: str) -> None:
+        """0320/203-206: one IC transaction's detail (2, 4, 23, 55 with its final
+        cryptogram). Kept as an upload record, matched to the booked chip transaction of the
+        batch by PAN, amount and ATC (9F36) -- the one key every layout carries -- and
+        counted as matched when its cryptogram verifies too."""
+        req, term, tags = ctx.req, ctx.term, ctx.icc
+        assert term is not None
+        if tags is None:
+            raise Decline("30", f"0320/{code} without field 55")
+        presented = self._presented(ctx)
+        if presented is None or not req.get("4", "").isdigit():
+            raise Decline("30", f"0320/{code} without the PAN (2 or 57) or the amount (4)")
+        pan, amount = presented[0], int(req["4"])
+        ctx.pan = pan
+        psn = chip.psn(req.get("23"), tags)
+        why = chip.check_pan(pan, tags) or chip.check(pan, psn, tags)
+        atc = tags.get(0x9F36)
+        found = None
+        for t in self.store.find_txns(tid=term["tid"], batch=batch, pan=pan, amount=amount):
+            if atc is not None and t["type"] != "reversal" and _atc(t) == atc:
+                found = t
+        self.store.add_upload(
+            tid=term["tid"],
+            batch=batch,
+            stan=found["stan"] if found else int(req.get("11", "0") or 0),
+            card_class="00",
+            pan=pan,
+            amount=amount,
+            matched=int(found is not None and not why),
+            icc_data=req["55"],
+            cryptogram_ok=int(not why),
+        )
+        n = len(self.store.uploads(term["tid"], batch))
+        self.store.update_settlement(term["tid"], batch, upload_records=n)
+        ctx.icc_note += " does not verify" if why else " verified"
+        ctx.why = (
+            f"IC detail of {found['type']} STAN {found['stan']:06d}"
+            if found
+            else "IC detail matches no transaction of the batch"
+        ) + (f"; {why}" if why else "")
+
+
+def _atc(row: dict) -> bytes | None:
+    """The ATC (9F36) in a booked transaction's field 55, or None."""
+    try:
+        return chip.parse(row["icc_data"]).get(0x9F36) if row["icc_data"] else None
+    except chip.IccError:
+        return None
+
+
+def _is_chip(req: dict[str, str]) -> bool:
+    """A request from a chip read: IC entry mode in 22 (05x, 07x), or field 55."""
+    return req.get("22", "")[:2] in CHIP_ENTRY or "55" in req
 
 
 def _resp_mti(mti: str) -> str:

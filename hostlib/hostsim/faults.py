@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hostlib.errors import PoskitError
+from hostlib.hostsim import chip
 
 # Transport faults: applied by the server to the framed reply.
 NO_ANSWER = "no_answer"  # read the request, never answer it (connection stays open)
@@ -26,6 +27,11 @@ WRONG_AMOUNT = "wrong_amount"  # response field 4 = request amount + 1 fen
 DECLINE = "decline"  # decline with `code` without processing the request
 UNBALANCED = "unbalanced"  # settlement answers "unbalanced" (flag 2) whatever the totals
 SETTLE_ERROR = "settle_error"  # settlement answers "error" (flag 3, 对账出错)
+# Chip faults: applied to the field 55 the host answers an online chip request with.
+BAD_ARPC = "bad_arpc"  # 91 with a corrupted ARPC (the card's issuer authentication fails)
+NO_ARPC = "no_arpc"  # no 91 in the answer
+ISSUER_SCRIPT = "issuer_script"  # an issuer script (71/72) in the answer, `script` says which
+CHIP_DECLINE = "chip_decline"  # decline with `code` after a good ARQC, 91 with that ARC
 BAD_CHECK = "bad_check"  # a CA key download (0800/370) carries a wrong check value (DF03)
 
 KINDS = {
@@ -40,6 +46,10 @@ KINDS = {
     DECLINE: "decline with CODE (default 05) without processing",
     UNBALANCED: "settle as unbalanced whatever the totals",
     SETTLE_ERROR: "settle with flag 3 (totals error) in the domestic section",
+    BAD_ARPC: "answer a chip request with a corrupted ARPC in 91",
+    NO_ARPC: "answer a chip request without 91",
+    ISSUER_SCRIPT: "answer a chip request with the issuer script SCRIPT (default 72:block)",
+    CHIP_DECLINE: "decline a chip request with CODE (default 05) after a good ARQC",
     BAD_CHECK: "send a CA key (0800/370) with a wrong check value (DF03)",
 }
 # The request MTIs this host answers: a fault for any other could never match.
@@ -47,6 +57,10 @@ REQUEST_MTIS = ("0100", "0200", "0220", "0221", "0320", "0400", "0500", "0620", 
 TRANSPORT = (NO_ANSWER, LATE, CLOSE, DUPLICATE, PARTIAL)
 # Faults where the request may be lost before the host processes it (`process=False`).
 LOSABLE = (NO_ANSWER, CLOSE)
+
+# Faults that only match an online chip request (sale, pre-auth, balance with field 55).
+CHIP = frozenset({BAD_ARPC, NO_ARPC, ISSUER_SCRIPT, CHIP_DECLINE})
+DEFAULT_SCRIPT = "72:block"
 
 # Requests whose responses carry a MAC or an amount; a fault of these kinds only matches
 # them, so a one-shot `bad_mac` is not spent on a sign-on.
@@ -72,13 +86,20 @@ class Fault:
     delay: float = 0.0
     code: str | None = None
     process: bool = True
+    script: str | None = None  # issuer_script: what chip.Script.parse reads
 
 
 def validate(
-    kind: str, delay: float, code: str | None, mti: str | None = None, txn: str | None = None
+    kind: str,
+    delay: float,
+    code: str | None,
+    mti: str | None = None,
+    txn: str | None = None,
+    script: str | None = None,
 ) -> None:
     """FaultError for a fault that cannot be: an unknown kind, a negative delay, a response
-    code that is not 2 characters, an MTI this host never receives."""
+    code that is not 2 characters, an MTI this host never receives, an issuer script the
+    host cannot write (or one given to another kind)."""
     if kind not in KINDS:
         raise FaultError(f"unknown fault {kind!r}: expected one of {', '.join(KINDS)}")
     if mti is not None and mti not in REQUEST_MTIS:
@@ -89,9 +110,20 @@ def validate(
         raise FaultError("fault delay must not be negative")
     if code is not None and (len(code) != 2 or not code.isalnum()):
         raise FaultError(f"response code must be 2 letters or digits, got {code!r}")
+    if script is not None:
+        if kind != ISSUER_SCRIPT:
+            raise FaultError(f"script= is for {ISSUER_SCRIPT}, not {kind}")
+        try:
+            chip.Script.parse(script)
+        except ValueError as exc:
+            raise FaultError(str(exc)) from None
 
 
-def matches(row: dict, tid: str, mti: str, txn: str) -> bool:
+def matches(row: dict, tid: str, mti: str, txn: str, online_chip: bool = False) -> bool:
+    """Whether fault `row` hits this request; `online_chip`: a sale, pre-auth or balance
+    inquiry with IC data (the only requests the chip faults hit)."""
+    if row["kind"] in CHIP and not online_chip:
+        return False
     if row["tid"] not in (None, tid) or row["mti"] not in (None, mti):
         return False
     want = row["txn"]
@@ -107,7 +139,8 @@ def matches(row: dict, tid: str, mti: str, txn: str) -> bool:
 def parse_spec(text: str) -> dict:
     """`KIND[:key=value,...]` from the command line -> keyword arguments of set_fault.
 
-    Keys: tid, mti, txn, count (a number or `always`), delay, code, process (0/1).
+    Keys: tid, mti, txn, count (a number or `always`), delay, code, process (0/1),
+    script (issuer_script: `72:block`, `71:ecash:100.00`...).
     """
     kind, _, rest = text.partition(":")
     out: dict = {"kind": kind.strip()}
@@ -115,7 +148,7 @@ def parse_spec(text: str) -> dict:
         key, sep, value = item.partition("=")
         if not sep:
             raise FaultError(f"fault option {item!r} is not key=value")
-        if key in ("tid", "mti", "txn", "code"):
+        if key in ("tid", "mti", "txn", "code", "script"):
             out[key] = value
         elif key == "count":
             out["count"] = None if value in ("always", "persistent") else _int(value, key)

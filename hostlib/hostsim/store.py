@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS terminals (
     mac_method TEXT NOT NULL DEFAULT 'cup', -- cup, x9.19, x9.19-hex
     lri INTEGER,                            -- 1 LRI header required, 0 refused, NULL either
     settle_empty_flag TEXT NOT NULL DEFAULT '1', -- 0510 flag of a section with nothing in it
+    cryptogram_fail_code TEXT NOT NULL DEFAULT '05', -- 39 when an ARQC or TC does not verify
     capk_check TEXT,                        -- check value of the CA key set last downloaded
     aid_check TEXT                          -- and of the IC parameter set; NULL: never
 );
@@ -81,7 +82,11 @@ CREATE TABLE IF NOT EXISTS transactions (
     orig_id INTEGER,        -- the transaction this one voids/refunds/completes/reverses
     refunded INTEGER NOT NULL DEFAULT 0,
     settled INTEGER NOT NULL DEFAULT 0,
-    reason TEXT             -- reversal: the terminal's 39
+    reason TEXT,            -- reversal: the terminal's 39
+    psn TEXT,               -- chip: the PAN sequence number (23 or 5F34)
+    icc_data TEXT,          -- chip: the request's field 55 (hex)
+    icc_response TEXT,      -- chip: the answer's field 55 (hex: 91, scripts)
+    script_result TEXT      -- chip: DF31/9F5B of the script result notice (hex)
 );
 CREATE INDEX IF NOT EXISTS txn_stan ON transactions (tid, batch, stan);
 CREATE INDEX IF NOT EXISTS txn_rrn ON transactions (rrn);
@@ -104,7 +109,9 @@ CREATE TABLE IF NOT EXISTS batch_uploads (
     card_class TEXT NOT NULL,
     pan TEXT NOT NULL,
     amount INTEGER NOT NULL,
-    matched INTEGER NOT NULL
+    matched INTEGER NOT NULL,
+    icc_data TEXT,                          -- 0320/203-206: field 55 (hex)
+    cryptogram_ok INTEGER                   -- 0320/203-206: its 9F26 verifies (1) or not (0)
 );
 CREATE TABLE IF NOT EXISTS faults (
     id INTEGER PRIMARY KEY,
@@ -115,7 +122,8 @@ CREATE TABLE IF NOT EXISTS faults (
     remaining INTEGER,      -- NULL: persistent
     delay REAL NOT NULL DEFAULT 0,
     code TEXT,
-    process INTEGER NOT NULL DEFAULT 1
+    process INTEGER NOT NULL DEFAULT 1,
+    script TEXT             -- issuer_script: which script (chip.Script)
 );
 CREATE TABLE IF NOT EXISTS ic_entries (   -- the IC sets downloaded at sign-on (icsets.py)
     kind TEXT NOT NULL,                     -- capk or aid
@@ -136,6 +144,14 @@ _ADDED = (
     ("terminals", "mac_method", "TEXT NOT NULL DEFAULT 'cup'"),
     ("terminals", "lri", "INTEGER"),
     ("terminals", "settle_empty_flag", "TEXT NOT NULL DEFAULT '1'"),
+    ("terminals", "cryptogram_fail_code", "TEXT NOT NULL DEFAULT '05'"),
+    ("transactions", "psn", "TEXT"),
+    ("transactions", "icc_data", "TEXT"),
+    ("transactions", "icc_response", "TEXT"),
+    ("transactions", "script_result", "TEXT"),
+    ("batch_uploads", "icc_data", "TEXT"),
+    ("batch_uploads", "cryptogram_ok", "INTEGER"),
+    ("faults", "script", "TEXT"),
     ("terminals", "capk_check", "TEXT"),
     ("terminals", "aid_check", "TEXT"),
 )
