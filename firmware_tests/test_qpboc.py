@@ -13,7 +13,7 @@ import pytest
 from hostlib import micropython
 from hostlib.card import issuer, load_card
 from hostlib.emulators.pn532 import Pn532Emulator
-from hostlib.hostsim import icsets
+from hostlib.hostsim import chip, icsets
 
 HEAP = "512K"  # app.emv compiles from source here
 DUAL_PAN = "6224242900001038"
@@ -111,6 +111,9 @@ def test_tap_within_the_e_cash_balance_is_approved_offline_with_fdda_verified(tm
     assert tags[0x9F27] == b"\x40"  # a TC
     assert tags[0x9F02] == bytes.fromhex("000000001234") and tags[0x5F2A] == b"\x01\x56"
     assert issuer.check_cryptogram(DUAL_PAN, "01", tags)  # what the upload takes to the host
+    # ... and what the acquirer simulator makes of it (its IC offline purchase upload check).
+    field55 = chip.parse(out["field55"])
+    assert chip.cryptogram_type(field55) == "TC" and chip.check(DUAL_PAN, "01", field55) == ""
     assert tags[0x9F5D] == bytes.fromhex("000000008766")
     # The reader's qualifiers in the GPO: qPBOC, contact, online PIN, signature; nothing
     # required under the offline floor limit.

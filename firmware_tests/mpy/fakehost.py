@@ -328,7 +328,9 @@ class HostBook:
 
     - a STAN received twice (field 11 of anything but an 0400): 94, and noted in `reused`;
       but an offline sale's upload (0200, 60.1 36) repeated with the batch, STAN and amount
-      of one it booked is answered 94 "duplicate", booked once and counted in `repeats`;
+      of one it booked gets the first answer (00), booked once and counted in `repeats`
+      (tools' host simulator does the same; 94 is its answer to the same card transaction
+      under another STAN);
       but an advice (0220, 0221) repeated with the batch, STAN and amount of one it answered
       is answered as the first time (the same code, RRN and auth code), booked once and
       counted in `repeats`; a repeat (0221) of an advice it never saw is booked as new;
@@ -409,7 +411,7 @@ class HostBook:
             first = self.txns.get((batch, int(stan)))
             if first is not None and first[0] == _OFFLINE and first[1] == int(req.get(4, "0")):
                 self.repeats += 1
-                return ["decline:94"]
+                return []
         if stan is not None and mti != "0400":
             if stan in self.stans:
                 self.reused.append(int(stan))

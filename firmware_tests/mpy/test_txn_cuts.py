@@ -43,7 +43,7 @@ def test_settlement_with_upload_recovers_from_a_cut_at_every_flash_write():
 
 def test_settlement_with_offline_upload_recovers_from_a_cut_at_every_flash_write():
     # An offline chip sale goes to the host (0200, 60.1 36) before the 0500: a cut after the
-    # host took it and before the terminal wrote so sends it again, answered 94 and booked once.
+    # host took it and before the terminal wrote so sends it again, booked once.
     _no_loss("settlement with offline upload")
 
 

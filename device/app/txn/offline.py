@@ -109,8 +109,8 @@ def upload(engine, result):
         engine._event("uploading", entry.stan)
         msg = engine._exchange("0200", fields, maced=True)
         code = msg.fields.get(39)
-        # 94, "duplicate": the host has this STAN already -- its 00 to an earlier upload was
-        # lost, or the power went before the record of it was written.
+        # 94, "duplicate": the host has this card transaction already (docs/hostsim.md: the
+        # same PAN, PSN and ATC under another STAN) -- it is the host's, not to send again.
         if code in ("00", "94"):
             journal.uploaded(entry)
             taken += 1
