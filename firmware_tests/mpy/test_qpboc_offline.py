@@ -155,6 +155,7 @@ def test_settlement_uploads_the_offline_sale_before_its_totals():
 
     store, host, eng = signed_on()
     assert swiped_sale(eng, 100).approved
+    assert offline.ready(eng)
     entry = offline.approve(eng, approval(1234), "01")
     assert entry.stan == eng.stan and entry.batch == eng.batch  # the next STAN, saved
     assert [e.stan for e in eng.journal.to_upload(eng.batch)] == [entry.stan]
@@ -197,3 +198,22 @@ def test_an_upload_the_host_already_has_is_taken_and_not_sent_again():
     assert offline.upload(eng, result) == 1 and result.notes == []
     assert list(eng.journal.to_upload(eng.batch)) == []
     assert offline.upload(eng, result) == 0 and len(host.of("0200")) == 1
+
+
+def test_no_tap_when_the_journal_cannot_keep_an_offline_sale():
+    class Engine:
+        # What offline.ready reads of app.txn.engine.Engine.
+        def __init__(self, warning, room):
+            self.warning = warning
+            self.journal = self
+            self._room = room
+
+        def batch_warning(self):
+            return self.warning
+
+        def room(self):
+            return self._room
+
+    assert offline.ready(Engine(None, 40)) and offline.ready(Engine("batch_near", None))
+    assert not offline.ready(Engine("settle_first", 40))
+    assert not offline.ready(Engine(None, 3))  # room for a sale, not for an offline one

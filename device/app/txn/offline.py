@@ -3,6 +3,7 @@ before the slip prints, counted in the batch, uploaded to the host before settle
 
     from app.txn import offline
 
+    if not offline.ready(engine): ...                    # before the tap: settle first
     entry = offline.approve(engine, outcome, operator)  # STAN, batch, clock: the engine's
     receipt.lines(entry, engine.params, "merchant")      # the slip, printed from the record
     psn, field55 = offline.ic_fields(entry)              # what the upload's 23 and 55 carry
@@ -25,6 +26,7 @@ from app.txn import messages as txnmsg
 # 000000, condition 00, 60.1 = 36. Not one of txnmsg's kinds: no cashier asks for it.
 _UPLOAD = "offline_upload 0200 000000 00 36 U"
 _ENTRY_MODE = "072"  # field 22: contactless chip, no PIN
+_RECORDS_NEEDED = 4  # journal records an offline sale and its upload take, and one spare
 
 _PSN = 0x5F34
 
@@ -36,6 +38,17 @@ def ic_data(outcome):
     if outcome.psn is not None:
         out = tlv.build(_PSN, bytes((int(outcome.psn, 16),)))
     return out + outcome.field55
+
+
+def ready(engine):
+    """True when `engine`'s journal can keep an offline sale: ask it before the tap (the card
+    pays at its GPO, before the terminal writes anything), and take no tap on False -- the
+    batch is to be settled first. An offline sale's record, with its IC data, takes about
+    two of the journal's ordinary records, and its upload one more."""
+    if engine.batch_warning() == "settle_first":
+        return False
+    room = engine.journal.room()
+    return room is None or room >= _RECORDS_NEEDED
 
 
 def approve(engine, outcome, operator=""):
