@@ -220,3 +220,16 @@ def test_amount_over_the_e_cash_terminal_limit_tells_the_card_no_e_cash(tmp_path
     assert gpo[-2] == 0x00  # 9F7A, the PDOL's last entry: e-cash not supported
     assert gpo[8] & 0x80  # online cryptogram required
     assert out["result"] == "online" and balance(card) == 10000
+
+
+def test_an_expired_card_s_offline_approval_is_declined(tmp_path):
+    path = tmp_path / "expired-dual.toml"
+    path.write_text(
+        'pan = "6224242900001038"\ncontactless = true\necash_balance = "100.00"\n'
+        'expiry = "2011"\neffective = "1801"\n'
+    )
+    out, _ = tap(load_card(str(path)), 1234, tmp_path)
+    # The card gave a TC; its application expired in November 2020 and its CTQ does not say
+    # "online if expired": declined, before any signature is checked.
+    assert out["result"] == "declined" and out["reason"] == "expired"
+    assert out["oda_failure"] is None
