@@ -46,6 +46,8 @@ FLOWS = {
     "ic download": "a sign-on with the host's new CA keys and IC parameters downloaded",
     "settlement": "a settlement, balanced",
     "settlement with upload": "a settlement the host finds unbalanced: batch upload",
+    "offline sale": "a contactless sale the card approved offline, journaled",
+    "settlement with offline upload": "a settlement uploading an offline sale (0200, 60.1 36)",
     "parameter packet": "a parameter packet applied (verify, save, version)",
     "key packet": "a key packet applied: a master key from TR-31 (working keys dropped)",
     "provision": "the identity stored (serial, KBPK, link key)",
