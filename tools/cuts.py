@@ -53,7 +53,7 @@ FLOWS = {
     "provision": "the identity stored (serial, KBPK, link key)",
     "wipe": "a wipe: journal, keys, identity",
 }
-HEAP = "768K"  # the RAM flash and its snapshot, 256 KB, and the harness compiled from source
+HEAP = "1M"  # the RAM flash and its snapshot, 256 KB, the harness compiled from source, and every flow in one process
 
 _PROGRAM = """
 import json, flowcuts
