@@ -46,12 +46,14 @@ FLOWS = {
     "ic download": "a sign-on with the host's new CA keys and IC parameters downloaded",
     "settlement": "a settlement, balanced",
     "settlement with upload": "a settlement the host finds unbalanced: batch upload",
+    "offline sale": "a contactless sale the card approved offline, journaled",
+    "settlement with offline upload": "a settlement uploading an offline sale (0200, 60.1 36)",
     "parameter packet": "a parameter packet applied (verify, save, version)",
     "key packet": "a key packet applied: a master key from TR-31 (working keys dropped)",
     "provision": "the identity stored (serial, KBPK, link key)",
     "wipe": "a wipe: journal, keys, identity",
 }
-HEAP = "768K"  # the RAM flash and its snapshot, 256 KB, and the harness compiled from source
+HEAP = "1M"  # the RAM flash and its snapshot, 256 KB, the harness compiled from source, and every flow in one process
 
 _PROGRAM = """
 import json, flowcuts

@@ -10,13 +10,15 @@
 #   txn_pack_mac           pack the 0200 with the CUP MAC (DES MAK)
 #   txn_unpack_verify      unpack the 0210 and validate it (fields and MAC)
 #   txn_journal_append     one journal record, its card number sealed (AES + HMAC-SHA256)
-#   txn_counters_save      the STAN saved before the request leaves (two-slot record)
-#   txn_reversal_record    the reversal record written (sealed) and deleted
+#   txn_counters_save      the counters (STAN, batch) saved, as before a sign-on or a
+#                          settlement (two-slot record)
+#   txn_presend            the pre-send record written: the pending reversal and its STAN
+#                          (app.txn.reversal; the approval's journal record ends it)
 #   txn_receipt            the merchant copy's lines
 #   txn_flash              flash work per operation on the RAM LittleFS (4096-byte blocks,
 #                          MicroPython's VfsLfs2 defaults: 32-byte reads and programs)
 #                          and the journal region (app.store.logregion), added up:
-#                          {"name", "sale"/"counters"/"reversal"/"journal": {"bytes"
+#                          {"name", "sale"/"counters"/"presend"/"journal": {"bytes"
 #                          programmed, "programs", "erases"} per operation (mean),
 #                          "record": bytes of one journal record on flash, framing included}
 # The answers are recorded once from fakehost.FakeHost (firmware_tests/mpy), then replayed:
@@ -292,18 +294,13 @@ def main():
 
     row("txn_counters_save", timed(counters, SALES), allocated(lambda: counters(0)))
     work["counters"] = flash(counters, SALES)
-    reversal = PendingReversal(store, 1, KEY)
+    reversal = PendingReversal(store, 1, KEY, journal=journal)
 
-    def reversal_record(i):
+    def presend(i):
         reversal.save("0200", fields)
-        reversal.delete()
 
-    row(
-        "txn_reversal_record",
-        timed(reversal_record, SALES),
-        allocated(lambda: reversal_record(0)),
-    )
-    work["reversal"] = flash(reversal_record, SALES)
+    row("txn_presend", timed(presend, SALES, reversal.empty), allocated(lambda: presend(0)))
+    work["presend"] = flash(presend, SALES, reversal.empty)
     print(json.dumps(work))
     journal.clear()
     append(0)

@@ -62,14 +62,14 @@ KEY = b"0123456789abcdef"
 PIK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
 MAK = DES.new(bytes.fromhex("C24A8FB57AA20123"), DES.MODE_ECB)
 LABELS = {
-    "txn_sale": "a whole sale with PIN: all of the rows below",
+    "txn_sale": "a whole sale with PIN: the rows below but the counters",
     "txn_build": "the request's fields",
     "txn_pin_block": "PIN block format 0, 3DES",
     "txn_pack_mac": "pack the 0200 + CUP MAC",
     "txn_unpack_verify": "unpack the 0210, check fields + MAC",
     "txn_journal_append": "journal record, card sealed, appended",
-    "txn_counters_save": "STAN record saved (its older slot rewritten)",
-    "txn_reversal_record": "reversal record sealed, saved, deleted",
+    "txn_counters_save": "counters saved, as a sign-on does (its older slot rewritten)",
+    "txn_presend": "pre-send record: the pending reversal and its STAN",
     "txn_receipt": "merchant copy's lines",
 }
 
@@ -224,15 +224,22 @@ def references(rows: dict, flash: Flash) -> dict:
 
     def reversal_record():
         # app.txn.reversal's record: reason, MTI, then (number, length, value) of the fields
-        # an 0400 keeps, sealed.
+        # an 0400 keeps; in clear, as the terminal keeps it when no card number is in it
+        # (a swiped card's track is not kept).
         fields = build()
         kept = bytearray(b"060200")
         for number in (2, 3, 4, 11, 14, 22, 23, 25, 38, 41, 42, 49, 60, 61, 63):
             if number in fields:
                 value = fields[number].encode()
                 kept += bytes((number, len(value))) + value
-        _save(fs, reversal, _seal(bytes(kept)))
+        _save(fs, reversal, bytes(kept))
         fs.remove(reversal)
+
+    def presend():
+        # What a program usually keeps before the request leaves: the STAN saved, the
+        # reversal's record saved, then removed once the answer came.
+        save_counters()
+        reversal_record()
 
     def slip():
         lines = ["POS SALES SLIP", "MERCHANT COPY", "-" * 32, "MERCHANT NAME:", "POSKIT"]
@@ -244,22 +251,21 @@ def references(rows: dict, flash: Flash) -> dict:
     def sale():
         fields = build()
         fields[52] = pin()
-        save_counters()
-        reversal_record()
+        presend()
         pack(fields)
         check()
         append()
         slip()
 
     return {
-        "txn_sale": ("the reference rows below, in sequence", sale),
+        "txn_sale": ("the rows below in sequence, the counters in the pre-send row's", sale),
         "txn_build": ("a Python dict", build),
         "txn_pin_block": ("psec ISO-0 + encrypt_tdes_ecb", pin),
         "txn_pack_mac": ("pyiso8583 encode + MAC (pycryptodome DES)", pack),
         "txn_unpack_verify": ("pyiso8583 decode + MAC", check),
         "txn_journal_append": ("pycryptodome AES + hmac, LittleFS append", append),
         "txn_counters_save": ("LittleFS temp file + rename", save_counters),
-        "txn_reversal_record": ("seal, LittleFS temp file + rename, remove", reversal_record),
+        "txn_presend": ("STAN, then sealed reversal: temp file + rename each, remove", presend),
         "txn_receipt": ("str formatting + gb18030", slip),
     }
 
@@ -273,7 +279,7 @@ def time_cpython(fn) -> float:
 # The rows that write flash: timed as bench/txn.py times them, best of 3 passes of SALES
 # calls (7 for the whole sale), the journal cleared before each pass (LittleFS's work depends
 # on what is on flash).
-_FLASH_ROWS = ("txn_sale", "txn_journal_append", "txn_counters_save", "txn_reversal_record")
+_FLASH_ROWS = ("txn_sale", "txn_journal_append", "txn_counters_save", "txn_presend")
 
 
 def _clear_journal(fs) -> None:
@@ -296,15 +302,17 @@ def time_reference(name: str, fn, flash: Flash) -> float:
 
 # The flash parts of a sale: (row, what it is, what the reference does, bench/txn.py's key).
 _SALE_PARTS = (
-    ("txn_counters_save", "the STAN record saved", "temp file + rename", "counters"),
     (
-        "txn_reversal_record",
-        "the reversal record saved, then deleted",
-        "temp file + rename, remove",
-        "reversal",
+        "txn_presend",
+        "the pre-send record (the pending reversal and its STAN)",
+        "STAN record, reversal record: temp file + rename each, the reversal's removed",
+        "presend",
     ),
     ("txn_journal_append", "the journal record appended", "append", "journal"),
 )
+
+
+_ROUNDS = 5  # the whole sale timed on each side in turn, this many times
 
 
 def sale_flash(rows: dict | None = None) -> list[str]:
@@ -322,6 +330,11 @@ def sale_flash(rows: dict | None = None) -> list[str]:
     record = device["record"]
     sale_us = rows["txn_sale"]["us"]
     ref_us = time_reference("txn_sale", refs["txn_sale"][1], flash)
+    for _ in range(_ROUNDS - 1):
+        # The two sides again, in turn: a machine busy with other work for a second weighs
+        # on the side measured then, and the best of each round is kept.
+        sale_us = min(sale_us, device_rows()["txn_sale"]["us"])
+        ref_us = min(ref_us, time_reference("txn_sale", refs["txn_sale"][1], flash))
     lines = [
         "## A sale's flash work (like for like)",
         "",
@@ -336,9 +349,10 @@ def sale_flash(rows: dict | None = None) -> list[str]:
         "it); the reference keeps them as LittleFS files and saves a record the way a "
         "program usually does, a temporary file renamed over it. Times: best of 7 passes of "
         "%d sales (3 for the "
-        "parts), the journal emptied before each pass (0-%d records, as in a day); flash: "
+        "parts), the journal emptied before each pass (0-%d records, as in a day), the "
+        "sale's in %d rounds taking the two sides in turn, the best kept; flash: "
         "the mean over one such pass, bytes programmed (and erases of 4096-byte blocks)."
-        % (SALES, SALES),
+        % (SALES, SALES, _ROUNDS),
         "",
         "| | MicroPython | reference | MicroPython / reference |",
         "|---|---:|---:|---:|",
@@ -356,11 +370,18 @@ def sale_flash(rows: dict | None = None) -> list[str]:
         % (device["sale"]["bytes"] / record, reference["sale"]["bytes"] / record),
         "",
         "Goals: a sale at most 1.0x the reference's time; at most 2x the journal record in "
-        "flash bytes programmed. Now %.2fx and %.1fx. A LittleFS append copies the file's "
+        "flash bytes programmed. Now %.2fx and %.1fx (the time's ratio moves by about a "
+        "tenth from one run to the next on a PC busy with other work). A LittleFS append "
+        "copies the file's "
         "partly filled last block to a fresh one each time (the reference's 1,552 bytes "
         'below); the journal region programs the record alone (docs/storage.md, "The '
-        "journal region\"). What is left besides the journal's record is the STAN record "
-        "(LittleFS) and the pending reversal's record and its end marker (the region)."
+        'journal region"). Besides it a sale programs one record, its pre-send record in '
+        "the region: the pending reversal and its STAN (in clear: a swiped card's request "
+        "keeps no card number once its track is dropped), which the approval's journal "
+        'record ends (docs/storage.md, "The pre-send record"); the log it is in is emptied, '
+        "and the STAN saved into the counters (LittleFS), every 24 sales. The reference "
+        "saves the STAN and the reversal as files before the request, and removes the "
+        "reversal's after the answer, as a program usually does."
         % (sale_us / ref_us, device["sale"]["bytes"] / record),
         "",
         "The sale's flash parts, each alone (%d in a row):" % SALES,

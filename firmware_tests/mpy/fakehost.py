@@ -319,7 +319,9 @@ class PowerOff(Exception):
 # Kinds (60.1) whose field 61 names a transaction they cancel (spec §3.1): sale void,
 # pre-auth cancel, completion void.
 _CANCELS = (23, 11, 21)
-_DEBITS = (22, 20, 24)  # sale, completion, completion notice (app.store.journal's totals)
+# Sale, completion, completion notice, offline chip sale (app.store.journal's totals).
+_DEBITS = (22, 20, 24, 36)
+_OFFLINE = 36  # an offline chip sale's upload (0200, 60.1 = 36)
 _REFUND = 25
 
 
@@ -329,6 +331,10 @@ class HostBook:
     answers as a host that keeps books (the rules of tools' host simulator, in small):
 
     - a STAN received twice (field 11 of anything but an 0400): 94, and noted in `reused`;
+      but an offline sale's upload (0200, 60.1 36) repeated with the batch, STAN and amount
+      of one it booked gets the first answer (00), booked once and counted in `repeats`
+      (tools' host simulator does the same; 94 is its answer to the same card transaction
+      under another STAN);
       but an advice (0220, 0221) repeated with the batch, STAN and amount of one it answered
       is answered as the first time (the same code, RRN and auth code), booked once and
       counted in `repeats`; a repeat (0221) of an advice it never saw is booked as new;
@@ -405,6 +411,11 @@ class HostBook:
                 return same
             if mti == "0221" and first is None:
                 mti = "0220"  # the first never arrived: booked as new
+        if mti == "0200" and f60[:2] == "36" and stan is not None:
+            first = self.txns.get((batch, int(stan)))
+            if first is not None and first[0] == _OFFLINE and first[1] == int(req.get(4, "0")):
+                self.repeats += 1
+                return []
         if stan is not None and mti != "0400":
             if stan in self.stans:
                 self.reused.append(int(stan))

@@ -220,44 +220,90 @@ def test_a_journal_file_of_the_earlier_layout_is_kept_until_settlement_then_the_
         flash.close()
 
 
+def test_a_record_keeps_its_payload_version_and_a_clear_makes_a_new_generation():
+    region = Region(RAMBlockDevice(512, 8))
+    journal = region.journal(0x41)
+    assert journal.epoch() == 1
+    journal.append(b"one")
+    journal.append(b"two", 2)
+    got = []
+    for sequence, p in journal.records():
+        got.append((sequence, bytes(p), journal.version))
+    assert got == [(1, b"one", 1), (2, b"two", 2)] and journal.epoch() == 1
+    journal.clear()
+    assert journal.epoch() == 2 and journal.count() == 0
+
+
 def test_a_pending_reversal_is_kept_in_the_region_and_one_of_the_earlier_layout_is_read():
     import os
 
     from blockdev import Flash
 
+    from app.crypto import seal
+    from app.store.journal import SALE, TransactionJournal
     from app.store.records import RecordStore
-    from app.txn.reversal import PendingReversal
+    from app.txn.reversal import PendingReversal, put_items
 
-    fields = {2: "6224242900000113", 3: "000000", 4: "000000000100", 11: "000012", 41: "T1"}
+    fields = {3: "000000", 4: "000000000100", 11: "000012", 41: "T1"}
 
-    def reversal(flash):
+    def store(flash):
         store = RecordStore(ROOT)
         store.journal_region = Region(flash.log)  # as after a power-up
-        return PendingReversal(store, 1, KEY)
+        return store
+
+    def reversal(flash):
+        return PendingReversal(store(flash), 1, KEY)
+
+    def earlier():
+        # The earlier layout's payload: reason, MTI and every item, all sealed.
+        out = bytearray(b"980200")
+        put_items(out, fields, (3, 4, 11, 41))
+        return seal.seal(KEY, out)
 
     flash = Flash(MOUNT, 4096, 12, log_blocks=4)
     try:
         os.mkdir(ROOT)
-        # The earlier layout: the record in the store, read and deleted as before.
-        PendingReversal(RecordStore(ROOT), 1, KEY).save("0200", fields)
-        assert reversal(flash).load()[2][11] == "000012"
-        reversal(flash).delete()
+        # The earlier layouts, in the store and in the log: read, then ended, as before.
+        RecordStore(ROOT).save("reversal1", earlier())
+        assert reversal(flash).load() == ("98", "0200", fields)
+        reversal(flash).end()
         assert reversal(flash).load() is None and os.listdir(ROOT) == []
-        # This release: saved, updated and deleted in the region, LittleFS untouched.
+        Region(flash.log).journal(0x41).append(earlier())
+        assert reversal(flash).load() == ("98", "0200", fields)
+        reversal(flash).end()
+        assert reversal(flash).load() is None
+        # This release: the pre-send record saved and updated in the region alone.
         pending = reversal(flash)
         flash.dev.reset_counters()
         pending.save("0200", fields)
-        pending.update("98")
-        programmed = flash.dev.bytes_written
-        assert os.listdir(ROOT) == [] and programmed < 400 and flash.dev.erases <= 1
-        assert reversal(flash).load()[:2] == ("98", "0200")
-        pending.delete()
-        assert reversal(flash).load() is None
-        # A delete that finds the log long empties it, and the log stays in one block.
+        pending.update("A0", "123456")
+        # 58 and 66 bytes framed (the auth code added), each padded to 16.
+        assert os.listdir(ROOT) == [] and flash.dev.bytes_written == 64 + 80
+        updated = dict(fields)
+        updated[38] = "123456"
+        assert reversal(flash).load() == ("A0", "0200", updated)
+        assert reversal(flash).stan() == 12
+        # The journal's next record ends it: nothing more is written.
+        TransactionJournal(ROOT, 1, KEY, False, Region(flash.log)).append(
+            SALE, 12, 1, 100, "20261207", "120000"
+        )
+        assert reversal(flash).load() is None and reversal(flash).stan() == 12
+        # A card number is sealed: its digits are nowhere on the flash.
+        pending = reversal(flash)
+        keyed = dict(fields)
+        keyed[2], keyed[11] = "6224242900000113", "000013"
+        pending.save("0200", keyed)
+        assert flash.dev.image.find(b"6224242900000113") < 0
+        assert reversal(flash).load()[2][2] == "6224242900000113"
+        pending.end()
+        assert reversal(flash).load() is None and reversal(flash).stan() == 13
+        # The engine empties the log every 24 records: it stays in one block.
         for _ in range(30):
+            if pending.full():
+                pending.empty()
             pending.save("0200", fields)
-            pending.delete()
+            pending.end()
         assert reversal(flash).load() is None
-        assert Region(flash.log).journal(0x41).count() < 24
+        assert Region(flash.log).journal(0x41).count() <= 24
     finally:
         flash.close()

@@ -41,6 +41,12 @@ def test_settlement_with_upload_recovers_from_a_cut_at_every_flash_write():
     _no_loss("settlement with upload")
 
 
+def test_settlement_with_offline_upload_recovers_from_a_cut_at_every_flash_write():
+    # An offline chip sale goes to the host (0200, 60.1 36) before the 0500: a cut after the
+    # host took it and before the terminal wrote so sends it again, booked once.
+    _no_loss("settlement with offline upload")
+
+
 def test_an_ic_download_leaves_the_old_or_the_new_sets_at_every_flash_write():
     # Every entry written as it comes, the set renamed into place once whole
     # (app.store.icsets): a cut anywhere leaves yesterday's sets or the new ones, and the

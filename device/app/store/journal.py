@@ -3,9 +3,17 @@ settlement, batch upload and reprint need, one compact binary record per event, 
 an app.store.records.Journal (`journalN.log` under the data root) and never rewritten.
 
 Events: an approved transaction (sale, void, refund, pre-auth, pre-auth cancel, completion,
-completion notice, completion void), and a confirmed reversal. A void or a reversal is a new
-record naming the original by batch and STAN; replaying the journal gives each transaction's
-state (standing, voided, reversed). `clear()` after settlement.
+completion notice, completion void, a contactless sale the card approved offline), and a
+confirmed reversal. A void or a reversal is a new record naming the original by batch and
+STAN; replaying the journal gives each transaction's state (standing, voided, reversed).
+`clear()` after settlement.
+
+An offline sale (OFFLINE_SALE, 60.1 = 36: a qPBOC tap the card approved with a TC) has no
+host answer behind it yet: its record carries the IC data the host needs (the PSN and field
+55 with the TC) after the sealed card, it counts in the debit totals at once, and it stays
+"to upload" (`to_upload`) until an UPLOADED record names it, written once the host has
+answered its 0200 (spec section 3.1, "IC offline purchase upload"). A power cut between the
+host's answer and that record uploads it again: the host takes it once (same STAN).
 
 Record payload, layout 1 (numbers in BCD, text in ASCII; 62 bytes, then the sealed card):
 
@@ -17,6 +25,7 @@ Record payload, layout 1 (numbers in BCD, text in ASCII; 62 bytes, then the seal
     49 original STAN (3)         52 original batch (3)        55 original date MMDD (2)
     57 operator (2)              59 reversal reason, field 39 of the 0400 (2)
     61 n (1), then n bytes: app.crypto.seal(storage key, PAN "=" expiry YYMM), or n = 0
+    then, an OFFLINE_SALE only: m (1), then m bytes of IC data (5F34 PSN, field 55's TLV)
 
 The full PAN is kept only sealed under the device storage key (batch upload needs it in its
 40-digit records, a void without the card in field 2); never a track, a PIN or a PIN block.
@@ -47,10 +56,14 @@ SALE = const(22)
 SALE_VOID = const(23)
 COMPLETION_NOTICE = const(24)
 REFUND = const(25)
+OFFLINE_SALE = const(36)  # a contactless sale the card approved offline (IC offline purchase)
 REVERSAL = const(0x80)  # | the kind reversed
+UPLOADED = const(0x40)  # | OFFLINE_SALE: the host has taken the offline sale with this STAN
+_MARKS = const(0xC0)  # REVERSAL | UPLOADED: a record about another, not a transaction
 
 _VOIDS = b"\x17\x15\x0b"  # SALE_VOID, COMPLETION_VOID, PREAUTH_CANCEL (`kind in`, no heap)
-_COUNTED = b"\x16\x14\x18\x19"  # in the totals: SALE, COMPLETION, COMPLETION_NOTICE, REFUND
+# In the totals: SALE, COMPLETION, COMPLETION_NOTICE, REFUND, OFFLINE_SALE.
+_COUNTED = b"\x16\x14\x18\x19\x24"
 _LAYOUT = const(1)
 _FIXED = const(61)  # then n and the sealed card
 _KIND = const(1)
@@ -74,7 +87,7 @@ _SEALED = const(61)
 # kind code -> name, as the engine's requests are named.
 _NAMES = (
     "10 preauth 11 preauth_cancel 20 completion 21 completion_void 22 sale 23 sale_void "
-    "24 completion_notice 25 refund"
+    "24 completion_notice 25 refund 36 offline_sale"
 )
 
 
@@ -94,12 +107,14 @@ def stored(store):
 
 
 def kind_name(kind):
-    """The request name of a kind code ("sale" for 22); reversals get "reversal/sale"."""
+    """The request name of a kind code ("sale" for 22); reversals get "reversal/sale", the
+    record of an upload "uploaded/offline_sale"."""
     words = _NAMES.split()
-    code = "%d" % (kind & 0x7F)
+    code = "%d" % (kind & ~_MARKS)
     for i in range(0, len(words), 2):
         if words[i] == code:
-            return ("reversal/" if kind & REVERSAL else "") + words[i + 1]
+            prefix = "reversal/" if kind & REVERSAL else "uploaded/" if kind & UPLOADED else ""
+            return prefix + words[i + 1]
     return "kind %d" % kind
 
 
@@ -167,7 +182,8 @@ class Entry:
 
     Attributes: sequence, status, kind, name, reversal, stan, batch, amount, date, time, rrn,
     auth_code, response_code, entry_mode, pan_masked, original_stan, original_batch,
-    original_date, operator, reason. The record is kept and each attribute decoded when read:
+    original_date, operator, reason, ic_data (an offline sale's: b"" on other kinds). The
+    record is kept and each attribute decoded when read:
     decoded once into 20 attributes, an entry was a 0.9 KB object (64-bit unix port), and a
     void holds two (the original and its own) at the install cycle's heap peak.
     """
@@ -191,6 +207,7 @@ class Entry:
     original_date: str
     operator: str
     reason: str
+    ic_data: bytes
     _sealed: bytes
 
     def __init__(self, payload, sequence=0):
@@ -214,6 +231,9 @@ class Entry:
             return first + "*" * (n - 10) + last if n > 10 else "*" * n
         if name == "_sealed":
             return bytes(p[_SEALED + 1 : _SEALED + 1 + p[_SEALED]])
+        if name == "ic_data":
+            at = _SEALED + 1 + p[_SEALED]
+            return bytes(p[at + 1 : at + 1 + p[at]]) if at < len(p) else b""
         at = _ATTRIBUTES.find(" %s " % name)
         if at < 0:
             raise AttributeError(name)
@@ -275,9 +295,11 @@ class TransactionJournal:
         original_date="0000",
         operator="",
         reason="",
+        ic_data=None,
     ):
         """Append one event; returns its Entry. `date` is YYYYMMDD, `time` hhmmss, `pan` the
-        full PAN (sealed here; only its first 6 and last 4 digits stay in clear)."""
+        full PAN (sealed here; only its first 6 and last 4 digits stay in clear), `ic_data`
+        an offline sale's PSN and field 55 (up to 255 bytes of TLV)."""
         buf = bytearray(_FIXED)
         buf[0] = _LAYOUT
         buf[_KIND] = kind
@@ -303,6 +325,11 @@ class TransactionJournal:
         buf[_REASON : _REASON + 2] = _padded(reason, 2)
         buf.append(len(sealed))
         buf.extend(sealed)
+        if ic_data is not None:
+            if len(ic_data) > 255:
+                raise ValueError("IC data of %d bytes: 255 at most" % len(ic_data))
+            buf.append(len(ic_data))
+            buf.extend(ic_data)
         sequence = self._journal.append(buf)
         return Entry(buf, sequence)
 
@@ -387,7 +414,7 @@ class TransactionJournal:
         its `status` after replay."""
         replay = self._replay(batch)
         for sequence, p in self._journal.records(True):
-            if p[0] != _LAYOUT or p[_KIND] & REVERSAL or _number(p, _BATCH, 3) != batch:
+            if p[0] != _LAYOUT or p[_KIND] & _MARKS or _number(p, _BATCH, 3) != batch:
                 continue
             entry = Entry(bytes(p), sequence)
             entry.status = self._status(_number(p, _STAN, 3), replay)
@@ -405,6 +432,8 @@ class TransactionJournal:
             if p[0] != _LAYOUT or _number(p, _BATCH, 3) != batch:
                 continue
             kind = p[_KIND]
+            if kind & UPLOADED:
+                continue
             number = _number(p, _STAN, 3)
             if kind & REVERSAL:
                 # A reversal follows the record it reverses, if that was ever written.
@@ -433,7 +462,7 @@ class TransactionJournal:
             if p[0] != _LAYOUT:
                 continue
             if kind is None:
-                if p[_KIND] & REVERSAL:
+                if p[_KIND] & _MARKS:
                     continue
             elif p[_KIND] != kind:
                 continue
@@ -462,6 +491,13 @@ class TransactionJournal:
     def is_empty(self):
         return self._journal.count() == 0
 
+    def mark(self):
+        """(generation, count): changes with every record appended and every clear. A pending
+        reversal's record notes it (app.txn.reversal): the journal's next record ends it. A
+        journal file (no journal region) has generation 0 whatever it went through."""
+        epoch = getattr(self._journal, "epoch", None)
+        return (epoch() if epoch is not None else 0), self._journal.count()
+
     def standing(self, batch):
         """The transactions of `batch` that count in the settlement totals (see the module
         docstring), as Entries; `entry.kind == REFUND` is a credit."""
@@ -471,6 +507,26 @@ class TransactionJournal:
                 continue
             if self._status(_number(p, _STAN, 3), replay) == "approved":
                 yield Entry(bytes(p), sequence)
+
+    def to_upload(self, batch):
+        """The offline sales of `batch` the host has not taken yet (no UPLOADED record names
+        them), oldest first: what settlement sends (0200, 60.1 = 36) before its 0500."""
+        done = {}
+        for _, p in self._journal.records(True):
+            if p[0] == _LAYOUT and p[_KIND] == UPLOADED | OFFLINE_SALE:
+                if _number(p, _BATCH, 3) == batch:
+                    _add(done, _number(p, _STAN, 3))
+        for sequence, p in self._journal.records(True):
+            if p[0] != _LAYOUT or p[_KIND] != OFFLINE_SALE or _number(p, _BATCH, 3) != batch:
+                continue
+            if not _has(done, _number(p, _STAN, 3)):
+                yield Entry(bytes(p), sequence)
+
+    def uploaded(self, entry):
+        """Record that the host has taken offline sale `entry` (its 0200 answered)."""
+        return self.append(
+            UPLOADED | OFFLINE_SALE, entry.stan, entry.batch, entry.amount, entry.date, entry.time
+        )
 
     def totals(self, batch):
         """(debit amount, debit count, credit amount, credit count) of `batch`, in fen."""

@@ -232,6 +232,7 @@ class RegionJournal:
         self.owner = owner
         self.path = "journal region, owner %d" % owner  # what errors and tools print
         self._payload = None  # records(reuse=True)'s buffer, made on first use
+        self.version = 0  # the payload version of the record records() gave last
         self._recover()
 
     def _recover(self):
@@ -252,9 +253,10 @@ class RegionJournal:
         self._next = last + 1
         return self._end
 
-    def append(self, payload):
+    def append(self, payload, version=1):
         """Append `payload` as one record, in one program of erased flash; returns its
-        sequence number. Earlier records are never rewritten."""
+        sequence number. Earlier records are never rewritten. `version` (1-255): the
+        payload's layout, in the record's frame (`records` tells it again)."""
         region = self.region
         length = len(payload)
         size = _padded(_OVERHEAD + length)
@@ -272,7 +274,7 @@ class RegionJournal:
             end = _HEADER
         sequence = self._next
         frame = bytearray(size)
-        records._pack_header(frame, 1, length, sequence)
+        records._pack_header(frame, version, length, sequence)
         frame[10 : 10 + length] = payload
         crc = bytearray(4)
         crc32.start(crc, frame, 10 + length)
@@ -283,7 +285,8 @@ class RegionJournal:
         return sequence
 
     def records(self, reuse=False):
-        """Iterate over (sequence, payload), oldest first; as Journal.records."""
+        """Iterate over (sequence, payload), oldest first; as Journal.records. `version` holds
+        the payload version of the record just given."""
         into = None
         if reuse:
             if self._payload is None:
@@ -300,11 +303,17 @@ class RegionJournal:
                 if payload is None:
                     break
                 position = _padded(position + _OVERHEAD + reader.length)
+                self.version = reader.version
                 yield reader.sequence, payload
 
     def count(self):
         """How many records the journal holds, without reading it."""
         return self._next - 1
+
+    def epoch(self):
+        """The journal's generation: 1 until its first `clear`, one more after each (its first
+        block's header, given out by its first append, says 1 too)."""
+        return self._epoch or 1
 
     def room(self):
         """How many more records of the largest kind the journal can take for sure: the

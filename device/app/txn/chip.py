@@ -180,7 +180,7 @@ def card_declined(engine, result, k, card, fields, got):
         reversal[55] = _reversal55(card.kernel)
         if got.get(38):
             reversal[38] = got[38]
-        engine._reversal.save(k.mti, reversal, "06")
+        engine._presend(k.mti, reversal)  # reason 06
         try:
             engine._send_reversal(result)
         except EngineError:

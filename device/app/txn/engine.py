@@ -16,12 +16,17 @@ a Result, with `error` naming a terminal-side outcome (app.txn.respcodes.termina
 What the engine guarantees (spec §6):
 - STAN and batch live in the record store ("countersN"); the STAN is incremented and saved
   before a request leaves, 999999 wraps to 000001; the batch comes from the host at sign-on
-  (60.2) and advances after settlement.
-- A reversal-triggering request is preceded by its reversal record on flash (app.txn.reversal);
-  no answer, a broken line or an invalid answer turn it to 98, a bad answer MAC to A0, a
-  journal failure after an approval to 06; any valid answer removes it. It is sent before
-  the next financial request and before settlement, `reversal_retries + 1` times, then
-  dropped with a note ("reversal failed").
+  (60.2) and advances after settlement. Where the pending reversal has its log in the
+  journal region (app.txn.reversal), a reversal-triggering request's STAN is saved in its
+  pre-send record instead, and the engine starts from the later of the two; sign-on,
+  sign-off, settlement and its upload, a balance inquiry, a refund, a completion notice
+  and everything in training still save the counters.
+- A reversal-triggering request is preceded by its pending reversal's record on flash, the
+  pre-send record (app.txn.reversal); no answer, a broken line or an invalid answer turn it
+  to 98, a bad answer MAC to A0, a journal failure after an approval to 06; the approval's
+  journal record ends it, and a decline (or any answer that owes nothing) writes an end
+  record. It is sent before the next financial request and before settlement,
+  `reversal_retries + 1` times, then dropped with a note ("reversal failed").
 - A refund or completion notice (0220) is preceded by its advice record (app.txn.advice):
   kept while its answer is not journaled, sent again with its STAN (parameter
   advice_repeat: 0220, 0221, off) before the next financial request and before settlement,
@@ -190,6 +195,14 @@ def _closing(engine):
     return ("trainclosing%d" if engine.training else "closing%d") % engine.app
 
 
+def later(stan, other):
+    """The later of two STANs (0: none), 999999 wrapping to 000001: a terminal never uses
+    half a million between two saves of either."""
+    if not stan or 0 < (other - stan) % 999999 < 500000:
+        return other or stan
+    return stan
+
+
 def value_of(params, name):
     """A parameter that must be there (the parameter checks make sure it is)."""
     value = params[name]
@@ -253,7 +266,7 @@ class Engine:
         self.journal = TransactionJournal(
             store.root, app_index, storage_key, training, getattr(store, "journal_region", None)
         )
-        self._reversal = PendingReversal(store, app_index, storage_key, training)
+        self._reversal = PendingReversal(store, app_index, storage_key, training, self.journal)
         # The pending advice's record (app.txn.advice, imported only when there is one).
         self.advice_name = ("trainadv%d" if training else "advice%d") % app_index
         self.clock = clock or Clock(store)
@@ -288,6 +301,11 @@ class Engine:
         record = store.load(self._counters)
         if record is not None:
             self.stan, self.batch = struct.unpack(">II", record[1])
+        # A sale's STAN is saved in its pre-send record alone (app.txn.reversal): the last one
+        # used is the later of that and the counters'. Training saves the counters every
+        # time, but reads the application's own log for the sales made before it.
+        log = PendingReversal(store, app_index, storage_key) if training else self._reversal
+        self.stan = later(self.stan, log.stan())
         self._signoff = "signoff%d" % app_index
         self._signed_off = store.load(self._signoff) is not None
         self._open = False
@@ -311,11 +329,23 @@ class Engine:
         self._store.save(self._counters, struct.pack(">II", stan, batch))
         self.stan, self.batch = stan, batch
 
-    def _next_stan(self):
-        # Saved before the request that uses it leaves: a STAN is never used twice.
+    def _next_stan(self, save=True):
+        # Saved before the request that uses it leaves: a STAN is never used twice. Not
+        # saved (`save` False) only for a request whose pre-send record holds it (_presend).
         stan = txnmsg.next_number(self.stan)
-        self._save_counters(stan, self.batch)
+        if save:
+            self._save_counters(stan, self.batch)
+        self.stan = stan
         return stan
+
+    def _presend(self, mti, fields):
+        # The pending reversal's record, before the request leaves. Now and then its log is
+        # emptied first: the counters take the STAN it holds before it goes.
+        reversal = self._reversal
+        if reversal.full():
+            self._save_counters(self.stan, self.batch)
+            reversal.empty()
+        reversal.save(mti, fields)
 
     def _connect(self):
         if not self._open:
@@ -717,9 +747,9 @@ class Engine:
                 result.reversal_note = _text(_M_REVERSAL_ACCEPTED, (stan, reason))
             else:
                 result.reversal_note = _text(_M_REVERSAL_REFUSED, (stan, code))
-            self._reversal.delete()
+            self._reversal.end()
             return
-        self._reversal.delete()
+        self._reversal.end()
         result.reversal_note = _text(_M_REVERSAL_DROPPED, (stan, attempts))
         raise EngineError("reversal", result.reversal_note)
 
@@ -861,7 +891,8 @@ class Engine:
         self._connect()
         self._send_reversal(result)
         self._send_advice(result)
-        stan = self._next_stan()
+        reversible = k.has("R")
+        stan = self._next_stan(not (reversible and self._reversal.keeps_stan))
         fields = txnmsg.financial_fields(
             k,
             stan,
@@ -883,11 +914,8 @@ class Engine:
         if chip is not None:
             chip.add_request_fields(fields, card, stan)
         result.stan, result.batch, result.amount = stan, self.batch, amount
-        reversible = k.has("R")
         if reversible:
-            self._reversal.save(
-                k.mti, fields if chip is None else chip.reversal_fields(fields, card)
-            )
+            self._presend(k.mti, fields if chip is None else chip.reversal_fields(fields, card))
         # A 0220 (refund, completion notice) is kept until its answer is journaled, to be sent
         # again if that answer is lost (app.txn.advice): no reversal exists for it.
         advice = None
@@ -901,7 +929,7 @@ class Engine:
         except CommError as exc:
             if isinstance(exc, ConnectFailed) or (isinstance(exc, CommCancelled) and not exc.sent):
                 if reversible:
-                    self._reversal.delete()  # the request never left
+                    self._reversal.end()  # the request never left
                 if advice is not None:
                     advice.delete()
                 raise
@@ -929,7 +957,7 @@ class Engine:
         result.auth_code = (got.get(38) or "").strip() or None
         if not result.approved:
             if reversible:
-                self._reversal.delete()
+                self._reversal.end()
             if advice is not None:
                 advice.delete()  # a definite decline: nothing to send again
             return
@@ -975,7 +1003,7 @@ class Engine:
             self._advice_kept(advice, stan, result)
             raise EngineError("storage", str(exc))
         if reversible:
-            self._reversal.delete()
+            self._reversal.committed()  # its record ended by the journal's, in the log
         if advice is not None:
             advice.delete()
         result.entry = entry

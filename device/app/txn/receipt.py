@@ -29,7 +29,8 @@ _KINDS = """22 SALE cffbb7d1
 11 PRE-AUTH_VOID d4a4cadac8a8b3b7cffa
 20 AUTH_COMPLETE d4a4cadac8a8cdeab3c9
 24 AUTH_SETTLE d4a4cadac8a8cdeab3c928cda8d6aa29
-21 COMPLETE_VOID d4a4cadac8a8cdeab3c9b3b7cffa"""
+21 COMPLETE_VOID d4a4cadac8a8cdeab3c9b3b7cffa
+36 EC_SALE b5e7d7d3cfd6bdf0cffbb7d1"""
 # Credits and voids print with a minus sign.
 _NEGATIVE = (23, 25, 11, 21)
 

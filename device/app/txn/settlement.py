@@ -8,7 +8,9 @@ settled, so its code stays off the heap the rest of the day.
 1. The pending reversal goes first (spec §6), then the pending advice (app.txn.advice): a
    refund or completion notice whose answer was lost is journaled before the totals are
    taken; if it cannot be delivered the settlement ends with "advice_pending" and the batch
-   stays open (its totals would disagree with the host's).
+   stays open (its totals would disagree with the host's). Then the offline chip sales not
+   yet uploaded (app.txn.offline: 0200, 60.1 = 36, field 55 with the TC), each journaled as
+   taken when the host answers 00.
 2. 0500: 11, 41, 42, 48 = the journal's totals of the batch (app.store.journal rules), 49, 60 = 00
    + the batch being closed + 201, 63 = operator.
 3. 0510: field 48 carries a flag per section (domestic at 30, foreign at 61): 1 balanced,
@@ -232,6 +234,7 @@ def settle(engine, result, operator, confirmed=False, resume=False):
     # A refund or notice the host may have approved is journaled before the totals are
     # taken; one that cannot be delivered stops the settlement (advice_pending).
     engine._send_advice(result)
+    _send_offline(engine, result)
     batch = engine.batch
     totals = engine.journal.totals(batch)
     stan = engine._next_stan()
@@ -285,6 +288,19 @@ def settle(engine, result, operator, confirmed=False, resume=False):
     # A training settlement closes the training journal only: the real batch stays.
     close(engine, batch)
     _conclude(engine, result, operator)
+
+
+def _send_offline(engine, result):
+    # The offline chip sales the host has not taken go before the totals (spec section 3.1,
+    # 60.1 = 36). One the host cannot take now still counts in the totals (the card approved
+    # it): the settlement goes on and the host's answer says whether the totals agree.
+    if not engine.journal.is_empty():
+        from app.txn import offline
+
+        try:
+            offline.upload(engine, result)
+        except (CommError, txnmsg.ResponseError) as exc:
+            result.notes.append("offline sales not all uploaded: %s" % exc)
 
 
 def _reading(batch, totals, host_said):
