@@ -52,3 +52,21 @@ def converse(
             if proc.poll() is None:
                 proc.kill()
     return reports
+
+
+def txn_init(state) -> None:
+    """A terminal's flash at `state` set up by `poskit txn init` for the host simulator's
+    test job (docs/examples/hostsim-job.toml), its test TMK given on standard input."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [sys.executable, "-m", "tools.txn", "--state", str(state), "init"]
+        + ["--params", str(root / "docs/examples/hostsim-job.toml"), "--tmk-fd", "0"],
+        input=b"70F2A84CCBC2AE8625CBB0F2C22AB923\n",
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )

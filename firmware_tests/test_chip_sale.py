@@ -8,11 +8,9 @@ card's issuer keys (hostlib.card.issuer): the ARQC must verify; the fake host's 
 the ARPC this side computes.
 """
 
-import subprocess
-import sys
 from pathlib import Path
 
-from chipdevice import converse
+from chipdevice import converse, txn_init
 from test_emv_kernel import approving, tags_of
 
 from hostlib import cup8583, micropython
@@ -207,14 +205,7 @@ def test_a_chip_sale_against_the_host_simulator_in_the_esp32_heap(tmp_path):
     # hostsim`; modules from the ROMFS image, the ESP32's 110 KB heap on the 32-bit build (its
     # objects are the ESP32's size; the 64-bit one, where they are twice that, gets 160 KB).
     state = tmp_path / "term"
-    subprocess.run(
-        [sys.executable, "-m", "tools.txn", "--state", str(state), "init"]
-        + ["--params", str(ROOT / "docs/examples/hostsim-job.toml"), "--tmk-fd", "0"],
-        input=b"70F2A84CCBC2AE8625CBB0F2C22AB923\n",
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
+    txn_init(state)
     code = """
 from board.unix_sim import SocketUART
 from drivers.tda8029 import Tda8029

@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "device"))
 sys.path.insert(0, str(ROOT / "firmware_tests"))
 
 import cardkernel  # noqa: E402
+from chipdevice import txn_init  # noqa: E402
 
 from app.emv import kernel, oda, terminal  # noqa: E402
 from hostlib import build, micropython  # noqa: E402
@@ -372,8 +373,6 @@ CHIP_SALE = (
 def sale_peaks(interpreter) -> dict:
     """Smallest app heap (the ROMFS image not counted) of a swipe sale and of a chip sale
     (pboc-debit, SDA, online PIN), each from the same signed-on terminal state."""
-    import subprocess
-
     from hostlib.emulators.tda8029 import Tda8029Emulator
     from hostlib.hostsim import HostSimulator
     from hostlib.state import TerminalState
@@ -381,14 +380,7 @@ def sale_peaks(interpreter) -> dict:
     figures = {}
     with tempfile.TemporaryDirectory() as tmp, micropython.default(interpreter):
         template, template_db = Path(tmp) / "t", Path(tmp) / "t.db"
-        subprocess.run(
-            [sys.executable, "-m", "tools.txn", "--state", str(template), "init"]
-            + ["--params", str(ROOT / "docs/examples/hostsim-job.toml"), "--tmk-fd", "0"],
-            input=b"70F2A84CCBC2AE8625CBB0F2C22AB923\n",
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
+        txn_init(template)
         with HostSimulator(db_path=str(template_db), seed=True) as host:
             code = _ENGINE % host.address[1] + "r = e.run(Request('sign_on'))\nassert r.approved"
             TerminalState(template).run(code, heap=512 * 1024).check()
