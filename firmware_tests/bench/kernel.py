@@ -248,11 +248,14 @@ def reference(name):
     out["records"] = best_us(records)
     out["oda"] = best_us(authenticate)
 
-    def first_ac():
-        k = records()
+    # A GENERATE AC is once a transaction: timed on kernels each brought to it first.
+    ready_ones = [records() for _ in range(9)]
+    times = []
+    for k in ready_ones:
+        start = time.perf_counter()
         k.generate_ac(0x80)
-
-    out["first_ac"] = best_us(first_ac) - out["records"]
+        times.append(time.perf_counter() - start)
+    out["first_ac"] = min(times) * 1e6
     return out
 
 
