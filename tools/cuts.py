@@ -53,7 +53,9 @@ FLOWS = {
     "provision": "the identity stored (serial, KBPK, link key)",
     "wipe": "a wipe: journal, keys, identity",
 }
-HEAP = "1M"  # the RAM flash and its snapshot, 256 KB, the harness compiled from source, and every flow in one process
+# The RAM flash and its snapshot (256 KB), the harness compiled from source, and every flow in
+# one process.
+HEAP = "1M"
 
 _PROGRAM = """
 import json, flowcuts
