@@ -22,7 +22,7 @@ settlement slip (kept on flash). Each marked REPRINT 重打印.
 """
 
 from app import message
-from app.ui import text
+from app.ui import forget, text
 from app.ui.cashier import application
 from app.ui.screen import Cancelled
 from drivers import keypad as kp
@@ -115,6 +115,10 @@ def settle(term, card=None):
 
         lines = result.receipt_lines
         lines[len(lines) - 1 : len(lines) - 1] = receipt.type_lines(by_type)
+        # The slip's record is saved next, with the lines joined: over GPRS the day's peak.
+        # The slip layout has done its work here; its code goes off the heap first.
+        receipt = lines = None
+        forget("app.txn.receipt")
     by_type = None
     term.print_slip(app, result)
     for note in result.notes:

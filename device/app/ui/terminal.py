@@ -359,9 +359,10 @@ class Terminal:
                 forget("app.txn.icdownload", "app.store.icsets")
                 self._load_pad_key(app, result)
             elif request.kind == "settlement":
-                # Settlement's code runs once a batch: let go before the sign-off and sign-on
-                # that may follow (a sign-on is power-up's heap peak).
-                forget("app.txn.settlement")
+                # Settlement's code runs once a batch, with the offline sales' upload and the
+                # chip data's end (and the chip TLV reader they load): let go before the slip,
+                # the sign-off and the sign-on that may follow (a sign-on is power-up's peak).
+                forget("app.txn.settlement", "app.txn.offline", "app.txn.icdata", "app.emv.tlv")
                 gc.collect()
                 self._after_settlement(app, result)
         return result
