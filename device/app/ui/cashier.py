@@ -166,6 +166,7 @@ def _chip(term, app, fen, title):
     finally:
         chipsale = None
         forget(*modules)
+        term.release_chip_reader()
 
 
 def sign_on(term):

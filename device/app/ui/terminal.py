@@ -252,8 +252,18 @@ class Terminal:
         return self._device("card_reader")
 
     def chip_reader(self):
-        """The contact chip card reader (drivers.tda8029), or None."""
+        """The contact chip card reader (drivers.tda8029), or None. Made while the idle
+        screen or a sale's card prompt waits, let go (release_chip_reader) otherwise."""
         return self._device("chip_reader")
+
+    def release_chip_reader(self):
+        """Let the chip reader and its driver go: the flow about to run (a swipe sale, a
+        void, a settlement) does not carry them at its heap peak. The next chip_reader()
+        makes them again; a card inserted meanwhile says so then (the reader keeps its
+        message, and present())."""
+        if self._devices.get("chip_reader") is not None:
+            del self._devices["chip_reader"]
+            forget("drivers.tda8029", "drivers.cardchannel")
 
     def pinpad(self):
         """The external PIN pad, or None (none fitted, or the parameters say none)."""
@@ -499,6 +509,8 @@ class Terminal:
                 if track is not None:
                     card = card_of(track)
                     if slot is None or not (chip_first and wants_chip(card)):
+                        slot = None
+                        self.release_chip_reader()  # the swipe's sale: no chip in it
                         return card
                     card = None
                     ui.message(title, text.CHIP_CARD, wait_ms=3000)
@@ -512,6 +524,8 @@ class Terminal:
             if code == kp.CANCEL:
                 raise Cancelled()
             if allow_keyed and 0x30 <= code <= 0x39:
+                slot = None
+                self.release_chip_reader()
                 return self._keyed_card(title, chr(code))
         raise Idle()
 
