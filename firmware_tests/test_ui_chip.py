@@ -190,6 +190,10 @@ def test_a_chip_card_swiped_is_asked_to_be_inserted_where_the_application_says_s
     report = chip_sale(["1", "swipe", None, None], app={0x5B: b"\x01"})
     assert saw(report, "IC卡请插卡") and saw(report, "请插卡/刷卡")
     assert report["requests"] == []
+    # Swiped at idle: the sale says so, then asks for the card.
+    report = chip_sale(["swipe", "1", None, None], app={0x5B: b"\x01"})
+    assert saw(report, "IC卡请插卡") and saw(report, "请插卡/刷卡")
+    assert not saw(report, "金额:") and report["requests"] == []
     # Without chip_first, the stripe is taken as ever.
     report = chip_sale(["1", "swipe", None])
     assert not saw(report, "IC卡请插卡") and saw(report, "金额:")
