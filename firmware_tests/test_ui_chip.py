@@ -9,7 +9,7 @@ so, and answers the 0200's ARQC with the issuer's ARPC (as test_chip_sale.py doe
 from pathlib import Path
 
 import pytest
-from chipdevice import converse
+from chipdevice import PRELUDE, converse
 from test_chip_sale import issuer
 
 from hostlib import micropython
@@ -21,28 +21,17 @@ MPY = Path(__file__).parent / "mpy"
 HEAP = "1M"  # the application, the kernel and the fakes compile from source here
 PIN = "123456"
 
-DEVICE = """
-import sys, json, binascii, time
-cfg = json.loads(sys.stdin.readline())
-sys.path.append(cfg["mpy"])
+DEVICE = (
+    PRELUDE
+    + """
+import time
 from fakeboard import Board
 from board.unix_sim import SocketUART
 from drivers import tda8029
 from drivers import keypad as kp
-from app.store.icsets import AID, CAPK, ICSets
 from app.txn.engine import Request
 from app.ui import idle
 
-h = binascii.unhexlify
-def x(value):
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return binascii.hexlify(bytes(value)).decode().upper()
-    return value
-def say(what):
-    print("@" + json.dumps(what))
-def ask(what):
-    say(what)
-    return json.loads(sys.stdin.readline())
 
 app = {}
 for tag, value in cfg["app"].items():
@@ -53,20 +42,10 @@ board.chip_reader = lambda: slot
 term = board.terminal()
 assert term.run(1, Request("sign_on")).approved
 board.host.requests = []
-sets = ICSets(term.store.root)
-for kind, entries in ((CAPK, cfg["capks"]), (AID, cfg["aids"])):
-    writer = sets.writer(kind)
-    for entry in entries:
-        writer.add(h(entry))
-    writer.commit("20261207185500")
+ic_sets(term.store.root)  # as the host's download leaves them
 
 host = board.host
-frames = []
-send = host.send
-def recording(frame):
-    frames.append(x(frame))
-    return send(frame)
-host.send = recording
+frames = recorded(host)
 def on_request(mti, fields):
     if mti == "0200" and 55 in fields:
         reply = ask({"frame": frames[-1]})
@@ -99,6 +78,7 @@ say({"screens": board.screen.shown,
      "requests": [[mti, {str(n): x(v) for n, v in f.items()}] for mti, f in host.requests],
      "slips": [x(line) for line in board.slips()]})
 """
+)
 
 
 def chip_sale(keys, card="pboc-debit", app=None, host=None):
