@@ -151,6 +151,15 @@ def test_a_card_with_two_applications_is_asked_which():
     assert saw(report, "交易成功")
 
 
+def test_cancel_at_the_application_menu_sends_nothing_and_asks_for_the_card_out():
+    report = chip_sale(
+        ["@insert", "1234", "ENTER", "CANCEL", None, "@remove", None], card="two-apps"
+    )
+    assert saw(report, "选择卡应用") and saw(report, "请拔卡")
+    assert report["requests"] == [] and report["screens"][-1][0] == "CUP"
+    assert report["loaded"] == []
+
+
 def test_a_dead_chip_asks_for_the_swipe_and_the_sale_goes_as_a_fallback():
     report = chip_sale(
         ["@insert", "1234", "ENTER", None, "@remove", "swipe"]
