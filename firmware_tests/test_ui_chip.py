@@ -177,11 +177,11 @@ def test_a_dead_chip_asks_for_the_swipe_and_the_sale_goes_as_a_fallback():
 
 def test_a_chip_card_swiped_is_asked_to_be_inserted_where_the_application_says_so():
     report = chip_sale(["1", "swipe", None, None], app={0x5B: b"\x01"})
-    assert saw(report, "IC卡请插卡") and saw(report, "请插卡/刷卡")
+    assert saw(report, "IC卡请插卡") and saw(report, "请刷卡或插卡")
     assert report["requests"] == []
     # Swiped at idle: the sale says so, then asks for the card.
     report = chip_sale(["swipe", "1", None, None], app={0x5B: b"\x01"})
-    assert saw(report, "IC卡请插卡") and saw(report, "请插卡/刷卡")
+    assert saw(report, "IC卡请插卡") and saw(report, "请刷卡或插卡")
     assert not saw(report, "金额:") and report["requests"] == []
     # Without chip_first, the stripe is taken as ever.
     report = chip_sale(["1", "swipe", None])

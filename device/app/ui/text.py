@@ -274,7 +274,7 @@ _WORDS = (
     # power-up, again (app/ui/powerup.py)
     "|交易恢复|Recovery"  # RECOVERY
     # a chip card (app/ui/chipsale.py)
-    "|请插卡/刷卡|Insert or swipe"  # INSERT_OR_SWIPE
+    "|请刷卡或插卡|Swipe or insert"  # INSERT_OR_SWIPE
     "|IC卡失败请刷卡|Chip fail: swipe"  # CHIP_FAILED
     "|请拔卡|Remove the card"  # REMOVE_CARD
     "|选择卡应用|Card application"  # CARD_APP
