@@ -54,6 +54,43 @@ def converse(
     return reports
 
 
+# The start of a device program `converse` runs: its config read, the test helpers' folder
+# on the path, hex in (h) and out (x), a report (say) and a question (ask) to this side, and
+# ic_sets(root): the AIDs and CA keys of cfg["aids"], cfg["capks"] written as a download does;
+# recorded(host): the frames a fake host (firmware_tests/mpy/fakehost.py) is sent, from now.
+PRELUDE = """
+import sys, json, binascii
+cfg = json.loads(sys.stdin.readline())
+sys.path.append(cfg["mpy"])
+h = binascii.unhexlify
+def x(value):
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return binascii.hexlify(bytes(value)).decode().upper()
+    return value
+def say(what):
+    print("@" + json.dumps(what))
+def ask(what):
+    say(what)
+    return json.loads(sys.stdin.readline())
+def ic_sets(root):
+    from app.store.icsets import AID, CAPK, ICSets
+    sets = ICSets(root)
+    for kind, entries in ((CAPK, cfg["capks"]), (AID, cfg["aids"])):
+        writer = sets.writer(kind)
+        for entry in entries:
+            writer.add(h(entry))
+        writer.commit("20261207185500")
+def recorded(host):
+    frames = []  # each frame the fake host is sent, in hex
+    send = host.send
+    def recording(frame):
+        frames.append(x(frame))
+        return send(frame)
+    host.send = recording
+    return frames
+"""
+
+
 def txn_init(state) -> None:
     """A terminal's flash at `state` set up by `poskit txn init` for the host simulator's
     test job (docs/examples/hostsim-job.toml), its test TMK given on standard input."""

@@ -10,7 +10,7 @@ the ARPC this side computes.
 
 from pathlib import Path
 
-from chipdevice import converse, txn_init
+from chipdevice import PRELUDE, converse, txn_init
 from test_emv_kernel import approving, tags_of
 
 from hostlib import cup8583, micropython
@@ -24,35 +24,18 @@ ROOT = Path(__file__).resolve().parents[1]
 MPY = Path(__file__).parent / "mpy"
 HEAP = "1M"  # the engine, its test helpers and the kernel compile from source here
 
-DEVICE = """
-import sys, json, binascii
-cfg = json.loads(sys.stdin.readline())
-sys.path.append(cfg["mpy"])
+DEVICE = (
+    PRELUDE
+    + """
 from test_txn import signed_on, pending
 from board.unix_sim import SocketUART
 from drivers import tda8029
-from app.store.icsets import AID, CAPK, ICSets
 from app.txn import chip, icdata
 from app.txn.engine import Request
 
-h = binascii.unhexlify
-def x(value):
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return binascii.hexlify(bytes(value)).decode().upper()
-    return value
-def say(what):
-    print("@" + json.dumps(what))
-def ask(what):
-    say(what)
-    return json.loads(sys.stdin.readline())
 
 store, host, eng = signed_on()
-frames = []
-send = host.send
-def recording(frame):
-    frames.append(x(frame))
-    return send(frame)
-host.send = recording
+frames = recorded(host)
 def on_request(mti, fields):
     if mti == "0200":
         reply = ask({"frame": frames[-1]})
@@ -62,12 +45,7 @@ def on_request(mti, fields):
 host.on_request = on_request
 
 # The IC sets as the host's download leaves them (app.store.icsets).
-sets = ICSets(store.root)
-for kind, entries in ((CAPK, cfg["capks"]), (AID, cfg["aids"])):
-    writer = sets.writer(kind)
-    for entry in entries:
-        writer.add(h(entry))
-    writer.commit("20261207185500")
+ic_sets(store.root)
 reader = tda8029.Tda8029(SocketUART("127.0.0.1", cfg["port"]))
 k = chip.start(eng, reader, cfg["amount"], pin=lambda: True)
 say({"first": k.result, "reason": k.reason})
@@ -81,6 +59,7 @@ say({"approved": result.approved, "error": result.error, "code": result.response
      "frames": frames, "journal": eng.journal.count(),
      "ic": [[s, b, p, x(f)] for s, b, p, f in icdata.entries(eng)]})
 """
+)
 
 
 def chip_sale(card, host):

@@ -259,6 +259,8 @@ FIELDS = (
     # §12): absent, 0220 with its STAN.
     Field(0x59, "advice_repeat", A, "choice", choices=("0220", "0221", "off"), optional=True),
     Field(0x5A, "bearer", A, "choice", choices=("dialup", "gprs", "ethernet"), optional=True),
+    # The PBOC rule at a sale (docs/menus.md): a chip card's stripe only after its chip failed.
+    Field(0x5B, "chip_first", A, "bool", optional=True),
     Field(0x80, "job_reference", T, "text", 0, 32, chars=PRINTABLE, optional=True),
 )
 

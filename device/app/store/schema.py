@@ -138,6 +138,7 @@ _TABLE = (
     b"\x58\x02\x06\x0a\xff\xff\x00"  # batch_capacity: u16 10..65535, optional
     b"\x59\x04\x06\x00\x00\x00\x0b"  # advice_repeat: choice 0220, 0221, off, optional
     b"\x5a\x04\x06\x00\x00\x00\x03"  # bearer: choice dialup, gprs, ethernet, optional
+    b"\x5b\x03\x06\x00\x00\x01\x00"  # chip_first: bool, optional
     b"\x80\x05\x05\x00\x00\x20\x05"  # job_reference: text 0..32 printable, optional
 )
 
@@ -173,7 +174,7 @@ _NAMES = (
     "|key_algorithm|tmk_slot|signon_mode|header_version|header_subversion|tpdu|signon_layout"
     "|field60_length|field60_capability|pin_capture_code|mac_method|empty_batch|batch_end"
     "|max_amount|manual_entry|pin_required|power_up_signon|settle_signoff|settle_signon"
-    "|pinpad_tmk_slot|batch_capacity|advice_repeat|bearer|job_reference|"
+    "|pinpad_tmk_slot|batch_capacity|advice_repeat|bearer|chip_first|job_reference|"
 )
 _CHOICES = (
     b"|zh,en|DES,3DES,SM4|primary,backup|dialup,gprs,ethernet|direct,extension|001,003,004,006"

@@ -73,11 +73,19 @@ def start(engine, reader, amount, choose=None, pin=None, kind="sale"):
     """A chip transaction of `amount` fen on `reader` (app.emv.kernel.Kernel) with the AIDs
     and CA keys the host downloaded (app.store.icsets), started: up to its first GENERATE AC.
     `choose` and `pin`: the Kernel's callbacks (the UI's)."""
+    k = kernel(engine, reader, amount, choose, pin, kind)
+    k.start()
+    return k
+
+
+def kernel(engine, reader, amount, choose=None, pin=None, kind="sale"):
+    """The Kernel start() starts, not started yet: a `pin` callback that needs the card's
+    number (the PIN pad's block) reads it from the kernel once the card's records are in."""
     from app.emv import kernel as emv
     from app.store.icsets import ICSets
 
     sets = ICSets(engine._store.root)
-    k = emv.Kernel(
+    return emv.Kernel(
         reader,
         terminal_data(engine, amount, kind),
         emv.aids_from(sets),
@@ -85,8 +93,6 @@ def start(engine, reader, amount, choose=None, pin=None, kind="sale"):
         choose=choose,
         pin=pin,
     )
-    k.start()
-    return k
 
 
 def keep(engine, stan, card, result):

@@ -7,7 +7,8 @@ family and balance in app.ui.payments, settlement and reprint in app.ui.batch (d
     cashier.run(term, card=card)       # a card swiped at idle: the menu, the card read
     cashier.run(term, choice=0)        # a digit at idle: that item at once
 
-    1 消费 Sale       swipe (or key the card where allowed), amount, confirm, PIN, slip
+    1 消费 Sale       swipe (or key the card where allowed), amount, confirm, PIN, slip;
+                      or a chip card inserted (app.ui.chipsale)
     2 撤销 Void       3 退货 Refund     4 预授权 Pre-auth   5 余额查询 Balance
     6 结算 Settlement 7 重打印 Reprint  8 签到 Sign on      9 签退 Sign off
 
@@ -50,7 +51,10 @@ _ELSEWHERE = {
 
 
 def run(term, card=None, choice=None):
-    """The cashier menu (or item `choice`, 0-based, at once); one flow, then back."""
+    """The cashier menu (or item `choice`, 0-based, at once); one flow, then back. A card
+    inserted into the chip reader at idle (`card` INSERTED) is a sale at once."""
+    if isinstance(card, str):  # app.ui.terminal.INSERTED
+        choice = 0
     if choice is None or not 0 <= choice < len(ITEMS):
         choice = term.ui.menu(text.CASHIER, ITEMS)
         if choice is None:
@@ -111,7 +115,8 @@ def sale(term, card=None, amount=None, app=None):
     """A sale; see the module docstring. The host link starts one with its `amount` (fen)
     and application `app` given: the card, the confirmation, the PIN and the slips are the
     cashier's steps as ever. Returns the engine's Result."""
-    from app.txn.engine import Request
+    from app.txn.engine import Card, Request
+    from app.ui.terminal import wants_chip
     from drivers.keypad import format_amount
 
     ui = term.ui
@@ -123,20 +128,45 @@ def sale(term, card=None, amount=None, app=None):
         raise Cancelled()
     manual = params["manual_entry"]
     limit = params["max_amount"]
+    first = bool(params["chip_first"]) and term.chip_reader() is not None
     params = None
+    if first and card is not None and not isinstance(card, str) and wants_chip(card):
+        # A chip card swiped at idle: its chip first (the application's chip_first).
+        ui.message(title, text.CHIP_CARD, wait_ms=3000)
+        card = None
     if card is None:
-        card = term.read_card(title, allow_keyed=bool(manual))
+        card = term.read_card(title, allow_keyed=bool(manual), chip=True, chip_first=first)
     fen = amount or ui.amount(title, maximum=int(limit) * 100 if limit else None)
+    if isinstance(card, str):  # INSERTED: the chip, or the stripe after it failed
+        card = _chip(term, app, fen, title)
+        if not isinstance(card, Card):
+            return card  # the online sale's Result, shown and printed
     amount = "RMB " + format_amount(fen)
     if not ui.confirm(title, (masked(card.pan), amount, text.ENTER_TO_CONFIRM)):
         raise Cancelled()
     pin = term.read_pin(app, card, fen, title)
     result = term.run(app, Request("sale", amount=fen, card=card, pin=pin), title)
+    if card.fallback:
+        forget("app.txn.chip")  # the engine's, for the fallback's fields
     card = pin = None
     term.show_result(title, result)
     if result.receipt_lines:
         term.print_slip(app, result)
     return result
+
+
+def _chip(term, app, fen, title):
+    # The chip sale (app.ui.chipsale), its modules let go after it: the engine's Result, or
+    # the fallback swipe's Card.
+    from app.ui import chipsale
+
+    modules = chipsale.MODULES
+    try:
+        return chipsale.sale(term, app, fen, title)
+    finally:
+        chipsale = None
+        forget(*modules)
+        term.release_chip_reader()
 
 
 def sign_on(term):

@@ -14,6 +14,7 @@
     └────────────────┘
 
 - a card swiped: the cashier menu, the card already read (刷卡 -> 选择"消费");
+- a card inserted into the chip reader: a sale with it at once (app.ui.chipsale);
 - ENTER (or F1-F4): the cashier menu; a digit: that item of the cashier menu at once;
 - FUNC: the admin menu (PosManage, app.ui.admin);
 - a RESET frame of the console link on the console (an installer's tool: docs/link.md):
@@ -23,7 +24,9 @@
 A flow ends back here, whether it finished, was cancelled or timed out. An error a flow did
 not expect is printed on the console, said on the screen, and the terminal goes on.
 The clock line is redrawn each minute, the bearer and paper lines every 30 s and after
-every flow. The cashier and admin modules are imported when first opened.
+every flow. The cashier and admin modules are imported when first opened. The chip reader's
+driver is held while the screen waits, and let go before any flow but a chip sale: the
+other flows' heap peaks do not carry it.
 """
 
 import gc
@@ -32,6 +35,7 @@ import time
 
 from app.ui import text
 from app.ui.screen import Cancelled
+from app.ui.terminal import INSERTED, inserted
 from drivers import keypad as kp
 
 try:
@@ -57,6 +61,8 @@ def run(term):
     state = Idle(term)
     while True:
         event = state.wait()
+        if event is not INSERTED:
+            term.release_chip_reader()  # made again when the idle screen is back
         try:
             dispatch(term, event)
         except Cancelled:  # CANCEL, or the idle time, in a flow
@@ -71,8 +77,8 @@ def run(term):
 
 
 def dispatch(term, event):
-    """Open what `event` asks for: a Card (swiped), a key code, or the bytes of a RESET
-    frame (host-link mode)."""
+    """Open what `event` asks for: a Card (swiped), INSERTED (a chip card: the sale), a key
+    code, or the bytes of a RESET frame (host-link mode)."""
     if isinstance(event, bytes):
         host_link(term, event)
         return
@@ -148,6 +154,9 @@ class Idle:
         reader = self.term.card_reader()
         if reader is not None:
             reader.flush()
+        slot = self.term.chip_reader()
+        if slot is not None:
+            inserted(slot)  # a card in or out before now is not the cashier's answer
         self.term.ui.keypad.flush()
         self.draw()
 
@@ -166,17 +175,21 @@ class Idle:
         ui.show(title, (date, self.lines[0], self.lines[1]))
 
     def wait(self):
-        """The next key code, or a Card swiped; the screen kept up to date meanwhile."""
+        """The next key code, a Card swiped, or INSERTED (app.ui.terminal: a card in the
+        chip reader); the screen kept up to date meanwhile."""
         from drivers.cardreader import BadSwipe
 
         term = self.term
         keypad = term.ui.keypad
         reader = term.card_reader()
+        slot = term.chip_reader()
         looked = time.ticks_ms()
         while True:
             code = keypad.get(_POLL_MS)
             if code is not None:
                 return code
+            if slot is not None and inserted(slot):
+                return INSERTED
             if reader is not None:
                 try:
                     track = reader.poll()

@@ -30,15 +30,18 @@ What a flow finds on the Terminal (docs/menus.md, "For flow writers", says the s
                        settlement (parameters) are seen to; returns the Result
     show_result(title, result)   the result screen: what the cashier is told, what to do
     print_slip(app, result)      the slips: merchant copy, tear-off, cardholder copy
-    read_card(title, allow_keyed)   a Card from a swipe, or keyed in where `allow_keyed`
-                       (give the application's manual_entry); Cancelled / Idle
+    read_card(title, allow_keyed, chip, chip_first)   a Card from a swipe, or keyed
+                       in where `allow_keyed` (give the application's manual_entry); with
+                       `chip`, INSERTED for a card in the chip reader (and with
+                       `chip_first`, a chip card's swipe refused); Cancelled / Idle
     read_pin(app, card, amount)  the PIN: digits (bytearray), a PinBlock (the PIN pad) or
                        None (no PIN: ENTER alone where the application allows it)
     supervisor(title) / operator(title)   ask and check a password (False after a wrong
                        one, the screen saying so); supervisor(title, keep=True) returns
                        the typed password for a request that carries it (voids, refunds)
     training           training mode (kept on flash; setting it persists it)
-    printer(), card_reader(), pinpad()   the devices, or None when the board has none
+    printer(), card_reader(), chip_reader(), pinpad()   the devices, or None when the
+                       board has none
     changed()          parameters or keys changed (an admin edit): forget what was read
     receipt_copies     the parameter receipt_copies (1-3), read at the start and by changed()
 
@@ -248,6 +251,20 @@ class Terminal:
         """The magstripe reader, or None."""
         return self._device("card_reader")
 
+    def chip_reader(self):
+        """The contact chip card reader (drivers.tda8029), or None. Made while the idle
+        screen or a sale's card prompt waits, let go (release_chip_reader) otherwise."""
+        return self._device("chip_reader")
+
+    def release_chip_reader(self):
+        """Let the chip reader and its driver go: the flow about to run (a swipe sale, a
+        void, a settlement) does not carry them at its heap peak. The next chip_reader()
+        makes them again; a card inserted meanwhile says so then (the reader keeps its
+        message, and present())."""
+        if self._devices.get("chip_reader") is not None:
+            del self._devices["chip_reader"]
+            forget("drivers.tda8029", "drivers.cardchannel")
+
     def pinpad(self):
         """The external PIN pad, or None (none fitted, or the parameters say none)."""
         terminal = self.terminal_params()
@@ -456,26 +473,33 @@ class Terminal:
             slips = None
             forget("app.ui.slips", "app.txn.receipt")
 
-    def read_card(self, title, allow_keyed=True):
+    def read_card(self, title, allow_keyed=True, chip=False, chip_first=False):
         """Wait for a swipe (or, with `allow_keyed`, a card number keyed in: its first digit
         starts the entry); returns an app.txn.engine.Card. A bad swipe says so and waits for
-        the next. Cancelled (CANCEL) or Idle (no key and no card for the idle time)."""
+        the next. With `chip`, on a terminal with a chip reader: a card inserted returns
+        INSERTED; with `chip_first` too (the application's parameter), a chip card swiped is
+        asked to be inserted (wants_chip). Cancelled (CANCEL) or Idle (no key and no card
+        for the idle time)."""
         from drivers.cardreader import BadSwipe
 
         ui = self.ui
         reader = self.card_reader()
-        if reader is None and not allow_keyed:
+        slot = self.chip_reader() if chip else None
+        if reader is None and slot is None and not allow_keyed:
             raise Cancelled()
         hint = text.OR_KEY_CARD if allow_keyed else None
+        prompt = text.SWIPE_CARD if slot is None else text.INSERT_OR_SWIPE
         # Before the prompt shows: a key or a card from then on is the cashier's answer.
         if reader is not None:
             reader.flush()
         keypad = ui.keypad
         keypad.flush()
-        ui.show(title, (text.SWIPE_CARD, hint))
+        ui.show(title, (prompt, hint))
         quiet = 0
         while quiet < ui.idle_ms:
             code = keypad.get(_POLL_MS)
+            if slot is not None and inserted(slot):
+                return INSERTED
             if reader is not None:
                 try:
                     track = reader.poll()
@@ -484,7 +508,16 @@ class Terminal:
                     quiet = 0
                     continue
                 if track is not None:
-                    return card_of(track)
+                    card = card_of(track)
+                    if slot is None or not (chip_first and wants_chip(card)):
+                        slot = None
+                        self.release_chip_reader()  # the swipe's sale: no chip in it
+                        return card
+                    card = None
+                    ui.message(title, text.CHIP_CARD, wait_ms=3000)
+                    ui.show(title, (prompt, hint))
+                    quiet = 0
+                    continue
             if code is None:
                 quiet += _POLL_MS
                 continue
@@ -492,6 +525,8 @@ class Terminal:
             if code == kp.CANCEL:
                 raise Cancelled()
             if allow_keyed and 0x30 <= code <= 0x39:
+                slot = None
+                self.release_chip_reader()
                 return self._keyed_card(title, chr(code))
         raise Idle()
 
@@ -610,6 +645,30 @@ class Terminal:
         if not good:
             self.ui.message(title, text.WRONG_PASSWORD, wait_ms=3000)
         return typed if keep and good else good
+
+
+# What read_card (and the idle screen) return for a card inserted into the chip reader.
+INSERTED = "inserted"
+
+
+def inserted(slot):
+    """True when the chip reader `slot` said a card came in since it was last asked (its
+    event(): only what waits on the line is read, nothing sent). A reader that fails to
+    answer is taken as no card."""
+    try:
+        return slot.event() == "inserted"
+    except OSError:
+        return False
+
+
+def wants_chip(card):
+    """True when swiped `card` is a chip card (service code 2xx or 6xx, ISO 7813): where the
+    application's chip_first says so (the PBOC rule), a terminal with a chip reader takes
+    its chip, not its stripe, unless the chip failed first (app.ui.chipsale: the swipe that
+    follows is a fallback)."""
+    track2 = card.track2 or ""
+    sep = track2.find("=")
+    return sep >= 0 and track2[sep + 5 : sep + 6] in ("2", "6")
 
 
 def card_of(track):

@@ -152,6 +152,14 @@ RETRY_OR_CANCEL = const(99)
 REPRINT_LATER = const(100)
 # --- power-up, again (app/ui/powerup.py) -------------------------------------------------------
 RECOVERY = const(101)
+# --- a chip card (app/ui/chipsale.py) ------------------------------------------------------------
+INSERT_OR_SWIPE = const(102)
+CHIP_FAILED = const(103)
+REMOVE_CARD = const(104)
+CARD_APP = const(105)
+DECLINED_BY_CARD = const(106)
+CARD_REMOVED = const(107)
+CHIP_STOPPED = const(108)
 
 
 _WORDS = (
@@ -265,6 +273,14 @@ _WORDS = (
     "|可在重打印补打|Reprint it later"  # REPRINT_LATER
     # power-up, again (app/ui/powerup.py)
     "|交易恢复|Recovery"  # RECOVERY
+    # a chip card (app/ui/chipsale.py)
+    "|请刷卡或插卡|Swipe or insert"  # INSERT_OR_SWIPE
+    "|IC卡失败请刷卡|Chip fail: swipe"  # CHIP_FAILED
+    "|请拔卡|Remove the card"  # REMOVE_CARD
+    "|选择卡应用|Card application"  # CARD_APP
+    "|卡片拒绝交易|Card declined"  # DECLINED_BY_CARD
+    "|卡已拔出|Card removed"  # CARD_REMOVED
+    "|IC卡交易终止|Chip: stopped"  # CHIP_STOPPED
     "|"
 )
 
