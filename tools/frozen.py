@@ -19,9 +19,9 @@ PIN and slips, its void, a second sale, the settlement with its slip, all in one
 cycle -- against the host simulator, in the heaps the terminal is budgeted (CHECK_HEAPS):
 over each bearer (Ethernet, dial-up, SIM800, SIM7600: docs/examples/terminal-job.toml with
 its bearer swapped, BEARERS) in 64 KB on the 32-bit build, the ESP32's word size, whose
-figure governs; and over Ethernet in 112 KB on the 64-bit build (about an ESP32-WROOM's
-110 KB, on a build whose objects are larger: the other bearers' 64-bit figures scale, about
-1.8 times the 32-bit ones).
+figure governs (over GPRS in 67 KB for now: CHECK_HEAPS); and over Ethernet in 114 KB on
+the 64-bit build (about an ESP32-WROOM's 110 KB, on a build whose objects are larger: the
+other bearers' 64-bit figures scale, about 1.8 times the 32-bit ones).
 """
 
 from __future__ import annotations
@@ -45,19 +45,19 @@ DEFAULT_SOURCE = ROOT.parent / "shared" / "micropython32" / "micropython-src.tgz
 DAY = ROOT / "docs" / "examples" / "cashier-day.vts"
 JOB = ROOT / "docs" / "examples" / "terminal-job.toml"
 # The heap each day is checked in, by word size and bearer: the application's budget, 64 KB
-# on the ESP32's word size (GOAL), whose figure governs; and on the 64-bit port, over
-# Ethernet, 112 KB: the day needs 113,024 B there, just over the ESP32-WROOM's whole heap
-# (110 KB), with 1.6 KB for the noise a run's timing brings. Over GPRS the day is again just
-# over the goal (SIM7600 65,920 B, SIM800 65,280 B since the pre-send record and the IC
-# downloads): checked in 66 KB, the same 1.6 KB of noise above the peak, until it is won back.
-# docs/board.md, "Heap", has the peaks measured.
+# on the ESP32's word size (GOAL), whose figure governs. Over GPRS the day is just over that
+# goal again (SIM7600 65,920 B, SIM800 65,280 B since the pre-send record and the IC
+# downloads; the chip reader's poll at the idle screen adds up to 1 KB more on the virtual
+# terminal, its emulated link): checked in 67 KB until it is won back. On the 64-bit port,
+# over Ethernet, 114 KB: the day needed 113,024 B there before the chip reader's poll, and no
+# longer fits 112 KB; the 32-bit figure governs. docs/board.md, "Heap", has the peaks.
 GOAL = "64K"
 CHECK_HEAPS = {
     (32, "ethernet"): GOAL,
     (32, "dialup"): GOAL,
-    (32, "sim800"): "66K",
-    (32, "sim7600"): "66K",
-    (64, "ethernet"): "112K",
+    (32, "sim800"): "67K",
+    (32, "sim7600"): "67K",
+    (64, "ethernet"): "114K",
 }
 
 # device/'s packages, frozen as the production manifest freezes them (asyncio as the port's
