@@ -195,7 +195,7 @@ def test_a_port_with_no_terminal_behind_it_is_told_so():
 @pytest.fixture(scope="module")
 def romfs_terminal(tmp_path_factory):
     """A virtual terminal whose firmware has a ROMFS partition (vfs.rom_ioctl)."""
-    with VirtualTerminal(tmp_path_factory.mktemp("romfs") / "flash.img", romfs="320K") as vt:
+    with VirtualTerminal(tmp_path_factory.mktemp("romfs") / "flash.img", romfs="512K") as vt:
         yield vt
 
 

@@ -276,7 +276,7 @@ def bad_packets(good_app1):
         "older": sign(body, version=4),
         "equal": sign(body, version=5),
         "duplicate": sign(body + packets.tlv([(0x45, b"\x02")])),
-        "unknown_tag": sign(body + packets.tlv([(0x5B, b"x")])),
+        "unknown_tag": sign(body + packets.tlv([(0x7E, b"x")])),
         "scope": sign(body + packets.tlv([(0x01, b"zh")])),
         "tlv_length": sign(body + b"\x41\x10abc"),
         "tlv_form": sign(body + b"\xf0\x80\x05hello"),

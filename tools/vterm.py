@@ -76,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--romfs",
         metavar="SIZE",
         type=romfs_size,
-        help="give the terminal a ROMFS partition of SIZE (e.g. 320K), kept in romfs.img "
+        help="give the terminal a ROMFS partition of SIZE (e.g. 512K), kept in romfs.img "
         "beside the flash: `poskit deploy` and `mpremote romfs deploy` write the application "
         "image there and the terminal runs it (docs/deploy.md)",
     )
@@ -115,14 +115,14 @@ def flash_image(args: argparse.Namespace) -> Path:
 
 
 def romfs_size(text: str) -> str:
-    """argparse type of --romfs: a size (320K, 1M) in whole 4 KB flash blocks."""
+    """argparse type of --romfs: a size (512K, 1M) in whole 4 KB flash blocks."""
     try:
         size = parse_size(text)
     except SizeError:
         size = 0
     if size % 4096 or not size:
         raise argparse.ArgumentTypeError(
-            "ROMFS partition size %r is not a size in 4 KB blocks, such as 320K" % text
+            "ROMFS partition size %r is not a size in 4 KB blocks, such as 512K" % text
         )
     return text.strip().upper()
 

@@ -57,7 +57,7 @@ def main() -> None:
             with open(source / "app" / "selftest.py", "a") as f:
                 f.write("\n_CHANGED = 1\n")
             one = deploy.deploy(vt.console.path, source)
-        with VirtualTerminal(Path(tmp) / "rom" / "flash.img", romfs="320K") as vt:
+        with VirtualTerminal(Path(tmp) / "rom" / "flash.img", romfs="512K") as vt:
             rom_full = deploy.deploy(vt.console.path, source)
             rom_again = deploy.deploy(vt.console.path, source)
     app = full["app_bytes"]
@@ -78,7 +78,7 @@ def main() -> None:
         ("full (blank flash)", full),
         ("again, nothing changed", again),
         ("one module changed (app/selftest.py)", one),
-        ("ROMFS partition (`--romfs 320K`): the image, full", rom_full),
+        ("ROMFS partition (`--romfs 512K`): the image, full", rom_full),
         ("ROMFS partition: again, nothing changed", rom_again),
     ):
         print(

@@ -202,7 +202,7 @@ def bad_packets():
     dup = bytearray(body)
     put_tlv(dup, 0x45, b"\x02")
     unknown = bytearray(body)
-    put_tlv(unknown, 0x5B, b"x")
+    put_tlv(unknown, 0x7E, b"x")  # no parameter has this tag
     return (
         (
             "oversized",
@@ -229,7 +229,7 @@ def bad_packets():
         ("mac", ["MAC does not verify"], pack(body, key=bytes(32))),
         ("version", ["packet version 3 is not newer than installed version 3"], APP1),
         ("duplicate", ["duplicate tag 0x45 (tmk_slot)"], pack(dup)),
-        ("tag", ["unknown mandatory tag 0x5b"], pack(unknown)),
+        ("tag", ["unknown mandatory tag 0x7e"], pack(unknown)),
         ("tlv", ["bad TLV length", "announces 16 bytes, 3 left"], pack(body + b"\x41\x10abc")),
         (
             "value",

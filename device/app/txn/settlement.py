@@ -48,6 +48,7 @@ totals), and so does the settlement slip (`receipt_lines`, app.txn.receipt.settl
 
 import struct
 
+from app import forget
 from app.comm.frames import CommCancelled, CommError
 from app.txn import messages as txnmsg
 from app.txn import respcodes
@@ -145,6 +146,8 @@ def close(engine, batch):
     from app.txn import icdata
 
     icdata.forget(engine)  # the chip transactions' IC data go with the journal
+    icdata = None
+    forget("app.txn.icdata")
     engine._store.delete(_name(engine))
     engine.settle_due = None
     engine.free_bound = -1  # the journal's blocks are free again: counted at the next check
@@ -301,6 +304,11 @@ def _send_offline(engine, result):
             offline.upload(engine, result)
         except (CommError, txnmsg.ResponseError) as exc:
             result.notes.append("offline sales not all uploaded: %s" % exc)
+        finally:
+            # Once a batch: the upload's code (and the chip TLV reader it loads) goes off the
+            # heap before the 0500 and the slip.
+            offline = None
+            forget("app.txn.offline", "app.emv.tlv")
 
 
 def _reading(batch, totals, host_said):
