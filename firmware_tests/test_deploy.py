@@ -224,7 +224,7 @@ def test_with_a_romfs_partition_the_image_is_written_there_and_runs_in_place(rom
         text=True,
         timeout=30,
     )
-    assert "ROMFS0 partition has size 327680 bytes" in query.stdout
+    assert "ROMFS0 partition has size 524288 bytes" in query.stdout
     assert "Not a valid ROMFS" not in query.stdout
 
     again = _deployed(romfs_terminal, apps["v1"])

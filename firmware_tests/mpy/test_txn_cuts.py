@@ -1,6 +1,7 @@
-# mpy-heap: 768K
+# mpy-heap: 1M
 # The heap is for the RAM flash (a 32-block image at the ESP32's 4 KB erase size and its
-# snapshot: 256 KB) and this module, flowcuts, fakehost and test_txn compiled from source.
+# snapshot: 256 KB) and this module, flowcuts, fakehost and test_txn compiled from source,
+# with the IC download and offline sale flows: 768 KB no longer held them all.
 """Power cuts across whole transaction flows (flowcuts.py): after a cut at a flash write of a
 settlement, a sale, a void... and a restart, the terminal and the host agree again, no STAN
 is used twice, and the next sale goes through. `make test` runs every cut point of both
