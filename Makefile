@@ -55,15 +55,19 @@ typecheck: $(DEVSTAMP) $(DSTAMP)
 
 # One test worker a core: most of a device test's time is spent waiting on MicroPython,
 # a virtual terminal or the host simulator. The terminal application's scripts (e2e) then run
-# one at a time: their keys are 80 ms taps, which a loaded machine can lose.
+# two at a time, on a machine with nothing else to do: their keys are 80 ms taps, which a
+# machine busy with the rest could lose; two virtual terminals keep about one core busy, as
+# most of a script is keys held and screens shown for a moment. A file goes whole to one
+# worker: some share one terminal, in order (test_hostlink_e2e.py).
+E2E := -m e2e -n 2 --dist loadfile
 test: lint typecheck
 	$(BIN)/pytest -n auto -m 'not slow and not e2e'
-	$(BIN)/pytest -m e2e
+	$(BIN)/pytest $(E2E)
 
 # The slow campaigns too (full hypothesis runs, SM4 x1,000,000).
 test-full: lint typecheck
 	$(BIN)/pytest -n auto -m 'not e2e' --hypothesis-profile=full
-	$(BIN)/pytest -m e2e
+	$(BIN)/pytest $(E2E)
 
 bench: $(DEVSTAMP)
 	$(BIN)/python -m tools.bench -o docs/benchmarks.md

@@ -31,6 +31,8 @@ from hostlib.vterm import VirtualTerminal
 from hostlib.vterm_script import run_script
 from tools.demo import JOB, TMK, free_port, install_heap
 
+# Its tests share one terminal (the module's bench), in order: `make test` gives the file to
+# one worker (`--dist loadfile`).
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -314,11 +314,35 @@ def test_a_malformed_script_is_refused_before_the_terminal_starts(tmp_path):
         ("swipe 6222021234567890123\n", "is neither a track 2 (PAN=YYMM..., with the '=')"),
         ("keys 1 2 OK CANCLE\n", "line 1: `keys`: no key 'CANCLE'"),
         ("pin 12\n", "line 1: `pin`: a PIN is 4 to 12 digits"),
+        ("hold\n", "line 1: `hold` needs a text"),
+        ("hold 250 150 80\n", "line 1: `hold`: hold PRESS_MS [GAP_MS], whole milliseconds"),
+        ("hold 15\n", "line 1: `hold`: a key is held and released 40 to 2000 ms"),
     ):
         out = run_script(tmp_path, text)
         assert out.returncode == 1
         assert message in out.stderr
         assert not (tmp_path / "flash.img").exists()
+
+
+def test_hold_sets_how_long_the_later_keys_are_held_and_released():
+    from types import SimpleNamespace
+
+    from hostlib import vterm_script
+    from hostlib.emulators.keypad import KeypadEmulator
+
+    keypad = KeypadEmulator()  # not started: the keys played stay queued, with their times
+    waited = []
+    keypad.wait_idle = waited.append
+    terminal = SimpleNamespace(console=SimpleNamespace(failure=None), keypad=keypad)
+    runner = vterm_script.ScriptRunner(terminal)
+    runner.run(vterm_script.parse("keys 1\nhold 250 150\nkeys 1 1\n"))
+    times = [at for at, _ in keypad._queue]
+    steps = [round((b - a) * 1000) for a, b in zip(times, times[1:])]
+    # 80 ms down and its 80 ms gap (or more, if the next line came later); after the hold
+    # line 250 down, 150 up, 250 down
+    assert steps[0] == 80 and steps[1] >= 80 and steps[2:] == [250, 150, 250]
+    # each keys line waits for its own keys, at their new length, and the script's timeout
+    assert [round(timeout - runner.timeout, 2) for timeout in waited] == [0.08, 0.65]
 
 
 def test_a_binary_file_given_as_script_names_its_first_bad_line(tmp_path):

@@ -18,6 +18,9 @@ the current timeout (10 s until a `timeout` line changes it).
     keys KEYS                press keys on the keypad (a key script: `1 2 3 ENTER`, `0.01`,
                              `CANCEL`, `F1`, `5/15` a 15 ms glitch, `wait/500`; see
                              hostlib/emulators/keypad.py) and wait until they are played
+    hold PRESS_MS [GAP_MS]   each key of the `keys` lines after it is held PRESS_MS ms and
+                             released for GAP_MS ms before the next (80 and 80 until set):
+                             `hold 250 150` keeps a busy machine from losing a key
     swipe [TRACK2] [FAULT]   swipe a card on the reader: the test card of the acquirer host
                              simulator, or TRACK2 (`6224...=2806...`); FAULT makes it a bad
                              read (lrc, no-start, no-end, character, too-long, check-digit).
@@ -91,11 +94,13 @@ _NEEDS_TEXT = (
     "gprs-signal",
     "insert",
     "tap",
+    "hold",
 )
 _NEEDS_NUMBER = ("timeout", "sleep")
 # Seconds as a person writes them; "nan", "inf" and "1e9" are refused, not waited for.
 _SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
 _MAX_SECONDS = 3600
+_HOLD_MS = (40, 2000)
 _BARE = ("reset", "load-paper", "gprs-drop", "remove")
 _OPTIONAL = ("swipe", "paper-out")
 
@@ -216,6 +221,19 @@ def _tap_arguments(argument: str) -> tuple[str, float | None]:
     return argument, None
 
 
+def _hold_arguments(argument: str) -> tuple[int, int]:
+    """(press ms, gap ms) of a hold line; the gap is 80 ms when not given."""
+    words = argument.split()
+    if not 1 <= len(words) <= 2 or not all(word.isdigit() for word in words):
+        raise ValueError("hold PRESS_MS [GAP_MS], whole milliseconds")
+    press, gap = int(words[0]), int(words[1]) if len(words) == 2 else 80
+    # The driver counts a key once it reads the same for 3 scans 10 ms apart (drivers/
+    # keypad.py): a shorter press or gap is a glitch it must ignore, not a key.
+    if not (_HOLD_MS[0] <= press <= _HOLD_MS[1] and _HOLD_MS[0] <= gap <= _HOLD_MS[1]):
+        raise ValueError("a key is held and released %d to %d ms" % _HOLD_MS)
+    return press, gap
+
+
 def load_card(name: str, base: Path | None = None):
     """The chip card `name`: a test card of the card emulator (hostlib.card, imported only
     now: a terminal without chip cards runs without it), or a card file, taken from `base`
@@ -245,6 +263,8 @@ def _check_argument(step: Step) -> None:
         _swipe_arguments(argument)
     elif command == "tap":
         _tap_arguments(argument)
+    elif command == "hold":
+        _hold_arguments(argument)
     elif command == "pin":
         if argument not in ("cancel", "timeout") and not (
             argument.isdigit() and 4 <= len(argument) <= 12
@@ -376,8 +396,13 @@ class ScriptRunner:
     def _keys(self, argument: str) -> None:
         keypad = self._device("keypad")
         keypad.play(argument)
-        played = keypad_timeline(argument)[-1][0] / 1000
+        timeline = keypad_timeline(argument, press_ms=keypad.press_ms, gap_ms=keypad.gap_ms)
+        played = timeline[-1][0] / 1000
         keypad.wait_idle(played + self.timeout)
+
+    def _hold(self, argument: str) -> None:
+        keypad = self._device("keypad")
+        keypad.press_ms, keypad.gap_ms = _hold_arguments(argument)
 
     def _swipe(self, argument: str) -> None:
         track, fault = _swipe_arguments(argument)

@@ -1,6 +1,6 @@
 """The installer's first hour on the virtual terminal (`make demo`), and a virtual terminal set
 up against the acquirer host simulator and driven by a script (the end-to-end tests' runs,
-firmware_tests/test_ui_e2e.py).
+firmware_tests/examplescript.py).
 
     python -m tools.demo --install                         # make demo: install a terminal
     python -m tools.demo                                   # the cashier's sale, scripted
