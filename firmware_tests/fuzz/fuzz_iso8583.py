@@ -1,15 +1,17 @@
-# Fuzz target: the ISO 8583 decoder (app.txn.iso8583.unpack, subfields, parse_tlv) on frames
-# mutated byte by byte (the length prefix made right again) and field by field (values of the
-# right type and of the wrong one, fields dropped and added, packed again). Only DecodeError may
-# come out; a frame accepted must pack back to the same bytes (docs/iso8583.md §2). The
-# field-level mutations are also the engine target's (fuzz_engine).
+# Fuzz target: the ISO 8583 decoder (app.txn.iso8583.unpack, subfields; field 55 read with
+# app.emv.tlv) on frames mutated byte by byte (the length prefix made right again) and field by
+# field (values of the right type and of the wrong one, fields dropped and added, packed again).
+# Only DecodeError (TlvError for 55) may come out; a frame accepted must pack back to the same
+# bytes (docs/iso8583.md §2). The field-level mutations are also the engine target's
+# (fuzz_engine).
 from binascii import hexlify
 
 from fuzzlib import Oracle, below, chance, choose, digits, random_bytes, text
 
-from app.txn.iso8583 import DecodeError, Packer, parse_tlv, subfields, unpack
+from app.emv.tlv import TlvError, iterate
+from app.txn.iso8583 import DecodeError, Packer, subfields, unpack
 
-EXPECTED = (DecodeError,)
+EXPECTED = (DecodeError, TlvError)
 
 # The profile (docs/iso8583.md §2): field -> (type, maximum, variable). Written out here, not
 # read from the codec, so that the mutations do not share the codec's mistakes.
@@ -243,7 +245,8 @@ def run(variant, pieces):
         if number in fields:
             subfields(number, fields[number])
     if 55 in fields:
-        parse_tlv(fields[55])
+        for _ in iterate(fields[55]):
+            pass
     try:
         again = bytes(_packer.pack(msg.mti, fields, msg.tpdu, msg.header, None, msg.lri))
     except ValueError as exc:

@@ -145,8 +145,8 @@ class DecodeError(ValueError):
     "secondary" (bit 1: a secondary bitmap), "undefined" (the bitmap names a field the
     profile lacks), "too_long" (a length prefix above the field's maximum), "truncated" (a
     field runs past the end), "trailing" (bytes after the last field), "text" (a byte above
-    0x7F in an an field), "tlv" (bad BER-TLV), "subfield" (field 60/61 not a whole number of
-    subfields). `field`: the field number (0 = MTI), or None for the framing and header.
+    0x7F in an an field), "subfield" (field 60/61 not a whole number of subfields).
+    `field`: the field number (0 = MTI), or None for the framing and header.
     """
 
     def __init__(self, reason, field=None, detail=""):
@@ -507,66 +507,3 @@ def join_subfields(field, *parts):
             raise EncodeError(field, _text(_M_SUBFIELD, (i + 1, width)))
         out.append(part)
     return "".join(out)
-
-
-# --- field 55: BER-TLV ----------------------------------------------------------------------
-
-
-def parse_tlv(data, field=55):
-    """{tag: value} from BER-TLV `data`: tags as ints (0x9F26), values as bytes; a
-    constructed value (71/72 issuer scripts) is kept whole. Raises DecodeError("tlv")."""
-    view = memoryview(data)
-    n = len(view)
-    pos = 0
-    out = {}
-    while pos < n:
-        tag = view[pos]
-        pos += 1
-        if tag & 0x1F == 0x1F:  # more tag bytes follow, each with b8 set but the last
-            more = 0x80
-            while more:
-                if pos >= n or tag > 0xFFFFFF:
-                    raise DecodeError("tlv", field)
-                more = view[pos] & 0x80
-                tag = tag << 8 | view[pos]
-                pos += 1
-        if pos >= n:
-            raise DecodeError("tlv", field)
-        length = view[pos]
-        pos += 1
-        if length & 0x80:  # 81 xx or 82 xx xx
-            width = length & 0x7F
-            if width < 1 or width > 2 or pos + width > n:
-                raise DecodeError("tlv", field)
-            length = view[pos] if width == 1 else view[pos] << 8 | view[pos + 1]
-            pos += width
-        if pos + length > n:
-            raise DecodeError("tlv", field)
-        out[tag] = bytes(view[pos : pos + length])
-        pos += length
-    return out
-
-
-def build_tlv(items, field=55):
-    """BER-TLV bytes from (tag, value) pairs, in their order, or from a dict."""
-    if isinstance(items, dict):
-        items = items.items()
-    out = bytearray()
-    for tag, value in items:
-        if not isinstance(tag, int) or tag <= 0 or tag > 0xFFFFFFFF or len(value) > 0xFFFF:
-            raise EncodeError(field, "bad TLV %r" % (tag,))
-        shift = 24
-        while shift:
-            if tag >> shift:
-                out.append(tag >> shift & 0xFF)
-            shift -= 8
-        out.append(tag & 0xFF)
-        length = len(value)
-        if length > 0xFF:
-            out.append(0x82)
-            out.append(length >> 8)
-        elif length > 0x7F:
-            out.append(0x81)
-        out.append(length & 0xFF)
-        out.extend(value)
-    return bytes(out)
