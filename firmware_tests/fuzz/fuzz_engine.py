@@ -20,11 +20,6 @@ from app.crypto import cipher, mac
 from app.keys.slots import KeyStore
 from app.store.params import Params, ParamStore
 from app.store.records import RecordStore
-
-# A host answer may ask for the IC downloads (processing requirement 4 or 5): their modules
-# are loaded here, with the engine's, so that the campaign's heap holds what a run can use
-# from the start rather than whichever input first reaches them.
-from app.txn import icdownload  # noqa: F401
 from app.txn.engine import Card, Engine, Request
 from app.txn.iso8583 import DecodeError, unpack
 

@@ -412,6 +412,24 @@ def _signature(exc):
     return "%s @ %s" % (type(exc).__name__, where), lines
 
 
+DEVICE_HEAP = 110 * 1024  # tools/fuzz.py sets it: what the device code may use, an ESP32's
+_ballast = None
+
+
+def _leave_device_heap():
+    # The heap beyond DEVICE_HEAP is taken by one buffer that is never touched, so that the
+    # device code meets the heap it has on a terminal whatever the harness holds (tools/
+    # fuzz.py, HARNESS_HEAP). Less than DEVICE_HEAP free is the harness's fault, said at once.
+    global _ballast
+    spare = gc.mem_free() - DEVICE_HEAP
+    if spare < 0:
+        raise MemoryError("the harness left %d bytes, under %d" % (gc.mem_free(), DEVICE_HEAP))
+    if spare > 64:
+        _ballast = bytearray(spare - 64)  # its allocation header and block rounding
+    gc.collect()
+    print("@@HEAP for the device code: %d bytes free" % gc.mem_free())
+
+
 def execute(target, variant, pieces):
     """Run one input: "accepted", "refused" or the exception that escaped."""
     try:
@@ -495,6 +513,7 @@ def main(args):
     gc.threshold(getattr(target, "GC_EVERY", -1))
     gc.collect()
     print("@@HEAP after set-up: %d bytes held, %d free" % (gc.mem_alloc(), gc.mem_free()))
+    _leave_device_heap()
     if mode == "run":
         return campaign(target, name, int(args[2]), int(args[3]), int(args[4]))
     if mode == "index":
