@@ -137,6 +137,13 @@ def test_a_chip_card_inserted_at_idle_is_a_sale_with_its_pin_slips_and_removal()
     assert sum("MERCHANT COPY" in line for line in slips) == 1
     assert sum("CARDHOLDER COPY" in line for line in slips) == 1
     assert sum("622424******1012" in line for line in slips) == 2
+    # The chip lines: how the card was read, its application, the card's TC after the host.
+    assert sum(line == "ENTRY: IC 插卡" for line in slips) == 2
+    assert sum(line == "APP LABEL: PBOC DEBIT" for line in slips) == 2
+    assert sum(line == "AID: A000000333010101" for line in slips) == 2
+    assert sum(line.startswith("TC: ") and len(line) == 20 for line in slips) == 2
+    assert sum(line.startswith("TVR: ") and " TSI: " in line for line in slips) == 2
+    assert not any("6224242900001012" in line for line in slips)
     assert report["loaded"] == []  # the kernel's modules let go: the idle heap as before
 
 
@@ -173,6 +180,7 @@ def test_a_dead_chip_asks_for_the_swipe_and_the_sale_goes_as_a_fallback():
     assert report["loaded"] == []
     assert fields["4"] == "000000001234"
     assert saw(report, "交易成功")
+    assert sum(line == "ENTRY: SWIPE 刷卡(降级)" for line in report["slips"]) == 2
 
 
 def test_a_chip_card_swiped_is_asked_to_be_inserted_where_the_application_says_so():

@@ -109,6 +109,21 @@ def keep(engine, stan, card, result):
         result.notes.append("IC data not kept: %s" % exc)
 
 
+def slip_data(card):
+    """What the sale's journal record keeps for its slip and reprint (app.txn.receipt): the
+    application label (50), then app.txn.tap.SLIP_TAGS as the card's TC left them."""
+    from app.txn.tap import SLIP_TAGS
+
+    k = card.kernel
+    out = bytearray()
+    if k.label:
+        from app.emv import tlv
+
+        out.extend(tlv.build(0x50, k.label.encode()))
+    out.extend(k.field55(SLIP_TAGS[1:]))
+    return bytes(out)
+
+
 def terminal_data(engine, amount, kind="sale"):
     """app.emv.terminal.TerminalData of a transaction of `amount` fen on `engine` (its
     application's parameters and clock)."""
