@@ -19,16 +19,19 @@ def converse(
     answer: Callable[[dict, list], dict | None],
     fault: Callable[[Tda8029Emulator], None] | None = None,
     timeout: float = 120,
+    emulator=Tda8029Emulator,
 ) -> list[dict]:
     """Run `code` with `card` in the emulated reader; `config` (the reader's port added as
     "port") is its first line of input. Each line it prints starting "@" is a JSON message:
     `answer(message, reports)` returns the reply to send back as one line, or None to keep
     the message as a report. `fault(reader)` arms an emulator fault first. Returns the
-    reports, in order; a device failure fails the test with its traceback."""
+    reports, in order; a device failure fails the test with its traceback. `emulator`: the
+    reader's (hostlib.emulators.pn532.Pn532Emulator for a tap: `card` None, tapped later)."""
     reports: list[dict] = []
     other: list[str] = []
-    with Tda8029Emulator() as reader:
-        reader.insert(card)
+    with emulator() as reader:
+        if card is not None:
+            reader.insert(card)
         if fault is not None:
             fault(reader)
         proc = micropython.popen(code, heap=heap)
