@@ -47,6 +47,8 @@ ic_sets(term.store.root)  # as the host's download leaves them
 
 host = board.host
 frames = recorded(host)
+if cfg["cut"]:  # a tap cut off by a power cut: its pre-tap record left behind
+    term.store.save("tapping1", b"00000000123420261207185500")
 
 def card(what):
     def act():
@@ -78,12 +80,13 @@ say({"screens": board.screen.shown,
      "frames": frames,
      "journal": [[e.kind, e.stan, e.amount, e.entry_mode] for e in journal.entries(1)],
      "printed": printed,
+     "in_flight": term.store.load("tapping1") is not None,
      "slips": [x(line) for line in board.slips()]})
 """
 )
 
 
-def tap_sale(keys, card="pboc-dual", app=None, reprint=False):
+def tap_sale(keys, card="pboc-dual", app=None, reprint=False, cut=False):
     """Run the idle screen with `keys` (str: keys, "ENTER"/"CANCEL", None: a wait with no
     key, "swipe", "@tap", "@tap-lost": tapped, the card leaving at the first command,
     "@remove"); the application takes taps unless `app` says otherwise. Returns the device's
@@ -96,6 +99,7 @@ def tap_sale(keys, card="pboc-dual", app=None, reprint=False):
         "app": {str(tag): value.hex() for tag, value in ({0x5E: b"\x01"} | (app or {})).items()},
         "keys": keys,
         "reprint": reprint,
+        "cut": cut,
         "tap_modules": ["app.ui.tapsale", "app.txn.tap", "app.txn.offline", "drivers.pn532"],
     }
     readers = []
@@ -150,6 +154,14 @@ def test_a_tap_within_the_e_cash_balance_is_an_offline_sale_with_its_chip_lines(
     assert sum(line == "EC BAL 余额: RMB 87.66" for line in slips) == 2, slips
     assert any(line.startswith("TVR: ") for line in slips)
     assert report["loaded"] == []  # the kernel and the reader's driver let go
+    assert not report["in_flight"]  # the pre-tap record gone with the tap's journal record
+
+
+def test_a_tap_cut_off_by_a_power_cut_is_reported_at_the_next_tap_sale():
+    report = tap_sale(["1", "1234", "ENTER", None, "CANCEL"], cut=True)
+    assert ["消费", "上笔挥卡未完成", "RMB 12.34", "12-07 18:55"] in report["screens"]
+    assert saw(report, "请挥卡/插卡/刷卡") and not report["in_flight"]
+    assert report["journal"] == []
 
 
 def test_the_reprint_of_a_tap_shows_the_same_chip_lines():
@@ -199,9 +211,24 @@ def test_a_card_leaving_the_field_too_early_is_asked_to_tap_again():
     assert saw(report, "请重新挥卡"), report["screens"]
     assert saw(report, "电子现金 离线")
     assert report["journal"] == [[36, 2, 1234, "072"]]
+    assert not report["in_flight"]
 
 
 def test_without_the_parameter_the_sale_asks_for_the_card_first_as_before():
     report = tap_sale(["1", None, "CANCEL"], app={0x5E: b"\x00"})
     assert not saw(report, "请挥卡") and not saw(report, "金额:")
     assert report["loaded"] == []
+
+
+def test_a_card_declining_the_tap_sends_nothing(tmp_path):
+    # The card's fDDA signature does not hold and its CTQ asks for neither "online" nor
+    # "switch interface" then: declined by the terminal for the card.
+    path = tmp_path / "bad-fdda.toml"
+    path.write_text(
+        f'pan = "{DUAL_PAN}"\ncontactless = true\necash_balance = "100.00"\n'
+        '[behaviour]\nfault = "sdad"\n'
+    )
+    report = tap_sale(["1", "1234", "ENTER", "@tap", None, None], card=str(path))
+    assert saw(report, "卡片拒绝交易"), report["screens"]
+    assert report["requests"] == [] and report["journal"] == [] and report["slips"] == [""]
+    assert not report["in_flight"]

@@ -87,6 +87,7 @@ def sale(term, app, fen, title, allow_keyed=False, chip_first=False):
 
     ui = term.ui
     engine = sets = None
+    _lost(term, app, title)
     nfc = term.contactless_reader()
     if nfc is not None:
         from app.store.icsets import ICSets
@@ -107,10 +108,13 @@ def sale(term, app, fen, title, allow_keyed=False, chip_first=False):
         if got != TAPPED:
             return got
         ui.show(title, (text.TAP_HOLD,))
+        term.release_chip_reader()  # a tap: no insert from here on, the kernel's heap
+        _in_flight(term, app, engine, fen)
         outcome = _transact(engine, nfc, sets, fen)
         result = outcome.result
         if result == qpboc.APPROVED:
             return _offline(term, app, engine, outcome, title)
+        _landed(term, app)
         if result == qpboc.ONLINE:
             engine = sets = nfc = poll = None
             return _online(term, app, outcome, fen, title)
@@ -124,6 +128,49 @@ def sale(term, app, fen, title, allow_keyed=False, chip_first=False):
         why = text.DECLINED_BY_CARD if result == qpboc.DECLINED else text.CHIP_STOPPED
         ui.message(title, why, outcome.reason, wait_ms=_STOPPED_MS)
         raise Cancelled()
+
+
+def _name(app):
+    return "tapping%d" % app
+
+
+def _in_flight(term, app, engine, fen):
+    # The pre-tap record: the amount and the time of a tap about to be read, written before
+    # the card can spend its e-cash (at the GPO) and deleted once the tap's end is known (its
+    # journal record written, or no offline approval). Found at the next tap sale, it says a
+    # tap was cut off (_lost). A flash failure leaves the tap without it.
+    try:
+        now = engine.clock.now()
+        term.store.save(_name(app), ("%012d%04d%02d%02d%02d%02d" % ((fen,) + now[:5])).encode())
+    except OSError:
+        pass
+
+
+def _landed(term, app):
+    try:
+        term.store.delete(_name(app))
+    except OSError:
+        pass
+
+
+def _lost(term, app, title):
+    # A pre-tap record left by a power cut during a tap: the card may have paid that tap
+    # offline without the terminal's record of it (docs/emv.md, "A tap lost"). The cashier is
+    # told its amount and time (the cardholder's balance, or the issuer's e-cash clearing,
+    # settles it), then it is forgotten.
+    try:
+        got = term.store.load(_name(app))
+    except OSError:
+        return
+    if got is None:
+        return
+    from drivers.keypad import format_amount
+
+    data = bytes(got[1]).decode()
+    when = "%s-%s %s:%s" % (data[16:18], data[18:20], data[20:22], data[22:24])
+    line = "RMB " + format_amount(int(data[:12])) if data[:12].isdigit() else None
+    term.ui.message(title, text.TAP_CUT, line, when, wait_ms=_STOPPED_MS * 2)
+    _landed(term, app)
 
 
 def _transact(engine, nfc, sets, fen):
@@ -147,6 +194,7 @@ def _offline(term, app, engine, outcome, title):
 
     try:
         entry = offline.approve(engine, outcome, term.operator_no or "")
+        _landed(term, app)
     except (OSError, ValueError) as exc:
         # Not journaled: the card's e-cash is spent, its log (9F4D) holds the tap for the
         # issuer's clearing; no slip without a record (docs/emv.md).

@@ -165,6 +165,7 @@ TAP_INSERT_SWIPE = const(109)
 TAP_AGAIN = const(110)
 TAP_HOLD = const(111)
 TAP_OFFLINE = const(112)
+TAP_CUT = const(113)
 
 
 _WORDS = (
@@ -291,6 +292,7 @@ _WORDS = (
     "|请重新挥卡|Tap again"  # TAP_AGAIN
     "|正在读卡 请稍候|Reading the card"  # TAP_HOLD
     "|电子现金 离线|E-cash, offline"  # TAP_OFFLINE
+    "|上笔挥卡未完成|Last tap cut off"  # TAP_CUT
     "|"
 )
 
