@@ -196,6 +196,7 @@ def test_a_tap_over_the_e_cash_goes_online_with_its_arqc_pin_and_field_22_071():
     slips = report["slips"]
     assert sum(line.startswith("ARQC: ") for line in slips) == 2, slips
     assert sum("ENTRY: CONTACTLESS" in line for line in slips) == 2
+    assert not any("EC BAL" in line for line in slips)  # no e-cash spent: no balance
     assert report["loaded"] == []
 
 

@@ -27,7 +27,7 @@ Record payload, layout 1 (numbers in BCD, text in ASCII; 62 bytes, then the seal
     61 n (1), then n bytes: app.crypto.seal(storage key, PAN "=" expiry YYMM), or n = 0
     then, a chip transaction only: m (1), then m bytes of IC data: an OFFLINE_SALE's the
     application label 50 (when the card gave one), 5F34 PSN, field 55's TLV; a chip or
-    contactless sale's what its slip prints (app.txn.tap.SLIP_TAGS, the label first)
+    contactless sale's what its slip prints (app.txn.chip.SLIP_TAGS, the label first)
 
 The field 22 bytes hold 3 digits and a 4th: 1 for a fallback swipe (the chip failed; the
 request's 60.5 = 2), else 0.

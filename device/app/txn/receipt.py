@@ -237,7 +237,7 @@ _CRYPTOGRAMS = ("AAC", "TC", "ARQC", "RFU")  # 9F27 bits 8-7
 
 def chip_lines(out, mode, fallback, data):
     """The chip lines of a slip, appended to `out`: how the card was read (IC, contactless,
-    a fallback swipe), then from the record's IC data `data` (TLV: app.txn.tap.SLIP_TAGS,
+    a fallback swipe), then from the record's IC data `data` (TLV: app.txn.chip.SLIP_TAGS,
     or an offline sale's 55) the application label, the AID, the cryptogram by its type
     (TC, ARQC, AAC), TVR and TSI, the ATC, and the e-cash balance the card gave (9F5D or
     9F79). Never the PAN: the card number line is masked."""

@@ -20,9 +20,6 @@ from app.txn.api import Card
 
 # Field 55 of a reversal (spec §3.5: 95, 9F1E, 9F10, 9F36 mandatory).
 REVERSAL_TAGS = (0x95, 0x9F1E, 0x9F10, 0x9F36)
-# What a chip sale's journal record keeps for its slip and its reprint (app.txn.receipt):
-# application label, AID, cryptogram, its type, TVR, TSI, ATC, the e-cash balance after.
-SLIP_TAGS = (0x50, 0x84, 0x9F26, 0x9F27, 0x95, 0x9B, 0x9F36, 0x9F5D)
 
 
 class TapCard(Card):
@@ -106,14 +103,15 @@ def keep(engine, stan, card, result):
 
 
 def slip_data(card):
-    """What the sale's journal record keeps for its slip (SLIP_TAGS of the tap's 55, and
-    its application label)."""
+    """What the sale's journal record keeps for its slip (app.txn.chip.SLIP_TAGS of the
+    tap's 55, and its application label)."""
     return slip_tlv(card.outcome.label, card.outcome.field55)
 
 
 def slip_tlv(label, field55):
     """The slip's TLV: 50 `label` (bytes or None), then SLIP_TAGS found in `field55`."""
     from app.emv import tlv
+    from app.txn.chip import SLIP_TAGS
 
     out = tlv.build(0x50, label) if label else b""
     return out + subset(field55, SLIP_TAGS[1:])
