@@ -145,6 +145,7 @@ def test_a_tap_within_the_e_cash_balance_is_an_offline_sale_with_its_chip_lines(
     assert balance(report["card"]) == 10000 - 1234
     slips = report["slips"]
     assert sum("MERCHANT COPY" in line for line in slips) == 1
+    assert not any("REPRINT" in line for line in slips)  # the first print of the slips
     assert sum("622424******1038 C" in line for line in slips) == 2
     assert not any(DUAL_PAN in line for line in slips)  # never the full card number
     assert sum("ENTRY: CONTACTLESS 非接" in line for line in slips) == 2

@@ -209,7 +209,7 @@ def _offline(term, app, engine, outcome, title):
     result.date, result.time = entry.date, entry.time
     result.entry = entry
     result.training = engine.training
-    result.receipt_lines = engine.receipt(entry.stan)  # the slip from the record
+    result.receipt_lines = engine.receipt(entry.stan, "merchant", False)  # from the record
     term.show_result(title, result)
     term.print_slip(app, result)
     return result
