@@ -9,7 +9,7 @@ ARQC checked with the card's issuer keys, as the acquirer's host checks it.
 from pathlib import Path
 
 import pyemv
-from chipdevice import PRELUDE, converse
+from chipdevice import CASHIER, PRELUDE, converse
 
 from hostlib import cup8583
 from hostlib.card import issuer, load_card
@@ -23,51 +23,22 @@ DUAL_PAN = "6224242900001038"
 
 DEVICE = (
     PRELUDE
+    + CASHIER
     + """
-import time
-from fakeboard import Board
 from board.unix_sim import SocketUART
-from drivers import keypad as kp
-from app.txn.engine import Request
 from app.ui import idle, batch
 
 
-app = {}
-for tag, value in cfg["app"].items():
-    app[int(tag)] = h(value)
-board = Board(app=app)
 def contactless_reader():
     from drivers.pn532 import PN532  # imported when the sale asks for it, as on the board
     return PN532(SocketUART("127.0.0.1", cfg["port"]))
-board.contactless_reader = contactless_reader
-term = board.terminal()
-assert term.run(1, Request("sign_on")).approved
-board.host.requests = []
-ic_sets(term.store.root)  # as the host's download leaves them
+board, term = cashier_board(contactless_reader=contactless_reader)
 
 host = board.host
 frames = recorded(host)
 if cfg["cut"]:  # a tap cut off by a power cut: its pre-tap record left behind
     term.store.save("tapping1", b"00000000123420261207185500")
-
-def card(what):
-    def act():
-        ask({"card": what})
-        time.sleep_ms(50)
-    return act
-
-KEYS = {"ENTER": kp.ENTER, "CANCEL": kp.CANCEL}
-for item in cfg["keys"]:
-    if item is None:
-        board.keys.play(None)
-    elif item.startswith("@"):
-        board.keys.play(card(item[1:]))
-    elif item == "swipe":
-        board.keys.play(board.swipe())
-    elif item in KEYS:
-        board.keys.play(KEYS[item])
-    else:
-        board.keys.play(item)
+play(board)
 board.run(idle.run, term)
 printed = len(board.slips())
 if cfg["reprint"]:
