@@ -36,6 +36,8 @@ board, term = cashier_board(contactless_reader=contactless_reader)
 
 host = board.host
 frames = recorded(host)
+if cfg["fault"]:
+    host.fault(cfg["fault"], "0200")
 if cfg["cut"]:  # a tap cut off by a power cut: its pre-tap record left behind
     term.store.save("tapping1", b"00000000123420261207185500")
 play(board)
@@ -45,6 +47,11 @@ if cfg["reprint"]:
     board.keys.play(kp.ENTER, None)
     board.run(batch.reprint, term, None)
 journal = term.engine(1).journal
+def reversal():
+    from app.txn.reversal import PendingReversal
+    from fakeboard import KEY
+    got = PendingReversal(term.store, 1, KEY).load()
+    return got and [got[0], got[1], {str(n): x(v) for n, v in got[2].items()}]
 say({"screens": board.screen.shown,
      "loaded": [m for m in sys.modules if m.startswith("app.emv") or m in cfg["tap_modules"]],
      "requests": [[mti, {str(n): x(v) for n, v in f.items()}] for mti, f in host.requests],
@@ -52,12 +59,13 @@ say({"screens": board.screen.shown,
      "journal": [[e.kind, e.stan, e.amount, e.entry_mode] for e in journal.entries(1)],
      "printed": printed,
      "in_flight": term.store.load("tapping1") is not None,
+     "reversal": reversal(),
      "slips": [x(line) for line in board.slips()]})
 """
 )
 
 
-def tap_sale(keys, card="pboc-dual", app=None, reprint=False, cut=False):
+def tap_sale(keys, card="pboc-dual", app=None, reprint=False, cut=False, fault=None):
     """Run the idle screen with `keys` (str: keys, "ENTER"/"CANCEL", None: a wait with no
     key, "swipe", "@tap", "@tap-lost": tapped, the card leaving at the first command,
     "@remove"); the application takes taps unless `app` says otherwise. Returns the device's
@@ -71,6 +79,7 @@ def tap_sale(keys, card="pboc-dual", app=None, reprint=False, cut=False):
         "keys": keys,
         "reprint": reprint,
         "cut": cut,
+        "fault": fault,
         "tap_modules": ["app.ui.tapsale", "app.txn.tap", "app.txn.offline", "drivers.pn532"],
     }
     readers = []
@@ -205,3 +214,13 @@ def test_a_card_declining_the_tap_sends_nothing(tmp_path):
     assert saw(report, "卡片拒绝交易"), report["screens"]
     assert report["requests"] == [] and report["journal"] == [] and report["slips"] == [""]
     assert not report["in_flight"]
+
+
+def test_an_online_tap_with_no_answer_leaves_its_reversal_with_the_tap_s_55():
+    report = tap_sale(["1", "15000", "ENTER", "@tap", PIN, "ENTER", None, None], fault="no_answer")
+    assert [mti for mti, _ in report["requests"]] == ["0200"]
+    assert not saw(report, "交易成功") and report["journal"] == []
+    reason, mti, fields = report["reversal"]
+    assert (reason, mti) == ("98", "0200") and fields["22"] == "071"
+    tags = {int(t, 16) for t in pyemv.tlv.decode(bytes.fromhex(fields["55"]))}
+    assert tags == {0x95, 0x9F1E, 0x9F10, 0x9F36}  # spec §3.5's reversal 55
