@@ -83,13 +83,12 @@ class _Poll:
 
 def sale(term, app, fen, title, allow_keyed=False, chip_first=False):
     """See the module docstring."""
-    from app.emv import qpboc
-
     ui = term.ui
     engine = sets = None
     _lost(term, app, title)
     nfc = term.contactless_reader()
     if nfc is not None:
+        from app.emv import qpboc
         from app.store.icsets import ICSets
         from app.txn import offline
 
@@ -107,6 +106,8 @@ def sale(term, app, fen, title, allow_keyed=False, chip_first=False):
         )
         if got != TAPPED:
             return got
+        from app.emv import qpboc  # imported above: a tap needs the reader and the limits
+
         ui.show(title, (text.TAP_HOLD,))
         term.release_chip_reader()  # a tap: no insert from here on, the kernel's heap
         _in_flight(term, app, engine, fen)
