@@ -8,8 +8,8 @@
 
 The amount is known (the card decides at its GET PROCESSING OPTIONS, which carries it). The
 prompt, 请挥卡/插卡/刷卡, waits for a tap, an insert or a swipe (or the card number keyed where
-the application allows), the contactless reader looked at every few polls, until the idle
-time. No tap is offered (the prompt says 请刷卡或插卡) when the amount is at or over the
+the application allows), the contactless reader looked at in each of the prompt's polls,
+until the idle time. No tap is offered (the prompt says 请刷卡或插卡) when the amount is at or over the
 contactless transaction limit of every AID (DF20), when the terminal has no AID (no IC
 download yet), or when the journal has no room for an offline sale (settle first). A tap:
 
@@ -23,6 +23,10 @@ download yet), or when the journal has no room for an offline sale (settle first
 - the card wants contact, or the amount is over its limit: the prompt again without the tap
   (请刷卡或插卡), and the sale goes on as an insert or a swipe;
 - the card left the field too early: 请重新挥卡, and the prompt again (the same amount).
+
+Before the card is read, a pre-tap record (`tappingN`: amount, time) is written, and deleted
+once the tap's end is known; one left by a power cut is told at the next tap sale
+(上笔挥卡未完成, its amount and time): the card may have paid it (docs/emv.md, "A tap lost").
 
 Imported when the application takes taps, let go afterwards with the kernel's modules
 (MODULES) and the reader's driver: the idle screen and a swipe sale never carry them.
@@ -198,7 +202,8 @@ def _offline(term, app, engine, outcome, title):
         _landed(term, app)
     except (OSError, ValueError) as exc:
         # Not journaled: the card's e-cash is spent, its log (9F4D) holds the tap for the
-        # issuer's clearing; no slip without a record (docs/emv.md).
+        # issuer's clearing; no slip without a record (docs/emv.md). The pre-tap record
+        # stays: the next tap sale says this tap was cut off.
         term.ui.message(title, text.CHIP_STOPPED, str(exc)[:16], wait_ms=_STOPPED_MS)
         raise Cancelled() from None
     result = Result("sale")
