@@ -9,9 +9,9 @@
 The amount is known (the card decides at its GET PROCESSING OPTIONS, which carries it). The
 prompt, 请挥卡/插卡/刷卡, waits for a tap, an insert or a swipe (or the card number keyed where
 the application allows), the contactless reader looked at in each of the prompt's polls,
-until the idle time. No tap is offered (the prompt says 请刷卡或插卡) when the amount is at or over the
-contactless transaction limit of every AID (DF20), when the terminal has no AID (no IC
-download yet), or when the journal has no room for an offline sale (settle first). A tap:
+until the idle time. No tap is offered (the prompt says 请刷卡或插卡) when the amount is at or
+over the contactless transaction limit of every AID (DF20), when the terminal has no AID (no
+IC download yet), or when the journal has no room for an offline sale (settle first). A tap:
 
 - approved offline (the card's TC, fDDA verified): journaled as an offline sale (kind 36,
   app.txn.offline) with the next STAN, then the result and the slips, printed from the record
