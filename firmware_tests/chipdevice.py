@@ -19,16 +19,19 @@ def converse(
     answer: Callable[[dict, list], dict | None],
     fault: Callable[[Tda8029Emulator], None] | None = None,
     timeout: float = 120,
+    emulator=Tda8029Emulator,
 ) -> list[dict]:
     """Run `code` with `card` in the emulated reader; `config` (the reader's port added as
     "port") is its first line of input. Each line it prints starting "@" is a JSON message:
     `answer(message, reports)` returns the reply to send back as one line, or None to keep
     the message as a report. `fault(reader)` arms an emulator fault first. Returns the
-    reports, in order; a device failure fails the test with its traceback."""
+    reports, in order; a device failure fails the test with its traceback. `emulator`: the
+    reader's (hostlib.emulators.pn532.Pn532Emulator for a tap: `card` None, tapped later)."""
     reports: list[dict] = []
     other: list[str] = []
-    with Tda8029Emulator() as reader:
-        reader.insert(card)
+    with emulator() as reader:
+        if card is not None:
+            reader.insert(card)
         if fault is not None:
             fault(reader)
         proc = micropython.popen(code, heap=heap)
@@ -88,6 +91,52 @@ def recorded(host):
         return send(frame)
     host.send = recording
     return frames
+"""
+
+
+# The cashier tests' device side (test_ui_chip, test_ui_tap), after PRELUDE:
+# cashier_board(name=factory...): the fake board (firmware_tests/mpy/fakeboard.py) with the
+# application's parameters cfg["app"] and the readers given (board attributes), signed on
+# with the fake host, the IC sets a download leaves; play(board): cfg["keys"] as the key
+# script -- str: keys, "ENTER"/"CANCEL", None: a wait with no key, "swipe", "@what": this
+# side asked to do `what` with the card ({"card": what}) while the terminal waits.
+CASHIER = """
+import time
+from fakeboard import Board
+from drivers import keypad as kp
+from app.txn.engine import Request
+
+def cashier_board(**readers):
+    app = {}
+    for tag, value in cfg["app"].items():
+        app[int(tag)] = h(value)
+    board = Board(app=app)
+    for name, make in readers.items():
+        setattr(board, name, make)
+    term = board.terminal()
+    assert term.run(1, Request("sign_on")).approved
+    board.host.requests = []
+    ic_sets(term.store.root)  # as the host's download leaves them
+    return board, term
+
+def play(board):
+    def card(what):
+        def act():
+            ask({"card": what})
+            time.sleep_ms(100)  # the reader's message on its way
+        return act
+    keys = {"ENTER": kp.ENTER, "CANCEL": kp.CANCEL}
+    for item in cfg["keys"]:
+        if item is None:
+            board.keys.play(None)
+        elif item.startswith("@"):
+            board.keys.play(card(item[1:]))
+        elif item == "swipe":
+            board.keys.play(board.swipe())
+        elif item in keys:
+            board.keys.play(keys[item])
+        else:
+            board.keys.play(item)
 """
 
 

@@ -9,7 +9,7 @@ so, and answers the 0200's ARQC with the issuer's ARPC (as test_chip_sale.py doe
 from pathlib import Path
 
 import pytest
-from chipdevice import PRELUDE, converse
+from chipdevice import CASHIER, PRELUDE, converse
 from test_chip_sale import issuer
 
 from hostlib import micropython
@@ -23,26 +23,15 @@ PIN = "123456"
 
 DEVICE = (
     PRELUDE
+    + CASHIER
     + """
-import time
-from fakeboard import Board
 from board.unix_sim import SocketUART
 from drivers import tda8029
-from drivers import keypad as kp
-from app.txn.engine import Request
 from app.ui import idle
 
 
-app = {}
-for tag, value in cfg["app"].items():
-    app[int(tag)] = h(value)
-board = Board(app=app)
 slot = tda8029.Tda8029(SocketUART("127.0.0.1", cfg["port"]))
-board.chip_reader = lambda: slot
-term = board.terminal()
-assert term.run(1, Request("sign_on")).approved
-board.host.requests = []
-ic_sets(term.store.root)  # as the host's download leaves them
+board, term = cashier_board(chip_reader=lambda: slot)
 
 host = board.host
 frames = recorded(host)
@@ -53,25 +42,7 @@ def on_request(mti, fields):
     else:
         host.extra = {}
 host.on_request = on_request
-
-def card(what):
-    def act():
-        ask({"card": what})
-        time.sleep_ms(100)  # the reader's message on its way
-    return act
-
-KEYS = {"ENTER": kp.ENTER, "CANCEL": kp.CANCEL}
-for item in cfg["keys"]:
-    if item is None:
-        board.keys.play(None)
-    elif item.startswith("@"):
-        board.keys.play(card(item[1:]))
-    elif item == "swipe":
-        board.keys.play(board.swipe())
-    elif item in KEYS:
-        board.keys.play(KEYS[item])
-    else:
-        board.keys.play(item)
+play(board)
 board.run(idle.run, term)
 say({"screens": board.screen.shown,
      "loaded": [m for m in sys.modules if m.startswith("app.emv") or m in cfg["chip_modules"]],
@@ -137,6 +108,13 @@ def test_a_chip_card_inserted_at_idle_is_a_sale_with_its_pin_slips_and_removal()
     assert sum("MERCHANT COPY" in line for line in slips) == 1
     assert sum("CARDHOLDER COPY" in line for line in slips) == 1
     assert sum("622424******1012" in line for line in slips) == 2
+    # The chip lines: how the card was read, its application, the card's TC after the host.
+    assert sum(line == "ENTRY: IC 插卡" for line in slips) == 2
+    assert sum(line == "APP LABEL: PBOC DEBIT" for line in slips) == 2
+    assert sum(line == "AID: A000000333010101" for line in slips) == 2
+    assert sum(line.startswith("TC: ") and len(line) == 20 for line in slips) == 2
+    assert sum(line.startswith("TVR: ") and " TSI: " in line for line in slips) == 2
+    assert not any("6224242900001012" in line for line in slips)
     assert report["loaded"] == []  # the kernel's modules let go: the idle heap as before
 
 
@@ -173,6 +151,7 @@ def test_a_dead_chip_asks_for_the_swipe_and_the_sale_goes_as_a_fallback():
     assert report["loaded"] == []
     assert fields["4"] == "000000001234"
     assert saw(report, "交易成功")
+    assert sum(line == "ENTRY: SWIPE 刷卡(降级)" for line in report["slips"]) == 2
 
 
 def test_a_chip_card_swiped_is_asked_to_be_inserted_where_the_application_says_so():

@@ -261,6 +261,8 @@ FIELDS = (
     Field(0x5A, "bearer", A, "choice", choices=("dialup", "gprs", "ethernet"), optional=True),
     # The PBOC rule at a sale (docs/menus.md): a chip card's stripe only after its chip failed.
     Field(0x5B, "chip_first", A, "bool", optional=True),
+    # A sale's card prompt takes a tap too (docs/menus.md, "A contactless sale").
+    Field(0x5E, "contactless", A, "bool", optional=True),
     Field(0x80, "job_reference", T, "text", 0, 32, chars=PRINTABLE, optional=True),
 )
 

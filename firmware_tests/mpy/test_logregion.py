@@ -69,14 +69,14 @@ def test_room_keeps_a_block_for_clear_and_a_full_region_refuses():
     dev = RAMBlockDevice(512, 4)
     region = Region(dev)
     journal = region.journal(1)
-    per_block = (512 - 16) // 176
+    per_block = (512 - 16) // 208
     assert journal.room() == 2 * per_block  # 4 blocks, less the clear's and a reversal's
     appended = 0
     while journal.room() > 0:
-        journal.append(payload(160, appended))  # the largest record: 176 bytes padded
+        journal.append(payload(192, appended))  # the largest record: 208 bytes padded
         appended += 1
     assert appended == 2 * per_block
-    assert expect_error(OSError, (), lambda: [journal.append(b"x" * 160) for _ in range(99)])
+    assert expect_error(OSError, (), lambda: [journal.append(b"x" * 192) for _ in range(99)])
     journal = Region(dev.power_cycle()).journal(1)
     count = journal.count()
     journal.clear()  # the block kept free takes the new epoch

@@ -136,8 +136,10 @@ class Outcome:
     card_mute, reader, card_status, card_data. `detail`: a line for the log
     ("fDDA failed (signed dynamic data hash differs)", "READ RECORD 2/1 refused (6A83)").
 
-    Card data (None when the tap did not get that far): `aid`, `pan` (digits), `psn` (2
-    digits or None), `expiry` (YYMM), `track2` (57 as bytes, for the 0200's field 35),
+    Card data (None when the tap did not get that far): `aid`, `label` (the application
+    label 50, else the preferred name 9F12, as bytes; b"" when the card has neither), `pan`
+    (digits), `psn` (2 digits or None), `expiry` (YYMM), `track2` (57 as bytes, for the
+    0200's field 35),
     `cryptogram` (9F26), `atc` (int), `balance` (fen after this tap: 9F5D, else 9F79, else
     None), `field55` (bytes: FIELD55's objects the transaction has), `cvm` (CVM_ONLINE_PIN,
     CVM_SIGNATURE or CVM_NONE), `tvr` (5 bytes: what the terminal found, e.g. DDA failed),
@@ -148,6 +150,7 @@ class Outcome:
         self.reason = reason
         self.detail = detail
         self.aid = None
+        self.label = b""
         self.pan = None
         self.psn = None
         self.expiry = None
@@ -314,6 +317,7 @@ def _transact(channel, term, sets, today):
             break
     else:
         raise _Stop(TRY_ANOTHER, "not_selected", "SELECT of the application answered %04X" % sw)
+    label = tlv.find(fci, 0x50) or tlv.find(fci, 0x9F12)  # for the slip
     term.application(aid, params)
     ttq, ecash, refused = qualifiers(term.amount, params)
     if refused:
@@ -343,6 +347,7 @@ def _transact(channel, term, sets, today):
     cid = _needed(card, 0x9F27)[0] & 0xC0
     outcome = Outcome(ONLINE)
     outcome.aid = aid
+    outcome.label = bytes(label) if label is not None else b""
     outcome.amount = term.amount
     if cid == _AAC:
         outcome.end(DECLINED, "card_declined", "AAC")

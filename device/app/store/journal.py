@@ -25,7 +25,12 @@ Record payload, layout 1 (numbers in BCD, text in ASCII; 62 bytes, then the seal
     49 original STAN (3)         52 original batch (3)        55 original date MMDD (2)
     57 operator (2)              59 reversal reason, field 39 of the 0400 (2)
     61 n (1), then n bytes: app.crypto.seal(storage key, PAN "=" expiry YYMM), or n = 0
-    then, an OFFLINE_SALE only: m (1), then m bytes of IC data (5F34 PSN, field 55's TLV)
+    then, a chip transaction only: m (1), then m bytes of IC data: an OFFLINE_SALE's the
+    application label 50 (when the card gave one), 5F34 PSN, field 55's TLV; a chip or
+    contactless sale's what its slip prints (app.txn.chip.SLIP_TAGS, the label first)
+
+The field 22 bytes hold 3 digits and a 4th: 1 for a fallback swipe (the chip failed; the
+request's 60.5 = 2), else 0.
 
 The full PAN is kept only sealed under the device storage key (batch upload needs it in its
 40-digit records, a void without the card in field 2); never a track, a PIN or a PIN block.
@@ -182,7 +187,8 @@ class Entry:
 
     Attributes: sequence, status, kind, name, reversal, stan, batch, amount, date, time, rrn,
     auth_code, response_code, entry_mode, pan_masked, original_stan, original_batch,
-    original_date, operator, reason, ic_data (an offline sale's: b"" on other kinds). The
+    original_date, operator, reason, fallback (a swipe after the chip failed), ic_data (a
+    chip transaction's, above: b"" on other kinds). The
     record is kept and each attribute decoded when read:
     decoded once into 20 attributes, an entry was a 0.9 KB object (64-bit unix port), and a
     void holds two (the original and its own) at the install cycle's heap peak.
@@ -229,6 +235,8 @@ class Entry:
                 return ""
             first, last = _digits(p, _PAN + 1, 3), _digits(p, _PAN + 4, 2)
             return first + "*" * (n - 10) + last if n > 10 else "*" * n
+        if name == "fallback":  # the stripe of a chip card whose chip failed (60.5 = 2)
+            return p[_ENTRY + 1] & 0x0F == 1
         if name == "_sealed":
             return bytes(p[_SEALED + 1 : _SEALED + 1 + p[_SEALED]])
         if name == "ic_data":
@@ -299,7 +307,8 @@ class TransactionJournal:
     ):
         """Append one event; returns its Entry. `date` is YYYYMMDD, `time` hhmmss, `pan` the
         full PAN (sealed here; only its first 6 and last 4 digits stay in clear), `ic_data`
-        an offline sale's PSN and field 55 (up to 255 bytes of TLV)."""
+        a chip transaction's IC data (up to 255 bytes of TLV), `entry_mode` field 22 (and
+        a 4th digit 1 for a fallback swipe)."""
         buf = bytearray(_FIXED)
         buf[0] = _LAYOUT
         buf[_KIND] = kind
@@ -311,7 +320,7 @@ class TransactionJournal:
         buf[_RRN : _RRN + 12] = _padded(rrn, 12)
         buf[_AUTH : _AUTH + 6] = _padded(auth_code, 6)
         buf[_CODE : _CODE + 2] = _padded(response_code, 2)
-        _bcd(buf, _ENTRY, entry_mode + "0")
+        _bcd(buf, _ENTRY, (entry_mode + "0")[:4])  # a 4th digit 1: a fallback swipe
         sealed = b""
         if pan:
             buf[_PAN] = len(pan)

@@ -52,7 +52,10 @@ _HEADER = const(16)  # block header; records start on 16-byte boundaries after i
 _ALIGN = const(16)
 _OVERHEAD = const(14)  # a record's framing (app.store.records)
 _SCAN_PAYLOAD = const(160)  # records(reuse=True)'s buffer, as app.store.records.Journal's
-_LARGEST = const(176)  # a journal record's frame at most (160-byte payload), padded: room()
+# A journal record's frame at most, padded: what room() counts in. A chip sale's record with
+# its slip lines (app.store.journal's IC data) is the largest of the ordinary ones, up to 192
+# bytes of payload; an offline sale's is larger, and app.txn.offline asks for more room.
+_LARGEST = const(208)
 _SPARE = const(2)  # free blocks room() leaves out
 _NONE = const(0)  # owner of a block with no valid header
 _ENOSPC = const(28)  # not in MicroPython's errno module

@@ -139,6 +139,7 @@ _TABLE = (
     b"\x59\x04\x06\x00\x00\x00\x0b"  # advice_repeat: choice 0220, 0221, off, optional
     b"\x5a\x04\x06\x00\x00\x00\x03"  # bearer: choice dialup, gprs, ethernet, optional
     b"\x5b\x03\x06\x00\x00\x01\x00"  # chip_first: bool, optional
+    b"\x5e\x03\x06\x00\x00\x01\x00"  # contactless: bool, optional
     b"\x80\x05\x05\x00\x00\x20\x05"  # job_reference: text 0..32 printable, optional
 )
 
@@ -174,7 +175,7 @@ _NAMES = (
     "|key_algorithm|tmk_slot|signon_mode|header_version|header_subversion|tpdu|signon_layout"
     "|field60_length|field60_capability|pin_capture_code|mac_method|empty_batch|batch_end"
     "|max_amount|manual_entry|pin_required|power_up_signon|settle_signoff|settle_signon"
-    "|pinpad_tmk_slot|batch_capacity|advice_repeat|bearer|chip_first|job_reference|"
+    "|pinpad_tmk_slot|batch_capacity|advice_repeat|bearer|chip_first|contactless|job_reference|"
 )
 _CHOICES = (
     b"|zh,en|DES,3DES,SM4|primary,backup|dialup,gprs,ethernet|direct,extension|001,003,004,006"

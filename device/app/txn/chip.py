@@ -46,6 +46,10 @@ REQUEST_TAGS = (
 # Field 55 of a reversal (spec §3.5: 95, 9F1E, 9F10, 9F36 mandatory, DF31 the scripts'
 # results).
 REVERSAL_TAGS = (0x95, 0x9F1E, 0x9F10, 0x9F36, 0xDF31)
+# What a chip sale's journal record keeps for its slip and its reprint (app.txn.receipt):
+# application label, AID, cryptogram, its type, TVR, TSI, ATC. Not the e-cash balance (9F5D):
+# an online sale spent no e-cash (an offline one's record has it in its 55).
+SLIP_TAGS = (0x50, 0x84, 0x9F26, 0x9F27, 0x95, 0x9B, 0x9F36)
 # What the journal's IC record keeps of a TC for the batch's IC detail upload.
 UPLOAD_TAGS = REQUEST_TAGS
 
@@ -107,6 +111,19 @@ def keep(engine, stan, card, result):
         icdata.keep(engine, stan, psn[0] if psn else None, k.field55(UPLOAD_TAGS))
     except OSError as exc:
         result.notes.append("IC data not kept: %s" % exc)
+
+
+def slip_data(card):
+    """What the sale's journal record keeps for its slip and reprint (app.txn.receipt): the
+    application label (50), then SLIP_TAGS as the card's TC left them."""
+    k = card.kernel
+    out = bytearray()
+    if k.label:
+        from app.emv import tlv
+
+        out.extend(tlv.build(0x50, k.label.encode()))
+    out.extend(k.field55(SLIP_TAGS[1:]))
+    return bytes(out)
 
 
 def terminal_data(engine, amount, kind="sale"):

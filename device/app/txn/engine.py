@@ -880,8 +880,13 @@ class Engine:
             field60 = "000" + (app["field60_capability"] or "200")
         # A chip card (app.txn.chip.ChipCard) or the swipe after its chip failed: 55, 23,
         # 60.4 = 5 and 60.5 (the chip's module only then).
-        chip = None  # app.txn.chip when the card is a chip card
-        if card is not None and (getattr(card, "kernel", None) is not None or card.fallback):
+        # A tap (app.txn.tap.TapCard) the same way, with its own module.
+        chip = None  # app.txn.chip (app.txn.tap) when the card is a chip card (a tap)
+        if getattr(card, "tap", False):
+            from app.txn import tap as chip
+
+            field60 = chip.field60(app)
+        elif card is not None and (getattr(card, "kernel", None) is not None or card.fallback):
             from app.txn import chip as ic
 
             field60 = ic.field60(app, card.fallback)
@@ -973,6 +978,9 @@ class Engine:
             return
         code = got[39]
         entry_mode = fields.get(22, "000")
+        if card is not None and card.fallback:
+            entry_mode += "1"  # the slip says so (app.store.journal)
+        slip = chip.slip_data(card) if chip is not None else None  # the chip's slip lines
         # The request and the answer go before the journal's record is sealed and written:
         # they (2 KB on the 64-bit port) are the void's heap peak, the install cycle's.
         msg = got = fields = None
@@ -994,6 +1002,7 @@ class Engine:
                 original_batch=reference[0] if reference else 0,
                 original_date=reference[2] if reference else "0000",
                 operator=(request.operator or "")[:2],
+                ic_data=slip,
             )
         except (OSError, ValueError) as exc:
             result.approved = False

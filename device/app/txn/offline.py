@@ -32,11 +32,14 @@ _PSN = 0x5F34
 
 
 def ic_data(outcome):
-    """The IC data an offline sale's record keeps: 5F34 (the PSN, when the card gave one)
-    then field 55 as the card and the terminal made it (app.emv.qpboc.Outcome.field55)."""
+    """The IC data an offline sale's record keeps: 50 (the application label, for the slip
+    only), 5F34 (the PSN), each when the card gave one, then field 55 as the card and the
+    terminal made it (app.emv.qpboc.Outcome.field55)."""
     out = b""
+    if getattr(outcome, "label", None):
+        out = tlv.build(0x50, outcome.label)
     if outcome.psn is not None:
-        out = tlv.build(_PSN, bytes((int(outcome.psn, 16),)))
+        out += tlv.build(_PSN, bytes((int(outcome.psn, 16),)))
     return out + outcome.field55
 
 
@@ -85,6 +88,8 @@ def journal_approval(journal, outcome, stan, batch, date, time, operator=""):
 def ic_fields(entry):
     """(PSN as 3 digits for field 23, or None; field 55 as bytes) of an offline sale."""
     data = entry.ic_data
+    if len(data) >= 2 and data[0] == 0x50:  # the label: the slip's, not the host's
+        data = data[2 + data[1] :]
     if len(data) >= 4 and data[0] == 0x5F and data[1] == 0x34 and data[2] == 1:
         return "%03x" % data[3], data[4:]
     return None, data

@@ -213,6 +213,9 @@ def lines(entry, params, copy="merchant", reprint=False):
     sign = "-" if entry.kind in _NEGATIVE else ""
     out.append(_pair(label[1 + _L_AMOUNT], sign + amount_text(entry.amount)))
     out.append(fixed[1 + _RULE])
+    if mode in ("05", "07") or entry.fallback:
+        chip_lines(out, mode, entry.fallback, entry.ic_data)
+        out.append(fixed[1 + _RULE])
     if reprint:
         out.append(fixed[1 + _REPRINT])
     if copy != "cardholder":  # the merchant's and the bank's copies are signed
@@ -222,6 +225,79 @@ def lines(entry, params, copy="merchant", reprint=False):
         out.append(fixed[1 + _AGREE])
         out.append(fixed[1 + _AGREE2])
     return out
+
+
+# The chip lines' entry modes and labels (GB18030 written out, as _LINES).
+_MODE_IC = b"ENTRY: IC \xb2\xe5\xbf\xa8"  # 插卡
+_MODE_TAP = b"ENTRY: CONTACTLESS \xb7\xc7\xbd\xd3"  # 非接
+_MODE_FALLBACK = b"ENTRY: SWIPE \xcb\xa2\xbf\xa8(\xbd\xb5\xbc\xb6)"  # 刷卡(降级)
+_BALANCE = b"EC BAL \xd3\xe0\xb6\xee: RMB "  # 余额
+_CRYPTOGRAMS = ("AAC", "TC", "ARQC", "RFU")  # 9F27 bits 8-7
+
+
+def chip_lines(out, mode, fallback, data):
+    """The chip lines of a slip, appended to `out`: how the card was read (IC, contactless,
+    a fallback swipe), then from the record's IC data `data` (TLV: app.txn.chip.SLIP_TAGS,
+    or an offline sale's 55) the application label, the AID, the cryptogram by its type
+    (TC, ARQC, AAC), TVR and TSI, the ATC, and the e-cash balance the card gave (9F5D or
+    9F79). Never the PAN: the card number line is masked."""
+    if fallback:
+        out.append(_MODE_FALLBACK)
+        return
+    out.append(_MODE_TAP if mode == "07" else _MODE_IC)
+    tags = _tags(data)
+    hexed = binascii.hexlify
+    name = tags.get(0x50) or tags.get(0x9F12)
+    if name:
+        out.append(b"APP LABEL: " + bytes(name)[:16])
+    aid = tags.get(0x84) or tags.get(0x4F)
+    if aid:
+        out.append(b"AID: " + hexed(aid).upper())
+    cryptogram = tags.get(0x9F26)
+    if cryptogram:
+        info = tags.get(0x9F27)
+        kind = _CRYPTOGRAMS[info[0] >> 6] if info else "AC"
+        out.append(_pair(kind + ": ", hexed(cryptogram).decode().upper()))
+    tvr, tsi = tags.get(0x95), tags.get(0x9B)
+    if tvr:
+        line = "TVR: " + hexed(tvr).decode().upper()
+        if tsi:
+            line += " TSI: " + hexed(tsi).decode().upper()
+        out.append(line.encode())
+    atc = tags.get(0x9F36)
+    if atc:
+        out.append(b"ATC: " + hexed(atc).upper())
+    balance = tags.get(0x9F5D) or tags.get(0x9F79)
+    if balance:
+        try:
+            out.append(_BALANCE + amount_text(int(hexed(balance))).encode())
+        except ValueError:
+            pass  # not BCD: not printed rather than printed wrong
+
+
+def _tags(data):
+    # {tag: value} of the flat TLV `data` (1- or 2-byte tags, lengths up to 255): a record's
+    # IC data, which the terminal wrote itself. Stops at anything that does not hold up.
+    found = {}
+    i, end = 0, len(data)
+    while i + 2 <= end:
+        tag = data[i]
+        i += 1
+        if tag & 0x1F == 0x1F:
+            tag = tag << 8 | data[i]
+            i += 1
+        if i >= end:
+            break
+        n = data[i]
+        i += 1
+        if n == 0x81 and i < end:
+            n = data[i]
+            i += 1
+        if n > 0x81 or i + n > end:
+            break
+        found[tag] = data[i : i + n]
+        i += n
+    return found
 
 
 def settlement_lines(settlement, params, date, time, operator):

@@ -8,7 +8,9 @@ family and balance in app.ui.payments, settlement and reprint in app.ui.batch (d
     cashier.run(term, choice=0)        # a digit at idle: that item at once
 
     1 消费 Sale       swipe (or key the card where allowed), amount, confirm, PIN, slip;
-                      or a chip card inserted (app.ui.chipsale)
+                      or a chip card inserted (app.ui.chipsale); where the application
+                      takes taps (contactless): amount first, then tap, insert or swipe
+                      (app.ui.tapsale)
     2 撤销 Void       3 退货 Refund     4 预授权 Pre-auth   5 余额查询 Balance
     6 结算 Settlement 7 重打印 Reprint  8 签到 Sign on      9 签退 Sign off
 
@@ -129,14 +131,22 @@ def sale(term, card=None, amount=None, app=None):
     manual = params["manual_entry"]
     limit = params["max_amount"]
     first = bool(params["chip_first"]) and term.chip_reader() is not None
+    tap = bool(params["contactless"])
     params = None
     if first and card is not None and not isinstance(card, str) and wants_chip(card):
         # A chip card swiped at idle: its chip first (the application's chip_first).
         ui.message(title, text.CHIP_CARD, wait_ms=3000)
         card = None
+    fen = None
+    if card is None and tap:
+        # A tap needs the amount first (the card decides at once): amount, then the card.
+        fen = amount or ui.amount(title, maximum=int(limit) * 100 if limit else None)
+        card = _tap(term, app, fen, title, bool(manual), first)
+        if not isinstance(card, (Card, str)):
+            return card  # the tap's Result, shown and printed
     if card is None:
         card = term.read_card(title, allow_keyed=bool(manual), chip=True, chip_first=first)
-    fen = amount or ui.amount(title, maximum=int(limit) * 100 if limit else None)
+    fen = fen or amount or ui.amount(title, maximum=int(limit) * 100 if limit else None)
     if isinstance(card, str):  # INSERTED: the chip, or the stripe after it failed
         card = _chip(term, app, fen, title)
         if not isinstance(card, Card):
@@ -153,6 +163,20 @@ def sale(term, card=None, amount=None, app=None):
     if result.receipt_lines:
         term.print_slip(app, result)
     return result
+
+
+def _tap(term, app, fen, title, manual, first):
+    # The card prompt with the tap (app.ui.tapsale), its modules let go after it: the tap's
+    # Result, or the Card / INSERTED the prompt got instead.
+    from app.ui import tapsale
+
+    modules = tapsale.MODULES
+    try:
+        return tapsale.sale(term, app, fen, title, manual, first)
+    finally:
+        tapsale = None
+        forget(*modules)
+        term.release_contactless()
 
 
 def _chip(term, app, fen, title):

@@ -265,6 +265,24 @@ class Terminal:
             del self._devices["chip_reader"]
             forget("drivers.tda8029", "drivers.cardchannel")
 
+    def contactless_reader(self):
+        """The contactless reader (drivers.pn532), awake, or None (none fitted, or it does
+        not answer). Made for a sale that takes a tap, let go (release_contactless) after."""
+        nfc = self._device("contactless_reader")
+        if nfc is not None and not self._devices.get("nfc_awake"):
+            try:
+                nfc.wake()
+                self._devices["nfc_awake"] = True
+            except OSError:
+                nfc = self._devices["contactless_reader"] = None
+        return nfc
+
+    def release_contactless(self):
+        """Let the contactless reader's driver go (the next contactless_reader() makes it
+        again: the PN532 stays awake)."""
+        if self._devices.pop("contactless_reader", None) is not None:
+            forget("drivers.pn532")
+
     def pinpad(self):
         """The external PIN pad, or None (none fitted, or the parameters say none)."""
         terminal = self.terminal_params()
@@ -473,12 +491,14 @@ class Terminal:
             slips = None
             forget("app.ui.slips", "app.txn.receipt")
 
-    def read_card(self, title, allow_keyed=True, chip=False, chip_first=False):
+    def read_card(self, title, allow_keyed=True, chip=False, chip_first=False, tap=None):
         """Wait for a swipe (or, with `allow_keyed`, a card number keyed in: its first digit
         starts the entry); returns an app.txn.engine.Card. A bad swipe says so and waits for
         the next. With `chip`, on a terminal with a chip reader: a card inserted returns
         INSERTED; with `chip_first` too (the application's parameter), a chip card swiped is
-        asked to be inserted (wants_chip). Cancelled (CANCEL) or Idle (no key and no card
+        asked to be inserted (wants_chip). With `tap` (a function: True when a card is in
+        the contactless reader's field, app.ui.tapsale), the prompt says tap as well and a
+        card in the field returns TAPPED. Cancelled (CANCEL) or Idle (no key and no card
         for the idle time)."""
         from drivers.cardreader import BadSwipe
 
@@ -489,6 +509,8 @@ class Terminal:
             raise Cancelled()
         hint = text.OR_KEY_CARD if allow_keyed else None
         prompt = text.SWIPE_CARD if slot is None else text.INSERT_OR_SWIPE
+        if tap is not None:
+            prompt = text.TAP_INSERT_SWIPE
         # Before the prompt shows: a key or a card from then on is the cashier's answer.
         if reader is not None:
             reader.flush()
@@ -500,6 +522,8 @@ class Terminal:
             code = keypad.get(_POLL_MS)
             if slot is not None and inserted(slot):
                 return INSERTED
+            if tap is not None and tap():
+                return TAPPED
             if reader is not None:
                 try:
                     track = reader.poll()
@@ -649,6 +673,8 @@ class Terminal:
 
 # What read_card (and the idle screen) return for a card inserted into the chip reader.
 INSERTED = "inserted"
+# What read_card returns for a card in the contactless reader's field.
+TAPPED = "tapped"
 
 
 def inserted(slot):

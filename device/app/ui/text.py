@@ -160,6 +160,12 @@ CARD_APP = const(105)
 DECLINED_BY_CARD = const(106)
 CARD_REMOVED = const(107)
 CHIP_STOPPED = const(108)
+# --- a contactless card (app/ui/tapsale.py) ------------------------------------------------------
+TAP_INSERT_SWIPE = const(109)
+TAP_AGAIN = const(110)
+TAP_HOLD = const(111)
+TAP_OFFLINE = const(112)
+TAP_CUT = const(113)
 
 
 _WORDS = (
@@ -281,6 +287,12 @@ _WORDS = (
     "|卡片拒绝交易|Card declined"  # DECLINED_BY_CARD
     "|卡已拔出|Card removed"  # CARD_REMOVED
     "|IC卡交易终止|Chip: stopped"  # CHIP_STOPPED
+    # a contactless card (app/ui/tapsale.py)
+    "|请挥卡/插卡/刷卡|Tap/insert/swipe"  # TAP_INSERT_SWIPE
+    "|请重新挥卡|Tap again"  # TAP_AGAIN
+    "|正在读卡 请稍候|Reading the card"  # TAP_HOLD
+    "|电子现金 离线|E-cash, offline"  # TAP_OFFLINE
+    "|上笔挥卡未完成|Last tap cut off"  # TAP_CUT
     "|"
 )
 
