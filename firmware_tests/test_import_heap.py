@@ -247,7 +247,7 @@ def test_layouts_read_back_as_tuples():
 
 def test_schema_rows_read_back():
     schema = paramschema.SCHEMA
-    assert len(schema) == 68 and [row[0] for row in schema] == sorted(row[0] for row in schema)
+    assert len(schema) == 70 and [row[0] for row in schema] == sorted(row[0] for row in schema)
     assert schema[0] == (0x01, "language", paramschema._CHOICE, 0, 0, 0x01, ("zh", "en"))
     apn = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-."
     assert schema[12] == (0x0D, "lockdown", paramschema._BOOL, 0, 1, 0x05, None)
@@ -256,8 +256,10 @@ def test_schema_rows_read_back():
     assert schema[21][6] == (apn, "letters, digits, '-' and '.'")
     assert schema[25] == (0x25, "gprs.port", paramschema._U16, 1, 65535, 0x21, None)
     bearers = ("dialup", "gprs", "ethernet")
-    assert schema[-3] == (0x5A, "bearer", paramschema._CHOICE, 0, 0, 0x06, bearers)
-    assert schema[-2][:2] == (0x5B, "chip_first")
+    assert schema[-5] == (0x5A, "bearer", paramschema._CHOICE, 0, 0, 0x06, bearers)
+    assert schema[-4][:2] == (0x5B, "chip_first")
+    assert schema[-3][:2] == (0x5C, "blacklist_layout")
+    assert schema[-2][:2] == (0x5D, "contactless_codes")
     assert schema[-1][:2] == (0x80, "job_reference") and schema[-1][6][0] is None
     for tag, name, *_ in schema:
         scope = paramschema.TERMINAL if tag < 0x40 or tag >= 0x80 else paramschema._APPLICATION
