@@ -211,7 +211,10 @@ def render_html(record: dict, pictures: dict[str, bytes] | None = None) -> str:
                 ("SIM ICCID", terminal.get("iccid") or "no GPRS module"),
                 ("signal at the spot chosen", _signal(terminal.get("signal"))),
                 ("PIN pad serial", terminal.get("pinpad_serial") or "no external PIN pad"),
-                ("IC sets: CA keys; AID parameters", _ic_sets(terminal.get("ic_sets"))),
+                (
+                    "IC sets: CA keys; AID parameters; black list; contactless",
+                    _ic_sets(terminal.get("ic_sets")),
+                ),
             ]
         )
     )
@@ -299,12 +302,14 @@ def _application_html(app: dict, pictures: dict[str, bytes]) -> list[str]:
 
 
 def _ic_sets(sets) -> str:
-    """The IC sets the host downloaded at sign-on, as identify reports them: count and check
-    value of each ("5 750046DB; 3 29F3CB09"), "none" where the terminal has none."""
+    """The sets the host downloaded at sign-on, as identify reports them: count and check
+    value of the CA keys, AID parameters, black list and contactless parameters ("5 750046DB;
+    3 29F3CB09; none; 1 0C1D2E3F"), "none" where the terminal has none."""
     if not sets:
         return "-"
     return "; ".join(
-        "%d %s" % tuple(sets[kind]) if sets.get(kind) else "none" for kind in ("capk", "aid")
+        "%d %s" % tuple(sets[kind]) if sets.get(kind) else "none"
+        for kind in ("capk", "aid", "black", "ctls")
     )
 
 

@@ -331,6 +331,20 @@ def aid_entry(aid, floor_limit=b"\x00\x00\x00\x00"):
     )
 
 
+def black_entries(*texts):
+    """Black list entries as a host sends them (layout prefix): LL + the digits."""
+    return [b"%02d%s" % (len(text), text) for text in texts]
+
+
+def contactless_limits(floor=50000, limit=500000, cvm=100000):
+    """The contactless parameters' TLV: DF19, DF20, DF21 (fen) as 12 BCD digits."""
+
+    def bcd(fen):
+        return bytes(int(("%012d" % fen)[i : i + 2], 16) for i in range(0, 12, 2))
+
+    return _tlv(0xDF19, bcd(floor)) + _tlv(0xDF20, bcd(limit)) + _tlv(0xDF21, bcd(cvm))
+
+
 class PowerOff(Exception):
     """The terminal's power went off: what it was about to send never leaves."""
 

@@ -6,6 +6,8 @@
 # mpy-heap: 384K
 # (test_txn's helpers are compiled from source into the heap with it.)
 from fakehost import aid_entry, capk
+from fakehost import black_entries as listed
+from fakehost import contactless_limits as limits
 from test_txn import ROOT, Request, signed_on
 
 from app.store.icsets import AID, CAPK, ICSets
@@ -174,21 +176,6 @@ def test_every_entry_is_read_back_as_the_host_sent_it():
 # --- the black list (7) and the contactless parameters (9) -------------------------------------
 
 CARD = "6224242900000113"  # test_txn.TRACK's card
-
-
-def listed(*texts):
-    # Black list entries as the host sends them (layout prefix): LL + the digits.
-    return [b"%02d%s" % (len(text), text) for text in texts]
-
-
-def limits(floor=50000, limit=500000, cvm=100000):
-    # The contactless parameters' TLV: DF19, DF20, DF21 as 12 BCD digits.
-    from fakehost import _tlv
-
-    def bcd(fen):
-        return bytes(int(("%012d" % fen)[i : i + 2], 16) for i in range(0, 12, 2))
-
-    return _tlv(0xDF19, bcd(floor)) + _tlv(0xDF20, bcd(limit)) + _tlv(0xDF21, bcd(cvm))
 
 
 def test_a_black_list_is_downloaded_a_page_at_a_time_and_a_listed_card_refused_unsent():
