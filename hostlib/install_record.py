@@ -97,10 +97,25 @@ def application(record: dict, index: int) -> dict:
     raise KeyError(index)
 
 
+# The letter after the card number on a slip (app.txn.receipt): how the card was read.
+CARD_ENTRY = {"I": "chip", "S": "swipe", "C": "contactless", "M": "keyed"}
+
+
+def card_entry(slips) -> str | None:
+    """How the card of a transaction was read ("chip", "swipe", "contactless", "keyed"), from
+    the CARD NO line of its first slip; None without one."""
+    for slip in slips or ():
+        for line in slip:
+            if line.startswith("CARD NO:"):
+                return CARD_ENTRY.get(line.rstrip().rpartition(" ")[2])
+    return None
+
+
 def test_entry(kind: str, result: dict) -> dict:
     """A test transaction as the record keeps it, from a terminal's txn() result."""
     return {
         "kind": kind,
+        "card": card_entry(result.get("slips")) if kind == "sale" else None,
         "approved": bool(result.get("approved")),
         "stan": result.get("stan"),
         "batch": result.get("batch"),
@@ -271,7 +286,8 @@ def _application_html(app: dict, pictures: dict[str, bytes]) -> list[str]:
             _table(
                 [
                     (
-                        TEST_NAMES.get(t["kind"], t["kind"]),
+                        TEST_NAMES.get(t["kind"], t["kind"])
+                        + (", by %s" % t["card"] if t.get("card") else ""),
                         "approved" if t["approved"] else "FAILED",
                         "%06d" % t["stan"] if isinstance(t["stan"], int) else t["stan"],
                         t["rrn"],
