@@ -197,7 +197,7 @@ def test_a_black_list_is_downloaded_a_page_at_a_time_and_a_listed_card_refused_u
     result = sale(eng)
     assert not result.approved and result.error == "blacklisted"
     assert result.detail == "card 622424... is on the acquirer's black list: nothing sent"
-    assert result.message_zh == "此卡在拒绝名单中,请换卡"
+    assert result.message_zh == "拒绝名单中的卡,请换卡"
     assert host.requests == [] and eng.stan == stan
     # A card that is not listed goes as before.
     host.blacklist = listed("9559")
