@@ -269,6 +269,12 @@ def test_the_contactless_parameters_replace_every_aids_quick_pass_limits():
     credit = ICSets(ROOT).aid(CREDIT)
     assert credit[0xDF20] == b"\x00\x00\x00\x30\x00\x00" and credit[0x9F09] == b"\x00\x30"
     assert credit[0xDF21] == b"\x00\x00\x00\x03\x00\x00"
+    # The contactless kernel's limits are the downloaded ones: 3,000.00 is refused (insert
+    # or swipe), 2,999.99 goes on.
+    from app.emv import qpboc
+
+    assert qpboc.refused_amount(300000, ICSets(ROOT))
+    assert not qpboc.refused_amount(299999, ICSets(ROOT))
 
 
 def test_contactless_codes_and_bad_limits():
