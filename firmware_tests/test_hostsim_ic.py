@@ -148,14 +148,20 @@ def test_a_set_entry_must_parse_and_a_key_must_match_its_check_value():
             sim.ic_set("keys")
 
 
-def test_poskit_hostsim_lists_and_replaces_the_sets(tmp_path, capsys):
-    db = tmp_path / "host.db"
+def cli(db):
+    """`poskit hostsim --db DB ARGS...` as a function of ARGS: its exit status."""
     parser = hostsim_cli.argparse.ArgumentParser()
     hostsim_cli.add_arguments(parser)
 
     def run(*argv: str) -> int:
         return hostsim_cli.run(parser.parse_args(["--db", str(db), *argv]))
 
+    return run
+
+
+def test_poskit_hostsim_lists_and_replaces_the_sets(tmp_path, capsys):
+    db = tmp_path / "host.db"
+    run = cli(db)
     assert run("--create", "--seed") == 0
     capsys.readouterr()
     assert run("ic-sets") == 0
@@ -247,12 +253,7 @@ def test_black_list_entries_are_checked():
 
 def test_poskit_hostsim_sets_the_black_list_and_contactless_parameters(tmp_path, capsys):
     db = tmp_path / "host.db"
-    parser = hostsim_cli.argparse.ArgumentParser()
-    hostsim_cli.add_arguments(parser)
-
-    def run(*argv: str) -> int:
-        return hostsim_cli.run(parser.parse_args(["--db", str(db), *argv]))
-
+    run = cli(db)
     assert run("--create", "--seed") == 0
     listed = tmp_path / "black.txt"
     listed.write_text("622200-622299\n9559-9559\n")

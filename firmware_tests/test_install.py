@@ -355,17 +355,23 @@ class FakeVterm:
         return b"png"
 
 
-def test_the_vterm_cardholder_inserts_the_chip_card_types_the_pin_and_takes_it_out():
-    screens = ["请刷卡或插卡", "请输入密码,无则按确认", "交易成功 请撕下商户联", "请拔卡", "空闲"]
+def act(screens: list[str], chip: str, steps: int) -> FakeVterm:
+    # The vterm cardholder with chip card `chip` through `screens`, until it did `steps`.
     control = FakeVterm(screens)
     holder = install.VtermCardholder(
-        control, lambda text: None, track2="6224242900000113=2806", pin="12", chip="pboc-debit"
+        control, lambda text: None, track2="6224242900000113=2806", pin="12", chip=chip
     )
     with holder.present("sale"):
         for _ in range(100):
-            if len(control.done) == 4:
+            if len(control.done) == steps:
                 break
             time.sleep(0.02)
+    return control
+
+
+def test_the_vterm_cardholder_inserts_the_chip_card_types_the_pin_and_takes_it_out():
+    screens = ["请刷卡或插卡", "请输入密码,无则按确认", "交易成功 请撕下商户联", "请拔卡", "空闲"]
+    control = act(screens, "pboc-debit", 4)
     assert control.done == [
         ("insert pboc-debit", False),
         ("keys 1/250 2/250 ENTER/250", True),
@@ -373,13 +379,5 @@ def test_the_vterm_cardholder_inserts_the_chip_card_types_the_pin_and_takes_it_o
         ("remove", False),
     ]
     # A card whose CVM asks no PIN (a signature): the PIN step passed over.
-    control = FakeVterm(["请刷卡或插卡", "交易成功 请撕下商户联", "请拔卡", "空闲"])
-    holder = install.VtermCardholder(
-        control, lambda text: None, track2="6224242900000113=2806", pin="12", chip="pboc-credit"
-    )
-    with holder.present("sale"):
-        for _ in range(100):
-            if len(control.done) == 3:
-                break
-            time.sleep(0.02)
+    control = act(["请刷卡或插卡", "交易成功 请撕下商户联", "请拔卡", "空闲"], "pboc-credit", 3)
     assert [line for line, _ in control.done] == ["insert pboc-credit", "keys ENTER/250", "remove"]

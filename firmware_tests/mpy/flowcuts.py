@@ -234,17 +234,9 @@ def _run(world, eng, flow):
     if flow == "sign-on":
         return eng.run(Request("sign_on"))
     if flow == "ic download":
-        world.host.fault("processing:4", "0800")
-        result = eng.run(Request("sign_on"))
-        if result.approved and not any("IC parameters: 3 loaded" in n for n in result.notes):
-            result.fail("flash", " ".join(result.notes))
-        return result
+        return _downloading_sign_on(world, eng, 4, "IC parameters: 3 loaded")
     if flow == "list downloads":
-        world.host.fault("processing:7", "0800")
-        result = eng.run(Request("sign_on"))
-        if result.approved and not any("Contactless parameters: 1" in n for n in result.notes):
-            result.fail("flash", " ".join(result.notes))
-        return result
+        return _downloading_sign_on(world, eng, 7, "Contactless parameters: 1 loaded")
     if flow == "parameter packet":
         return _apply_parameters(eng._store)
     if flow == "key packet":
@@ -259,6 +251,16 @@ def _run(world, eng, flow):
     if flow == "settlement with upload":
         world.host.book.unbalanced = True
     return eng.run(Request("settlement"))
+
+
+def _downloading_sign_on(world, eng, processing, last):
+    # A sign-on whose answer asks for download `processing`: the result fails ("flash")
+    # unless its notes say the last download, `last`, was loaded.
+    world.host.fault("processing:%d" % processing, "0800")
+    result = eng.run(Request("sign_on"))
+    if result.approved and not any(last in n for n in result.notes):
+        result.fail("flash", " ".join(result.notes))
+    return result
 
 
 def _offline_sale(eng, amount):

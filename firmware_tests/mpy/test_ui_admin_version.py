@@ -57,12 +57,17 @@ def test_the_ic_sets_the_host_downloaded_are_counted_with_their_check_values():
     term.host.capks = [capk(rid, index, bytes(range(index, index + 128))) for index in (1, 2)]
     term.host.aids = [aid_entry(rid + b"\x01\x01\x01")]
     term.host.ic_after_capk = 5
-    term.host.fault("processing:4", "0800")
-    assert term.engine(1).run(Request("sign_on")).approved
+    lines = downloaded(term, 4)
     sets = ICSets(term.store.root)
-    lines = lines_of(term)
     assert "CAPK 2 %s" % sets.summary(CAPK)[1] in lines
     assert "AID 1 %s" % sets.summary(AID)[1] in lines
+
+
+def downloaded(term, processing):
+    # The version screen's lines after a sign-on whose answer asked for `processing`.
+    term.host.fault("processing:%d" % processing, "0800")
+    assert term.engine(1).run(Request("sign_on")).approved
+    return lines_of(term)
 
 
 def test_the_black_list_and_contactless_parameters_are_counted_too():
@@ -74,10 +79,8 @@ def test_the_black_list_and_contactless_parameters_are_counted_too():
     term.host.blacklist = black_entries("622202", "9559")
     term.host.contactless = contactless_limits()
     term.host.after_end = {"391": 9}
-    term.host.fault("processing:7", "0800")
-    assert term.engine(1).run(Request("sign_on")).approved
+    lines = downloaded(term, 7)
     sets = ICSets(term.store.root)
-    lines = lines_of(term)
     assert "BL 2 %s" % sets.summary(BLACKLIST)[1] in lines
     assert "CTLS 1 %s" % sets.summary(CONTACTLESS)[1] in lines
 

@@ -557,12 +557,7 @@ class Engine:
         data = bytes.fromhex(ctx.req.get("62", ""))
         if step == "page":
             # The black list: 62 = "1" + how many entries the terminal has (3 digits).
-            if len(data) != 4 or data[:1] != b"1" or not data[1:].isdigit():
-                raise Decline("30", f"{code}: field 62 is not '1' + 3 digits")
-            start = int(data[1:])
-            page = entries[start : start + self.black_page]
-            more = start + len(page) < len(entries)
-            control = b"2" if more else (b"1" if entries else b"0")
+            start, page, control = _page(code, data, 3, entries, self.black_page)
             resp["62"] = (control + b"".join(bytes.fromhex(e["tlv"]) for e in page)).hex().upper()
             ctx.why = f"black list {start + 1}-{start + len(page)} of {len(entries)}"
             return
@@ -573,12 +568,7 @@ class Engine:
             return
         if step == "query":
             # 62 = "1" + how many the terminal has received (2 digits).
-            if len(data) != 3 or data[:1] != b"1" or not data[1:].isdigit():
-                raise Decline("30", f"{code}: field 62 is not '1' + 2 digits")
-            start = int(data[1:])
-            page = entries[start : start + self.ic_page]
-            more = start + len(page) < len(entries)
-            control = b"2" if more else (b"1" if entries else b"0")
+            start, page, control = _page(code, data, 2, entries, self.ic_page)
             listed = b"".join(
                 icsets.Entry(e["key"], bytes.fromhex(e["tlv"])).listing() for e in page
             )
@@ -1369,3 +1359,15 @@ def _is_chip(req: dict[str, str]) -> bool:
 def _resp_mti(mti: str) -> str:
     # A repeat (0221) is answered as the first would be: 0230.
     return "%04d" % (int(mti) + 10 - (mti[3] == "1"))
+
+
+def _page(code: str, data: bytes, digits: int, entries: list, size: int):
+    """(first index, the entries, control byte) of the page field 62 of a request asks for:
+    "1" + `digits` digits, the entries the terminal has received; Decline 30 otherwise. The
+    control byte: "2" more pages, "1" the last, "0" none at all."""
+    if len(data) != 1 + digits or data[:1] != b"1" or not data[1:].isdigit():
+        raise Decline("30", f"{code}: field 62 is not '1' + {digits} digits")
+    start = int(data[1:])
+    page = entries[start : start + size]
+    more = start + len(page) < len(entries)
+    return start, page, b"2" if more else (b"1" if entries else b"0")

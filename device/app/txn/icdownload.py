@@ -172,6 +172,22 @@ def _name(kind, wanted):
     return _hex(wanted[0]) + ("" if wanted[1] is None else " %02X" % wanted[1])
 
 
+def _fetch(engine, code, request, kind, name, none_ok=False):
+    # One entry the host sends as "1" + its TLV: (the TLV, {tag: value}); (None, None) for
+    # "0" where `none_ok`; EngineError naming the entry otherwise.
+    label = _label(kind)
+    data = _ask(engine, "0800", code, request, kind)
+    if none_ok and data and len(data) == 1 and data[0] == 0x30:
+        return None, None
+    if not data or data[0] != _FOUND:
+        raise EngineError("invalid", _text(_M_NOT_SENT, (label, name)))
+    entry = bytes(memoryview(data)[1:])
+    try:
+        return entry, tlv(entry)
+    except TlvError as exc:
+        raise EngineError("invalid", _text(_M_DAMAGED, (label, name, exc)))
+
+
 def _download(engine, kind, wanted):
     # One entry's TLV as the host sent it, checked.
     aid, index = wanted
@@ -180,14 +196,7 @@ def _download(engine, kind, wanted):
     request = b"\x9f\x06" + bytes((len(aid),)) + aid
     if kind == CAPK:
         request += b"\x9f\x22\x01" + bytes((index,))
-    data = _ask(engine, "0800", code, request, kind)
-    if not data or data[0] != _FOUND:
-        raise EngineError("invalid", _text(_M_NOT_SENT, (label, name)))
-    entry = bytes(memoryview(data)[1:])
-    try:
-        fields = tlv(entry)
-    except TlvError as exc:
-        raise EngineError("invalid", _text(_M_DAMAGED, (label, name, exc)))
+    entry, fields = _fetch(engine, code, request, kind, name)
     got_index = fields.get(TAG_INDEX)
     if fields.get(TAG_AID) != aid or (kind == CAPK and got_index != bytes((index,))):
         raise EngineError("invalid", _text(_M_OTHER, (label, name)))
@@ -236,16 +245,9 @@ def _blacklist(engine, writer):
 def _contactless(engine, writer, code):
     # One entry of limits, each an amount of 12 digits (BCD); "0": none, an empty set.
     label = _label(CONTACTLESS)
-    data = _ask(engine, "0800", code, None, CONTACTLESS)
-    if data and data[0] == 0x30 and len(data) == 1:
+    entry, fields = _fetch(engine, code, None, CONTACTLESS, code, True)
+    if entry is None:
         return
-    if not data or data[0] != _FOUND:
-        raise EngineError("invalid", _text(_M_NOT_SENT, (label, code)))
-    entry = bytes(memoryview(data)[1:])
-    try:
-        fields = tlv(entry)
-    except TlvError as exc:
-        raise EngineError("invalid", _text(_M_DAMAGED, (label, code, exc)))
     found = False
     for tag in CONTACTLESS_TAGS:
         value = fields.get(tag)
