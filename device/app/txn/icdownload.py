@@ -173,12 +173,12 @@ def _name(kind, wanted):
 
 
 def _fetch(engine, code, request, kind, name, none_ok=False):
-    # One entry the host sends as "1" + its TLV: (the TLV, {tag: value}); (None, None) for
-    # "0" where `none_ok`; EngineError naming the entry otherwise.
+    # One entry the host sends as "1" + its TLV: (the TLV, {tag: value}); (b"", {}) for "0"
+    # where `none_ok`; EngineError naming the entry otherwise.
     label = _label(kind)
     data = _ask(engine, "0800", code, request, kind)
     if none_ok and data and len(data) == 1 and data[0] == 0x30:
-        return None, None
+        return b"", {}
     if not data or data[0] != _FOUND:
         raise EngineError("invalid", _text(_M_NOT_SENT, (label, name)))
     entry = bytes(memoryview(data)[1:])
@@ -246,7 +246,7 @@ def _contactless(engine, writer, code):
     # One entry of limits, each an amount of 12 digits (BCD); "0": none, an empty set.
     label = _label(CONTACTLESS)
     entry, fields = _fetch(engine, code, None, CONTACTLESS, code, True)
-    if entry is None:
+    if not entry:
         return
     found = False
     for tag in CONTACTLESS_TAGS:
