@@ -277,7 +277,8 @@ def test_poskit_hostsim_sets_the_black_list_and_contactless_parameters(tmp_path,
 
 
 def notes(result: dict) -> list[str]:
-    return [n for n in result["notes"] if n.startswith(("CA keys", "IC parameters", "host"))]
+    starts = ("CA keys", "IC parameters", "Black list", "Contactless", "host")
+    return [n for n in result["notes"] if n.startswith(starts)]
 
 
 def test_the_terminal_downloads_both_sets_at_its_first_sign_on_and_nothing_after(
@@ -321,9 +322,14 @@ def test_the_terminal_takes_the_black_list_and_refuses_a_listed_card_unsent(
 ):
     approved(terminal("sign_on"))
     host.set_ic_set("black", [icsets.black_entry(TRACK[:6])])
+    host.set_ic_set("ctls", [icsets.contactless_entry(20_000, 300_000, 30_000)])
     result = approved(terminal("sign_on"))
-    assert "Black list: 1 loaded, check %s" % host.ic_check("black") in result["notes"]
+    assert notes(result) == [
+        "Black list: 1 loaded, check %s" % host.ic_check("black"),
+        "Contactless parameters: 1 loaded, check %s" % host.ic_check("ctls"),
+    ]
     assert host.terminal(TID)["black_check"] == host.ic_check("black")
+    assert host.terminal(TID)["ctls_check"] == host.ic_check("ctls")
     messages = host.messages
     refused = sale(terminal)
     assert not refused["approved"] and refused["error"] == "blacklisted", refused
