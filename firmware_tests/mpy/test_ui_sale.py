@@ -179,9 +179,10 @@ def test_a_card_on_the_black_list_is_refused_on_screen_and_nothing_is_sent():
     board.host.fault("processing:7", "0800")
     assert term.run(1, Request("sign_on")).approved
     board.host.requests = []
-    board.keys.play(board.swipe(), "1", "100", ENTER, ENTER, ENTER, None)
+    board.keys.play(board.swipe(), "1", "100", ENTER, ENTER, None)
     board.run(idle.run, term)
     assert ["消费", "拒绝名单中的卡,", "请换卡", ""] in board.screen.shown
+    assert not board.screen.saw("密码")  # no PIN asked for it
     assert board.host.requests == [] and board.slips() == [b""]
 
 

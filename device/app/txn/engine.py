@@ -774,20 +774,21 @@ class Engine:
 
     # --- financial transactions ---------------------------------------------------------------
 
-    def _blacklisted(self, pan):
-        # A card on the host's black list (app.store.blacklist) is refused before anything
-        # is sent; the list's module is loaded only when the terminal has one.
+    def listed(self, pan):
+        """Whether card number `pan` is on the black list the host downloaded
+        (app.store.blacklist): a request with it is refused before anything is sent, and
+        the cashier's sale asks no PIN for it. The list's module is loaded only when the
+        terminal has a list, and let go after."""
         try:
             os.stat(self._store.root + "/black.set")
         except OSError:
-            return
+            return False
         from app import forget
         from app.store import blacklist
 
-        listed = blacklist.find(self._store.root, pan)
+        found = blacklist.find(self._store.root, pan)
         forget("app.store.blacklist")
-        if listed is not None:
-            raise EngineError("blacklisted", _text(_M_BLACKLISTED, pan[:6]))
+        return found is not None
 
     def _financial(self, k, request, result):
         """A financial request of Kind `k`: terminal checks, pending reversal, request,
@@ -799,8 +800,8 @@ class Engine:
         if card is not None and not card.track2 and not luhn(card.pan):
             # A keyed number with a slip of the finger: refused before anything is saved.
             raise EngineError("card_number", _text(_M_LUHN, card.pan[:6] + "..."))
-        if card is not None and not k.has("T"):
-            self._blacklisted(card.pan)
+        if card is not None and not k.has("T") and self.listed(card.pan):
+            raise EngineError("blacklisted", _text(_M_BLACKLISTED, card.pan[:6]))
         self._mac_ready()
         if k.has("J") and self.batch_warning() == "settle_first":
             # Before anything is sent: a transaction whose record could not be journaled
