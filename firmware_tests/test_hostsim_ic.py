@@ -281,17 +281,30 @@ def notes(result: dict) -> list[str]:
     return [n for n in result["notes"] if n.startswith(starts)]
 
 
+SET_NAMES = {
+    "capk": "CA keys",
+    "aid": "IC parameters",
+    "black": "Black list",
+    "ctls": "Contactless parameters",
+}
+
+
+def loaded(sim: HostSimulator, result: dict, **counts: int) -> None:
+    """The sign-on `result` loaded each set named with its count, in that order, and the
+    simulator recorded each as the terminal's."""
+    assert notes(result) == [
+        "%s: %d loaded, check %s" % (SET_NAMES[kind], count, sim.ic_check(kind))
+        for kind, count in counts.items()
+    ]
+    for kind in counts:
+        assert sim.terminal(TID)[kind + "_check"] == sim.ic_check(kind)
+
+
 def test_the_terminal_downloads_both_sets_at_its_first_sign_on_and_nothing_after(
     terminal,  # noqa: F811
     host,  # noqa: F811 (test_hostsim's, which the terminal fixture takes too)
 ):
-    first = approved(terminal("sign_on"))
-    assert notes(first) == [
-        "CA keys: 5 loaded, check %s" % host.ic_check("capk"),
-        "IC parameters: 3 loaded, check %s" % host.ic_check("aid"),
-    ]
-    assert host.terminal(TID)["capk_check"] == host.ic_check("capk")
-    assert host.terminal(TID)["aid_check"] == host.ic_check("aid")
+    loaded(host, approved(terminal("sign_on")), capk=5, aid=3)
     messages = host.messages
     again = approved(terminal("sign_on"))
     assert notes(again) == [] and host.messages == messages + 1
@@ -323,13 +336,7 @@ def test_the_terminal_takes_the_black_list_and_refuses_a_listed_card_unsent(
     approved(terminal("sign_on"))
     host.set_ic_set("black", [icsets.black_entry(TRACK[:6])])
     host.set_ic_set("ctls", [icsets.contactless_entry(20_000, 300_000, 30_000)])
-    result = approved(terminal("sign_on"))
-    assert notes(result) == [
-        "Black list: 1 loaded, check %s" % host.ic_check("black"),
-        "Contactless parameters: 1 loaded, check %s" % host.ic_check("ctls"),
-    ]
-    assert host.terminal(TID)["black_check"] == host.ic_check("black")
-    assert host.terminal(TID)["ctls_check"] == host.ic_check("ctls")
+    loaded(host, approved(terminal("sign_on")), black=1, ctls=1)
     messages = host.messages
     refused = sale(terminal)
     assert not refused["approved"] and refused["error"] == "blacklisted", refused
