@@ -13,7 +13,9 @@ import pytest
 from test_hostsim import MID, TID, host, term  # noqa: F401 (fixtures)
 from test_hostsim import Terminal as PyTerminal
 from test_txn_e2e import (  # noqa: F401 (fixtures)
+    TRACK,
     approved,
+    sale,
     state,
     template,
     terminal,
@@ -142,18 +144,24 @@ def test_a_set_entry_must_parse_and_a_key_must_match_its_check_value():
     with HostSimulator() as sim:
         with pytest.raises(HostSimError, match="twice"):
             sim.set_ic_set("aid", sim.ic_set("aid")[:1] * 2)
-        with pytest.raises(HostSimError, match="capk or aid"):
+        with pytest.raises(HostSimError, match="capk, aid, black or ctls"):
             sim.ic_set("keys")
 
 
-def test_poskit_hostsim_lists_and_replaces_the_sets(tmp_path, capsys):
-    db = tmp_path / "host.db"
+def cli(db):
+    """`poskit hostsim --db DB ARGS...` as a function of ARGS: its exit status."""
     parser = hostsim_cli.argparse.ArgumentParser()
     hostsim_cli.add_arguments(parser)
 
     def run(*argv: str) -> int:
         return hostsim_cli.run(parser.parse_args(["--db", str(db), *argv]))
 
+    return run
+
+
+def test_poskit_hostsim_lists_and_replaces_the_sets(tmp_path, capsys):
+    db = tmp_path / "host.db"
+    run = cli(db)
     assert run("--create", "--seed") == 0
     capsys.readouterr()
     assert run("ic-sets") == 0
@@ -171,24 +179,132 @@ def test_poskit_hostsim_lists_and_replaces_the_sets(tmp_path, capsys):
         run("ic-sets", "--capk-file", str(keys))
 
 
+def done_ic(t: PyTerminal) -> None:
+    # The CA keys and IC parameters marked downloaded: the answers ask for the rest only.
+    for code in ("371", "381"):
+        ic(t, "0800", code)
+
+
+def test_the_black_list_is_asked_for_then_sent_a_page_at_a_time(host, term):  # noqa: F811
+    done_ic(term)
+    assert term.sign_on()["39"] == "00" and digit6(term) == 0  # an empty list: nothing
+    host.engine.black_page = 2
+    listed = ["622202", "6224242900000113", "9559"]
+    host.set_ic_set("black", [icsets.black_entry(text) for text in listed])
+    assert term.sign_on()["39"] == "00" and digit6(term) == 7
+    got, controls = b"", []
+    while True:
+        r = ic(term, "0800", "390", b"1%03d" % (len(controls) * 2))
+        assert r["t"] == "0810" and r["39"] == "00" and "11" not in r
+        f62 = bytes.fromhex(r["62"])
+        controls.append(f62[:1])
+        got += f62[1:]
+        if f62[:1] != b"2":
+            break
+    assert controls == [b"2", b"1"] and got == b"06622202166224242900000113049559"
+    assert ic(term, "0800", "390", b"1x")["39"] == "30"
+    r = ic(term, "0800", "391")
+    assert r["39"] == "00" and digit6(term) == 0
+    assert host.terminal(TID)["black_check"] == host.ic_check("black")
+    # Emptied: a terminal that has a list is asked to take the empty one.
+    host.set_ic_set("black", [])
+    assert term.sign_on()["39"] == "00" and digit6(term) == 7
+    assert bytes.fromhex(ic(term, "0800", "390", b"1000")["62"]) == b"0"
+    ic(term, "0800", "391")
+    assert term.sign_on()["39"] == "00" and digit6(term) == 0
+
+
+def test_the_contactless_parameters_are_one_entry(host, term):  # noqa: F811
+    done_ic(term)
+    host.set_ic_set("ctls", [icsets.contactless_entry(20_000, 300_000, 30_000)])
+    assert term.sign_on()["39"] == "00" and digit6(term) == 9
+    f62 = bytes.fromhex(ic(term, "0800", "394")["62"])
+    assert f62[:1] == b"1" and dict(icsets.parse(f62[1:])) == {
+        0xDF19: bytes.fromhex("000000020000"),
+        0xDF20: bytes.fromhex("000000300000"),
+        0xDF21: bytes.fromhex("000000030000"),
+    }
+    assert ic(term, "0800", "395")["39"] == "00" and digit6(term) == 0
+    assert host.terminal(TID)["ctls_check"] == host.ic_check("ctls")
+
+
+def test_black_list_entries_are_checked():
+    assert icsets.black_entry("622202").tlv == b"06622202"
+    assert icsets.black_entry("622200-622299", "range").tlv == b"06622200622299"
+    assert icsets.black_entry("9559", "range").tlv == b"0495599559"
+    for text, layout, why in (
+        ("62A2", "prefix", "not 1 to 19 digits"),
+        ("622200-622299", "prefix", "the layout must be range"),
+        ("622299-622200", "range", "the first lower"),
+        ("6222-622299", "range", "same length"),
+        ("1" * 20, "prefix", "not 1 to 19 digits"),
+    ):
+        with pytest.raises(ICSetError, match=why):
+            icsets.black_entry(text, layout)
+    with HostSimulator() as sim:
+        mixed = [icsets.black_entry("6222"), icsets.black_entry("9559-9560", "range")]
+        with pytest.raises(HostSimError, match="two layouts"):
+            sim.set_ic_set("black", mixed)
+        many = [icsets.black_entry("%06d" % n) for n in range(icsets.MAX_BLACKLIST + 1)]
+        with pytest.raises(HostSimError, match="terminals take 200"):
+            sim.set_ic_set("black", many)
+        assert sim.ic_set("black") == []
+
+
+def test_poskit_hostsim_sets_the_black_list_and_contactless_parameters(tmp_path, capsys):
+    db = tmp_path / "host.db"
+    run = cli(db)
+    assert run("--create", "--seed") == 0
+    listed = tmp_path / "black.txt"
+    listed.write_text("622200-622299\n9559-9559\n")
+    assert run("ic-sets", "--blacklist-file", str(listed), "--blacklist-layout", "range") == 0
+    out = capsys.readouterr().out
+    assert "black list (range): 2, check" in out and "  622200-622299" in out
+    assert run("ic-sets", "--contactless", "200,3000,300") == 0
+    out = capsys.readouterr().out
+    assert "contactless parameters: 1, check" in out
+    assert "floor 200.00, limit 3,000.00, CVM limit 300.00" in out
+    listed.write_text("622200-622299\n")
+    with pytest.raises(ICSetError, match="entry 1: 622200-622299 is a range"):
+        run("ic-sets", "--blacklist-file", str(listed))
+    with pytest.raises(HostSimError, match="FLOOR,LIMIT,CVM"):
+        run("ic-sets", "--contactless", "200")
+    assert run("ic-sets", "--contactless", "none") == 0
+    assert "contactless parameters: 0" in capsys.readouterr().out
+
+
 # --- the device engine against the simulator ---------------------------------------------------
 
 
 def notes(result: dict) -> list[str]:
-    return [n for n in result["notes"] if n.startswith(("CA keys", "IC parameters", "host"))]
+    starts = ("CA keys", "IC parameters", "Black list", "Contactless", "host")
+    return [n for n in result["notes"] if n.startswith(starts)]
+
+
+SET_NAMES = {
+    "capk": "CA keys",
+    "aid": "IC parameters",
+    "black": "Black list",
+    "ctls": "Contactless parameters",
+}
+
+
+def loaded(sim: HostSimulator, result: dict, **counts: int) -> None:
+    """The sign-on `result` loaded each set named with its count, in that order, and the
+    simulator recorded each as the terminal's."""
+    assert notes(result) == [
+        "%s: %d loaded, check %s" % (SET_NAMES[kind], count, sim.ic_check(kind))
+        for kind, count in counts.items()
+    ]
+    for kind in counts:
+        assert sim.terminal(TID)[kind + "_check"] == sim.ic_check(kind)
 
 
 def test_the_terminal_downloads_both_sets_at_its_first_sign_on_and_nothing_after(
     terminal,  # noqa: F811
     host,  # noqa: F811 (test_hostsim's, which the terminal fixture takes too)
 ):
-    first = approved(terminal("sign_on"))
-    assert notes(first) == [
-        "CA keys: 5 loaded, check %s" % host.ic_check("capk"),
-        "IC parameters: 3 loaded, check %s" % host.ic_check("aid"),
-    ]
-    assert host.terminal(TID)["capk_check"] == host.ic_check("capk")
-    assert host.terminal(TID)["aid_check"] == host.ic_check("aid")
+    loaded(host, approved(terminal("sign_on")), capk=5, aid=3)
     messages = host.messages
     again = approved(terminal("sign_on"))
     assert notes(again) == [] and host.messages == messages + 1
@@ -211,3 +327,20 @@ def test_the_terminal_refuses_a_wrong_check_value_and_asks_again_after_a_cut(
     assert host.terminal(TID)["capk_check"] is None
     whole = approved(terminal("sign_on"))
     assert notes(whole)[0] == "CA keys: 5 loaded, check %s" % host.ic_check("capk")
+
+
+def test_the_terminal_takes_the_black_list_and_refuses_a_listed_card_unsent(
+    terminal,  # noqa: F811
+    host,  # noqa: F811 (test_hostsim's, which the terminal fixture takes too)
+):
+    approved(terminal("sign_on"))
+    host.set_ic_set("black", [icsets.black_entry(TRACK[:6])])
+    host.set_ic_set("ctls", [icsets.contactless_entry(20_000, 300_000, 30_000)])
+    loaded(host, approved(terminal("sign_on")), black=1, ctls=1)
+    messages = host.messages
+    refused = sale(terminal)
+    assert not refused["approved"] and refused["error"] == "blacklisted", refused
+    assert host.messages == messages  # nothing went out
+    host.set_ic_set("black", [])
+    approved(terminal("sign_on"))
+    approved(sale(terminal))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,7 @@ class FakeTerminal:
         self.stan = 0
         self.last: dict[int, dict] = {}  # application -> its journal's last transaction
         self.lose_sale_answer = 0
+        self.card_letter = "S"  # how the sale's slip says its card was read (I: the chip)
 
     def identify(self) -> dict:
         apps = []
@@ -121,6 +123,8 @@ class FakeTerminal:
         if self.slip_override:
             values.update(self.slip_override)
         slips = [_slip(values, kind)] if kind in ("sale", "sale_void", "settlement") else []
+        if kind == "sale":
+            slips[0].append("CARD NO: 622424******1020 %s" % self.card_letter)
         return {
             "kind": kind,
             "approved": True,
@@ -153,8 +157,8 @@ class FakeKeys:
 class FakeCardholder(install.Cardholder):
     picture = True
 
-    def __init__(self) -> None:
-        super().__init__(lambda text: None)
+    def __init__(self, chip: str | None = None) -> None:
+        super().__init__(lambda text: None, chip)
         self.presented = []
 
     @contextlib.contextmanager
@@ -166,7 +170,7 @@ class FakeCardholder(install.Cardholder):
         return b"\x89PNG\r\n\x1a\nfake"
 
 
-def _runner(job, terminal, folder, **options):
+def _runner(job, terminal, folder, chip=None, **options):
     @contextlib.contextmanager
     def connect():
         yield terminal
@@ -177,7 +181,7 @@ def _runner(job, terminal, folder, **options):
         folder,
         connect=connect,
         keys=FakeKeys(),
-        cardholder=FakeCardholder(),
+        cardholder=FakeCardholder(chip),
         installer="wang.li",
         port="/dev/ttyUSB0",
         onsite={"line": "direct", "prefix": ""},
@@ -311,3 +315,69 @@ def test_a_sale_whose_answer_was_lost_is_taken_from_the_journal_not_made_again(t
     assert sale["kind"] == "sale" and sale["approved"]
     assert sale["rrn"] == "1207%08d" % sale["stan"]
     assert record["status"] == "complete"
+
+
+def test_a_sale_by_chip_is_recorded_as_by_chip(tmp_path):
+    job = jobs.load(JOB)
+    terminal = FakeTerminal(job)
+    terminal.card_letter = "I"
+    record = _runner(job, terminal, tmp_path / "rec", chip="pboc-debit").run()
+    assert record["status"] == "complete"
+    sale = install_record.application(record, 1)["tests"][1]
+    assert sale["kind"] == "sale" and sale["card"] == "chip"
+    steps = {s["name"]: s for s in record["steps"]}
+    assert steps["app1.sale"]["note"].startswith("approved by chip, STAN ")
+    assert "0.01 sale 消费, by chip" in (tmp_path / "rec" / "install.html").read_text()
+
+
+def test_a_sale_asked_by_chip_that_the_terminal_read_otherwise_stops_the_install(tmp_path):
+    job = jobs.load(JOB)
+    terminal = FakeTerminal(job)  # the slip says S: swiped
+    with pytest.raises(install.InstallError, match="read by swipe, not by chip"):
+        _runner(job, terminal, tmp_path / "rec", chip="pboc-debit").run()
+    assert "sale_void 1" not in terminal.calls
+
+
+class FakeVterm:
+    """A virtual terminal's control: its screen goes on a step each time the cardholder acts."""
+
+    def __init__(self, screens: list[str]) -> None:
+        self.screens = screens
+        self.done: list[tuple[str, bool]] = []
+
+    def screen(self) -> list[str]:
+        return [self.screens[min(len(self.done), len(self.screens) - 1)]]
+
+    def do(self, line: str, timeout: float = 120, *, secret: bool = False) -> None:
+        self.done.append((line, secret))
+
+    def screen_png(self) -> bytes:
+        return b"png"
+
+
+def act(screens: list[str], chip: str, steps: int) -> FakeVterm:
+    # The vterm cardholder with chip card `chip` through `screens`, until it did `steps`.
+    control = FakeVterm(screens)
+    holder = install.VtermCardholder(
+        control, lambda text: None, track2="6224242900000113=2806", pin="12", chip=chip
+    )
+    with holder.present("sale"):
+        for _ in range(100):
+            if len(control.done) == steps:
+                break
+            time.sleep(0.02)
+    return control
+
+
+def test_the_vterm_cardholder_inserts_the_chip_card_types_the_pin_and_takes_it_out():
+    screens = ["请刷卡或插卡", "请输入密码,无则按确认", "交易成功 请撕下商户联", "请拔卡", "空闲"]
+    control = act(screens, "pboc-debit", 4)
+    assert control.done == [
+        ("insert pboc-debit", False),
+        ("keys 1/250 2/250 ENTER/250", True),
+        ("keys ENTER/250", False),
+        ("remove", False),
+    ]
+    # A card whose CVM asks no PIN (a signature): the PIN step passed over.
+    control = act(["请刷卡或插卡", "交易成功 请撕下商户联", "请拔卡", "空闲"], "pboc-credit", 3)
+    assert [line for line, _ in control.done] == ["insert pboc-credit", "keys ENTER/250", "remove"]

@@ -16,7 +16,8 @@ The steps, in order (docs/install.md says what each does for the installer):
     keys.N              application N's master key in a key packet, its check value read back
     onsite              the installer's line type and outside-line prefix
     appN.sign_on        for each application N: sign-on,
-    appN.sale           the 0.01 sale with the test card (swiped, PIN entered),
+    appN.sale           the 0.01 sale with the test card (swiped, PIN entered; or by chip:
+                        the test chip card inserted, `poskit install --card NAME`),
     appN.slip           MID, TID and merchant name on its slip checked against the job,
     appN.void           the 0.01 void of that sale,
     appN.settlement     settlement
@@ -109,16 +110,24 @@ class Cardholder:
 
     picture = False
 
-    def __init__(self, say: Callable[[str], None]) -> None:
+    def __init__(self, say: Callable[[str], None], chip: str | None = None) -> None:
         self.say = say
+        self.chip = chip  # the test chip card's name: the sale by chip, else a swipe
 
     @contextlib.contextmanager
     def present(self, what: str):
         """While the terminal runs a transaction that reads the card (`what`: "sale")."""
-        self.say(
-            "    at the terminal: swipe the test card, check the card number and RMB 0.01 and "
-            "press ENTER, enter the card's PIN, tear off the merchant copy and press ENTER"
-        )
+        if self.chip:
+            self.say(
+                "    at the terminal: insert the test chip card (%s), enter its PIN if asked, "
+                "tear off the merchant copy and press ENTER, then take the card out" % self.chip
+            )
+        else:
+            self.say(
+                "    at the terminal: swipe the test card, check the card number and RMB 0.01 "
+                "and press ENTER, enter the card's PIN, tear off the merchant copy and press "
+                "ENTER"
+            )
         yield
 
     def screen_png(self) -> bytes | None:
@@ -134,8 +143,17 @@ class VtermCardholder(Cardholder):
     picture = True
     _KEY = "/250"  # keys held 250 ms: none lost while a loaded machine scans slowly
 
-    def __init__(self, control, say, *, track2: str, pin: str, pinpad: bool = False) -> None:
-        super().__init__(say)
+    def __init__(
+        self,
+        control,
+        say,
+        *,
+        track2: str,
+        pin: str,
+        pinpad: bool = False,
+        chip: str | None = None,
+    ) -> None:
+        super().__init__(say, chip)
         self.control = control
         self._track2 = track2
         self._pin = pin
@@ -147,17 +165,31 @@ class VtermCardholder(Cardholder):
 
     def _steps(self) -> list[tuple[str, str, bool]]:
         # (text on the screen, the script line, whether the line holds the PIN)
+        # A chip card: inserted at the card prompt (请刷卡或插卡), the PIN if its CVM asks,
+        # taken out when the terminal asks (请拔卡); a step the screen skips is passed over.
         enter = "keys ENTER" + self._KEY
-        steps = [("请刷卡", "swipe " + self._track2, False), (self._masked, enter, False)]
+        if self.chip:
+            steps = [("请刷卡", "insert " + self.chip, False)]
+        else:
+            steps = [("请刷卡", "swipe " + self._track2, False), (self._masked, enter, False)]
         if not self._pinpad:
             digits = " ".join(d + self._KEY for d in self._pin)
             steps.append(("密码", "keys %s %s" % (digits, "ENTER" + self._KEY), True))
         steps.append(("请撕下", enter, False))
+        if self.chip:
+            steps.append(("请拔卡", "remove", False))
         return steps
 
     @contextlib.contextmanager
     def present(self, what: str):
-        self.say("    the test card swiped, the sale confirmed and its PIN typed, on the vterm")
+        if self.chip:
+            self.say(
+                "    the chip card %s inserted, its PIN typed if asked, on the vterm" % self.chip
+            )
+        else:
+            self.say(
+                "    the test card swiped, the sale confirmed and its PIN typed, on the vterm"
+            )
         stop = threading.Event()
         if self._pinpad:
             self.control.do("pin %s" % self._pin, secret=True)
@@ -663,10 +695,19 @@ class InstallRunner:
                 "a real terminal: no picture of its screen is taken (the virtual terminal's "
                 "display gives one)"
             )
+        if self.cardholder.chip and entry.get("card") != "chip":
+            # The test was to go through the chip (field 55, the host's ARQC check).
+            raise InstallError(
+                "the sale was approved, but its card was read by %s, not by chip: the slip "
+                "says so; void it at the terminal, then run the install again"
+                % (entry.get("card") or "an unknown way")
+            )
+        by = " by chip" if self.cardholder.chip else ""  # a swipe's note as it always was
         return {
             "stan": entry["stan"],
             "rrn": entry["rrn"],
-            "note": "approved, STAN %s RRN %s" % (_stan(entry["stan"]), entry["rrn"]),
+            "card": entry.get("card"),
+            "note": "approved%s, STAN %s RRN %s" % (by, _stan(entry["stan"]), entry["rrn"]),
         }
 
     def _sale_already_made(self, index: int, attempt: dict) -> dict | None:

@@ -97,10 +97,25 @@ def application(record: dict, index: int) -> dict:
     raise KeyError(index)
 
 
+# The letter after the card number on a slip (app.txn.receipt): how the card was read.
+CARD_ENTRY = {"I": "chip", "S": "swipe", "C": "contactless", "M": "keyed"}
+
+
+def card_entry(slips) -> str | None:
+    """How the card of a transaction was read ("chip", "swipe", "contactless", "keyed"), from
+    the CARD NO line of its first slip; None without one."""
+    for slip in slips or ():
+        for line in slip:
+            if line.startswith("CARD NO:"):
+                return CARD_ENTRY.get(line.rstrip().rpartition(" ")[2])
+    return None
+
+
 def test_entry(kind: str, result: dict) -> dict:
     """A test transaction as the record keeps it, from a terminal's txn() result."""
     return {
         "kind": kind,
+        "card": card_entry(result.get("slips")) if kind == "sale" else None,
         "approved": bool(result.get("approved")),
         "stan": result.get("stan"),
         "batch": result.get("batch"),
@@ -211,7 +226,10 @@ def render_html(record: dict, pictures: dict[str, bytes] | None = None) -> str:
                 ("SIM ICCID", terminal.get("iccid") or "no GPRS module"),
                 ("signal at the spot chosen", _signal(terminal.get("signal"))),
                 ("PIN pad serial", terminal.get("pinpad_serial") or "no external PIN pad"),
-                ("IC sets: CA keys; AID parameters", _ic_sets(terminal.get("ic_sets"))),
+                (
+                    "IC sets: CA keys; AID parameters; black list; contactless",
+                    _ic_sets(terminal.get("ic_sets")),
+                ),
             ]
         )
     )
@@ -268,7 +286,8 @@ def _application_html(app: dict, pictures: dict[str, bytes]) -> list[str]:
             _table(
                 [
                     (
-                        TEST_NAMES.get(t["kind"], t["kind"]),
+                        TEST_NAMES.get(t["kind"], t["kind"])
+                        + (", by %s" % t["card"] if t.get("card") else ""),
                         "approved" if t["approved"] else "FAILED",
                         "%06d" % t["stan"] if isinstance(t["stan"], int) else t["stan"],
                         t["rrn"],
@@ -299,12 +318,14 @@ def _application_html(app: dict, pictures: dict[str, bytes]) -> list[str]:
 
 
 def _ic_sets(sets) -> str:
-    """The IC sets the host downloaded at sign-on, as identify reports them: count and check
-    value of each ("5 750046DB; 3 29F3CB09"), "none" where the terminal has none."""
+    """The sets the host downloaded at sign-on, as identify reports them: count and check
+    value of the CA keys, AID parameters, black list and contactless parameters ("5 750046DB;
+    3 29F3CB09; none; 1 0C1D2E3F"), "none" where the terminal has none."""
     if not sets:
         return "-"
     return "; ".join(
-        "%d %s" % tuple(sets[kind]) if sets.get(kind) else "none" for kind in ("capk", "aid")
+        "%d %s" % tuple(sets[kind]) if sets.get(kind) else "none"
+        for kind in ("capk", "aid", "black", "ctls")
     )
 
 

@@ -261,6 +261,10 @@ FIELDS = (
     Field(0x5A, "bearer", A, "choice", choices=("dialup", "gprs", "ethernet"), optional=True),
     # The PBOC rule at a sale (docs/menus.md): a chip card's stripe only after its chip failed.
     Field(0x5B, "chip_first", A, "bool", optional=True),
+    # The black list's and contactless parameters' downloads (docs/iso8583.md §13):
+    # UNCONFIRMED layouts, absent prefix and 394,395.
+    Field(0x5C, "blacklist_layout", A, "choice", choices=("prefix", "range"), optional=True),
+    Field(0x5D, "contactless_codes", A, "text", 7, 7, chars=PHONE, optional=True),
     # A sale's card prompt takes a tap too (docs/menus.md, "A contactless sale").
     Field(0x5E, "contactless", A, "bool", optional=True),
     Field(0x80, "job_reference", T, "text", 0, 32, chars=PRINTABLE, optional=True),

@@ -44,6 +44,7 @@ FLOWS = {
     "reversal delivery": "a sale with a reversal pending, sent first",
     "sign-on": "a sign-on: the working keys stored",
     "ic download": "a sign-on with the host's new CA keys and IC parameters downloaded",
+    "list downloads": "a sign-on with the host's new black list and contactless parameters",
     "settlement": "a settlement, balanced",
     "settlement with upload": "a settlement the host finds unbalanced: batch upload",
     "offline sale": "a contactless sale the card approved offline, journaled",

@@ -140,6 +140,24 @@ def _subcommands(parser: argparse.ArgumentParser) -> None:
         "DF06, DF07, DF02 modulus, DF04 exponent, DF03 check value)",
     )
     p.add_argument("--aid-file", metavar="FILE", help="the AID set, likewise (9F06 AID, ...)")
+    p.add_argument(
+        "--blacklist-file",
+        metavar="FILE",
+        help="the card black list (header 7): one entry a line, a card number or its first "
+        "digits, or LOW-HIGH with --blacklist-layout range; an empty file empties the list",
+    )
+    p.add_argument(
+        "--blacklist-layout",
+        choices=icsets.BLACK_LAYOUTS,
+        default="prefix",
+        help="how the list goes on the wire: the terminals' blacklist_layout (default prefix)",
+    )
+    p.add_argument(
+        "--contactless",
+        metavar="FLOOR,LIMIT,CVM[,ECASH]",
+        help="the contactless parameters (header 9), yuan: DF19 offline floor limit, DF20 "
+        "transaction limit, DF21 CVM limit, 9F7B e-cash limit; 'none' removes them",
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -365,25 +383,73 @@ def _ic_sets(sim: HostSimulator, args: argparse.Namespace) -> None:
         given[kind] = [
             icsets.entry(kind, line, f"{path} entry {n}") for n, line in enumerate(lines, 1)
         ]
+    if args.blacklist_file is not None:
+        path = args.blacklist_file
+        try:
+            lines = Path(path).read_text().split()
+        except OSError as exc:
+            raise HostSimError(f"cannot read the black list {path}: {exc.strerror}") from None
+        given[icsets.BLACK] = [
+            icsets.black_entry(line, args.blacklist_layout, f"{path} entry {n}")
+            for n, line in enumerate(lines, 1)
+        ]
+    if args.contactless is not None:
+        given[icsets.CTLS] = _contactless(args.contactless)
     for kind, entries in given.items():
         sim.set_ic_set(kind, entries)
-    for kind, label in (("capk", "CA keys"), ("aid", "IC parameters")):
+    for kind, label in _SET_LABELS:
         entries = sim.ic_set(kind)
+        if kind == icsets.BLACK:
+            label += f" ({icsets.black_layout(entries)})"
         print(f"{label}: {len(entries)}, check {sim.ic_check(kind)}")
         for entry in entries:
-            fields = entry.fields
-            if kind == "capk":
-                expiry = fields.get(0xDF05, b"?").decode("ascii", "replace")
-                detail = f"{len(fields.get(0xDF02, b'')) * 8} bits, expiry {expiry}"
-            else:
-                floor = int.from_bytes(fields.get(0x9F1B, bytes(4)), "big")
-                detail = f"floor limit {floor / 100:,.2f}"
-            print(f"  {entry.key}  {detail}")
+            print(f"  {entry.key}  {_entry_detail(kind, entry)}".rstrip())
     for t in sim.store.terminals():
         print(
-            f"terminal {t['tid']}: CA keys {t['capk_check'] or 'never downloaded'}, "
-            f"IC parameters {t['aid_check'] or 'never downloaded'}"
+            f"terminal {t['tid']}: "
+            + ", ".join(
+                f"{label} {t[kind + '_check'] or 'never downloaded'}"
+                for kind, label in _SET_LABELS
+            )
         )
+
+
+_SET_LABELS = (
+    (icsets.CAPK, "CA keys"),
+    (icsets.AID, "IC parameters"),
+    (icsets.BLACK, "black list"),
+    (icsets.CTLS, "contactless parameters"),
+)
+
+
+def _entry_detail(kind: str, entry: icsets.Entry) -> str:
+    # What `ic-sets` shows of an entry beside its key.
+    if kind == icsets.BLACK:
+        return ""
+    fields = entry.fields
+    if kind == icsets.CAPK:
+        expiry = fields.get(0xDF05, b"?").decode("ascii", "replace")
+        return f"{len(fields.get(0xDF02, b'')) * 8} bits, expiry {expiry}"
+    if kind == icsets.AID:
+        floor = int.from_bytes(fields.get(0x9F1B, bytes(4)), "big")
+        return f"floor limit {floor / 100:,.2f}"
+    names = ("floor", "limit", "CVM limit", "e-cash limit")
+    return ", ".join(
+        f"{name} {int(fields[tag].hex()) / 100:,.2f}"
+        for name, tag in zip(names, icsets.CONTACTLESS_TAGS)
+        if tag in fields
+    )
+
+
+def _contactless(text: str) -> list[icsets.Entry]:
+    # --contactless FLOOR,LIMIT,CVM[,ECASH] in yuan, or "none".
+    if text == "none":
+        return []
+    parts = text.split(",")
+    if len(parts) not in (3, 4):
+        raise HostSimError(f"--contactless {text!r}: FLOOR,LIMIT,CVM[,ECASH] in yuan, or none")
+    fen = [_fen(part, "--contactless") or 0 for part in parts]
+    return [icsets.contactless_entry(*fen)]
 
 
 def run(args: argparse.Namespace) -> int:

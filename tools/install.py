@@ -75,6 +75,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "its console, and its card reader and keypad for the test card and PIN",
     )
     parser.add_argument(
+        "--card",
+        metavar="NAME",
+        help="make the 0.01 sale by chip with the test chip card NAME (a built-in emulated "
+        "card of `poskit vterm`, e.g. pboc-debit): inserted on the virtual terminal, asked "
+        "for at a real one; the record says the sale was by chip (default: the test card "
+        "swiped)",
+    )
+    parser.add_argument(
         "--record",
         metavar="DIR",
         help="folder of the install record, its report, slips and progress (default: "
@@ -194,8 +202,13 @@ def onsite_settings(args: argparse.Namespace, job) -> dict:
 
 
 def _cardholder(args: argparse.Namespace, job, say):
+    from hostlib.card import profiles
+
+    chip = getattr(args, "card", None)
+    if chip is not None:
+        profiles.builtin(chip)  # an unknown name: CardFileError listing the cards
     if not args.vterm:
-        return None, install.Cardholder(say)
+        return None, install.Cardholder(say, chip)
     from hostlib.emulators.cardreader import TEST_TRACK2
     from hostlib.hostsim.seed import TEST_CARDS
     from hostlib.vterm_control import VtermControl
@@ -206,8 +219,10 @@ def _cardholder(args: argparse.Namespace, job, say):
         control,
         say,
         track2=card["track2"],
-        pin=card["pin"],
+        # The emulated chip cards' online PIN is the host simulator's test PIN.
+        pin=card["pin"] if chip is None else profiles.TEST_PIN,
         pinpad=bool(job.terminal.get("external_pinpad")),
+        chip=chip,
     )
     return control.console, holder
 

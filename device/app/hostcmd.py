@@ -462,13 +462,13 @@ def _bearer_of(term, app):
 
 
 def _ic_sets(store):
-    # The IC sets the host downloaded (app.store.icsets): {"capk": [count, check] or None,
-    # "aid": ...}, for the install record.
-    from app.store.icsets import AID, CAPK, ICSets
+    # The sets the host downloaded (app.store.icsets): {"capk": [count, check] or None,
+    # "aid", "black" (the black list), "ctls" (contactless parameters)}, for the install record.
+    from app.store.icsets import AID, BLACKLIST, CAPK, CONTACTLESS, ICSets
 
     sets = ICSets(store.root)
     out = {}
-    for kind, name in ((CAPK, "capk"), (AID, "aid")):
+    for kind, name in ((CAPK, "capk"), (AID, "aid"), (BLACKLIST, "black"), (CONTACTLESS, "ctls")):
         summary = sets.summary(kind)
         out[name] = None if summary is None else [summary[0], summary[1]]
     return out

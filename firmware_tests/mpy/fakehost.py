@@ -77,6 +77,12 @@ class FakeHost:
         self.aids = []
         self.ic_page = 4
         self.ic_after_capk = 0
+        # The black list (0800 390/391): its entries as sent (b"06622202"), `ic_page` an
+        # answer; the contactless parameters (0800 394/395): one entry's TLV, or None.
+        # `after_end`: the header digit 6 of the answer to an end (60.3 -> digit).
+        self.blacklist = []
+        self.contactless = None
+        self.after_end = {}
 
     def fault(self, kind, mti=None, count=1):
         self._faults.append([kind, mti, count])
@@ -156,6 +162,8 @@ class FakeHost:
         processing = 0
         if code60[:2] in ("37", "38"):
             processing = self._ic(code60, req, resp)
+        elif code60 in ("390", "391", "394", "395"):
+            processing = self._downloads(code60, req, resp)
         elif mti == "0800" and code60 != "360":
             resp[37] = "052010%06d" % self._serial
             resp[60] = "00%06d%s" % (self.batch, code60)
@@ -251,7 +259,18 @@ class FakeHost:
                     resp[62] = b"1" + entry
         elif code60 == "371":
             return self.ic_after_capk
-        return 0
+        return self.after_end.get(code60, 0)
+
+    def _downloads(self, code60, req, resp):
+        # The black list a page at a time, the contactless parameters, their ends.
+        if code60 == "390":
+            start = int(req[62][1:4])
+            page = self.blacklist[start : start + self.ic_page]
+            more = start + len(page) < len(self.blacklist)
+            resp[62] = (b"2" if more else b"1" if self.blacklist else b"0") + b"".join(page)
+        elif code60 == "394":
+            resp[62] = b"0" if self.contactless is None else b"1" + self.contactless
+        return self.after_end.get(code60, 0)
 
     def mac(self, mab):
         """The MAC over `mab` the host computes (its mac_method, its MAK)."""
@@ -310,6 +329,20 @@ def aid_entry(aid, floor_limit=b"\x00\x00\x00\x00"):
             _tlv(0xDF18, b"\x01"),
         )
     )
+
+
+def black_entries(*texts):
+    """Black list entries as a host sends them (layout prefix): LL + the digits."""
+    return [b"%02d%s" % (len(text), text) for text in texts]
+
+
+def contactless_limits(floor=50000, limit=500000, cvm=100000):
+    """The contactless parameters' TLV: DF19, DF20, DF21 (fen) as 12 BCD digits."""
+
+    def bcd(fen):
+        return bytes(int(("%012d" % fen)[i : i + 2], 16) for i in range(0, 12, 2))
+
+    return _tlv(0xDF19, bcd(floor)) + _tlv(0xDF20, bcd(limit)) + _tlv(0xDF21, bcd(cvm))
 
 
 class PowerOff(Exception):

@@ -68,6 +68,7 @@ FLOWS = (
     "reversal delivery",
     "sign-on",
     "ic download",
+    "list downloads",
     "settlement",
     "settlement with upload",
     "offline sale",
@@ -179,6 +180,12 @@ def _prepare(world, flow):
         world.host.fault("processing:4", "0800")
         assert "CA keys: 2 loaded" in " ".join(eng.run(Request("sign_on")).notes)
         _ic_sets(world.host, 1)
+    if flow == "list downloads":
+        # Yesterday's black list and contactless parameters, then the host's new ones.
+        _lists(world.host, 0)
+        world.host.fault("processing:7", "0800")
+        assert "Contactless parameters: 1 loaded" in " ".join(eng.run(Request("sign_on")).notes)
+        _lists(world.host, 1)
     if flow == "settlement with offline upload":
         _offline_sale(eng, 800)
     if flow == "wipe":
@@ -227,11 +234,9 @@ def _run(world, eng, flow):
     if flow == "sign-on":
         return eng.run(Request("sign_on"))
     if flow == "ic download":
-        world.host.fault("processing:4", "0800")
-        result = eng.run(Request("sign_on"))
-        if result.approved and not any("IC parameters: 3 loaded" in n for n in result.notes):
-            result.fail("flash", " ".join(result.notes))
-        return result
+        return _downloading_sign_on(world, eng, 4, "IC parameters: 3 loaded")
+    if flow == "list downloads":
+        return _downloading_sign_on(world, eng, 7, "Contactless parameters: 1 loaded")
     if flow == "parameter packet":
         return _apply_parameters(eng._store)
     if flow == "key packet":
@@ -246,6 +251,16 @@ def _run(world, eng, flow):
     if flow == "settlement with upload":
         world.host.book.unbalanced = True
     return eng.run(Request("settlement"))
+
+
+def _downloading_sign_on(world, eng, processing, last):
+    # A sign-on whose answer asks for download `processing`: the result fails ("flash")
+    # unless its notes say the last download, `last`, was loaded.
+    world.host.fault("processing:%d" % processing, "0800")
+    result = eng.run(Request("sign_on"))
+    if result.approved and not any(last in n for n in result.notes):
+        result.fail("flash", " ".join(result.notes))
+    return result
 
 
 def _offline_sale(eng, amount):
@@ -358,6 +373,36 @@ def _check_ic(world, problems):
         problems.append("the next sign-on does not load the new sets")
 
 
+def _lists(host, day):
+    # Day 0: a black list of two entries and contactless limits; day 1: three, new limits.
+    # Never the sale's card (test_txn.TRACK): the check's next sale must go.
+    from fakehost import black_entries, contactless_limits
+
+    host.blacklist = black_entries(*("62220%d" % n for n in range(2 + day)))
+    host.contactless = contactless_limits(floor=20000 + day)
+    host.ic_page = 2
+    host.after_end = {"391": 9}
+
+
+def _check_lists(world, problems):
+    # Each set yesterday's or the new one, whole; the next sign-on the host asks again loads
+    # the new ones; the sale's card is on neither list.
+    from app.store.icsets import BLACKLIST, CONTACTLESS, ICSets
+
+    sets = ICSets(ROOT)
+    for kind, sizes in ((BLACKLIST, (2, 3)), (CONTACTLESS, (1,))):
+        summary = sets.summary(kind)
+        count = len(list(sets.payloads(kind)))
+        if summary is None or summary[0] != count or count not in sizes:
+            problems.append("set %d: %r with %d entries" % (kind, summary, count))
+    eng = world.boot()
+    world.host.fault("processing:7", "0800")
+    eng.run(Request("sign_on"))
+    limits = [bytes(p) for p in sets.payloads(CONTACTLESS)]
+    if sets.summary(BLACKLIST)[0] != 3 or limits != [world.host.contactless]:
+        problems.append("the next sign-on does not load the new black list and limits")
+
+
 def _identity(store):
     from app.keys.identity import Identity
 
@@ -410,6 +455,8 @@ def check(world, flow=None):
         _check_identity(world, flow, problems)
     if flow == "ic download":
         _check_ic(world, problems)
+    if flow == "list downloads":
+        _check_lists(world, problems)
     eng = world.boot()
     pending = eng.pending_reversal()
     advice = eng.pending_advice()

@@ -6,6 +6,8 @@
 # mpy-heap: 384K
 # (test_txn's helpers are compiled from source into the heap with it.)
 from fakehost import aid_entry, capk
+from fakehost import black_entries as listed
+from fakehost import contactless_limits as limits
 from test_txn import ROOT, Request, signed_on
 
 from app.store.icsets import AID, CAPK, ICSets
@@ -169,3 +171,134 @@ def test_every_entry_is_read_back_as_the_host_sent_it():
     entries = list(ICSets(ROOT).entries(CAPK))
     assert [entry[0x9F22] for entry in entries] == [b"\x02", b"\x03", b"\x08"]
     assert all(entry[0xDF05] == b"20301231" and entry[0xDF06] == b"\x01" for entry in entries)
+
+
+# --- the black list (7) and the contactless parameters (9) -------------------------------------
+
+CARD = "6224242900000113"  # test_txn.TRACK's card
+
+
+def test_a_black_list_is_downloaded_a_page_at_a_time_and_a_listed_card_refused_unsent():
+    from test_txn import sale
+
+    from app.store.icsets import BLACKLIST
+
+    store, host, eng = ic_host(page=2)
+    host.blacklist = listed("622202", "6224242900000113", "9559")
+    result = sign_on(eng, host, processing=7)
+    assert result.approved
+    assert codes(host) == [("0800", "004"), ("0800", "390"), ("0800", "390"), ("0800", "391")]
+    assert [fields[62] for _, fields in host.requests[1:3]] == [b"1000", b"1002"]
+    assert all(11 not in fields for _, fields in host.requests[1:])
+    count, check, _ = ICSets(ROOT).summary(BLACKLIST)
+    assert count == 3 and result.notes[1] == "Black list: 3 loaded, check %s" % check
+    host.requests = []
+    stan = eng.stan
+    result = sale(eng)
+    assert not result.approved and result.error == "blacklisted"
+    assert result.detail == "card 622424... is on the acquirer's black list: nothing sent"
+    assert result.message_zh == "拒绝名单中的卡,请换卡"
+    assert host.requests == [] and eng.stan == stan
+    # A card that is not listed goes as before.
+    host.blacklist = listed("9559")
+    sign_on(eng, host, processing=7)
+    assert sale(eng).approved
+
+
+def test_a_range_black_list_takes_its_layout_from_the_parameter():
+    from test_txn import sale, signed_on
+
+    store, host, eng = signed_on(profile=((0x5C, b"range"),))
+    host.ic_page = 4
+    host.blacklist = [b"06622400622499", b"0495599559"]
+    result = sign_on(eng, host, processing=7)
+    assert result.notes[1].startswith("Black list: 2 loaded")
+    assert sale(eng).error == "blacklisted"
+
+
+def test_a_bad_black_list_entry_is_refused_by_name_and_the_old_list_kept():
+    from test_txn import sale
+
+    from app.store.icsets import BLACKLIST
+
+    store, host, eng = ic_host(page=8)
+    host.blacklist = listed("9559")
+    sign_on(eng, host, processing=7)
+    before = ICSets(ROOT).summary(BLACKLIST)
+    for bad, why in (
+        (b"0662A202", "not 2 digits of length then digits"),
+        (b"06622", "3 digits, the length says 6"),
+        (b"00", "not 2 digits of length then digits"),
+    ):
+        host.blacklist = listed("622424") + [bad]
+        result = sign_on(eng, host, processing=7)
+        assert result.approved
+        assert result.notes[1] == (
+            "host request 7 failed: Black list: entry 2 (%s) refused: %s; the old list kept"
+            % (bad.decode(), why)
+        ), result.notes
+        assert ICSets(ROOT).summary(BLACKLIST) == before
+        assert ("0800", "391") not in codes(host)
+    assert sale(eng).approved  # 622424 never made it into the list
+
+
+def test_a_black_list_over_its_bound_is_refused_whole():
+    from app.store.icsets import BLACKLIST, MAX_BLACKLIST
+
+    store, host, eng = ic_host(page=50)
+    host.blacklist = listed(*("%06d" % n for n in range(MAX_BLACKLIST + 1)))
+    result = sign_on(eng, host, processing=7)
+    assert result.notes[1] == (
+        "host request 7 failed: Black list: the host lists more than %d, the old set kept"
+        % MAX_BLACKLIST
+    )
+    assert ICSets(ROOT).summary(BLACKLIST) is None
+
+
+def test_the_contactless_parameters_replace_every_aids_quick_pass_limits():
+    from app.store.icsets import CONTACTLESS
+
+    store, host, eng = ic_host()
+    host.ic_after_capk = 5
+    host.after_end = {"381": 9}
+    host.contactless = limits(floor=20000, limit=300000, cvm=30000)
+    result = sign_on(eng, host)
+    assert codes(host)[-2:] == [("0800", "394"), ("0800", "395")]
+    count, check, _ = ICSets(ROOT).summary(CONTACTLESS)
+    assert count == 1 and result.notes[3] == "Contactless parameters: 1 loaded, check %s" % check
+    credit = ICSets(ROOT).aid(CREDIT)
+    assert credit[0xDF20] == b"\x00\x00\x00\x30\x00\x00" and credit[0x9F09] == b"\x00\x30"
+    assert credit[0xDF21] == b"\x00\x00\x00\x03\x00\x00"
+    # The contactless kernel's limits are the downloaded ones: 3,000.00 is refused (insert
+    # or swipe), 2,999.99 goes on.
+    from app.emv import qpboc
+
+    assert qpboc.refused_amount(300000, ICSets(ROOT))
+    assert not qpboc.refused_amount(299999, ICSets(ROOT))
+
+
+def test_contactless_codes_and_bad_limits():
+    from test_txn import signed_on
+
+    from app.store.icsets import CONTACTLESS
+
+    store, host, eng = signed_on(profile=((0x5D, b"396,397"),))
+    host.contactless = limits()
+    result = sign_on(eng, host, processing=9)
+    # The fake host knows 394 only: 396 is answered without 62.
+    assert codes(host)[1:] == [("0800", "396")]
+    assert result.notes[1] == (
+        "host request 9 failed: Contactless parameters 396: the host does not send it,"
+        " the old set kept"
+    )
+    store, host, eng = ic_host()
+    host.contactless = limits()
+    assert sign_on(eng, host, processing=9).notes[1].startswith("Contactless parameters: 1 ")
+    before = ICSets(ROOT).summary(CONTACTLESS)
+    host.contactless = limits()[:-6] + b"\x00\x00\x00\x0a\x00\x00"
+    result = sign_on(eng, host, processing=9)
+    assert result.notes[1] == (
+        "host request 9 failed: Contactless parameters: DF21 is not an amount of 12 digits,"
+        " the old set kept"
+    )
+    assert ICSets(ROOT).summary(CONTACTLESS) == before

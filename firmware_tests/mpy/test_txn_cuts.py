@@ -19,9 +19,12 @@ from app.txn.engine import Request
 # Every flow must recover from every cut point. A refund and a completion notice (0220
 # advices, which no reversal undoes: spec §6) recover through the pending advice, sent again
 # with its STAN after the restart (app.txn.advice). The two settlements are cut at every
-# write by their own tests, and so is the IC download; the others at every fourth.
+# write by their own tests, and so are the IC download and the black list's and contactless
+# parameters' downloads; the others at every fourth.
 RECOVERING = tuple(
-    flow for flow in flowcuts.FLOWS if not flow.startswith("settlement") and flow != "ic download"
+    flow
+    for flow in flowcuts.FLOWS
+    if not flow.startswith("settlement") and flow not in ("ic download", "list downloads")
 )
 
 
@@ -53,6 +56,12 @@ def test_an_ic_download_leaves_the_old_or_the_new_sets_at_every_flash_write():
     # (app.store.icsets): a cut anywhere leaves yesterday's sets or the new ones, and the
     # next sign-on the host asks again loads the new ones.
     _no_loss("ic download")
+
+
+def test_the_black_list_and_contactless_downloads_leave_old_or_new_at_every_flash_write():
+    # The same rule for the black list (7) and the contactless parameters (9): a cut anywhere
+    # leaves each set yesterday's or the new one, and the next sign-on loads the new ones.
+    _no_loss("list downloads")
 
 
 def test_other_flows_recover_from_cuts():

@@ -34,6 +34,8 @@ def test_the_version_screen_says_every_version_and_check_value():
         "终端参数 v3",
         "CAPK -",
         "AID -",
+        "BL -",
+        "CTLS -",
         "应用1 CUP v2",
         "应用1密钥 v0",
         "T01 3DES 47F816",
@@ -55,12 +57,32 @@ def test_the_ic_sets_the_host_downloaded_are_counted_with_their_check_values():
     term.host.capks = [capk(rid, index, bytes(range(index, index + 128))) for index in (1, 2)]
     term.host.aids = [aid_entry(rid + b"\x01\x01\x01")]
     term.host.ic_after_capk = 5
-    term.host.fault("processing:4", "0800")
-    assert term.engine(1).run(Request("sign_on")).approved
+    lines = downloaded(term, 4)
     sets = ICSets(term.store.root)
-    lines = lines_of(term)
     assert "CAPK 2 %s" % sets.summary(CAPK)[1] in lines
     assert "AID 1 %s" % sets.summary(AID)[1] in lines
+
+
+def downloaded(term, processing):
+    # The version screen's lines after a sign-on whose answer asked for `processing`.
+    term.host.fault("processing:%d" % processing, "0800")
+    assert term.engine(1).run(Request("sign_on")).approved
+    return lines_of(term)
+
+
+def test_the_black_list_and_contactless_parameters_are_counted_too():
+    from fakehost import black_entries, contactless_limits
+
+    from app.store.icsets import BLACKLIST, CONTACTLESS, ICSets
+
+    term = Terminal()
+    term.host.blacklist = black_entries("622202", "9559")
+    term.host.contactless = contactless_limits()
+    term.host.after_end = {"391": 9}
+    lines = downloaded(term, 7)
+    sets = ICSets(term.store.root)
+    assert "BL 2 %s" % sets.summary(BLACKLIST)[1] in lines
+    assert "CTLS 1 %s" % sets.summary(CONTACTLESS)[1] in lines
 
 
 def test_an_edit_on_site_is_marked():

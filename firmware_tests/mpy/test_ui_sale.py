@@ -171,6 +171,21 @@ def test_a_decline_is_explained_and_prints_no_slip():
     assert board.slips() == [b""]
 
 
+def test_a_card_on_the_black_list_is_refused_on_screen_and_nothing_is_sent():
+    from fakehost import black_entries
+
+    board, term = signed_on()
+    board.host.blacklist = black_entries(PAN[:6])
+    board.host.fault("processing:7", "0800")
+    assert term.run(1, Request("sign_on")).approved
+    board.host.requests = []
+    board.keys.play(board.swipe(), "1", "100", ENTER, ENTER, None)
+    board.run(idle.run, term)
+    assert ["消费", "拒绝名单中的卡,", "请换卡", ""] in board.screen.shown
+    assert not board.screen.saw("密码")  # no PIN asked for it
+    assert board.host.requests == [] and board.slips() == [b""]
+
+
 def test_paper_out_in_the_middle_of_a_slip_asks_for_paper_and_loses_no_line():
     board, term = signed_on()
     board.paper.paper_lines = 6  # the roll ends inside the merchant copy

@@ -220,7 +220,7 @@ class HostSimulator:
     # -- the IC sets ------------------------------------------------------------------------
 
     def ic_set(self, kind: str) -> list[icsets.Entry]:
-        """The entries of IC set `kind` ("capk" or "aid") in download order."""
+        """The entries of set `kind` ("capk", "aid", "black", "ctls") in download order."""
         self._ic_kind(kind)
         with self._lock:
             rows = self.store.ic_entries(kind)
@@ -232,24 +232,33 @@ class HostSimulator:
         return icsets.set_check([entry.tlv for entry in self.ic_set(kind)])
 
     def set_ic_set(self, kind: str, entries: list[icsets.Entry]) -> None:
-        """Replace IC set `kind`: every terminal whose last download differs from it is asked
-        (header 4 or 5) at its next sign-on. Each entry must parse and name its key."""
+        """Replace set `kind`: every terminal whose last download differs from it is asked
+        (header 4, 5, 7 or 9) at its next sign-on. Each entry must parse and name its key:
+        CA keys and AIDs as TLV with 9F06, black list entries as icsets.black_entry makes them
+        (one layout, at most icsets.MAX_BLACKLIST), the contactless set one entry at most."""
         self._ic_kind(kind)
         keys = set()
         for entry in entries:
-            fields = entry.fields  # ICSetError when it does not parse
-            if 0x9F06 not in fields or (kind == icsets.CAPK and 0x9F22 not in fields):
-                raise HostSimError(f"IC entry {entry.key}: 9F06 (and a CA key's 9F22) missing")
+            _check_entry(kind, entry)
             if entry.key in keys:
                 raise HostSimError(f"IC entry {entry.key} is there twice")
             keys.add(entry.key)
+        if kind == icsets.BLACK:
+            if len(entries) > icsets.MAX_BLACKLIST:
+                raise HostSimError(
+                    f"black list of {len(entries)}: terminals take {icsets.MAX_BLACKLIST}"
+                )
+            if len({icsets.black_layout([e]) for e in entries}) > 1:
+                raise HostSimError("black list entries in two layouts: one list, one layout")
+        elif kind == icsets.CTLS and len(entries) > 1:
+            raise HostSimError("the contactless parameters are one entry")
         with self._lock, self.store.transaction():
             self.store.replace_ic_set(kind, [(e.key, e.tlv.hex().upper()) for e in entries])
 
     @staticmethod
     def _ic_kind(kind: str) -> None:
-        if kind not in (icsets.CAPK, icsets.AID):
-            raise HostSimError(f"IC set {kind!r}: capk or aid")
+        if kind not in icsets.KINDS:
+            raise HostSimError(f"IC set {kind!r}: capk, aid, black or ctls")
 
     def add_terminal(
         self,
@@ -462,3 +471,18 @@ class HostSimulator:
         """Batch upload records (0320/201) received for a batch."""
         with self._lock:
             return self.store.uploads(tid, batch)
+
+
+def _check_entry(kind: str, entry: icsets.Entry) -> None:
+    # HostSimError (or icsets.ICSetError) unless `entry` is one of set `kind`.
+    if kind == icsets.BLACK:
+        layout = icsets.black_layout([entry])
+        if icsets.black_entry(entry.key, layout).tlv != entry.tlv:
+            raise HostSimError(f"black list entry {entry.key}: not what its digits make")
+        return
+    fields = entry.fields  # ICSetError when it does not parse
+    if kind == icsets.CTLS:
+        if not any(tag in fields for tag in icsets.CONTACTLESS_TAGS):
+            raise HostSimError("contactless parameters: none of DF19, DF20, DF21, 9F7B")
+    elif 0x9F06 not in fields or (kind == icsets.CAPK and 0x9F22 not in fields):
+        raise HostSimError(f"IC entry {entry.key}: 9F06 (and a CA key's 9F22) missing")

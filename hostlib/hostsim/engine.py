@@ -68,6 +68,10 @@ MGMT_0800 = {
     "371": "capk_end",
     "380": "aid_download",
     "381": "aid_end",
+    "390": "blacklist_download",
+    "391": "blacklist_end",
+    "394": "contactless_download",
+    "395": "contactless_end",
 }
 MGMT_0820 = {
     "002": "sign_off",
@@ -84,9 +88,14 @@ IC_CODES = {
     "382": (icsets.AID, "query"),
     "380": (icsets.AID, "download"),
     "381": (icsets.AID, "end"),
+    "390": (icsets.BLACK, "page"),
+    "391": (icsets.BLACK, "end"),
+    "394": (icsets.CTLS, "download"),
+    "395": (icsets.CTLS, "end"),
 }
-IC_PROCESSING = {icsets.CAPK: "4", icsets.AID: "5"}
+IC_PROCESSING = {icsets.CAPK: "4", icsets.AID: "5", icsets.BLACK: "7", icsets.CTLS: "9"}
 IC_PAGE = 8  # entries a query's answer lists (8 CA keys: 185 bytes of field 62)
+BLACK_PAGE = 20  # black list entries an answer carries (20 ranges of 19 digits: 801 bytes)
 
 # Every message type name the host gives a request (the `txn` of a fault, the log's names).
 MESSAGE_NAMES = (
@@ -180,6 +189,7 @@ class Engine:
         self.clock = clock
         self.acquirer_id = acquirer_id
         self.ic_page = IC_PAGE
+        self.black_page = BLACK_PAGE
 
     # -- entry point ----------------------------------------------------------------------
 
@@ -519,13 +529,16 @@ class Engine:
     # -- the IC downloads (icsets.py) ------------------------------------------------------
 
     def _ic_due(self, term: dict, done: str | None = None) -> str:
-        """Header digit 6 asking for the first IC set this terminal lacks (4 CA keys, 5 IC
-        parameters), "0" when it has both; `done`: the set it has just completed."""
+        """Header digit 6 asking for the first set this terminal lacks (4 CA keys, 5 IC
+        parameters, 7 black list, 9 contactless parameters), "0" when it has them all;
+        `done`: the set it has just completed."""
         for kind, digit in IC_PROCESSING.items():
             if kind == done:
                 continue
             tlvs = [bytes.fromhex(e["tlv"]) for e in self.store.ic_entries(kind)]
-            if tlvs and term[kind + "_check"] != icsets.set_check(tlvs):
+            # An emptied black list or contactless set goes to a terminal that has one.
+            emptied = kind in (icsets.BLACK, icsets.CTLS) and term[kind + "_check"]
+            if (tlvs or emptied) and term[kind + "_check"] != icsets.set_check(tlvs):
                 return digit
         return "0"
 
@@ -542,14 +555,20 @@ class Engine:
             ctx.processing = self._ic_due(term, done=kind)
             return
         data = bytes.fromhex(ctx.req.get("62", ""))
+        if step == "page":
+            # The black list: 62 = "1" + how many entries the terminal has (3 digits).
+            start, page, control = _page(code, data, 3, entries, self.black_page)
+            resp["62"] = (control + b"".join(bytes.fromhex(e["tlv"]) for e in page)).hex().upper()
+            ctx.why = f"black list {start + 1}-{start + len(page)} of {len(entries)}"
+            return
+        if kind == icsets.CTLS:
+            body = b"1" + bytes.fromhex(entries[0]["tlv"]) if entries else b"0"
+            resp["62"] = body.hex().upper()
+            ctx.why = "contactless parameters" if entries else "no contactless parameters"
+            return
         if step == "query":
             # 62 = "1" + how many the terminal has received (2 digits).
-            if len(data) != 3 or data[:1] != b"1" or not data[1:].isdigit():
-                raise Decline("30", f"{code}: field 62 is not '1' + 2 digits")
-            start = int(data[1:])
-            page = entries[start : start + self.ic_page]
-            more = start + len(page) < len(entries)
-            control = b"2" if more else (b"1" if entries else b"0")
+            start, page, control = _page(code, data, 2, entries, self.ic_page)
             listed = b"".join(
                 icsets.Entry(e["key"], bytes.fromhex(e["tlv"])).listing() for e in page
             )
@@ -1340,3 +1359,15 @@ def _is_chip(req: dict[str, str]) -> bool:
 def _resp_mti(mti: str) -> str:
     # A repeat (0221) is answered as the first would be: 0230.
     return "%04d" % (int(mti) + 10 - (mti[3] == "1"))
+
+
+def _page(code: str, data: bytes, digits: int, entries: list, size: int):
+    """(first index, the entries, control byte) of the page field 62 of a request asks for:
+    "1" + `digits` digits, the entries the terminal has received; Decline 30 otherwise. The
+    control byte: "2" more pages, "1" the last, "0" none at all."""
+    if len(data) != 1 + digits or data[:1] != b"1" or not data[1:].isdigit():
+        raise Decline("30", f"{code}: field 62 is not '1' + {digits} digits")
+    start = int(data[1:])
+    page = entries[start : start + size]
+    more = start + len(page) < len(entries)
+    return start, page, b"2" if more else (b"1" if entries else b"0")

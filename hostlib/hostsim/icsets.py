@@ -27,6 +27,11 @@ from dataclasses import dataclass
 from hostlib.errors import PoskitError
 
 CAPK, AID = "capk", "aid"
+BLACK, CTLS = "black", "ctls"  # the card black list (7), the contactless parameters (9)
+KINDS = (CAPK, AID, BLACK, CTLS)
+BLACK_LAYOUTS = ("prefix", "range")  # the terminal's blacklist_layout (UNCONFIRMED)
+MAX_BLACKLIST = 200  # what a terminal takes (app.store.icsets.MAX_BLACKLIST)
+CONTACTLESS_TAGS = (0xDF19, 0xDF20, 0xDF21, 0x9F7B)  # floor, limit, CVM limit, e-cash limit
 UNIONPAY_RID = bytes.fromhex("A000000333")
 CA_EXPIRY = b"20301231"  # DF05, YYYYMMDD as 8 ASCII digits (certs.TEST_CA_EXPIRY)
 SHA1, RSA = b"\x01", b"\x01"  # DF06 hash, DF07 public key algorithm indicators
@@ -302,3 +307,42 @@ def set_check(tlvs: list[bytes]) -> str:
     for body in tlvs:
         digest.update(body)
     return digest.digest()[:4].hex().upper()
+
+
+def black_entry(text: str, layout: str = "prefix", where: str = "entry") -> Entry:
+    """A black list entry from `text`: a card number or its first digits ("622202"), or in
+    layout "range" also a range of prefixes of one length ("622200-622299"). Its wire form
+    (docs/iso8583.md §13): LL + the digits, or LL + both ends. ICSetError naming `where`."""
+    if layout not in BLACK_LAYOUTS:
+        raise ICSetError(f"black list layout {layout!r}: prefix or range")
+    low, dash, high = text.strip().partition("-")
+    if not low.isdigit() or not 1 <= len(low) <= 19 or (dash and not high.isdigit()):
+        raise ICSetError(f"{where}: {text!r} is not 1 to 19 digits (or LOW-HIGH)")
+    if dash:
+        if layout != "range":
+            raise ICSetError(f"{where}: {text} is a range: the layout must be range")
+        if len(high) != len(low) or high < low:
+            raise ICSetError(f"{where}: {text}: both ends the same length, the first lower")
+    wire = b"%02d" % len(low) + low.encode()
+    if layout == "range":
+        wire += (high or low).encode()
+    return Entry(low + ("-" + high if dash else ""), wire)
+
+
+def black_layout(entries: list[Entry]) -> str:
+    """The layout a black list was made in (its first entry's length tells), "prefix" when
+    empty."""
+    if not entries:
+        return "prefix"
+    size = int(entries[0].tlv[:2])
+    return "range" if len(entries[0].tlv) == 2 + 2 * size else "prefix"
+
+
+def contactless_entry(floor: int, limit: int, cvm: int, ecash: int | None = None) -> Entry:
+    """The contactless parameters (fen): DF19 offline floor limit, DF20 transaction limit, DF21
+    CVM required limit, 9F7B e-cash terminal limit (left out when None)."""
+    values = [floor, limit, cvm] + ([] if ecash is None else [ecash])
+    if any(not 0 <= v < 10**12 for v in values):
+        raise ICSetError("contactless limits are 0 to 9,999,999,999.99 yuan")
+    body = b"".join(tlv(tag, _bcd12(v)) for tag, v in zip(CONTACTLESS_TAGS, values))
+    return Entry("contactless", body)

@@ -40,7 +40,9 @@ CREATE TABLE IF NOT EXISTS terminals (
     settle_empty_flag TEXT NOT NULL DEFAULT '1', -- 0510 flag of a section with nothing in it
     cryptogram_fail_code TEXT NOT NULL DEFAULT '05', -- 39 when an ARQC or TC does not verify
     capk_check TEXT,                        -- check value of the CA key set last downloaded
-    aid_check TEXT                          -- and of the IC parameter set; NULL: never
+    aid_check TEXT,                         -- and of the IC parameter set; NULL: never
+    black_check TEXT,                       -- and of the black list
+    ctls_check TEXT                         -- and of the contactless parameters
 );
 CREATE TABLE IF NOT EXISTS working_keys (
     tid TEXT PRIMARY KEY REFERENCES terminals(tid),
@@ -126,10 +128,10 @@ CREATE TABLE IF NOT EXISTS faults (
     script TEXT             -- issuer_script: which script (chip.Script)
 );
 CREATE TABLE IF NOT EXISTS ic_entries (   -- the IC sets downloaded at sign-on (icsets.py)
-    kind TEXT NOT NULL,                     -- capk or aid
+    kind TEXT NOT NULL,                     -- capk, aid, black or ctls
     position INTEGER NOT NULL,              -- download order
-    key TEXT NOT NULL,                      -- RID+index or AID, hex
-    tlv TEXT NOT NULL,                      -- the entry as a 370/380 answer carries it, hex
+    key TEXT NOT NULL,                      -- RID+index or AID, hex; the black list's digits
+    tlv TEXT NOT NULL,                      -- the entry as a 370/380/390/394 answer carries it
     PRIMARY KEY (kind, position)
 );
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -154,6 +156,8 @@ _ADDED = (
     ("faults", "script", "TEXT"),
     ("terminals", "capk_check", "TEXT"),
     ("terminals", "aid_check", "TEXT"),
+    ("terminals", "black_check", "TEXT"),
+    ("terminals", "ctls_check", "TEXT"),
 )
 
 

@@ -1,5 +1,6 @@
-"""The terminal's IC sets: the CA public keys (CAPK) and the IC application (AID) parameters
-the acquirer's host downloads at sign-on (docs/iso8583.md §13, app.txn.icdownload).
+"""The sets the acquirer's host downloads at sign-on (docs/iso8583.md §13, app.txn.icdownload):
+the CA public keys (CAPK), the IC application (AID) parameters, the card black list
+(BLACKLIST, read by app.store.blacklist) and the contactless parameters (CONTACTLESS).
 
     sets = ICSets(store.root)
     key = sets.ca_key(b"\\xa0\\x00\\x00\\x03\\x33", 0x08)   # {tag: value} or None
@@ -23,16 +24,19 @@ Why a file of records and not a RecordStore record: ten CA keys of 248-byte modu
 3 KB, which the terminal's heap at idle does not have to spare; a record is saved whole from
 one buffer, this file an entry at a time (about 300 bytes each).
 
-Entries are kept as the host's TLV (tags as EMV and the CUP terminal specification number
-them, docs/iso8583.md §13): an entry is read back as {tag (int): value (bytes)}. The set's
-check value is the first 4 bytes of SHA-1 over its entries' TLVs in download order, so the
-installer can compare the terminal's with the host's (`poskit hostsim --ic-sets`).
+Entries are kept as the host sent them: TLV (tags as EMV and the CUP terminal specification
+number them, docs/iso8583.md §13), read back as {tag (int): value (bytes)}; a black list
+entry as its digits. The set's check value is the first 4 bytes of SHA-1 over its entries
+in download order, so the installer can compare the terminal's with the host's (`poskit
+hostsim ic-sets`).
 """
 
 import binascii
 import hashlib
 import os
 
+from app.emv import tlv as _tlv
+from app.emv.tlv import TlvError  # noqa: F401 (raised by items and tlv)
 from app.store.records import Journal
 
 try:
@@ -42,10 +46,16 @@ except ImportError:  # CPython host tests (a lambda, as the stubs' const is posi
 
 CAPK = const(4)  # the host's processing requirement digit that asks for each set (spec §1)
 AID = const(5)
-_NAMES = {CAPK: "capk", AID: "aid"}
+BLACKLIST = const(7)  # the card black list (app.store.blacklist reads it)
+CONTACTLESS = const(9)  # the contactless (qPBOC) parameters: one entry, over every AID's
+_NAMES = {CAPK: "capk", AID: "aid", BLACKLIST: "black", CONTACTLESS: "ctls"}
 _SUMMARY = const(0x3D)  # "=": a summary record (an entry starts with its first tag, 9F06)
 _SUMMARY_SIZE = const(20)  # "=" + count (1) + check (4) + date and time (14 digits)
 MAX_ENTRIES = const(32)  # more than any acquirer sends (about 10 keys, a handful of AIDs)
+MAX_BLACKLIST = const(200)  # black list entries: about 8 KB of flash at most
+# The contactless parameters an entry of set CONTACTLESS sets over each AID's (app.emv.qpboc):
+# DF19 offline floor limit, DF20 transaction limit, DF21 CVM limit, 9F7B e-cash limit.
+CONTACTLESS_TAGS = (0xDF19, 0xDF20, 0xDF21, 0x9F7B)
 
 TAG_AID = const(0x9F06)  # the RID of a CA key, the AID of an AID entry
 TAG_INDEX = const(0x9F22)  # CA public key index
@@ -55,39 +65,18 @@ TAG_EXPONENT = const(0xDF04)
 
 
 def items(data):
-    """Iterate over (tag, value) of the BER-TLV `data` in order (one- to three-byte tags,
-    lengths of up to two bytes after 81/82; values are slices of `data`). ValueError where it
-    does not parse."""
-    i, end = 0, len(data)
-    while i < end:
-        tag = data[i]
-        i += 1
-        if tag & 0x1F == 0x1F:
-            while True:
-                if i >= end:
-                    raise ValueError("TLV tag cut off at byte %d" % i)
-                tag = tag << 8 | data[i]
-                i += 1
-                if not data[i - 1] & 0x80:
-                    break
-        if i >= end:
-            raise ValueError("TLV %X has no length" % tag)
-        length = data[i]
-        i += 1
-        if length & 0x80:
-            size = length & 0x7F
-            if size not in (1, 2) or i + size > end:
-                raise ValueError("TLV %X has a bad length" % tag)
-            length = int.from_bytes(bytes(data[i : i + size]), "big")
-            i += size
-        if i + length > end:
-            raise ValueError("TLV %X runs past the end" % tag)
-        yield tag, data[i : i + length]
-        i += length
+    """Iterate over (tag, value) of the BER-TLV `data` in order (app.emv.tlv's reading:
+    tags of up to three bytes, lengths of up to two after 81/82, 00/FF padding skipped; values
+    are memoryview slices of `data`). TlvError where it does not parse. One level only: the
+    DF tags of these sets have the "constructed" bit of their first byte set but hold plain
+    values (a modulus, a limit)."""
+    view = memoryview(data)
+    for tag, first, last in _tlv.items(view, 0, len(view)):
+        yield tag, view[first:last]
 
 
 def tlv(data):
-    """{tag: value (bytes)} of the BER-TLV `data` (see items). ValueError if it does not
+    """{tag: value (bytes)} of the BER-TLV `data` (see items). TlvError if it does not
     parse to its end."""
     out = {}
     for tag, value in items(data):
@@ -123,14 +112,19 @@ class ICSets:
             return None
         return Journal(self._path(kind, "set")).records()
 
-    def entries(self, kind):
-        """Iterate over {tag: value} of each entry of set `kind` (CAPK or AID)."""
+    def payloads(self, kind):
+        """Iterate over each entry of set `kind` as the host sent it (bytes)."""
         records = self._entries(kind)
         if records is None:
             return
         for _, payload in records:
             if payload[0] != _SUMMARY:
-                yield tlv(payload)
+                yield payload
+
+    def entries(self, kind):
+        """Iterate over {tag: value} of each entry of set `kind` (CAPK, AID, CONTACTLESS)."""
+        for payload in self.payloads(kind):
+            yield tlv(payload)
 
     def summary(self, kind):
         """(count, check value as 8 hex digits, date and time YYYYMMDDhhmmss of the download)
@@ -160,15 +154,24 @@ class ICSets:
         return [entry[TAG_AID] for entry in self.entries(AID) if TAG_AID in entry]
 
     def aid(self, aid):
-        """{tag: value} of the parameters of `aid` (bytes), or None."""
+        """{tag: value} of the parameters of `aid` (bytes), or None. The contactless
+        parameters the host downloaded (set CONTACTLESS) replace the AID's own
+        CONTACTLESS_TAGS: they are the acquirer's newer word on its quick-pass limits."""
         for entry in self.entries(AID):
             if entry.get(TAG_AID) == aid:
+                for extra in self.entries(CONTACTLESS):
+                    for tag in CONTACTLESS_TAGS:
+                        if tag in extra:
+                            entry[tag] = extra[tag]
                 return entry
         return None
 
     def writer(self, kind):
         """A SetWriter for a download of set `kind`: the old set stays until its commit."""
-        return SetWriter(self._path(kind, "tmp"), self._path(kind, "set"))
+        writer = SetWriter(self._path(kind, "tmp"), self._path(kind, "set"))
+        if kind == BLACKLIST:
+            writer.limit = MAX_BLACKLIST
+        return writer
 
 
 class SetWriter:
@@ -182,11 +185,13 @@ class SetWriter:
         self._journal = Journal(staging)
         self._hash = hashlib.sha1()
         self.count = 0
+        self.limit = MAX_ENTRIES
 
     def add(self, entry):
-        """Append one entry's TLV (bytes). ValueError beyond MAX_ENTRIES."""
-        if self.count >= MAX_ENTRIES:
-            raise ValueError("more than %d entries" % MAX_ENTRIES)
+        """Append one entry (bytes: a TLV, or a black list entry). ValueError beyond
+        MAX_ENTRIES (MAX_BLACKLIST for the black list)."""
+        if self.count >= self.limit:
+            raise ValueError("more than %d entries" % self.limit)
         self._journal.append(entry)
         self._hash.update(entry)
         self.count += 1

@@ -139,6 +139,8 @@ _TABLE = (
     b"\x59\x04\x06\x00\x00\x00\x0b"  # advice_repeat: choice 0220, 0221, off, optional
     b"\x5a\x04\x06\x00\x00\x00\x03"  # bearer: choice dialup, gprs, ethernet, optional
     b"\x5b\x03\x06\x00\x00\x01\x00"  # chip_first: bool, optional
+    b"\x5c\x04\x06\x00\x00\x00\x0c"  # blacklist_layout: choice prefix, range, optional
+    b"\x5d\x05\x06\x07\x00\x07\x02"  # contactless_codes: text 7 digits and commas, optional
     b"\x5e\x03\x06\x00\x00\x01\x00"  # contactless: bool, optional
     b"\x80\x05\x05\x00\x00\x20\x05"  # job_reference: text 0..32 printable, optional
 )
@@ -175,11 +177,13 @@ _NAMES = (
     "|key_algorithm|tmk_slot|signon_mode|header_version|header_subversion|tpdu|signon_layout"
     "|field60_length|field60_capability|pin_capture_code|mac_method|empty_batch|batch_end"
     "|max_amount|manual_entry|pin_required|power_up_signon|settle_signoff|settle_signon"
-    "|pinpad_tmk_slot|batch_capacity|advice_repeat|bearer|chip_first|contactless|job_reference|"
+    "|pinpad_tmk_slot|batch_capacity|advice_repeat|bearer|chip_first|blacklist_layout"
+    "|contactless_codes|contactless|job_reference|"
 )
 _CHOICES = (
     b"|zh,en|DES,3DES,SM4|primary,backup|dialup,gprs,ethernet|direct,extension|001,003,004,006"
-    b"|8,14|12,06|cup,x9.19,x9.19-hex|ask,refuse,send|always,unbalanced|0220,0221,off|"
+    b"|8,14|12,06|cup,x9.19,x9.19-hex|ask,refuse,send|always,unbalanced|0220,0221,off"
+    b"|prefix,range|"
 )
 # Character classes: the bytes allowed (empty: printable ASCII, 0x20-0x7E), and what they
 # are called in a message. The last two serve host names and TPDUs.

@@ -111,7 +111,7 @@ class Result:
     link, connect, cancelled, cancelled_reversal, out_of_service, invalid, mac, reversal,
     reversal_pending, advice_pending, not_signed_on, signed_off, key_check, no_tmk,
     storage_key, password, not_found, not_allowed, amount, card, card_number, input, storage,
-    flash, confirm_empty, empty_batch, settle_first); message_en /
+    flash, confirm_empty, empty_batch, settle_first, blacklisted); message_en /
     message_zh (what to tell the cashier); detail (technical text for logs, never secret);
     stan, batch, rrn, auth_code, amount, balance (fen, balance inquiry), date (YYYYMMDD),
     time (hhmmss), pan_masked, original (the journal Entry a void refers to), entry (the

@@ -56,6 +56,7 @@ Memory: one Packer (1 KB) per engine, reused; the journal is streamed, never loa
 """
 
 import binascii
+import os
 import struct
 
 from app import message
@@ -121,6 +122,7 @@ _M_LRI = const(30)
 _M_LUHN = const(31)
 _M_ROOM = const(32)
 _M_ADVICE_KEPT = const(33)
+_M_BLACKLISTED = const(34)
 _MESSAGES = (
     "|parameter %s is missing"  # _M_MISSING
     "|application %d has no parameters: load them first"  # _M_NO_PARAMETERS
@@ -156,6 +158,7 @@ _MESSAGES = (
     "|%s fails the Luhn check"  # _M_LUHN
     "|batch capacity or flash reached: the journal holds %d records"  # _M_ROOM
     "|%s %06d kept: sent again with its STAN before the next transaction"  # _M_ADVICE_KEPT
+    "|card %s... is on the acquirer's black list: nothing sent"  # _M_BLACKLISTED
     "|"
 )
 
@@ -689,16 +692,17 @@ class Engine:
                     # Kept as the host sent it: its layout is acquirer-specific.
                     self._store.save(_text(_M_HOST_PARAMS, self.app), data)
                 result.notes.append(_text(_M_DOWNLOAD, len(data) if data else 0))
-            elif need in (4, 5):
-                # The CA keys (4) or IC parameters (5) the host has changed: the answer to
-                # the end of one download may ask for the other (app.txn.icdownload).
+            elif need in (4, 5, 7, 9):
+                # The CA keys (4), IC parameters (5), black list (7) or contactless
+                # parameters (9) the host has changed: the answer to the end of one download
+                # may ask for another, each once (app.txn.icdownload).
                 from app.txn import icdownload
 
-                icdownload.run(self, need, result)
-                again, self._processing = self._processing, 0
-                if again in (4, 5) and again != need:
-                    need = again
+                done = []
+                while need in (4, 5, 7, 9) and need not in done:
+                    done.append(need)
                     icdownload.run(self, need, result)
+                    need, self._processing = self._processing, 0
             else:
                 result.notes.append(_text(_M_NOT_SUPPORTED, need))
         except (CommError, txnmsg.ResponseError, EngineError) as exc:
@@ -770,6 +774,22 @@ class Engine:
 
     # --- financial transactions ---------------------------------------------------------------
 
+    def listed(self, pan):
+        """Whether card number `pan` is on the black list the host downloaded
+        (app.store.blacklist): a request with it is refused before anything is sent, and
+        the cashier's sale asks no PIN for it. The list's module is loaded only when the
+        terminal has a list, and let go after."""
+        try:
+            os.stat(self._store.root + "/black.set")
+        except OSError:
+            return False
+        from app import forget
+        from app.store import blacklist
+
+        found = blacklist.find(self._store.root, pan)
+        forget("app.store.blacklist")
+        return found is not None
+
     def _financial(self, k, request, result):
         """A financial request of Kind `k`: terminal checks, pending reversal, request,
         answer, journal. Outcomes go into `result`; EngineError, CommError, ResponseError
@@ -780,6 +800,8 @@ class Engine:
         if card is not None and not card.track2 and not luhn(card.pan):
             # A keyed number with a slip of the finger: refused before anything is saved.
             raise EngineError("card_number", _text(_M_LUHN, card.pan[:6] + "..."))
+        if card is not None and not k.has("T") and self.listed(card.pan):
+            raise EngineError("blacklisted", _text(_M_BLACKLISTED, card.pan[:6]))
         self._mac_ready()
         if k.has("J") and self.batch_warning() == "settle_first":
             # Before anything is sent: a transaction whose record could not be journaled

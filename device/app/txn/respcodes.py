@@ -75,6 +75,7 @@ storage_key|Keys sealed under another storage key: nothing sent|存储密钥不�
 no_tmk|No master key for this application: load it, then sign on|无主密钥,请装载主密钥后签到
 signed_off|Signed off: sign on before the next transaction|已签退,请先签到
 card_number|Card number is wrong (check digit): key it in again|卡号有误,请重新输入
+blacklisted|Card on the acquirer's black list: not accepted, nothing sent|拒绝名单中的卡,请换卡
 pin_required|PIN required: enter the cardholder's PIN and try again|此卡须输入密码,请输入密码后重试
 confirm_empty|No transactions in this batch: settle with zero totals?|本批次无交易,是否结算?
 empty_batch|No transactions in this batch: nothing to settle|本批次无交易,不能结算

@@ -131,19 +131,20 @@ def facts(term, build_hash=None):
 
 
 def _ic_sets(store):
-    # The IC sets the host downloaded (app.store.icsets): count and check value, which the
+    # The sets the host downloaded (app.store.icsets): count and check value, which the
     # host's `poskit hostsim ic-sets` shows too.
-    from app.store.icsets import AID, CAPK, ICSets
+    from app.store.icsets import AID, BLACKLIST, CAPK, CONTACTLESS, ICSets
 
     sets = ICSets(store.root)
     out = []
-    for kind, label in ((CAPK, ("CAPK", "CAPK")), (AID, ("AID", "AID"))):
+    # BL the card black list, CTLS the contactless (qPBOC) parameters.
+    for kind, label in ((CAPK, "CAPK"), (AID, "AID"), (BLACKLIST, "BL"), (CONTACTLESS, "CTLS")):
         try:
             summary = sets.summary(kind)
             value = "-" if summary is None else "%d %s" % summary[:2]
         except (OSError, ValueError):  # a set whose file is damaged: downloaded again
             value = ("损坏", "damaged")
-        out.append((label, value))
+        out.append(((label, label), value))
     return out
 
 

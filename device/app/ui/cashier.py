@@ -154,7 +154,11 @@ def sale(term, card=None, amount=None, app=None):
     amount = "RMB " + format_amount(fen)
     if not ui.confirm(title, (masked(card.pan), amount, text.ENTER_TO_CONFIRM)):
         raise Cancelled()
-    pin = term.read_pin(app, card, fen, title)
+    try:  # a card on the black list: no PIN asked, the engine refuses it (nothing sent)
+        listed = term.engine(app).listed(card.pan)
+    except (OSError, ValueError):
+        listed = False  # term.run says what is wrong
+    pin = None if listed else term.read_pin(app, card, fen, title)
     result = term.run(app, Request("sale", amount=fen, card=card, pin=pin), title)
     if card.fallback:
         forget("app.txn.chip")  # the engine's, for the fallback's fields

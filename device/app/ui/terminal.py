@@ -391,7 +391,8 @@ class Terminal:
             if request.kind == "sign_on":
                 # A download the host asked for (app.txn.icdownload) runs a sign-on in ten:
                 # its modules go again.
-                forget("app.txn.icdownload", "app.store.icsets")
+                forget("app.txn.icdownload", "app.store.icsets", "app.store.blacklist")
+                forget("app.emv.tlv")  # icsets' TLV reader
                 self._load_pad_key(app, result)
             elif request.kind == "settlement":
                 # Settlement's code runs once a batch, with the offline sales' upload and the
