@@ -57,7 +57,7 @@ say({"approved": result.approved, "error": result.error, "code": result.response
      "message": result.message_en, "pending": pending(store) is not None,
      "requests": [[mti, {str(n): x(v) for n, v in f.items()}] for mti, f in host.requests],
      "frames": frames, "journal": eng.journal.count(),
-     "ic": [[s, b, p, x(f)] for s, b, p, f in icdata.entries(eng)]})
+     "ic": [[r.stan, r.batch, r.psn, x(r.field55)] for r in icdata.entries(eng)]})
 """
 )
 
@@ -207,3 +207,47 @@ print("@", r.approved, r.response_code, k.result, k.aid.hex(), e.journal.count()
             run = TerminalState(state).run(code, heap=heap).check()
     line = run.stdout.split("@")[-1].split()
     assert line == ["True", "00", "approved", "a000000333010101", "1"], run.stdout
+
+
+def test_the_script_notice_and_the_ic_detail_reach_the_host_simulator_in_the_esp32_heap(
+    tmp_path,
+):
+    # After the sale, the issuer's script (72) runs at the second GENERATE AC and its result
+    # goes to `poskit hostsim` in an 0620 (60.3 951); the settlement uploads the sale's TC in
+    # an 0320 (60.3 203) the host matches to the sale and verifies. Both decoded by the host
+    # simulator's pyiso8583 codec; the 32-bit build in the ESP32's 110 KB.
+    state = tmp_path / "term"
+    txn_init(state)
+    code = """
+from board.unix_sim import SocketUART
+from drivers.tda8029 import Tda8029
+from app.comm.frames import TcpBearer
+from app.txn import chip
+from app.txn.engine import Engine, Request
+e = Engine(1, store, storage_key, TcpBearer("127.0.0.1", %d))
+assert e.run(Request("sign_on")).approved
+k = chip.start(e, Tda8029(SocketUART("127.0.0.1", %d)), 1234, pin=lambda: True)
+r = e.run(Request("sale", amount=1234, card=chip.ChipCard(k), pin=bytearray(b"123456")))
+k.finish()
+k = None
+s = e.run(Request("settlement"))
+print("@", r.approved, r.stan, s.approved, s.settlement["ic_uploaded"], e.batch)
+"""
+    interpreter = micropython.binary32()
+    heap = "110K" if interpreter else "160K"
+    with HostSimulator(db_path=str(tmp_path / "host.db"), seed=True) as host:
+        host.set_fault("issuer_script", script="72:pin_unblock")
+        with Tda8029Emulator() as reader, micropython.default(interpreter or micropython.binary()):
+            reader.insert(load_card("pboc-debit"))
+            code = code % (host.address[1], reader.port)
+            run = TerminalState(state).run(code, heap=heap).check()
+        line = run.stdout.split("@")[-1].split()
+        assert line[0] == "True" and line[2:] == ["True", "1", "2"], run.stdout
+        tid = "12345678"
+        rows = host.transactions(tid)
+        sale = next(t for t in rows if t["type"] == "sale")
+        assert sale["stan"] == int(line[1]) and sale["script_result"][:2] == "20"
+        (notice,) = [t for t in rows if t["type"] == "script_notice"]
+        assert notice["orig_id"] == sale["id"]
+        (detail,) = [u for u in host.uploads(tid, sale["batch"]) if u["icc_data"]]
+        assert (detail["stan"], detail["matched"], detail["cryptogram_ok"]) == (sale["stan"], 1, 1)

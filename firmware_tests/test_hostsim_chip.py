@@ -556,3 +556,53 @@ def test_contactless_ecash_tap_uploaded(host, term):
     resp = term.request(f, mac=True)
     assert resp["39"] == "00" and "55" not in resp
     assert host.totals(TID)["debit_amount"] == AMOUNT
+
+
+def test_an_ic_detail_or_a_script_notice_sent_again_is_kept_once(host, term):
+    # A terminal whose power was cut between the host's answer and its own progress record
+    # sends the same detail (or notice) again: answered 00, booked once.
+    host.set_fault("issuer_script", script="72:block")
+    chip = Chip(DEBIT)
+    sale_fields, resp = chip_sale(term, chip)
+    assert resp["39"] == "00" and chip.second_ac(resp)["9F27"] == b"\x40"
+    notice = script_notice(term, sale_fields, bytes.fromhex("2000000001"))
+    assert notice["39"] == "00"
+    f = {
+        "t": "0620",
+        "2": sale_fields["2"],
+        "3": "000000",
+        "4": sale_fields["4"],
+        "11": "%06d" % (int(term.next_stan()) - 1),  # the notice's own STAN again
+        "22": "051",
+        "23": "001",
+        "25": "00",
+        "41": TID,
+        "42": MID,
+        "49": "156",
+        "55": tlv([("DF31", bytes.fromhex("2000000001"))]).hex().upper(),
+        "60": "00%06d951" % term.batch,
+        "61": sale_fields["60"][2:8] + sale_fields["11"] + NOW.strftime("%m%d"),
+    }
+    assert term.request(f, mac=True)["39"] == "00"
+    notices = [t for t in host.transactions(TID) if t["type"] == "script_notice"]
+    assert len(notices) == 1
+    # The same STAN with other results is not a repeat: a STAN used twice.
+    other = dict(f, **{"55": tlv([("DF31", bytes.fromhex("1100000001"))]).hex().upper()})
+    assert term.request(other, mac=True)["39"] == "94"
+    resp = term.settle(AMOUNT, 1)
+    assert resp["48"][30] == "1"
+    detail = {
+        "t": "0320",
+        "2": chip.pan,
+        "4": "%012d" % AMOUNT,
+        "22": "051",
+        "23": "001",
+        "41": TID,
+        "42": MID,
+        "55": chip.upload55(),
+        "60": "00%06d203" % 1,
+    }
+    for _ in range(2):
+        assert term.request(dict(detail, **{"11": term.next_stan()}))["39"] == "00"
+    (kept,) = host.uploads(TID, 1)
+    assert (kept["matched"], kept["cryptogram_ok"]) == (1, 1)

@@ -208,7 +208,7 @@ class FakeHost:
         sign = None
         if (
             (approved(resp[39]) or 54 in resp)
-            and resp_mti in ("0110", "0210", "0230", "0410")
+            and resp_mti in ("0110", "0210", "0230", "0410", "0630")
             and "no_mac" not in faults
         ):
 

@@ -1151,6 +1151,19 @@ class Engine:
         if len(f61) < 12 or not f61[:12].isdigit():
             raise Decline("30", "field 61 (original batch and STAN) missing")
         batch, stan = int(f61[:6]), int(f61[6:12])
+        f11 = req.get("11", "")
+        if f11.isdigit():
+            notice_batch = int(req.get("60", "00000000")[2:8] or 0)
+            for t in self.store.find_txns(
+                tid=term["tid"], batch=notice_batch, stan=int(f11), type="script_notice"
+            ):
+                if t["icc_data"] != req.get("55"):
+                    raise Decline("94", f"STAN {int(f11):06d} already used by another notice")
+                # Sent again with its STAN (a lost answer, a power cut): booked once.
+                resp["39"] = "00"
+                ctx.pan = t["pan"]
+                ctx.why = "script result notice repeated: booked once"
+                return
         found = self.store.find_txns(tid=term["tid"], batch=batch, stan=stan, type=CHIP_ONLINE)
         orig = found[-1] if found else None
         results = (tags.get(0xDF31) or tags.get(0x9F5B) or b"").hex().upper()
@@ -1282,6 +1295,14 @@ class Engine:
             raise Decline("40", f"0320 with 60.3 {code} is not supported")
         resp["39"] = "00"
 
+    def _settled_flag(self, tid: str, batch: int) -> str | None:
+        """The 60.3 an IC detail of `batch` should carry by its settlement's result: 203
+        balanced, 205 not; None before the batch is settled."""
+        for row in self.store.settlements(tid):
+            if row["batch"] == batch:
+                return "203" if row["result"] == "balanced" else "205"
+        return None
+
     def _ic_detail(self, ctx: _Ctx, batch: int, code: str) -> None:
         """0320/203-206: one IC transaction's detail (2, 4, 23, 55 with its final
         cryptogram). Kept as an upload record, matched to the booked chip transaction of the
@@ -1301,8 +1322,23 @@ class Engine:
         atc = tags.get(0x9F36)
         found = None
         for t in self.store.find_txns(tid=term["tid"], batch=batch, pan=pan, amount=amount):
-            if atc is not None and t["type"] != "reversal" and _atc(t) == atc:
+            # The transaction itself: its reversal and its script notice carry its ATC too.
+            if (
+                atc is not None
+                and t["type"] not in ("reversal", "script_notice")
+                and _atc(t) == atc
+            ):
                 found = t
+        for up in self.store.uploads(term["tid"], batch):
+            if up["icc_data"] == req["55"] and up["pan"] == pan and up["amount"] == amount:
+                # The terminal sends a detail again when a power cut or a lost answer left
+                # it unsure the host had it: the same detail is kept once.
+                ctx.why = "IC detail sent again: kept once"
+                return
+        flag = self._settled_flag(term["tid"], batch)
+        if flag is not None and code in ("203", "205") and code != flag:
+            said = "unbalanced" if flag == "205" else "balanced"
+            ctx.why = f"60.3 {code} but the settlement was {said}; "
         self.store.add_upload(
             tid=term["tid"],
             batch=batch,
@@ -1317,7 +1353,7 @@ class Engine:
         n = len(self.store.uploads(term["tid"], batch))
         self.store.update_settlement(term["tid"], batch, upload_records=n)
         ctx.icc_note += " does not verify" if why else " verified"
-        ctx.why = (
+        ctx.why += (
             f"IC detail of {found['type']} STAN {found['stan']:06d}"
             if found
             else "IC detail matches no transaction of the batch"

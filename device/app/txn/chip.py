@@ -95,18 +95,42 @@ def kernel(engine, reader, amount, choose=None, pin=None, kind="sale"):
     )
 
 
-def keep(engine, stan, card, result):
-    """Keep the TC's field 55 and the PSN of approved chip transaction `stan` for the batch's
-    IC upload (app.txn.icdata). A flash failure here leaves the sale approved (its journal
-    record is written), noted for the cashier."""
+def keep(engine, entry, card, result):
+    """Keep the TC's field 55, the PSN, the card number, amount and entry mode of approved
+    chip transaction `entry` (its journal Entry) for the batch's IC detail upload
+    (app.txn.icdata, app.txn.icupload). A flash failure here leaves the sale approved (its
+    journal record is written), noted for the cashier."""
     from app.txn import icdata
 
     k = card.kernel
     psn = k.card.get(0x5F34)
     try:
-        icdata.keep(engine, stan, psn[0] if psn else None, k.field55(UPLOAD_TAGS))
+        icdata.keep(
+            engine,
+            entry.stan,
+            psn[0] if psn else None,
+            k.field55(UPLOAD_TAGS),
+            card.pan,
+            entry.amount,
+            entry.entry_mode,
+        )
     except OSError as exc:
         result.notes.append("IC data not kept: %s" % exc)
+
+
+def scripts_ran(engine, fields, card, got, result):
+    """After the card's second GENERATE AC: when the issuer's scripts ran, the script result
+    notice (0620) is kept, to go once the transaction is done (app.txn.scriptnotice).
+    Returns True when there is one."""
+    if not card.kernel.scripts:
+        return False
+    from app.txn import scriptnotice
+
+    try:
+        return scriptnotice.keep(engine, fields, card, got, result)
+    except OSError as exc:
+        result.notes.append("script result notice not kept: %s" % exc)
+        return False
 
 
 def terminal_data(engine, amount, kind="sale"):

@@ -318,6 +318,7 @@ class Engine:
         # is about 1 KB.
         self.settle_due = -1
         self.free_bound = -1  # free flash blocks, at least (-1: to be counted; batch_warning)
+        self._notice_due = False  # a chip transaction's script result notice is to go now
 
     # --- small helpers ------------------------------------------------------------------------
 
@@ -530,6 +531,14 @@ class Engine:
                     settlement.resume(self, result, self._operator(request.operator))
                 if kind is not None:
                     self._financial(kind, request, result)
+                    if self._notice_due:
+                        self._notice_due = False
+                        from app.txn import scriptnotice
+
+                        try:
+                            scriptnotice.deliver(self, result)
+                        except CommError:
+                            pass  # the cashier cancelled: it goes before the next request
                 elif request.kind == "sign_on":
                     self._sign_on(result, request.operator)
                 elif request.kind == "sign_off":
@@ -763,6 +772,20 @@ class Engine:
 
             deliver(self, result)
 
+    def send_chip_pending(self, result):
+        """What a chip card left for the host, sent after the reversal and the advice: the
+        script result notice (app.txn.scriptnotice) and the IC details of a settled batch
+        (app.txn.icupload) still waiting. A failure is noted; the request goes on."""
+        prefix = "train" if self.training else ""
+        if self._store.load("%snotice%d" % (prefix, self.app)) is not None:
+            from app.txn import scriptnotice
+
+            scriptnotice.deliver(self, result)
+        if self._store.load("%sicup%d" % (prefix, self.app)) is not None:
+            from app.txn import icupload
+
+            icupload.resume(self, result)
+
     def _advice_kept(self, advice, stan, result):
         # The 0220 left and its answer did not come back valid (or was not journaled).
         if advice is not None:
@@ -891,6 +914,7 @@ class Engine:
         self._connect()
         self._send_reversal(result)
         self._send_advice(result)
+        self.send_chip_pending(result)
         reversible = k.has("R")
         stan = self._next_stan(not (reversible and self._reversal.keeps_stan))
         fields = txnmsg.financial_fields(
@@ -951,8 +975,11 @@ class Engine:
             raise
         got = msg.fields
         result.code(got[39], pin_block is not None)
-        if chip is not None and not chip.complete(card, got) and result.approved:
-            chip.card_declined(self, result, k, card, fields, got)
+        if chip is not None:
+            if not chip.complete(card, got) and result.approved:
+                chip.card_declined(self, result, k, card, fields, got)
+            # The issuer's scripts ran: their results go to the host once this is done.
+            self._notice_due = chip.scripts_ran(self, fields, card, got, result)
         result.rrn = (got.get(37) or "").strip() or None
         result.auth_code = (got.get(38) or "").strip() or None
         if not result.approved:
@@ -1008,7 +1035,7 @@ class Engine:
             advice.delete()
         result.entry = entry
         if chip is not None:
-            chip.keep(self, stan, card, result)
+            chip.keep(self, entry, card, result)
         from app.txn import receipt
 
         result.receipt_lines = receipt.lines(entry, app, "merchant")
