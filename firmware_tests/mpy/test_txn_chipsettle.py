@@ -149,6 +149,8 @@ class _Card:
 
 
 def notice_after(eng, result):
+    """Keep the script result notice of sale `result` as a chip sale whose issuer script ran
+    does (also flowcuts.py's)."""
     fields = {2: PAN, 3: "000000", 4: "000000000500", 11: "%06d" % result.stan, 22: "051"}
     fields.update({23: "001", 25: "00", 41: eng.terminal_id, 42: eng.merchant_id, 49: "156"})
     fields[60] = "22%06d" % result.batch
