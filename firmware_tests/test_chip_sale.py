@@ -251,3 +251,124 @@ print("@", r.approved, r.stan, s.approved, s.settlement["ic_uploaded"], e.batch)
         assert notice["orig_id"] == sale["id"]
         (detail,) = [u for u in host.uploads(tid, sale["batch"]) if u["icc_data"]]
         assert (detail["stan"], detail["matched"], detail["cryptogram_ok"]) == (sale["stan"], 1, 1)
+
+
+AFTER = (
+    PRELUDE
+    + """
+from test_txn import signed_on, pending
+from board.unix_sim import SocketUART
+from drivers import tda8029
+from app.txn import chip, icdata
+from app.txn.engine import Request
+
+
+store, host, eng = signed_on()
+frames = recorded(host)
+def on_request(mti, fields):
+    host.extra = {}
+    if 55 in fields and mti in ("0100", "0200", "0220"):
+        reply = ask({"frame": frames[-1]})
+        host.extra = {55: h(reply["host55"])} if reply["host55"] else {}
+host.on_request = on_request
+ic_sets(store.root)
+reader = tda8029.Tda8029(SocketUART("127.0.0.1", cfg["port"]))
+done = {}
+for name, kind, amount, by_chip, ref in cfg["steps"]:
+    card = k = None
+    if by_chip:
+        k = chip.start(eng, reader, amount, pin=lambda: True, kind=chip.emv_kind(kind))
+        card = chip.ChipCard(k)
+    first = done.get(ref)
+    request = Request(kind, amount=amount, card=card, pin=bytearray(b"123456") if card else None,
+                      supervisor_password=b"123456")
+    if first is not None:
+        request.original_stan, request.rrn, request.auth_code = first.stan, first.rrn, first.auth_code
+        request.original_date = first.date[4:]
+    elif kind == "refund":
+        request.rrn, request.original_date = "052010000001", "0520"  # a sale of another day
+    before = len(host.requests)
+    result = eng.run(request)
+    if k is not None:
+        k.finish()
+    done[name] = result
+    say({"step": name, "approved": result.approved, "error": result.error,
+         "notes": result.notes, "kernel": k.result if k else None,
+         "requests": [[mti, {str(n): x(v) for n, v in f.items()}]
+                      for mti, f in host.requests[before:]]})
+say({"pending": pending(store) is not None, "journal": eng.journal.count(),
+     "ic": [[r.stan, x(r.field55)] for r in icdata.entries(eng)]})
+"""
+)
+
+
+def after_sale(steps, card="pboc-debit"):
+    """Run `steps` (name, request kind, amount, read by chip, the step whose result is the
+    original) on one engine with the debit card in the reader; the host approves, answering
+    each chip request's ARQC with its ARPC. Returns the reports by step name, and the last."""
+    config = {
+        "mpy": str(MPY),
+        "capks": [entry.tlv.hex() for entry in icsets.default_capks()],
+        "aids": [entry.tlv.hex() for entry in icsets.default_aids()],
+        "steps": steps,
+    }
+    host = issuer()
+
+    def answer(message, reports):
+        if "frame" not in message:
+            return None
+        return {"host55": host(bytes.fromhex(message["frame"]))[0].hex()}
+
+    reports = converse(load_card(card), AFTER, config, HEAP, answer)
+    return {r["step"]: r for r in reports[:-1]}, reports[-1]
+
+
+def test_a_chip_sale_voided_by_its_record_sends_its_psn_and_no_55():
+    steps, end = after_sale(
+        [["sale", "sale", 1234, True, None], ["void", "sale_void", None, False, "sale"]]
+    )
+    assert steps["sale"]["approved"] and steps["void"]["approved"], steps
+    ((mti, void),) = steps["void"]["requests"]
+    assert mti == "0200" and void["3"] == "200000" and void["60"][:2] == "23"
+    assert void["23"] == "001" and "55" not in void and "35" not in void
+    assert void["2"] == "6224242900001012" and void["22"] == "012"
+    assert void["61"][6:12] == steps["sale"]["requests"][0][1]["11"]
+    assert not end["pending"] and end["journal"] == 2
+
+
+def test_chip_pre_authorisation_and_its_cancel_by_record():
+    steps, end = after_sale(
+        [["pre", "preauth", 500, True, None], ["cancel", "preauth_cancel", None, False, "pre"]]
+    )
+    assert steps["pre"]["approved"] and steps["pre"]["kernel"] == "approved", steps
+    ((mti, pre),) = steps["pre"]["requests"]
+    assert mti == "0100" and pre["25"] == "06" and pre["22"] == "051" and pre["23"] == "001"
+    tags = tags_of(pre["55"])
+    assert tags[0x9C] == b"\x03" and tags[0x9F02] == bytes.fromhex("000000000500")
+    ((mti, cancel),) = steps["cancel"]["requests"]
+    assert mti == "0100" and cancel["3"] == "200000" and cancel["23"] == "001"
+    assert "55" not in cancel and cancel["4"] == "000000000500"
+    # The pre-authorisation's TC waits for the IC details at settlement.
+    ((stan, kept),) = end["ic"]
+    assert stan == int(pre["11"]) and tags_of(kept)[0x9F27] == b"\x40"
+
+
+def test_a_chip_refund_goes_by_the_kernel_as_20_and_the_card_does_not_undo_it():
+    steps, end = after_sale(
+        [["sale", "sale", 1234, True, None], ["refund", "refund", 300, True, "sale"]]
+    )
+    refund = steps["refund"]
+    assert refund["approved"] and refund["kernel"] == "approved", refund
+    ((mti, fields),) = refund["requests"]
+    assert mti == "0220" and fields["3"] == "200000" and fields["63"] == "CUP"
+    assert fields["22"] == "051" and fields["23"] == "001"
+    tags = tags_of(fields["55"])
+    assert tags[0x9C] == b"\x20" and tags[0x9F27] == b"\x80"  # an ARQC over a refund
+    assert not end["pending"] and end["journal"] == 2
+    # A card that declines at its second GENERATE AC: the refund the host approved stands
+    # (no reversal exists for a 0220; the money goes back to the cardholder all the same).
+    steps, end = after_sale([["refund", "refund", 300, True, None]], card="card-declines")
+    refund = steps["refund"]
+    assert refund["approved"] and refund["kernel"] == "declined", refund
+    assert "card: AAC; the host's approval stands" in refund["notes"]
+    assert not end["pending"] and end["journal"] == 1 and end["ic"] == []  # no TC to upload

@@ -103,6 +103,11 @@ MESSAGE_NAMES = (
 # with an ARQC, which the host checks and answers with 91 (docs/hostsim.md, "Chip cards").
 CHIP_ENTRY = ("05", "07")
 CHIP_ONLINE = ("sale", "preauth", "balance")
+# A refund, void or cancel read by chip carries an ARQC too: checked and answered alike (the
+# card's second GENERATE AC does not decide those: the host does).
+CHIP_READ = CHIP_ONLINE + ("refund", "sale_void", "preauth_cancel", "completion_void")
+# 9C each type's cryptogram must cover (PBOC part 5 Annex A): anything else is 20.
+EMV_TYPES = {"sale": "00", "preauth": "03", "balance": "31", "ic_offline_sale": "00"}
 # 60.3 of the IC transaction detail uploads at settlement (spec §3.2): 203/205 online
 # (balanced/unbalanced), 204 failed, 206 offline ([1]: handled alike).
 IC_UPLOADS = ("203", "204", "205", "206")
@@ -621,7 +626,7 @@ class Engine:
         resp["37"] = rrn
         resp["15"] = ctx.now.strftime("%m%d")
         try:
-            if name in CHIP_ONLINE and _is_chip(req):
+            if name in CHIP_READ and _is_chip(req):
                 ctx.chip = self._verify_chip(ctx, "ARQC")
                 fault = ctx.faults.get(faults.CHIP_DECLINE)
                 if fault is not None:
@@ -811,6 +816,9 @@ class Engine:
         kind = chip.cryptogram_type(tags)
         if kind is not None and kind != want:
             raise Decline("30", f"9F27 says {kind}: {ctx.name} needs {want}")
+        want_type = EMV_TYPES.get(ctx.name, "20")
+        if 0x9C in tags and tags[0x9C].hex() != want_type:
+            raise Decline("30", f"9C is {tags[0x9C].hex()}: a {ctx.name} is {want_type}")
         signed = tags.get(0x9F02, b"").hex()
         if signed.isdigit() and "4" in req and int(signed) != int(req["4"]):
             raise Decline("30", "field 4 is not the amount the card signed (9F02)")
@@ -913,6 +921,11 @@ class Engine:
         card = self._card(ctx, required=False, checks=False)
         if card is not None and card["pan"] != orig["pan"]:
             raise Decline("14", "card does not match the original")
+        # A chip original: the PAN sequence number of the void or cancel (23, or 5F34 of its
+        # 55) must be the original's -- another card with the same number is another card.
+        given = ctx.req.get("23") or (ctx.icc or {}).get(0x5F34)
+        if given and orig["psn"] and chip.psn(ctx.req.get("23"), ctx.icc or {}) != orig["psn"]:
+            raise Decline("14", "card sequence number does not match the original")
         ctx.pan = orig["pan"]
         card = self.store.card(orig["pan"])
         if card is None:

@@ -48,6 +48,14 @@ REQUEST_TAGS = (
 REVERSAL_TAGS = (0x95, 0x9F1E, 0x9F10, 0x9F36, 0xDF31)
 # What the journal's IC record keeps of a TC for the batch's IC detail upload.
 UPLOAD_TAGS = REQUEST_TAGS
+# The kinds whose approval the card has a say in: a sale, a pre-authorisation, a balance
+# inquiry (the money or the hold is the card's). A refund, a void or a cancel read by chip
+# gives the money back: the host decides it alone, and the card's second GENERATE AC (an
+# AAC as well as a TC) closes the card's transaction without undoing the host's approval.
+CARD_DECIDES = ("sale", "preauth", "balance")
+# 9C of each kind read by chip (PBOC part 5 Annex A; app.emv.terminal.TYPES): a void or a
+# cancel is 20, as a refund.
+EMV_KIND = {"sale": "sale", "preauth": "preauth", "balance": "balance", "completion": "sale"}
 
 
 class ChipCard(Card):
@@ -69,10 +77,17 @@ def fallback_card(track2):
     return card
 
 
+def emv_kind(request_kind):
+    """The kernel's transaction type (9C) for a request of `request_kind` (a name of
+    app.txn.messages): sale 00, preauth 03, balance 31, refund and every void or cancel 20."""
+    return EMV_KIND.get(request_kind, "refund")
+
+
 def start(engine, reader, amount, choose=None, pin=None, kind="sale"):
     """A chip transaction of `amount` fen on `reader` (app.emv.kernel.Kernel) with the AIDs
     and CA keys the host downloaded (app.store.icsets), started: up to its first GENERATE AC.
-    `choose` and `pin`: the Kernel's callbacks (the UI's)."""
+    `choose` and `pin`: the Kernel's callbacks (the UI's). `kind`: the kernel's (emv_kind of
+    the request's: a refund read by chip is started with kind="refund")."""
     k = kernel(engine, reader, amount, choose, pin, kind)
     k.start()
     return k
@@ -103,6 +118,10 @@ def keep(engine, entry, card, result):
     from app.txn import icdata
 
     k = card.kernel
+    from app.emv import kernel as emv
+
+    if k.result != emv.APPROVED:
+        return  # no TC: a refund or void the card closed with an AAC has nothing to upload
     psn = k.card.get(0x5F34)
     try:
         icdata.keep(
@@ -116,6 +135,19 @@ def keep(engine, entry, card, result):
         )
     except OSError as exc:
         result.notes.append("IC data not kept: %s" % exc)
+
+
+def original_fields(engine, original, fields):
+    """A void or cancel of chip transaction `original` (a journal Entry read by chip) made
+    without the card: 23 the original's PAN sequence number, from its IC record (spec §3.5:
+    23 for an IC card whose 5F34 is known). No 55: no card, no cryptogram."""
+    from app.txn import icdata
+
+    for record in icdata.entries(engine):
+        if record.stan == original.stan and record.batch == original.batch:
+            if record.psn is not None:
+                fields[23] = "%03X" % record.psn
+            return
 
 
 def scripts_ran(engine, fields, card, got, result):

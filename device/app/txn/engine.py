@@ -937,6 +937,11 @@ class Engine:
         )
         if chip is not None:
             chip.add_request_fields(fields, card, stan)
+        elif card is None and original is not None and original.entry_mode[:2] in ("05", "07"):
+            # A chip transaction voided or cancelled by its record: its PSN (app.txn.chip).
+            from app.txn import chip as ic
+
+            ic.original_fields(self, original, fields)
         result.stan, result.batch, result.amount = stan, self.batch, amount
         if reversible:
             self._presend(k.mti, fields if chip is None else chip.reversal_fields(fields, card))
@@ -977,7 +982,9 @@ class Engine:
         result.code(got[39], pin_block is not None)
         if chip is not None:
             if not chip.complete(card, got) and result.approved:
-                chip.card_declined(self, result, k, card, fields, got)
+                if k.name in chip.CARD_DECIDES:
+                    chip.card_declined(self, result, k, card, fields, got)
+                result.notes.append("card: AAC; the host's approval stands")
             # The issuer's scripts ran: their results go to the host once this is done.
             self._notice_due = chip.scripts_ran(self, fields, card, got, result)
         result.rrn = (got.get(37) or "").strip() or None
