@@ -283,7 +283,8 @@ for name, kind, amount, by_chip, ref in cfg["steps"]:
     request = Request(kind, amount=amount, card=card, pin=bytearray(b"123456") if card else None,
                       supervisor_password=b"123456")
     if first is not None:
-        request.original_stan, request.rrn, request.auth_code = first.stan, first.rrn, first.auth_code
+        request.original_stan, request.rrn = first.stan, first.rrn
+        request.auth_code = first.auth_code
         request.original_date = first.date[4:]
     elif kind == "refund":
         request.rrn, request.original_date = "052010000001", "0520"  # a sale of another day

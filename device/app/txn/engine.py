@@ -58,7 +58,7 @@ Memory: one Packer (1 KB) per engine, reused; the journal is streamed, never loa
 import binascii
 import struct
 
-from app import message
+from app import forget, message
 from app.comm.frames import CommCancelled, CommError, CommTimeout, ConnectFailed
 from app.crypto import pinblock
 from app.crypto.mac import cup_mac, retail_mac_halves
@@ -539,6 +539,8 @@ class Engine:
                             scriptnotice.deliver(self, result)
                         except CommError:
                             pass  # the cashier cancelled: it goes before the next request
+                        scriptnotice = None
+                        forget("app.txn.scriptnotice")
                 elif request.kind == "sign_on":
                     self._sign_on(result, request.operator)
                 elif request.kind == "sign_off":
@@ -780,11 +782,19 @@ class Engine:
         if self._store.load("%snotice%d" % (prefix, self.app)) is not None:
             from app.txn import scriptnotice
 
-            scriptnotice.deliver(self, result)
+            try:
+                scriptnotice.deliver(self, result)
+            finally:
+                scriptnotice = None
+                forget("app.txn.scriptnotice")  # once in a while: off the sale's heap
         if self._store.load("%sicup%d" % (prefix, self.app)) is not None:
             from app.txn import icupload
 
-            icupload.resume(self, result)
+            try:
+                icupload.resume(self, result)
+            finally:
+                icupload = None
+                forget("app.txn.icupload", "app.txn.icdata")
 
     def _advice_kept(self, advice, stan, result):
         # The 0220 left and its answer did not come back valid (or was not journaled).
