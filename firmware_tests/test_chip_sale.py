@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MPY = Path(__file__).parent / "mpy"
 HEAP = "1M"  # the engine, its test helpers and the kernel compile from source here
 
-DEVICE = (
+# A signed-on engine against the device tests' fake host, each frame it sends recorded.
+ENGINE_SETUP = (
     PRELUDE
     + """
 from test_txn import signed_on, pending
@@ -36,6 +37,12 @@ from app.txn.engine import Request
 
 store, host, eng = signed_on()
 frames = recorded(host)
+"""
+)
+
+DEVICE = (
+    ENGINE_SETUP
+    + """
 def on_request(mti, fields):
     if mti == "0200":
         reply = ask({"frame": frames[-1]})
@@ -178,14 +185,11 @@ def test_the_host_simulators_chip_code_checks_the_arqc_and_its_script_runs_on_th
     assert tags_of(kept)[0x9F27] == b"\x40"
 
 
-def test_a_chip_sale_against_the_host_simulator_in_the_esp32_heap(tmp_path):
-    # The whole path as the terminal runs it: `poskit txn init`, a sign-on that downloads the
-    # IC sets, the kernel on the emulated reader, the sale verified and answered by `poskit
-    # hostsim`; modules from the ROMFS image, the ESP32's 110 KB heap on the 32-bit build (its
-    # objects are the ESP32's size; the 64-bit one, where they are twice that, gets 160 KB).
-    state = tmp_path / "term"
-    txn_init(state)
-    code = """
+# A chip sale as the terminal runs it (`poskit txn init`, a sign-on that downloads the IC
+# sets, the kernel on the emulated reader) against `poskit hostsim`: modules from the ROMFS
+# image, the ESP32's 110 KB heap on the 32-bit build (its objects are the ESP32's size; the
+# 64-bit one, where they are twice that, gets 160 KB).
+ON_HOST = """
 from board.unix_sim import SocketUART
 from drivers.tda8029 import Tda8029
 from app.comm.frames import TcpBearer
@@ -196,17 +200,34 @@ assert e.run(Request("sign_on")).approved
 k = chip.start(e, Tda8029(SocketUART("127.0.0.1", %d)), 1234, pin=lambda: True)
 r = e.run(Request("sale", amount=1234, card=chip.ChipCard(k), pin=bytearray(b"123456")))
 k.finish()
-print("@", r.approved, r.response_code, k.result, k.aid.hex(), e.journal.count())
 """
+
+
+def on_host_simulator(tmp_path, tail, host_setup=None, check=None):
+    """Run ON_HOST then `tail` against a host simulator (`host_setup(host)` first); returns
+    the words of the last line printed after "@", after `check(host, words)`."""
+    state = tmp_path / "term"
+    txn_init(state)
     interpreter = micropython.binary32()
     heap = "110K" if interpreter else "160K"
     with HostSimulator(db_path=str(tmp_path / "host.db"), seed=True) as host:
+        if host_setup is not None:
+            host_setup(host)
         with Tda8029Emulator() as reader, micropython.default(interpreter or micropython.binary()):
             reader.insert(load_card("pboc-debit"))
-            code = code % (host.address[1], reader.port)
+            code = (ON_HOST + tail) % (host.address[1], reader.port)
             run = TerminalState(state).run(code, heap=heap).check()
-    line = run.stdout.split("@")[-1].split()
-    assert line == ["True", "00", "approved", "a000000333010101", "1"], run.stdout
+        line = run.stdout.split("@")[-1].split()
+        if check is not None:
+            check(host, line)
+        return line
+
+
+def test_a_chip_sale_against_the_host_simulator_in_the_esp32_heap(tmp_path):
+    # The sale verified and answered by the host simulator.
+    tail = 'print("@", r.approved, r.response_code, k.result, k.aid.hex(), e.journal.count())'
+    line = on_host_simulator(tmp_path, tail)
+    assert line == ["True", "00", "approved", "a000000333010101", "1"]
 
 
 def test_the_script_notice_and_the_ic_detail_reach_the_host_simulator_in_the_esp32_heap(
@@ -216,33 +237,15 @@ def test_the_script_notice_and_the_ic_detail_reach_the_host_simulator_in_the_esp
     # goes to `poskit hostsim` in an 0620 (60.3 951); the settlement uploads the sale's TC in
     # an 0320 (60.3 203) the host matches to the sale and verifies. Both decoded by the host
     # simulator's pyiso8583 codec; the 32-bit build in the ESP32's 110 KB.
-    state = tmp_path / "term"
-    txn_init(state)
-    code = """
-from board.unix_sim import SocketUART
-from drivers.tda8029 import Tda8029
-from app.comm.frames import TcpBearer
-from app.txn import chip
-from app.txn.engine import Engine, Request
-e = Engine(1, store, storage_key, TcpBearer("127.0.0.1", %d))
-assert e.run(Request("sign_on")).approved
-k = chip.start(e, Tda8029(SocketUART("127.0.0.1", %d)), 1234, pin=lambda: True)
-r = e.run(Request("sale", amount=1234, card=chip.ChipCard(k), pin=bytearray(b"123456")))
-k.finish()
-k = None
+    tail = """k = None
 s = e.run(Request("settlement"))
 print("@", r.approved, r.stan, s.approved, s.settlement["ic_uploaded"], e.batch)
 """
-    interpreter = micropython.binary32()
-    heap = "110K" if interpreter else "160K"
-    with HostSimulator(db_path=str(tmp_path / "host.db"), seed=True) as host:
+
+    def script(host):
         host.set_fault("issuer_script", script="72:pin_unblock")
-        with Tda8029Emulator() as reader, micropython.default(interpreter or micropython.binary()):
-            reader.insert(load_card("pboc-debit"))
-            code = code % (host.address[1], reader.port)
-            run = TerminalState(state).run(code, heap=heap).check()
-        line = run.stdout.split("@")[-1].split()
-        assert line[0] == "True" and line[2:] == ["True", "1", "2"], run.stdout
+
+    def booked(host, line):
         tid = "12345678"
         rows = host.transactions(tid)
         sale = next(t for t in rows if t["type"] == "sale")
@@ -252,19 +255,13 @@ print("@", r.approved, r.stan, s.approved, s.settlement["ic_uploaded"], e.batch)
         (detail,) = [u for u in host.uploads(tid, sale["batch"]) if u["icc_data"]]
         assert (detail["stan"], detail["matched"], detail["cryptogram_ok"]) == (sale["stan"], 1, 1)
 
+    line = on_host_simulator(tmp_path, tail, script, booked)
+    assert line[0] == "True" and line[2:] == ["True", "1", "2"]
+
 
 AFTER = (
-    PRELUDE
+    ENGINE_SETUP
     + """
-from test_txn import signed_on, pending
-from board.unix_sim import SocketUART
-from drivers import tda8029
-from app.txn import chip, icdata
-from app.txn.engine import Request
-
-
-store, host, eng = signed_on()
-frames = recorded(host)
 def on_request(mti, fields):
     host.extra = {}
     if 55 in fields and mti in ("0100", "0200", "0220"):
