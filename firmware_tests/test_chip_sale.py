@@ -370,3 +370,27 @@ def test_a_chip_refund_goes_by_the_kernel_as_20_and_the_card_does_not_undo_it():
     assert refund["approved"] and refund["kernel"] == "declined", refund
     assert "card: AAC; the host's approval stands" in refund["notes"]
     assert not end["pending"] and end["journal"] == 1 and end["ic"] == []  # no TC to upload
+
+
+def test_a_decline_with_an_issuer_script_is_followed_by_its_result_notice():
+    # The issuer declines (51) and blocks the application (72): the card ran the script at
+    # its second GENERATE AC, and the 0620 (decoded here by pyiso8583) tells the host.
+    def host(frame):
+        fields = decoded(frame).fields
+        tags = hostchip.parse(fields[55].hex())
+        psn = hostchip.psn(fields[23], tags)
+        script = hostchip.Script.parse("72:block")
+        return hostchip.answer(fields[2], psn, tags, "51", script=script), "decline:51"
+
+    report = chip_sale("pboc-debit", host)
+    assert not report["approved"] and report["code"] == "51"
+    assert [mti for mti, _ in report["requests"]] == ["0200", "0620"]
+    sale, notice = (decoded(bytes.fromhex(frame)) for frame in report["frames"][-2:])
+    fields = notice.fields
+    assert notice.mti == "0620" and fields[60] == "00" + sale.fields[60][2:8] + "951"
+    assert fields[61][:12] == sale.fields[60][2:8] + sale.fields[11]
+    assert fields[2] == sale.fields[2] and fields[4] == sale.fields[4] and 64 in fields
+    assert fields[11] != sale.fields[11] and 35 not in fields and 52 not in fields
+    results = tags_of(fields[55].hex())[0xDF31]
+    assert results[0] >> 4 == 2 and results[1:] == hostchip.SCRIPT_ID  # done, script 1
+    assert report["ic"] == []  # declined: no TC to upload
