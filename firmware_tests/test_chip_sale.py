@@ -321,14 +321,16 @@ def after_sale(steps, card="pboc-debit"):
     return {r["step"]: r for r in reports[:-1]}, reports[-1]
 
 
-def test_a_chip_sale_voided_by_its_record_sends_its_psn_and_no_55():
+def test_a_chip_sale_voided_by_its_record_goes_without_the_cards_data():
+    # No card read: 2 + 14 from the journal, 22 01x, neither 23 nor 55 (spec §3.5: they come
+    # from the card), and the card's AAC rule does not apply.
     steps, end = after_sale(
         [["sale", "sale", 1234, True, None], ["void", "sale_void", None, False, "sale"]]
     )
     assert steps["sale"]["approved"] and steps["void"]["approved"], steps
     ((mti, void),) = steps["void"]["requests"]
     assert mti == "0200" and void["3"] == "200000" and void["60"][:2] == "23"
-    assert void["23"] == "001" and "55" not in void and "35" not in void
+    assert "23" not in void and "55" not in void and "35" not in void
     assert void["2"] == "6224242900001012" and void["22"] == "012"
     assert void["61"][6:12] == steps["sale"]["requests"][0][1]["11"]
     assert not end["pending"] and end["journal"] == 2
@@ -344,8 +346,8 @@ def test_chip_pre_authorisation_and_its_cancel_by_record():
     tags = tags_of(pre["55"])
     assert tags[0x9C] == b"\x03" and tags[0x9F02] == bytes.fromhex("000000000500")
     ((mti, cancel),) = steps["cancel"]["requests"]
-    assert mti == "0100" and cancel["3"] == "200000" and cancel["23"] == "001"
-    assert "55" not in cancel and cancel["4"] == "000000000500"
+    assert mti == "0100" and cancel["3"] == "200000" and cancel["4"] == "000000000500"
+    assert "23" not in cancel and "55" not in cancel
     # The pre-authorisation's TC waits for the IC details at settlement.
     ((stan, kept),) = end["ic"]
     assert stan == int(pre["11"]) and tags_of(kept)[0x9F27] == b"\x40"

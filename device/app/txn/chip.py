@@ -67,6 +67,7 @@ class ChipCard(Card):
         super().__init__(track2=kernel.track2(), pan=kernel.pan(), expiry=kernel.expiry())
         self.entry = "05"
         self.kernel = kernel
+        self.notice = False  # the issuer's scripts ran: a script result notice is kept
 
 
 def fallback_card(track2):
@@ -111,43 +112,62 @@ def kernel(engine, reader, amount, choose=None, pin=None, kind="sale"):
 
 
 def keep(engine, entry, card, result):
-    """Keep the TC's field 55, the PSN, the card number, amount and entry mode of approved
-    chip transaction `entry` (its journal Entry) for the batch's IC detail upload
-    (app.txn.icdata, app.txn.icupload). A flash failure here leaves the sale approved (its
+    """After approved chip transaction `entry` (its journal Entry) is journaled: the TC's
+    field 55, the PSN, the card number, amount and entry mode kept for the batch's IC detail
+    upload (app.txn.icdata, app.txn.icupload), when the card gave a TC; then the script
+    result notice, if one is kept. A flash failure here leaves the sale approved (its
     journal record is written), noted for the cashier."""
-    from app.txn import icdata
-
-    k = card.kernel
     from app.emv import kernel as emv
 
-    if k.result != emv.APPROVED:
-        return  # no TC: a refund or void the card closed with an AAC has nothing to upload
-    psn = k.card.get(0x5F34)
+    k = card.kernel
+    # No TC (a refund or void the card closed with an AAC): nothing to upload.
+    if k.result == emv.APPROVED:
+        from app.txn import icdata
+
+        psn = k.card.get(0x5F34)
+        try:
+            icdata.keep(
+                engine,
+                entry.stan,
+                psn[0] if psn else None,
+                k.field55(UPLOAD_TAGS),
+                card.pan,
+                entry.amount,
+                entry.entry_mode,
+            )
+        except OSError as exc:
+            result.notes.append("IC data not kept: %s" % exc)
+    if card.notice:
+        _notice_now(engine, result)
+
+
+def answered(engine, result, k, card, fields, got):
+    """The host's answer (`got`: its fields) to request `fields` of Kind `k` gone to the card
+    (complete). A card that declines what the host approved undoes a sale, a
+    pre-authorisation or an inquiry (CARD_DECIDES: card_declined, EngineError); anything
+    else stands, noted. When the issuer's scripts ran, their notice is kept: sent now after a
+    decline, after the journal's record (keep) after an approval."""
+    if not complete(card, got) and result.approved:
+        if k.name in CARD_DECIDES:
+            card_declined(engine, result, k, card, fields, got)
+        result.notes.append("card: AAC; the host's approval stands")
+    card.notice = scripts_ran(engine, fields, card, got, result)
+    if card.notice and not result.approved:
+        _notice_now(engine, result)
+
+
+def _notice_now(engine, result):
+    # In the transaction's connection; kept for the next request if it cannot go now.
+    from app import forget
+    from app.comm.frames import CommError
+    from app.txn import scriptnotice
+
     try:
-        icdata.keep(
-            engine,
-            entry.stan,
-            psn[0] if psn else None,
-            k.field55(UPLOAD_TAGS),
-            card.pan,
-            entry.amount,
-            entry.entry_mode,
-        )
-    except OSError as exc:
-        result.notes.append("IC data not kept: %s" % exc)
-
-
-def original_fields(engine, original, fields):
-    """A void or cancel of chip transaction `original` (a journal Entry read by chip) made
-    without the card: 23 the original's PAN sequence number, from its IC record (spec §3.5:
-    23 for an IC card whose 5F34 is known). No 55: no card, no cryptogram."""
-    from app.txn import icdata
-
-    for record in icdata.entries(engine):
-        if record.stan == original.stan and record.batch == original.batch:
-            if record.psn is not None:
-                fields[23] = "%03X" % record.psn
-            return
+        scriptnotice.deliver(engine, result)
+    except CommError:
+        pass  # the cashier cancelled: it goes before the next request
+    scriptnotice = None
+    forget("app.txn.scriptnotice")
 
 
 def scripts_ran(engine, fields, card, got, result):

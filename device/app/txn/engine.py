@@ -58,7 +58,7 @@ Memory: one Packer (1 KB) per engine, reused; the journal is streamed, never loa
 import binascii
 import struct
 
-from app import forget, message
+from app import message
 from app.comm.frames import CommCancelled, CommError, CommTimeout, ConnectFailed
 from app.crypto import pinblock
 from app.crypto.mac import cup_mac, retail_mac_halves
@@ -318,7 +318,6 @@ class Engine:
         # is about 1 KB.
         self.settle_due = -1
         self.free_bound = -1  # free flash blocks, at least (-1: to be counted; batch_warning)
-        self._notice_due = False  # a chip transaction's script result notice is to go now
 
     # --- small helpers ------------------------------------------------------------------------
 
@@ -531,16 +530,6 @@ class Engine:
                     settlement.resume(self, result, self._operator(request.operator))
                 if kind is not None:
                     self._financial(kind, request, result)
-                    if self._notice_due:
-                        self._notice_due = False
-                        from app.txn import scriptnotice
-
-                        try:
-                            scriptnotice.deliver(self, result)
-                        except CommError:
-                            pass  # the cashier cancelled: it goes before the next request
-                        scriptnotice = None
-                        forget("app.txn.scriptnotice")
                 elif request.kind == "sign_on":
                     self._sign_on(result, request.operator)
                 elif request.kind == "sign_off":
@@ -774,28 +763,6 @@ class Engine:
 
             deliver(self, result)
 
-    def send_chip_pending(self, result):
-        """What a chip card left for the host, sent after the reversal and the advice: the
-        script result notice (app.txn.scriptnotice) and the IC details of a settled batch
-        (app.txn.icupload) still waiting. A failure is noted; the request goes on."""
-        prefix = "train" if self.training else ""
-        if self._store.load("%snotice%d" % (prefix, self.app)) is not None:
-            from app.txn import scriptnotice
-
-            try:
-                scriptnotice.deliver(self, result)
-            finally:
-                scriptnotice = None
-                forget("app.txn.scriptnotice")  # once in a while: off the sale's heap
-        if self._store.load("%sicup%d" % (prefix, self.app)) is not None:
-            from app.txn import icupload
-
-            try:
-                icupload.resume(self, result)
-            finally:
-                icupload = None
-                forget("app.txn.icupload", "app.txn.icdata")
-
     def _advice_kept(self, advice, stan, result):
         # The 0220 left and its answer did not come back valid (or was not journaled).
         if advice is not None:
@@ -924,7 +891,10 @@ class Engine:
         self._connect()
         self._send_reversal(result)
         self._send_advice(result)
-        self.send_chip_pending(result)
+        from app.txn import recovery  # what a chip card left: a script notice, IC details
+
+        recovery.deliver(self, result)
+        recovery = None  # deliver let its module go: off the heap through the request
         reversible = k.has("R")
         stan = self._next_stan(not (reversible and self._reversal.keeps_stan))
         fields = txnmsg.financial_fields(
@@ -947,11 +917,6 @@ class Engine:
         )
         if chip is not None:
             chip.add_request_fields(fields, card, stan)
-        elif card is None and original is not None and original.entry_mode[:2] in ("05", "07"):
-            # A chip transaction voided or cancelled by its record: its PSN (app.txn.chip).
-            from app.txn import chip as ic
-
-            ic.original_fields(self, original, fields)
         result.stan, result.batch, result.amount = stan, self.batch, amount
         if reversible:
             self._presend(k.mti, fields if chip is None else chip.reversal_fields(fields, card))
@@ -991,12 +956,7 @@ class Engine:
         got = msg.fields
         result.code(got[39], pin_block is not None)
         if chip is not None:
-            if not chip.complete(card, got) and result.approved:
-                if k.name in chip.CARD_DECIDES:
-                    chip.card_declined(self, result, k, card, fields, got)
-                result.notes.append("card: AAC; the host's approval stands")
-            # The issuer's scripts ran: their results go to the host once this is done.
-            self._notice_due = chip.scripts_ran(self, fields, card, got, result)
+            chip.answered(self, result, k, card, fields, got)
         result.rrn = (got.get(37) or "").strip() or None
         result.auth_code = (got.get(38) or "").strip() or None
         if not result.approved:

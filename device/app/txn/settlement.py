@@ -247,7 +247,10 @@ def settle(engine, result, operator, confirmed=False, resume=False):
     # A refund or notice the host may have approved is journaled before the totals are
     # taken; one that cannot be delivered stops the settlement (advice_pending).
     engine._send_advice(result)
-    engine.send_chip_pending(result)  # a script notice, the last batch's IC details
+    from app.txn import recovery  # a script notice, the last batch's IC details
+
+    recovery.deliver(engine, result)
+    recovery = None
     _send_offline(engine, result)
     batch = engine.batch
     totals = engine.journal.totals(batch)
