@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MPY = Path(__file__).parent / "mpy"
 HEAP = "1M"  # the engine, its test helpers and the kernel compile from source here
 
-DEVICE = (
+# A signed-on engine against the device tests' fake host, each frame it sends recorded.
+ENGINE_SETUP = (
     PRELUDE
     + """
 from test_txn import signed_on, pending
@@ -36,6 +37,12 @@ from app.txn.engine import Request
 
 store, host, eng = signed_on()
 frames = recorded(host)
+"""
+)
+
+DEVICE = (
+    ENGINE_SETUP
+    + """
 def on_request(mti, fields):
     if mti == "0200":
         reply = ask({"frame": frames[-1]})
@@ -57,7 +64,7 @@ say({"approved": result.approved, "error": result.error, "code": result.response
      "message": result.message_en, "pending": pending(store) is not None,
      "requests": [[mti, {str(n): x(v) for n, v in f.items()}] for mti, f in host.requests],
      "frames": frames, "journal": eng.journal.count(),
-     "ic": [[s, b, p, x(f)] for s, b, p, f in icdata.entries(eng)]})
+     "ic": [[r.stan, r.batch, r.psn, x(r.field55)] for r in icdata.entries(eng)]})
 """
 )
 
@@ -178,14 +185,11 @@ def test_the_host_simulators_chip_code_checks_the_arqc_and_its_script_runs_on_th
     assert tags_of(kept)[0x9F27] == b"\x40"
 
 
-def test_a_chip_sale_against_the_host_simulator_in_the_esp32_heap(tmp_path):
-    # The whole path as the terminal runs it: `poskit txn init`, a sign-on that downloads the
-    # IC sets, the kernel on the emulated reader, the sale verified and answered by `poskit
-    # hostsim`; modules from the ROMFS image, the ESP32's 110 KB heap on the 32-bit build (its
-    # objects are the ESP32's size; the 64-bit one, where they are twice that, gets 160 KB).
-    state = tmp_path / "term"
-    txn_init(state)
-    code = """
+# A chip sale as the terminal runs it (`poskit txn init`, a sign-on that downloads the IC
+# sets, the kernel on the emulated reader) against `poskit hostsim`: modules from the ROMFS
+# image, the ESP32's 110 KB heap on the 32-bit build (its objects are the ESP32's size; the
+# 64-bit one, where they are twice that, gets 160 KB).
+ON_HOST = """
 from board.unix_sim import SocketUART
 from drivers.tda8029 import Tda8029
 from app.comm.frames import TcpBearer
@@ -196,14 +200,199 @@ assert e.run(Request("sign_on")).approved
 k = chip.start(e, Tda8029(SocketUART("127.0.0.1", %d)), 1234, pin=lambda: True)
 r = e.run(Request("sale", amount=1234, card=chip.ChipCard(k), pin=bytearray(b"123456")))
 k.finish()
-print("@", r.approved, r.response_code, k.result, k.aid.hex(), e.journal.count())
 """
+
+
+def on_host_simulator(tmp_path, tail, host_setup=None, check=None):
+    """Run ON_HOST then `tail` against a host simulator (`host_setup(host)` first); returns
+    the words of the last line printed after "@", after `check(host, words)`."""
+    state = tmp_path / "term"
+    txn_init(state)
     interpreter = micropython.binary32()
     heap = "110K" if interpreter else "160K"
     with HostSimulator(db_path=str(tmp_path / "host.db"), seed=True) as host:
+        if host_setup is not None:
+            host_setup(host)
         with Tda8029Emulator() as reader, micropython.default(interpreter or micropython.binary()):
             reader.insert(load_card("pboc-debit"))
-            code = code % (host.address[1], reader.port)
+            code = (ON_HOST + tail) % (host.address[1], reader.port)
             run = TerminalState(state).run(code, heap=heap).check()
-    line = run.stdout.split("@")[-1].split()
-    assert line == ["True", "00", "approved", "a000000333010101", "1"], run.stdout
+        line = run.stdout.split("@")[-1].split()
+        if check is not None:
+            check(host, line)
+        return line
+
+
+def test_a_chip_sale_against_the_host_simulator_in_the_esp32_heap(tmp_path):
+    # The sale verified and answered by the host simulator.
+    tail = 'print("@", r.approved, r.response_code, k.result, k.aid.hex(), e.journal.count())'
+    line = on_host_simulator(tmp_path, tail)
+    assert line == ["True", "00", "approved", "a000000333010101", "1"]
+
+
+def test_the_script_notice_and_the_ic_detail_reach_the_host_simulator_in_the_esp32_heap(
+    tmp_path,
+):
+    # After the sale, the issuer's script (72) runs at the second GENERATE AC and its result
+    # goes to `poskit hostsim` in an 0620 (60.3 951); the settlement uploads the sale's TC in
+    # an 0320 (60.3 203) the host matches to the sale and verifies. Both decoded by the host
+    # simulator's pyiso8583 codec; the 32-bit build in the ESP32's 110 KB.
+    tail = """k = None
+s = e.run(Request("settlement"))
+print("@", r.approved, r.stan, s.approved, s.settlement["ic_uploaded"], e.batch)
+"""
+
+    def script(host):
+        host.set_fault("issuer_script", script="72:pin_unblock")
+
+    def booked(host, line):
+        tid = "12345678"
+        rows = host.transactions(tid)
+        sale = next(t for t in rows if t["type"] == "sale")
+        assert sale["stan"] == int(line[1]) and sale["script_result"][:2] == "20"
+        (notice,) = [t for t in rows if t["type"] == "script_notice"]
+        assert notice["orig_id"] == sale["id"]
+        (detail,) = [u for u in host.uploads(tid, sale["batch"]) if u["icc_data"]]
+        assert (detail["stan"], detail["matched"], detail["cryptogram_ok"]) == (sale["stan"], 1, 1)
+
+    line = on_host_simulator(tmp_path, tail, script, booked)
+    assert line[0] == "True" and line[2:] == ["True", "1", "2"]
+
+
+AFTER = (
+    ENGINE_SETUP
+    + """
+def on_request(mti, fields):
+    host.extra = {}
+    if 55 in fields and mti in ("0100", "0200", "0220"):
+        reply = ask({"frame": frames[-1]})
+        host.extra = {55: h(reply["host55"])} if reply["host55"] else {}
+host.on_request = on_request
+ic_sets(store.root)
+reader = tda8029.Tda8029(SocketUART("127.0.0.1", cfg["port"]))
+done = {}
+for name, kind, amount, by_chip, ref in cfg["steps"]:
+    card = k = None
+    if by_chip:
+        k = chip.start(eng, reader, amount, pin=lambda: True, kind=chip.emv_kind(kind))
+        card = chip.ChipCard(k)
+    first = done.get(ref)
+    request = Request(kind, amount=amount, card=card, pin=bytearray(b"123456") if card else None,
+                      supervisor_password=b"123456")
+    if first is not None:
+        request.original_stan, request.rrn = first.stan, first.rrn
+        request.auth_code = first.auth_code
+        request.original_date = first.date[4:]
+    elif kind == "refund":
+        request.rrn, request.original_date = "052010000001", "0520"  # a sale of another day
+    before = len(host.requests)
+    result = eng.run(request)
+    if k is not None:
+        k.finish()
+    done[name] = result
+    say({"step": name, "approved": result.approved, "error": result.error,
+         "notes": result.notes, "kernel": k.result if k else None,
+         "requests": [[mti, {str(n): x(v) for n, v in f.items()}]
+                      for mti, f in host.requests[before:]]})
+say({"pending": pending(store) is not None, "journal": eng.journal.count(),
+     "ic": [[r.stan, x(r.field55)] for r in icdata.entries(eng)]})
+"""
+)
+
+
+def after_sale(steps, card="pboc-debit"):
+    """Run `steps` (name, request kind, amount, read by chip, the step whose result is the
+    original) on one engine with the debit card in the reader; the host approves, answering
+    each chip request's ARQC with its ARPC. Returns the reports by step name, and the last."""
+    config = {
+        "mpy": str(MPY),
+        "capks": [entry.tlv.hex() for entry in icsets.default_capks()],
+        "aids": [entry.tlv.hex() for entry in icsets.default_aids()],
+        "steps": steps,
+    }
+    host = issuer()
+
+    def answer(message, reports):
+        if "frame" not in message:
+            return None
+        return {"host55": host(bytes.fromhex(message["frame"]))[0].hex()}
+
+    reports = converse(load_card(card), AFTER, config, HEAP, answer)
+    return {r["step"]: r for r in reports[:-1]}, reports[-1]
+
+
+def test_a_chip_sale_voided_by_its_record_goes_without_the_cards_data():
+    # No card read: 2 + 14 from the journal, 22 01x, neither 23 nor 55 (spec §3.5: they come
+    # from the card), and the card's AAC rule does not apply.
+    steps, end = after_sale(
+        [["sale", "sale", 1234, True, None], ["void", "sale_void", None, False, "sale"]]
+    )
+    assert steps["sale"]["approved"] and steps["void"]["approved"], steps
+    ((mti, void),) = steps["void"]["requests"]
+    assert mti == "0200" and void["3"] == "200000" and void["60"][:2] == "23"
+    assert "23" not in void and "55" not in void and "35" not in void
+    assert void["2"] == "6224242900001012" and void["22"] == "012"
+    assert void["61"][6:12] == steps["sale"]["requests"][0][1]["11"]
+    assert not end["pending"] and end["journal"] == 2
+
+
+def test_chip_pre_authorisation_and_its_cancel_by_record():
+    steps, end = after_sale(
+        [["pre", "preauth", 500, True, None], ["cancel", "preauth_cancel", None, False, "pre"]]
+    )
+    assert steps["pre"]["approved"] and steps["pre"]["kernel"] == "approved", steps
+    ((mti, pre),) = steps["pre"]["requests"]
+    assert mti == "0100" and pre["25"] == "06" and pre["22"] == "051" and pre["23"] == "001"
+    tags = tags_of(pre["55"])
+    assert tags[0x9C] == b"\x03" and tags[0x9F02] == bytes.fromhex("000000000500")
+    ((mti, cancel),) = steps["cancel"]["requests"]
+    assert mti == "0100" and cancel["3"] == "200000" and cancel["4"] == "000000000500"
+    assert "23" not in cancel and "55" not in cancel
+    # The pre-authorisation's TC waits for the IC details at settlement.
+    ((stan, kept),) = end["ic"]
+    assert stan == int(pre["11"]) and tags_of(kept)[0x9F27] == b"\x40"
+
+
+def test_a_chip_refund_goes_by_the_kernel_as_20_and_the_card_does_not_undo_it():
+    steps, end = after_sale(
+        [["sale", "sale", 1234, True, None], ["refund", "refund", 300, True, "sale"]]
+    )
+    refund = steps["refund"]
+    assert refund["approved"] and refund["kernel"] == "approved", refund
+    ((mti, fields),) = refund["requests"]
+    assert mti == "0220" and fields["3"] == "200000" and fields["63"] == "CUP"
+    assert fields["22"] == "051" and fields["23"] == "001"
+    tags = tags_of(fields["55"])
+    assert tags[0x9C] == b"\x20" and tags[0x9F27] == b"\x80"  # an ARQC over a refund
+    assert not end["pending"] and end["journal"] == 2
+    # A card that declines at its second GENERATE AC: the refund the host approved stands
+    # (no reversal exists for a 0220; the money goes back to the cardholder all the same).
+    steps, end = after_sale([["refund", "refund", 300, True, None]], card="card-declines")
+    refund = steps["refund"]
+    assert refund["approved"] and refund["kernel"] == "declined", refund
+    assert "card: AAC; the host's approval stands" in refund["notes"]
+    assert not end["pending"] and end["journal"] == 1 and end["ic"] == []  # no TC to upload
+
+
+def test_a_decline_with_an_issuer_script_is_followed_by_its_result_notice():
+    # The issuer declines (51) and blocks the application (72): the card ran the script at
+    # its second GENERATE AC, and the 0620 (decoded here by pyiso8583) tells the host.
+    def host(frame):
+        fields = decoded(frame).fields
+        tags = hostchip.parse(fields[55].hex())
+        psn = hostchip.psn(fields[23], tags)
+        script = hostchip.Script.parse("72:block")
+        return hostchip.answer(fields[2], psn, tags, "51", script=script), "decline:51"
+
+    report = chip_sale("pboc-debit", host)
+    assert not report["approved"] and report["code"] == "51"
+    assert [mti for mti, _ in report["requests"]] == ["0200", "0620"]
+    sale, notice = (decoded(bytes.fromhex(frame)) for frame in report["frames"][-2:])
+    fields = notice.fields
+    assert notice.mti == "0620" and fields[60] == "00" + sale.fields[60][2:8] + "951"
+    assert fields[61][:12] == sale.fields[60][2:8] + sale.fields[11]
+    assert fields[2] == sale.fields[2] and fields[4] == sale.fields[4] and 64 in fields
+    assert fields[11] != sale.fields[11] and 35 not in fields and 52 not in fields
+    results = tags_of(fields[55].hex())[0xDF31]
+    assert results[0] >> 4 == 2 and results[1:] == hostchip.SCRIPT_ID  # done, script 1
+    assert report["ic"] == []  # declined: no TC to upload

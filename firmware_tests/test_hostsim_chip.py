@@ -167,14 +167,19 @@ def test_good_arqc_approved_with_a_91_the_card_accepts(host, term):
 
 
 def test_pre_auth_and_balance_inquiry_by_chip(host, term):
-    chip = Chip(DEBIT)
+    # The cryptogram covers the transaction type (9C): 03 a pre-authorisation, 31 an inquiry.
+    sale_typed = Chip(DEBIT)
+    sale_typed.first_ac()
+    f = chip_request(term, sale_typed, sale_typed.field55(), mti="0100", pc="030000", t601="10")
+    assert term.request(f, mac=True)["39"] == "30"
+    chip = Chip(DEBIT, **{"9C": b"\x03"})
     chip.first_ac()
     resp = term.request(
         chip_request(term, chip, chip.field55(), mti="0100", pc="030000", t601="10"), mac=True
     )
     assert resp["39"] == "00" and "91" in decode(bytes.fromhex(resp["55"]))
     assert chip.second_ac(resp)["9F27"] == b"\x40"
-    inquiry = Chip(DEBIT, amount=0)
+    inquiry = Chip(DEBIT, amount=0, **{"9C": b"\x31"})
     inquiry.first_ac()
     f = chip_request(term, inquiry, inquiry.field55(), pc="310000", t601="01")
     del f["4"]
@@ -556,3 +561,94 @@ def test_contactless_ecash_tap_uploaded(host, term):
     resp = term.request(f, mac=True)
     assert resp["39"] == "00" and "55" not in resp
     assert host.totals(TID)["debit_amount"] == AMOUNT
+
+
+def test_an_ic_detail_or_a_script_notice_sent_again_is_kept_once(host, term):
+    # A terminal whose power was cut between the host's answer and its own progress record
+    # sends the same detail (or notice) again: answered 00, booked once.
+    host.set_fault("issuer_script", script="72:block")
+    chip = Chip(DEBIT)
+    sale_fields, resp = chip_sale(term, chip)
+    assert resp["39"] == "00" and chip.second_ac(resp)["9F27"] == b"\x40"
+    notice = script_notice(term, sale_fields, bytes.fromhex("2000000001"))
+    assert notice["39"] == "00"
+    f = {
+        "t": "0620",
+        "2": sale_fields["2"],
+        "3": "000000",
+        "4": sale_fields["4"],
+        "11": "%06d" % (int(term.next_stan()) - 1),  # the notice's own STAN again
+        "22": "051",
+        "23": "001",
+        "25": "00",
+        "41": TID,
+        "42": MID,
+        "49": "156",
+        "55": tlv([("DF31", bytes.fromhex("2000000001"))]).hex().upper(),
+        "60": "00%06d951" % term.batch,
+        "61": sale_fields["60"][2:8] + sale_fields["11"] + NOW.strftime("%m%d"),
+    }
+    assert term.request(f, mac=True)["39"] == "00"
+    notices = [t for t in host.transactions(TID) if t["type"] == "script_notice"]
+    assert len(notices) == 1
+    # The same STAN with other results is not a repeat: a STAN used twice.
+    other = dict(f, **{"55": tlv([("DF31", bytes.fromhex("1100000001"))]).hex().upper()})
+    assert term.request(other, mac=True)["39"] == "94"
+    resp = term.settle(AMOUNT, 1)
+    assert resp["48"][30] == "1"
+    detail = {
+        "t": "0320",
+        "2": chip.pan,
+        "4": "%012d" % AMOUNT,
+        "22": "051",
+        "23": "001",
+        "41": TID,
+        "42": MID,
+        "55": chip.upload55(),
+        "60": "00%06d203" % 1,
+    }
+    for _ in range(2):
+        assert term.request(dict(detail, **{"11": term.next_stan()}))["39"] == "00"
+    (kept,) = host.uploads(TID, 1)
+    assert (kept["matched"], kept["cryptogram_ok"]) == (1, 1)
+
+
+def test_chip_void_by_record_and_by_chip_checked_against_the_original(host, term):
+    chip = Chip(DEBIT)
+    sale_fields, sale = chip_sale(term, chip)
+    assert sale["39"] == "00" and chip.second_ac(sale)["9F27"] == b"\x40"
+    extra = {"37": sale["37"], "38": sale["38"], "61": sale_fields["60"][2:8] + sale_fields["11"]}
+
+    def void(**fields):
+        f = term.financial("0200", "200000", "00", "23", AMOUNT, None, None, extra=extra)
+        f.update({"2": chip.pan, "14": sale_fields["14"], "22": "012"}, **fields)
+        return term.request(f, mac=True)
+
+    # By the record: 23 must be the original's PAN sequence number (another card else).
+    assert void(**{"23": "002"})["39"] == "14"
+    # By chip: the void's ARQC must cover 9C = 20 and verify; the answer carries 91.
+    wrong = Chip(DEBIT)  # 9C 00: a sale's cryptogram
+    wrong.first_ac()
+    assert void(**{"22": "051", "23": "001", "55": wrong.field55()})["39"] == "30"
+    again = Chip(DEBIT, **{"9C": b"\x20"})
+    again.first_ac()
+    resp = void(**{"22": "051", "23": "001", "55": again.field55()})
+    assert resp["39"] == "00" and "91" in decode(bytes.fromhex(resp["55"]))
+    assert again.second_ac(resp)["9F27"] == b"\x40"
+    assert [t["status"] for t in host.transactions(TID) if t["type"] == "sale"] == ["voided"]
+
+
+def test_chip_refund_arqc_checked_and_answered(host, term):
+    chip = Chip(DEBIT)
+    sale_fields, sale = chip_sale(term, chip)
+    assert sale["39"] == "00"
+    refund = Chip(DEBIT, amount=300, **{"9C": b"\x20"})
+    refund.first_ac()
+    extra = {"37": sale["37"], "61": "000000000000" + NOW.strftime("%m%d"), "63": "CUP"}
+    f = chip_request(term, refund, refund.field55(), mti="0220", pc="200000", t601="25")
+    f.update(extra)
+    resp = term.request(f, mac=True)
+    assert resp["39"] == "00" and "91" in decode(bytes.fromhex(resp["55"]))
+    spoiled = dict(f, **{"11": term.next_stan()})
+    spoiled["55"] = spoiled["55"].replace(refund.first["9F26"].hex().upper(), "00" * 8)
+    assert term.request(spoiled, mac=True)["39"] == "05"  # the profile's cryptogram code

@@ -49,6 +49,8 @@ FLOWS = {
     "settlement with upload": "a settlement the host finds unbalanced: batch upload",
     "offline sale": "a contactless sale the card approved offline, journaled",
     "settlement with offline upload": "a settlement uploading an offline sale (0200, 60.1 36)",
+    "settlement with IC details": "a settlement uploading two chip sales' TCs (0320, 60.3 203)",
+    "script notice": "a sale with a chip sale's script result notice (0620) sent first",
     "parameter packet": "a parameter packet applied (verify, save, version)",
     "key packet": "a key packet applied: a master key from TR-31 (working keys dropped)",
     "provision": "the identity stored (serial, KBPK, link key)",

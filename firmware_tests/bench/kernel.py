@@ -343,8 +343,9 @@ def main():
             "32-bit port (bisection to 512 bytes; modules from the device ROMFS image, not "
             "counted; the emulated reader's link about 0.7 KB of it), from the same signed-on "
             "terminal: a swipe with PIN %s bytes, a chip sale (pboc-debit: SDA, online PIN, "
-            "ARQC, the host's ARPC, TC) %s bytes."
-            % ("{:,}".format(peaks["swipe"]), "{:,}".format(peaks["chip"]))
+            "ARQC, the host's ARPC, TC) %s bytes; the chip sale with an issuer script and its "
+            "result notice (0620), then the settlement with its IC detail (0320/203), %s bytes."
+            % tuple("{:,}".format(peaks[name]) for name in ("swipe", "chip", "chip_after"))
         )
     print("\n".join(lines))
 
@@ -371,6 +372,14 @@ CHIP_SALE = (
     "k.finish()\n"
     "assert r.approved and k.result == 'approved', (r.error, r.detail, k.result, k.reason)\n"
 )
+# The same sale answered with an issuer script (72): its result notice (0620) goes after it;
+# then the settlement, with the sale's IC detail (0320/203) after the 0510.
+CHIP_AFTER = (
+    CHIP_SALE
+    + "k = chip = None\n"
+    + "r = e.run(Request('settlement'))\n"
+    + "assert r.settlement['ic_uploaded'] == 1, r.notes\n"
+)
 
 
 def sale_peaks(interpreter) -> dict:
@@ -394,11 +403,17 @@ def sale_peaks(interpreter) -> dict:
             shutil.copytree(template, state)
             shutil.copyfile(template_db, db)
             with HostSimulator(db_path=str(db)) as host, Tda8029Emulator() as reader:
+                if snippet is CHIP_AFTER:
+                    host.set_fault("issuer_script", script="72:pin_unblock")
                 reader.insert(load_card("pboc-debit"))
                 code = _ENGINE % host.address[1] + snippet.replace("%d", str(reader.port))
                 return TerminalState(state).run(code + "\nassert r.approved", heap=heap).ok
 
-        for name, snippet in (("swipe", SWIPE_SALE), ("chip", CHIP_SALE)):
+        for name, snippet in (
+            ("swipe", SWIPE_SALE),
+            ("chip", CHIP_SALE),
+            ("chip_after", CHIP_AFTER),
+        ):
             low, high = 4096, 200 * 1024
             if not trial(snippet, high):
                 raise RuntimeError("the %s sale does not run in %d bytes" % (name, high))

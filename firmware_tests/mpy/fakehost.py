@@ -216,7 +216,7 @@ class FakeHost:
         sign = None
         if (
             (approved(resp[39]) or 54 in resp)
-            and resp_mti in ("0110", "0210", "0230", "0410")
+            and resp_mti in ("0110", "0210", "0230", "0410", "0630")
             and "no_mac" not in faults
         ):
 
@@ -371,6 +371,10 @@ class HostBook:
       but an advice (0220, 0221) repeated with the batch, STAN and amount of one it answered
       is answered as the first time (the same code, RRN and auth code), booked once and
       counted in `repeats`; a repeat (0221) of an advice it never saw is booked as new;
+      and a script result notice (0620) repeated with its STAN for the same transaction
+      (61) is answered 00, counted in `repeats`;
+    - `ic_details` counts each IC detail (0320, 60.3 203/205) by its field 55, `notices`
+      keeps each script result notice's 61 and STAN;
     - a financial request in a batch already settled: 77; a cancel (sale void, pre-auth
       cancel, completion void) of a transaction not approved in an open batch: 25;
     - an 0400 reverses the approval it names (a cancel's original is standing again): 00;
@@ -392,6 +396,8 @@ class HostBook:
         self.unbalanced = False
         self.advices = {}  # (batch, STAN) -> [amount, 39, 37, 38] of the answer given
         self.repeats = 0
+        self.ic_details = {}  # field 55 of each IC detail (0320, 60.3 203/205) -> times sent
+        self.notices = {}  # field 61 of each script result notice (0620) -> its STAN
 
     def copy(self):
         other = HostBook()
@@ -403,6 +409,8 @@ class HostBook:
         other.unbalanced = self.unbalanced
         other.advices = {key: list(value) for key, value in self.advices.items()}
         other.repeats = self.repeats
+        other.ic_details = dict(self.ic_details)
+        other.notices = dict(self.notices)
         return other
 
     def totals(self, batch):
@@ -444,6 +452,14 @@ class HostBook:
                 return same
             if mti == "0221" and first is None:
                 mti = "0220"  # the first never arrived: booked as new
+        if mti == "0320" and f60[8:11] in ("203", "205"):
+            field55 = bytes(req[55])
+            self.ic_details[field55] = self.ic_details.get(field55, 0) + 1
+        if mti == "0620" and self.notices.get(req.get(61)) == stan:
+            self.repeats += 1  # sent again with its STAN: answered, kept once
+            return []
+        if mti == "0620":
+            self.notices[req.get(61)] = stan
         if mti == "0200" and f60[:2] == "36" and stan is not None:
             first = self.txns.get((batch, int(stan)))
             if first is not None and first[0] == _OFFLINE and first[1] == int(req.get(4, "0")):

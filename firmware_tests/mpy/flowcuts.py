@@ -73,6 +73,8 @@ FLOWS = (
     "settlement with upload",
     "offline sale",
     "settlement with offline upload",
+    "settlement with IC details",
+    "script notice",
     "parameter packet",
     "key packet",
     "provision",
@@ -188,6 +190,25 @@ def _prepare(world, flow):
         _lists(world.host, 1)
     if flow == "settlement with offline upload":
         _offline_sale(eng, 800)
+    if flow == "settlement with IC details":
+        # The IC records of two chip sales (app.txn.chip.keep), uploaded after the 0510.
+        from app.txn import icdata
+
+        day["ic"] = []
+        for amount in (900, 1100):
+            result = _sale(eng, amount)
+            field55 = _tc(result.stan)
+            icdata.keep(eng, result.stan, 1, field55, PAN, amount, "051")
+            day["ic"].append(field55)
+    if flow == "script notice":
+        # A chip sale whose issuer script ran; its notice (0620) kept, the line gone since.
+        from test_txn_chipsettle import notice_after
+
+        from app.txn import scriptnotice
+
+        result = _sale(eng, 900)
+        assert notice_after(eng, result)
+        day["notice"] = scriptnotice.load(eng)[61]
     if flow == "wipe":
         # A wipe is refused while a journal holds transactions: the day is settled first.
         assert eng.run(Request("settlement")).approved
@@ -248,6 +269,8 @@ def _run(world, eng, flow):
         return _wipe(eng._store)
     if flow == "offline sale":
         return _offline_sale(eng, 300) is not None
+    if flow == "script notice":
+        return _sale(eng, 300)  # the notice goes first
     if flow == "settlement with upload":
         world.host.book.unbalanced = True
     return eng.run(Request("settlement"))
@@ -261,6 +284,14 @@ def _downloading_sign_on(world, eng, processing, last):
     if result.approved and not any(last in n for n in result.notes):
         result.fail("flash", " ".join(result.notes))
     return result
+
+
+PAN = "6224242900000113"  # TRACK's
+
+
+def _tc(atc):
+    # Field 55 of a chip sale's TC: 9F27 40 and an ATC of its own.
+    return b"\x9f\x26\x08" + bytes(8) + b"\x9f\x27\x01\x40\x9f\x36\x02" + bytes((0, atc % 256))
 
 
 def _offline_sale(eng, amount):
@@ -499,6 +530,14 @@ def check(world, flow=None):
         problems.append("settlement after: flags %s" % settled.settlement["flags"])
     if book.reused:
         problems.append("STANs reused: %r" % book.reused)
+    # What a chip card left for the host reached it, whatever the cut: each IC detail at
+    # least once (a record sent again is the host's to keep once), the script notice too.
+    for field55 in world.day.get("ic", ()):
+        if field55 not in book.ic_details:
+            problems.append("IC detail %s never uploaded" % field55[-2:].hex())
+    notice = world.day.get("notice")
+    if notice is not None and notice not in book.notices:
+        problems.append("script result notice of %s never sent" % notice)
     return problems
 
 

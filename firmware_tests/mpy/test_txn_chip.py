@@ -23,6 +23,7 @@ def h(text):
 class FakeEngine:
     def __init__(self, store):
         self._store = store
+        self._storage_key = KEY
         self.training = False
         self.app = 1
         self.batch = 7
@@ -41,17 +42,26 @@ def test_a_chip_reversal_keeps_its_field_55_as_bytes():
     assert reason == "06" and fields[55] == field55 and 35 not in fields
 
 
-def test_ic_data_kept_per_transaction_and_forgotten_at_settlement():
+def test_ic_data_kept_per_transaction_sealed_and_set_aside_at_settlement():
     engine = FakeEngine(store())
     assert list(icdata.entries(engine)) == []
-    icdata.keep(engine, 123, 1, h("9F2701409F360200 07".replace(" ", "")))
-    icdata.keep(engine, 124, None, h("9F270140"))
-    assert list(icdata.entries(engine)) == [
-        (123, 7, 1, h("9F270140 9F36020007".replace(" ", ""))),
-        (124, 7, None, h("9F270140")),
-    ]
-    icdata.forget(engine)
+    icdata.keep(engine, 123, 1, h("9F2701409F36020007"), "6224242900001012", 1234, "051")
+    icdata.keep(engine, 124, None, h("9F270140"), "6224242900001038", 5, "052")
+    with open(icdata.path(engine), "rb") as f:
+        assert b"6224242900001012" not in f.read()  # the card number is sealed
+    first, second = icdata.entries(engine)
+    assert (first.stan, first.batch, first.psn, first.amount) == (123, 7, 1, 1234)
+    assert (first.pan, first.entry_mode, first.field55) == (
+        "6224242900001012",
+        "051",
+        h("9F2701409F36020007"),
+    )
+    assert (second.stan, second.psn, second.field55) == (124, None, h("9F270140"))
+    icdata.set_aside(engine)  # the batch settled: its records wait for their upload
     assert list(icdata.entries(engine)) == []
+    assert [r.stan for r in icdata.entries(engine, True)] == [123, 124]
+    icdata.forget(engine, True)
+    assert list(icdata.entries(engine, True)) == []
 
 
 def term(amount=1234, params=None, other=0):

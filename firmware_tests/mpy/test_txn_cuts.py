@@ -24,7 +24,8 @@ from app.txn.engine import Request
 RECOVERING = tuple(
     flow
     for flow in flowcuts.FLOWS
-    if not flow.startswith("settlement") and flow not in ("ic download", "list downloads")
+    if not flow.startswith("settlement")
+    and flow not in ("ic download", "list downloads", "script notice")
 )
 
 
@@ -49,6 +50,18 @@ def test_settlement_with_offline_upload_recovers_from_a_cut_at_every_flash_write
     # An offline chip sale goes to the host (0200, 60.1 36) before the 0500: a cut after the
     # host took it and before the terminal wrote so sends it again, booked once.
     _no_loss("settlement with offline upload")
+
+
+def test_settlement_with_ic_details_loses_none_at_every_flash_write():
+    # The IC details go after the 0510 (app.txn.icupload): set aside with a progress record,
+    # which a cut leaves for the next request to finish; every detail reaches the host.
+    _no_loss("settlement with IC details")
+
+
+def test_a_script_notice_reaches_the_host_whatever_the_cut():
+    # Kept before it goes (app.txn.scriptnotice), sent before the next sale, forgotten once
+    # answered: a cut anywhere sends it again with its STAN, or has sent it.
+    _no_loss("script notice")
 
 
 def test_an_ic_download_leaves_the_old_or_the_new_sets_at_every_flash_write():

@@ -235,7 +235,7 @@ def test_a_settlement_cut_after_the_host_closed_the_batch_is_finished_at_power_u
     class PowerCut(Exception):
         pass
 
-    def cut(engine, batch):
+    def cut(engine, batch, *rest):
         raise PowerCut()
 
     board = Board()

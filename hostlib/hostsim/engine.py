@@ -112,6 +112,11 @@ MESSAGE_NAMES = (
 # with an ARQC, which the host checks and answers with 91 (docs/hostsim.md, "Chip cards").
 CHIP_ENTRY = ("05", "07")
 CHIP_ONLINE = ("sale", "preauth", "balance")
+# A refund, void or cancel read by chip carries an ARQC too: checked and answered alike (the
+# card's second GENERATE AC does not decide those: the host does).
+CHIP_READ = CHIP_ONLINE + ("refund", "sale_void", "preauth_cancel", "completion_void")
+# 9C each type's cryptogram must cover (PBOC part 5 Annex A): anything else is 20.
+EMV_TYPES = {"sale": "00", "preauth": "03", "balance": "31", "ic_offline_sale": "00"}
 # 60.3 of the IC transaction detail uploads at settlement (spec §3.2): 203/205 online
 # (balanced/unbalanced), 204 failed, 206 offline ([1]: handled alike).
 IC_UPLOADS = ("203", "204", "205", "206")
@@ -640,7 +645,7 @@ class Engine:
         resp["37"] = rrn
         resp["15"] = ctx.now.strftime("%m%d")
         try:
-            if name in CHIP_ONLINE and _is_chip(req):
+            if name in CHIP_READ and _is_chip(req):
                 ctx.chip = self._verify_chip(ctx, "ARQC")
                 fault = ctx.faults.get(faults.CHIP_DECLINE)
                 if fault is not None:
@@ -830,6 +835,9 @@ class Engine:
         kind = chip.cryptogram_type(tags)
         if kind is not None and kind != want:
             raise Decline("30", f"9F27 says {kind}: {ctx.name} needs {want}")
+        want_type = EMV_TYPES.get(ctx.name, "20")
+        if 0x9C in tags and tags[0x9C].hex() != want_type:
+            raise Decline("30", f"9C is {tags[0x9C].hex()}: a {ctx.name} is {want_type}")
         signed = tags.get(0x9F02, b"").hex()
         if signed.isdigit() and "4" in req and int(signed) != int(req["4"]):
             raise Decline("30", "field 4 is not the amount the card signed (9F02)")
@@ -932,6 +940,11 @@ class Engine:
         card = self._card(ctx, required=False, checks=False)
         if card is not None and card["pan"] != orig["pan"]:
             raise Decline("14", "card does not match the original")
+        # A chip original: the PAN sequence number of the void or cancel (23, or 5F34 of its
+        # 55) must be the original's -- another card with the same number is another card.
+        given = ctx.req.get("23") or (ctx.icc or {}).get(0x5F34)
+        if given and orig["psn"] and chip.psn(ctx.req.get("23"), ctx.icc or {}) != orig["psn"]:
+            raise Decline("14", "card sequence number does not match the original")
         ctx.pan = orig["pan"]
         card = self.store.card(orig["pan"])
         if card is None:
@@ -1170,6 +1183,19 @@ class Engine:
         if len(f61) < 12 or not f61[:12].isdigit():
             raise Decline("30", "field 61 (original batch and STAN) missing")
         batch, stan = int(f61[:6]), int(f61[6:12])
+        f11 = req.get("11", "")
+        if f11.isdigit():
+            notice_batch = int(req.get("60", "00000000")[2:8] or 0)
+            for t in self.store.find_txns(
+                tid=term["tid"], batch=notice_batch, stan=int(f11), type="script_notice"
+            ):
+                if t["icc_data"] != req.get("55"):
+                    raise Decline("94", f"STAN {int(f11):06d} already used by another notice")
+                # Sent again with its STAN (a lost answer, a power cut): booked once.
+                resp["39"] = "00"
+                ctx.pan = t["pan"]
+                ctx.why = "script result notice repeated: booked once"
+                return
         found = self.store.find_txns(tid=term["tid"], batch=batch, stan=stan, type=CHIP_ONLINE)
         orig = found[-1] if found else None
         results = (tags.get(0xDF31) or tags.get(0x9F5B) or b"").hex().upper()
@@ -1301,6 +1327,14 @@ class Engine:
             raise Decline("40", f"0320 with 60.3 {code} is not supported")
         resp["39"] = "00"
 
+    def _settled_flag(self, tid: str, batch: int) -> str | None:
+        """The 60.3 an IC detail of `batch` should carry by its settlement's result: 203
+        balanced, 205 not; None before the batch is settled."""
+        for row in self.store.settlements(tid):
+            if row["batch"] == batch:
+                return "203" if row["result"] == "balanced" else "205"
+        return None
+
     def _ic_detail(self, ctx: _Ctx, batch: int, code: str) -> None:
         """0320/203-206: one IC transaction's detail (2, 4, 23, 55 with its final
         cryptogram). Kept as an upload record, matched to the booked chip transaction of the
@@ -1320,8 +1354,23 @@ class Engine:
         atc = tags.get(0x9F36)
         found = None
         for t in self.store.find_txns(tid=term["tid"], batch=batch, pan=pan, amount=amount):
-            if atc is not None and t["type"] != "reversal" and _atc(t) == atc:
+            # The transaction itself: its reversal and its script notice carry its ATC too.
+            if (
+                atc is not None
+                and t["type"] not in ("reversal", "script_notice")
+                and _atc(t) == atc
+            ):
                 found = t
+        for up in self.store.uploads(term["tid"], batch):
+            if up["icc_data"] == req["55"] and up["pan"] == pan and up["amount"] == amount:
+                # The terminal sends a detail again when a power cut or a lost answer left
+                # it unsure the host had it: the same detail is kept once.
+                ctx.why = "IC detail sent again: kept once"
+                return
+        flag = self._settled_flag(term["tid"], batch)
+        if flag is not None and code in ("203", "205") and code != flag:
+            said = "unbalanced" if flag == "205" else "balanced"
+            ctx.why = f"60.3 {code} but the settlement was {said}; "
         self.store.add_upload(
             tid=term["tid"],
             batch=batch,
@@ -1336,7 +1385,7 @@ class Engine:
         n = len(self.store.uploads(term["tid"], batch))
         self.store.update_settlement(term["tid"], batch, upload_records=n)
         ctx.icc_note += " does not verify" if why else " verified"
-        ctx.why = (
+        ctx.why += (
             f"IC detail of {found['type']} STAN {found['stan']:06d}"
             if found
             else "IC detail matches no transaction of the batch"

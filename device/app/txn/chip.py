@@ -52,6 +52,14 @@ REVERSAL_TAGS = (0x95, 0x9F1E, 0x9F10, 0x9F36, 0xDF31)
 SLIP_TAGS = (0x50, 0x84, 0x9F26, 0x9F27, 0x95, 0x9B, 0x9F36)
 # What the journal's IC record keeps of a TC for the batch's IC detail upload.
 UPLOAD_TAGS = REQUEST_TAGS
+# The kinds whose approval the card has a say in: a sale, a pre-authorisation, a balance
+# inquiry (the money or the hold is the card's). A refund, a void or a cancel read by chip
+# gives the money back: the host decides it alone, and the card's second GENERATE AC (an
+# AAC as well as a TC) closes the card's transaction without undoing the host's approval.
+CARD_DECIDES = ("sale", "preauth", "balance")
+# 9C of each kind read by chip (PBOC part 5 Annex A; app.emv.terminal.TYPES): a void or a
+# cancel is 20, as a refund.
+EMV_KIND = {"sale": "sale", "preauth": "preauth", "balance": "balance", "completion": "sale"}
 
 
 class ChipCard(Card):
@@ -63,6 +71,7 @@ class ChipCard(Card):
         super().__init__(track2=kernel.track2(), pan=kernel.pan(), expiry=kernel.expiry())
         self.entry = "05"
         self.kernel = kernel
+        self.notice = False  # the issuer's scripts ran: a script result notice is kept
 
 
 def fallback_card(track2):
@@ -73,10 +82,17 @@ def fallback_card(track2):
     return card
 
 
+def emv_kind(request_kind):
+    """The kernel's transaction type (9C) for a request of `request_kind` (a name of
+    app.txn.messages): sale 00, preauth 03, balance 31, refund and every void or cancel 20."""
+    return EMV_KIND.get(request_kind, "refund")
+
+
 def start(engine, reader, amount, choose=None, pin=None, kind="sale"):
     """A chip transaction of `amount` fen on `reader` (app.emv.kernel.Kernel) with the AIDs
     and CA keys the host downloaded (app.store.icsets), started: up to its first GENERATE AC.
-    `choose` and `pin`: the Kernel's callbacks (the UI's)."""
+    `choose` and `pin`: the Kernel's callbacks (the UI's). `kind`: the kernel's (emv_kind of
+    the request's: a refund read by chip is started with kind="refund")."""
     k = kernel(engine, reader, amount, choose, pin, kind)
     k.start()
     return k
@@ -99,18 +115,78 @@ def kernel(engine, reader, amount, choose=None, pin=None, kind="sale"):
     )
 
 
-def keep(engine, stan, card, result):
-    """Keep the TC's field 55 and the PSN of approved chip transaction `stan` for the batch's
-    IC upload (app.txn.icdata). A flash failure here leaves the sale approved (its journal
-    record is written), noted for the cashier."""
-    from app.txn import icdata
+def keep(engine, entry, card, result):
+    """After approved chip transaction `entry` (its journal Entry) is journaled: the TC's
+    field 55, the PSN, the card number, amount and entry mode kept for the batch's IC detail
+    upload (app.txn.icdata, app.txn.icupload), when the card gave a TC; then the script
+    result notice, if one is kept. A flash failure here leaves the sale approved (its
+    journal record is written), noted for the cashier."""
+    from app.emv import kernel as emv
 
     k = card.kernel
-    psn = k.card.get(0x5F34)
+    # No TC (a refund or void the card closed with an AAC): nothing to upload.
+    if k.result == emv.APPROVED:
+        from app.txn import icdata
+
+        psn = k.card.get(0x5F34)
+        try:
+            icdata.keep(
+                engine,
+                entry.stan,
+                psn[0] if psn else None,
+                k.field55(UPLOAD_TAGS),
+                card.pan,
+                entry.amount,
+                entry.entry_mode,
+            )
+        except OSError as exc:
+            result.notes.append("IC data not kept: %s" % exc)
+    if card.notice:
+        _notice_now(engine, result)
+
+
+def answered(engine, result, k, card, fields, got):
+    """The host's answer (`got`: its fields) to request `fields` of Kind `k` gone to the card
+    (complete). A card that declines what the host approved undoes a sale, a
+    pre-authorisation or an inquiry (CARD_DECIDES: card_declined, EngineError); anything
+    else stands, noted. When the issuer's scripts ran, their notice is kept: sent now after a
+    decline, after the journal's record (keep) after an approval."""
+    if not complete(card, got) and result.approved:
+        if k.name in CARD_DECIDES:
+            card_declined(engine, result, k, card, fields, got)
+        result.notes.append("card: AAC; the host's approval stands")
+    card.notice = scripts_ran(engine, fields, card, got, result)
+    if card.notice and not result.approved:
+        _notice_now(engine, result)
+
+
+def _notice_now(engine, result):
+    # In the transaction's connection; kept for the next request if it cannot go now.
+    from app import forget
+    from app.comm.frames import CommError
+    from app.txn import scriptnotice
+
     try:
-        icdata.keep(engine, stan, psn[0] if psn else None, k.field55(UPLOAD_TAGS))
+        scriptnotice.deliver(engine, result)
+    except CommError:
+        pass  # the cashier cancelled: it goes before the next request
+    scriptnotice = None
+    forget("app.txn.scriptnotice")
+
+
+def scripts_ran(engine, fields, card, got, result):
+    """After the card's second GENERATE AC: when the issuer's scripts ran, the script result
+    notice (0620) is kept, to go once the transaction is done (app.txn.scriptnotice).
+    Returns True when there is one."""
+    if not card.kernel.scripts:
+        return False
+    from app.txn import scriptnotice
+
+    try:
+        return scriptnotice.keep(engine, fields, card, got, result)
     except OSError as exc:
-        result.notes.append("IC data not kept: %s" % exc)
+        result.notes.append("script result notice not kept: %s" % exc)
+        return False
 
 
 def slip_data(card):

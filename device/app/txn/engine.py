@@ -918,6 +918,10 @@ class Engine:
         self._connect()
         self._send_reversal(result)
         self._send_advice(result)
+        from app.txn import recovery  # what a chip card left: a script notice, IC details
+
+        recovery.deliver(self, result)
+        recovery = None  # deliver let its module go: off the heap through the request
         reversible = k.has("R")
         stan = self._next_stan(not (reversible and self._reversal.keeps_stan))
         fields = txnmsg.financial_fields(
@@ -978,8 +982,8 @@ class Engine:
             raise
         got = msg.fields
         result.code(got[39], pin_block is not None)
-        if chip is not None and not chip.complete(card, got) and result.approved:
-            chip.card_declined(self, result, k, card, fields, got)
+        if chip is not None:
+            chip.answered(self, result, k, card, fields, got)
         result.rrn = (got.get(37) or "").strip() or None
         result.auth_code = (got.get(38) or "").strip() or None
         if not result.approved:
@@ -1039,7 +1043,7 @@ class Engine:
             advice.delete()
         result.entry = entry
         if chip is not None:
-            chip.keep(self, stan, card, result)
+            chip.keep(self, entry, card, result)
         from app.txn import receipt
 
         result.receipt_lines = receipt.lines(entry, app, "merchant")

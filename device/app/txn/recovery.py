@@ -1,6 +1,7 @@
-"""What a power cut left an application to finish, finished at power-up (app.ui.powerup,
-docs/menus.md "Power-up"); for app.txn.engine.Engine, imported only when something is due,
-so its code stays off the heap the rest of the day.
+"""What a power cut or a broken line left an application to finish: at power-up (app.ui.powerup,
+docs/menus.md "Power-up"), and, for what a chip card left for the host, before each
+financial request and settlement (`deliver`); for app.txn.engine.Engine. A small module: the
+modules that finish each thing are imported only when their record is there.
 
     if recovery.due(engine):
         result = engine.run(Request("recover"))    # Engine.run calls run() below
@@ -15,8 +16,15 @@ What is finished, in this order (docs/transactions.md §6, §7):
 
 The result is approved (00) once all is done; otherwise it says what failed (EngineError,
 CommError... as Engine.run reports them), and what is left stays for the next request.
+
+    recovery.deliver(engine, result)   # the engine, after the reversal and the advice
+
+What a chip card leaves for the host: the script result notice (app.txn.scriptnotice) and
+the IC details of a settled batch still waiting (app.txn.icupload), sent after the pending
+reversal and advice; a failure is noted in the result and the request goes on.
 """
 
+from app import forget
 from app.txn.api import EngineError
 
 
@@ -49,3 +57,28 @@ def run(engine, result, operator):
         engine._send_advice(result)
     if result.settlement is None:
         result.code("00")
+
+
+def deliver(engine, result):
+    """Send what a chip card left for the host (module docstring), notes into `result`."""
+    prefix = "train" if engine.training else ""
+    store = engine._store
+    if store.load("%snotice%d" % (prefix, engine.app)) is not None:
+        from app.txn import scriptnotice
+
+        try:
+            scriptnotice.deliver(engine, result)
+        finally:
+            scriptnotice = None
+            forget("app.txn.scriptnotice")
+    if store.load("%sicup%d" % (prefix, engine.app)) is not None:
+        from app.txn import icupload
+
+        try:
+            icupload.resume(engine, result)
+        finally:
+            icupload = None
+            forget("app.txn.icupload", "app.txn.icdata")
+    # Imported at every financial request, with work to do once in a while: this module goes
+    # too, off the heap through the request that follows (the next one imports it again).
+    forget("app.txn.recovery")

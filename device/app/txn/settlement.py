@@ -19,6 +19,9 @@ settled, so its code stays off the heap the rest of the day.
    sections are balanced, every transaction that counts in the totals is uploaded, 8 per
    0320/201 (40-digit records: class 00, STAN, PAN, amount). Then 0320/202 with the number
    of those transactions: always (S1), or only after an upload (`batch_end` = unbalanced).
+   Before the batch end, the IC details: one 0320 (60.3 203, or 205 when the totals differ)
+   per chip transaction with its TC, resumed at the next request if broken off
+   (app.txn.icupload).
 4. The batch advances (999999 -> 000001) and the journal is cleared. The host settled the
    batch once its 0510 arrived, so this happens even if the upload breaks off (noted in the
    result): a batch the host has closed must not stay open on the terminal. The batch is
@@ -103,22 +106,27 @@ def recover(engine, record, result=None):
     if state != SETTLED:
         engine.settle_due = batch
         return
-    if result is not None and len(record) > _SLIP_AT + struct.calcsize(_SLIP):
+    balanced = True  # the IC details' 60.3 (203) when the host's verdict does not read
+    if len(record) > _SLIP_AT + struct.calcsize(_SLIP):
         debit, debit_count, credit, credit_count, date, time, operator = struct.unpack_from(
             _SLIP, record, _SLIP_AT
         )
         try:
             host_said = parse_totals(bytes(record[_SLIP_AT + struct.calcsize(_SLIP) :]).decode())
-            result.date, result.time = date.decode(), time.decode()
         except ValueError:  # totals that do not read: the batch is closed all the same
             host_said = None
-        result.batch = batch
         if host_said is not None:
             totals = (debit, debit_count, credit, credit_count)
-            result.settlement = _reading(batch, totals, host_said)
-            _conclude(engine, result, operator.decode())
-        result.notes.append("batch %06d: settled at the host, closed at power-up" % batch)
-    close(engine, batch)
+            reading = _reading(batch, totals, host_said)
+            balanced = reading["balanced"]
+            if result is not None:
+                result.date, result.time = date.decode(), time.decode()
+                result.settlement = reading
+                _conclude(engine, result, operator.decode())
+        if result is not None:
+            result.batch = batch
+            result.notes.append("batch %06d: settled at the host, closed at power-up" % batch)
+    close(engine, batch, balanced, result)
 
 
 def resume(engine, result, operator):
@@ -136,18 +144,20 @@ def resume(engine, result, operator):
         result.reversal_note = settled.reversal_note
 
 
-def close(engine, batch):
-    """Close `batch` on the terminal, the host having settled it: the batch number advances
-    (not in training), the journal is cleared, the closing record goes, in that order. Run
-    again after a power cut at any point, it finishes what is left and changes nothing else."""
+def close(engine, batch, balanced=True, result=None):
+    """Close `batch` on the terminal, the host having settled it (`balanced`: its totals
+    agreed): the batch number advances (not in training), the journal is cleared, the chip
+    transactions' IC records are set aside for their upload (app.txn.icupload), the closing
+    record goes, in that order. Run again after a power cut at any point, it finishes what is
+    left and changes nothing else."""
     if not engine.training and engine.batch == batch:
         engine._save_counters(engine.stan, txnmsg.next_number(batch))
     engine.journal.clear()
-    from app.txn import icdata
+    from app.txn import icupload
 
-    icdata.forget(engine)  # the chip transactions' IC data go with the journal
-    icdata = None
-    forget("app.txn.icdata")
+    icupload.set_aside(engine, batch, balanced, result)
+    icupload = None
+    forget("app.txn.icupload", "app.txn.icdata")
     engine._store.delete(_name(engine))
     engine.settle_due = None
     engine.free_bound = -1  # the journal's blocks are free again: counted at the next check
@@ -237,6 +247,10 @@ def settle(engine, result, operator, confirmed=False, resume=False):
     # A refund or notice the host may have approved is journaled before the totals are
     # taken; one that cannot be delivered stops the settlement (advice_pending).
     engine._send_advice(result)
+    from app.txn import recovery  # a script notice, the last batch's IC details
+
+    recovery.deliver(engine, result)
+    recovery = None
     _send_offline(engine, result)
     batch = engine.batch
     totals = engine.journal.totals(batch)
@@ -280,6 +294,7 @@ def settle(engine, result, operator, confirmed=False, resume=False):
     try:
         if not balanced:
             result.settlement["uploaded"] = _upload(engine, batch, result)
+        result.settlement["ic_uploaded"] = _ic_details(engine, batch, balanced, result)
         if not balanced or engine.params["batch_end"] != "unbalanced":
             end = txnmsg.management_fields(
                 engine._next_stan(), batch, "202", engine.terminal_id, engine.merchant_id
@@ -289,8 +304,26 @@ def settle(engine, result, operator, confirmed=False, resume=False):
     except (CommError, txnmsg.ResponseError) as exc:
         result.notes.append("batch upload incomplete: %s" % exc)
     # A training settlement closes the training journal only: the real batch stays.
-    close(engine, batch)
+    close(engine, batch, balanced, result)
     _conclude(engine, result, operator)
+
+
+def _ic_details(engine, batch, balanced, result):
+    # The batch's chip transactions, one 0320/203 (205 when the totals differ) each with its
+    # TC, before the batch end (app.txn.icupload): set aside first, so that a cut or a broken
+    # line leaves them to go at the next request.
+    from app.txn import icdata
+
+    if not icdata.exists(engine):
+        return 0
+    from app.txn import icupload
+
+    try:
+        icupload.set_aside(engine, batch, balanced, result)
+        return icupload.send(engine, result)
+    finally:
+        icupload = icdata = None
+        forget("app.txn.icupload", "app.txn.icdata")
 
 
 def _send_offline(engine, result):
