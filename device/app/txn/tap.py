@@ -77,27 +77,33 @@ def subset(field55, tags):
     return bytes(out)
 
 
-def complete(card, answer):
-    """The host's answer decides alone (no second GENERATE AC after a tap): True."""
-    return True
-
-
 def unable_online(card):
     """Nothing to tell the card: it left the field after its GPO."""
 
 
-def card_declined(engine, result, k, card, fields, got):
-    """Never: complete() is True."""
+def answered(engine, result, k, card, fields, got):
+    """Nothing goes back to the card (no second GENERATE AC after a tap): the host's answer
+    decides alone, and there are no issuer scripts to report."""
 
 
-def keep(engine, stan, card, result):
-    """Keep the ARQC's field 55 and the PSN of approved tap `stan` for the batch's IC
-    upload (app.txn.icdata); a flash failure leaves the sale approved, noted."""
+def keep(engine, entry, card, result):
+    """Keep the ARQC's field 55, the PSN, the card number, amount and entry mode of approved
+    tap `entry` (its journal Entry) for the batch's IC detail upload (app.txn.icdata,
+    app.txn.icupload): the tap's ARQC stands where a contact card's TC would. A flash failure
+    leaves the sale approved, noted."""
     from app.txn import icdata
 
     outcome = card.outcome
     try:
-        icdata.keep(engine, stan, int(outcome.psn, 16) if outcome.psn else None, outcome.field55)
+        icdata.keep(
+            engine,
+            entry.stan,
+            int(outcome.psn, 16) if outcome.psn else None,
+            outcome.field55,
+            card.pan,
+            entry.amount,
+            entry.entry_mode,
+        )
     except OSError as exc:
         result.notes.append("IC data not kept: %s" % exc)
 
