@@ -64,7 +64,7 @@ def run(term):
     state = Idle(term)
     while True:
         event = state.wait()
-        term.release_card_reader()  # the flow has its card or needs none: not at its peak
+        state.leave()  # off the heap before the flow's peak
         try:
             dispatch(term, event)
         except Cancelled:  # CANCEL, or the idle time, in a flow
@@ -134,11 +134,7 @@ class Idle:
 
     def __init__(self, term):
         self.term = term
-        self.watch = None  # the console, where the terminal application owns it
-        if getattr(term, "watch_console", False):
-            from app.comm.console import Watch
-
-            self.watch = Watch()
+        self.watch = None  # the console's ear, where the terminal application owns it
         self.minute = -1
         self.status_due = 0
         self.lines = [None, None]  # bearer, paper
@@ -160,7 +156,21 @@ class Idle:
         if self.term.chip_inserted():  # a card in before now is not the cashier's answer
             self.term.release_chip_reader()
         self.term.ui.keypad.flush()
+        if self.watch is None and getattr(self.term, "watch_console", False):
+            from app.comm.console import Watch
+
+            self.watch = Watch()
         self.draw()
+
+    def leave(self):
+        """A flow starts: what only this screen's wait uses goes off the heap, the console's
+        ear (0.7 KB on the ESP32; refresh makes it again) and the magstripe reader, which
+        the flow has its card from or needs not (a card prompt makes it again)."""
+        from app.ui import forget
+
+        self.watch = None
+        forget("app.comm.console")
+        self.term.release_card_reader()
 
     def draw(self):
         term = self.term
