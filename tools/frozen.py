@@ -19,9 +19,9 @@ PIN and slips, its void, a second sale, the settlement with its slip, all in one
 cycle -- against the host simulator, in the heaps the terminal is budgeted (CHECK_HEAPS):
 over each bearer (Ethernet, dial-up, SIM800, SIM7600: docs/examples/terminal-job.toml with
 its bearer swapped, BEARERS) in 64 KB on the 32-bit build, the ESP32's word size, whose
-figure governs (over GPRS in 67 KB for now: CHECK_HEAPS); and over Ethernet in 114 KB on
-the 64-bit build (about an ESP32-WROOM's 110 KB, on a build whose objects are larger: the
-other bearers' 64-bit figures scale, about 1.8 times the 32-bit ones).
+figure governs; and over Ethernet in 110 KB on the 64-bit build (an ESP32-WROOM's 110 KB,
+on a build whose objects are larger: the other bearers' 64-bit figures scale, about 1.8
+times the 32-bit ones).
 """
 
 from __future__ import annotations
@@ -236,7 +236,8 @@ def build(bits: int) -> str:
 
 def check(bits: int, interpreter: str, bearer: str) -> bool:
     """Run the day (DAY) over `bearer` on `interpreter` in CHECK_HEAPS[bits, bearer]; True
-    if every line held."""
+    if every line held and the terminal never ran out of heap (a MemoryError on its console:
+    a slip's record not saved can leave every line of the script holding)."""
     from tools.demo import Bench
 
     heap = CHECK_HEAPS[bits, bearer]
@@ -245,10 +246,13 @@ def check(bits: int, interpreter: str, bearer: str) -> bool:
     with micropython.default(interpreter), Bench(folder, job, heap=heap) as bench:
         run = bench.vterm(DAY, gprs=BEARERS[bearer][1])
     last = (run.stdout.strip().splitlines() or ["(no output)"])[-1]
+    ran_out = "MemoryError" in run.stdout
+    if ran_out:
+        last += "; but the terminal ran out of heap (MemoryError on its console)"
     print("%d-bit, frozen, %s heap, %s: %s" % (bits, heap, bearer, last))
-    if run.returncode != 0:
+    if run.returncode != 0 or ran_out:
         print(run.stdout[-3000:], file=sys.stderr)
-    return run.returncode == 0
+    return run.returncode == 0 and not ran_out
 
 
 def main(argv: list[str] | None = None) -> int:
