@@ -102,7 +102,8 @@ def recorded(host):
 # cashier_board(name=factory...): the fake board (firmware_tests/mpy/fakeboard.py) with the
 # application's parameters cfg["app"] and the readers given (board attributes), signed on
 # with the fake host, the IC sets a download leaves; play(board): cfg["keys"] as the key
-# script -- str: keys, "ENTER"/"CANCEL", None: a wait with no key, "swipe", "@what": this
+# script -- str: keys, "ENTER"/"CANCEL", None: a wait with no key, "swipe" (the test card),
+# "swipe-stripe" (a card with no chip), "@what": this
 # side asked to do `what` with the card ({"card": what}) while the terminal waits.
 CASHIER = """
 import time
@@ -137,6 +138,8 @@ def play(board):
             board.keys.play(card(item[1:]))
         elif item == "swipe":
             board.keys.play(board.swipe())
+        elif item == "swipe-stripe":  # a card with no chip: service code 101
+            board.keys.play(board.swipe(b"6224242900000113=28061013949031013"))
         elif item in keys:
             board.keys.play(keys[item])
         else:

@@ -67,3 +67,36 @@ def test_each_bearers_day_is_the_demo_job_over_that_bearer(tmp_path):
         assert kind == ("gprs" if module else bearer)
         assert job.applications == demo.applications  # the same acquirer, keys, limits
         assert job.terminal[kind + ".tpdu"] == demo.terminal["ethernet.tpdu"]
+
+
+def test_a_day_whose_terminal_ran_out_of_heap_fails_though_its_script_held(
+    tmp_path, monkeypatch, capsys
+):
+    # The void's slip record not saved once both copies printed: no line of the day looks
+    # there, the console says MemoryError.
+    import tools.demo
+
+    console = "Traceback (most recent call last):\nMemoryError: memory allocation failed\n"
+    outputs = []
+
+    class Bench:
+        def __init__(self, folder, job, heap):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def vterm(self, script, gprs=None):
+            stdout = outputs.pop(0) + "script cashier-day.vts: all 57 lines passed\n"
+            return subprocess.CompletedProcess([], 0, stdout, "")
+
+    monkeypatch.setattr(tools.demo, "Bench", Bench)
+    monkeypatch.setattr(frozen, "OUT", tmp_path)
+    outputs[:] = ["", console]
+    assert frozen.check(32, sys.executable, "ethernet")
+    assert not frozen.check(32, sys.executable, "ethernet")
+    said = capsys.readouterr().out.splitlines()
+    assert said[-1].endswith("the terminal ran out of heap (MemoryError on its console)")

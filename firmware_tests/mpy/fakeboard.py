@@ -20,7 +20,7 @@ from app.store.params import Params, ParamStore, hash_password, put_tlv
 from app.store.records import RecordStore
 from drivers import escpos
 from drivers import keypad as kp
-from drivers.cardreader import BadSwipe, Track2
+from drivers.cardreader import Track2
 from drivers.pinpad import PinPadKeyError
 
 MOUNT = "/uiflash"
@@ -158,14 +158,18 @@ class Reader:
         self.queue.append(Track2(bytearray(track)))
 
     def bad(self, reason="LRC mismatch"):
-        self.queue.append(BadSwipe(reason))
+        self.queue.append(reason)
 
     def poll(self):
         if not self.queue:
             return None
         event = self.queue.pop(0)
-        if isinstance(event, Exception):
-            raise event
+        if isinstance(event, str):
+            # The error of the driver module the terminal has now: it lets the module go
+            # between flows (Terminal.release_card_reader) and imports it again.
+            from drivers.cardreader import BadSwipe
+
+            raise BadSwipe(event)
         return event
 
     def flush(self):

@@ -236,6 +236,28 @@ def test_a_card_keyed_in_where_the_application_allows_it():
     assert not board.screen.saw("卡号:")
 
 
+def test_a_flow_reaches_the_host_without_what_only_the_idle_screen_waits_with():
+    # Neither the magstripe reader's driver nor the console's ear (host-link mode's RESET
+    # frame, app.comm.console) is carried into a flow's heap peak, the card swiped at idle
+    # or at the sale's prompt; the idle screen has them again once the flow is over.
+    import sys
+
+    board, term = signed_on()
+    term.watch_console = True  # as app.ui.terminal.run has it
+    idle_only = ("drivers.cardreader", "app.comm.console")
+    loaded = []
+    board.host.on_request = lambda mti, fields: loaded.append(
+        [name for name in idle_only if name in sys.modules]
+    )
+    sale = ("100", ENTER, ENTER, "123456", ENTER, None, ENTER)
+    board.keys.play(board.swipe(), "1", *sale)
+    board.keys.play(ENTER, "1", board.swipe(), *sale)
+    board.run(idle.run, term)
+    assert len(sale_requests(board)) == 2
+    assert loaded == [[], []]
+    assert all(name in sys.modules for name in idle_only)
+
+
 def test_a_bad_swipe_is_said_and_the_next_one_read():
     board, term = signed_on()
     board.keys.play(ENTER, "1", board.reader.bad, board.swipe(), "100", ENTER, ENTER)

@@ -146,6 +146,10 @@ def sale(term, card=None, amount=None, app=None):
             return card  # the tap's Result, shown and printed
     if card is None:
         card = term.read_card(title, allow_keyed=bool(manual), chip=True, chip_first=first)
+    if not isinstance(card, str):
+        # A swipe's or a keyed card's sale: the chip reader's driver is not carried to its
+        # heap peak (the slips).
+        term.release_chip_reader()
     fen = fen or amount or ui.amount(title, maximum=int(limit) * 100 if limit else None)
     if isinstance(card, str):  # INSERTED: the chip, or the stripe after it failed
         card = _chip(term, app, fen, title)

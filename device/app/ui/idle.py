@@ -24,9 +24,12 @@
 A flow ends back here, whether it finished, was cancelled or timed out. An error a flow did
 not expect is printed on the console, said on the screen, and the terminal goes on.
 The clock line is redrawn each minute, the bearer and paper lines every 30 s and after
-every flow. The cashier and admin modules are imported when first opened. The chip reader's
-driver is held while the screen waits, and let go before any flow but a chip sale: the
-other flows' heap peaks do not carry it.
+every flow. The cashier and admin modules are imported when first opened. The card readers'
+drivers are not carried into a flow's heap peak: the magstripe reader's is let go as a flow
+starts (made again when the screen is back; a flow's card prompt makes it for its wait), and
+while the screen waits only the chip reader's line is watched: its driver is made when the
+reader says something and kept only for the chip sale a card inserted starts
+(Terminal.chip_inserted).
 """
 
 import gc
@@ -35,7 +38,7 @@ import time
 
 from app.ui import text
 from app.ui.screen import Cancelled
-from app.ui.terminal import INSERTED, inserted
+from app.ui.terminal import INSERTED
 from drivers import keypad as kp
 
 try:
@@ -61,8 +64,7 @@ def run(term):
     state = Idle(term)
     while True:
         event = state.wait()
-        if event is not INSERTED:
-            term.release_chip_reader()  # made again when the idle screen is back
+        state.leave()  # off the heap before the flow's peak
         try:
             dispatch(term, event)
         except Cancelled:  # CANCEL, or the idle time, in a flow
@@ -72,6 +74,7 @@ def run(term):
             what = _OUT_OF_MEMORY if isinstance(exc, MemoryError) else _ERROR
             term.ui.message(what, str(exc)[:16], wait_ms=5000)
         event = None
+        term.release_chip_reader()  # a sale's card prompt's, however the flow ended
         gc.collect()
         state.refresh()
 
@@ -131,11 +134,7 @@ class Idle:
 
     def __init__(self, term):
         self.term = term
-        self.watch = None  # the console, where the terminal application owns it
-        if getattr(term, "watch_console", False):
-            from app.comm.console import Watch
-
-            self.watch = Watch()
+        self.watch = None  # the console's ear, where the terminal application owns it
         self.minute = -1
         self.status_due = 0
         self.lines = [None, None]  # bearer, paper
@@ -154,11 +153,24 @@ class Idle:
         reader = self.term.card_reader()
         if reader is not None:
             reader.flush()
-        slot = self.term.chip_reader()
-        if slot is not None:
-            inserted(slot)  # a card in or out before now is not the cashier's answer
+        if self.term.chip_inserted():  # a card in before now is not the cashier's answer
+            self.term.release_chip_reader()
         self.term.ui.keypad.flush()
+        if self.watch is None and getattr(self.term, "watch_console", False):
+            from app.comm.console import Watch
+
+            self.watch = Watch()
         self.draw()
+
+    def leave(self):
+        """A flow starts: what only this screen's wait uses goes off the heap, the console's
+        ear (0.7 KB on the ESP32; refresh makes it again) and the magstripe reader, which
+        the flow has its card from or needs not (a card prompt makes it again)."""
+        from app.ui import forget
+
+        self.watch = None
+        forget("app.comm.console")
+        self.term.release_card_reader()
 
     def draw(self):
         term = self.term
@@ -182,13 +194,12 @@ class Idle:
         term = self.term
         keypad = term.ui.keypad
         reader = term.card_reader()
-        slot = term.chip_reader()
         looked = time.ticks_ms()
         while True:
             code = keypad.get(_POLL_MS)
             if code is not None:
                 return code
-            if slot is not None and inserted(slot):
+            if term.chip_inserted():
                 return INSERTED
             if reader is not None:
                 try:

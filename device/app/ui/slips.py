@@ -78,6 +78,9 @@ def print_result(term, app, result):
                 break
         if not _print(term, lines, training):
             return False
+        # A copy's lines go before its record is saved: the cardholder copy's, with the
+        # void's screens loaded, were on the heap where the day's peak opens that file.
+        lines = None
         record[2] = done + 1
         store.save(_RECORD, record)
     store.delete(_RECORD)

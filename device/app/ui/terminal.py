@@ -41,7 +41,9 @@ What a flow finds on the Terminal (docs/menus.md, "For flow writers", says the s
                        the typed password for a request that carries it (voids, refunds)
     training           training mode (kept on flash; setting it persists it)
     printer(), card_reader(), chip_reader(), pinpad()   the devices, or None when the
-                       board has none
+                       board has none; the card readers' drivers are let go before a
+                       flow's heap peak (release_card_reader, release_chip_reader)
+    chip_inserted()    a card came into the chip reader (only its line watched till then)
     changed()          parameters or keys changed (an admin edit): forget what was read
     receipt_copies     the parameter receipt_copies (1-3), read at the start and by changed()
 
@@ -248,13 +250,46 @@ class Terminal:
         return self._device("printer")
 
     def card_reader(self):
-        """The magstripe reader, or None."""
+        """The magstripe reader, or None. Made while the idle screen or a card prompt waits,
+        let go (release_card_reader) otherwise."""
         return self._device("card_reader")
+
+    def release_card_reader(self):
+        """Let the magstripe reader and its driver go (about 2 KB): a flow whose card is read,
+        or that needs none, does not carry them at its heap peak. The next card_reader()
+        makes them again; a swipe meanwhile waits in the reader's UART."""
+        if self._devices.get("card_reader") is not None:
+            del self._devices["card_reader"]
+            forget("drivers.cardreader")
 
     def chip_reader(self):
         """The contact chip card reader (drivers.tda8029), or None. Made while the idle
         screen or a sale's card prompt waits, let go (release_chip_reader) otherwise."""
         return self._device("chip_reader")
+
+    def chip_inserted(self):
+        """True when a card came into the chip reader since it was last asked (False on a
+        terminal without one); never waits. Between flows only the reader's line is looked
+        at: the driver is made when the reader has said something, and let go again unless
+        it says a card came in (the sale that follows uses it). The idle screen does not
+        hold it: up to 1 KB of heap."""
+        line = self._chip_line()
+        if line is None or not line.any():
+            return False
+        slot = self.chip_reader()
+        came = slot is not None and inserted(slot)
+        if not came:
+            self.release_chip_reader()
+        return came
+
+    def _chip_line(self):
+        # The chip reader's UART (the board's, made once), or None on a board without one.
+        if "chip_line" not in self._devices:
+            try:
+                self._devices["chip_line"] = self.board.uart("chipreader")
+            except (AttributeError, OSError, ValueError):
+                self._devices["chip_line"] = None
+        return self._devices["chip_line"]
 
     def release_chip_reader(self):
         """Let the chip reader and its driver go: the flow about to run (a swipe sale, a
@@ -518,42 +553,46 @@ class Terminal:
         keypad = ui.keypad
         keypad.flush()
         ui.show(title, (prompt, hint))
-        quiet = 0
-        while quiet < ui.idle_ms:
-            code = keypad.get(_POLL_MS)
-            if slot is not None and inserted(slot):
-                return INSERTED
-            if tap is not None and tap():
-                return TAPPED
-            if reader is not None:
-                try:
-                    track = reader.poll()
-                except BadSwipe:
-                    ui.show(title, (text.SWIPE_AGAIN, hint))
-                    quiet = 0
-                    continue
-                if track is not None:
-                    card = card_of(track)
-                    if slot is None or not (chip_first and wants_chip(card)):
-                        slot = None
-                        self.release_chip_reader()  # the swipe's sale: no chip in it
-                        return card
-                    card = None
-                    ui.message(title, text.CHIP_CARD, wait_ms=3000)
-                    ui.show(title, (prompt, hint))
-                    quiet = 0
-                    continue
-            if code is None:
-                quiet += _POLL_MS
-                continue
+        try:
             quiet = 0
-            if code == kp.CANCEL:
-                raise Cancelled()
-            if allow_keyed and 0x30 <= code <= 0x39:
-                slot = None
-                self.release_chip_reader()
-                return self._keyed_card(title, chr(code))
-        raise Idle()
+            while quiet < ui.idle_ms:
+                code = keypad.get(_POLL_MS)
+                if slot is not None and inserted(slot):
+                    return INSERTED
+                if tap is not None and tap():
+                    return TAPPED
+                if reader is not None:
+                    try:
+                        track = reader.poll()
+                    except BadSwipe:
+                        ui.show(title, (text.SWIPE_AGAIN, hint))
+                        quiet = 0
+                        continue
+                    if track is not None:
+                        card = card_of(track)
+                        if slot is None or not (chip_first and wants_chip(card)):
+                            slot = None
+                            self.release_chip_reader()  # the swipe's sale: no chip in it
+                            return card
+                        card = None
+                        ui.message(title, text.CHIP_CARD, wait_ms=3000)
+                        ui.show(title, (prompt, hint))
+                        quiet = 0
+                        continue
+                if code is None:
+                    quiet += _POLL_MS
+                    continue
+                quiet = 0
+                if code == kp.CANCEL:
+                    raise Cancelled()
+                if allow_keyed and 0x30 <= code <= 0x39:
+                    slot = None
+                    self.release_chip_reader()
+                    return self._keyed_card(title, chr(code))
+            raise Idle()
+        finally:
+            reader = slot = None
+            self.release_card_reader()  # the card is read: the flow's peak is to come
 
     def _keyed_card(self, title, first):
         from app.txn.clock import Clock
