@@ -45,11 +45,10 @@ from hostlib.hostsim import HostSimulator
 from hostlib.state import TerminalState
 from tools.txn import bearer_emulator
 
-# An ESP32-WROOM's 110 KB, on an interpreter of its word size. The 64-bit port's objects are
-# about 1.5 times an ESP32's (docs/benchmarks.md has both builds' install-cycle peaks: SIM7600
-# 69 KB on 32-bit, 106 KB on 64-bit), so on it the 32-bit budget scales to 160K: at 110K a
-# loaded machine's slower modem answers left a SIM7600 cycle short of 1.2 KB in one piece.
-HEAP = micropython.ESP32_HEAP if micropython.word_bits() == 32 else "160K"
+# An ESP32-WROOM's 110 KB, on an interpreter of its word size; on the 64-bit port, whose
+# objects are about 1.5 times an ESP32's, the same budget scaled (micropython.ESP32_HEAP_64):
+# at 110K a loaded machine's slower modem answers left a SIM7600 cycle short of 1.2 KB.
+HEAP = micropython.esp32_heap()
 ANSWER_WAIT_MS = 10000  # longer than the time a test takes to pull the line
 
 EXAMPLES = JOB.parent  # docs/examples: hostsim-dialup-job.toml, hostsim-gprs-job.toml

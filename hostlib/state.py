@@ -255,9 +255,11 @@ class TerminalState:
         image = build.device_romfs(micropython.arch())
         size = image.stat().st_size
         program = _ROM % (str(image), str(image)) + PRELUDE + code
+        if heap is None:  # an ESP32's, as the interpreter's word size has it
+            heap = micropython.esp32_heap()
         return program, parse_size(heap) + size + 1024
 
-    def popen(self, code: str, *, heap=micropython.ESP32_HEAP, env: dict | None = None):
+    def popen(self, code: str, *, heap=None, env: dict | None = None):
         """Like run(), but with pipes for a conversation with the device code. `env` adds
         variables (POSKIT_UART_MODEM, POSKIT_UART_GPRS: where board.unix_sim finds the
         emulated modem and GPRS module). The interpreter holds the flash until it ends."""
@@ -275,7 +277,7 @@ class TerminalState:
         self,
         code: str,
         *,
-        heap=micropython.ESP32_HEAP,
+        heap=None,
         timeout=120.0,
         stdin: str | None = None,
         env: dict | None = None,

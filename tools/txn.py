@@ -300,10 +300,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--heap",
-        default=micropython.ESP32_HEAP,
         type=heap_size,
-        help="the terminal's heap (default: %(default)s, an ESP32-WROOM's, in which every "
-        "bearer's install cycle runs: docs/transactions.md, figures)",
+        help="the terminal's heap (default: an ESP32-WROOM's, %s, in which every bearer's "
+        "install cycle runs: docs/transactions.md, figures; %s on a 64-bit MicroPython, whose "
+        "objects are half again as large)" % (micropython.ESP32_HEAP, micropython.ESP32_HEAP_64),
     )
     parser.add_argument(
         "--gprs",
@@ -603,7 +603,8 @@ def _run_device(
     if proc.returncode != 0 or done < len(requests):
         hint = ""
         if any("MemoryError" in line for line in other):
-            hint = "\nthe terminal ran out of heap (%s): --heap gives it more" % args.heap
+            heap = args.heap or micropython.esp32_heap()
+            hint = "\nthe terminal ran out of heap (%s): --heap gives it more" % heap
         raise TxnError(
             "the terminal stopped after %d of %d command(s) (status %s)\n%s%s%s"
             % (done, len(requests), proc.returncode, "\n".join(other[-30:]), err[-2000:], hint)
