@@ -369,6 +369,16 @@ def write_sale_section(path: Path) -> str:
     return _write_section(path, SALE_SECTION, _sale_section()[1:], "## Transactions")
 
 
+ISO_SECTION = "## ISO 8583 codec (app/txn/iso8583.py), 110 KB heap"
+
+
+def write_iso8583_section(path: Path) -> str:
+    """Measure the codec beside pyiso8583 and put its section into `path` in place of the one
+    there (seconds: `python -m tools.bench --iso8583`)."""
+    lines = render_iso8583(_iso8583_figures(Builds().each(_iso8583_rows)))
+    return _write_section(path, ISO_SECTION, lines[1:], "## Heap")
+
+
 TXN_SECTION = "## Transactions (app/txn/engine.py against the host simulator)"
 
 
@@ -758,8 +768,16 @@ def main(argv: list[str] | None = None) -> int:
         "the peak heap of each transaction) and put it into the output in place of the one "
         "there",
     )
+    parser.add_argument(
+        "--iso8583",
+        action="store_true",
+        help="measure only the ISO 8583 codec section and put it into the output in place of "
+        "the one there",
+    )
     args = parser.parse_args(argv)
-    if args.sale or args.chip or args.txn:
+    if args.sale or args.chip or args.txn or args.iso8583:
+        if args.iso8583:
+            print(write_iso8583_section(Path(args.output)))
         if args.txn:
             print(write_txn_section(Path(args.output)))
         if args.sale:
