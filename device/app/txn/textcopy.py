@@ -13,9 +13,10 @@ native code, compiled from source (the device tests), needs a block of heap that
 own compilation would not leave.
 """
 
-# pyright: reportArgumentType=false, reportIndexIssue=false
+# pyright: reportArgumentType=false, reportIndexIssue=false, reportRedeclaration=false
 # (the viper functions take ptr8 parameters, which the stubs type as int: a str or buffer passed
-# to one is correct MicroPython that the checker cannot express.)
+# to one is correct MicroPython that the checker cannot express; each function is defined once
+# for the interpreter in use, viper or portable.)
 
 import sys
 
