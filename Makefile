@@ -14,7 +14,7 @@ DEVENV := .venv-device
 STUBS  := micropython-esp32-stubs==1.29.0.post1
 DSTAMP := $(DEVENV)/.installed
 
-.PHONY: all demo test test-full bench bench-sale soak fuzz cuts frozen lint typecheck clean
+.PHONY: all demo test test-full bench bench-sale bench-chip soak fuzz cuts frozen lint typecheck clean
 
 all: test
 
@@ -76,6 +76,11 @@ bench: $(DEVSTAMP)
 # CPython reference, both writing through LittleFS with the terminal's flash geometry.
 bench-sale: $(DEVSTAMP)
 	$(BIN)/python -m tools.bench --sale -o docs/benchmarks.md
+
+# make bench's "Chip cards" section alone (a few minutes): a chip sale's kernel and a
+# contactless tap on both MicroPython builds beside firmware_tests/cardkernel.py on CPython.
+bench-chip: $(DEVSTAMP)
+	$(BIN)/python -m tools.bench --chip -o docs/benchmarks.md
 
 # The soak: 10,000 mixed transactions through the engine in a 110 KB heap against the host
 # simulator, settled every 1,000; every batch balanced, heap after each settlement

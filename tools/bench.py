@@ -366,13 +366,53 @@ def _sale_section() -> list[str]:
 def write_sale_section(path: Path) -> str:
     """Measure the sale's flash work and put its section into `path` in place of the one
     there (after the Transactions section if there is none)."""
-    text = "\n".join(_sale_section()[1:]) + "\n"
+    return _write_section(path, SALE_SECTION, _sale_section()[1:], "## Transactions")
+
+
+ISO_SECTION = "## ISO 8583 codec (app/txn/iso8583.py), 110 KB heap"
+
+
+def write_iso8583_section(path: Path) -> str:
+    """Measure the codec beside pyiso8583 and put its section into `path` in place of the one
+    there (seconds: `python -m tools.bench --iso8583`)."""
+    lines = render_iso8583(_iso8583_figures(Builds().each(_iso8583_rows)))
+    return _write_section(path, ISO_SECTION, lines[1:], "## Heap")
+
+
+TXN_SECTION = "## Transactions (app/txn/engine.py against the host simulator)"
+
+
+def write_txn_section(path: Path) -> str:
+    """Measure the transactions' parts and peak heaps and put their section into `path` in
+    place of the one there (several minutes: `python -m tools.bench --txn`)."""
+    return _write_section(path, TXN_SECTION, _txn_section()[1:], "## Drivers")
+
+
+CHIP_SECTION = "## Chip cards (app/emv/)"
+
+
+def _chip_section() -> list[str]:
+    """firmware_tests/bench/chip_reference.py: a contact chip sale's kernel (pboc-credit, DDA)
+    and a contactless tap (pboc-dual, fDDA) on both builds beside cardkernel.py on CPython
+    (a few minutes: `make bench-chip`)."""
+    return [""] + _reference("chip_reference.py")
+
+
+def write_chip_section(path: Path) -> str:
+    """Measure the chip figures and put their section into `path` in place of the one there
+    (after the sale's flash work if there is none)."""
+    return _write_section(path, CHIP_SECTION, _chip_section()[1:], SALE_SECTION)
+
+
+def _write_section(path: Path, heading: str, lines: list[str], after: str) -> str:
+    # The section `heading` of `path` replaced by `lines`, or put after section `after`.
+    text = "\n".join(lines) + "\n"
     old = path.read_text() if path.exists() else "# Benchmarks\n"
-    kept = fuzz.section(old, SALE_SECTION)
+    kept = fuzz.section(old, heading)
     if kept:
         new = old.replace(kept, text + "\n" if kept.endswith("\n\n") else text)
     else:
-        at = old.find("\n## ", old.find("## Transactions") + 1)
+        at = old.find("\n## ", old.find(after) + 1)
         at = len(old) if at < 0 else at + 1
         new = old[:at] + text + "\n" + old[at:]
     path.write_text(new)
@@ -714,9 +754,36 @@ def main(argv: list[str] | None = None) -> int:
         help="measure only a sale's flash work beside its reference, and put that section "
         "into the output in place of the one there (make bench-sale)",
     )
+    parser.add_argument(
+        "--chip",
+        action="store_true",
+        help="measure only the chip sale's kernel and the contactless tap beside their "
+        "reference, and put that section into the output in place of the one there "
+        "(make bench-chip)",
+    )
+    parser.add_argument(
+        "--txn",
+        action="store_true",
+        help="measure only the Transactions section (a sale's parts beside their reference, "
+        "the peak heap of each transaction) and put it into the output in place of the one "
+        "there",
+    )
+    parser.add_argument(
+        "--iso8583",
+        action="store_true",
+        help="measure only the ISO 8583 codec section and put it into the output in place of "
+        "the one there",
+    )
     args = parser.parse_args(argv)
-    if args.sale:
-        print(write_sale_section(Path(args.output)))
+    if args.sale or args.chip or args.txn or args.iso8583:
+        if args.iso8583:
+            print(write_iso8583_section(Path(args.output)))
+        if args.txn:
+            print(write_txn_section(Path(args.output)))
+        if args.sale:
+            print(write_sale_section(Path(args.output)))
+        if args.chip:
+            print(write_chip_section(Path(args.output)))
         return 0
     builds = Builds()
     if builds.b32 is None:
@@ -738,6 +805,8 @@ def main(argv: list[str] | None = None) -> int:
     txn = _txn_section()
     print("measuring a sale's flash work ...", file=sys.stderr)
     txn += _sale_section()
+    print("measuring chip cards (a few minutes) ...", file=sys.stderr)
+    txn += _chip_section()
     print("measuring the terminal application (several minutes) ...", file=sys.stderr)
     txn += _terminal_section()
     print("measuring PosManage ...", file=sys.stderr)

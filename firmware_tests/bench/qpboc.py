@@ -201,11 +201,11 @@ sys.path[:] = [".frozen", "/rom", %r]
 """
 
 
-def smallest_heaps(exchanges) -> tuple[int, int]:
-    """The smallest heaps (32-bit) the script runs in with the tap and without it (modules
-    imported from the ROMFS image, sets opened): their difference is what the tap itself
-    needs at its peak."""
-    interpreter = micropython.binary32()
+def smallest_heaps(exchanges, interpreter=None) -> tuple[int, int]:
+    """The smallest heaps (32-bit, or on `interpreter`) the script runs in with the tap and
+    without it (modules imported from the ROMFS image, sets opened): their difference is what
+    the tap itself needs at its peak."""
+    interpreter = interpreter or micropython.binary32()
     image = build.device_romfs(micropython.arch(interpreter))
     out = []
     with tempfile.TemporaryDirectory() as folder:

@@ -36,6 +36,9 @@ qstrs; docs/iso8583.md).
 
 import binascii
 
+from app.txn.textcopy import copy as _copy
+from app.txn.textcopy import nibbles as _nibbles
+
 try:
     from micropython import const
 except ImportError:  # CPython host tests (a lambda, as the stubs' const is positional-only)
@@ -214,32 +217,25 @@ class Message:
 
 
 def _put_nibbles(buf, pos, text, lead, kind, field):
-    # `lead` zero nibbles, the characters of `text`, then a 0 nibble if needed to end on a
-    # byte boundary. Iterating a str allocates nothing (indexing one would).
+    # `lead` zero nibbles, the characters of `text` (str), then a 0 nibble if needed to end on
+    # a byte boundary. A str's first non-ASCII character starts within its first len() bytes,
+    # so reading len() bytes refuses it.
     while lead > 1:
         buf[pos] = 0
         pos += 1
         lead -= 2
-    half = lead  # 1: buf[pos] has its high nibble (`high`) pending
-    high = 0
+    end = _nibbles(buf, pos, text, len(text), lead, kind == _Z)
+    if end < 0:
+        raise EncodeError(field, _text(_M_DIGIT, _first_bad(text, kind)))
+    return end
+
+
+def _first_bad(text, kind):
+    # The character _put_nibbles refused, for its message (the error path only).
     for ch in text:
-        c = ord(ch) - 48
-        if c < 0 or c > 9:
-            # Track data: "=" is nibble D, and an encrypted track has hex digits A-F.
-            c = 13 if ch == "=" else ord(ch) - 55
-            if kind != _Z or c < 10 or c > 15:
-                raise EncodeError(field, _text(_M_DIGIT, ch))
-        if half:
-            buf[pos] = high | c
-            pos += 1
-            half = 0
-        else:
-            high = c << 4
-            half = 1
-    if half:
-        buf[pos] = high
-        pos += 1
-    return pos
+        if not ("0" <= ch <= "9" or kind == _Z and (ch == "=" or "A" <= ch <= "F")):
+            return ch
+    return text
 
 
 def _put_raw(view, pos, value, length, field):
@@ -281,12 +277,10 @@ def _put_field(buf, view, pos, number, value):
         return _put_nibbles(buf, pos, value, lead, kind, number)
     end = pos + width
     if isinstance(value, str):
-        for ch in value:
-            c = ord(ch)
-            if c > 127:
-                raise EncodeError(number, "not ASCII")
-            buf[pos] = c
-            pos += 1
+        # Read as _put_nibbles reads a str (viper: its bytes in place, no copy made).
+        pos = _copy(buf, pos, value, count)  # pyright: ignore[reportArgumentType]
+        if pos < 0:
+            raise EncodeError(number, "not ASCII")
     else:
         view[pos : pos + count] = value
         pos += count
