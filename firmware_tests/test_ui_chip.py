@@ -32,15 +32,6 @@ from app.ui import idle
 
 slot = tda8029.Tda8029(SocketUART("127.0.0.1", cfg["port"]))
 board, term = cashier_board(chip_reader=lambda: slot)
-if cfg["black"]:  # the black list as the host's download leaves it
-    from app import forget
-    from app.store.icsets import BLACKLIST, ICSets
-    writer = ICSets(term.store.root).writer(BLACKLIST)
-    for entry in cfg["black"]:
-        writer.add(entry.encode())
-    writer.commit("20261207185500")
-    forget("app.store.icsets", "app.emv.tlv", "app.emv")
-    writer = None
 
 host = board.host
 frames = recorded(host)
