@@ -59,7 +59,8 @@ def converse(
 
 # The start of a device program `converse` runs: its config read, the test helpers' folder
 # on the path, hex in (h) and out (x), a report (say) and a question (ask) to this side, and
-# ic_sets(root): the AIDs and CA keys of cfg["aids"], cfg["capks"] written as a download does;
+# ic_sets(root): the AIDs and CA keys of cfg["aids"], cfg["capks"] (and the black list's entries
+# of cfg["black"], "06622424") written as a download does;
 # recorded(host): the frames a fake host (firmware_tests/mpy/fakehost.py) is sent, from now.
 PRELUDE = """
 import sys, json, binascii
@@ -76,12 +77,15 @@ def ask(what):
     say(what)
     return json.loads(sys.stdin.readline())
 def ic_sets(root):
-    from app.store.icsets import AID, CAPK, ICSets
+    from app.store.icsets import AID, BLACKLIST, CAPK, ICSets
     sets = ICSets(root)
-    for kind, entries in ((CAPK, cfg["capks"]), (AID, cfg["aids"])):
+    written = [(CAPK, [h(e) for e in cfg["capks"]]), (AID, [h(e) for e in cfg["aids"]])]
+    if cfg.get("black"):
+        written.append((BLACKLIST, [e.encode() for e in cfg["black"]]))
+    for kind, entries in written:
         writer = sets.writer(kind)
         for entry in entries:
-            writer.add(h(entry))
+            writer.add(entry)
         writer.commit("20261207185500")
     # Let go as the terminal does after a sign-on's download (app.ui.terminal): a test that
     # checks what a sale leaves loaded sees the sale's modules alone.

@@ -65,12 +65,13 @@ say({"screens": board.screen.shown,
 )
 
 
-def chip_sale(keys, card="pboc-debit", app=None, host=None):
+def chip_sale(keys, card="pboc-debit", app=None, host=None, black=()):
     """Run the idle screen with `keys` (str: keys, "ENTER"/"CANCEL", None: a wait with no
     key, "swipe", "swipe-stripe" (a card without chip), "@insert", "@remove"); `card` the
     card the reader's emulator inserts. The 0200's ARQC answered by `host(frame)` (default:
     approved with its ARPC). Returns the device's report: screens, requests, slips, the
-    readers' drivers loaded as each request went."""
+    readers' drivers loaded as each request went. `black`: the black list's entries as the host
+    sends them ("06622424")."""
     host = host or issuer()
     config = {
         "mpy": str(MPY),
@@ -78,6 +79,7 @@ def chip_sale(keys, card="pboc-debit", app=None, host=None):
         "aids": [entry.tlv.hex() for entry in icsets.default_aids()],
         "app": {str(tag): value.hex() for tag, value in (app or {}).items()},
         "keys": keys,
+        "black": list(black),
         "chip_modules": ["app.ui.chipsale", "app.txn.chip", "app.store.icsets"],
         "reader_drivers": ["drivers.cardreader", "drivers.tda8029", "drivers.cardchannel"],
     }
@@ -131,6 +133,16 @@ def test_a_chip_card_inserted_at_idle_is_a_sale_with_its_pin_slips_and_removal()
     assert sum(line.startswith("TVR: ") and " TSI: " in line for line in slips) == 2
     assert not any("6224242900001012" in line for line in slips)
     assert report["loaded"] == []  # the kernel's modules let go: the idle heap as before
+
+
+def test_a_card_on_the_black_list_is_refused_once_its_records_are_read():
+    # As a swiped one: the engine's screen, no PIN asked, nothing sent; the card asked out.
+    report = chip_sale(["@insert", "1234", "ENTER", "ENTER", "@remove", None], black=["06622424"])
+    assert ["消费", "拒绝名单中的卡,", "请换卡", ""] in report["screens"], report["screens"]
+    assert not saw(report, "密码")
+    assert report["requests"] == [] and saw(report, "请拔卡")
+    assert report["screens"][-1][0] == "CUP"
+    assert report["loaded"] == []
 
 
 def test_a_card_with_two_applications_is_asked_which():

@@ -65,12 +65,13 @@ say({"screens": board.screen.shown,
 )
 
 
-def tap_sale(keys, card="pboc-dual", app=None, reprint=False, cut=False, fault=None):
+def tap_sale(keys, card="pboc-dual", app=None, reprint=False, cut=False, fault=None, black=()):
     """Run the idle screen with `keys` (str: keys, "ENTER"/"CANCEL", None: a wait with no
     key, "swipe", "@tap", "@tap-lost": tapped, the card leaving at the first command,
     "@remove"); the application takes taps unless `app` says otherwise. Returns the device's
     report: screens, requests (and their frames), journal, slips (and the reprint's after
-    the first `printed` lines with `reprint`)."""
+    the first `printed` lines with `reprint`). `black`: the black list's entries as the host
+    sends them ("06622424")."""
     config = {
         "mpy": str(MPY),
         "capks": [entry.tlv.hex() for entry in icsets.default_capks()],
@@ -80,6 +81,7 @@ def tap_sale(keys, card="pboc-dual", app=None, reprint=False, cut=False, fault=N
         "reprint": reprint,
         "cut": cut,
         "fault": fault,
+        "black": list(black),
         "tap_modules": ["app.ui.tapsale", "app.txn.tap", "app.txn.offline", "drivers.pn532"],
     }
     readers = []
@@ -178,6 +180,14 @@ def test_a_tap_over_the_e_cash_goes_online_with_its_arqc_pin_and_field_22_071():
     assert sum(line.startswith("ARQC: ") for line in slips) == 2, slips
     assert sum("ENTRY: CONTACTLESS" in line for line in slips) == 2
     assert not any("EC BAL" in line for line in slips)  # no e-cash spent: no balance
+    assert report["loaded"] == []
+
+
+def test_an_online_tap_of_a_card_on_the_black_list_asks_no_pin_and_sends_nothing():
+    report = tap_sale(["1", "15000", "ENTER", "@tap", "ENTER", None], black=["06622424"])
+    assert ["消费", "拒绝名单中的卡,", "请换卡", ""] in report["screens"], report["screens"]
+    assert not saw(report, "密码")
+    assert report["requests"] == [] and report["journal"] == []
     assert report["loaded"] == []
 
 

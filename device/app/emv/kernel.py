@@ -22,16 +22,16 @@ pad's block, field 52), not through the card.
 Outcomes (`result`): ONLINE (the card asks for an ARQC: send field 55 to the host), APPROVED
 (TC), DECLINED (AAC), FALLBACK (the chip cannot be used: swipe the stripe, fields 22 and
 60.5 mark it), TERMINATED (stop; `reason`: card_removed, card_mute, reader, card_blocked,
-card_data, card_status, cancelled; host_data: the host's 55 is not TLV). After an approval
-by the host, DECLINED with `reason` "card_declined" (or TERMINATED) means the host's approval
-must be reversed.
+card_data, card_status, cancelled, blacklisted; host_data: the host's 55 is not TLV). After an
+approval by the host, DECLINED with `reason` "card_declined" (or TERMINATED) means the host's
+approval must be reversed.
 
 Every card error ends in an outcome, never an exception: drivers.cardchannel.CardError,
 tlv.TlvError, dol.DolError and unexpected status words are named. What the card gave is kept
 as its R-APDUs copied once (bounded: _MAX_RECORDS records, _MAX_DATA bytes).
 """
 
-from app.emv import checks, dol, oda, select, tlv
+from app.emv import checks, dol, tlv
 from app.emv import terminal as t
 from drivers.cardchannel import (
     CardError,
@@ -41,6 +41,10 @@ from drivers.cardchannel import (
     FrameError,
     NoCard,
 )
+
+# app.emv.select and app.emv.oda are imported by the steps that use them, before the first
+# GENERATE AC: the caller can let them go (app.forget, SELECTION_MODULES) while the card
+# waits for the host's answer, the online exchange's heap peak.
 
 try:
     from micropython import const
@@ -60,6 +64,8 @@ _MAX_SCRIPTS = const(8)  # issuer scripts run per transaction (DF31 holds 5 byte
 _P1 = {"AAC": 0x00, "TC": 0x40, "ARQC": 0x80}
 _CID = {0x00: "AAC", 0x40: "TC", 0x80: "ARQC"}
 _RANK = {"AAC": 0, "ARQC": 1, "TC": 2}  # a card may answer lower than asked, never higher
+# The modules the kernel needs only up to its first GENERATE AC (see the imports above).
+SELECTION_MODULES = ("app.emv.select", "app.emv.oda")
 _AIP_SDA, _AIP_DDA, _AIP_CVM, _AIP_TRM, _AIP_ISSUER_AUTH = 0x40, 0x20, 0x10, 0x08, 0x04
 
 
@@ -76,6 +82,8 @@ def ca_key_from(sets):
     """`ca_key(rid, index)` for the Kernel from an app.store.icsets.ICSets."""
 
     def ca_key(rid, index):
+        from app.emv import oda
+
         entry = sets.ca_key(rid, index)
         if entry is None:
             return None
@@ -92,7 +100,9 @@ def aids_from(sets):
 class Kernel:
     """One contact chip transaction (module docstring). `offline_allowed`: the terminal may
     approve offline (ask a TC) when the action codes allow; else every approval is online.
-    `timeout_ms`: each card command's."""
+    `timeout_ms`: each card command's. `listed(pan) -> bool`: whether the card's number is on
+    the acquirer's black list, asked once the records are read (before ODA and the PIN): a
+    listed card ends TERMINATED, `reason` "blacklisted"."""
 
     def __init__(
         self,
@@ -104,6 +114,7 @@ class Kernel:
         pin=None,
         offline_allowed=False,
         timeout_ms=5000,
+        listed=None,
     ):
         self.reader = reader
         self.term = term
@@ -113,6 +124,7 @@ class Kernel:
         self.pin = pin
         self.offline_allowed = offline_allowed
         self.timeout_ms = timeout_ms
+        self.listed = listed
         self.result = None
         self.reason = None
         self.detail = ""
@@ -198,8 +210,14 @@ class Kernel:
         self._select_and_initiate()
         self.aids = ()  # the AID list's parameters (about 1 KB): the chosen one is in term
         self._read_application_data()
+        if self.listed is not None and self.listed(self.pan()):
+            raise _Stop(TERMINATED, "blacklisted", self.pan()[:6])
+        self.listed = None
         self._authenticate()
-        self._static = []  # the signed records' list: not kept through the online exchange
+        # Not kept through the online exchange: the signed records' list, the CA keys' reader
+        # (ca_key_from's holds the IC sets' module, which the caller lets go).
+        self._static = []
+        self.ca_key = _no_ca_key
         checks.restrictions(self.card, self.term)
         if self.card[0x82][0] & _AIP_CVM:
             self.cvm = checks.cardholder_verification(self.card, self.term, self.pin)
@@ -215,6 +233,8 @@ class Kernel:
     def _select_and_initiate(self):
         # Book 1 12 (selection) and Book 3 10.1 (GET PROCESSING OPTIONS): a GPO refused with
         # 6985 drops the application and selection starts over with the rest (Book 3 10.1).
+        from app.emv import select
+
         aids = [
             (aid, (params or {}).get(0xDF01, b"\x00")[:1] == b"\x00") for aid, params in self.aids
         ]
@@ -307,6 +327,8 @@ class Kernel:
     def _authenticate(self):
         # Book 3 10.3: DDA when card and terminal both support it, else SDA; CDA is not
         # offered (9F33), so a CDA card authenticates by DDA.
+        from app.emv import oda
+
         aip = self.card[0x82][0]
         mine = self.term.tags[0x9F33][2]
         if aip & _AIP_DDA and mine & 0x40:
@@ -513,6 +535,10 @@ class Kernel:
         if value is None:
             return None
         return _hex(value).rstrip("F").replace("D", "=")
+
+
+def _no_ca_key(rid, index):
+    return None
 
 
 def _hex(data):

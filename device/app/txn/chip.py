@@ -100,7 +100,9 @@ def start(engine, reader, amount, choose=None, pin=None, kind="sale"):
 
 def kernel(engine, reader, amount, choose=None, pin=None, kind="sale"):
     """The Kernel start() starts, not started yet: a `pin` callback that needs the card's
-    number (the PIN pad's block) reads it from the kernel once the card's records are in."""
+    number (the PIN pad's block) reads it from the kernel once the card's records are in. A
+    card on the black list (Engine.listed) ends TERMINATED "blacklisted" once its records are
+    read: no PIN asked, nothing sent."""
     from app.emv import kernel as emv
     from app.store.icsets import ICSets
 
@@ -112,7 +114,17 @@ def kernel(engine, reader, amount, choose=None, pin=None, kind="sale"):
         emv.ca_key_from(sets),
         choose=choose,
         pin=pin,
+        listed=lambda pan: _listed(engine, pan),
     )
+
+
+def _listed(engine, pan):
+    # The black list asked as the cashier's swipe asks it: a list that cannot be read is the
+    # engine's to report (its own check before the request).
+    try:
+        return engine.listed(pan)
+    except (OSError, ValueError):
+        return False
 
 
 def keep(engine, entry, card, result):

@@ -22,7 +22,7 @@ Imported when a card is inserted and let go afterwards, with the kernel's module
 (MODULES): the idle screen and a swipe sale never carry them.
 """
 
-from app.ui import text
+from app.ui import forget, text
 from app.ui.screen import Cancelled
 
 try:
@@ -83,6 +83,9 @@ def sale(term, app, fen, title):
     try:
         k.start()
         engine = None
+        # Selection and ODA are done: their modules and the IC sets' reader are not carried
+        # through the online exchange.
+        forget("app.store.icsets", *emv.SELECTION_MODULES)
         if k.result == emv.ONLINE:
             pin_data = entered[-1] if entered else None
             del entered[:]  # the request has it now (the engine wipes the digits)
@@ -94,9 +97,11 @@ def sale(term, app, fen, title):
             if result.receipt_lines:
                 term.print_slip(app, result)
             return result
-        if k.result == emv.FALLBACK:
+        fallback = k.result == emv.FALLBACK
+        if fallback:
             ui.message(title, text.CHIP_FAILED, wait_ms=_STOPPED_MS)
-            fallback = True
+        elif k.reason == "blacklisted":
+            _blacklisted(term, title, k.detail)
         else:
             # DECLINED (an AAC at the first GENERATE AC), TERMINATED; APPROVED never: this
             # terminal asks for an ARQC (no offline approval at the chip).
@@ -104,7 +109,6 @@ def sale(term, app, fen, title):
             if k.result == emv.DECLINED:
                 why = text.DECLINED_BY_CARD
             ui.message(title, why, k.reason, wait_ms=_STOPPED_MS)
-            fallback = False
     finally:
         k.finish()
         k = None
@@ -116,6 +120,16 @@ def sale(term, app, fen, title):
     track2 = card.track2
     card = None
     return chip.fallback_card(track2)
+
+
+def _blacklisted(term, title, bin_):
+    # The card's number is on the acquirer's black list: the screen a swiped one gets from
+    # the engine (its "blacklisted" outcome), no PIN asked, nothing sent.
+    from app.txn.api import Result
+
+    result = Result("sale")
+    result.fail("blacklisted", "card %s... is on the acquirer's black list" % bin_)
+    term.show_result(title, result)
 
 
 def removed(term, reader, title):

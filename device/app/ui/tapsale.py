@@ -229,7 +229,9 @@ def _online(term, app, outcome, fen, title):
 
     card = TapCard(outcome)
     pin = None
-    if outcome.cvm == qpboc.CVM_ONLINE_PIN:
+    # A card on the black list: no PIN asked, the engine refuses it (nothing sent), as a
+    # swiped one.
+    if outcome.cvm == qpboc.CVM_ONLINE_PIN and not _listed(term, app, card.pan):
         pin = term.read_pin(app, card, fen, title)
     outcome = qpboc = None
     forget(*_KERNEL)
@@ -241,3 +243,10 @@ def _online(term, app, outcome, fen, title):
     if result.receipt_lines:
         term.print_slip(app, result)
     return result
+
+
+def _listed(term, app, pan):
+    try:
+        return term.engine(app).listed(pan)
+    except (OSError, ValueError):
+        return False  # term.run says what is wrong
