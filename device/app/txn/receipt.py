@@ -223,7 +223,7 @@ def lines(entry, params, copy="merchant", reprint=False):
     fen = entry.amount
     out.append(_pair(label[1 + _L_AMOUNT], b"%s%d.%02d" % (sign, fen // 100, fen % 100)))
     out.append(fixed[1 + _RULE])
-    if mode in ("05", "07") or entry.fallback:
+    if mode in (b"05", b"07") or entry.fallback:
         chip_lines(out, mode, entry.fallback, entry.ic_data)
         out.append(fixed[1 + _RULE])
     if reprint:
@@ -242,7 +242,7 @@ _MODE_IC = b"ENTRY: IC \xb2\xe5\xbf\xa8"  # 插卡
 _MODE_TAP = b"ENTRY: CONTACTLESS \xb7\xc7\xbd\xd3"  # 非接
 _MODE_FALLBACK = b"ENTRY: SWIPE \xcb\xa2\xbf\xa8(\xbd\xb5\xbc\xb6)"  # 刷卡(降级)
 _BALANCE = b"EC BAL \xd3\xe0\xb6\xee: RMB "  # 余额
-_CRYPTOGRAMS = ("AAC", "TC", "ARQC", "RFU")  # 9F27 bits 8-7
+_CRYPTOGRAMS = (b"AAC", b"TC", b"ARQC", b"RFU")  # 9F27 bits 8-7
 
 
 def chip_lines(out, mode, fallback, data):
@@ -254,7 +254,7 @@ def chip_lines(out, mode, fallback, data):
     if fallback:
         out.append(_MODE_FALLBACK)
         return
-    out.append(_MODE_TAP if mode == "07" else _MODE_IC)
+    out.append(_MODE_TAP if mode == b"07" else _MODE_IC)
     tags = _tags(data)
     hexed = binascii.hexlify
     name = tags.get(0x50) or tags.get(0x9F12)
@@ -266,14 +266,14 @@ def chip_lines(out, mode, fallback, data):
     cryptogram = tags.get(0x9F26)
     if cryptogram:
         info = tags.get(0x9F27)
-        kind = _CRYPTOGRAMS[info[0] >> 6] if info else "AC"
-        out.append(_pair(kind + ": ", hexed(cryptogram).decode().upper()))
+        kind = _CRYPTOGRAMS[info[0] >> 6] if info else b"AC"
+        out.append(_pair(kind + b": ", hexed(cryptogram).upper()))
     tvr, tsi = tags.get(0x95), tags.get(0x9B)
     if tvr:
-        line = "TVR: " + hexed(tvr).decode().upper()
+        line = b"TVR: " + hexed(tvr).upper()
         if tsi:
-            line += " TSI: " + hexed(tsi).decode().upper()
-        out.append(line.encode())
+            line += b" TSI: " + hexed(tsi).upper()
+        out.append(line)
     atc = tags.get(0x9F36)
     if atc:
         out.append(b"ATC: " + hexed(atc).upper())
