@@ -82,7 +82,7 @@ bench-sale: $(DEVSTAMP)
 bench-chip: $(DEVSTAMP)
 	$(BIN)/python -m tools.bench --chip -o docs/benchmarks.md
 
-# The soak: 10,000 mixed transactions through the engine in a 110 KB heap against the host
+# The soak: 10,000 mixed transactions through the engine in a 110 KB heap (the 32-bit build's) against the host
 # simulator, settled every 1,000; every batch balanced, heap after each settlement
 # (docs/benchmarks.md, "Soak"; `make bench` runs it too, `make test` a short one).
 soak: $(STAMP)

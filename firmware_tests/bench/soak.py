@@ -1,7 +1,8 @@
 """The soak: thousands of mixed transactions through the engine on MicroPython, in the ESP32's
-110 KB heap and from the ROMFS image as deployed, against the host simulator (hostlib.hostsim),
-with a settlement every so many; after each settlement the heap in use and the terminal's
-totals beside the host's.
+110 KB heap on the 32-bit build (the ESP32's word size; where it is missing, the 64-bit port
+in the same budget scaled, hostlib.micropython.esp32_heap) and from the ROMFS image as
+deployed, against the host simulator (hostlib.hostsim), with a settlement every so many;
+after each settlement the heap in use and the terminal's totals beside the host's.
 
     python firmware_tests/bench/soak.py [--count 10000] [--every 1000]   # `make soak`
     soak(count, every) -> {"batches": [...], "failed": [...], "seconds": ...}
@@ -96,10 +97,12 @@ def soak(count: int, every: int, *, timeout: float = 7200.0) -> dict:
     init` with docs/examples/hostsim-job.toml) against a fresh host simulator. Returns
     {"batches": [{"batch", "terminal": (4 totals), "host": (4 totals), "balanced",
     "heap_used", "heap_free"}], "failed": [lines], "seconds"}."""
+    from hostlib import micropython
     from hostlib.hostsim import HostSimulator
     from hostlib.state import TerminalState
 
-    with tempfile.TemporaryDirectory() as tmp:
+    interpreter = micropython.binary32() or micropython.binary()
+    with micropython.default(interpreter), tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "term"
         subprocess.run(
             [sys.executable, "-m", "tools.txn", "--state", str(state), "init"]
@@ -146,6 +149,8 @@ def soak(count: int, every: int, *, timeout: float = 7200.0) -> dict:
         "seconds": seconds,
         "count": count,
         "every": every,
+        "bits": micropython.word_bits(interpreter),
+        "heap": micropython.esp32_heap(interpreter),
     }
 
 
@@ -168,13 +173,19 @@ def lines(figures: dict) -> list[str]:
         "## Soak (firmware_tests/bench/soak.py, `make soak`)",
         "",
         "%s mixed transactions (sales, voids, refunds, pre-authorisations and completions, "
-        "balance inquiries) through the engine on the 64-bit MicroPython in a 110 KB heap, "
+        "balance inquiries) through the engine on the %d-bit MicroPython in a %s heap, "
         "from the ROMFS image, against the host simulator over TCP, settled every %s: %.0f s "
         "in all. Heap after each settlement and a collection (in use counts the ROMFS image, "
         "which the unix port holds in the heap and the ESP32 maps from flash), and the terminal's "
         "totals beside the host's for the batch (debit amount in fen / count, credit amount / "
         "count):"
-        % (format(figures["count"], ","), format(figures["every"], ","), figures["seconds"]),
+        % (
+            format(figures["count"], ","),
+            format(figures["every"], ","),
+            figures.get("bits", 64),
+            figures.get("heap", "110K"),
+            figures["seconds"],
+        ),
         "",
         "| batch | heap in use B (image included) | heap free B | terminal totals | host totals "
         "| settled |",
