@@ -82,9 +82,9 @@ bench-sale: $(DEVSTAMP)
 bench-chip: $(DEVSTAMP)
 	$(BIN)/python -m tools.bench --chip -o docs/benchmarks.md
 
-# The soak: 10,000 mixed transactions through the engine in a 110 KB heap (the 32-bit build's) against the host
-# simulator, settled every 1,000; every batch balanced, heap after each settlement
-# (docs/benchmarks.md, "Soak"; `make bench` runs it too, `make test` a short one).
+# The soak: 10,000 mixed transactions through the engine in the 32-bit build's 110 KB heap,
+# against the host simulator, settled every 1,000; every batch balanced, heap after each
+# settlement (docs/benchmarks.md, "Soak"; `make bench` runs it too, `make test` a short one).
 soak: $(STAMP)
 	$(BIN)/python firmware_tests/bench/soak.py --count 10000 --every 1000
 
