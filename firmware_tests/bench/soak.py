@@ -181,9 +181,9 @@ def lines(figures: dict) -> list[str]:
         "count):"
         % (
             format(figures["count"], ","),
-            format(figures["every"], ","),
             figures.get("bits", 64),
             figures.get("heap", "110K"),
+            format(figures["every"], ","),
             figures["seconds"],
         ),
         "",
